@@ -1,0 +1,408 @@
+//! The resolved configuration: defaults < `dbopt.toml` (or `--config FILE`) < environment <
+//! command-line flags. Every value remembers where it came from, for `dbopt config show`.
+
+use crate::CoreError;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where a configuration value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// The built-in default.
+    Default,
+    /// A configuration file.
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
+    /// A command-line flag.
+    Flag(String),
+}
+
+impl std::fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigSource::Default => write!(f, "default"),
+            ConfigSource::File(p) => write!(f, "file {}", p.display()),
+            ConfigSource::Env(v) => write!(f, "env {v}"),
+            ConfigSource::Flag(v) => write!(f, "flag {v}"),
+        }
+    }
+}
+
+/// One resolved value in text form with its source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigValue {
+    /// The value as text.
+    pub value: String,
+    /// Where it came from.
+    pub source: ConfigSource,
+}
+
+/// A configuration key: its name, short environment alias, default and meaning.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigKey {
+    /// The key as written in dbopt.toml (`DBOPT_<KEY>` in the environment).
+    pub name: &'static str,
+    /// An extra environment variable accepted for the key (lower precedence than DBOPT_*).
+    pub env_alias: Option<&'static str>,
+    /// The default, as text.
+    pub default: &'static str,
+    /// What it controls.
+    pub doc: &'static str,
+}
+
+/// Every configuration key dbopt knows, with defaults.
+pub const KEYS: &[ConfigKey] = &[
+    ConfigKey { name: "data_dir", env_alias: Some("DATA_DIR"), default: "data", doc: "directory holding every table's layouts" },
+    ConfigKey { name: "metadata_db", env_alias: Some("METADATA_DB"), default: "metadata.db", doc: "SQLite catalog file" },
+    ConfigKey { name: "exploration_rate", env_alias: Some("EXPLORATION_RATE"), default: "0.1", doc: "share of routed queries sent to a non-best layout" },
+    ConfigKey { name: "alpha", env_alias: Some("ALPHA"), default: "1.0", doc: "Thompson sampling prior alpha" },
+    ConfigKey { name: "beta", env_alias: Some("BETA"), default: "1.0", doc: "Thompson sampling prior beta" },
+    ConfigKey { name: "threads", env_alias: None, default: "0", doc: "DataFusion target partitions (0 = number of cores)" },
+    ConfigKey { name: "memory_limit", env_alias: None, default: "2GiB", doc: "memory pool for queries and rewrites; sorts spill beyond it" },
+    ConfigKey { name: "batch_size", env_alias: None, default: "8192", doc: "rows per Arrow batch" },
+    ConfigKey { name: "max_partitions", env_alias: None, default: "256", doc: "most hive partitions a proposed layout may create" },
+    ConfigKey { name: "min_partition_rows", env_alias: None, default: "100000", doc: "fewest average rows per partition a proposal may create" },
+    ConfigKey { name: "partition_min_query_share", env_alias: None, default: "0.3", doc: "partition only on columns filtered by more than this share of queries" },
+    ConfigKey { name: "sort_min_query_share", env_alias: None, default: "0.2", doc: "change the sort only for columns driven by more than this share of queries" },
+    ConfigKey { name: "min_predicted_reduction", env_alias: None, default: "0.3", doc: "recommend a candidate only above this predicted scan reduction" },
+    ConfigKey { name: "lease_seconds", env_alias: None, default: "30", doc: "migration job lease length" },
+];
+
+/// The resolved configuration with typed accessors.
+#[derive(Debug, Clone)]
+pub struct Config {
+    values: BTreeMap<&'static str, ConfigValue>,
+}
+
+impl Config {
+    /// Resolves the configuration. `file` is `--config FILE` if given; otherwise `dbopt.toml`
+    /// in `cwd` is read when present. `env` is the process environment; `flags` are the
+    /// command-line overrides as (key, value, flag spelling).
+    pub fn resolve(
+        cwd: &Path,
+        file: Option<&Path>,
+        env: &BTreeMap<String, String>,
+        flags: &[(&str, String, &str)],
+    ) -> Result<Config, CoreError> {
+        let mut values: BTreeMap<&'static str, ConfigValue> = KEYS
+            .iter()
+            .map(|k| {
+                (
+                    k.name,
+                    ConfigValue {
+                        value: k.default.to_string(),
+                        source: ConfigSource::Default,
+                    },
+                )
+            })
+            .collect();
+
+        let file_path = match file {
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(cwd.join("dbopt.toml")).filter(|p| p.exists()),
+        };
+        if let Some(path) = file_path {
+            for (key, value) in read_config_file(&path)? {
+                let entry = values.get_mut(key).expect("read_config_file checks keys");
+                *entry = ConfigValue {
+                    value,
+                    source: ConfigSource::File(path.clone()),
+                };
+            }
+        }
+
+        for key in KEYS {
+            let prefixed = format!("DBOPT_{}", key.name.to_uppercase());
+            let hit = env
+                .get(&prefixed)
+                .map(|v| (prefixed.clone(), v))
+                .or_else(|| key.env_alias.and_then(|a| env.get(a).map(|v| (a.to_string(), v))));
+            if let Some((var, value)) = hit {
+                values.insert(
+                    key.name,
+                    ConfigValue {
+                        value: value.clone(),
+                        source: ConfigSource::Env(var),
+                    },
+                );
+            }
+        }
+
+        for (key, value, flag) in flags {
+            let known = KEYS.iter().find(|k| k.name == *key).ok_or_else(|| {
+                CoreError::InvalidConfig {
+                    key: key.to_string(),
+                    source_name: flag.to_string(),
+                    message: "unknown configuration key".into(),
+                }
+            })?;
+            values.insert(
+                known.name,
+                ConfigValue {
+                    value: value.clone(),
+                    source: ConfigSource::Flag(flag.to_string()),
+                },
+            );
+        }
+
+        let config = Config { values };
+        config.check_types()?;
+        Ok(config)
+    }
+
+    /// Resolved defaults only (tests and library users that pass paths explicitly).
+    pub fn with_dirs(data_dir: &Path, metadata_db: &Path) -> Config {
+        let flags = [
+            ("data_dir", data_dir.display().to_string(), "with_dirs"),
+            ("metadata_db", metadata_db.display().to_string(), "with_dirs"),
+        ];
+        Config::resolve(Path::new("/nonexistent"), None, &BTreeMap::new(), &flags)
+            .expect("defaults always resolve")
+    }
+
+    /// Every key with its resolved value and source, in key order.
+    pub fn entries(&self) -> Vec<(&'static ConfigKey, &ConfigValue)> {
+        KEYS.iter().map(|k| (k, &self.values[k.name])).collect()
+    }
+
+    /// The resolved value of `key` with its source.
+    pub fn get(&self, key: &str) -> Option<&ConfigValue> {
+        self.values.get(key)
+    }
+
+    fn check_types(&self) -> Result<(), CoreError> {
+        self.try_f64("exploration_rate")?;
+        self.try_f64("alpha")?;
+        self.try_f64("beta")?;
+        self.try_u64("threads")?;
+        self.try_bytes("memory_limit")?;
+        self.try_u64("batch_size")?;
+        self.try_u64("max_partitions")?;
+        self.try_u64("min_partition_rows")?;
+        self.try_f64("partition_min_query_share")?;
+        self.try_f64("sort_min_query_share")?;
+        self.try_f64("min_predicted_reduction")?;
+        self.try_u64("lease_seconds")?;
+        let rate = self.try_f64("exploration_rate")?;
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(self.invalid("exploration_rate", "must be between 0 and 1"));
+        }
+        if self.try_u64("batch_size")? == 0 {
+            return Err(self.invalid("batch_size", "must be positive"));
+        }
+        Ok(())
+    }
+
+    fn invalid(&self, key: &str, message: &str) -> CoreError {
+        CoreError::InvalidConfig {
+            key: key.to_string(),
+            source_name: self.values[key].source.to_string(),
+            message: format!("'{}' {message}", self.values[key].value),
+        }
+    }
+
+    fn try_f64(&self, key: &str) -> Result<f64, CoreError> {
+        let v = &self.values[key].value;
+        v.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .ok_or_else(|| self.invalid(key, "is not a number"))
+    }
+
+    fn try_u64(&self, key: &str) -> Result<u64, CoreError> {
+        self.values[key]
+            .value
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| self.invalid(key, "is not a non-negative whole number"))
+    }
+
+    fn try_bytes(&self, key: &str) -> Result<u64, CoreError> {
+        parse_bytes(&self.values[key].value)
+            .ok_or_else(|| self.invalid(key, "is not a byte size (e.g. 512MiB, 2GiB, 1000000)"))
+    }
+
+    /// Directory holding every table's layouts.
+    pub fn data_dir(&self) -> PathBuf {
+        PathBuf::from(&self.values["data_dir"].value)
+    }
+    /// SQLite catalog path.
+    pub fn metadata_db(&self) -> PathBuf {
+        PathBuf::from(&self.values["metadata_db"].value)
+    }
+    /// Share of routed queries sent to a non-best layout.
+    pub fn exploration_rate(&self) -> f64 {
+        self.try_f64("exploration_rate").expect("checked at resolve")
+    }
+    /// Thompson prior alpha.
+    pub fn alpha(&self) -> f64 {
+        self.try_f64("alpha").expect("checked at resolve")
+    }
+    /// Thompson prior beta.
+    pub fn beta(&self) -> f64 {
+        self.try_f64("beta").expect("checked at resolve")
+    }
+    /// DataFusion target partitions (0 = cores).
+    pub fn threads(&self) -> usize {
+        self.try_u64("threads").expect("checked at resolve") as usize
+    }
+    /// Memory pool size in bytes.
+    pub fn memory_limit(&self) -> u64 {
+        self.try_bytes("memory_limit").expect("checked at resolve")
+    }
+    /// Rows per Arrow batch.
+    pub fn batch_size(&self) -> usize {
+        self.try_u64("batch_size").expect("checked at resolve") as usize
+    }
+    /// Most hive partitions a proposal may create.
+    pub fn max_partitions(&self) -> u64 {
+        self.try_u64("max_partitions").expect("checked at resolve")
+    }
+    /// Fewest average rows per partition.
+    pub fn min_partition_rows(&self) -> u64 {
+        self.try_u64("min_partition_rows").expect("checked at resolve")
+    }
+    /// Partition threshold (share of queries).
+    pub fn partition_min_query_share(&self) -> f64 {
+        self.try_f64("partition_min_query_share").expect("checked at resolve")
+    }
+    /// Sort threshold (share of queries).
+    pub fn sort_min_query_share(&self) -> f64 {
+        self.try_f64("sort_min_query_share").expect("checked at resolve")
+    }
+    /// Recommendation threshold (predicted reduction).
+    pub fn min_predicted_reduction(&self) -> f64 {
+        self.try_f64("min_predicted_reduction").expect("checked at resolve")
+    }
+    /// Migration lease length in seconds.
+    pub fn lease_seconds(&self) -> u64 {
+        self.try_u64("lease_seconds").expect("checked at resolve")
+    }
+}
+
+/// Parses `512MiB`, `2GiB`, `1.5GB`, `1000` into bytes.
+pub fn parse_bytes(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let num: f64 = num.parse().ok()?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = num * mult;
+    (bytes.is_finite() && bytes >= 0.0).then_some(bytes as u64)
+}
+
+fn read_config_file(path: &Path) -> Result<Vec<(&'static str, String)>, CoreError> {
+    let err = |message: String| CoreError::ConfigFile {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        err(e.message().to_string())
+    })?;
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let known = KEYS.iter().find(|k| k.name == key).ok_or_else(|| {
+            let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+            err(format!("unknown key '{key}' (known keys: {})", names.join(", ")))
+        })?;
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => return Err(err(format!("key '{key}' has unsupported value {other}"))),
+        };
+        out.push((known.name, text));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn precedence_default_file_env_flag() {
+        let dir = std::env::temp_dir().join(format!("dbopt-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("dbopt.toml"),
+            "data_dir = \"from_file\"\nalpha = 2.5\nbeta = 3\nthreads = 3\n",
+        )
+        .unwrap();
+
+        let c = Config::resolve(&dir, None, &BTreeMap::new(), &[]).unwrap();
+        assert_eq!(c.data_dir(), PathBuf::from("from_file"));
+        assert_eq!(c.get("metadata_db").unwrap().source, ConfigSource::Default);
+        assert_eq!(c.alpha(), 2.5);
+
+        let e = env(&[("DATA_DIR", "from_env"), ("DBOPT_BETA", "7"), ("BETA", "9")]);
+        let c = Config::resolve(&dir, None, &e, &[]).unwrap();
+        assert_eq!(c.data_dir(), PathBuf::from("from_env"));
+        assert_eq!(c.beta(), 7.0, "DBOPT_ beats the short alias");
+        assert_eq!(c.threads(), 3, "file value survives where env is silent");
+
+        let flags = [("data_dir", "from_flag".to_string(), "--data-dir")];
+        let c = Config::resolve(&dir, None, &e, &flags).unwrap();
+        assert_eq!(c.data_dir(), PathBuf::from("from_flag"));
+        assert_eq!(
+            c.get("data_dir").unwrap().source,
+            ConfigSource::Flag("--data-dir".into())
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bad_values_name_key_and_source() {
+        let e = env(&[("EXPLORATION_RATE", "lots")]);
+        let err = Config::resolve(Path::new("/nonexistent"), None, &e, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exploration_rate") && err.contains("EXPLORATION_RATE"), "{err}");
+        let e = env(&[("DBOPT_MEMORY_LIMIT", "12 parsecs")]);
+        assert!(Config::resolve(Path::new("/nonexistent"), None, &e, &[]).is_err());
+    }
+
+    #[test]
+    fn unknown_file_key_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("dbopt-cfg2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("x.toml");
+        std::fs::write(&file, "data_dri = \"oops\"\n").unwrap();
+        let err = Config::resolve(&dir, Some(&file), &BTreeMap::new(), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("data_dri"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_bytes("1000"), Some(1000));
+        assert_eq!(parse_bytes("2GiB"), Some(2 * 1024 * 1024 * 1024));
+        assert_eq!(parse_bytes("512 MiB"), Some(512 * 1024 * 1024));
+        assert_eq!(parse_bytes("1.5GB"), Some(1_500_000_000));
+        assert_eq!(parse_bytes("lots"), None);
+    }
+}

@@ -1,0 +1,326 @@
+//! Physical layouts: what a layout asks for (`LayoutSpec`), what it holds (`LayoutManifest`)
+//! and its content-addressed id (`LayoutId`).
+
+use crate::CoreError;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// The file name of the manifest inside every layout directory.
+pub const MANIFEST_FILE: &str = "_dbopt_layout.json";
+
+/// The id of the layout a table is loaded or generated into.
+pub const INITIAL_LAYOUT: &str = "initial";
+
+/// One key of a sort order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SortKey {
+    /// The column to sort on.
+    pub column: String,
+    /// Descending instead of ascending.
+    #[serde(default)]
+    pub descending: bool,
+}
+
+/// The space-filling curve used to cluster on several columns at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Curve {
+    /// Bit-interleaved Morton order.
+    #[default]
+    ZOrder,
+    /// Hilbert curve order (better locality, slightly more work per row).
+    Hilbert,
+}
+
+/// What a physical layout asks for: partitioning, ordering, clustering and Parquet sizing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub struct LayoutSpec {
+    /// Hive partition columns, outermost first.
+    #[serde(default)]
+    pub partition_by: Vec<String>,
+    /// Sort order within each partition (applied after the cluster key, if any).
+    #[serde(default)]
+    pub sort_by: Vec<SortKey>,
+    /// Columns to cluster on with a space-filling curve (two to four).
+    #[serde(default)]
+    pub cluster_by: Vec<String>,
+    /// The curve used for `cluster_by`.
+    #[serde(default)]
+    pub curve: Curve,
+    /// Rows per Parquet row group; None keeps the writer default.
+    #[serde(default)]
+    pub row_group_rows: Option<usize>,
+    /// Rows per data page (limit); None keeps the writer default.
+    #[serde(default)]
+    pub page_rows: Option<usize>,
+    /// Columns that get a Parquet bloom filter.
+    #[serde(default)]
+    pub bloom_filter_columns: Vec<String>,
+}
+
+/// Rows per row group when a spec does not say.
+pub const DEFAULT_ROW_GROUP_ROWS: usize = 128 * 1024;
+/// Rows per data page when a spec does not say.
+pub const DEFAULT_PAGE_ROWS: usize = 8 * 1024;
+
+impl LayoutSpec {
+    /// Every column the spec names, for validation against a schema.
+    pub fn referenced_columns(&self) -> Vec<&str> {
+        let mut cols: Vec<&str> = Vec::new();
+        let all = self
+            .partition_by
+            .iter()
+            .chain(self.sort_by.iter().map(|k| &k.column))
+            .chain(self.cluster_by.iter())
+            .chain(self.bloom_filter_columns.iter());
+        for c in all {
+            if !cols.contains(&c.as_str()) {
+                cols.push(c);
+            }
+        }
+        cols
+    }
+
+    /// Checks the spec is internally consistent (not against a schema).
+    pub fn validate(&self) -> Result<(), CoreError> {
+        if !self.cluster_by.is_empty() && !(2..=4).contains(&self.cluster_by.len()) {
+            return Err(CoreError::InvalidSpec(format!(
+                "cluster on 2 to 4 columns, got {}",
+                self.cluster_by.len()
+            )));
+        }
+        for c in &self.partition_by {
+            if self.cluster_by.contains(c) || self.sort_by.iter().any(|k| &k.column == c) {
+                return Err(CoreError::InvalidSpec(format!(
+                    "column '{c}' is both a partition column and a sort/cluster column"
+                )));
+            }
+        }
+        if self.row_group_rows == Some(0) || self.page_rows == Some(0) {
+            return Err(CoreError::InvalidSpec(
+                "row group and page sizes must be positive".into(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for c in self.partition_by.iter().chain(&self.cluster_by) {
+            if !seen.insert(c) {
+                return Err(CoreError::InvalidSpec(format!("column '{c}' is named twice")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows per row group the writer will use.
+    pub fn effective_row_group_rows(&self) -> usize {
+        self.row_group_rows.unwrap_or(DEFAULT_ROW_GROUP_ROWS)
+    }
+
+    /// Rows per page the writer will use.
+    pub fn effective_page_rows(&self) -> usize {
+        self.page_rows.unwrap_or(DEFAULT_PAGE_ROWS)
+    }
+
+    /// A short human description, e.g. `partition(country) cluster-zorder(a,b) rg=131072`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.partition_by.is_empty() {
+            parts.push(format!("partition({})", self.partition_by.join(",")));
+        }
+        if !self.cluster_by.is_empty() {
+            let curve = match self.curve {
+                Curve::ZOrder => "zorder",
+                Curve::Hilbert => "hilbert",
+            };
+            parts.push(format!("{curve}({})", self.cluster_by.join(",")));
+        }
+        if !self.sort_by.is_empty() {
+            let keys: Vec<String> = self
+                .sort_by
+                .iter()
+                .map(|k| {
+                    if k.descending {
+                        format!("{} desc", k.column)
+                    } else {
+                        k.column.clone()
+                    }
+                })
+                .collect();
+            parts.push(format!("sort({})", keys.join(",")));
+        }
+        if let Some(rg) = self.row_group_rows {
+            parts.push(format!("rg={rg}"));
+        }
+        if let Some(p) = self.page_rows {
+            parts.push(format!("page={p}"));
+        }
+        if !self.bloom_filter_columns.is_empty() {
+            parts.push(format!("bloom({})", self.bloom_filter_columns.join(",")));
+        }
+        if parts.is_empty() {
+            "as-is".to_string()
+        } else {
+            parts.join(" ")
+        }
+    }
+}
+
+/// A content-addressed layout id: `initial` or 16 hex digits of SHA-256 over (source, spec).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LayoutId(String);
+
+impl LayoutId {
+    /// The id of a table's initial layout.
+    pub fn initial() -> Self {
+        Self(INITIAL_LAYOUT.to_string())
+    }
+
+    /// The id derived from the source layout and the canonical JSON of the spec.
+    pub fn derive(source: &LayoutId, spec: &LayoutSpec) -> Self {
+        let canonical = serde_json::to_string(spec).expect("a LayoutSpec always serializes");
+        let mut hasher = Sha256::new();
+        hasher.update(source.0.as_bytes());
+        hasher.update([0u8]);
+        hasher.update(canonical.as_bytes());
+        let digest = hasher.finalize();
+        Self(hex::encode(&digest[..8]))
+    }
+
+    /// Parses an id typed by a user: `initial` or 1 to 64 lowercase hex digits.
+    pub fn parse(text: &str) -> Option<Self> {
+        let ok = text == INITIAL_LAYOUT
+            || (!text.is_empty()
+                && text.len() <= 64
+                && text.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        ok.then(|| Self(text.to_string()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The directory name of this layout under the table directory.
+    pub fn dir_name(&self) -> String {
+        format!("layout_{}", self.0)
+    }
+}
+
+impl fmt::Display for LayoutId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One Parquet file of a layout, relative to the layout directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    /// Path relative to the layout directory (`part-00000.parquet` or `col=v/part-00000.parquet`).
+    pub path: String,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Row groups in the file.
+    pub row_groups: u64,
+}
+
+/// What a layout directory holds, written as `_dbopt_layout.json` beside its files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayoutManifest {
+    /// The layout id.
+    pub layout_id: LayoutId,
+    /// The table.
+    pub table: String,
+    /// The layout it was rewritten from (None for the initial layout).
+    pub source_layout: Option<LayoutId>,
+    /// What was asked for.
+    pub spec: LayoutSpec,
+    /// The files, sorted by path.
+    pub files: Vec<ManifestFile>,
+    /// Total rows.
+    pub row_count: u64,
+    /// Order-insensitive digest of all rows (`RowDigest` text form).
+    pub digest: String,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+}
+
+impl LayoutManifest {
+    /// Total bytes of all files.
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size_bytes).sum()
+    }
+
+    /// Total row groups of all files.
+    pub fn total_row_groups(&self) -> u64 {
+        self.files.iter().map(|f| f.row_groups).sum()
+    }
+
+    /// Parses a manifest read from `path`.
+    pub fn from_json(path: &str, text: &str) -> Result<Self, CoreError> {
+        serde_json::from_str(text).map_err(|e| CoreError::CorruptManifest {
+            path: path.to_string(),
+            message: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> LayoutSpec {
+        LayoutSpec {
+            sort_by: vec![SortKey {
+                column: "event_date".into(),
+                descending: false,
+            }],
+            row_group_rows: Some(65536),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn id_is_stable_and_content_addressed() {
+        let a = LayoutId::derive(&LayoutId::initial(), &spec());
+        let b = LayoutId::derive(&LayoutId::initial(), &spec());
+        assert_eq!(a, b);
+        assert_eq!(a.as_str().len(), 16);
+        let mut other = spec();
+        other.row_group_rows = Some(1000);
+        assert_ne!(a, LayoutId::derive(&LayoutId::initial(), &other));
+        assert_ne!(a, LayoutId::derive(&a, &spec()));
+    }
+
+    #[test]
+    fn validate_rejects_inconsistent_specs() {
+        let mut s = spec();
+        s.cluster_by = vec!["a".into()];
+        assert!(s.validate().is_err());
+        s.cluster_by = vec!["a".into(), "b".into()];
+        assert!(s.validate().is_ok());
+        s.partition_by = vec!["a".into()];
+        assert!(s.validate().is_err());
+        let zero = LayoutSpec {
+            row_group_rows: Some(0),
+            ..Default::default()
+        };
+        assert!(zero.validate().is_err());
+    }
+
+    #[test]
+    fn parse_layout_ids() {
+        assert!(LayoutId::parse("initial").is_some());
+        assert!(LayoutId::parse("0123abcd").is_some());
+        assert!(LayoutId::parse("../x").is_none());
+        assert!(LayoutId::parse("").is_none());
+    }
+
+    #[test]
+    fn describe_is_readable() {
+        assert_eq!(LayoutSpec::default().describe(), "as-is");
+        assert_eq!(spec().describe(), "sort(event_date) rg=65536");
+    }
+}

@@ -1,0 +1,19 @@
+//! dbopt-core: the vocabulary every stage shares.
+//!
+//! Sits at the bottom of the data flow: table names, layout specs and manifests,
+//! content-addressed layout ids, the order-insensitive row digest, the resolved
+//! configuration and the clock. No IO beyond reading a config file.
+
+pub mod clock;
+pub mod config;
+pub mod digest;
+pub mod error;
+pub mod layout;
+pub mod names;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{Config, ConfigSource, ConfigValue};
+pub use digest::RowDigest;
+pub use error::CoreError;
+pub use layout::{Curve, LayoutId, LayoutManifest, LayoutSpec, ManifestFile, SortKey};
+pub use names::TableName;
