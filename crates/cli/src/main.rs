@@ -1,1 +1,41 @@
-fn main() {}
+//! The `dbopt` binary: argument parsing, configuration resolution and one file per command.
+//!
+//! Exit codes: 0 success, 1 an internal or machine failure (IO, SQLite), 2 a bad input
+//! (a name, SQL, a path, a file, a configuration value) that the user can fix.
+
+mod cli;
+mod commands;
+mod output;
+mod progress;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(commands::dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}
+
+/// 2 when the input is at fault, 1 when the machine is.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    match err.downcast_ref::<dbopt::DbError>() {
+        Some(e) if !e.is_user_error() => 1,
+        _ => 2,
+    }
+}

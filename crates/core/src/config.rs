@@ -53,20 +53,90 @@ pub struct ConfigKey {
 
 /// Every configuration key dbopt knows, with defaults.
 pub const KEYS: &[ConfigKey] = &[
-    ConfigKey { name: "data_dir", env_alias: Some("DATA_DIR"), default: "data", doc: "directory holding every table's layouts" },
-    ConfigKey { name: "metadata_db", env_alias: Some("METADATA_DB"), default: "metadata.db", doc: "SQLite catalog file" },
-    ConfigKey { name: "exploration_rate", env_alias: Some("EXPLORATION_RATE"), default: "0.1", doc: "share of routed queries sent to a non-best layout" },
-    ConfigKey { name: "alpha", env_alias: Some("ALPHA"), default: "1.0", doc: "Thompson sampling prior alpha" },
-    ConfigKey { name: "beta", env_alias: Some("BETA"), default: "1.0", doc: "Thompson sampling prior beta" },
-    ConfigKey { name: "threads", env_alias: None, default: "0", doc: "DataFusion target partitions (0 = number of cores)" },
-    ConfigKey { name: "memory_limit", env_alias: None, default: "2GiB", doc: "memory pool for queries and rewrites; sorts spill beyond it" },
-    ConfigKey { name: "batch_size", env_alias: None, default: "8192", doc: "rows per Arrow batch" },
-    ConfigKey { name: "max_partitions", env_alias: None, default: "256", doc: "most hive partitions a proposed layout may create" },
-    ConfigKey { name: "min_partition_rows", env_alias: None, default: "100000", doc: "fewest average rows per partition a proposal may create" },
-    ConfigKey { name: "partition_min_query_share", env_alias: None, default: "0.3", doc: "partition only on columns filtered by more than this share of queries" },
-    ConfigKey { name: "sort_min_query_share", env_alias: None, default: "0.2", doc: "change the sort only for columns driven by more than this share of queries" },
-    ConfigKey { name: "min_predicted_reduction", env_alias: None, default: "0.3", doc: "recommend a candidate only above this predicted scan reduction" },
-    ConfigKey { name: "lease_seconds", env_alias: None, default: "30", doc: "migration job lease length" },
+    ConfigKey {
+        name: "data_dir",
+        env_alias: Some("DATA_DIR"),
+        default: "data",
+        doc: "directory holding every table's layouts",
+    },
+    ConfigKey {
+        name: "metadata_db",
+        env_alias: Some("METADATA_DB"),
+        default: "metadata.db",
+        doc: "SQLite catalog file",
+    },
+    ConfigKey {
+        name: "exploration_rate",
+        env_alias: Some("EXPLORATION_RATE"),
+        default: "0.1",
+        doc: "share of routed queries sent to a non-best layout",
+    },
+    ConfigKey {
+        name: "alpha",
+        env_alias: Some("ALPHA"),
+        default: "1.0",
+        doc: "Thompson sampling prior alpha",
+    },
+    ConfigKey {
+        name: "beta",
+        env_alias: Some("BETA"),
+        default: "1.0",
+        doc: "Thompson sampling prior beta",
+    },
+    ConfigKey {
+        name: "threads",
+        env_alias: None,
+        default: "0",
+        doc: "DataFusion target partitions (0 = number of cores)",
+    },
+    ConfigKey {
+        name: "memory_limit",
+        env_alias: None,
+        default: "2GiB",
+        doc: "memory pool for queries and rewrites; sorts spill beyond it",
+    },
+    ConfigKey {
+        name: "batch_size",
+        env_alias: None,
+        default: "8192",
+        doc: "rows per Arrow batch",
+    },
+    ConfigKey {
+        name: "max_partitions",
+        env_alias: None,
+        default: "256",
+        doc: "most hive partitions a proposed layout may create",
+    },
+    ConfigKey {
+        name: "min_partition_rows",
+        env_alias: None,
+        default: "100000",
+        doc: "fewest average rows per partition a proposal may create",
+    },
+    ConfigKey {
+        name: "partition_min_query_share",
+        env_alias: None,
+        default: "0.3",
+        doc: "partition only on columns filtered by more than this share of queries",
+    },
+    ConfigKey {
+        name: "sort_min_query_share",
+        env_alias: None,
+        default: "0.2",
+        doc: "change the sort only for columns driven by more than this share of queries",
+    },
+    ConfigKey {
+        name: "min_predicted_reduction",
+        env_alias: None,
+        default: "0.3",
+        doc: "recommend a candidate only above this predicted scan reduction",
+    },
+    ConfigKey {
+        name: "lease_seconds",
+        env_alias: None,
+        default: "30",
+        doc: "migration job lease length",
+    },
 ];
 
 /// The resolved configuration with typed accessors.
@@ -117,7 +187,10 @@ impl Config {
             let hit = env
                 .get(&prefixed)
                 .map(|v| (prefixed.clone(), v))
-                .or_else(|| key.env_alias.and_then(|a| env.get(a).map(|v| (a.to_string(), v))));
+                .or_else(|| {
+                    key.env_alias
+                        .and_then(|a| env.get(a).map(|v| (a.to_string(), v)))
+                });
             if let Some((var, value)) = hit {
                 values.insert(
                     key.name,
@@ -130,13 +203,14 @@ impl Config {
         }
 
         for (key, value, flag) in flags {
-            let known = KEYS.iter().find(|k| k.name == *key).ok_or_else(|| {
-                CoreError::InvalidConfig {
-                    key: key.to_string(),
-                    source_name: flag.to_string(),
-                    message: "unknown configuration key".into(),
-                }
-            })?;
+            let known =
+                KEYS.iter()
+                    .find(|k| k.name == *key)
+                    .ok_or_else(|| CoreError::InvalidConfig {
+                        key: key.to_string(),
+                        source_name: flag.to_string(),
+                        message: "unknown configuration key".into(),
+                    })?;
             values.insert(
                 known.name,
                 ConfigValue {
@@ -155,7 +229,11 @@ impl Config {
     pub fn with_dirs(data_dir: &Path, metadata_db: &Path) -> Config {
         let flags = [
             ("data_dir", data_dir.display().to_string(), "with_dirs"),
-            ("metadata_db", metadata_db.display().to_string(), "with_dirs"),
+            (
+                "metadata_db",
+                metadata_db.display().to_string(),
+                "with_dirs",
+            ),
         ];
         Config::resolve(Path::new("/nonexistent"), None, &BTreeMap::new(), &flags)
             .expect("defaults always resolve")
@@ -234,7 +312,8 @@ impl Config {
     }
     /// Share of routed queries sent to a non-best layout.
     pub fn exploration_rate(&self) -> f64 {
-        self.try_f64("exploration_rate").expect("checked at resolve")
+        self.try_f64("exploration_rate")
+            .expect("checked at resolve")
     }
     /// Thompson prior alpha.
     pub fn alpha(&self) -> f64 {
@@ -262,19 +341,23 @@ impl Config {
     }
     /// Fewest average rows per partition.
     pub fn min_partition_rows(&self) -> u64 {
-        self.try_u64("min_partition_rows").expect("checked at resolve")
+        self.try_u64("min_partition_rows")
+            .expect("checked at resolve")
     }
     /// Partition threshold (share of queries).
     pub fn partition_min_query_share(&self) -> f64 {
-        self.try_f64("partition_min_query_share").expect("checked at resolve")
+        self.try_f64("partition_min_query_share")
+            .expect("checked at resolve")
     }
     /// Sort threshold (share of queries).
     pub fn sort_min_query_share(&self) -> f64 {
-        self.try_f64("sort_min_query_share").expect("checked at resolve")
+        self.try_f64("sort_min_query_share")
+            .expect("checked at resolve")
     }
     /// Recommendation threshold (predicted reduction).
     pub fn min_predicted_reduction(&self) -> f64 {
-        self.try_f64("min_predicted_reduction").expect("checked at resolve")
+        self.try_f64("min_predicted_reduction")
+            .expect("checked at resolve")
     }
     /// Migration lease length in seconds.
     pub fn lease_seconds(&self) -> u64 {
@@ -310,14 +393,17 @@ fn read_config_file(path: &Path) -> Result<Vec<(&'static str, String)>, CoreErro
         message,
     };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        err(e.message().to_string())
-    })?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| err(e.message().to_string()))?;
     let mut out = Vec::new();
     for (key, value) in table {
         let known = KEYS.iter().find(|k| k.name == key).ok_or_else(|| {
             let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
-            err(format!("unknown key '{key}' (known keys: {})", names.join(", ")))
+            err(format!(
+                "unknown key '{key}' (known keys: {})",
+                names.join(", ")
+            ))
         })?;
         let text = match value {
             toml::Value::String(s) => s,
@@ -379,7 +465,10 @@ mod tests {
         let err = Config::resolve(Path::new("/nonexistent"), None, &e, &[])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("exploration_rate") && err.contains("EXPLORATION_RATE"), "{err}");
+        assert!(
+            err.contains("exploration_rate") && err.contains("EXPLORATION_RATE"),
+            "{err}"
+        );
         let e = env(&[("DBOPT_MEMORY_LIMIT", "12 parsecs")]);
         assert!(Config::resolve(Path::new("/nonexistent"), None, &e, &[]).is_err());
     }

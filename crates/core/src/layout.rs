@@ -105,7 +105,9 @@ impl LayoutSpec {
         let mut seen = std::collections::HashSet::new();
         for c in self.partition_by.iter().chain(&self.cluster_by) {
             if !seen.insert(c) {
-                return Err(CoreError::InvalidSpec(format!("column '{c}' is named twice")));
+                return Err(CoreError::InvalidSpec(format!(
+                    "column '{c}' is named twice"
+                )));
             }
         }
         Ok(())
@@ -192,7 +194,9 @@ impl LayoutId {
         let ok = text == INITIAL_LAYOUT
             || (!text.is_empty()
                 && text.len() <= 64
-                && text.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         ok.then(|| Self(text.to_string()))
     }
 

@@ -10,6 +10,7 @@ pub mod digest;
 pub mod error;
 pub mod layout;
 pub mod names;
+pub mod scan;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, ConfigSource, ConfigValue};
@@ -17,3 +18,4 @@ pub use digest::RowDigest;
 pub use error::CoreError;
 pub use layout::{Curve, LayoutId, LayoutManifest, LayoutSpec, ManifestFile, SortKey};
 pub use names::TableName;
+pub use scan::ScanMetrics;

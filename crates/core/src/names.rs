@@ -4,7 +4,9 @@ use crate::CoreError;
 use std::fmt;
 
 /// A table name matching `[A-Za-z_][A-Za-z0-9_]{0,63}`, safe as a directory and SQL identifier.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct TableName(String);
 

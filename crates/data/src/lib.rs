@@ -1,2 +1,29 @@
-//! placeholder
-pub use tpchgen_arrow;
+//! dbopt-data: synthetic datasets and workloads for dbopt.
+//!
+//! Sits at the very start of the data flow: it generates the `events` and `customers`
+//! tables as streams of Arrow RecordBatches (which the engine crate writes to Parquet as a
+//! table's `layout_initial`) and the SQL workload that is run against them, whose queries
+//! then feed the query log, analysis and proposals. Pure generation: no file IO.
+//!
+//! Every generator is deterministic for its parameters and produces rows block by block
+//! (O(batch) memory); row content does not depend on the batch size.
+
+pub mod customers;
+pub mod events;
+pub mod sampling;
+pub mod workload;
+
+mod blocks;
+
+pub use blocks::{BLOCK_ROWS, DEFAULT_BATCH_SIZE};
+pub use customers::{CustomersGenerator, CustomersParams};
+pub use events::{EventsGenerator, EventsParams, RowOrder, num_customers, num_users};
+pub use workload::{EventsDomain, EventsWorkload, GeneratedQuery, Template, template_names};
+
+/// Errors of dataset and workload generation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DataError {
+    /// A row order name other than "arrival" or "shuffled".
+    #[error("unknown row order '{0}': use 'arrival' or 'shuffled'")]
+    UnknownRowOrder(String),
+}

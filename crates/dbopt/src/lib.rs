@@ -1,1 +1,19 @@
-//! placeholder
+//! dbopt: the library facade. Opens a workspace (configuration, SQLite catalog, data
+//! directory, engine settings) and drives the stages: generate and load tables, run and log
+//! queries and workloads, and (in later stages) analyze, propose, migrate, evaluate and route.
+//!
+//! The `dbopt` binary is a thin layer over this crate; everything it does is callable here.
+
+pub mod error;
+pub mod generate;
+pub mod initial_layout;
+pub mod load;
+pub mod progress;
+pub mod query;
+pub mod tables;
+pub mod workload;
+pub mod workspace;
+
+pub use error::DbError;
+pub use progress::{NoProgress, Progress};
+pub use workspace::Workspace;

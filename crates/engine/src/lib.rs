@@ -1,2 +1,23 @@
-//! placeholder
+//! dbopt-engine: the only DataFusion and Parquet glue.
+//!
+//! Sits between the facade and the files: it builds sessions (threads, memory pool, spill
+//! directory), registers a table at one of its layouts, executes read-only SQL while reading
+//! DataFusion's own scan metrics, digests results order-insensitively, writes Parquet with the
+//! settings a `LayoutSpec` asks for, and streams external CSV/Parquet sources.
+
+pub mod digest;
+pub mod error;
+pub mod execute;
+pub mod register;
+pub mod session;
+pub mod source;
+pub mod sql_guard;
+pub mod writer;
+
 pub use datafusion;
+pub use error::EngineError;
+pub use execute::{QueryOutcome, TableScanMetrics, execute_query};
+pub use register::{RegisteredLayout, register_layout};
+pub use session::{EngineSettings, new_session};
+pub use sql_guard::{check_read_only, fingerprint};
+pub use writer::{LayoutWriter, WrittenLayout};

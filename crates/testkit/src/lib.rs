@@ -1,1 +1,151 @@
-//! placeholder
+//! dbopt-testkit: temporary workspaces and a runner for the real `dbopt` binary, shared by the
+//! end-to-end tests (a dev-dependency only).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A temporary directory holding a data directory and a catalog, removed on drop.
+pub struct TempWorkspace {
+    root: tempfile::TempDir,
+}
+
+impl Default for TempWorkspace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TempWorkspace {
+    /// A fresh empty workspace.
+    pub fn new() -> Self {
+        Self {
+            root: tempfile::Builder::new()
+                .prefix("dbopt-test-")
+                .tempdir()
+                .expect("a temp dir can be created"),
+        }
+    }
+
+    /// The workspace root (the working directory of commands).
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// DATA_DIR of the workspace.
+    pub fn data_dir(&self) -> PathBuf {
+        self.root().join("data")
+    }
+
+    /// METADATA_DB of the workspace.
+    pub fn metadata_db(&self) -> PathBuf {
+        self.root().join("metadata.db")
+    }
+
+    /// A command for `bin` running in the workspace with its DATA_DIR and METADATA_DB, and no
+    /// other dbopt configuration inherited from the environment.
+    pub fn command(&self, bin: &Path) -> Command {
+        let mut cmd = Command::new(bin);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("DBOPT_")
+                || [
+                    "DATA_DIR",
+                    "METADATA_DB",
+                    "EXPLORATION_RATE",
+                    "ALPHA",
+                    "BETA",
+                ]
+                .contains(&key.as_str())
+            {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.current_dir(self.root())
+            .env("DATA_DIR", self.data_dir())
+            .env("METADATA_DB", self.metadata_db())
+            .env("DBOPT_THREADS", "2")
+            .env("DBOPT_MEMORY_LIMIT", "512MiB");
+        cmd
+    }
+
+    /// Runs `bin` with `args` in the workspace and captures its output.
+    pub fn run(&self, bin: &Path, args: &[&str]) -> Run {
+        let output = self
+            .command(bin)
+            .args(args)
+            .output()
+            .expect("the dbopt binary can be started");
+        Run {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            output,
+        }
+    }
+}
+
+/// The captured result of one command.
+pub struct Run {
+    args: Vec<String>,
+    /// What the process produced.
+    pub output: Output,
+}
+
+impl Run {
+    /// Standard output as text.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).to_string()
+    }
+
+    /// Standard error as text.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).to_string()
+    }
+
+    /// The exit code (None when killed by a signal).
+    pub fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+
+    /// Panics with the command's output unless it exited 0; returns stdout.
+    pub fn success(&self) -> String {
+        assert_eq!(
+            self.code(),
+            Some(0),
+            "dbopt {:?} failed\nstdout:\n{}\nstderr:\n{}",
+            self.args,
+            self.stdout(),
+            self.stderr()
+        );
+        self.stdout()
+    }
+
+    /// Panics unless the command failed with exit code 2, a one-line error containing
+    /// `needle`, and no panic; returns the error line.
+    pub fn user_error(&self, needle: &str) -> String {
+        let stderr = self.stderr();
+        assert_eq!(
+            self.code(),
+            Some(2),
+            "dbopt {:?} should exit 2\nstdout:\n{}\nstderr:\n{stderr}",
+            self.args,
+            self.stdout()
+        );
+        assert!(
+            !stderr.contains("panicked"),
+            "panic in {:?}: {stderr}",
+            self.args
+        );
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "one error line expected for {:?}: {stderr}",
+            self.args
+        );
+        assert!(
+            lines[0].to_lowercase().contains(&needle.to_lowercase()),
+            "error for {:?} should mention '{needle}': {}",
+            self.args,
+            lines[0]
+        );
+        lines[0].to_string()
+    }
+}

@@ -1,0 +1,350 @@
+//! The query log: one `query_log` row per query, one `query_scans` row per managed table it
+//! scanned.
+
+use crate::error::SqlContext;
+use crate::{
+    Catalog, CatalogError, collect_rows, get, get_layout_id, get_opt_layout_id, get_table_name,
+    get_u64, sql_int,
+};
+use dbopt_core::{LayoutId, TableName};
+use rusqlite::{Connection, Row, params};
+use serde::{Deserialize, Serialize};
+
+/// Where a logged query came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueryOrigin {
+    /// Run by a user (`dbopt query`).
+    Query,
+    /// Run by a generated workload.
+    Workload,
+    /// Imported from another engine's query log; never executed here.
+    Imported,
+}
+
+impl QueryOrigin {
+    /// The text stored in the `origin` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryOrigin::Query => "query",
+            QueryOrigin::Workload => "workload",
+            QueryOrigin::Imported => "imported",
+        }
+    }
+
+    /// Parses the stored text.
+    pub fn parse(text: &str) -> Option<QueryOrigin> {
+        [Self::Query, Self::Workload, Self::Imported]
+            .into_iter()
+            .find(|o| o.as_str() == text)
+    }
+}
+
+pub use dbopt_core::ScanMetrics;
+
+/// The metric column list shared by `query_log` and `query_scans`, in `to_params` order.
+macro_rules! metric_columns {
+    () => {
+        "bytes_scanned, row_groups_total, row_groups_pruned, files_total, files_pruned, \
+         rows_pruned_by_page_index"
+    };
+}
+
+/// Stores and reads `ScanMetrics` as SQL columns.
+trait ScanMetricsSql: Sized {
+    fn to_params(self) -> [i64; 6];
+    fn from_row(row: &Row<'_>) -> Result<Self, CatalogError>;
+}
+
+impl ScanMetricsSql for ScanMetrics {
+    fn to_params(self) -> [i64; 6] {
+        [
+            self.bytes_scanned,
+            self.row_groups_total,
+            self.row_groups_pruned,
+            self.files_total,
+            self.files_pruned,
+            self.rows_pruned_by_page_index,
+        ]
+        .map(sql_int)
+    }
+
+    fn from_row(row: &Row<'_>) -> Result<ScanMetrics, CatalogError> {
+        Ok(ScanMetrics {
+            bytes_scanned: get_u64(row, "bytes_scanned")?,
+            row_groups_total: get_u64(row, "row_groups_total")?,
+            row_groups_pruned: get_u64(row, "row_groups_pruned")?,
+            files_total: get_u64(row, "files_total")?,
+            files_pruned: get_u64(row, "files_pruned")?,
+            rows_pruned_by_page_index: get_u64(row, "rows_pruned_by_page_index")?,
+        })
+    }
+}
+
+/// One managed table scanned by a query, at one layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableScan {
+    /// The table scanned.
+    pub table: TableName,
+    /// The layout it was read at.
+    pub layout_id: LayoutId,
+    /// What the scan read and pruned.
+    #[serde(flatten)]
+    pub metrics: ScanMetrics,
+}
+
+/// One logged query (a `query_log` row without its id) with its per-table scans.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryLogEntry {
+    /// When it ran (or was logged, for imports), ms since the Unix epoch.
+    pub ts_ms: i64,
+    /// The primary table (the one the query was routed for).
+    pub table: TableName,
+    /// The layout of the primary table it ran on (None if it never ran, e.g. imported).
+    pub layout_id: Option<LayoutId>,
+    /// The SQL text.
+    pub sql: String,
+    /// The template fingerprint (literals stripped).
+    pub fingerprint: String,
+    /// The workload cluster, once analyze has assigned one.
+    pub cluster_id: Option<String>,
+    /// Wall-clock latency in ms (NaN is stored as NULL and read back as NaN).
+    pub latency_ms: f64,
+    /// Rows in the result.
+    pub rows_returned: u64,
+    /// Scan counters summed over all scanned tables.
+    #[serde(flatten)]
+    pub metrics: ScanMetrics,
+    /// Order-insensitive digest of the result rows.
+    pub result_digest: Option<String>,
+    /// The error message if the query failed.
+    pub error: Option<String>,
+    /// Where the query came from.
+    pub origin: QueryOrigin,
+    /// The workload template name or imported file.
+    pub workload: Option<String>,
+    /// One entry per managed table scanned (a join scans two).
+    pub scans: Vec<TableScan>,
+}
+
+/// A query read back from the log, with its row id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoggedQuery {
+    /// The `query_log` id.
+    pub id: i64,
+    /// What was logged.
+    pub entry: QueryLogEntry,
+}
+
+/// Ids of the queries that concern table ?1: those that scanned it, plus those without scans
+/// (imported or failed) whose primary table it is.
+macro_rules! ids_for_table {
+    () => {
+        "WITH ids (id) AS ( \
+           SELECT query_id FROM query_scans WHERE table_name = ?1 \
+           UNION \
+           SELECT q.id FROM query_log q WHERE q.table_name = ?1 \
+             AND NOT EXISTS (SELECT 1 FROM query_scans s WHERE s.query_id = q.id)) "
+    };
+}
+
+const QUERY_SELECT: &str = concat!(
+    ids_for_table!(),
+    "SELECT id, ts_ms, table_name, layout_id, sql, fingerprint, cluster_id, latency_ms, \
+     rows_returned, result_digest, error, origin, workload, ",
+    metric_columns!(),
+    " FROM query_log WHERE id IN ids AND ts_ms >= ?2 ORDER BY ts_ms DESC, id DESC LIMIT ?3"
+);
+
+const SCAN_SELECT: &str = concat!(
+    "SELECT table_name, layout_id, ",
+    metric_columns!(),
+    " FROM query_scans WHERE query_id = ?1 ORDER BY rowid"
+);
+
+fn scan_from_row(row: &Row<'_>) -> Result<TableScan, CatalogError> {
+    Ok(TableScan {
+        table: get_table_name(row, "table_name")?,
+        layout_id: get_layout_id(row, "layout_id")?,
+        metrics: ScanMetrics::from_row(row)?,
+    })
+}
+
+/// Maps a `QUERY_SELECT` row and loads its scans.
+fn query_from_row(conn: &Connection, row: &Row<'_>) -> Result<LoggedQuery, CatalogError> {
+    let id: i64 = get(row, "id")?;
+    let origin_text: String = get(row, "origin")?;
+    let origin = QueryOrigin::parse(&origin_text)
+        .ok_or_else(|| CatalogError::Corrupt(format!("query {id} has origin '{origin_text}'")))?;
+    let latency: Option<f64> = get(row, "latency_ms")?;
+    let entry = QueryLogEntry {
+        ts_ms: get(row, "ts_ms")?,
+        table: get_table_name(row, "table_name")?,
+        layout_id: get_opt_layout_id(row, "layout_id")?,
+        sql: get(row, "sql")?,
+        fingerprint: get(row, "fingerprint")?,
+        cluster_id: get(row, "cluster_id")?,
+        latency_ms: latency.unwrap_or(f64::NAN),
+        rows_returned: get_u64(row, "rows_returned")?,
+        metrics: ScanMetrics::from_row(row)?,
+        result_digest: get(row, "result_digest")?,
+        error: get(row, "error")?,
+        origin,
+        workload: get(row, "workload")?,
+        scans: collect_rows(
+            conn,
+            "reading query scans",
+            SCAN_SELECT,
+            [id],
+            scan_from_row,
+        )?,
+    };
+    Ok(LoggedQuery { id, entry })
+}
+
+impl Catalog {
+    /// Appends a query and its scans in one transaction; returns the new query id.
+    pub fn log_query(&self, entry: &QueryLogEntry) -> Result<i64, CatalogError> {
+        self.write("logging a query", |tx| {
+            let m = entry.metrics.to_params();
+            tx.prepare_cached(concat!(
+                "INSERT INTO query_log (ts_ms, table_name, layout_id, sql, fingerprint, \
+                 cluster_id, latency_ms, rows_returned, result_digest, error, origin, workload, ",
+                metric_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
+                 ?13, ?14, ?15, ?16, ?17, ?18)"
+            ))
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    entry.ts_ms,
+                    entry.table.as_str(),
+                    entry.layout_id.as_ref().map(LayoutId::as_str),
+                    entry.sql,
+                    entry.fingerprint,
+                    entry.cluster_id,
+                    entry.latency_ms,
+                    sql_int(entry.rows_returned),
+                    entry.result_digest,
+                    entry.error,
+                    entry.origin.as_str(),
+                    entry.workload,
+                    m[0],
+                    m[1],
+                    m[2],
+                    m[3],
+                    m[4],
+                    m[5],
+                ])
+            })
+            .ctx("inserting a query log row")?;
+            let id = tx.last_insert_rowid();
+            let mut stmt = tx
+                .prepare_cached(concat!(
+                    "INSERT INTO query_scans (query_id, table_name, layout_id, ",
+                    metric_columns!(),
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                ))
+                .ctx("inserting a query scan")?;
+            for scan in &entry.scans {
+                let m = scan.metrics.to_params();
+                stmt.execute(params![
+                    id,
+                    scan.table.as_str(),
+                    scan.layout_id.as_str(),
+                    m[0],
+                    m[1],
+                    m[2],
+                    m[3],
+                    m[4],
+                    m[5],
+                ])
+                .ctx("inserting a query scan")?;
+            }
+            Ok(id)
+        })
+    }
+
+    /// Queries that concern `table` (scanned it, or have no scans and name it as primary),
+    /// at or after `since_ms`; with `limit`, the most recent `limit` of them. Oldest first.
+    pub fn queries_for_table(
+        &self,
+        table: &TableName,
+        since_ms: Option<i64>,
+        limit: Option<usize>,
+    ) -> Result<Vec<LoggedQuery>, CatalogError> {
+        let since = since_ms.unwrap_or(i64::MIN);
+        let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        self.read("reading the query log", |tx| {
+            let mut queries = collect_rows(
+                tx,
+                "reading the query log",
+                QUERY_SELECT,
+                params![table.as_str(), since, limit],
+                |row| query_from_row(tx, row),
+            )?;
+            queries.reverse();
+            Ok(queries)
+        })
+    }
+
+    /// Number of queries `queries_for_table(table, None, None)` would return.
+    pub fn count_queries(&self, table: &TableName) -> Result<u64, CatalogError> {
+        self.read("counting queries", |tx| {
+            let n: i64 = tx
+                .query_row(
+                    concat!(ids_for_table!(), "SELECT count(*) FROM ids"),
+                    [table.as_str()],
+                    |r| r.get(0),
+                )
+                .ctx("counting queries")?;
+            Ok(n.max(0) as u64)
+        })
+    }
+
+    /// Sets the cluster of one query; false if no query has that id.
+    pub fn set_cluster_id(&self, query_id: i64, cluster_id: &str) -> Result<bool, CatalogError> {
+        self.write("setting a query cluster", |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE query_log SET cluster_id = ?2 WHERE id = ?1",
+                    params![query_id, cluster_id],
+                )
+                .ctx("setting a query cluster")?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Sets the cluster of every query with `fingerprint`; returns how many were updated.
+    pub fn set_cluster_ids_for_fingerprint(
+        &self,
+        fingerprint: &str,
+        cluster_id: &str,
+    ) -> Result<u64, CatalogError> {
+        self.write("setting a fingerprint's cluster", |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE query_log SET cluster_id = ?2 WHERE fingerprint = ?1",
+                    [fingerprint, cluster_id],
+                )
+                .ctx("setting a fingerprint's cluster")?;
+            Ok(n as u64)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_text_round_trips() {
+        for o in [
+            QueryOrigin::Query,
+            QueryOrigin::Workload,
+            QueryOrigin::Imported,
+        ] {
+            assert_eq!(QueryOrigin::parse(o.as_str()), Some(o));
+        }
+        assert_eq!(QueryOrigin::parse("other"), None);
+    }
+}

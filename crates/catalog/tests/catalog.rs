@@ -1,0 +1,417 @@
+//! Integration tests of the catalog on real files.
+
+use dbopt_catalog::rusqlite::{Connection, TransactionBehavior};
+use dbopt_catalog::{
+    Catalog, CatalogError, LayoutRecord, LayoutStatus, QueryLogEntry, QueryOrigin, SCHEMA_VERSION,
+    ScanMetrics, TableRecord, TableScan,
+};
+use dbopt_core::{LayoutId, LayoutSpec, ManualClock, SortKey, TableName};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn open(path: &Path) -> Catalog {
+    Catalog::open(path, Arc::new(ManualClock::new(1_000))).unwrap()
+}
+
+fn name(n: &str) -> TableName {
+    TableName::new(n).unwrap()
+}
+
+fn layout(table: &str, id: LayoutId, status: LayoutStatus, created_at_ms: i64) -> LayoutRecord {
+    LayoutRecord {
+        table: name(table),
+        path: format!("{table}/{}", id.dir_name()),
+        source_layout: (id != LayoutId::initial()).then(LayoutId::initial),
+        layout_id: id,
+        spec: LayoutSpec::default(),
+        status,
+        row_count: 100,
+        file_count: 2,
+        row_group_count: 4,
+        total_bytes: 4096,
+        digest: "100:00ff".into(),
+        created_at_ms,
+        published_at_ms: None,
+    }
+}
+
+fn sorted_spec() -> LayoutSpec {
+    LayoutSpec {
+        sort_by: vec![SortKey {
+            column: "ts".into(),
+            descending: false,
+        }],
+        ..Default::default()
+    }
+}
+
+/// Registers `table` with a ready initial layout.
+fn register(cat: &Catalog, table: &str, source: &str, replace: bool) -> Result<(), CatalogError> {
+    let record = TableRecord {
+        name: name(table),
+        created_at_ms: 10,
+        active_layout: LayoutId::initial(),
+        source: source.into(),
+        row_count: 100,
+    };
+    let initial = layout(table, LayoutId::initial(), LayoutStatus::Ready, 10);
+    cat.register_table(&record, &initial, replace)
+}
+
+fn entry(ts_ms: i64, table: &str, scans: &[&str]) -> QueryLogEntry {
+    let scans: Vec<TableScan> = scans
+        .iter()
+        .map(|t| TableScan {
+            table: name(t),
+            layout_id: LayoutId::initial(),
+            metrics: ScanMetrics {
+                bytes_scanned: 1000,
+                row_groups_total: 4,
+                row_groups_pruned: 3,
+                files_total: 2,
+                files_pruned: 1,
+                rows_pruned_by_page_index: 7,
+            },
+        })
+        .collect();
+    let mut metrics = ScanMetrics::default();
+    scans.iter().for_each(|s| metrics.accumulate(&s.metrics));
+    QueryLogEntry {
+        ts_ms,
+        table: name(table),
+        layout_id: (!scans.is_empty()).then(LayoutId::initial),
+        sql: format!("SELECT * FROM {table}"),
+        fingerprint: format!("fp_{table}"),
+        cluster_id: None,
+        latency_ms: 12.5,
+        rows_returned: 3,
+        metrics,
+        result_digest: Some("3:01".into()),
+        error: None,
+        origin: QueryOrigin::Query,
+        workload: Some("point_lookup".into()),
+        scans,
+    }
+}
+
+fn user_version(path: &Path) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn migrations_apply_once_and_reopen_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metadata.db");
+    let cat = open(&path);
+    assert_eq!(cat.schema_version().unwrap(), SCHEMA_VERSION);
+    register(&cat, "events", "generate events seed=42", false).unwrap();
+    drop(cat);
+    let cat = open(&path);
+    assert_eq!(cat.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(cat.list_tables().unwrap().len(), 1);
+    assert_eq!(user_version(&path), SCHEMA_VERSION);
+}
+
+#[test]
+fn newer_schema_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metadata.db");
+    drop(open(&path));
+    let newer = SCHEMA_VERSION + 6;
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", newer)
+        .unwrap();
+    let err = Catalog::open(&path, Arc::new(ManualClock::new(0))).unwrap_err();
+    match &err {
+        CatalogError::NewerSchema {
+            found, supported, ..
+        } => assert_eq!((*found, *supported), (newer, SCHEMA_VERSION)),
+        other => panic!("expected NewerSchema, got {other}"),
+    }
+    let msg = err.to_string();
+    assert!(
+        msg.contains("newer dbopt") && msg.contains("METADATA_DB"),
+        "{msg}"
+    );
+    assert_eq!(user_version(&path), newer);
+}
+
+#[test]
+fn wal_mode_is_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metadata.db");
+    let _cat = open(&path);
+    let mode: String = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn register_replace_and_table_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = open(&dir.path().join("metadata.db"));
+    let events = name("events");
+    assert!(cat.get_table(&events).unwrap().is_none());
+    assert!(matches!(
+        cat.require_table(&events),
+        Err(CatalogError::UnknownTable(t)) if t == "events"
+    ));
+    register(&cat, "events", "generate events seed=42", false).unwrap();
+    register(&cat, "alpha", "load alpha.csv", false).unwrap();
+    let names: Vec<String> = cat
+        .list_tables()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert_eq!(names, ["alpha", "events"]);
+
+    let sorted = LayoutId::derive(&LayoutId::initial(), &sorted_spec());
+    assert!(
+        cat.insert_layout(&layout("events", sorted.clone(), LayoutStatus::Ready, 20))
+            .unwrap()
+    );
+    cat.log_query(&entry(5, "events", &["events"])).unwrap();
+
+    let err = register(&cat, "events", "generate events seed=7", false).unwrap_err();
+    assert!(
+        matches!(err, CatalogError::TableExists(ref t) if t == "events"),
+        "{err}"
+    );
+    assert_eq!(cat.list_layouts(&events).unwrap().len(), 2);
+
+    register(&cat, "events", "generate events seed=7", true).unwrap();
+    let table = cat.require_table(&events).unwrap();
+    assert_eq!(table.source, "generate events seed=7");
+    assert_eq!(table.active_layout, LayoutId::initial());
+    let layouts = cat.list_layouts(&events).unwrap();
+    assert_eq!(layouts.len(), 1, "old layouts dropped on replace");
+    assert!(cat.get_layout(&events, &sorted).unwrap().is_none());
+    assert_eq!(
+        cat.count_queries(&events).unwrap(),
+        1,
+        "query log kept on replace"
+    );
+}
+
+#[test]
+fn layouts_insert_idempotently_and_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = open(&dir.path().join("metadata.db"));
+    register(&cat, "events", "generate events", false).unwrap();
+    let events = name("events");
+    let id = LayoutId::derive(&LayoutId::initial(), &sorted_spec());
+    let mut rec = layout("events", id.clone(), LayoutStatus::Building, 20);
+    rec.spec = sorted_spec();
+    assert!(cat.insert_layout(&rec).unwrap());
+    assert!(!cat.insert_layout(&rec).unwrap());
+    assert_eq!(cat.get_layout(&events, &id).unwrap().unwrap(), rec);
+
+    let orphan = layout("nosuch", id.clone(), LayoutStatus::Building, 20);
+    assert!(matches!(
+        cat.insert_layout(&orphan),
+        Err(CatalogError::UnknownTable(_))
+    ));
+
+    // The initial layout was registered ready, so it got the clock's time as published_at.
+    let listed = cat.list_layouts(&events).unwrap();
+    let ids: Vec<&LayoutId> = listed.iter().map(|l| &l.layout_id).collect();
+    assert_eq!(ids, [&LayoutId::initial(), &id]);
+    assert_eq!(listed[0].published_at_ms, Some(1_000));
+
+    // Counts beyond i64::MAX saturate instead of wrapping or panicking.
+    let big_id = LayoutId::parse("00ff").unwrap();
+    let mut big = layout("events", big_id.clone(), LayoutStatus::Failed, 30);
+    big.total_bytes = u64::MAX;
+    cat.insert_layout(&big).unwrap();
+    let back = cat.get_layout(&events, &big_id).unwrap().unwrap();
+    assert_eq!(back.total_bytes, i64::MAX as u64);
+
+    cat.set_layout_status(&events, &id, LayoutStatus::Ready)
+        .unwrap();
+    let ready = cat.get_layout(&events, &id).unwrap().unwrap();
+    assert_eq!(
+        (ready.status, ready.published_at_ms),
+        (LayoutStatus::Ready, Some(1_000))
+    );
+}
+
+#[test]
+fn set_active_layout_requires_a_ready_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = open(&dir.path().join("metadata.db"));
+    register(&cat, "events", "generate events", false).unwrap();
+    let events = name("events");
+    let id = LayoutId::derive(&LayoutId::initial(), &sorted_spec());
+
+    let err = cat.set_active_layout(&events, &id).unwrap_err();
+    assert!(matches!(err, CatalogError::UnknownLayout { .. }), "{err}");
+    let err = cat.set_active_layout(&name("nosuch"), &id).unwrap_err();
+    assert!(matches!(err, CatalogError::UnknownTable(_)), "{err}");
+
+    cat.insert_layout(&layout("events", id.clone(), LayoutStatus::Building, 20))
+        .unwrap();
+    let err = cat.set_active_layout(&events, &id).unwrap_err();
+    assert!(matches!(err, CatalogError::Conflict(_)), "{err}");
+    assert_eq!(
+        cat.require_table(&events).unwrap().active_layout,
+        LayoutId::initial()
+    );
+
+    cat.set_layout_status(&events, &id, LayoutStatus::Ready)
+        .unwrap();
+    cat.set_active_layout(&events, &id).unwrap();
+    assert_eq!(cat.require_table(&events).unwrap().active_layout, id);
+
+    // The active layout cannot be retired; the old one can.
+    let err = cat
+        .set_layout_status(&events, &id, LayoutStatus::Retired)
+        .unwrap_err();
+    assert!(matches!(err, CatalogError::Conflict(_)), "{err}");
+    cat.set_layout_status(&events, &LayoutId::initial(), LayoutStatus::Retired)
+        .unwrap();
+}
+
+#[test]
+fn query_log_round_trips_with_scans_and_joins() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = open(&dir.path().join("metadata.db"));
+    let (events, customers) = (name("events"), name("customers"));
+
+    let single = entry(100, "events", &["events"]);
+    let join = entry(200, "events", &["events", "customers"]);
+    let mut imported = entry(300, "customers", &[]);
+    imported.origin = QueryOrigin::Imported;
+    imported.latency_ms = f64::INFINITY;
+    imported.result_digest = None;
+    let mut failed = entry(400, "events", &[]);
+    failed.error = Some("column x not found".into());
+    failed.metrics.bytes_scanned = u64::MAX;
+
+    let ids: Vec<i64> = [&single, &join, &imported, &failed]
+        .iter()
+        .map(|e| cat.log_query(e).unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+
+    let for_events = cat.queries_for_table(&events, None, None).unwrap();
+    let got: Vec<i64> = for_events.iter().map(|q| q.id).collect();
+    assert_eq!(got, [ids[0], ids[1], ids[3]]);
+    assert_eq!(for_events[0].entry, single);
+    assert_eq!(for_events[1].entry, join);
+    assert_eq!(for_events[1].entry.metrics.bytes_scanned, 2000);
+    assert_eq!(for_events[2].entry.metrics.bytes_scanned, i64::MAX as u64);
+
+    let for_customers = cat.queries_for_table(&customers, None, None).unwrap();
+    let got: Vec<i64> = for_customers.iter().map(|q| q.id).collect();
+    assert_eq!(got, [ids[1], ids[2]], "the join appears for both tables");
+    assert_eq!(for_customers[1].entry, imported);
+    assert_eq!(cat.count_queries(&events).unwrap(), 3);
+    assert_eq!(cat.count_queries(&customers).unwrap(), 2);
+
+    // since filter (inclusive) and limit (most recent, still oldest first)
+    let since: Vec<i64> = cat
+        .queries_for_table(&events, Some(200), None)
+        .unwrap()
+        .iter()
+        .map(|q| q.id)
+        .collect();
+    assert_eq!(since, [ids[1], ids[3]]);
+    let last_two: Vec<i64> = cat
+        .queries_for_table(&events, None, Some(2))
+        .unwrap()
+        .iter()
+        .map(|q| q.id)
+        .collect();
+    assert_eq!(last_two, [ids[1], ids[3]]);
+    assert!(
+        cat.queries_for_table(&events, Some(401), None)
+            .unwrap()
+            .is_empty()
+    );
+
+    // NaN latency survives as NaN.
+    let mut nan = entry(500, "nan_table", &[]);
+    nan.latency_ms = f64::NAN;
+    cat.log_query(&nan).unwrap();
+    let back = cat
+        .queries_for_table(&name("nan_table"), None, None)
+        .unwrap();
+    assert!(back[0].entry.latency_ms.is_nan());
+}
+
+#[test]
+fn cluster_ids_are_set_per_query_and_per_fingerprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = open(&dir.path().join("metadata.db"));
+    let events = name("events");
+    let a = cat.log_query(&entry(1, "events", &["events"])).unwrap();
+    cat.log_query(&entry(2, "events", &["events"])).unwrap();
+    let mut other = entry(3, "events", &["events"]);
+    other.fingerprint = "fp_other".into();
+    cat.log_query(&other).unwrap();
+
+    assert_eq!(
+        cat.set_cluster_ids_for_fingerprint("fp_events", "c1")
+            .unwrap(),
+        2
+    );
+    assert!(cat.set_cluster_id(a, "c0").unwrap());
+    assert!(!cat.set_cluster_id(a + 1000, "c0").unwrap());
+    let clusters: Vec<Option<String>> = cat
+        .queries_for_table(&events, None, None)
+        .unwrap()
+        .into_iter()
+        .map(|q| q.entry.cluster_id)
+        .collect();
+    assert_eq!(clusters, [Some("c0".into()), Some("c1".into()), None]);
+}
+
+#[test]
+fn two_handles_on_one_file_both_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metadata.db");
+    let first = open(&path);
+    let second = open(&path);
+    register(&first, "events", "generate events", false).unwrap();
+    register(&second, "customers", "generate customers", false).unwrap();
+    assert_eq!(first.list_tables().unwrap().len(), 2);
+
+    // A third connection holds the write lock for a moment; the catalog waits for it
+    // (busy_timeout) instead of failing with SQLITE_BUSY.
+    let holder_path = path.clone();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let mut conn = Connection::open(&holder_path).unwrap();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        tx.commit().unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let writers: Vec<_> = [first, second]
+        .into_iter()
+        .enumerate()
+        .map(|(i, cat)| {
+            std::thread::spawn(move || {
+                for n in 0..20 {
+                    cat.log_query(&entry(i as i64 * 100 + n, "events", &["events"]))
+                        .unwrap();
+                }
+                cat
+            })
+        })
+        .collect();
+    holder.join().unwrap();
+    let cats: Vec<Catalog> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert_eq!(cats[0].count_queries(&name("events")).unwrap(), 40);
+}

@@ -1,0 +1,207 @@
+//! What the user typed: global options and one subcommand, before configuration is resolved.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// dbopt: watch a query workload over Parquet tables and adapt their physical layout.
+#[derive(Debug, Parser)]
+#[command(name = "dbopt", version, about, long_about = None, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Options that apply to every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXAMPLES: &str = "Examples:
+  dbopt generate --table-name events --num-rows 1000000 --seed 42
+  dbopt query --table-name events \"SELECT country, count(*) FROM events GROUP BY country\"
+  dbopt run-workload --table-name events --num-queries 200
+  dbopt tables
+  dbopt config show
+
+Configuration: defaults < dbopt.toml (or --config FILE) < environment (DATA_DIR, METADATA_DB,
+EXPLORATION_RATE, ALPHA, BETA, DBOPT_<KEY>) < flags. Exit codes: 0 ok, 1 internal failure,
+2 bad input.";
+
+/// Global options (each overrides the configuration key of the same name).
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file [default: ./dbopt.toml when present]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory holding the tables' layouts [default: data]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<String>,
+    /// SQLite metadata catalog [default: metadata.db]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub metadata_db: Option<String>,
+    /// DataFusion target partitions, 0 = all cores [default: 0]
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<String>,
+    /// Memory pool for queries and rewrites, e.g. 512MiB [default: 2GiB]
+    #[arg(long, global = true, value_name = "BYTES")]
+    pub memory_limit: Option<String>,
+}
+
+/// Output format of results and reports.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum Format {
+    /// A table for people.
+    #[default]
+    Table,
+    /// JSON (an array of objects for results).
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
+
+/// Row order of generated events.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum OrderArg {
+    /// Roughly in time order, with late arrivals from several sources.
+    #[default]
+    Arrival,
+    /// No order at all.
+    Shuffled,
+}
+
+/// The dbopt commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the resolved configuration and where each value came from.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Generate the synthetic events table (and its customers dimension).
+    Generate(GenerateArgs),
+    /// Load a Parquet or CSV file or directory as a managed table.
+    LoadDataset(LoadDatasetArgs),
+    /// Run one read-only SQL query against managed tables and log it.
+    Query(QueryArgs),
+    /// Run a generated workload of realistic queries and log each one.
+    RunWorkload(RunWorkloadArgs),
+    /// List managed tables with rows, size and layouts.
+    Tables(TablesArgs),
+}
+
+/// `dbopt config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print every configuration key, its value and its source.
+    Show(ShowConfigArgs),
+}
+
+/// `dbopt config show`
+#[derive(Debug, Args)]
+pub struct ShowConfigArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `dbopt generate`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  dbopt generate --table-name events --num-rows 10000000 --seed 7 --order shuffled"
+)]
+pub struct GenerateArgs {
+    /// Name of the events table.
+    #[arg(long, default_value = "events")]
+    pub table_name: String,
+    /// Name of the customers dimension table generated beside it.
+    #[arg(long, default_value = "customers")]
+    pub customers_table: String,
+    /// Number of event rows.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub num_rows: u64,
+    /// Random seed: the same seed gives the same data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Physical row order of the initial layout.
+    #[arg(long, value_enum, default_value_t = OrderArg::Arrival)]
+    pub order: OrderArg,
+    /// Overwrite the tables if they exist (their other layouts are dropped).
+    #[arg(long)]
+    pub replace: bool,
+    /// Rows per Parquet file [default: 4194304]
+    #[arg(long)]
+    pub rows_per_file: Option<u64>,
+    /// Rows per row group [default: 131072]
+    #[arg(long)]
+    pub row_group_rows: Option<usize>,
+}
+
+/// `dbopt load-dataset`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  dbopt load-dataset --table-name trips --source-path ./trips.parquet\n  dbopt load-dataset --table-name sales --source-path ./exports/   # *.csv or hive-partitioned *.parquet"
+)]
+pub struct LoadDatasetArgs {
+    /// Name of the managed table to create.
+    #[arg(long)]
+    pub table_name: String,
+    /// A Parquet file, a CSV file, or a directory of either (hive partitions are read).
+    #[arg(long)]
+    pub source_path: PathBuf,
+    /// Overwrite the table if it exists.
+    #[arg(long)]
+    pub replace: bool,
+}
+
+/// `dbopt query`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  dbopt query --table-name events \"SELECT count(*) FROM events WHERE event_date = DATE '2025-03-01'\"\n  dbopt query --table-name events --format json \"SELECT e.country, c.segment, count(*) FROM events e JOIN customers c USING (customer_id) GROUP BY 1, 2\""
+)]
+pub struct QueryArgs {
+    /// The table the query is logged against (other managed tables can be joined).
+    #[arg(long)]
+    pub table_name: String,
+    /// Read this layout of the table instead of its active one.
+    #[arg(long)]
+    pub layout: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// The SQL (SELECT, WITH or EXPLAIN).
+    pub sql: String,
+}
+
+/// `dbopt run-workload`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  dbopt run-workload --table-name events --num-queries 500 --seed 3"
+)]
+pub struct RunWorkloadArgs {
+    /// The events table to run against.
+    #[arg(long, default_value = "events")]
+    pub table_name: String,
+    /// The customers table joins go to.
+    #[arg(long, default_value = "customers")]
+    pub customers_table: String,
+    /// How many queries to run.
+    #[arg(long, default_value_t = 100)]
+    pub num_queries: u64,
+    /// Seed of the query generator.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Route queries across layouts with exploration (takes effect once routing exists).
+    #[arg(long)]
+    pub explore: bool,
+    /// Share of explored queries, 0..1 (overrides EXPLORATION_RATE) [default: 0.1]
+    #[arg(long)]
+    pub exploration_rate: Option<String>,
+    /// Output format of the summary.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `dbopt tables`
+#[derive(Debug, Args)]
+pub struct TablesArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}

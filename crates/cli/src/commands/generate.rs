@@ -1,0 +1,41 @@
+//! `dbopt generate`: the synthetic events table and its customers dimension.
+
+use super::table_name;
+use crate::cli::{GenerateArgs, OrderArg};
+use crate::output::{human_bytes, human_count};
+use crate::progress::Bar;
+use anyhow::Result;
+use dbopt::Workspace;
+use dbopt::generate::GenerateOptions;
+use dbopt_data::events::RowOrder;
+
+/// Runs `dbopt generate`.
+pub async fn run(ws: Workspace, args: GenerateArgs) -> Result<()> {
+    let options = GenerateOptions {
+        table: table_name(&args.table_name)?,
+        customers_table: table_name(&args.customers_table)?,
+        num_rows: args.num_rows,
+        seed: args.seed,
+        order: match args.order {
+            OrderArg::Arrival => RowOrder::Arrival,
+            OrderArg::Shuffled => RowOrder::Shuffled,
+        },
+        replace: args.replace,
+        rows_per_file: args.rows_per_file,
+        row_group_rows: args.row_group_rows,
+    };
+    let bar = Bar::rows("generating");
+    let report = ws.generate_events(&options, &bar).await?;
+    for r in [&report.customers, &report.events] {
+        println!(
+            "{}: {} rows, {} files, {} in {:.2}s ({} rows/s)",
+            r.table,
+            human_count(r.rows),
+            r.files,
+            human_bytes(r.bytes),
+            r.elapsed.as_secs_f64(),
+            human_count(r.rows_per_second() as u64)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! One file per command; `dispatch` resolves the configuration and runs the chosen one.
+
+mod config;
+mod generate;
+mod load_dataset;
+mod query;
+mod run_workload;
+mod tables;
+
+use crate::cli::{Cli, Command, GlobalArgs};
+use anyhow::Result;
+use dbopt::{DbError, Workspace};
+use dbopt_core::{Config, TableName};
+use std::collections::BTreeMap;
+
+/// Runs the parsed command line.
+pub async fn dispatch(cli: Cli) -> Result<()> {
+    let mut extra_flags: Vec<(&str, String, &str)> = Vec::new();
+    if let Command::RunWorkload(args) = &cli.command
+        && let Some(rate) = &args.exploration_rate
+    {
+        extra_flags.push(("exploration_rate", rate.clone(), "--exploration-rate"));
+    }
+    let config = resolve_config(&cli.global, extra_flags)?;
+    match cli.command {
+        Command::Config(cmd) => config::run(&config, cmd),
+        Command::Generate(args) => generate::run(open(config)?, args).await,
+        Command::LoadDataset(args) => load_dataset::run(open(config)?, args).await,
+        Command::Query(args) => query::run(open(config)?, args).await,
+        Command::RunWorkload(args) => run_workload::run(open(config)?, args).await,
+        Command::Tables(args) => tables::run(open(config)?, args),
+    }
+}
+
+fn resolve_config<'a>(
+    global: &'a GlobalArgs,
+    mut flags: Vec<(&'a str, String, &'a str)>,
+) -> Result<Config> {
+    let pairs = [
+        ("data_dir", &global.data_dir, "--data-dir"),
+        ("metadata_db", &global.metadata_db, "--metadata-db"),
+        ("threads", &global.threads, "--threads"),
+        ("memory_limit", &global.memory_limit, "--memory-limit"),
+    ];
+    for (key, value, flag) in pairs {
+        if let Some(v) = value {
+            flags.push((key, v.clone(), flag));
+        }
+    }
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let cwd = std::env::current_dir()?;
+    Ok(Config::resolve(&cwd, global.config.as_deref(), &env, &flags).map_err(DbError::from)?)
+}
+
+fn open(config: Config) -> Result<Workspace> {
+    Ok(Workspace::open(config)?)
+}
+
+/// Validates a table name typed by the user.
+pub fn table_name(text: &str) -> Result<TableName> {
+    Ok(TableName::new(text).map_err(DbError::from)?)
+}

@@ -1,0 +1,166 @@
+//! Rendering for people and machines: tables, JSON and CSV of rows and Arrow batches.
+
+use crate::cli::Format;
+use anyhow::Result;
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{ContentArrangement, Table};
+
+/// A small text table: a header and rows of cells.
+#[derive(Debug, Clone)]
+pub struct Rows {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Rows {
+    /// An empty table with these column names.
+    pub fn new(header: &[&str]) -> Self {
+        Self {
+            header: header.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Appends a row.
+    pub fn push(&mut self, row: Vec<String>) {
+        self.rows.push(row);
+    }
+}
+
+/// Prints `rows` in `format`.
+pub fn print_rows(rows: &Rows, format: Format) {
+    match format {
+        Format::Table => {
+            let mut table = Table::new();
+            table
+                .load_preset(UTF8_FULL_CONDENSED)
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_header(rows.header.clone());
+            for r in &rows.rows {
+                table.add_row(r.clone());
+            }
+            println!("{table}");
+        }
+        Format::Json => {
+            let objects: Vec<serde_json::Map<String, serde_json::Value>> = rows
+                .rows
+                .iter()
+                .map(|r| {
+                    rows.header
+                        .iter()
+                        .cloned()
+                        .zip(r.iter().map(|c| serde_json::Value::String(c.clone())))
+                        .collect()
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&objects).expect("strings always serialize")
+            );
+        }
+        Format::Csv => {
+            println!(
+                "{}",
+                rows.header
+                    .iter()
+                    .map(|c| csv_cell(c))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            for r in &rows.rows {
+                println!(
+                    "{}",
+                    r.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(",")
+                );
+            }
+        }
+    }
+}
+
+fn csv_cell(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// Prints query results in `format`.
+pub fn print_batches(batches: &[RecordBatch], schema: &SchemaRef, format: Format) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Table => {
+            let text =
+                arrow::util::pretty::pretty_format_batches_with_schema(schema.clone(), batches)?;
+            std::io::Write::write_all(&mut out, format!("{text}\n").as_bytes())?;
+        }
+        Format::Json => {
+            let mut writer = arrow::json::ArrayWriter::new(&mut out);
+            let refs: Vec<&RecordBatch> = batches.iter().collect();
+            writer.write_batches(&refs)?;
+            writer.finish()?;
+            drop(writer);
+            std::io::Write::write_all(&mut out, b"\n")?;
+        }
+        Format::Csv => {
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
+            if batches.is_empty() {
+                let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                drop(writer);
+                println!("{}", names.join(","));
+            } else {
+                for b in batches {
+                    writer.write(b)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `1.5 GiB`-style byte counts.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `1,234,567`-style counts.
+pub fn human_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn humanized_numbers() {
+        assert_eq!(human_bytes(12), "12 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_count(1234567), "1,234,567");
+        assert_eq!(human_count(12), "12");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+    }
+}

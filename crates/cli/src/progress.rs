@@ -1,0 +1,47 @@
+//! Progress bars on a terminal (hidden when stderr is not one, e.g. in tests and pipes).
+
+use dbopt::Progress;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// An indicatif bar implementing the library's `Progress`.
+pub struct Bar(ProgressBar);
+
+impl Bar {
+    fn new(label: &str, unit: &str) -> Self {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        let template = format!(
+            "{label} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, eta {{eta}}) {{msg}}"
+        );
+        bar.set_style(
+            ProgressStyle::with_template(&template)
+                .expect("the template is valid")
+                .progress_chars("=> "),
+        );
+        Self(bar)
+    }
+
+    /// A bar counting rows.
+    pub fn rows(label: &str) -> Self {
+        Self::new(label, "rows")
+    }
+
+    /// A bar counting queries.
+    pub fn queries(label: &str) -> Self {
+        Self::new(label, "queries")
+    }
+}
+
+impl Progress for Bar {
+    fn set_total(&self, total: u64) {
+        self.0.set_length(total);
+    }
+    fn advance(&self, delta: u64) {
+        self.0.inc(delta);
+    }
+    fn message(&self, text: &str) {
+        self.0.set_message(text.to_string());
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}

@@ -1,0 +1,572 @@
+//! End-to-end tests: the real `dbopt` binary on small generated data.
+
+use dbopt_testkit::{Run, TempWorkspace};
+use std::path::{Path, PathBuf};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_dbopt"))
+}
+
+fn run(ws: &TempWorkspace, args: &[&str]) -> Run {
+    ws.run(&bin(), args)
+}
+
+/// A workspace with a small events table: 20k rows in arrival order, 2k-row row groups.
+fn generated() -> TempWorkspace {
+    let ws = TempWorkspace::new();
+    run(
+        &ws,
+        &[
+            "generate",
+            "--table-name",
+            "events",
+            "--num-rows",
+            "20000",
+            "--seed",
+            "7",
+            "--row-group-rows",
+            "2000",
+        ],
+    )
+    .success();
+    ws
+}
+
+fn db(ws: &TempWorkspace) -> rusqlite::Connection {
+    rusqlite::Connection::open(ws.metadata_db()).unwrap()
+}
+
+/// (bytes_scanned, row_groups_total, row_groups_pruned, error) of the latest logged query.
+fn last_logged(ws: &TempWorkspace) -> (i64, i64, i64, Option<String>) {
+    db(ws)
+        .query_row(
+            "SELECT bytes_scanned, row_groups_total, row_groups_pruned, error FROM query_log ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap()
+}
+
+fn query_json(ws: &TempWorkspace, sql: &str) -> serde_json::Value {
+    let out = run(
+        ws,
+        &["query", "--table-name", "events", "--format", "json", sql],
+    )
+    .success();
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON {e}: {out}"))
+}
+
+#[test]
+fn generate_query_and_log_with_pruning() {
+    let ws = generated();
+    let tables = run(&ws, &["tables", "--format", "json"]).success();
+    let tables: serde_json::Value = serde_json::from_str(&tables).unwrap();
+    let names: Vec<&str> = tables
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["customers", "events"]);
+    assert_eq!(tables[1]["rows"], 20000);
+    assert!(
+        ws.data_dir()
+            .join("events/layout_initial/_dbopt_layout.json")
+            .exists()
+    );
+
+    let all = query_json(&ws, "SELECT count(*) AS n FROM events");
+    assert_eq!(all[0]["n"], 20000);
+
+    // A full scan of a column prunes nothing.
+    query_json(&ws, "SELECT sum(amount) AS s FROM events");
+    let (full_bytes, rg_total, rg_pruned, err) = last_logged(&ws);
+    assert_eq!(err, None);
+    assert!(full_bytes > 0);
+    assert_eq!(rg_total, 10);
+    assert_eq!(rg_pruned, 0);
+
+    // Arrival order keeps dates clustered: one day touches few row groups.
+    query_json(
+        &ws,
+        "SELECT sum(amount) AS s FROM events WHERE event_date = DATE '2025-02-01'",
+    );
+    let (day_bytes, _, day_pruned, err) = last_logged(&ws);
+    assert_eq!(err, None);
+    assert!(
+        day_pruned >= 7,
+        "a one-day filter should prune most row groups, pruned {day_pruned}"
+    );
+    assert!(day_bytes < full_bytes, "{day_bytes} < {full_bytes}");
+
+    let (count, fp_count): (i64, i64) = db(&ws)
+        .query_row(
+            "SELECT count(*), count(DISTINCT fingerprint) FROM query_log WHERE origin = 'query'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(count, 3);
+    assert_eq!(fp_count, 3);
+}
+
+#[test]
+fn joins_are_logged_against_both_tables_and_fingerprints_ignore_literals() {
+    let ws = generated();
+    for day in ["2025-03-01", "2025-04-02"] {
+        let sql = format!(
+            "SELECT c.segment, count(*) AS n FROM events e JOIN customers c ON e.customer_id = c.customer_id WHERE e.event_date = DATE '{day}' GROUP BY c.segment"
+        );
+        let rows = query_json(&ws, &sql);
+        assert!(!rows.as_array().unwrap().is_empty());
+    }
+    let conn = db(&ws);
+    let fps: i64 = conn
+        .query_row(
+            "SELECT count(DISTINCT fingerprint) FROM query_log",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(fps, 1, "same shape, other literal, same fingerprint");
+    let mut stmt = conn
+        .prepare("SELECT DISTINCT table_name FROM query_scans ORDER BY 1")
+        .unwrap();
+    let scanned: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(scanned, ["customers", "events"]);
+}
+
+#[test]
+fn output_formats_and_layout_flag() {
+    let ws = generated();
+    let csv = run(
+        &ws,
+        &[
+            "query",
+            "--table-name",
+            "events",
+            "--format",
+            "csv",
+            "--layout",
+            "initial",
+            "SELECT device, count(*) AS n FROM events GROUP BY device ORDER BY device",
+        ],
+    )
+    .success();
+    assert!(csv.starts_with("device,n\n"), "{csv}");
+    let table = run(&ws, &["query", "--table-name", "events", "SELECT 1 AS one"]).success();
+    assert!(table.contains("one"), "{table}");
+    run(
+        &ws,
+        &[
+            "query",
+            "--table-name",
+            "events",
+            "--layout",
+            "abcdef",
+            "SELECT 1",
+        ],
+    )
+    .user_error("no layout 'abcdef'");
+    run(
+        &ws,
+        &[
+            "query",
+            "--table-name",
+            "events",
+            "--layout",
+            "../x",
+            "SELECT 1",
+        ],
+    )
+    .user_error("invalid layout id");
+}
+
+#[test]
+fn run_workload_logs_every_query() {
+    let ws = generated();
+    let out = run(
+        &ws,
+        &[
+            "run-workload",
+            "--table-name",
+            "events",
+            "--num-queries",
+            "40",
+            "--seed",
+            "3",
+            "--format",
+            "json",
+            "--explore",
+            "--exploration-rate",
+            "0.2",
+        ],
+    );
+    let summary: serde_json::Value = serde_json::from_str(&out.success()).unwrap();
+    assert_eq!(summary["queries"], 40);
+    assert_eq!(summary["errors"], 0, "{summary}");
+    assert!(summary["total_bytes_scanned"].as_u64().unwrap() > 0);
+    let (n, templates, with_bytes): (i64, i64, i64) = db(&ws)
+        .query_row(
+            "SELECT count(*), count(DISTINCT workload), sum(bytes_scanned > 0) FROM query_log WHERE origin = 'workload' AND error IS NULL",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(n, 40);
+    assert!(templates >= 4, "several templates drawn, got {templates}");
+    assert!(with_bytes >= 35);
+}
+
+#[test]
+fn refuses_ddl_dml_and_bad_sql_without_touching_the_catalog() {
+    let ws = generated();
+    for (sql, needle) in [
+        ("DROP TABLE events", "DROP TABLE"),
+        ("INSERT INTO events SELECT * FROM events", "INSERT"),
+        ("CREATE TABLE x AS SELECT 1", "CREATE TABLE"),
+        ("DELETE FROM events", "DELETE"),
+        ("SELEC * FROM events", "syntax"),
+        ("SELECT nope FROM events", "nope"),
+        ("SELECT * FROM no_such_table", "no_such_table"),
+    ] {
+        run(&ws, &["query", "--table-name", "events", sql]).user_error(needle);
+    }
+    run(&ws, &["query", "--table-name", "ghost", "SELECT 1"]).user_error("unknown table 'ghost'");
+    run(&ws, &["query", "--table-name", "../etc", "SELECT 1"]).user_error("invalid table name");
+    run(
+        &ws,
+        &["generate", "--table-name", "a/b", "--num-rows", "10"],
+    )
+    .user_error("invalid table name");
+    run(
+        &ws,
+        &["generate", "--table-name", "events", "--num-rows", "10"],
+    )
+    .user_error("already exists");
+    // The table is intact after all of that.
+    assert_eq!(
+        query_json(&ws, "SELECT count(*) AS n FROM events")[0]["n"],
+        20000
+    );
+    assert!(!ws.root().join("b").exists() && !ws.data_dir().join("a").exists());
+}
+
+#[test]
+fn corrupt_parquet_is_a_one_line_error() {
+    let ws = generated();
+    let file = ws
+        .data_dir()
+        .join("events/layout_initial/part-00000.parquet");
+    let len = std::fs::metadata(&file).unwrap().len() as usize;
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.truncate(len / 2);
+    std::fs::write(&file, bytes).unwrap();
+    run(
+        &ws,
+        &[
+            "query",
+            "--table-name",
+            "events",
+            "SELECT count(*) FROM events",
+        ],
+    )
+    .user_error("parquet");
+    // The catalog still opens and other tables still answer.
+    let out = run(
+        &ws,
+        &[
+            "query",
+            "--table-name",
+            "customers",
+            "--format",
+            "json",
+            "SELECT count(*) AS n FROM customers",
+        ],
+    )
+    .success();
+    assert!(out.contains("\"n\""), "{out}");
+}
+
+fn write_csv(dir: &Path, name: &str, text: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn load_dataset_csv_parquet_and_hive_directories() {
+    let ws = TempWorkspace::new();
+    let src = ws.root().join("src");
+    let csv = write_csv(
+        &src,
+        "sales.csv",
+        "id,region,amount\n1,eu,10.5\n2,us,3.0\n3,eu,7.25\n",
+    );
+    run(
+        &ws,
+        &[
+            "load-dataset",
+            "--table-name",
+            "sales",
+            "--source-path",
+            csv.to_str().unwrap(),
+        ],
+    )
+    .success();
+    let out = run(
+        &ws,
+        &[
+            "query",
+            "--table-name",
+            "sales",
+            "--format",
+            "json",
+            "SELECT region, sum(amount) AS total FROM sales GROUP BY region ORDER BY region",
+        ],
+    )
+    .success();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["region"], "eu");
+    assert_eq!(v[0]["total"], 17.75);
+
+    // A hive-partitioned directory of Parquet files: reuse the loaded table's file twice.
+    let parquet = ws
+        .data_dir()
+        .join("sales/layout_initial/part-00000.parquet");
+    let hive = ws.root().join("hive");
+    for year in ["2024", "2025"] {
+        let d = hive.join(format!("year={year}"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::copy(&parquet, d.join("part.parquet")).unwrap();
+    }
+    run(
+        &ws,
+        &[
+            "load-dataset",
+            "--table-name",
+            "sales_hive",
+            "--source-path",
+            hive.to_str().unwrap(),
+        ],
+    )
+    .success();
+    let out = run(
+        &ws,
+        &[
+            "query",
+            "--table-name",
+            "sales_hive",
+            "--format",
+            "json",
+            "SELECT year, count(*) AS n FROM sales_hive GROUP BY year ORDER BY year",
+        ],
+    )
+    .success();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["year"], 2024);
+    assert_eq!(v[1]["n"], 3);
+}
+
+#[test]
+fn load_dataset_bad_sources() {
+    let ws = TempWorkspace::new();
+    let root = ws.root();
+    run(
+        &ws,
+        &[
+            "load-dataset",
+            "--table-name",
+            "t",
+            "--source-path",
+            "missing.parquet",
+        ],
+    )
+    .user_error("does not exist");
+    std::fs::create_dir_all(root.join("empty")).unwrap();
+    run(
+        &ws,
+        &[
+            "load-dataset",
+            "--table-name",
+            "t",
+            "--source-path",
+            "empty",
+        ],
+    )
+    .user_error("empty");
+    write_csv(&root.join("txt"), "notes.txt", "hello");
+    run(
+        &ws,
+        &["load-dataset", "--table-name", "t", "--source-path", "txt"],
+    )
+    .user_error("unsupported file");
+    write_csv(&root.join("mixed"), "a.csv", "x\n1\n");
+    std::fs::write(root.join("mixed/b.parquet"), b"PAR1").unwrap();
+    run(
+        &ws,
+        &[
+            "load-dataset",
+            "--table-name",
+            "t",
+            "--source-path",
+            "mixed",
+        ],
+    )
+    .user_error("mixes");
+    write_csv(&root.join("disagree"), "a.csv", "x,y\n1,2\n");
+    write_csv(&root.join("disagree"), "b.csv", "x,z\n1,2\n");
+    run(
+        &ws,
+        &[
+            "load-dataset",
+            "--table-name",
+            "t",
+            "--source-path",
+            "disagree",
+        ],
+    )
+    .user_error("disagree");
+    std::fs::create_dir_all(root.join("bad")).unwrap();
+    std::fs::write(root.join("bad/x.parquet"), b"this is not parquet").unwrap();
+    run(
+        &ws,
+        &["load-dataset", "--table-name", "t", "--source-path", "bad"],
+    )
+    .user_error("parquet");
+    write_csv(&root.join("header_only"), "a.csv", "x,y\n");
+    run(
+        &ws,
+        &[
+            "load-dataset",
+            "--table-name",
+            "t",
+            "--source-path",
+            "header_only",
+        ],
+    )
+    .user_error("no rows");
+    // Nothing half-written: no table registered, no layout directory left.
+    let tables = run(&ws, &["tables", "--format", "json"]).success();
+    assert_eq!(tables.trim(), "[]");
+    assert!(!ws.data_dir().join("t/layout_initial").exists());
+}
+
+#[test]
+fn config_show_reports_sources_by_precedence() {
+    let ws = TempWorkspace::new();
+    std::fs::write(ws.root().join("dbopt.toml"), "alpha = 3.0\nbeta = 4\n").unwrap();
+    let out = ws
+        .command(&bin())
+        .args(["--threads", "3", "config", "show", "--format", "json"])
+        .env("BETA", "5")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let find = |k: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["key"] == k)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(find("alpha")["value"], "3");
+    assert!(
+        find("alpha")["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("file")
+    );
+    assert_eq!(find("beta")["value"], "5");
+    assert_eq!(find("beta")["source"], "env BETA");
+    assert_eq!(find("threads")["source"], "flag --threads");
+    assert_eq!(find("max_partitions")["source"], "default");
+    let bad = ws
+        .command(&bin())
+        .args(["config", "show"])
+        .env("EXPLORATION_RATE", "2")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("exploration_rate"));
+}
+
+#[test]
+fn newer_catalog_schema_is_refused_unchanged() {
+    let ws = generated();
+    db(&ws).execute_batch("PRAGMA user_version = 999").unwrap();
+    run(&ws, &["tables"]).user_error("newer");
+    let v: i64 = db(&ws)
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 999);
+}
+
+#[test]
+fn generate_is_deterministic_and_replace_works() {
+    let ws = generated();
+    let digest = |ws: &TempWorkspace| {
+        let text = std::fs::read_to_string(
+            ws.data_dir()
+                .join("events/layout_initial/_dbopt_layout.json"),
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["digest"].as_str().unwrap().to_string()
+    };
+    let first = digest(&ws);
+    run(
+        &ws,
+        &[
+            "generate",
+            "--table-name",
+            "events",
+            "--num-rows",
+            "20000",
+            "--seed",
+            "7",
+            "--row-group-rows",
+            "2000",
+            "--replace",
+        ],
+    )
+    .success();
+    assert_eq!(digest(&ws), first, "same seed, same rows");
+    run(
+        &ws,
+        &[
+            "generate",
+            "--table-name",
+            "events",
+            "--num-rows",
+            "20000",
+            "--seed",
+            "8",
+            "--replace",
+            "--order",
+            "shuffled",
+        ],
+    )
+    .success();
+    assert_ne!(digest(&ws), first);
+    assert_eq!(
+        query_json(&ws, "SELECT count(*) AS n FROM events")[0]["n"],
+        20000
+    );
+    let staging = ws.data_dir().join("events/_staging");
+    let left: Vec<_> = std::fs::read_dir(&staging)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "staging cleaned: {left:?}");
+}

@@ -1,0 +1,48 @@
+//! `load-dataset`: a Parquet/CSV file or directory becomes a managed table's initial layout.
+
+use crate::initial_layout::{InitialLayoutReport, InitialLayoutRequest};
+use crate::{DbError, Progress, Workspace};
+use dbopt_core::{LayoutSpec, TableName};
+use dbopt_engine::new_session;
+use dbopt_engine::source::{inspect_source, stream_source};
+use dbopt_engine::writer::DEFAULT_ROWS_PER_FILE;
+use futures::StreamExt;
+use std::path::Path;
+
+impl Workspace {
+    /// Converts the source at `source` into the initial layout of `table` (ZSTD Parquet).
+    pub async fn load_dataset(
+        &self,
+        table: &TableName,
+        source: &Path,
+        replace: bool,
+        progress: &dyn Progress,
+    ) -> Result<InitialLayoutReport, DbError> {
+        self.check_can_create(table, replace)?;
+        let info = inspect_source(source)?;
+        let data_dir = self.data_dir();
+        if let Ok(abs) = std::path::absolute(source)
+            && abs.starts_with(data_dir)
+        {
+            return Err(DbError::Invalid(format!(
+                "source {} is inside the data directory {}: load from a path outside it",
+                source.display(),
+                data_dir.display()
+            )));
+        }
+        let ctx = new_session(&self.engine_settings());
+        let stream = stream_source(&ctx, &info).await?;
+        let schema = stream.schema();
+        let request = InitialLayoutRequest {
+            table: table.clone(),
+            source: format!("load-dataset {}", source.display()),
+            replace,
+            rows_per_file: DEFAULT_ROWS_PER_FILE,
+            spec: LayoutSpec::default(),
+        };
+        let batches =
+            stream.map(|b| b.map_err(|e| DbError::Engine(dbopt_engine::EngineError::from_exec(e))));
+        self.write_initial_layout(&request, schema, batches, progress)
+            .await
+    }
+}

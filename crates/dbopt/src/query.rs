@@ -1,0 +1,141 @@
+//! Instrumented queries: register every managed table, run read-only SQL through DataFusion,
+//! and log what it cost (or why it failed) to the catalog's query_log.
+
+use crate::{DbError, Workspace};
+use dbopt_catalog::{QueryLogEntry, QueryOrigin, TableScan};
+use dbopt_core::ScanMetrics;
+use dbopt_core::{LayoutId, TableName};
+use dbopt_engine::datafusion::prelude::SessionContext;
+use dbopt_engine::{
+    QueryOutcome, RegisteredLayout, execute_query, fingerprint, new_session, register_layout,
+};
+
+/// A session with every managed table registered, reused across many queries.
+pub struct QuerySession<'a> {
+    workspace: &'a Workspace,
+    ctx: SessionContext,
+    primary: TableName,
+    registered: Vec<RegisteredLayout>,
+}
+
+impl Workspace {
+    /// Opens a query session where `primary` reads `layout` (or its active layout) and every
+    /// other managed table reads its active layout.
+    pub async fn query_session(
+        &self,
+        primary: &TableName,
+        layout: Option<&LayoutId>,
+    ) -> Result<QuerySession<'_>, DbError> {
+        let record = self.require_table(primary)?;
+        let primary_layout = layout.cloned().unwrap_or(record.active_layout.clone());
+        if self
+            .catalog()
+            .get_layout(primary, &primary_layout)?
+            .is_none()
+        {
+            return Err(DbError::Invalid(format!(
+                "table '{primary}' has no layout '{primary_layout}': run `dbopt tables` to list its layouts"
+            )));
+        }
+        let ctx = new_session(&self.engine_settings());
+        let mut registered = Vec::new();
+        for table in self.catalog().list_tables()? {
+            let is_primary = &table.name == primary;
+            let layout = if is_primary {
+                primary_layout.clone()
+            } else {
+                table.active_layout.clone()
+            };
+            match self.register_table_layout(&ctx, &table.name, &layout).await {
+                Ok(r) => registered.push(r),
+                // Another table that cannot be read must not stop queries on this one.
+                Err(e) if !is_primary => eprintln!("warning: table '{}' skipped: {e}", table.name),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(QuerySession {
+            workspace: self,
+            ctx,
+            primary: primary.clone(),
+            registered,
+        })
+    }
+
+    /// Registers one table at one layout in `ctx`.
+    pub async fn register_table_layout(
+        &self,
+        ctx: &SessionContext,
+        table: &TableName,
+        layout: &LayoutId,
+    ) -> Result<RegisteredLayout, DbError> {
+        let manifest = self.layout_manifest(table, layout)?;
+        let dir = self.layout_dir(table, layout);
+        Ok(register_layout(ctx, table.as_str(), &dir, &manifest, Vec::new(), None).await?)
+    }
+}
+
+impl QuerySession<'_> {
+    /// The layouts registered in this session.
+    pub fn registered(&self) -> &[RegisteredLayout] {
+        &self.registered
+    }
+
+    /// The DataFusion session (for plan inspection).
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Runs `sql`, logs it (success or failure) and returns the outcome.
+    pub async fn run(
+        &self,
+        sql: &str,
+        origin: QueryOrigin,
+        workload: Option<&str>,
+    ) -> Result<QueryOutcome, DbError> {
+        let started_ms = self.workspace.clock().now_ms();
+        let result = execute_query(&self.ctx, sql, &self.registered).await;
+        let primary_layout = self
+            .registered
+            .iter()
+            .find(|r| r.table == self.primary.as_str())
+            .map(|r| r.layout_id.clone());
+        let fp = fingerprint(sql).map(|f| f.hash).unwrap_or_default();
+        let mut entry = QueryLogEntry {
+            ts_ms: started_ms,
+            table: self.primary.clone(),
+            layout_id: primary_layout,
+            sql: sql.to_string(),
+            fingerprint: fp,
+            cluster_id: None,
+            latency_ms: 0.0,
+            rows_returned: 0,
+            metrics: ScanMetrics::default(),
+            result_digest: None,
+            error: None,
+            origin,
+            workload: workload.map(str::to_string),
+            scans: Vec::new(),
+        };
+        match &result {
+            Ok(outcome) => {
+                entry.latency_ms = outcome.latency.as_secs_f64() * 1000.0;
+                entry.rows_returned = outcome.rows;
+                entry.result_digest = Some(outcome.digest.to_string());
+                for scan in &outcome.scans {
+                    entry.metrics.accumulate(&scan.metrics);
+                    entry.scans.push(TableScan {
+                        table: TableName::new(&scan.table)?,
+                        layout_id: scan.layout_id.clone(),
+                        metrics: scan.metrics,
+                    });
+                }
+            }
+            Err(e) => {
+                entry.latency_ms = (self.workspace.clock().now_ms() - started_ms).max(0) as f64;
+                entry.error = Some(e.to_string());
+            }
+        }
+        self.workspace.catalog().log_query(&entry)?;
+        Ok(result?)
+    }
+}

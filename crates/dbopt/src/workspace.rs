@@ -1,0 +1,111 @@
+//! The workspace: resolved configuration, the catalog and the data directory, opened once.
+
+use crate::DbError;
+use dbopt_catalog::Catalog;
+use dbopt_core::{Clock, Config, LayoutId, LayoutManifest, SystemClock, TableName};
+use dbopt_engine::EngineSettings;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// An open dbopt workspace.
+pub struct Workspace {
+    config: Config,
+    catalog: Catalog,
+    data_dir: PathBuf,
+    clock: Arc<dyn Clock>,
+}
+
+impl Workspace {
+    /// Opens (creating if needed) the data directory and catalog named by `config`.
+    pub fn open(config: Config) -> Result<Self, DbError> {
+        Self::open_with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// Like `open` with an explicit clock (tests).
+    pub fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self, DbError> {
+        let data_dir = config.data_dir();
+        std::fs::create_dir_all(&data_dir).map_err(|e| {
+            DbError::io(format!("creating data directory {}", data_dir.display()), e)
+        })?;
+        let data_dir = std::path::absolute(&data_dir)
+            .map_err(|e| DbError::io(format!("resolving {}", data_dir.display()), e))?;
+        let db = config.metadata_db();
+        if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| DbError::io(format!("creating {}", parent.display()), e))?;
+        }
+        let catalog = Catalog::open(&db, clock.clone())?;
+        Ok(Self {
+            config,
+            catalog,
+            data_dir,
+            clock,
+        })
+    }
+
+    /// The resolved configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The metadata catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The absolute data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Engine sizing from the configuration; spills go under DATA_DIR/_spill.
+    pub fn engine_settings(&self) -> EngineSettings {
+        EngineSettings {
+            threads: self.config.threads(),
+            batch_size: self.config.batch_size(),
+            memory_limit: self.config.memory_limit(),
+            spill_dir: Some(self.data_dir.join("_spill")),
+        }
+    }
+
+    /// DATA_DIR/<table>.
+    pub fn table_dir(&self, table: &TableName) -> PathBuf {
+        self.data_dir.join(table.as_str())
+    }
+
+    /// DATA_DIR/<table>/layout_<id>.
+    pub fn layout_dir(&self, table: &TableName, layout: &LayoutId) -> PathBuf {
+        self.table_dir(table).join(layout.dir_name())
+    }
+
+    /// DATA_DIR/<table>/_staging.
+    pub fn staging_dir(&self, table: &TableName) -> PathBuf {
+        self.table_dir(table).join("_staging")
+    }
+
+    /// Reads the manifest of a table's layout from disk.
+    pub fn layout_manifest(
+        &self,
+        table: &TableName,
+        layout: &LayoutId,
+    ) -> Result<LayoutManifest, DbError> {
+        let dir = self.layout_dir(table, layout);
+        if !dir.is_dir() {
+            return Err(DbError::Invalid(format!(
+                "layout directory {} is missing: the data directory was moved or cleaned; regenerate or reload table '{table}'",
+                dir.display()
+            )));
+        }
+        Ok(dbopt_engine::writer::read_manifest(&dir)?)
+    }
+
+    /// The managed table, or an error that says how to list tables.
+    pub fn require_table(&self, table: &TableName) -> Result<dbopt_catalog::TableRecord, DbError> {
+        Ok(self.catalog.require_table(table)?)
+    }
+}

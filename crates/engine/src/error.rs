@@ -1,0 +1,122 @@
+//! Errors raised by the engine, each one line that names the problem.
+
+use datafusion::error::DataFusionError;
+
+/// An error while planning, executing, reading or writing.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The statement is not a read-only query.
+    #[error("refused: {0}")]
+    NotReadOnly(String),
+    /// The SQL does not parse.
+    #[error("SQL syntax error: {0}")]
+    Syntax(String),
+    /// The SQL parses but does not plan (unknown table or column, type mismatch).
+    #[error("cannot plan query: {0}")]
+    Plan(String),
+    /// The query failed while running.
+    #[error("query failed: {0}")]
+    Execution(String),
+    /// A Parquet file is unreadable or corrupt.
+    #[error("corrupt or unreadable Parquet file {path}: {message}")]
+    CorruptParquet {
+        /// The file.
+        path: String,
+        /// What the reader said.
+        message: String,
+    },
+    /// A source path given by the user is unusable.
+    #[error("{0}")]
+    Source(String),
+    /// File system error with context.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Parquet writer error with context.
+    #[error("writing {path}: {message}")]
+    Write {
+        /// The file being written.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl EngineError {
+    /// Wraps an IO error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        EngineError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Classifies a DataFusion error from planning.
+    pub fn from_plan(err: DataFusionError) -> Self {
+        match err.find_root() {
+            DataFusionError::SQL(e, _) => EngineError::Syntax(one_line(&e.to_string())),
+            DataFusionError::ParquetError(e) => EngineError::CorruptParquet {
+                path: "(in table)".into(),
+                message: one_line(&e.to_string()),
+            },
+            other => EngineError::Plan(one_line(&strip_prefixes(&other.to_string()))),
+        }
+    }
+
+    /// Classifies a DataFusion error from execution.
+    pub fn from_exec(err: DataFusionError) -> Self {
+        let text = err.to_string();
+        if let DataFusionError::ParquetError(e) = err.find_root() {
+            return EngineError::CorruptParquet {
+                path: extract_path(&text).unwrap_or_else(|| "(in table)".into()),
+                message: one_line(&e.to_string()),
+            };
+        }
+        if text.contains("Parquet error") || text.contains("parquet") && text.contains("magic") {
+            return EngineError::CorruptParquet {
+                path: extract_path(&text).unwrap_or_else(|| "(in table)".into()),
+                message: one_line(&strip_prefixes(&text)),
+            };
+        }
+        EngineError::Execution(one_line(&strip_prefixes(&text)))
+    }
+}
+
+/// Keeps the first line of a message (DataFusion may append backtraces or hints).
+pub fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn strip_prefixes(text: &str) -> String {
+    let mut t = text.trim();
+    for prefix in [
+        "Error during planning: ",
+        "Schema error: ",
+        "Execution error: ",
+        "External error: ",
+        "Arrow error: ",
+        "Internal error: ",
+        "Optimizer rule 'optimize_projections' failed\ncaused by\n",
+    ] {
+        while let Some(rest) = t.strip_prefix(prefix) {
+            t = rest;
+        }
+    }
+    t.to_string()
+}
+
+fn extract_path(text: &str) -> Option<String> {
+    text.split_whitespace()
+        .map(|w| w.trim_matches(|c: char| c == '"' || c == '\'' || c == ',' || c == ':'))
+        .find(|w| w.ends_with(".parquet"))
+        .map(str::to_string)
+}

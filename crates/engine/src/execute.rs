@@ -1,0 +1,189 @@
+//! Executes read-only SQL and reads what it cost from DataFusion's own Parquet scan metrics.
+
+use crate::digest::digest_batches;
+use crate::register::RegisteredLayout;
+use crate::{EngineError, check_read_only};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::metrics::MetricValue;
+use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::prelude::SessionContext;
+use dbopt_core::{LayoutId, RowDigest, ScanMetrics};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What one query scanned of one table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableScanMetrics {
+    /// The table.
+    pub table: String,
+    /// The layout read.
+    pub layout_id: LayoutId,
+    /// Bytes, files and row groups read and skipped.
+    pub metrics: ScanMetrics,
+}
+
+/// The result of a query with its measured cost.
+#[derive(Debug, Clone)]
+pub struct QueryOutcome {
+    /// Result schema.
+    pub schema: SchemaRef,
+    /// Result batches.
+    pub batches: Vec<RecordBatch>,
+    /// Rows returned.
+    pub rows: u64,
+    /// Wall time from planning to the last batch.
+    pub latency: Duration,
+    /// Order-insensitive digest of the result.
+    pub digest: RowDigest,
+    /// One entry per registered table the query scanned.
+    pub scans: Vec<TableScanMetrics>,
+}
+
+/// Runs `sql` in `ctx`, where `tables` are the registered layouts (to attribute scan metrics).
+pub async fn execute_query(
+    ctx: &SessionContext,
+    sql: &str,
+    tables: &[RegisteredLayout],
+) -> Result<QueryOutcome, EngineError> {
+    check_read_only(sql)?;
+    let started = Instant::now();
+    let df = ctx.sql(sql).await.map_err(EngineError::from_plan)?;
+    let optimized = df
+        .clone()
+        .into_optimized_plan()
+        .map_err(EngineError::from_plan)?;
+    let scanned_tables = scanned_table_names(&optimized);
+    let plan = df
+        .create_physical_plan()
+        .await
+        .map_err(EngineError::from_plan)?;
+    let batches = collect(plan.clone(), ctx.task_ctx())
+        .await
+        .map_err(EngineError::from_exec)?;
+    let latency = started.elapsed();
+    let schema = plan.schema();
+    let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+    let digest = digest_batches(&batches)?;
+    let scans = attribute_scans(&plan, tables, &scanned_tables);
+    Ok(QueryOutcome {
+        schema,
+        batches,
+        rows,
+        latency,
+        digest,
+        scans,
+    })
+}
+
+/// Names of the tables an optimized logical plan scans (views already inlined).
+pub fn scanned_table_names(plan: &LogicalPlan) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            names.insert(scan.table_name.table().to_string());
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    names
+}
+
+#[derive(Default)]
+struct FileCounters {
+    bytes: u64,
+    row_groups_read: u64,
+    limit_pruned: u64,
+    page_rows_pruned: u64,
+}
+
+fn collect_file_metrics(plan: &Arc<dyn ExecutionPlan>, out: &mut BTreeMap<String, FileCounters>) {
+    if let Some(metrics) = plan.metrics() {
+        for metric in metrics.iter() {
+            let Some(file) = metric
+                .labels()
+                .iter()
+                .find(|l| l.name() == "filename")
+                .map(|l| l.value().to_string())
+            else {
+                continue;
+            };
+            let c = out.entry(file).or_default();
+            match metric.value() {
+                MetricValue::Count { name, count } if name == "bytes_scanned" => {
+                    c.bytes += count.value() as u64
+                }
+                MetricValue::PruningMetrics {
+                    name,
+                    pruning_metrics,
+                } => match name.as_ref() {
+                    "row_groups_pruned_bloom_filter" => {
+                        c.row_groups_read += pruning_metrics.matched() as u64
+                    }
+                    "limit_pruned_row_groups" => c.limit_pruned += pruning_metrics.pruned() as u64,
+                    "page_index_rows_pruned" => {
+                        c.page_rows_pruned += pruning_metrics.pruned() as u64
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    for child in plan.children() {
+        collect_file_metrics(child, out);
+    }
+}
+
+fn attribute_scans(
+    plan: &Arc<dyn ExecutionPlan>,
+    tables: &[RegisteredLayout],
+    scanned: &BTreeSet<String>,
+) -> Vec<TableScanMetrics> {
+    let mut per_file = BTreeMap::new();
+    collect_file_metrics(plan, &mut per_file);
+    let mut scans = Vec::new();
+    for t in tables {
+        let internal_prefix = format!("__{}_", t.table);
+        let is_scanned = scanned
+            .iter()
+            .any(|s| s == &t.table || s.starts_with(&internal_prefix));
+        if !is_scanned {
+            continue;
+        }
+        let dir = t.dir.display().to_string();
+        let dir = dir.trim_start_matches('/');
+        let mut m = ScanMetrics {
+            files_total: t.files_total,
+            row_groups_total: t.row_groups_total,
+            ..Default::default()
+        };
+        let mut files_read = 0u64;
+        let mut row_groups_read = 0u64;
+        for (file, c) in &per_file {
+            let file = file.trim_start_matches('/');
+            let in_layout = file
+                .strip_prefix(dir)
+                .is_some_and(|rest| rest.starts_with('/'));
+            if !in_layout {
+                continue;
+            }
+            m.bytes_scanned += c.bytes;
+            m.rows_pruned_by_page_index += c.page_rows_pruned;
+            row_groups_read += c.row_groups_read.saturating_sub(c.limit_pruned);
+            if c.bytes > 0 {
+                files_read += 1;
+            }
+        }
+        m.files_pruned = t.files_total.saturating_sub(files_read);
+        m.row_groups_pruned = t.row_groups_total.saturating_sub(row_groups_read);
+        scans.push(TableScanMetrics {
+            table: t.table.clone(),
+            layout_id: t.layout_id.clone(),
+            metrics: m,
+        });
+    }
+    scans
+}

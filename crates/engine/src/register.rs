@@ -1,0 +1,91 @@
+//! Registers a table at one of its layouts as a DataFusion table.
+
+use crate::EngineError;
+use arrow::datatypes::DataType;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::SessionContext;
+use dbopt_core::{LayoutId, LayoutManifest};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A table registered in a session at a given layout, with the totals pruning is measured against.
+#[derive(Debug, Clone)]
+pub struct RegisteredLayout {
+    /// The SQL name of the table.
+    pub table: String,
+    /// The layout it reads.
+    pub layout_id: LayoutId,
+    /// Absolute layout directory.
+    pub dir: PathBuf,
+    /// Files in the layout.
+    pub files_total: u64,
+    /// Row groups in the layout.
+    pub row_groups_total: u64,
+}
+
+/// Registers the layout in `dir` (described by `manifest`) under the SQL name `table`.
+///
+/// Hive partition columns (`partition_cols`, with their types) are appended by DataFusion; when
+/// `column_order` is given the table is exposed through a view with that column order, so a
+/// partitioned layout answers `SELECT *` exactly like the unpartitioned one.
+pub async fn register_layout(
+    ctx: &SessionContext,
+    table: &str,
+    dir: &Path,
+    manifest: &LayoutManifest,
+    partition_cols: Vec<(String, DataType)>,
+    column_order: Option<&[String]>,
+) -> Result<RegisteredLayout, EngineError> {
+    let dir = std::path::absolute(dir)
+        .map_err(|e| EngineError::io(format!("resolving {}", dir.display()), e))?;
+    let url = ListingTableUrl::parse(format!("{}/", dir.display()))
+        .map_err(|e| EngineError::Source(format!("bad layout path {}: {e}", dir.display())))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partition_cols.clone());
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .infer_schema(&ctx.state())
+        .await
+        .map_err(|e| match EngineError::from_exec(e) {
+            EngineError::CorruptParquet { message, .. } => EngineError::CorruptParquet {
+                path: dir.display().to_string(),
+                message,
+            },
+            other => other,
+        })?;
+    let provider = ListingTable::try_new(config).map_err(EngineError::from_plan)?;
+    let needs_view = !partition_cols.is_empty() && column_order.is_some();
+    let register_err = |e| EngineError::Plan(format!("registering table {table}: {e}"));
+    if needs_view {
+        let internal = format!("__{table}_{}", manifest.layout_id);
+        ctx.register_table(internal.as_str(), Arc::new(provider))
+            .map_err(register_err)?;
+        let order: Vec<&str> = column_order
+            .unwrap_or_default()
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let view = ctx
+            .table(internal.as_str())
+            .await
+            .map_err(EngineError::from_plan)?
+            .select_columns(&order)
+            .map_err(EngineError::from_plan)?
+            .into_view();
+        ctx.register_table(table, view).map_err(register_err)?;
+    } else {
+        ctx.register_table(table, Arc::new(provider))
+            .map_err(register_err)?;
+    }
+    Ok(RegisteredLayout {
+        table: table.to_string(),
+        layout_id: manifest.layout_id.clone(),
+        dir,
+        files_total: manifest.files.len() as u64,
+        row_groups_total: manifest.total_row_groups(),
+    })
+}

@@ -1,0 +1,73 @@
+//! Session factory: one place that decides threads, batch size, memory pool and spill dir.
+
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// How a DataFusion session is sized.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Target partitions (0 = number of cores).
+    pub threads: usize,
+    /// Rows per batch.
+    pub batch_size: usize,
+    /// Memory pool size in bytes; operators spill beyond it.
+    pub memory_limit: u64,
+    /// Where spills go (None = the OS temp dir).
+    pub spill_dir: Option<PathBuf>,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            threads: 0,
+            batch_size: 8192,
+            memory_limit: 2 << 30,
+            spill_dir: None,
+        }
+    }
+}
+
+impl EngineSettings {
+    /// Target partitions after resolving 0 to the number of cores.
+    pub fn effective_threads(&self) -> usize {
+        if self.threads == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            self.threads
+        }
+    }
+}
+
+/// Builds a session with Parquet pruning on (statistics, page index, bloom filters).
+pub fn new_session(settings: &EngineSettings) -> SessionContext {
+    let mut config = SessionConfig::new()
+        .with_target_partitions(settings.effective_threads())
+        .with_batch_size(settings.batch_size)
+        .with_information_schema(true);
+    {
+        let opts = config.options_mut();
+        opts.execution.parquet.pushdown_filters = true;
+        opts.execution.parquet.reorder_filters = true;
+        opts.execution.parquet.enable_page_index = true;
+        opts.execution.parquet.bloom_filter_on_read = true;
+        opts.execution.parquet.pruning = true;
+        opts.execution.collect_statistics = true;
+        opts.sql_parser.enable_ident_normalization = true;
+    }
+    let disk = match &settings.spill_dir {
+        Some(dir) => {
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir.clone()]))
+        }
+        None => DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory),
+    };
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(settings.memory_limit as usize)))
+        .with_disk_manager_builder(disk)
+        .build_arc()
+        .expect("a runtime with a memory pool and a disk manager always builds");
+    SessionContext::new_with_config_rt(config, runtime)
+}

@@ -1,0 +1,296 @@
+//! External sources for `load-dataset`: a Parquet or CSV file, or a directory of them
+//! (hive-partitioned or not), checked up front and streamed batch by batch.
+
+use crate::EngineError;
+use arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::prelude::SessionContext;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The kind of files a source holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceFormat {
+    /// Apache Parquet.
+    Parquet,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+/// What `inspect_source` found: files, format and hive partition keys.
+#[derive(Debug, Clone)]
+pub struct SourceInfo {
+    /// The path given.
+    pub root: PathBuf,
+    /// Data files, sorted.
+    pub files: Vec<PathBuf>,
+    /// Their format.
+    pub format: SourceFormat,
+    /// Hive partition columns found in directory names (`key=value`), outermost first.
+    pub partition_cols: Vec<(String, DataType)>,
+}
+
+fn format_of(path: &Path) -> Option<SourceFormat> {
+    match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+        "parquet" | "parq" => Some(SourceFormat::Parquet),
+        "csv" => Some(SourceFormat::Csv),
+        _ => None,
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), EngineError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| EngineError::io(format!("reading directory {}", dir.display()), e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| EngineError::io(format!("reading {}", dir.display()), e))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Checks a source path: exists, holds one supported format, consistent hive keys and schemas.
+pub fn inspect_source(root: &Path) -> Result<SourceInfo, EngineError> {
+    if !root.exists() {
+        return Err(EngineError::Source(format!(
+            "source path {} does not exist: give a Parquet or CSV file or a directory of them",
+            root.display()
+        )));
+    }
+    let mut files = Vec::new();
+    if root.is_dir() {
+        walk(root, &mut files)?;
+    } else {
+        files.push(root.to_path_buf());
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(EngineError::Source(format!(
+            "source {} is empty: no .parquet or .csv files in it",
+            root.display()
+        )));
+    }
+    let mut format = None;
+    for f in &files {
+        let this = format_of(f).ok_or_else(|| {
+            EngineError::Source(format!(
+                "unsupported file {}: dbopt loads .parquet and .csv files",
+                f.display()
+            ))
+        })?;
+        match format {
+            None => format = Some(this),
+            Some(prev) if prev != this => {
+                return Err(EngineError::Source(format!(
+                    "source {} mixes Parquet and CSV files: load them as separate tables",
+                    root.display()
+                )));
+            }
+            _ => {}
+        }
+    }
+    let format = format.expect("at least one file");
+    let partition_cols = hive_keys(root, &files)?;
+    let info = SourceInfo {
+        root: root.to_path_buf(),
+        files,
+        format,
+        partition_cols,
+    };
+    if format == SourceFormat::Parquet {
+        check_parquet_schemas(&info)?;
+    } else {
+        check_csv_headers(&info)?;
+    }
+    Ok(info)
+}
+
+fn hive_keys(root: &Path, files: &[PathBuf]) -> Result<Vec<(String, DataType)>, EngineError> {
+    let mut keys: Option<Vec<String>> = None;
+    let mut values: Vec<Vec<String>> = Vec::new();
+    for f in files {
+        let rel = f.strip_prefix(root).unwrap_or(f);
+        let dirs: Vec<(String, String)> = rel
+            .parent()
+            .map(|p| {
+                p.components()
+                    .filter_map(|c| {
+                        let s = c.as_os_str().to_string_lossy();
+                        s.split_once('=')
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let these: Vec<String> = dirs.iter().map(|(k, _)| k.clone()).collect();
+        match &keys {
+            None => {
+                keys = Some(these);
+                values = vec![Vec::new(); dirs.len()];
+            }
+            Some(k) if *k != these => {
+                return Err(EngineError::Source(format!(
+                    "inconsistent hive partition directories: {} has keys {:?}, others have {:?}",
+                    f.display(),
+                    these,
+                    k
+                )));
+            }
+            _ => {}
+        }
+        for (i, (_, v)) in dirs.into_iter().enumerate() {
+            values[i].push(v);
+        }
+    }
+    let keys = keys.unwrap_or_default();
+    Ok(keys
+        .into_iter()
+        .zip(values)
+        .map(|(k, vals)| {
+            let all_int = vals.iter().all(|v| v.parse::<i64>().is_ok());
+            (
+                k,
+                if all_int {
+                    DataType::Int64
+                } else {
+                    DataType::Utf8
+                },
+            )
+        })
+        .collect())
+}
+
+fn parquet_schema(path: &Path) -> Result<SchemaRef, EngineError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| EngineError::io(format!("opening {}", path.display()), e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
+        EngineError::CorruptParquet {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }
+    })?;
+    Ok(builder.schema().clone())
+}
+
+fn same_fields(a: &Schema, b: &Schema) -> bool {
+    a.fields().len() == b.fields().len()
+        && a.fields()
+            .iter()
+            .zip(b.fields())
+            .all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type())
+}
+
+fn check_parquet_schemas(info: &SourceInfo) -> Result<(), EngineError> {
+    let first = parquet_schema(&info.files[0])?;
+    for f in &info.files[1..] {
+        let s = parquet_schema(f)?;
+        if !same_fields(&first, &s) {
+            return Err(EngineError::Source(format!(
+                "schemas disagree: {} has columns [{}] but {} has [{}]; load files with one schema",
+                info.files[0].display(),
+                describe(&first),
+                f.display(),
+                describe(&s)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn describe(schema: &Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| format!("{} {}", f.name(), f.data_type()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn check_csv_headers(info: &SourceInfo) -> Result<(), EngineError> {
+    let header = |p: &Path| -> Result<String, EngineError> {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| EngineError::io(format!("reading {}", p.display()), e))?;
+        let line = text.lines().next().unwrap_or("").trim().to_string();
+        if line.is_empty() {
+            return Err(EngineError::Source(format!(
+                "CSV file {} is empty: it needs a header row",
+                p.display()
+            )));
+        }
+        Ok(line)
+    };
+    let first = header(&info.files[0])?;
+    for f in &info.files[1..] {
+        let h = header(f)?;
+        if h != first {
+            return Err(EngineError::Source(format!(
+                "schemas disagree: {} has header '{}' but {} has '{}'",
+                info.files[0].display(),
+                first,
+                f.display(),
+                h
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Streams the rows of an inspected source, columns in file order then partition keys.
+pub async fn stream_source(
+    ctx: &SessionContext,
+    info: &SourceInfo,
+) -> Result<SendableRecordBatchStream, EngineError> {
+    let root = std::path::absolute(&info.root)
+        .map_err(|e| EngineError::io(format!("resolving {}", info.root.display()), e))?;
+    let (format, ext): (Arc<dyn FileFormat>, String) = match info.format {
+        SourceFormat::Parquet => (
+            Arc::new(ParquetFormat::default()),
+            info.files[0]
+                .extension()
+                .map(|e| format!(".{}", e.to_string_lossy()))
+                .unwrap_or_default(),
+        ),
+        SourceFormat::Csv => (
+            Arc::new(CsvFormat::default().with_has_header(true)),
+            info.files[0]
+                .extension()
+                .map(|e| format!(".{}", e.to_string_lossy()))
+                .unwrap_or_default(),
+        ),
+    };
+    let url_text = if root.is_dir() {
+        format!("{}/", root.display())
+    } else {
+        root.display().to_string()
+    };
+    let url = ListingTableUrl::parse(url_text)
+        .map_err(|e| EngineError::Source(format!("bad source path {}: {e}", root.display())))?;
+    let options = ListingOptions::new(format)
+        .with_file_extension(ext)
+        .with_table_partition_cols(info.partition_cols.clone());
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .infer_schema(&ctx.state())
+        .await
+        .map_err(EngineError::from_exec)?;
+    let table = ListingTable::try_new(config).map_err(EngineError::from_plan)?;
+    let df = ctx
+        .read_table(Arc::new(table))
+        .map_err(EngineError::from_plan)?;
+    df.execute_stream().await.map_err(EngineError::from_exec)
+}
