@@ -74,7 +74,13 @@ CREATE INDEX query_scans_table ON query_scans (table_name, query_id);
 "#;
 
 /// Every migration in order; index i brings the schema to version i + 1.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+/// Version 2: workload analysis and proposals (column statistics cache, proposals).
+const V2: &str = include_str!("migrations/v2_analysis.sql");
+
+/// Version 3: migration jobs with leases and rewrite measurements.
+const V3: &str = include_str!("migrations/v3_migrations.sql");
+
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes (the number of migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

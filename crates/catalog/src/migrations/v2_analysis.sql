@@ -1,0 +1,1 @@
+-- Reserved for the analysis stage (column statistics, proposals); filled in by that issue.

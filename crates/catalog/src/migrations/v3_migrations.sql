@@ -1,0 +1,1 @@
+-- Reserved for the migration stage (jobs, leases, rewrite measurements); filled in by that issue.
