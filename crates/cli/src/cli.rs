@@ -84,6 +84,8 @@ pub enum Command {
     RunWorkload(RunWorkloadArgs),
     /// List managed tables with rows, size and layouts.
     Tables(TablesArgs),
+    /// Print generated workload queries (JSON lines or SQL) without running them.
+    WorkloadSql(crate::commands::workload_sql::WorkloadSqlArgs),
 }
 
 /// `dbopt config ...`

@@ -570,3 +570,64 @@ fn generate_is_deterministic_and_replace_works() {
         .unwrap_or_default();
     assert!(left.is_empty(), "staging cleaned: {left:?}");
 }
+
+#[test]
+fn workload_sql_prints_filtered_queries_without_running_them() {
+    let ws = generated();
+    let out = run(
+        &ws,
+        &[
+            "workload-sql",
+            "--num-queries",
+            "30",
+            "--seed",
+            "4",
+            "--exclude-templates",
+            "full_scan,user_sessions",
+        ],
+    )
+    .success();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 30);
+    assert!(
+        lines
+            .iter()
+            .all(|q| q["template"] != "full_scan" && q["template"] != "user_sessions")
+    );
+    let again = run(
+        &ws,
+        &[
+            "workload-sql",
+            "--num-queries",
+            "30",
+            "--seed",
+            "4",
+            "--exclude-templates",
+            "full_scan,user_sessions",
+        ],
+    )
+    .success();
+    assert_eq!(out, again, "same seed, same queries");
+    let only = run(
+        &ws,
+        &[
+            "workload-sql",
+            "--num-queries",
+            "5",
+            "--only-templates",
+            "segment_join",
+            "--format",
+            "sql",
+        ],
+    )
+    .success();
+    assert_eq!(only.matches("-- template: segment_join").count(), 5);
+    let logged: i64 = db(&ws)
+        .query_row("SELECT count(*) FROM query_log", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(logged, 0, "printing queries runs nothing");
+    run(&ws, &["workload-sql", "--only-templates", "nope"]).user_error("unknown template 'nope'");
+}

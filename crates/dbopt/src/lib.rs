@@ -12,6 +12,7 @@ pub mod progress;
 pub mod query;
 pub mod tables;
 pub mod workload;
+pub mod workload_sql;
 pub mod workspace;
 
 pub use error::DbError;

@@ -6,6 +6,7 @@ mod load_dataset;
 mod query;
 mod run_workload;
 mod tables;
+pub mod workload_sql;
 
 use crate::cli::{Cli, Command, GlobalArgs};
 use anyhow::Result;
@@ -29,6 +30,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::Query(args) => query::run(open(config)?, args).await,
         Command::RunWorkload(args) => run_workload::run(open(config)?, args).await,
         Command::Tables(args) => tables::run(open(config)?, args),
+        Command::WorkloadSql(args) => workload_sql::run(open(config)?, args),
     }
 }
 
