@@ -631,3 +631,112 @@ fn workload_sql_prints_filtered_queries_without_running_them() {
     assert_eq!(logged, 0, "printing queries runs nothing");
     run(&ws, &["workload-sql", "--only-templates", "nope"]).user_error("unknown template 'nope'");
 }
+
+#[test]
+fn adopt_and_activate_an_external_layout() {
+    let ws = generated();
+    let ext = ws.root().join("external");
+    std::fs::create_dir_all(&ext).unwrap();
+    std::fs::copy(
+        ws.data_dir()
+            .join("events/layout_initial/part-00000.parquet"),
+        ext.join("rewritten.parquet"),
+    )
+    .unwrap();
+    let out = run(
+        &ws,
+        &[
+            "adopt-layout",
+            "--table-name",
+            "events",
+            "--source-path",
+            ext.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    )
+    .success();
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = report["layout_id"].as_str().unwrap().to_string();
+    assert_eq!(report["rows"], 20000);
+    assert_eq!(report["newly_adopted"], true);
+    let again = run(
+        &ws,
+        &[
+            "adopt-layout",
+            "--table-name",
+            "events",
+            "--source-path",
+            ext.to_str().unwrap(),
+        ],
+    )
+    .success();
+    assert!(again.contains("already"), "{again}");
+
+    let n = run(
+        &ws,
+        &[
+            "query",
+            "--table-name",
+            "events",
+            "--layout",
+            &id,
+            "--format",
+            "json",
+            "SELECT count(*) AS n FROM events",
+        ],
+    )
+    .success();
+    assert!(n.contains("20000"), "{n}");
+    run(
+        &ws,
+        &["activate-layout", "--table-name", "events", "--layout", &id],
+    )
+    .success();
+    let tables: serde_json::Value =
+        serde_json::from_str(&run(&ws, &["tables", "--format", "json"]).success()).unwrap();
+    assert_eq!(tables[1]["active_layout"], id.as_str());
+    run(
+        &ws,
+        &[
+            "activate-layout",
+            "--table-name",
+            "events",
+            "--layout",
+            "initial",
+        ],
+    )
+    .success();
+    run(
+        &ws,
+        &[
+            "activate-layout",
+            "--table-name",
+            "events",
+            "--layout",
+            "abc123",
+        ],
+    )
+    .user_error("no layout 'abc123'");
+
+    // Files with other rows are refused: they are not a layout of this table.
+    let other = ws.root().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(
+        ws.data_dir()
+            .join("customers/layout_initial/part-00000.parquet"),
+        other.join("c.parquet"),
+    )
+    .unwrap();
+    run(
+        &ws,
+        &[
+            "adopt-layout",
+            "--table-name",
+            "events",
+            "--source-path",
+            other.to_str().unwrap(),
+        ],
+    )
+    .user_error("column");
+}

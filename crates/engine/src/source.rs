@@ -175,16 +175,26 @@ fn hive_keys(root: &Path, files: &[PathBuf]) -> Result<Vec<(String, DataType)>, 
         .collect())
 }
 
-fn parquet_schema(path: &Path) -> Result<SchemaRef, EngineError> {
+fn open_parquet(
+    path: &Path,
+) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>, EngineError> {
     let file = std::fs::File::open(path)
         .map_err(|e| EngineError::io(format!("opening {}", path.display()), e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
-        EngineError::CorruptParquet {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        }
-    })?;
-    Ok(builder.schema().clone())
+    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| EngineError::CorruptParquet {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Reads the footer metadata of one Parquet file.
+pub fn parquet_metadata(
+    path: &Path,
+) -> Result<Arc<parquet::file::metadata::ParquetMetaData>, EngineError> {
+    Ok(open_parquet(path)?.metadata().clone())
+}
+
+fn parquet_schema(path: &Path) -> Result<SchemaRef, EngineError> {
+    Ok(open_parquet(path)?.schema().clone())
 }
 
 fn same_fields(a: &Schema, b: &Schema) -> bool {

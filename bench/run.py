@@ -1,0 +1,667 @@
+#!/usr/bin/env python3
+"""dbopt end-to-end benchmark: one entry point, ratios measured side by side in one run.
+
+For a dataset and a workload it:
+  1. splits the workload into a training set (what dbopt observes) and a held-out test set
+     (the same templates with fresh parameters plus templates dbopt never saw);
+  2. measures the test set on the initial layout with dbopt's engine, lets dbopt adapt on the
+     training set (run, analyze, propose, enqueue-migration, migration-worker), and measures
+     the test set again on the adapted layout (hot runs, repeated, medians);
+  3. runs the same SQL through DuckDB on the same Parquet files, initial and adapted;
+  4. builds a Delta Lake Z-order peer on the two most-filtered columns and measures it;
+  5. computes the ideal bytes of every query (matching rows x compressed bytes per row of the
+     columns read) and reports bytes / ideal per layout;
+  6. records the rewrite (time, rows/s/core, bytes written, peak memory) and the what-if
+     prediction against the measured bytes;
+  7. writes JSON and Markdown to bench/results/ (and BENCHMARKS.md with --write-benchmarks).
+
+No timing is asserted anywhere: --quick only checks that the pipeline runs and the JSON is
+complete. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+HOLDOUT_TEMPLATES = ["user_sessions", "amount_duration"]
+IDEAL_FLOOR_BYTES = 1024  # a count(*) needs only metadata; floor the ideal so ratios stay finite
+
+
+class BenchError(RuntimeError):
+    """A step of the pipeline failed; the message names the step and its output."""
+
+
+# ----------------------------------------------------------------------------- running dbopt
+
+
+class Dbopt:
+    """Runs the real dbopt binary in one workspace (DATA_DIR + METADATA_DB)."""
+
+    def __init__(self, binary: Path, workdir: Path, threads: int, memory_limit: str):
+        self.binary = binary
+        self.workdir = workdir
+        self.data_dir = workdir / "data"
+        self.metadata_db = workdir / "metadata.db"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DBOPT_")}
+        self.env.update(
+            DATA_DIR=str(self.data_dir),
+            METADATA_DB=str(self.metadata_db),
+            DBOPT_THREADS=str(threads),
+            DBOPT_MEMORY_LIMIT=memory_limit,
+        )
+
+    def run(self, *args: str, check: bool = True) -> tuple[str, float, int]:
+        """Runs a command; returns (stdout, wall seconds, peak RSS bytes of the process)."""
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [str(self.binary), *args],
+            cwd=self.workdir,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        out, err = proc.communicate()
+        elapsed = time.perf_counter() - started
+        # Peak RSS of the finished child, as the operating system reports it.
+        peak = _child_peak_rss()
+        if check and proc.returncode != 0:
+            raise BenchError(f"dbopt {' '.join(args)} failed ({proc.returncode}): {err.strip()}")
+        return out, elapsed, peak
+
+    def json(self, *args: str):
+        out, _, _ = self.run(*args)
+        return json.loads(out)
+
+    def catalog(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.metadata_db)
+
+
+_last_maxrss = 0
+
+
+def _child_peak_rss() -> int:
+    """ru_maxrss of children is a running maximum; report it in bytes (Linux: KiB units)."""
+    import resource
+
+    global _last_maxrss
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    _last_maxrss = max(_last_maxrss, peak)
+    return peak
+
+
+# ----------------------------------------------------------------------------- workload
+
+
+def generated_queries(db: Dbopt, table: str, n: int, seed: int, exclude: list[str]) -> list[dict]:
+    args = ["workload-sql", "--table-name", table, "--num-queries", str(n), "--seed", str(seed)]
+    if exclude:
+        args += ["--exclude-templates", ",".join(exclude)]
+    out, _, _ = db.run(*args)
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def write_sql_file(path: Path, queries: list[dict], repeats: int = 1) -> None:
+    with path.open("w") as f:
+        for q in queries:
+            for _ in range(repeats):
+                f.write(f"-- template: {q['template']}\n{q['sql']};\n")
+
+
+def max_query_id(db: Dbopt) -> int:
+    with db.catalog() as c:
+        return c.execute("SELECT coalesce(max(id), 0) FROM query_log").fetchone()[0]
+
+
+def replay(db: Dbopt, table: str, queries: list[dict], repeats: int, tag: str) -> list[dict]:
+    """Runs every query `repeats` times in one dbopt process; returns per-query medians."""
+    path = db.workdir / f"{tag}.sql"
+    write_sql_file(path, queries, repeats)
+    first = max_query_id(db) + 1
+    db.run("run-workload", "--table-name", table, "--workload-file", str(path))
+    with db.catalog() as c:
+        rows = c.execute(
+            "SELECT sql, latency_ms, bytes_scanned, rows_returned, error, result_digest, "
+            "row_groups_total, row_groups_pruned, files_total, files_pruned "
+            "FROM query_log WHERE id >= ? ORDER BY id",
+            (first,),
+        ).fetchall()
+    if len(rows) != len(queries) * repeats:
+        raise BenchError(f"{tag}: expected {len(queries) * repeats} logged queries, got {len(rows)}")
+    results = []
+    for i, q in enumerate(queries):
+        runs = rows[i * repeats : (i + 1) * repeats]
+        errors = [r[4] for r in runs if r[4]]
+        if errors:
+            raise BenchError(f"{tag}: query failed: {errors[0]}\n{q['sql']}")
+        last = runs[-1]
+        hot = [r[1] for r in runs[1:]] or [runs[0][1]]
+        results.append(
+            {
+                "template": q["template"],
+                "latency_ms": statistics.median(hot),
+                "bytes_scanned": last[2],
+                "rows": last[3],
+                "digest": last[5],
+                "row_groups_total": last[6],
+                "row_groups_pruned": last[7],
+                "files_total": last[8],
+                "files_pruned": last[9],
+            }
+        )
+    return results
+
+
+# ----------------------------------------------------------------------------- layouts
+
+
+def active_layout_dirs(db: Dbopt) -> dict[str, Path]:
+    with db.catalog() as c:
+        rows = c.execute("SELECT name, active_layout FROM tables").fetchall()
+    return {name: db.data_dir / name / f"layout_{layout}" for name, layout in rows}
+
+
+def parquet_files(layout_dir: Path) -> list[Path]:
+    return sorted(p for p in layout_dir.rglob("*.parquet"))
+
+
+def column_bytes_per_row(layout_dir: Path) -> tuple[dict[str, float], int, int]:
+    """Compressed bytes per row of every column, from the Parquet footers of a layout."""
+    import pyarrow.parquet as pq
+
+    sizes: dict[str, int] = {}
+    rows = 0
+    total = 0
+    for f in parquet_files(layout_dir):
+        md = pq.ParquetFile(f).metadata
+        rows += md.num_rows
+        total += f.stat().st_size
+        for rg in range(md.num_row_groups):
+            g = md.row_group(rg)
+            for ci in range(g.num_columns):
+                col = g.column(ci)
+                name = col.path_in_schema
+                sizes[name] = sizes.get(name, 0) + col.total_compressed_size
+    # Hive partition columns are free to read (they live in directory names).
+    return {k: v / max(rows, 1) for k, v in sizes.items()}, rows, total
+
+
+# ----------------------------------------------------------------------------- DuckDB peer
+
+
+def duckdb_connect(dirs: dict[str, Path], threads: int):
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SET threads TO {threads}")
+    for table, d in dirs.items():
+        hive = any(p.is_dir() and "=" in p.name for p in d.iterdir())
+        con.execute(
+            f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{d}/**/*.parquet', "
+            f"hive_partitioning = {str(hive).lower()})"
+        )
+    return con
+
+
+def measure_duckdb(dirs: dict[str, Path], queries: list[dict], repeats: int, threads: int) -> list[dict]:
+    con = duckdb_connect(dirs, threads)
+    out = []
+    for q in queries:
+        times = []
+        rows = 0
+        for _ in range(repeats):
+            started = time.perf_counter()
+            rows = len(con.execute(q["sql"]).fetchall())
+            times.append((time.perf_counter() - started) * 1000)
+        hot = times[1:] or times
+        out.append({"template": q["template"], "latency_ms": statistics.median(hot), "rows": rows})
+    con.close()
+    return out
+
+
+# ----------------------------------------------------------------------------- ideal bytes
+
+
+def table_schemas(dirs: dict[str, Path]) -> dict[str, dict[str, str]]:
+    import duckdb
+
+    con = duckdb_connect(dirs, 2)
+    schemas = {}
+    for t in dirs:
+        schemas[t] = {r[0]: r[1] for r in con.execute(f"DESCRIBE {t}").fetchall()}
+    con.close()
+    return schemas
+
+
+def scan_requirements(sql: str, schemas: dict[str, dict[str, str]]) -> list[dict]:
+    """Per table scan of `sql`: the table, the columns it reads and its single-table filters."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.optimizer.qualify import qualify
+
+    tree = qualify(sqlglot.parse_one(sql, read="postgres"), schema=schemas, dialect="postgres")
+    scans = []
+    for select in tree.find_all(exp.Select):
+        tables = {}
+        for t in select.find_all(exp.Table):
+            if t.find_ancestor(exp.Select) is select and t.name in schemas:
+                tables[t.alias_or_name] = t.name
+        if not tables:
+            continue
+        where = select.args.get("where")
+        conjuncts = list(where.this.flatten()) if where is not None and isinstance(where.this, exp.And) else (
+            [where.this] if where is not None else []
+        )
+        for alias, table in tables.items():
+            cols = {
+                c.name
+                for c in select.find_all(exp.Column)
+                if c.table == alias and c.find_ancestor(exp.Select) is select
+            }
+            own = [
+                cj
+                for cj in conjuncts
+                if cj.find(exp.Column) is not None
+                and all(c.table == alias for c in cj.find_all(exp.Column))
+                and cj.find(exp.Select) is None
+            ]
+            filters = [cj.transform(lambda n: exp.column(n.name) if isinstance(n, exp.Column) else n).sql("duckdb") for cj in own]
+            scans.append({"table": table, "columns": sorted(cols), "filters": filters})
+    return scans
+
+
+def ideal_bytes(queries: list[dict], dirs: dict[str, Path], bytes_per_row: dict[str, dict[str, float]]) -> list[float]:
+    import duckdb
+
+    schemas = table_schemas(dirs)
+    con = duckdb_connect(dirs, os.cpu_count() or 2)
+    out = []
+    for q in queries:
+        total = 0.0
+        for scan in scan_requirements(q["sql"], schemas):
+            where = " AND ".join(f"({f})" for f in scan["filters"]) or "TRUE"
+            matching = con.execute(f"SELECT count(*) FROM {scan['table']} WHERE {where}").fetchone()[0]
+            per_row = sum(bytes_per_row[scan["table"]].get(c, 0.0) for c in scan["columns"])
+            total += matching * per_row
+        out.append(max(total, IDEAL_FLOOR_BYTES))
+    con.close()
+    return out
+
+
+# ----------------------------------------------------------------------------- Delta peer
+
+
+def build_delta_zorder(db: Dbopt, table: str, initial_dir: Path, columns: list[str], workdir: Path) -> dict:
+    """Copies the initial rows into a Delta table, Z-orders it, vacuums, adopts it as a layout."""
+    import pyarrow.dataset as ds
+    from deltalake import DeltaTable, write_deltalake
+
+    delta_dir = workdir / "delta_peer"
+    if delta_dir.exists():
+        shutil.rmtree(delta_dir)
+    started = time.perf_counter()
+    source = ds.dataset(str(initial_dir), format="parquet")
+    write_deltalake(str(delta_dir), source.to_batches(), schema=source.schema)
+    dt_ = DeltaTable(str(delta_dir))
+    dt_.optimize.z_order(columns)
+    dt_.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+    elapsed = time.perf_counter() - started
+    out = db.json("adopt-layout", "--table-name", table, "--source-path", str(delta_dir), "--format", "json")
+    return {"columns": columns, "seconds": elapsed, "layout_id": out["layout_id"], "dir": str(delta_dir)}
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def geomean(values: list[float]) -> float:
+    values = [v for v in values if v > 0]
+    if not values:
+        return float("nan")
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def summarize(per_query: list[dict], key: str) -> dict:
+    vals = [q[key] for q in per_query]
+    return {"sum": sum(vals), "median": statistics.median(vals), "geomean": geomean(vals)}
+
+
+# ----------------------------------------------------------------------------- pipeline
+
+
+def adapt(db: Dbopt, table: str, train: list[dict], report: dict) -> None:
+    """Lets dbopt observe the training set, then analyze, propose and migrate."""
+    replay(db, table, train, 1, "train")
+    report["analysis"] = db.json("analyze", "--table-name", table, "--format", "json")
+    proposals = db.json("propose", "--table-name", table, "--format", "json")
+    report["proposals"] = proposals
+    _, enqueue_s, _ = db.run("enqueue-migration", "--table-name", table)
+    out, worker_s, peak = db.run("migration-worker", "--once")
+    report["worker_output"] = out[-4000:]
+    with db.catalog() as c:
+        job = c.execute("SELECT * FROM migration_jobs ORDER BY rowid DESC LIMIT 1")
+        names = [d[0] for d in job.description]
+        row = job.fetchone()
+    report["migration"] = dict(zip(names, row)) if row else {}
+    report["migration"]["worker_wall_seconds"] = worker_s
+    report["migration"]["worker_peak_rss_bytes"] = peak
+
+
+def most_filtered_columns(analysis, n: int = 2) -> list[str]:
+    """The n columns filtered most often according to dbopt's own analysis output."""
+    cols = analysis.get("columns") if isinstance(analysis, dict) else None
+    if not cols:
+        return []
+    scored = []
+    for c in cols:
+        name = c.get("column") or c.get("name")
+        count = c.get("filter_count") or c.get("filtered") or 0
+        if isinstance(count, dict):
+            count = sum(count.values())
+        scored.append((count, name))
+    scored.sort(reverse=True)
+    return [name for count, name in scored[:n] if count]
+
+
+def run_events(args, db: Dbopt, report: dict) -> None:
+    table = "events"
+    order = args.order
+    _, gen_s, _ = db.run(
+        "generate", "--table-name", table, "--num-rows", str(args.rows), "--seed", "42", "--order", order,
+    )
+    report["dataset"] = {"name": "events", "rows": args.rows, "order": order, "generate_seconds": gen_s}
+    train = generated_queries(db, table, args.train, 11, HOLDOUT_TEMPLATES)
+    test = generated_queries(db, table, args.test, 22, [])
+    report["workload"] = {
+        "train_queries": len(train),
+        "test_queries": len(test),
+        "held_out_templates": HOLDOUT_TEMPLATES,
+        "test_queries_from_held_out_templates": sum(q["template"] in HOLDOUT_TEMPLATES for q in test),
+    }
+    run_pipeline(args, db, table, train, test, report)
+
+
+def run_pipeline(args, db: Dbopt, table: str, train: list[dict], test: list[dict], report: dict) -> None:
+    layouts: dict[str, dict] = {}
+
+    def measure(label: str, with_duckdb: bool) -> None:
+        dirs = active_layout_dirs(db)
+        per_row = {t: column_bytes_per_row(d)[0] for t, d in dirs.items()}
+        dbopt_runs = replay(db, table, test, args.repeats, f"test_{label}")
+        ideal = ideal_bytes(test, dirs, per_row)
+        for q, i in zip(dbopt_runs, ideal):
+            q["ideal_bytes"] = i
+            q["bytes_over_ideal"] = q["bytes_scanned"] / i
+        entry = {
+            "layout_dir": str(dirs[table]),
+            "files": len(parquet_files(dirs[table])),
+            "bytes_on_disk": column_bytes_per_row(dirs[table])[2],
+            "dbopt": dbopt_runs,
+        }
+        if with_duckdb:
+            entry["duckdb"] = measure_duckdb(dirs, test, args.repeats, args.threads)
+            for a, b in zip(dbopt_runs, entry["duckdb"]):
+                if a["rows"] != b["rows"]:
+                    raise BenchError(f"{label}: DuckDB returned {b['rows']} rows, dbopt {a['rows']} for {a['template']}")
+        layouts[label] = entry
+
+    measure("initial", True)
+    initial_layout = active_layout_dirs(db)[table]
+    adapt(db, table, train, report)
+    measure("adapted", True)
+    # The prediction concerns the training workload: replay it on the adapted layout.
+    replay_train = replay(db, table, train, 1, "train_on_adapted")
+    report["prediction"] = prediction_vs_measured(report, replay_train)
+
+    if args.delta:
+        cols = most_filtered_columns(report.get("analysis"))
+        if len(cols) >= 2:
+            with db.catalog() as c:
+                active = c.execute("SELECT active_layout FROM tables WHERE name = ?", (table,)).fetchone()[0]
+            peer = build_delta_zorder(db, table, initial_layout, cols, db.workdir)
+            db.run("activate-layout", "--table-name", table, "--layout", peer["layout_id"])
+            measure("delta_zorder", False)
+            db.run("activate-layout", "--table-name", table, "--layout", active)
+            report["delta_peer"] = peer
+        else:
+            report["delta_peer"] = {"skipped": "analysis did not report two filtered columns"}
+    report["layouts"] = layouts
+    report["ratios"] = ratios(layouts, report)
+
+
+def prediction_vs_measured(report: dict, replay_train: list[dict]) -> dict:
+    measured = sum(q["bytes_scanned"] for q in replay_train)
+    props = report.get("proposals")
+    best = props[0] if isinstance(props, list) and props else (props or {}).get("proposals", [{}])[0] if isinstance(props, dict) else {}
+    predicted = None
+    for key in ("predicted_bytes", "predicted_bytes_scanned", "predicted_scan_bytes"):
+        if isinstance(best, dict) and key in best:
+            predicted = best[key]
+            break
+    return {
+        "predicted_bytes_train": predicted,
+        "measured_bytes_train": measured,
+        "predicted_over_measured": ratio(predicted, measured) if predicted else None,
+    }
+
+
+def ratios(layouts: dict, report: dict) -> dict:
+    init, adap = layouts["initial"], layouts["adapted"]
+    b_init = summarize(init["dbopt"], "bytes_scanned")
+    b_adap = summarize(adap["dbopt"], "bytes_scanned")
+    l_init = summarize(init["dbopt"], "latency_ms")
+    l_adap = summarize(adap["dbopt"], "latency_ms")
+    out = {
+        "bytes_initial_over_adapted_total": ratio(b_init["sum"], b_adap["sum"]),
+        "latency_initial_over_adapted_total": ratio(l_init["sum"], l_adap["sum"]),
+        "latency_initial_over_adapted_geomean": ratio(l_init["geomean"], l_adap["geomean"]),
+        "bytes_over_ideal_geomean_initial": geomean([q["bytes_over_ideal"] for q in init["dbopt"]]),
+        "bytes_over_ideal_geomean_adapted": geomean([q["bytes_over_ideal"] for q in adap["dbopt"]]),
+    }
+    for label, lay in (("initial", init), ("adapted", adap)):
+        d = summarize(lay["duckdb"], "latency_ms")
+        o = summarize(lay["dbopt"], "latency_ms")
+        out[f"dbopt_over_duckdb_latency_total_{label}"] = ratio(o["sum"], d["sum"])
+        out[f"dbopt_over_duckdb_latency_geomean_{label}"] = ratio(o["geomean"], d["geomean"])
+    if "delta_zorder" in layouts:
+        dz = layouts["delta_zorder"]
+        out["bytes_delta_zorder_over_adapted_total"] = ratio(
+            summarize(dz["dbopt"], "bytes_scanned")["sum"], b_adap["sum"]
+        )
+        out["bytes_over_ideal_geomean_delta_zorder"] = geomean([q["bytes_over_ideal"] for q in dz["dbopt"]])
+    mig = report.get("migration", {})
+    rows = report["dataset"]["rows"]
+    secs = mig.get("worker_wall_seconds") or float("nan")
+    out["rewrite_rows_per_second_per_core"] = rows / secs / (os.cpu_count() or 1)
+    return out
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def machine() -> dict:
+    mem = 0
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) * 1024
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "memory_bytes": mem, "platform": platform.platform(), "python": platform.python_version()}
+
+
+def fmt(x, digits=2) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def markdown(report: dict) -> str:
+    r = report["ratios"]
+    m = report["machine"]
+    d = report["dataset"]
+    lines = [
+        f"# dbopt benchmark: {d['name']} ({d['rows']:,} rows, {d.get('order', '')})",
+        "",
+        f"Run {report['started_at']} on {m['cores']} cores, {m['memory_bytes'] / 2**30:.1f} GiB "
+        f"({m['platform']}); binary `{report['binary']}`; mode {'quick' if report['quick'] else 'full'}.",
+        f"Workload: {report['workload']['train_queries']} training queries (templates "
+        f"{', '.join(report['workload']['held_out_templates'])} held out), "
+        f"{report['workload']['test_queries']} test queries with fresh parameters "
+        f"({report['workload']['test_queries_from_held_out_templates']} from held-out templates), "
+        f"{report['repeats']} runs each, median of the hot runs.",
+        "",
+        "| ratio | value | target |",
+        "|---|---|---|",
+        f"| bytes scanned, initial / adapted (test set) | {fmt(r['bytes_initial_over_adapted_total'])}x | >= 5x |",
+        f"| latency, initial / adapted (test set total) | {fmt(r['latency_initial_over_adapted_total'])}x | >= 3x |",
+        f"| latency, initial / adapted (geomean per query) | {fmt(r['latency_initial_over_adapted_geomean'])}x | |",
+        f"| bytes / ideal, geomean, initial | {fmt(r['bytes_over_ideal_geomean_initial'])} | |",
+        f"| bytes / ideal, geomean, adapted | {fmt(r['bytes_over_ideal_geomean_adapted'])} | <= 3 |",
+        f"| dbopt / DuckDB latency, initial files (total) | {fmt(r['dbopt_over_duckdb_latency_total_initial'])} | |",
+        f"| dbopt / DuckDB latency, adapted files (total) | {fmt(r['dbopt_over_duckdb_latency_total_adapted'])} | <= 1.2 |",
+        f"| dbopt / DuckDB latency, adapted files (geomean) | {fmt(r['dbopt_over_duckdb_latency_geomean_adapted'])} | |",
+    ]
+    if "bytes_delta_zorder_over_adapted_total" in r:
+        lines.append(
+            f"| bytes, Delta Z-order ({', '.join(report['delta_peer']['columns'])}) / dbopt adapted | "
+            f"{fmt(r['bytes_delta_zorder_over_adapted_total'])}x | > 1 |"
+        )
+        lines.append(f"| bytes / ideal, geomean, Delta Z-order | {fmt(r['bytes_over_ideal_geomean_delta_zorder'])} | |")
+    lines.append(f"| rewrite rows / s / core | {fmt(r['rewrite_rows_per_second_per_core'], 0)} | >= 1,000,000 |")
+    p = report.get("prediction", {})
+    lines += [
+        "",
+        f"What-if prediction for the training workload on the chosen layout: "
+        f"{fmt(p.get('predicted_bytes_train'))} bytes predicted, {fmt(p.get('measured_bytes_train'))} measured "
+        f"(predicted / measured {fmt(p.get('predicted_over_measured'))}).",
+        "",
+        "## Per template (test set, medians)",
+        "",
+        "| template | queries | bytes initial | bytes adapted | ms initial | ms adapted | ms DuckDB adapted | bytes/ideal adapted |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lay = report["layouts"]
+    templates = sorted({q["template"] for q in lay["initial"]["dbopt"]})
+    for t in templates:
+        idx = [i for i, q in enumerate(lay["initial"]["dbopt"]) if q["template"] == t]
+
+        def med(label, key, engine="dbopt"):
+            return statistics.median(lay[label][engine][i][key] for i in idx)
+
+        lines.append(
+            f"| {t}{' (held out)' if t in HOLDOUT_TEMPLATES else ''} | {len(idx)} | {med('initial', 'bytes_scanned'):,.0f} | "
+            f"{med('adapted', 'bytes_scanned'):,.0f} | {med('initial', 'latency_ms'):.1f} | {med('adapted', 'latency_ms'):.1f} | "
+            f"{med('adapted', 'latency_ms', 'duckdb'):.1f} | {med('adapted', 'bytes_over_ideal'):.2f} |"
+        )
+    mig = report.get("migration", {})
+    lines += [
+        "",
+        "## Rewrite",
+        "",
+        f"Worker wall time {fmt(mig.get('worker_wall_seconds'))} s, peak RSS "
+        f"{fmt((mig.get('worker_peak_rss_bytes') or 0) / 2**20, 0)} MiB, bytes written "
+        f"{fmt(mig.get('bytes_written'))}; layout {lay['adapted']['layout_dir']} with {lay['adapted']['files']} files.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+REQUIRED_KEYS = ["machine", "dataset", "workload", "layouts", "ratios", "migration", "prediction"]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="events", choices=["events"], help="dataset to run on")
+    p.add_argument("--rows", type=int, default=10_000_000, help="events rows (default 10M)")
+    p.add_argument("--order", default="arrival", choices=["arrival", "shuffled"], help="initial row order")
+    p.add_argument("--train", type=int, default=300, help="training queries")
+    p.add_argument("--test", type=int, default=120, help="test queries")
+    p.add_argument("--repeats", type=int, default=3, help="runs per test query (first is a warm-up)")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    p.add_argument("--memory-limit", default="4GiB")
+    p.add_argument("--quick", action="store_true", help="small smoke run for CI (asserts no timing)")
+    p.add_argument("--no-delta", dest="delta", action="store_false", help="skip the Delta Z-order peer")
+    p.add_argument("--binary", type=Path, help="dbopt binary (default: release build, else debug)")
+    p.add_argument("--workdir", type=Path, help="scratch directory (default: bench/results/tmp/<ts>)")
+    p.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    p.add_argument("--write-benchmarks", action="store_true", help="update BENCHMARKS.md from this run")
+    args = p.parse_args()
+    if args.quick:
+        args.rows, args.train, args.test, args.repeats = 200_000, 60, 30, 2
+
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    binary = args.binary or next(
+        (b for b in (target / "release" / "dbopt", target / "debug" / "dbopt") if b.exists()), None
+    )
+    if binary is None:
+        print("error: no dbopt binary found: build it with `cargo build --release` or pass --binary", file=sys.stderr)
+        return 2
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    workdir = args.workdir or RESULTS / "tmp" / stamp
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    db = Dbopt(binary.resolve(), workdir, args.threads, args.memory_limit)
+    report = {
+        "started_at": stamp,
+        "binary": str(binary),
+        "quick": args.quick,
+        "repeats": args.repeats,
+        "machine": machine(),
+    }
+    started = time.perf_counter()
+    try:
+        run_events(args, db, report)
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    report["total_seconds"] = time.perf_counter() - started
+    missing = [k for k in REQUIRED_KEYS if k not in report]
+    if missing:
+        print(f"error: incomplete report, missing {missing}", file=sys.stderr)
+        return 1
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = f"{report['dataset']['name']}-{'quick' if args.quick else 'full'}-{stamp}"
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2, default=str))
+    md = markdown(report)
+    (RESULTS / f"{name}.md").write_text(md)
+    if args.write_benchmarks:
+        write_benchmarks(md, args)
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(md)
+    print(f"results: {RESULTS / name}.json and .md ({report['total_seconds']:.0f} s)")
+    return 0
+
+
+def write_benchmarks(md: str, args) -> None:
+    cmd = f"python3 bench/run.py --rows {args.rows} --order {args.order} --train {args.train} --test {args.test} --write-benchmarks"
+    text = (
+        "# Benchmarks\n\n"
+        "The latest full run of the end-to-end benchmark (bench/README.md explains the method).\n"
+        f"Reproduce with:\n\n```sh\ncargo build --release\npip install -r bench/requirements.txt\n{cmd}\n```\n\n"
+        + md.replace("# dbopt benchmark", "## Latest run", 1)
+    )
+    (REPO / "BENCHMARKS.md").write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+//! `adopt-layout` and `activate-layout`: bring a layout made by another tool (a Delta Lake
+//! Z-order, a Spark job, a hand-sorted export) under dbopt, after proving it holds exactly the
+//! table's rows, so it can be queried, measured and compared like dbopt's own layouts.
+
+use crate::{DbError, Progress, Workspace};
+use arrow::compute::cast;
+use arrow::datatypes::SchemaRef;
+use dbopt_catalog::{LayoutRecord, LayoutStatus};
+use dbopt_core::{LayoutId, LayoutManifest, LayoutSpec, ManifestFile, TableName};
+use dbopt_engine::digest::BatchDigester;
+use dbopt_engine::new_session;
+use dbopt_engine::source::{SourceFormat, inspect_source, stream_source};
+use dbopt_engine::writer::{fsync_dir, write_manifest};
+use futures::StreamExt;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// What `adopt-layout` registered.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdoptReport {
+    /// The table.
+    pub table: String,
+    /// The new layout id.
+    pub layout_id: String,
+    /// Files adopted.
+    pub files: usize,
+    /// Bytes adopted.
+    pub bytes: u64,
+    /// Rows (equal to the table's).
+    pub rows: u64,
+    /// False when the same files were adopted before.
+    pub newly_adopted: bool,
+}
+
+impl Workspace {
+    /// Copies the unpartitioned Parquet files under `source` into a new layout of `table`,
+    /// after checking they hold exactly the table's rows (row count and digest).
+    pub async fn adopt_layout(
+        &self,
+        table: &TableName,
+        source: &Path,
+        progress: &dyn Progress,
+    ) -> Result<AdoptReport, DbError> {
+        let record = self.require_table(table)?;
+        let info = inspect_source(source)?;
+        if info.format != SourceFormat::Parquet || !info.partition_cols.is_empty() {
+            return Err(DbError::Invalid(format!(
+                "adopt-layout takes a directory of unpartitioned Parquet files; {} is not one",
+                source.display()
+            )));
+        }
+        let initial = LayoutId::initial();
+        let reference = self.layout_manifest(table, &initial)?;
+        let reference_schema = self.layout_schema(table, &initial).await?;
+
+        let mut hasher = Sha256::new();
+        let mut files = Vec::new();
+        for f in &info.files {
+            let rel = f.strip_prefix(&info.root).unwrap_or(f);
+            let meta = std::fs::metadata(f)
+                .map_err(|e| DbError::io(format!("reading {}", f.display()), e))?;
+            hasher.update(rel.to_string_lossy().as_bytes());
+            hasher.update(meta.len().to_le_bytes());
+            files.push((f.clone(), meta.len()));
+        }
+        let layout_id = LayoutId::parse(&hex_prefix(&hasher.finalize()))
+            .expect("hex digits always parse as a layout id");
+        if self.catalog().get_layout(table, &layout_id)?.is_some() {
+            return Ok(AdoptReport {
+                table: table.to_string(),
+                layout_id: layout_id.to_string(),
+                files: files.len(),
+                bytes: files.iter().map(|f| f.1).sum(),
+                rows: record.row_count,
+                newly_adopted: false,
+            });
+        }
+
+        let ctx = new_session(&self.engine_settings());
+        let mut stream = stream_source(&ctx, &info).await?;
+        let mut digester = BatchDigester::new();
+        progress.set_total(record.row_count);
+        while let Some(batch) = stream.next().await {
+            let batch =
+                batch.map_err(|e| DbError::Engine(dbopt_engine::EngineError::from_exec(e)))?;
+            let aligned = align_to(&batch, &reference_schema)?;
+            digester.update(&aligned)?;
+            progress.advance(batch.num_rows() as u64);
+        }
+        progress.finish();
+        let digest = digester.finish();
+        if digest.to_string() != reference.digest {
+            return Err(DbError::Invalid(format!(
+                "the files under {} do not hold the same rows as table '{table}' ({} rows, digest {} vs {}): adopt only a rewrite of this table's data",
+                source.display(),
+                digest.rows,
+                digest,
+                reference.digest
+            )));
+        }
+
+        let now = self.clock().now_ms();
+        let staging = self
+            .staging_dir(table)
+            .join(format!("adopt-{now}-{}", std::process::id()));
+        std::fs::create_dir_all(&staging)
+            .map_err(|e| DbError::io(format!("creating {}", staging.display()), e))?;
+        let mut manifest_files = Vec::new();
+        for (i, (path, size)) in files.iter().enumerate() {
+            let name = format!("part-{i:05}.parquet");
+            let target = staging.join(&name);
+            if std::fs::hard_link(path, &target).is_err() {
+                std::fs::copy(path, &target)
+                    .map_err(|e| DbError::io(format!("copying {}", path.display()), e))?;
+            }
+            let footer = parquet_footer_counts(&target)?;
+            manifest_files.push(ManifestFile {
+                path: name,
+                size_bytes: *size,
+                rows: footer.0,
+                row_groups: footer.1,
+            });
+        }
+        fsync_dir(&staging)?;
+        let manifest = LayoutManifest {
+            layout_id: layout_id.clone(),
+            table: table.to_string(),
+            source_layout: Some(record.active_layout.clone()),
+            spec: LayoutSpec::default(),
+            files: manifest_files,
+            row_count: digest.rows,
+            digest: digest.to_string(),
+            created_at_ms: now,
+        };
+        write_manifest(&staging, &manifest)?;
+        let target = self.layout_dir(table, &layout_id);
+        std::fs::rename(&staging, &target)
+            .map_err(|e| DbError::io(format!("publishing {}", target.display()), e))?;
+        fsync_dir(&self.table_dir(table))?;
+        let path = format!("{table}/{}", layout_id.dir_name());
+        let layout = LayoutRecord::from_manifest(&manifest, path, LayoutStatus::Ready)?;
+        self.catalog().insert_layout(&layout)?;
+        Ok(AdoptReport {
+            table: table.to_string(),
+            layout_id: layout_id.to_string(),
+            files: manifest.files.len(),
+            bytes: manifest.total_bytes(),
+            rows: manifest.row_count,
+            newly_adopted: true,
+        })
+    }
+
+    /// Makes a ready layout the one queries read by default.
+    pub fn activate_layout(&self, table: &TableName, layout: &LayoutId) -> Result<(), DbError> {
+        self.require_table(table)?;
+        if self.catalog().get_layout(table, layout)?.is_none() {
+            return Err(DbError::Invalid(format!(
+                "table '{table}' has no layout '{layout}': run `dbopt tables` to list its layouts"
+            )));
+        }
+        Ok(self.catalog().set_active_layout(table, layout)?)
+    }
+
+    /// The Arrow schema a table's layout exposes to queries.
+    pub async fn layout_schema(
+        &self,
+        table: &TableName,
+        layout: &LayoutId,
+    ) -> Result<SchemaRef, DbError> {
+        let ctx = new_session(&self.engine_settings());
+        self.register_table_layout(&ctx, table, layout).await?;
+        let provider = ctx
+            .table_provider(table.as_str())
+            .await
+            .map_err(|e| DbError::Engine(dbopt_engine::EngineError::from_plan(e)))?;
+        Ok(provider.schema())
+    }
+}
+
+fn hex_prefix(bytes: &[u8]) -> String {
+    bytes[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reorders and casts `batch` to `schema` (columns by name), so digests compare like for like.
+fn align_to(
+    batch: &arrow::array::RecordBatch,
+    schema: &SchemaRef,
+) -> Result<arrow::array::RecordBatch, DbError> {
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let column = batch.column_by_name(field.name()).ok_or_else(|| {
+            DbError::Invalid(format!(
+                "the adopted files have no column '{}': they are not a layout of this table",
+                field.name()
+            ))
+        })?;
+        let column = if column.data_type() == field.data_type() {
+            column.clone()
+        } else {
+            cast(column, field.data_type()).map_err(|e| {
+                DbError::Invalid(format!(
+                    "column '{}' cannot be read as {}: {e}",
+                    field.name(),
+                    field.data_type()
+                ))
+            })?
+        };
+        columns.push(column);
+    }
+    if batch.num_columns() != schema.fields().len() {
+        return Err(DbError::Invalid(format!(
+            "the adopted files have {} columns, the table has {}",
+            batch.num_columns(),
+            schema.fields().len()
+        )));
+    }
+    arrow::array::RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| DbError::Invalid(format!("cannot align adopted rows: {e}")))
+}
+
+fn parquet_footer_counts(path: &Path) -> Result<(u64, u64), DbError> {
+    let meta = dbopt_engine::source::parquet_metadata(path)?;
+    Ok((
+        meta.file_metadata().num_rows() as u64,
+        meta.num_row_groups() as u64,
+    ))
+}
