@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod curve;
 pub mod digest;
 pub mod error;
 pub mod layout;

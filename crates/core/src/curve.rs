@@ -1,0 +1,286 @@
+//! Space-filling curve keys (Z-order and Hilbert) over Arrow columns of any type.
+//!
+//! Each clustering column is first mapped to a bucket number by per-column quantile
+//! boundaries (compared with Arrow's row format, so any orderable type works), then the
+//! buckets of one row are combined into one `u64` key: bit-interleaved for Z-order, the
+//! Hilbert index for Hilbert. Sorting by the key clusters rows that are close in every
+//! column. Used by the migration rewrite and by the what-if model.
+
+use crate::Curve;
+use arrow::array::{Array, ArrayRef, UInt32Array, UInt64Array};
+use arrow::error::ArrowError;
+use arrow::row::{OwnedRow, RowConverter, SortField};
+
+/// Bits per dimension used for `dims` clustering columns (at most 16, 64 bits in total).
+pub fn bits_per_dim(dims: usize) -> u32 {
+    if dims == 0 {
+        return 0;
+    }
+    (64 / dims as u32).min(16)
+}
+
+/// Quantile boundaries of one column: value `v` falls in bucket `#{b : b <= v}`.
+#[derive(Debug)]
+pub struct ColumnBoundaries {
+    converter: RowConverter,
+    bounds: Vec<OwnedRow>,
+}
+
+impl ColumnBoundaries {
+    /// Computes up to `buckets - 1` boundaries at equal quantiles of `values` (a sample or all
+    /// data); duplicates are removed, so a column with few distinct values gets few buckets.
+    pub fn from_values(values: &ArrayRef, buckets: usize) -> Result<Self, ArrowError> {
+        let converter = RowConverter::new(vec![SortField::new(values.data_type().clone())])?;
+        let rows = converter.convert_columns(std::slice::from_ref(values))?;
+        let mut sorted: Vec<_> = rows.iter().collect();
+        sorted.sort_unstable();
+        let n = sorted.len();
+        let mut bounds: Vec<OwnedRow> = Vec::new();
+        if n > 0 && buckets > 1 {
+            for i in 1..buckets {
+                let idx = i * n / buckets;
+                if idx == 0 || idx >= n {
+                    continue;
+                }
+                let row = sorted[idx];
+                if bounds.last().is_none_or(|last| last.row() < row) {
+                    bounds.push(row.owned());
+                }
+            }
+        }
+        Ok(Self { converter, bounds })
+    }
+
+    /// Number of buckets values fall into (boundaries + 1).
+    pub fn bucket_count(&self) -> usize {
+        self.bounds.len() + 1
+    }
+
+    /// The bucket of every value of `values` (same type as the boundaries were built from).
+    pub fn buckets(&self, values: &ArrayRef) -> Result<UInt32Array, ArrowError> {
+        let rows = self
+            .converter
+            .convert_columns(std::slice::from_ref(values))?;
+        let out: Vec<u32> = rows
+            .iter()
+            .map(|row| self.bounds.partition_point(|b| b.row() <= row) as u32)
+            .collect();
+        Ok(UInt32Array::from(out))
+    }
+}
+
+/// Scales `bucket` of `count` buckets onto `bits` bits, keeping order.
+fn scale(bucket: u32, count: usize, bits: u32) -> u32 {
+    if bits == 0 || count <= 1 {
+        return 0;
+    }
+    let max = (1u64 << bits) - 1;
+    ((bucket as u64 * max) / (count as u64 - 1)).min(max) as u32
+}
+
+/// Interleaves the low `bits` bits of each coordinate, most significant bit first
+/// (coordinate 0 gets the highest bit of each group).
+pub fn z_order(coords: &[u32], bits: u32) -> u64 {
+    let mut key = 0u64;
+    for bit in (0..bits).rev() {
+        for c in coords {
+            key = (key << 1) | ((c >> bit) & 1) as u64;
+        }
+    }
+    key
+}
+
+/// The Hilbert index of a point with `coords.len()` dimensions of `bits` bits each
+/// (Skilling's transpose algorithm, then bit interleave).
+pub fn hilbert(coords: &[u32], bits: u32) -> u64 {
+    let n = coords.len();
+    if n == 0 || bits == 0 {
+        return 0;
+    }
+    let mut x: Vec<u32> = coords.to_vec();
+    let m = 1u32 << (bits - 1);
+    // Inverse undo excess work.
+    let mut q = m;
+    while q > 1 {
+        let p = q - 1;
+        for i in 0..n {
+            if x[i] & q != 0 {
+                x[0] ^= p;
+            } else {
+                let t = (x[0] ^ x[i]) & p;
+                x[0] ^= t;
+                x[i] ^= t;
+            }
+        }
+        q >>= 1;
+    }
+    // Gray encode.
+    for i in 1..n {
+        x[i] ^= x[i - 1];
+    }
+    let mut t = 0u32;
+    let mut q = m;
+    while q > 1 {
+        if x[n - 1] & q != 0 {
+            t ^= q - 1;
+        }
+        q >>= 1;
+    }
+    for v in x.iter_mut() {
+        *v ^= t;
+    }
+    z_order(&x, bits)
+}
+
+/// The curve key of every row: `columns[i]` is bucketed by `bounds[i]`, buckets are scaled
+/// to `bits_per_dim(columns.len())` bits and combined with `curve`.
+pub fn curve_keys(
+    columns: &[ArrayRef],
+    bounds: &[ColumnBoundaries],
+    curve: Curve,
+) -> Result<UInt64Array, ArrowError> {
+    if columns.len() != bounds.len() || columns.is_empty() {
+        return Err(ArrowError::InvalidArgumentError(format!(
+            "curve key needs one boundary set per column, got {} columns and {} boundary sets",
+            columns.len(),
+            bounds.len()
+        )));
+    }
+    let rows = columns[0].len();
+    if columns.iter().any(|c| c.len() != rows) {
+        return Err(ArrowError::InvalidArgumentError(
+            "curve key columns have different lengths".into(),
+        ));
+    }
+    let bits = bits_per_dim(columns.len());
+    let buckets: Vec<UInt32Array> = columns
+        .iter()
+        .zip(bounds)
+        .map(|(c, b)| b.buckets(c))
+        .collect::<Result<_, _>>()?;
+    let counts: Vec<usize> = bounds.iter().map(ColumnBoundaries::bucket_count).collect();
+    let mut coords = vec![0u32; columns.len()];
+    let keys: Vec<u64> = (0..rows)
+        .map(|r| {
+            for (d, b) in buckets.iter().enumerate() {
+                coords[d] = scale(b.value(r), counts[d], bits);
+            }
+            match curve {
+                Curve::ZOrder => z_order(&coords, bits),
+                Curve::Hilbert => hilbert(&coords, bits),
+            }
+        })
+        .collect();
+    Ok(UInt64Array::from(keys))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use std::sync::Arc;
+
+    #[test]
+    fn z_order_interleaves_bits() {
+        assert_eq!(z_order(&[0b11, 0b00], 2), 0b1010);
+        assert_eq!(z_order(&[0b00, 0b11], 2), 0b0101);
+        assert_eq!(z_order(&[1, 1, 1], 1), 0b111);
+    }
+
+    #[test]
+    fn hilbert_is_a_bijection_with_unit_steps() {
+        // Every consecutive pair of Hilbert indices is one grid step apart.
+        let bits = 3;
+        let side = 1u32 << bits;
+        let mut by_index = vec![None; (side * side) as usize];
+        for x in 0..side {
+            for y in 0..side {
+                let h = hilbert(&[x, y], bits) as usize;
+                assert!(by_index[h].is_none(), "index {h} used twice");
+                by_index[h] = Some((x, y));
+            }
+        }
+        let points: Vec<(u32, u32)> = by_index.into_iter().map(Option::unwrap).collect();
+        for w in points.windows(2) {
+            let d = w[0].0.abs_diff(w[1].0) + w[0].1.abs_diff(w[1].1);
+            assert_eq!(d, 1, "{:?} -> {:?}", w[0], w[1]);
+        }
+        // 3-D too.
+        let mut seen = std::collections::HashSet::new();
+        for x in 0..4 {
+            for y in 0..4 {
+                for z in 0..4 {
+                    assert!(seen.insert(hilbert(&[x, y, z], 2)));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn boundaries_bucket_any_type_in_order() {
+        let values: ArrayRef = Arc::new(StringArray::from(
+            (0..1000).map(|i| format!("k{i:04}")).collect::<Vec<_>>(),
+        ));
+        let b = ColumnBoundaries::from_values(&values, 10).unwrap();
+        assert_eq!(b.bucket_count(), 10);
+        let buckets = b.buckets(&values).unwrap();
+        let v: Vec<u32> = buckets.values().to_vec();
+        assert!(v.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!((v[0], v[999]), (0, 9));
+        // Few distinct values give few buckets; nulls sort first.
+        let low: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), Some(1), None, Some(2)]));
+        let b = ColumnBoundaries::from_values(&low, 100).unwrap();
+        assert!(b.bucket_count() <= 3);
+        let v = b.buckets(&low).unwrap();
+        assert_eq!(v.value(2), 0);
+        assert!(v.value(0) <= v.value(3));
+    }
+
+    /// The largest extent, in either column, of a block of 64 consecutive rows in key order
+    /// over a 64 x 64 grid.
+    fn max_block_extent(curve: Curve) -> i64 {
+        let side = 64i64;
+        let a: Vec<i64> = (0..side * side).map(|i| i / side).collect();
+        let b: Vec<i64> = (0..side * side).map(|i| i % side).collect();
+        let ca: ArrayRef = Arc::new(Int64Array::from(a.clone()));
+        let cb: ArrayRef = Arc::new(Int64Array::from(b.clone()));
+        let bounds = vec![
+            ColumnBoundaries::from_values(&ca, 64).unwrap(),
+            ColumnBoundaries::from_values(&cb, 64).unwrap(),
+        ];
+        let keys = curve_keys(&[ca, cb], &bounds, curve).unwrap();
+        let mut order: Vec<usize> = (0..a.len()).collect();
+        order.sort_by_key(|&i| keys.value(i));
+        let extent = |c: &[usize], v: &[i64]| {
+            let lo = c.iter().map(|&i| v[i]).min().unwrap();
+            let hi = c.iter().map(|&i| v[i]).max().unwrap();
+            hi - lo + 1
+        };
+        order
+            .chunks(64)
+            .map(|c| extent(c, &a).max(extent(c, &b)))
+            .max()
+            .unwrap()
+    }
+
+    #[test]
+    fn curves_keep_blocks_local_in_both_columns() {
+        // Sorting on column a alone puts 64 consecutive rows on one full line (extent 64 in
+        // b); both curves put them in an 8 x 8 square.
+        for curve in [Curve::ZOrder, Curve::Hilbert] {
+            assert_eq!(max_block_extent(curve), 8, "{curve:?}");
+        }
+    }
+
+    #[test]
+    fn keys_reject_mismatched_inputs() {
+        let c: ArrayRef = Arc::new(Int64Array::from(vec![1, 2]));
+        let b = ColumnBoundaries::from_values(&c, 4).unwrap();
+        assert!(curve_keys(&[c.clone(), c.clone()], &[b], Curve::ZOrder).is_err());
+        assert!(curve_keys(&[], &[], Curve::ZOrder).is_err());
+        assert_eq!(bits_per_dim(2), 16);
+        assert_eq!(bits_per_dim(4), 16);
+        assert_eq!(scale(3, 4, 2), 3);
+        assert_eq!(scale(0, 1, 16), 0);
+    }
+}
