@@ -7,11 +7,13 @@
 //! `BEGIN IMMEDIATE` transaction, schema versioned by appending to `schema::MIGRATIONS`.
 
 mod error;
+mod jobs;
 mod queries;
 mod schema;
 mod tables;
 
 pub use error::CatalogError;
+pub use jobs::{Enqueued, JobRecord, JobStats, JobStatus, Lease, MigrationMode, NewJob};
 pub use queries::{LoggedQuery, QueryLogEntry, QueryOrigin, ScanMetrics, TableScan};
 pub use rusqlite;
 pub use schema::SCHEMA_VERSION;

@@ -209,7 +209,7 @@ fn require_layout_in(
 
 /// Inserts the layout row unless (table, id) exists; true if inserted. A ready layout without
 /// `published_at_ms` is stamped `now_ms`.
-fn insert_layout_row(
+pub(crate) fn insert_layout_row(
     conn: &Connection,
     layout: &LayoutRecord,
     now_ms: i64,
