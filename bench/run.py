@@ -225,7 +225,7 @@ def measure_duckdb(dirs: dict[str, Path], queries: list[dict], repeats: int, thr
         rows = 0
         for _ in range(repeats):
             started = time.perf_counter()
-            rows = len(con.execute(q["sql"]).fetchall())
+            rows = con.sql(q["sql"]).to_arrow_table().num_rows
             times.append((time.perf_counter() - started) * 1000)
         hot = times[1:] or times
         out.append({"template": q["template"], "latency_ms": statistics.median(hot), "rows": rows})
@@ -315,7 +315,7 @@ def build_delta_zorder(db: Dbopt, table: str, initial_dir: Path, columns: list[s
         shutil.rmtree(delta_dir)
     started = time.perf_counter()
     source = ds.dataset(str(initial_dir), format="parquet")
-    write_deltalake(str(delta_dir), source.to_batches(), schema=source.schema)
+    write_deltalake(str(delta_dir), source.scanner().to_reader())
     dt_ = DeltaTable(str(delta_dir))
     dt_.optimize.z_order(columns)
     dt_.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
