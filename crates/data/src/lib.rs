@@ -11,7 +11,9 @@
 pub mod customers;
 pub mod events;
 pub mod sampling;
+pub mod taxi;
 pub mod workload;
+pub mod workload_file;
 
 mod blocks;
 

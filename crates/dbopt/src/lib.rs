@@ -6,12 +6,15 @@
 
 pub mod error;
 pub mod generate;
+pub mod import;
 pub mod initial_layout;
 pub mod load;
+pub mod nyc_taxi;
 pub mod progress;
 pub mod query;
 pub mod tables;
 pub mod workload;
+pub mod workload_file;
 pub mod workload_sql;
 pub mod workspace;
 

@@ -23,6 +23,7 @@ impl Workspace {
         let data_dir = self.data_dir();
         if let Ok(abs) = std::path::absolute(source)
             && abs.starts_with(data_dir)
+            && !abs.starts_with(data_dir.join(crate::nyc_taxi::DOWNLOADS_DIR))
         {
             return Err(DbError::Invalid(format!(
                 "source {} is inside the data directory {}: load from a path outside it",
