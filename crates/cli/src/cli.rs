@@ -76,6 +76,11 @@ pub enum Command {
     Config(ConfigCommand),
     /// Generate the synthetic events table (and its customers dimension).
     Generate(GenerateArgs),
+    /// Generate the eight TPC-H tables (tpchgen) at a scale factor.
+    GenerateTpch(crate::commands::generate_tpch::GenerateTpchArgs),
+    /// Check TPC-H Q1/Q6 (or others) against the scale-factor-1 reference answers.
+    #[command(hide = true)]
+    TpchValidate(crate::commands::tpch_validate::TpchValidateArgs),
     /// Load a Parquet or CSV file or directory as a managed table.
     LoadDataset(LoadDatasetArgs),
     /// Run one read-only SQL query against managed tables and log it.
@@ -183,6 +188,10 @@ pub struct RunWorkloadArgs {
     /// The customers table joins go to.
     #[arg(long, default_value = "customers")]
     pub customers_table: String,
+    /// Which generated workload: the events templates, TPC-H's 22 queries, or TPC-H weighted
+    /// toward selective lineitem/orders filters (TPC-H ignores --table-name).
+    #[arg(long, value_enum, default_value_t = WorkloadKind::Events)]
+    pub workload: WorkloadKind,
     /// How many queries to run.
     #[arg(long, default_value_t = 100)]
     pub num_queries: u64,
@@ -198,6 +207,18 @@ pub struct RunWorkloadArgs {
     /// Output format of the summary.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+/// The generated workloads `run-workload` can draw from.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum WorkloadKind {
+    /// Queries over the generated events table and its customers dimension.
+    #[default]
+    Events,
+    /// The 22 TPC-H queries, equally often, with parameters drawn per the specification.
+    Tpch,
+    /// TPC-H with Q6, Q14, Q4, Q12, Q3, Q10, Q15, Q1, Q5, Q19, Q7 weighted up (~83%).
+    TpchFilter,
 }
 
 /// `dbopt tables`

@@ -12,6 +12,9 @@ pub mod customers;
 pub mod events;
 pub mod sampling;
 pub mod taxi;
+pub mod tpch;
+pub mod tpch_params;
+pub mod tpch_queries;
 pub mod workload;
 pub mod workload_file;
 
@@ -28,4 +31,17 @@ pub enum DataError {
     /// A row order name other than "arrival" or "shuffled".
     #[error("unknown row order '{0}': use 'arrival' or 'shuffled'")]
     UnknownRowOrder(String),
+    /// A TPC-H table name that does not exist.
+    #[error(
+        "unknown TPC-H table '{0}': use a comma-separated list of nation,region,part,supplier,partsupp,customer,orders,lineitem"
+    )]
+    UnknownTpchTable(String),
+    /// A TPC-H scale factor that is not a number above 0 (or so small that a table is empty).
+    #[error(
+        "invalid scale factor '{0}': use a number from 0.001 to 100000, e.g. --scale-factor 0.1"
+    )]
+    InvalidScaleFactor(String),
+    /// A generator worker failed.
+    #[error("{0}")]
+    Generator(String),
 }

@@ -13,6 +13,7 @@ pub mod nyc_taxi;
 pub mod progress;
 pub mod query;
 pub mod tables;
+pub mod tpch;
 pub mod workload;
 pub mod workload_file;
 pub mod workload_sql;

@@ -2,10 +2,12 @@
 
 mod config;
 mod generate;
+pub mod generate_tpch;
 mod load_dataset;
 mod query;
 mod run_workload;
 mod tables;
+pub mod tpch_validate;
 pub mod workload_sql;
 
 use crate::cli::{Cli, Command, GlobalArgs};
@@ -26,6 +28,8 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Config(cmd) => config::run(&config, cmd),
         Command::Generate(args) => generate::run(open(config)?, args).await,
+        Command::GenerateTpch(args) => generate_tpch::run(open(config)?, args).await,
+        Command::TpchValidate(args) => tpch_validate::run(open(config)?, args).await,
         Command::LoadDataset(args) => load_dataset::run(open(config)?, args).await,
         Command::Query(args) => query::run(open(config)?, args).await,
         Command::RunWorkload(args) => run_workload::run(open(config)?, args).await,

@@ -1,12 +1,14 @@
 //! `dbopt run-workload`: a generated workload, every query logged, then a summary.
 
 use super::table_name;
-use crate::cli::{Format, RunWorkloadArgs};
+use crate::cli::{Format, RunWorkloadArgs, WorkloadKind};
 use crate::output::{Rows, human_bytes, print_rows};
 use crate::progress::Bar;
 use anyhow::Result;
 use dbopt::Workspace;
+use dbopt::tpch::TpchWorkloadOptions;
 use dbopt::workload::WorkloadOptions;
+use dbopt_data::tpch_params::TpchMix;
 
 /// Runs `dbopt run-workload`.
 pub async fn run(ws: Workspace, args: RunWorkloadArgs) -> Result<()> {
@@ -23,7 +25,22 @@ pub async fn run(ws: Workspace, args: RunWorkloadArgs) -> Result<()> {
         );
     }
     let bar = Bar::queries("queries");
-    let summary = ws.run_events_workload(&options, &bar).await?;
+    let summary = match args.workload {
+        WorkloadKind::Events => ws.run_events_workload(&options, &bar).await?,
+        WorkloadKind::Tpch | WorkloadKind::TpchFilter => {
+            let mix = if args.workload == WorkloadKind::Tpch {
+                TpchMix::Uniform
+            } else {
+                TpchMix::FilterHeavy
+            };
+            let tpch = TpchWorkloadOptions {
+                num_queries: args.num_queries,
+                seed: args.seed,
+                mix,
+            };
+            ws.run_tpch_workload(&tpch, &bar).await?
+        }
+    };
     if args.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
