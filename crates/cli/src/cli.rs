@@ -87,6 +87,12 @@ pub enum Command {
     Query(QueryArgs),
     /// Run a generated workload of realistic queries and log each one.
     RunWorkload(RunWorkloadArgs),
+    /// Download a month of NYC taxi trip records and load it as a table.
+    DownloadNycTaxi(crate::commands::download_nyc_taxi::DownloadNycTaxiArgs),
+    /// Log the queries of a SQL file without running them (origin: imported).
+    ImportQueries(crate::commands::import_queries::ImportQueriesArgs),
+    /// Run realistic NYC taxi queries against a trip-record table and log each one.
+    RunNycTaxiWorkload(crate::commands::run_nyc_taxi_workload::RunNycTaxiWorkloadArgs),
     /// List managed tables with rows, size and layouts.
     Tables(TablesArgs),
     /// Print generated workload queries (JSON lines or SQL) without running them.
@@ -198,6 +204,14 @@ pub struct RunWorkloadArgs {
     /// Seed of the query generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Run the queries of a .sql file (in order) or draw from a .toml template file instead of
+    /// a generated workload; see README "Workload files".
+    #[arg(long, value_name = "FILE")]
+    pub workload_file: Option<PathBuf>,
+    /// With a .sql --workload-file: draw --num-queries statements at random (--seed) instead
+    /// of replaying the file once in order.
+    #[arg(long, requires = "workload_file")]
+    pub sample: bool,
     /// Route queries across layouts with exploration (takes effect once routing exists).
     #[arg(long)]
     pub explore: bool,

@@ -6,6 +6,9 @@ pub mod generate_tpch;
 mod load_dataset;
 mod query;
 mod run_workload;
+pub mod download_nyc_taxi;
+pub mod import_queries;
+pub mod run_nyc_taxi_workload;
 mod tables;
 pub mod tpch_validate;
 pub mod workload_sql;
@@ -24,6 +27,11 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
     {
         extra_flags.push(("exploration_rate", rate.clone(), "--exploration-rate"));
     }
+    if let Command::RunNycTaxiWorkload(args) = &cli.command
+        && let Some(rate) = &args.exploration_rate
+    {
+        extra_flags.push(("exploration_rate", rate.clone(), "--exploration-rate"));
+    }
     let config = resolve_config(&cli.global, extra_flags)?;
     match cli.command {
         Command::Config(cmd) => config::run(&config, cmd),
@@ -33,6 +41,11 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::LoadDataset(args) => load_dataset::run(open(config)?, args).await,
         Command::Query(args) => query::run(open(config)?, args).await,
         Command::RunWorkload(args) => run_workload::run(open(config)?, args).await,
+        Command::DownloadNycTaxi(args) => download_nyc_taxi::run(open(config)?, args).await,
+        Command::ImportQueries(args) => import_queries::run(open(config)?, args).await,
+        Command::RunNycTaxiWorkload(args) => {
+            run_nyc_taxi_workload::run(open(config)?, args).await
+        }
         Command::Tables(args) => tables::run(open(config)?, args),
         Command::WorkloadSql(args) => workload_sql::run(open(config)?, args),
     }

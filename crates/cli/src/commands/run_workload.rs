@@ -6,12 +6,25 @@ use crate::output::{Rows, human_bytes, print_rows};
 use crate::progress::Bar;
 use anyhow::Result;
 use dbopt::Workspace;
+use dbopt::workload::WorkloadSummary;
+use dbopt::workload_file::WorkloadFileOptions;
 use dbopt::tpch::TpchWorkloadOptions;
 use dbopt::workload::WorkloadOptions;
 use dbopt_data::tpch_params::TpchMix;
 
 /// Runs `dbopt run-workload`.
 pub async fn run(ws: Workspace, args: RunWorkloadArgs) -> Result<()> {
+    if let Some(file) = &args.workload_file {
+        let options = WorkloadFileOptions {
+            table: table_name(&args.table_name)?,
+            file: file.clone(),
+            num_queries: args.num_queries,
+            seed: args.seed,
+            sample: args.sample,
+        };
+        let summary = ws.run_workload_file(&options, &Bar::queries("queries")).await?;
+        return print_summary(&summary, args.format);
+    }
     let options = WorkloadOptions {
         table: table_name(&args.table_name)?,
         customers_table: table_name(&args.customers_table)?,
@@ -41,8 +54,13 @@ pub async fn run(ws: Workspace, args: RunWorkloadArgs) -> Result<()> {
             ws.run_tpch_workload(&tpch, &bar).await?
         }
     };
-    if args.format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+    print_summary(&summary, args.format)
+}
+
+/// Prints a workload summary (also used by `run-nyc-taxi-workload`).
+pub(super) fn print_summary(summary: &WorkloadSummary, format: Format) -> Result<()> {
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(summary)?);
         return Ok(());
     }
     let mut rows = Rows::new(&["metric", "value"]);
@@ -60,7 +78,7 @@ pub async fn run(ws: Workspace, args: RunWorkloadArgs) -> Result<()> {
         "bytes scanned".into(),
         human_bytes(summary.total_bytes_scanned),
     ]);
-    print_rows(&rows, args.format);
+    print_rows(&rows, format);
     for e in &summary.first_errors {
         eprintln!("error: {e}");
     }
