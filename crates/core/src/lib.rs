@@ -11,6 +11,7 @@ pub mod digest;
 pub mod error;
 pub mod layout;
 pub mod names;
+pub mod plan;
 pub mod scan;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -5,9 +5,11 @@
 //! DataFusion's own scan metrics, digests results order-insensitively, writes Parquet with the
 //! settings a `LayoutSpec` asks for, and streams external CSV/Parquet sources.
 
+pub mod column_stats;
 pub mod digest;
 pub mod error;
 pub mod execute;
+pub mod plan_summary;
 pub mod register;
 pub mod session;
 pub mod source;
