@@ -6,12 +6,14 @@
 //! active layout here. One `metadata.db` file, WAL, `synchronous=FULL`, every write in a
 //! `BEGIN IMMEDIATE` transaction, schema versioned by appending to `schema::MIGRATIONS`.
 
+mod analysis;
 mod error;
 mod jobs;
 mod queries;
 mod schema;
 mod tables;
 
+pub use analysis::{CachedStats, NewProposal, ProposalRecord};
 pub use error::CatalogError;
 pub use jobs::{Enqueued, JobRecord, JobStats, JobStatus, Lease, MigrationMode, NewJob};
 pub use queries::{LoggedQuery, QueryLogEntry, QueryOrigin, ScanMetrics, TableScan};

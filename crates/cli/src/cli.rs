@@ -71,6 +71,10 @@ pub enum OrderArg {
 /// The dbopt commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Profile a table's logged workload: column usage, selectivity, clusters, statistics.
+    Analyze(crate::commands::analyze::AnalyzeArgs),
+    /// Propose ranked layouts with predicted bytes scanned, rewrite cost and payback.
+    Propose(crate::commands::propose::ProposeArgs),
     /// Show the resolved configuration and where each value came from.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -4,6 +4,7 @@
 //!
 //! The `dbopt` binary is a thin layer over this crate; everything it does is callable here.
 
+pub mod analyze;
 pub mod error;
 pub mod generate;
 pub mod import;
@@ -11,6 +12,7 @@ pub mod initial_layout;
 pub mod load;
 pub mod nyc_taxi;
 pub mod progress;
+pub mod propose;
 pub mod query;
 pub mod tables;
 pub mod tpch;

@@ -77,7 +77,11 @@ pub fn generate(
                 && stats.column(&c.column).is_some()
         })
         .collect();
-    qualifying.sort_by(|a, b| benefit(b).total_cmp(&benefit(a)).then(a.column.cmp(&b.column)));
+    qualifying.sort_by(|a, b| {
+        benefit(b)
+            .total_cmp(&benefit(a))
+            .then(a.column.cmp(&b.column))
+    });
     let mut out: Vec<Candidate> = Vec::new();
     let mut push = |spec: LayoutSpec, rationale: String| {
         if spec.validate().is_ok() && &spec != current && !out.iter().any(|c| c.spec == spec) {

@@ -141,7 +141,14 @@ pub fn propose(input: &ProposeInput<'_>) -> Result<Vec<Proposal>, ProposeError> 
             row_group_rows: c.spec.effective_row_group_rows() as u64,
             page_rows: c.spec.effective_page_rows() as u64,
         };
-        let e = whatif::estimate(input.sample, input.stats, &c.spec, false, geometry, &workload)?;
+        let e = whatif::estimate(
+            input.sample,
+            input.stats,
+            &c.spec,
+            false,
+            geometry,
+            &workload,
+        )?;
         priced.push((Some(c), e));
     }
     let base = current.bytes_scanned.max(1.0);
@@ -269,7 +276,9 @@ pub fn propose(input: &ProposeInput<'_>) -> Result<Vec<Proposal>, ProposeError> 
             .then(a.predicted.cost.total_cmp(&b.predicted.cost))
             .then(a.description.cmp(&b.description))
     });
-    let runner_up = proposals.get(1).map(|p| (p.description.clone(), p.predicted_reduction));
+    let runner_up = proposals
+        .get(1)
+        .map(|p| (p.description.clone(), p.predicted_reduction));
     for (i, p) in proposals.iter_mut().enumerate() {
         p.rank = i + 1;
     }
@@ -354,7 +363,10 @@ mod tests {
             metadata_bytes: 4096,
             row_group_rows: 100_000,
             page_rows: 8192,
-            columns: ["day", "customer_id", "x", "y"].iter().map(|c| col(c)).collect(),
+            columns: ["day", "customer_id", "x", "y"]
+                .iter()
+                .map(|c| col(c))
+                .collect(),
         };
         sample.complete_stats(&mut stats);
         (sample, stats)
@@ -440,7 +452,11 @@ mod tests {
         let leads_date = best.spec.sort_by.first().is_some_and(|k| k.column == "day")
             || best.spec.partition_by.first().is_some_and(|c| c == "day");
         assert!(leads_date, "{}", best.description);
-        assert!(best.predicted_reduction > 0.8, "{}", best.predicted_reduction);
+        assert!(
+            best.predicted_reduction > 0.8,
+            "{}",
+            best.predicted_reduction
+        );
         assert!(p.iter().any(|x| x.is_current));
         assert!(best.payback_runs.is_some());
     }
@@ -459,8 +475,15 @@ mod tests {
             .collect();
         let p = run(w);
         let best = &p[0];
-        let ok = best.spec.sort_by.first().is_some_and(|k| k.column == "customer_id")
-            || best.spec.bloom_filter_columns.contains(&"customer_id".to_string());
+        let ok = best
+            .spec
+            .sort_by
+            .first()
+            .is_some_and(|k| k.column == "customer_id")
+            || best
+                .spec
+                .bloom_filter_columns
+                .contains(&"customer_id".to_string());
         assert!(ok && best.recommended, "{}", best.description);
     }
 
@@ -483,7 +506,11 @@ mod tests {
             .expect("a curve candidate");
         let sort_x = p
             .iter()
-            .find(|x| x.spec.sort_by.len() == 1 && x.spec.sort_by[0].column == "x" && x.spec.row_group_rows.is_none())
+            .find(|x| {
+                x.spec.sort_by.len() == 1
+                    && x.spec.sort_by[0].column == "x"
+                    && x.spec.row_group_rows.is_none()
+            })
             .unwrap();
         assert!(
             curve.predicted.bytes_scanned < sort_x.predicted.bytes_scanned,

@@ -169,7 +169,9 @@ impl Sample {
     /// Fills the sample-based fields of `stats`: data type, distinct estimate (GEE), min/max
     /// and clustering (how narrow each row group's range is, at the layout's row-group size).
     pub fn complete_stats(&self, stats: &mut TableStats) {
-        let rg = ((stats.row_group_rows.max(1) as f64) * self.fraction()).round().max(1.0) as usize;
+        let rg = ((stats.row_group_rows.max(1) as f64) * self.fraction())
+            .round()
+            .max(1.0) as usize;
         let schema = self.batch.schema();
         for c in &mut stats.columns {
             if let Ok(f) = schema.field_with_name(&c.column) {

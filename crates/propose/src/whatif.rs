@@ -81,11 +81,13 @@ impl Zone {
             match &keys[r] {
                 None => z.nulls += 1,
                 Some(k) => {
-                    if z.min.as_ref().is_none_or(|m| k.compare(m) == Some(Ordering::Less)) {
+                    if z.min
+                        .as_ref()
+                        .is_none_or(|m| k.compare(m) == Some(Ordering::Less))
+                    {
                         z.min = Some(k.clone());
                     }
-                    if z
-                        .max
+                    if z.max
                         .as_ref()
                         .is_none_or(|m| k.compare(m) == Some(Ordering::Greater))
                     {
@@ -99,7 +101,10 @@ impl Zone {
 
     fn merge(&mut self, other: &Zone) {
         if let Some(m) = &other.min
-            && self.min.as_ref().is_none_or(|s| m.compare(s) == Some(Ordering::Less))
+            && self
+                .min
+                .as_ref()
+                .is_none_or(|s| m.compare(s) == Some(Ordering::Less))
         {
             self.min = Some(m.clone());
         }
@@ -134,20 +139,20 @@ impl Zone {
                 let (Some(min), Some(max)) = (&self.min, &self.max) else {
                     return false;
                 };
-                let low_ok = low.as_ref().is_none_or(|b| {
-                    match max.compare(&Key::of_lit(&b.value)) {
-                        Some(Ordering::Less) => false,
-                        Some(Ordering::Equal) => b.inclusive,
-                        _ => true,
-                    }
-                });
-                let high_ok = high.as_ref().is_none_or(|b| {
-                    match min.compare(&Key::of_lit(&b.value)) {
-                        Some(Ordering::Greater) => false,
-                        Some(Ordering::Equal) => b.inclusive,
-                        _ => true,
-                    }
-                });
+                let low_ok =
+                    low.as_ref()
+                        .is_none_or(|b| match max.compare(&Key::of_lit(&b.value)) {
+                            Some(Ordering::Less) => false,
+                            Some(Ordering::Equal) => b.inclusive,
+                            _ => true,
+                        });
+                let high_ok =
+                    high.as_ref()
+                        .is_none_or(|b| match min.compare(&Key::of_lit(&b.value)) {
+                            Some(Ordering::Greater) => false,
+                            Some(Ordering::Equal) => b.inclusive,
+                            _ => true,
+                        });
                 low_ok && high_ok
             }
             PredicateKind::PrefixLike { prefix } => match (&self.min, &self.max) {
@@ -177,18 +182,22 @@ pub fn row_matches(key: &Option<Key>, kind: &PredicateKind) -> bool {
             if key.is_none() {
                 return false;
             }
-            let lo = low.as_ref().is_none_or(|b| match cmp(&Key::of_lit(&b.value)) {
-                Some(Ordering::Greater) => true,
-                Some(Ordering::Equal) => b.inclusive,
-                Some(Ordering::Less) => false,
-                None => true,
-            });
-            let hi = high.as_ref().is_none_or(|b| match cmp(&Key::of_lit(&b.value)) {
-                Some(Ordering::Less) => true,
-                Some(Ordering::Equal) => b.inclusive,
-                Some(Ordering::Greater) => false,
-                None => true,
-            });
+            let lo = low
+                .as_ref()
+                .is_none_or(|b| match cmp(&Key::of_lit(&b.value)) {
+                    Some(Ordering::Greater) => true,
+                    Some(Ordering::Equal) => b.inclusive,
+                    Some(Ordering::Less) => false,
+                    None => true,
+                });
+            let hi = high
+                .as_ref()
+                .is_none_or(|b| match cmp(&Key::of_lit(&b.value)) {
+                    Some(Ordering::Less) => true,
+                    Some(Ordering::Equal) => b.inclusive,
+                    Some(Ordering::Greater) => false,
+                    None => true,
+                });
             lo && hi
         }
         PredicateKind::PrefixLike { prefix } => match key {
@@ -213,7 +222,11 @@ pub struct Part {
 }
 
 /// Lays the sample out as `spec` would; `keep_order` keeps the current physical order.
-pub fn arrange(sample: &Sample, spec: &LayoutSpec, keep_order: bool) -> Result<Vec<Part>, ProposeError> {
+pub fn arrange(
+    sample: &Sample,
+    spec: &LayoutSpec,
+    keep_order: bool,
+) -> Result<Vec<Part>, ProposeError> {
     let n = sample.rows();
     let mut order: Vec<usize> = (0..n).collect();
     if !keep_order {
@@ -405,7 +418,11 @@ pub fn estimate(
         .map(|c| (c.column.as_str(), c.compressed_bytes as f64 / rows_total))
         .collect();
     let partition_cols: BTreeSet<&str> = spec.partition_by.iter().map(String::as_str).collect();
-    let bloom_cols: BTreeSet<&str> = spec.bloom_filter_columns.iter().map(String::as_str).collect();
+    let bloom_cols: BTreeSet<&str> = spec
+        .bloom_filter_columns
+        .iter()
+        .map(String::as_str)
+        .collect();
 
     // Zone maps: part -> row group -> pages.
     let mut layout: Vec<(f64, f64, Vec<Vec<PageZones>>)> = Vec::new();
@@ -555,7 +572,8 @@ pub fn estimate(
     }
     if keep_order {
         // The current files are all opened unless every row group is pruned; count them.
-        est.files_read = workload.queries.iter().map(|q| q.weight).sum::<f64>() * stats.files as f64;
+        est.files_read =
+            workload.queries.iter().map(|q| q.weight).sum::<f64>() * stats.files as f64;
     }
     est.cost = est.bytes_scanned
         + est.files_read * FILE_PRICE_BYTES

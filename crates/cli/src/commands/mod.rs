@@ -1,9 +1,11 @@
 //! One file per command; `dispatch` resolves the configuration and runs the chosen one.
 
+pub mod analyze;
 mod config;
 mod generate;
 pub mod generate_tpch;
 mod load_dataset;
+pub mod propose;
 mod query;
 mod run_workload;
 pub mod download_nyc_taxi;
@@ -35,6 +37,8 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
     let config = resolve_config(&cli.global, extra_flags)?;
     match cli.command {
         Command::Config(cmd) => config::run(&config, cmd),
+        Command::Analyze(args) => analyze::run(open(config)?, args).await,
+        Command::Propose(args) => propose::run(open(config)?, args).await,
         Command::Generate(args) => generate::run(open(config)?, args).await,
         Command::GenerateTpch(args) => generate_tpch::run(open(config)?, args).await,
         Command::TpchValidate(args) => tpch_validate::run(open(config)?, args).await,

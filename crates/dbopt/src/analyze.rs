@@ -1,0 +1,244 @@
+//! Workload analysis: plan every logged query of a table with DataFusion, summarize its
+//! optimized plan, and build the `WorkloadProfile` (column usage, selectivity, clusters);
+//! column statistics of the active layout come from Parquet footers plus a sample and are
+//! cached in the catalog. Stable cluster ids are written back to the query log.
+
+use crate::{DbError, Workspace};
+use dbopt_analyze::{Observation, WorkloadProfile, cluster_id, profile, shape};
+use dbopt_catalog::LoggedQuery;
+use dbopt_core::plan::TableStats;
+use dbopt_core::{LayoutId, TableName};
+use dbopt_engine::column_stats::{footer_stats, read_sample};
+use dbopt_engine::plan_summary::summarize_sql;
+use dbopt_propose::Sample;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Rows the table sample aims for (the whole table when smaller).
+pub const SAMPLE_TARGET_ROWS: u64 = 60_000;
+/// Seed of the deterministic sample.
+pub const SAMPLE_SEED: u64 = 0x5EED;
+
+/// A logged query that could not be analyzed, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct SkippedQuery {
+    /// The `query_log` id.
+    pub query_id: i64,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+/// The result of analyzing a table's workload.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    /// The table.
+    pub table: String,
+    /// Its active layout (the one statistics describe).
+    pub layout: LayoutId,
+    /// The profile.
+    pub profile: WorkloadProfile,
+    /// Column statistics of the active layout.
+    pub stats: TableStats,
+    /// Analyzable queries with their plan usage and measured figures.
+    #[serde(skip)]
+    pub observations: Vec<Observation>,
+    /// The layout each observation ran on (None when never run).
+    #[serde(skip)]
+    pub ran_on: Vec<Option<LayoutId>>,
+    /// Queries skipped, with reasons.
+    pub skipped: Vec<SkippedQuery>,
+}
+
+/// Parses a duration such as `90s`, `30m`, `12h`, `7d` or `2w` into milliseconds.
+pub fn parse_duration_ms(text: &str) -> Result<i64, DbError> {
+    let bad = || {
+        DbError::Invalid(format!(
+            "invalid duration '{text}': use a number with s, m, h, d or w, e.g. 30m or 7d"
+        ))
+    };
+    let t = text.trim();
+    let unit_at = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (num, unit) = t.split_at(unit_at);
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    let ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(ms).ok_or_else(bad)
+}
+
+impl Workspace {
+    /// Column statistics of `table` at `layout` and a sample of it in physical order; the
+    /// statistics are cached in the catalog.
+    pub fn layout_stats_and_sample(
+        &self,
+        table: &TableName,
+        layout: &LayoutId,
+    ) -> Result<(TableStats, Sample), DbError> {
+        let manifest = self.layout_manifest(table, layout)?;
+        let dir = self.layout_dir(table, layout);
+        let mut stats = footer_stats(&dir, &manifest)?;
+        if stats.rows == 0 {
+            return Err(DbError::Invalid(format!(
+                "table '{table}' has no rows at layout '{layout}': load data before analyzing it"
+            )));
+        }
+        let fraction = (SAMPLE_TARGET_ROWS as f64 / stats.rows as f64).min(1.0);
+        let batches = read_sample(&dir, &manifest, fraction, SAMPLE_SEED)?;
+        let sample = Sample::new(&batches, stats.rows)
+            .map_err(|e| DbError::Invalid(format!("sampling table '{table}': {e}")))?;
+        sample.complete_stats(&mut stats);
+        self.catalog()
+            .put_column_stats(table, layout, &stats, sample.rows() as u64)?;
+        Ok((stats, sample))
+    }
+
+    /// Analyzes the logged queries of `table` at or after `since_ms`; `with_sample` also
+    /// returns the sample for the what-if model.
+    pub async fn analyze_workload(
+        &self,
+        table: &TableName,
+        since_ms: Option<i64>,
+        with_sample: bool,
+    ) -> Result<(Analysis, Option<Sample>), DbError> {
+        let record = self.require_table(table)?;
+        let layout = record.active_layout.clone();
+        let logged: Vec<LoggedQuery> = self
+            .catalog()
+            .queries_for_table(table, since_ms, None)?
+            .into_iter()
+            .filter(|q| q.entry.error.is_none())
+            .collect();
+        if logged.is_empty() {
+            let window = if since_ms.is_some() {
+                " in that --since window"
+            } else {
+                ""
+            };
+            return Err(DbError::Invalid(format!(
+                "no logged queries for table '{table}'{window}: run `dbopt query` or `dbopt run-workload` first"
+            )));
+        }
+        let session = self.query_session(table, None).await?;
+        let mut planned: HashMap<String, Result<Option<dbopt_core::plan::TableUsage>, String>> =
+            HashMap::new();
+        let mut layout_bytes: HashMap<LayoutId, Option<u64>> = HashMap::new();
+        let mut observations = Vec::new();
+        let mut ran_on = Vec::new();
+        let mut skipped = Vec::new();
+        for q in &logged {
+            if !planned.contains_key(&q.entry.sql) {
+                let result = summarize_sql(session.context(), &q.entry.sql)
+                    .await
+                    .map(|s| s.table(table.as_str()).cloned())
+                    .map_err(|e| e.to_string());
+                planned.insert(q.entry.sql.clone(), result);
+            }
+            let usage = match &planned[&q.entry.sql] {
+                Ok(Some(u)) => u.clone(),
+                Ok(None) => {
+                    skipped.push(SkippedQuery {
+                        query_id: q.id,
+                        reason: format!("does not scan '{table}'"),
+                    });
+                    continue;
+                }
+                Err(e) => {
+                    skipped.push(SkippedQuery {
+                        query_id: q.id,
+                        reason: e.clone(),
+                    });
+                    continue;
+                }
+            };
+            let scan = q
+                .entry
+                .scans
+                .iter()
+                .find(|s| &s.table == table)
+                .map(|s| (s.layout_id.clone(), s.metrics.bytes_scanned));
+            let total = match &scan {
+                Some((l, _)) => {
+                    if !layout_bytes.contains_key(l) {
+                        let bytes = self
+                            .catalog()
+                            .get_layout(table, l)?
+                            .map(|r| r.total_bytes);
+                        layout_bytes.insert(l.clone(), bytes);
+                    }
+                    layout_bytes[l]
+                }
+                None => None,
+            };
+            ran_on.push(scan.as_ref().map(|(l, _)| l.clone()));
+            observations.push(Observation {
+                query_id: q.id,
+                sql: q.entry.sql.clone(),
+                usage,
+                bytes_scanned: scan.map(|(_, b)| b),
+                layout_bytes: total,
+            });
+        }
+        if observations.is_empty() {
+            let first = skipped.first().map(|s| s.reason.clone()).unwrap_or_default();
+            return Err(DbError::Invalid(format!(
+                "none of the {} logged queries for table '{table}' can be planned any more (first: {first}): the table's columns may have changed; log new queries with `dbopt query`",
+                logged.len()
+            )));
+        }
+        let (stats, sample) = if with_sample {
+            let (s, sample) = self.layout_stats_and_sample(table, &layout)?;
+            (s, Some(sample))
+        } else {
+            match self.catalog().column_stats(table, &layout)? {
+                Some(cached) => (cached.stats, None),
+                None => {
+                    let (s, _) = self.layout_stats_and_sample(table, &layout)?;
+                    (s, None)
+                }
+            }
+        };
+        let prof = profile(
+            table.as_str(),
+            &observations,
+            skipped.len() as u64,
+            Some(&stats),
+        );
+        let assignments: Vec<(i64, String)> = observations
+            .iter()
+            .map(|o| (o.query_id, cluster_id(&shape(&o.usage))))
+            .collect();
+        self.catalog().set_cluster_ids(&assignments)?;
+        Ok((
+            Analysis {
+                table: table.to_string(),
+                layout,
+                profile: prof,
+                stats,
+                observations,
+                ran_on,
+                skipped,
+            },
+            sample,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration_ms("90s").unwrap(), 90_000);
+        assert_eq!(parse_duration_ms("2h").unwrap(), 7_200_000);
+        assert_eq!(parse_duration_ms("1w").unwrap(), 604_800_000);
+        for bad in ["", "5", "h", "5y", "-3d", "1.5h"] {
+            assert!(parse_duration_ms(bad).is_err(), "{bad}");
+        }
+    }
+}
