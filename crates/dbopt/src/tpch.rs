@@ -91,6 +91,27 @@ fn table_name(table: TpchTable) -> TableName {
     TableName::new(table.name()).expect("TPC-H table names are valid")
 }
 
+/// Splits `tables` into at most `lanes` groups of about equal rows (largest first), each
+/// written by one thread.
+fn plan_lanes(tables: &[TpchTable], scale_factor: f64, lanes: usize) -> Vec<Vec<TpchTable>> {
+    let mut sorted = tables.to_vec();
+    sorted.sort_by_key(|t| std::cmp::Reverse(t.estimated_rows(scale_factor)));
+    let mut plan: Vec<(u64, Vec<TpchTable>)> =
+        vec![(0, Vec::new()); lanes.clamp(1, tables.len().max(1))];
+    for table in sorted {
+        let lightest = plan
+            .iter_mut()
+            .min_by_key(|(rows, _)| *rows)
+            .expect("at least one lane");
+        lightest.0 += table.estimated_rows(scale_factor);
+        lightest.1.push(table);
+    }
+    plan.into_iter()
+        .map(|(_, lane)| lane)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
 /// Parses the scale factor out of a catalog source written by `generate_tpch`.
 fn scale_factor_of_source(source: &str) -> Option<f64> {
     let rest = source.strip_prefix(TPCH_SOURCE_PREFIX)?;
@@ -142,34 +163,74 @@ impl Workspace {
         };
         progress.set_total(tables.iter().map(|t| t.estimated_rows(sf)).sum());
         let shared = Shared(progress);
+        // Tables are independent: lanes of tables run side by side (each writer is one
+        // thread), and each table's generation runs on `threads` workers.
+        let lanes = plan_lanes(&tables, sf, threads);
+        let results: Vec<Result<Vec<InitialLayoutReport>, DbError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = lanes
+                .iter()
+                .map(|lane| {
+                    let shared = &shared;
+                    scope.spawn(move || {
+                        let mut reports = Vec::with_capacity(lane.len());
+                        for table in lane {
+                            let write = self.generate_tpch_table(*table, options, threads, shared);
+                            reports.push(futures::executor::block_on(write)?);
+                        }
+                        Ok(reports)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(DbError::Invalid(
+                            "a TPC-H writer thread panicked".to_string(),
+                        ))
+                    })
+                })
+                .collect()
+        });
         let mut reports = Vec::with_capacity(tables.len());
-        for table in tables {
-            progress.message(table.name());
-            let batches = TpchBatches::start(TpchGenParams {
-                table,
-                scale_factor: sf,
-                threads,
-                batch_size: self.config().batch_size(),
-                part_rows: DEFAULT_PART_ROWS,
-            })?;
-            let request = InitialLayoutRequest {
-                table: table_name(table),
-                source: format!("{TPCH_SOURCE_PREFIX} sf={sf}"),
-                replace: options.replace,
-                rows_per_file: DEFAULT_ROWS_PER_FILE,
-                spec: LayoutSpec::default(),
-            };
-            let stream = futures::stream::iter(batches.map(|b| b.map_err(DbError::from)));
-            let report = self
-                .write_initial_layout(&request, table.schema(), stream, &shared)
-                .await?;
-            reports.push(report);
+        for result in results {
+            reports.extend(result?);
         }
+        reports.sort_by_key(|r| TpchTable::parse(r.table.as_str()).ok());
         progress.finish();
         Ok(TpchGenerateReport {
             tables: reports,
             elapsed: started.elapsed(),
         })
+    }
+
+    /// Generates one table into its initial layout.
+    async fn generate_tpch_table(
+        &self,
+        table: TpchTable,
+        options: &TpchGenerateOptions,
+        threads: usize,
+        progress: &dyn Progress,
+    ) -> Result<InitialLayoutReport, DbError> {
+        let sf = options.scale_factor;
+        progress.message(table.name());
+        let batches = TpchBatches::start(TpchGenParams {
+            table,
+            scale_factor: sf,
+            threads,
+            batch_size: self.config().batch_size(),
+            part_rows: DEFAULT_PART_ROWS,
+        })?;
+        let request = InitialLayoutRequest {
+            table: table_name(table),
+            source: format!("{TPCH_SOURCE_PREFIX} sf={sf}"),
+            replace: options.replace,
+            rows_per_file: DEFAULT_ROWS_PER_FILE,
+            spec: LayoutSpec::default(),
+        };
+        let stream = futures::stream::iter(batches.map(|b| b.map_err(DbError::from)));
+        self.write_initial_layout(&request, table.schema(), stream, progress)
+            .await
     }
 
     /// The scale factor of the generated TPC-H tables (from the catalog), or an error that
@@ -256,6 +317,18 @@ impl Workspace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lanes_balance_rows_with_lineitem_alone() {
+        let lanes = plan_lanes(&TpchTable::ALL, 1.0, 2);
+        assert_eq!(lanes[0], [TpchTable::LineItem]);
+        assert_eq!(lanes[1].len(), 7);
+        assert_eq!(
+            plan_lanes(&[TpchTable::Nation], 1.0, 4),
+            [[TpchTable::Nation]]
+        );
+        assert_eq!(plan_lanes(&TpchTable::ALL, 1.0, 1)[0].len(), 8);
+    }
 
     #[test]
     fn scale_factor_round_trips_through_the_source() {
