@@ -111,7 +111,7 @@ pub fn taxi_sample(color: TaxiColor, year: i32, month: u32, rows: usize, seed: u
     let month_us = days_in_month(year, month) as i64 * 86_400_000_000;
     let zones = Zipf::new(NUM_ZONES as u64, 1.0);
     let payments = Weighted::from_weights([0.75, 0.2, 0.03, 0.02]);
-    let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(rows); 9];
+    let mut cols: Vec<Vec<f64>> = (0..9).map(|_| Vec::with_capacity(rows)).collect();
     let (
         mut vendor,
         mut pu,

@@ -95,7 +95,12 @@ impl Workspace {
         let dir = self.data_dir().join(DOWNLOADS_DIR);
         std::fs::create_dir_all(&dir)
             .map_err(|e| DbError::io(format!("creating {}", dir.display()), e))?;
-        let url = taxi_url(&options.base_url, options.color, options.year, options.month);
+        let url = taxi_url(
+            &options.base_url,
+            options.color,
+            options.year,
+            options.month,
+        );
         let dest = dir.join(options.color.file_name(options.year, options.month));
         let download = download_parquet(&url, &dest, download_progress)?;
         let load = self
@@ -129,7 +134,12 @@ impl Workspace {
                     "table '{table}' has no tpep_pickup_datetime or lpep_pickup_datetime column: load a TLC month with `dbopt download-nyc-taxi --table-name {table}`"
                 ))
             })?;
-        for needed in ["PULocationID", "DOLocationID", "payment_type", "fare_amount"] {
+        for needed in [
+            "PULocationID",
+            "DOLocationID",
+            "payment_type",
+            "fare_amount",
+        ] {
             if schema.field_with_name(needed).is_err() {
                 return Err(DbError::Invalid(format!(
                     "table '{table}' has no {needed} column: it does not hold TLC trip records"
@@ -294,12 +304,17 @@ fn transfer(
     }
     let (start, total) = match status {
         200 => (0, header("content-length").and_then(|v| v.parse().ok())),
-        206 => match header("content-range").as_deref().and_then(parse_content_range) {
+        206 => match header("content-range")
+            .as_deref()
+            .and_then(parse_content_range)
+        {
             Some((start, total)) if start == offset => (offset, total),
             _ => {
                 // A range we did not ask for: start over cleanly.
                 let _ = std::fs::remove_file(part);
-                return Ok(Transfer::Broken("the server answered a different range".into()));
+                return Ok(Transfer::Broken(
+                    "the server answered a different range".into(),
+                ));
             }
         },
         416 if offset > 0 => return Ok(Transfer::Complete),
@@ -422,7 +437,10 @@ mod tests {
             taxi_url("http://127.0.0.1:9/x/", TaxiColor::Green, 2023, 11),
             "http://127.0.0.1:9/x/green_tripdata_2023-11.parquet"
         );
-        assert_eq!(parse_content_range("bytes 100-199/200"), Some((100, Some(200))));
+        assert_eq!(
+            parse_content_range("bytes 100-199/200"),
+            Some((100, Some(200)))
+        );
         assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, None)));
         assert_eq!(parse_content_range("items 1-2/3"), None);
     }
@@ -431,7 +449,11 @@ mod tests {
     fn validation_names_html_and_truncation() {
         let dir = tempfile::tempdir().unwrap();
         let html = dir.path().join("a.parquet");
-        std::fs::write(&html, "<!DOCTYPE html><html><body>Access denied</body></html>").unwrap();
+        std::fs::write(
+            &html,
+            "<!DOCTYPE html><html><body>Access denied</body></html>",
+        )
+        .unwrap();
         assert!(validate_parquet(&html).unwrap_err().contains("HTML"));
         let cut = dir.path().join("b.parquet");
         std::fs::write(&cut, b"PAR1\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00").unwrap();

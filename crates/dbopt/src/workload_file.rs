@@ -48,12 +48,15 @@ pub(crate) fn read_user_file(path: &Path, what: &str) -> Result<String, DbError>
     })
 }
 
+/// A statement of a `.sql` file: its line, its text and whether it is a read-only query.
+pub(crate) type CheckedStatement = (usize, String, Result<(), EngineError>);
+
 /// Splits a `.sql` file and refuses it, naming file and line, when a statement does not
 /// parse or is not read-only.
 pub(crate) fn checked_statements(
     path: &Path,
     text: &str,
-) -> Result<Vec<(usize, String, Result<(), EngineError>)>, DbError> {
+) -> Result<Vec<CheckedStatement>, DbError> {
     let statements = split_sql(text);
     if statements.is_empty() {
         return Err(DbError::Invalid(format!(

@@ -33,6 +33,9 @@ pub struct ImportQueriesArgs {
 pub async fn run(ws: Workspace, args: ImportQueriesArgs) -> Result<()> {
     let table = table_name(&args.table_name)?;
     let report = ws.import_queries(&table, &args.file)?;
+    for s in &report.skipped {
+        eprintln!("skipped {}:{}: {}", report.file, s.line, s.reason);
+    }
     if args.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
@@ -45,8 +48,5 @@ pub async fn run(ws: Workspace, args: ImportQueriesArgs) -> Result<()> {
     ]);
     rows.push(vec!["skipped".into(), report.skipped.len().to_string()]);
     print_rows(&rows, args.format);
-    for s in &report.skipped {
-        eprintln!("skipped {}:{}: {}", report.file, s.line, s.reason);
-    }
     Ok(())
 }

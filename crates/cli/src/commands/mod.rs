@@ -2,15 +2,15 @@
 
 pub mod analyze;
 mod config;
+pub mod download_nyc_taxi;
 mod generate;
 pub mod generate_tpch;
+pub mod import_queries;
 mod load_dataset;
 pub mod propose;
 mod query;
-mod run_workload;
-pub mod download_nyc_taxi;
-pub mod import_queries;
 pub mod run_nyc_taxi_workload;
+mod run_workload;
 mod tables;
 pub mod tpch_validate;
 pub mod workload_sql;
@@ -47,9 +47,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::RunWorkload(args) => run_workload::run(open(config)?, args).await,
         Command::DownloadNycTaxi(args) => download_nyc_taxi::run(open(config)?, args).await,
         Command::ImportQueries(args) => import_queries::run(open(config)?, args).await,
-        Command::RunNycTaxiWorkload(args) => {
-            run_nyc_taxi_workload::run(open(config)?, args).await
-        }
+        Command::RunNycTaxiWorkload(args) => run_nyc_taxi_workload::run(open(config)?, args).await,
         Command::Tables(args) => tables::run(open(config)?, args),
         Command::WorkloadSql(args) => workload_sql::run(open(config)?, args),
     }

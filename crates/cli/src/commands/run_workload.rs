@@ -6,10 +6,10 @@ use crate::output::{Rows, human_bytes, print_rows};
 use crate::progress::Bar;
 use anyhow::Result;
 use dbopt::Workspace;
-use dbopt::workload::WorkloadSummary;
-use dbopt::workload_file::WorkloadFileOptions;
 use dbopt::tpch::TpchWorkloadOptions;
 use dbopt::workload::WorkloadOptions;
+use dbopt::workload::WorkloadSummary;
+use dbopt::workload_file::WorkloadFileOptions;
 use dbopt_data::tpch_params::TpchMix;
 
 /// Runs `dbopt run-workload`.
@@ -22,7 +22,9 @@ pub async fn run(ws: Workspace, args: RunWorkloadArgs) -> Result<()> {
             seed: args.seed,
             sample: args.sample,
         };
-        let summary = ws.run_workload_file(&options, &Bar::queries("queries")).await?;
+        let summary = ws
+            .run_workload_file(&options, &Bar::queries("queries"))
+            .await?;
         return print_summary(&summary, args.format);
     }
     let options = WorkloadOptions {

@@ -1,0 +1,544 @@
+//! End-to-end tests of user workload files, import-queries and the NYC taxi download and
+//! workload. The taxi file is a small generated sample with the real TLC schema, served over
+//! HTTP by a bounded server on 127.0.0.1 (tests have no internet).
+
+use dbopt_data::taxi::{TaxiColor, taxi_sample};
+use dbopt_testkit::{Run, TempWorkspace};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_dbopt"))
+}
+
+fn run(ws: &TempWorkspace, args: &[&str]) -> Run {
+    ws.run(&bin(), args)
+}
+
+fn db(ws: &TempWorkspace) -> rusqlite::Connection {
+    rusqlite::Connection::open(ws.metadata_db()).unwrap()
+}
+
+fn count(ws: &TempWorkspace, sql: &str) -> i64 {
+    db(ws).query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// A workspace with a small generated events table.
+fn generated() -> TempWorkspace {
+    let ws = TempWorkspace::new();
+    run(
+        &ws,
+        &[
+            "generate",
+            "--num-rows",
+            "20000",
+            "--seed",
+            "7",
+            "--row-group-rows",
+            "2000",
+        ],
+    )
+    .success();
+    ws
+}
+
+fn write(ws: &TempWorkspace, name: &str, text: &str) -> String {
+    let path = ws.root().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("bad JSON {e}: {text}"))
+}
+
+#[test]
+fn example_workload_files_run_replay_and_sample() {
+    let ws = generated();
+    let toml = examples().join("events_workload.toml");
+    let sql = examples().join("events_queries.sql");
+    let out = run(
+        &ws,
+        &[
+            "run-workload",
+            "--workload-file",
+            toml.to_str().unwrap(),
+            "--num-queries",
+            "30",
+            "--seed",
+            "4",
+            "--format",
+            "json",
+        ],
+    )
+    .success();
+    let summary = json(&out);
+    assert_eq!(summary["queries"], 30);
+    assert_eq!(summary["errors"], 0, "{out}");
+    assert!(
+        summary["per_template"].as_object().unwrap().len() >= 3,
+        "{out}"
+    );
+    assert_eq!(
+        count(
+            &ws,
+            "SELECT count(*) FROM query_log WHERE origin = 'workload' AND workload = 'customer_activity' AND error IS NULL"
+        ),
+        summary["per_template"]["customer_activity"]
+            .as_i64()
+            .unwrap_or(0)
+    );
+
+    let out = run(
+        &ws,
+        &[
+            "run-workload",
+            "--workload-file",
+            sql.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    )
+    .success();
+    let summary = json(&out);
+    assert_eq!(summary["queries"], 5, "a replay runs the file once: {out}");
+    assert_eq!(summary["errors"], 0, "{out}");
+    assert_eq!(summary["per_template"]["events_queries.sql:7"], 1, "{out}");
+
+    let out = run(
+        &ws,
+        &[
+            "run-workload",
+            "--workload-file",
+            sql.to_str().unwrap(),
+            "--sample",
+            "--num-queries",
+            "12",
+            "--seed",
+            "3",
+            "--format",
+            "json",
+        ],
+    )
+    .success();
+    assert_eq!(json(&out)["queries"], 12);
+    let again = run(
+        &ws,
+        &[
+            "run-workload",
+            "--workload-file",
+            sql.to_str().unwrap(),
+            "--sample",
+            "--num-queries",
+            "12",
+            "--seed",
+            "3",
+            "--format",
+            "json",
+        ],
+    )
+    .success();
+    assert_eq!(
+        json(&out)["per_template"],
+        json(&again)["per_template"],
+        "same seed, same sample"
+    );
+}
+
+#[test]
+fn bad_workload_files_fail_before_any_query_runs() {
+    let ws = generated();
+    let before = count(&ws, "SELECT count(*) FROM query_log");
+    let cases: Vec<(&str, &str, &str)> = vec![
+        (
+            "syntax.sql",
+            "SELECT 1;\n\nSELEC count(*) FROM events;\n",
+            "syntax.sql:3",
+        ),
+        (
+            "ddl.sql",
+            "SELECT 1;\nDROP TABLE events;\n",
+            "ddl.sql:2: refused: DROP TABLE",
+        ),
+        (
+            "column.sql",
+            "SELECT nope FROM events;\n",
+            "column.sql:1: cannot plan",
+        ),
+        ("empty.sql", "-- nothing\n", "no SQL statements"),
+        (
+            "syntax.toml",
+            "[[template]]\nname = \"a\"\nsql = \"SELECT 1\nweight = 2\n",
+            "syntax.toml:3",
+        ),
+        (
+            "param.toml",
+            "[[template]]\nname = \"by_customer\"\nsql = \"SELECT count(*) FROM {table} WHERE customer_id = {customer}\"\n",
+            "template 'by_customer': unknown parameter 'customer'",
+        ),
+        (
+            "zipf.toml",
+            "[[template]]\nname = \"z\"\nsql = \"SELECT count(*) FROM {table} WHERE x = {v}\"\nparams.v = { type = \"zipf\", column = \"no_such_column\" }\n",
+            "column 'no_such_column' is not a column of 'events'",
+        ),
+        (
+            "plan.toml",
+            "[[template]]\nname = \"ok\"\nsql = \"SELECT count(*) FROM {table}\"\n[[template]]\nname = \"bad\"\nsql = \"SELECT sum(no_col) FROM {table} WHERE amount > {a}\"\nparams.a = { type = \"int\", min = 1, max = 5 }\n",
+            "template 'bad' does not plan with sample parameters",
+        ),
+        ("workload.csv", "x", "must end in .sql"),
+    ];
+    for (name, text, needle) in cases {
+        let path = write(&ws, name, text);
+        run(&ws, &["run-workload", "--workload-file", &path]).user_error(needle);
+    }
+    run(&ws, &["run-workload", "--workload-file", "missing.sql"])
+        .user_error("cannot read workload file missing.sql");
+    assert_eq!(
+        count(&ws, "SELECT count(*) FROM query_log"),
+        before,
+        "nothing ran"
+    );
+}
+
+#[test]
+fn import_queries_logs_without_running() {
+    let ws = generated();
+    let path = write(
+        &ws,
+        "trino.sql",
+        "SELECT count(*) FROM events WHERE customer_id = 42;\n\
+         SELECT count(*) FROM events WHERE customer_id = 7;\n\
+         INSERT INTO events SELECT * FROM events;\n\
+         -- a query against a table this engine never saw still counts for analysis\n\
+         SELECT country, sum(amount) FROM events WHERE event_date >= DATE '2025-02-01' GROUP BY country;\n",
+    );
+    let out = run(
+        &ws,
+        &[
+            "import-queries",
+            "--table-name",
+            "events",
+            "--file",
+            &path,
+            "--format",
+            "json",
+        ],
+    );
+    let report = json(&out.success());
+    assert_eq!(report["imported"], 3);
+    assert_eq!(report["fingerprints"], 2);
+    assert_eq!(report["skipped"][0]["line"], 3);
+    assert!(out.stderr().contains("trino.sql:3"), "{}", out.stderr());
+    assert_eq!(
+        count(
+            &ws,
+            "SELECT count(*) FROM query_log WHERE origin = 'imported' AND layout_id IS NULL AND workload = 'trino.sql' AND bytes_scanned = 0 AND result_digest IS NULL"
+        ),
+        3
+    );
+    assert_eq!(
+        count(
+            &ws,
+            "SELECT count(DISTINCT fingerprint) FROM query_log WHERE origin = 'imported'"
+        ),
+        2
+    );
+    assert_eq!(
+        count(&ws, "SELECT count(*) FROM query_scans"),
+        0,
+        "nothing was executed"
+    );
+
+    let bad = write(&ws, "bad.sql", "SELECT 1;\nSELEC count(*) FROM events;\n");
+    run(
+        &ws,
+        &["import-queries", "--table-name", "events", "--file", &bad],
+    )
+    .user_error("bad.sql:2");
+    run(
+        &ws,
+        &["import-queries", "--table-name", "nope", "--file", &path],
+    )
+    .user_error("nope");
+    assert_eq!(
+        count(&ws, "SELECT count(*) FROM query_log"),
+        3,
+        "a refused file imports nothing"
+    );
+}
+
+/// How the loopback server answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Serve {
+    /// The file, honouring Range requests; the first full response breaks off halfway.
+    BreakFirst,
+    /// An HTML error page with status 200.
+    Html,
+    /// The first 60% of the file, as if it were complete.
+    Truncated,
+}
+
+/// A bounded HTTP server on 127.0.0.1 serving one body; records each request's Range header.
+struct Server {
+    url: String,
+    ranges: Arc<Mutex<Vec<Option<String>>>>,
+}
+
+fn serve(body: Vec<u8>, mode: Serve) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}/trip-data", listener.local_addr().unwrap());
+    let ranges = Arc::new(Mutex::new(Vec::new()));
+    let seen = ranges.clone();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut served = 0;
+        while served < 16 && Instant::now() < deadline {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    served += 1;
+                    let _ = answer(stream, &body, mode, served, &seen);
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    });
+    Server { url, ranges }
+}
+
+fn answer(
+    mut stream: TcpStream,
+    body: &[u8],
+    mode: Serve,
+    nth: usize,
+    seen: &Mutex<Vec<Option<String>>>,
+) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut range = None;
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("range")
+        {
+            range = Some(v.trim().to_string());
+        }
+    }
+    seen.lock().unwrap().push(range.clone());
+    let head = |status: &str, kind: &str, len: usize, extra: &str| {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {len}\r\nConnection: close\r\n{extra}\r\n"
+        )
+    };
+    match mode {
+        Serve::Html => {
+            let page = b"<!DOCTYPE html><html><body>Please sign in</body></html>";
+            stream
+                .write_all(head("200 OK", "text/html; charset=utf-8", page.len(), "").as_bytes())?;
+            stream.write_all(page)?;
+        }
+        Serve::Truncated => {
+            let cut = &body[..body.len() * 6 / 10];
+            stream
+                .write_all(head("200 OK", "application/octet-stream", cut.len(), "").as_bytes())?;
+            stream.write_all(cut)?;
+        }
+        Serve::BreakFirst => {
+            let start: usize = range
+                .as_deref()
+                .and_then(|r| r.strip_prefix("bytes="))
+                .and_then(|r| r.trim_end_matches('-').parse().ok())
+                .unwrap_or(0);
+            if start > 0 {
+                let rest = &body[start..];
+                let extra = format!(
+                    "Content-Range: bytes {start}-{}/{}\r\n",
+                    body.len() - 1,
+                    body.len()
+                );
+                stream.write_all(
+                    head(
+                        "206 Partial Content",
+                        "application/octet-stream",
+                        rest.len(),
+                        &extra,
+                    )
+                    .as_bytes(),
+                )?;
+                stream.write_all(rest)?;
+            } else {
+                stream.write_all(
+                    head("200 OK", "application/octet-stream", body.len(), "").as_bytes(),
+                )?;
+                let part = if nth == 1 {
+                    &body[..body.len() / 2]
+                } else {
+                    body
+                };
+                stream.write_all(part)?;
+            }
+        }
+    }
+    stream.flush()?;
+    stream.shutdown(std::net::Shutdown::Both)
+}
+
+/// A generated month of yellow trips as Parquet bytes.
+fn taxi_parquet(rows: usize) -> Vec<u8> {
+    let batch = taxi_sample(TaxiColor::Yellow, 2024, 1, rows, 11);
+    let mut out = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    out
+}
+
+fn download(ws: &TempWorkspace, url: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "download-nyc-taxi",
+        "--table-name",
+        "nyc_taxi",
+        "--year",
+        "2024",
+        "--month",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    ws.command(&bin())
+        .env("DBOPT_NYC_TAXI_BASE_URL", url)
+        .args(&args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_string()
+}
+
+#[test]
+fn taxi_download_resumes_loads_and_runs_the_workload() {
+    let ws = TempWorkspace::new();
+    let body = taxi_parquet(6000);
+    let server = serve(body.clone(), Serve::BreakFirst);
+    let out = download(&ws, &server.url, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("resumed"),
+        "{}",
+        text(&out.stderr)
+    );
+    let ranges = server.ranges.lock().unwrap().clone();
+    assert_eq!(ranges.len(), 2, "{ranges:?}");
+    assert_eq!(ranges[0], None);
+    assert_eq!(ranges[1], Some(format!("bytes={}-", body.len() / 2)));
+    let downloaded = ws
+        .data_dir()
+        .join("_downloads/yellow_tripdata_2024-01.parquet");
+    assert_eq!(
+        std::fs::read(&downloaded).unwrap(),
+        body,
+        "the resumed file is byte-identical"
+    );
+
+    let tables = json(&run(&ws, &["tables", "--format", "json"]).success());
+    assert_eq!(tables[0]["name"], "nyc_taxi");
+    assert_eq!(tables[0]["rows"], 6000);
+
+    // A second download with --replace reuses the valid file without a request.
+    let out = download(&ws, &server.url, &["--replace"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("reused"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(server.ranges.lock().unwrap().len(), 2);
+
+    let out = run(
+        &ws,
+        &[
+            "run-nyc-taxi-workload",
+            "--table-name",
+            "nyc_taxi",
+            "--num-queries",
+            "40",
+            "--seed",
+            "5",
+            "--format",
+            "json",
+        ],
+    )
+    .success();
+    let summary = json(&out);
+    assert_eq!(summary["queries"], 40);
+    assert_eq!(summary["errors"], 0, "{out}");
+    assert!(
+        summary["per_template"].as_object().unwrap().len() >= 6,
+        "{out}"
+    );
+    assert_eq!(
+        count(
+            &ws,
+            "SELECT count(*) FROM query_log WHERE table_name = 'nyc_taxi' AND origin = 'workload' AND error IS NULL"
+        ),
+        40
+    );
+    // Time-window queries land in the month of the trips and find some.
+    assert!(
+        count(
+            &ws,
+            "SELECT count(*) FROM query_log WHERE workload = 'pickup_window_by_payment' AND rows_returned > 0"
+        ) > 0
+            || summary["per_template"]["pickup_window_by_payment"].is_null()
+    );
+    run(&ws, &["generate", "--num-rows", "1000"]).success();
+    run(&ws, &["run-nyc-taxi-workload", "--table-name", "events"])
+        .user_error("no tpep_pickup_datetime");
+}
+
+#[test]
+fn taxi_download_rejects_html_and_truncated_files() {
+    let ws = TempWorkspace::new();
+    let body = taxi_parquet(3000);
+    for (mode, needle) in [(Serve::Html, "HTML"), (Serve::Truncated, "truncated")] {
+        let server = serve(body.clone(), mode);
+        let out = download(&ws, &server.url, &[]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{stderr}");
+        assert!(errors[0].contains(needle), "{stderr}");
+        let tables = json(&run(&ws, &["tables", "--format", "json"]).success());
+        assert_eq!(
+            tables.as_array().unwrap().len(),
+            0,
+            "no table is left behind"
+        );
+        assert!(!ws.data_dir().join("nyc_taxi").exists());
+        let leftovers: Vec<_> = std::fs::read_dir(ws.data_dir().join("_downloads"))
+            .unwrap()
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+    run(
+        &ws,
+        &["download-nyc-taxi", "--year", "2024", "--month", "13"],
+    )
+    .user_error("no trip records for 2024-13");
+}
