@@ -210,7 +210,7 @@ pub struct RunWorkloadArgs {
     pub seed: u64,
     /// Run the queries of a .sql file (in order) or draw from a .toml template file instead of
     /// a generated workload; see README "Workload files".
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "workload")]
     pub workload_file: Option<PathBuf>,
     /// With a .sql --workload-file: draw --num-queries statements at random (--seed) instead
     /// of replaying the file once in order.
