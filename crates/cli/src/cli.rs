@@ -99,6 +99,12 @@ pub enum Command {
     RunNycTaxiWorkload(crate::commands::run_nyc_taxi_workload::RunNycTaxiWorkloadArgs),
     /// List managed tables with rows, size and layouts.
     Tables(TablesArgs),
+    /// Plan a rewrite of a table into a new layout and queue it as a migration job.
+    EnqueueMigration(crate::commands::enqueue_migration::EnqueueMigrationArgs),
+    /// Claim queued migration jobs; rewrite, verify and publish them.
+    MigrationWorker(crate::commands::migration_worker::MigrationWorkerArgs),
+    /// Remove orphaned staging and layouts that were not kept.
+    Gc(crate::commands::gc::GcArgs),
     /// Print generated workload queries (JSON lines or SQL) without running them.
     WorkloadSql(crate::commands::workload_sql::WorkloadSqlArgs),
 }

@@ -10,6 +10,8 @@ pub mod generate;
 pub mod import;
 pub mod initial_layout;
 pub mod load;
+pub mod migrate;
+pub mod gc;
 pub mod nyc_taxi;
 pub mod progress;
 pub mod propose;

@@ -70,7 +70,17 @@ impl Workspace {
     ) -> Result<RegisteredLayout, DbError> {
         let manifest = self.layout_manifest(table, layout)?;
         let dir = self.layout_dir(table, layout);
-        Ok(register_layout(ctx, table.as_str(), &dir, &manifest, Vec::new(), None).await?)
+        if manifest.spec.partition_by.is_empty() {
+            return Ok(register_layout(ctx, table.as_str(), &dir, &manifest, Vec::new(), None).await?);
+        }
+        // Hive files lack the partition columns: take their types and the column order from
+        // the table's canonical (initial layout) schema.
+        let schema = dbopt_migrate::run::table_schema(self.data_dir(), table)
+            .map_err(crate::migrate::migrate_error)?;
+        let parts = dbopt_migrate::run::partition_types(&schema, &manifest.spec.partition_by)
+            .map_err(crate::migrate::migrate_error)?;
+        let order: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        Ok(register_layout(ctx, table.as_str(), &dir, &manifest, parts, Some(&order)).await?)
     }
 }
 

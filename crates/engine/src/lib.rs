@@ -11,6 +11,7 @@ pub mod error;
 pub mod execute;
 pub mod plan_summary;
 pub mod register;
+pub mod rewrite;
 pub mod session;
 pub mod source;
 pub mod sql_guard;

@@ -64,6 +64,7 @@ pub struct LayoutWriter {
     next_file_number: BTreeMap<String, usize>,
     finished: Vec<ManifestFile>,
     dirs_created: Vec<PathBuf>,
+    file_prefix: String,
 }
 
 impl LayoutWriter {
@@ -85,7 +86,14 @@ impl LayoutWriter {
             next_file_number: BTreeMap::new(),
             finished: Vec::new(),
             dirs_created: vec![dir.to_path_buf()],
+            file_prefix: String::new(),
         })
+    }
+
+    /// Names files `part-<prefix><n>.parquet`, so several writers can share one directory.
+    pub fn with_file_prefix(mut self, prefix: &str) -> Self {
+        self.file_prefix = prefix.to_string();
+        self
     }
 
     /// Writes a batch into the unpartitioned layout.
@@ -126,7 +134,7 @@ impl LayoutWriter {
                 .next_file_number
                 .entry(partition.to_string())
                 .or_insert(0);
-            let name = format!("part-{number:05}.parquet");
+            let name = format!("part-{}{number:05}.parquet", self.file_prefix);
             *number += 1;
             let relative_path = if partition.is_empty() {
                 name

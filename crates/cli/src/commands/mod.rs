@@ -12,6 +12,9 @@ mod query;
 pub mod run_nyc_taxi_workload;
 mod run_workload;
 mod tables;
+pub mod enqueue_migration;
+pub mod gc;
+pub mod migration_worker;
 pub mod tpch_validate;
 pub mod workload_sql;
 
@@ -49,6 +52,9 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::ImportQueries(args) => import_queries::run(open(config)?, args).await,
         Command::RunNycTaxiWorkload(args) => run_nyc_taxi_workload::run(open(config)?, args).await,
         Command::Tables(args) => tables::run(open(config)?, args),
+        Command::EnqueueMigration(args) => enqueue_migration::run(open(config)?, args),
+        Command::MigrationWorker(args) => migration_worker::run(open(config)?, args).await,
+        Command::Gc(args) => gc::run(open(config)?, args),
         Command::WorkloadSql(args) => workload_sql::run(open(config)?, args),
     }
 }

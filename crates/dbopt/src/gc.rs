@@ -1,0 +1,80 @@
+//! Garbage collection through the facade: lists what a table's directory holds, plans with
+//! `dbopt_migrate::plan_gc`, retires layouts that are not kept and deletes what the plan says.
+
+use crate::{DbError, Workspace};
+use dbopt_catalog::LayoutStatus;
+use dbopt_core::TableName;
+use dbopt_migrate::{GcInput, GcPlan, plan_gc};
+
+/// Lists entry names in `dir` (empty when it does not exist).
+fn entry_names(dir: &std::path::Path, dirs_only: bool) -> Result<Vec<String>, DbError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(DbError::io(format!("reading {}", dir.display()), e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        if dirs_only && !entry.path().is_dir() {
+            continue;
+        }
+        out.push(entry.file_name().to_string_lossy().to_string());
+    }
+    out.sort();
+    Ok(out)
+}
+
+impl Workspace {
+    /// Plans gc of `table`, keeping `keep` ready inactive layouts; deletes unless `dry_run`.
+    pub fn gc_table(&self, table: &TableName, keep: usize, dry_run: bool) -> Result<GcPlan, DbError> {
+        let record = self.require_table(table)?;
+        let staging_dir = self.staging_dir(table);
+        let staging = entry_names(&staging_dir, false)?;
+        let layout_dirs: Vec<String> = entry_names(&self.table_dir(table), true)?
+            .into_iter()
+            .filter(|d| d.starts_with("layout_"))
+            .collect();
+        let layouts = self.catalog().list_layouts(table)?;
+        let jobs = self.catalog().list_jobs(Some(table))?;
+        let plan = plan_gc(&GcInput {
+            staging_entries: &staging,
+            layout_dirs: &layout_dirs,
+            layouts: &layouts,
+            active: &record.active_layout,
+            jobs: &jobs,
+            keep,
+        });
+        if dry_run {
+            return Ok(plan);
+        }
+        for id in &plan.retire {
+            // Refused (Conflict) if it became active meanwhile; then it is simply kept.
+            if self
+                .catalog()
+                .set_layout_status(table, id, LayoutStatus::Retired)
+                .is_err()
+            {
+                continue;
+            }
+        }
+        for name in &plan.remove_staging {
+            let p = staging_dir.join(name);
+            let res = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+            res.map_err(|e| DbError::io(format!("removing {}", p.display()), e))?;
+        }
+        let active_now = self.require_table(table)?.active_layout;
+        for (name, _) in &plan.remove_layout_dirs {
+            if name == &active_now.dir_name() {
+                continue;
+            }
+            let p = self.table_dir(table).join(name);
+            std::fs::remove_dir_all(&p)
+                .map_err(|e| DbError::io(format!("removing {}", p.display()), e))?;
+        }
+        Ok(plan)
+    }
+}

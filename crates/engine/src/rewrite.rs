@@ -1,0 +1,544 @@
+//! The layout rewrite pipeline: scan source files, add a Z-order/Hilbert key when asked, sort
+//! with DataFusion's external (spilling) sort under the session's memory pool, and write
+//! ZSTD Parquet with the spec's sizing into hive directories when partitioned.
+
+use crate::digest::BatchDigester;
+use crate::writer::LayoutWriter;
+use crate::{EngineError, EngineSettings, new_session, register_layout};
+use arrow::array::{Array, ArrayRef, RecordBatch};
+use arrow::compute::{cast, concat};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::common::Result as DfResult;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use datafusion::prelude::SessionContext;
+use dbopt_core::curve::{ColumnBoundaries, curve_keys};
+use dbopt_core::{Curve, LayoutManifest, LayoutSpec, ManifestFile, RowDigest};
+use futures::StreamExt;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The temporary column holding the curve key while sorting; dropped before writing.
+pub const KEY_COLUMN: &str = "__dbopt_curve_key";
+/// The directory value written for a null partition value (Hive convention).
+pub const HIVE_NULL: &str = "__HIVE_DEFAULT_PARTITION__";
+/// Quantile buckets per clustering column.
+pub const CURVE_BUCKETS: usize = 1024;
+/// Rows sampled (at most) to compute the curve's quantile boundaries.
+pub const CURVE_SAMPLE_ROWS: u64 = 200_000;
+/// The smallest memory limit a rewrite accepts.
+pub const MIN_MEMORY_LIMIT: u64 = 4 << 20;
+
+/// Quotes an identifier for SQL.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Escapes a partition value for a directory name: keeps `[A-Za-z0-9_-]` and `.` inside a
+/// value, percent-encodes everything else (so `/`, `=`, `%` and a value of `.` or `..` are
+/// never taken literally); an empty string becomes `%00`-free `%` + nothing is avoided by
+/// encoding it as `__EMPTY__`.
+pub fn escape_partition_value(value: &str) -> String {
+    if value.is_empty() {
+        return "__EMPTY__".to_string();
+    }
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        let safe = b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.';
+        if safe {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.chars().all(|c| c == '.') {
+        out = out.replace('.', "%2E");
+    }
+    out
+}
+
+/// The hive directory of one row: `a=1/b=x` (values escaped, nulls as `HIVE_NULL`).
+pub fn hive_path(columns: &[(String, ArrayRef)], row: usize) -> Result<String, EngineError> {
+    let mut parts = Vec::with_capacity(columns.len());
+    for (name, array) in columns {
+        let value = if array.is_null(row) {
+            HIVE_NULL.to_string()
+        } else {
+            let text = cast(&array.slice(row, 1), &DataType::Utf8).map_err(|e| {
+                EngineError::Execution(format!("cannot name partition of column {name}: {e}"))
+            })?;
+            let text = text
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .expect("cast to Utf8 gives a StringArray")
+                .value(0)
+                .to_string();
+            escape_partition_value(&text)
+        };
+        parts.push(format!("{name}={value}"));
+    }
+    Ok(parts.join("/"))
+}
+
+/// A scalar UDF computing the curve key from the clustering columns.
+#[derive(Debug)]
+struct CurveKeyUdf {
+    signature: Signature,
+    bounds: Arc<Vec<ColumnBoundaries>>,
+    curve: Curve,
+}
+
+impl PartialEq for CurveKeyUdf {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.bounds, &other.bounds) && self.curve == other.curve
+    }
+}
+impl Eq for CurveKeyUdf {}
+impl Hash for CurveKeyUdf {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.bounds) as usize).hash(state);
+        self.curve.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for CurveKeyUdf {
+    fn name(&self) -> &str {
+        "dbopt_curve_key"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::UInt64)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let keys = curve_keys(&arrays, &self.bounds, self.curve)?;
+        Ok(ColumnarValue::Array(Arc::new(keys)))
+    }
+}
+
+/// Where a rewrite unit reads from: a whole layout, or some files of an unpartitioned one.
+#[derive(Debug, Clone)]
+pub struct UnitSource {
+    /// The source layout directory.
+    pub dir: PathBuf,
+    /// Its manifest.
+    pub manifest: LayoutManifest,
+    /// Partition columns of the source (empty when unpartitioned), with their types.
+    pub partition_cols: Vec<(String, DataType)>,
+    /// The table's columns in canonical order.
+    pub column_order: Vec<String>,
+    /// Files to read, relative to `dir`; None reads the whole layout.
+    pub files: Option<Vec<String>>,
+}
+
+/// What one rewrite unit wrote and read.
+#[derive(Debug, Clone, Default)]
+pub struct UnitOutcome {
+    /// Files written.
+    pub files: Vec<ManifestFile>,
+    /// Rows written.
+    pub rows: u64,
+    /// Source bytes read.
+    pub bytes_read: u64,
+    /// Bytes the sort spilled to disk.
+    pub spilled_bytes: u64,
+    /// Partition directories written.
+    pub partitions: u64,
+}
+
+/// Opens a session sized by `settings` that lets the sort spill even under a small pool.
+pub async fn rewrite_session(settings: &EngineSettings) -> Result<SessionContext, EngineError> {
+    if settings.memory_limit < MIN_MEMORY_LIMIT {
+        return Err(EngineError::Plan(format!(
+            "memory limit of {} bytes is too small to run a rewrite: give at least {} bytes (--memory-limit 4MiB)",
+            settings.memory_limit, MIN_MEMORY_LIMIT
+        )));
+    }
+    if let Some(dir) = &settings.spill_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
+    }
+    let ctx = new_session(settings);
+    let reserve = (settings.memory_limit / 8).min(10 << 20);
+    ctx.sql(&format!(
+        "SET datafusion.execution.sort_spill_reservation_bytes = {reserve}"
+    ))
+    .await
+    .map_err(EngineError::from_plan)?;
+    Ok(ctx)
+}
+
+/// Registers the unit's source as table `name` in `ctx`.
+pub async fn register_unit_source(
+    ctx: &SessionContext,
+    name: &str,
+    source: &UnitSource,
+) -> Result<(), EngineError> {
+    match &source.files {
+        None => {
+            let order = (!source.partition_cols.is_empty()).then_some(&source.column_order[..]);
+            register_layout(
+                ctx,
+                name,
+                &source.dir,
+                &source.manifest,
+                source.partition_cols.clone(),
+                order,
+            )
+            .await?;
+        }
+        Some(files) => {
+            if !source.partition_cols.is_empty() {
+                return Err(EngineError::Plan(
+                    "a partitioned source layout is rewritten in one unit (use --mode full)".into(),
+                ));
+            }
+            let dir = std::path::absolute(&source.dir)
+                .map_err(|e| EngineError::io(format!("resolving {}", source.dir.display()), e))?;
+            let urls = files
+                .iter()
+                .map(|f| {
+                    ListingTableUrl::parse(dir.join(f).display().to_string())
+                        .map_err(|e| EngineError::Source(format!("bad source file {f}: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let config = ListingTableConfig::new_with_multi_paths(urls)
+                .with_listing_options(options)
+                .infer_schema(&ctx.state())
+                .await
+                .map_err(EngineError::from_exec)?;
+            let provider = ListingTable::try_new(config).map_err(EngineError::from_plan)?;
+            ctx.register_table(name, Arc::new(provider))
+                .map_err(|e| EngineError::Plan(format!("registering {name}: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `sql` and collects the result.
+async fn collect_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
+    ctx.sql(sql)
+        .await
+        .map_err(EngineError::from_plan)?
+        .collect()
+        .await
+        .map_err(EngineError::from_exec)
+}
+
+/// Counts distinct value combinations of `columns` in table `name`.
+pub async fn distinct_count(
+    ctx: &SessionContext,
+    name: &str,
+    columns: &[String],
+) -> Result<u64, EngineError> {
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let sql = format!(
+        "SELECT count(*) FROM (SELECT DISTINCT {} FROM {})",
+        cols.join(", "),
+        quote_ident(name)
+    );
+    let batches = collect_sql(ctx, &sql).await?;
+    let value = batches
+        .first()
+        .and_then(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .map(|a| a.value(0))
+        })
+        .unwrap_or(0);
+    Ok(value.max(0) as u64)
+}
+
+/// Quantile boundaries of the clustering columns from (a sample of) table `name`.
+pub async fn curve_boundaries(
+    ctx: &SessionContext,
+    name: &str,
+    columns: &[String],
+    rows: u64,
+) -> Result<Vec<ColumnBoundaries>, EngineError> {
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let filter = if rows > CURVE_SAMPLE_ROWS {
+        format!(
+            " WHERE random() < {}",
+            CURVE_SAMPLE_ROWS as f64 / rows as f64
+        )
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        "SELECT {} FROM {}{filter}",
+        cols.join(", "),
+        quote_ident(name)
+    );
+    let batches = collect_sql(ctx, &sql).await?;
+    let mut out = Vec::with_capacity(columns.len());
+    for (i, c) in columns.iter().enumerate() {
+        let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
+        let values = if arrays.is_empty() {
+            arrow::array::new_empty_array(&DataType::Null)
+        } else {
+            concat(&arrays).map_err(|e| EngineError::Execution(format!("sampling {c}: {e}")))?
+        };
+        out.push(
+            ColumnBoundaries::from_values(&values, CURVE_BUCKETS).map_err(|e| {
+                EngineError::Plan(format!("column {c} cannot be clustered on: {e}"))
+            })?,
+        );
+    }
+    Ok(out)
+}
+
+/// The sort query of a unit: every source column in canonical order (plus the curve key),
+/// ordered by partition columns, curve key, then the sort keys.
+pub fn sort_sql(spec: &LayoutSpec, columns: &[String], source: &str, with_key: bool) -> String {
+    let mut select: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let mut order: Vec<String> = spec
+        .partition_by
+        .iter()
+        .map(|c| format!("{} ASC NULLS FIRST", quote_ident(c)))
+        .collect();
+    if with_key {
+        let args: Vec<String> = spec.cluster_by.iter().map(|c| quote_ident(c)).collect();
+        select.push(format!(
+            "dbopt_curve_key({}) AS {KEY_COLUMN}",
+            args.join(", ")
+        ));
+        order.push(KEY_COLUMN.to_string());
+    }
+    for k in &spec.sort_by {
+        let dir = if k.descending { "DESC" } else { "ASC" };
+        order.push(format!("{} {dir} NULLS FIRST", quote_ident(&k.column)));
+    }
+    let mut sql = format!("SELECT {} FROM {}", select.join(", "), quote_ident(source));
+    if !order.is_empty() {
+        sql.push_str(" ORDER BY ");
+        sql.push_str(&order.join(", "));
+    }
+    sql
+}
+
+/// Sums a metric named `name` over the whole executed plan.
+fn plan_metric(plan: &Arc<dyn ExecutionPlan>, name: &str) -> u64 {
+    let own = plan
+        .metrics()
+        .and_then(|m| m.sum_by_name(name))
+        .map_or(0, |v| v.as_usize() as u64);
+    own + plan
+        .children()
+        .iter()
+        .map(|c| plan_metric(c, name))
+        .sum::<u64>()
+}
+
+/// Rewrites one unit: scans `source`, sorts as `spec` asks (spilling under the pool) and
+/// writes files named `part-<prefix>NNNNN.parquet` into `out_dir` (hive subdirectories when
+/// partitioned). `bounds` are the curve boundaries when `spec.cluster_by` is set.
+pub async fn rewrite_unit(
+    ctx: &SessionContext,
+    source: &UnitSource,
+    spec: &LayoutSpec,
+    bounds: Option<Arc<Vec<ColumnBoundaries>>>,
+    out_dir: &Path,
+    file_prefix: &str,
+    rows_per_file: u64,
+) -> Result<UnitOutcome, EngineError> {
+    let src_name = format!("__dbopt_src_{file_prefix}");
+    register_unit_source(ctx, &src_name, source).await?;
+    let with_key = !spec.cluster_by.is_empty();
+    if with_key {
+        let bounds = bounds.ok_or_else(|| {
+            EngineError::Plan("clustering needs curve boundaries computed first".into())
+        })?;
+        ctx.register_udf(ScalarUDF::from(CurveKeyUdf {
+            signature: Signature::variadic_any(Volatility::Immutable),
+            bounds,
+            curve: spec.curve,
+        }));
+    }
+    let sql = sort_sql(spec, &source.column_order, &src_name, with_key);
+    let df = ctx.sql(&sql).await.map_err(EngineError::from_plan)?;
+    let plan = df
+        .create_physical_plan()
+        .await
+        .map_err(EngineError::from_plan)?;
+    let mut stream =
+        execute_stream(plan.clone(), ctx.task_ctx()).map_err(EngineError::from_exec)?;
+    let full_schema = plan.schema();
+    let part_idx: Vec<usize> = spec
+        .partition_by
+        .iter()
+        .map(|c| {
+            full_schema
+                .index_of(c)
+                .map_err(|e| EngineError::Plan(e.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    let keep_idx: Vec<usize> = (0..full_schema.fields().len())
+        .filter(|i| !part_idx.contains(i) && full_schema.field(*i).name() != KEY_COLUMN)
+        .collect();
+    let out_schema: SchemaRef = Arc::new(Schema::new(
+        keep_idx
+            .iter()
+            .map(|i| full_schema.field(*i).clone())
+            .collect::<Vec<_>>(),
+    ));
+    let mut writer = LayoutWriter::create(out_dir, out_schema.clone(), spec, rows_per_file)?
+        .with_file_prefix(file_prefix);
+    let mut current_partition: Option<String> = None;
+    let mut partitions = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(EngineError::from_exec)?;
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        let body = batch
+            .project(&keep_idx)
+            .map_err(|e| EngineError::Execution(e.to_string()))?;
+        if part_idx.is_empty() {
+            writer.write(&body)?;
+            continue;
+        }
+        let part_cols: Vec<ArrayRef> = part_idx.iter().map(|i| batch.column(*i).clone()).collect();
+        let named: Vec<(String, ArrayRef)> = spec
+            .partition_by
+            .iter()
+            .cloned()
+            .zip(part_cols.iter().cloned())
+            .collect();
+        let ranges = arrow::compute::partition(&part_cols)
+            .map_err(|e| EngineError::Execution(e.to_string()))?
+            .ranges();
+        for range in ranges {
+            let path = hive_path(&named, range.start)?;
+            if current_partition.as_deref() != Some(path.as_str()) {
+                if let Some(prev) = current_partition.take() {
+                    writer.close_file(&prev)?;
+                }
+                partitions += 1;
+                current_partition = Some(path.clone());
+            }
+            writer.write_partition(&path, &body.slice(range.start, range.end - range.start))?;
+        }
+    }
+    let written = writer.finish()?;
+    let bytes_read = match &source.files {
+        None => source.manifest.total_bytes(),
+        Some(files) => source
+            .manifest
+            .files
+            .iter()
+            .filter(|f| files.contains(&f.path))
+            .map(|f| f.size_bytes)
+            .sum(),
+    };
+    let _ = ctx.deregister_table(src_name.as_str());
+    Ok(UnitOutcome {
+        rows: written.rows,
+        files: written.files,
+        bytes_read,
+        spilled_bytes: plan_metric(&plan, "spilled_bytes"),
+        partitions: partitions.max(1),
+    })
+}
+
+/// Reads the layout in `dir` back (partition columns restored with their source types, columns
+/// in `column_order`, each cast to `schema`'s type) and returns its order-insensitive digest.
+pub async fn digest_layout(
+    ctx: &SessionContext,
+    dir: &Path,
+    manifest: &LayoutManifest,
+    partition_cols: Vec<(String, DataType)>,
+    schema: &SchemaRef,
+) -> Result<RowDigest, EngineError> {
+    let name = format!("__dbopt_verify_{}", manifest.layout_id);
+    let order: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let view = (!partition_cols.is_empty()).then_some(&order[..]);
+    register_layout(ctx, &name, dir, manifest, partition_cols, view).await?;
+    let cols: Vec<String> = order.iter().map(|c| quote_ident(c)).collect();
+    let sql = format!("SELECT {} FROM {}", cols.join(", "), quote_ident(&name));
+    let mut stream = ctx
+        .sql(&sql)
+        .await
+        .map_err(EngineError::from_plan)?
+        .execute_stream()
+        .await
+        .map_err(EngineError::from_exec)?;
+    let mut digester = BatchDigester::new();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(EngineError::from_exec)?;
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(c, f)| cast(c, f.data_type()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| EngineError::Execution(format!("verifying {}: {e}", dir.display())))?;
+        let batch = RecordBatch::try_new(schema.clone(), columns)
+            .map_err(|e| EngineError::Execution(format!("verifying {}: {e}", dir.display())))?;
+        digester.update(&batch)?;
+    }
+    let _ = ctx.deregister_table(name.as_str());
+    Ok(digester.finish())
+}
+
+/// The Arrow schema stored in a Parquet file's footer.
+pub fn parquet_file_schema(path: &Path) -> Result<SchemaRef, EngineError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| EngineError::io(format!("opening {}", path.display()), e))?;
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| EngineError::CorruptParquet {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+    Ok(builder.schema().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dbopt_core::SortKey;
+
+    #[test]
+    fn partition_values_are_escaped() {
+        assert_eq!(escape_partition_value("US"), "US");
+        assert_eq!(escape_partition_value("2025-03-01"), "2025-03-01");
+        assert_eq!(escape_partition_value("a/b"), "a%2Fb");
+        assert_eq!(escape_partition_value("k=v"), "k%3Dv");
+        assert_eq!(escape_partition_value(".."), "%2E%2E");
+        assert_eq!(escape_partition_value("50%"), "50%25");
+        assert_eq!(escape_partition_value(""), "__EMPTY__");
+    }
+
+    #[test]
+    fn sort_sql_orders_partition_key_then_sort() {
+        let spec = LayoutSpec {
+            partition_by: vec!["p".into()],
+            cluster_by: vec!["a".into(), "b".into()],
+            sort_by: vec![SortKey {
+                column: "t".into(),
+                descending: true,
+            }],
+            ..Default::default()
+        };
+        let cols = vec!["a".to_string(), "b".into(), "p".into(), "t".into()];
+        let sql = sort_sql(&spec, &cols, "src", true);
+        assert!(sql.contains("dbopt_curve_key(\"a\", \"b\") AS __dbopt_curve_key"));
+        assert!(sql.ends_with(
+            "ORDER BY \"p\" ASC NULLS FIRST, __dbopt_curve_key, \"t\" DESC NULLS FIRST"
+        ));
+        let plain = sort_sql(&LayoutSpec::default(), &cols, "src", false);
+        assert!(!plain.contains("ORDER BY"));
+    }
+}

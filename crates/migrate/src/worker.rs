@@ -1,0 +1,136 @@
+//! The worker loop: claim a job with a lease, run it, and record the result (done, retry with
+//! backoff, or failed with the reason). Stops cleanly between units when asked.
+
+use crate::{JobContext, JobOutcome, MigrateError, run_job};
+use dbopt_catalog::JobStats;
+use dbopt_core::TableName;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Attempts after which a retryable error fails the job for good.
+pub const MAX_ATTEMPTS: u64 = 5;
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// The lease owner name (e.g. `host:pid`).
+    pub owner: String,
+    /// Keep polling for jobs instead of stopping when the queue is empty.
+    pub keep_polling: bool,
+    /// Pause between polls of an empty queue.
+    pub sleep: Duration,
+    /// Stop after this many jobs were handled (done or failed).
+    pub max_jobs: Option<usize>,
+    /// Only take jobs of this table.
+    pub table: Option<TableName>,
+}
+
+/// What a worker did.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerReport {
+    /// Jobs published.
+    pub done: Vec<JobOutcome>,
+    /// Jobs failed for good, with the reason.
+    pub failed: Vec<(i64, String)>,
+    /// Jobs given back for a retry, with the reason.
+    pub retried: Vec<(i64, String)>,
+    /// The worker was stopped by request.
+    pub interrupted: bool,
+}
+
+/// Backoff before retry number `attempt` (1-based): 2^attempt seconds, at most a minute.
+pub fn backoff_ms(attempt: u64) -> i64 {
+    (1000i64 << attempt.min(6)).min(60_000)
+}
+
+/// Claims and runs jobs until the queue is empty (or forever with `keep_polling`).
+pub async fn run_worker(
+    ctx: &JobContext<'_>,
+    options: &WorkerOptions,
+) -> Result<WorkerReport, MigrateError> {
+    let mut report = WorkerReport::default();
+    loop {
+        if ctx.stop.load(Ordering::SeqCst) {
+            report.interrupted = true;
+            return Ok(report);
+        }
+        let handled = report.done.len() + report.failed.len();
+        if options.max_jobs.is_some_and(|m| handled >= m) {
+            return Ok(report);
+        }
+        let claimed = ctx
+            .catalog
+            .claim_job(&options.owner, ctx.lease_ms, options.table.as_ref())?;
+        let Some((job, lease)) = claimed else {
+            if !options.keep_polling {
+                return Ok(report);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(options.sleep) => {}
+                _ = wait_for_stop(ctx) => {}
+            }
+            continue;
+        };
+        (ctx.log)(&format!(
+            "claimed job {} ({} -> {}) attempt {} token {}",
+            job.id, job.source_layout, job.target_layout, job.attempt, lease.token
+        ));
+        match run_job(ctx, &job, &lease).await {
+            Ok(outcome) => report.done.push(outcome),
+            Err(MigrateError::LeaseLost(reason)) => {
+                (ctx.log)(&format!("job {}: {reason}; leaving it to its new owner", job.id));
+                report.retried.push((job.id, reason));
+            }
+            Err(MigrateError::Interrupted(reason)) => {
+                ctx.catalog
+                    .fail_job(&lease, &reason, Some(0), &JobStats::default())?;
+                (ctx.log)(&format!("job {}: {reason}; it goes back to the queue", job.id));
+                report.interrupted = true;
+                return Ok(report);
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                let retry = (e.is_retryable() && job.attempt < MAX_ATTEMPTS)
+                    .then(|| backoff_ms(job.attempt));
+                let recorded = ctx
+                    .catalog
+                    .fail_job(&lease, &reason, retry, &JobStats::default());
+                if let Err(err) = recorded {
+                    (ctx.log)(&format!("job {}: could not record failure: {err}", job.id));
+                }
+                match retry {
+                    Some(ms) => {
+                        (ctx.log)(&format!(
+                            "job {}: {reason}; retrying in {} s",
+                            job.id,
+                            ms / 1000
+                        ));
+                        report.retried.push((job.id, reason));
+                    }
+                    None => {
+                        (ctx.log)(&format!("job {} failed: {reason}", job.id));
+                        report.failed.push((job.id, reason));
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn wait_for_stop(ctx: &JobContext<'_>) {
+    while !ctx.stop.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff_ms(1), 2000);
+        assert_eq!(backoff_ms(2), 4000);
+        assert_eq!(backoff_ms(30), 60_000);
+    }
+}
