@@ -7,6 +7,9 @@
 //!
 //! Every generator is deterministic for its parameters and produces rows block by block
 //! (O(batch) memory); row content does not depend on the batch size.
+//!
+//! TPC-H (`tpch`, `tpch_queries`, `tpch_params`): the eight tables from tpchgen on parallel
+//! worker threads, the 22 query templates and their specification-rule parameters.
 
 pub mod customers;
 pub mod events;
