@@ -400,7 +400,12 @@ fn answer(
 
 /// A generated month of yellow trips as Parquet bytes.
 fn taxi_parquet(rows: usize) -> Vec<u8> {
-    let batch = taxi_sample(TaxiColor::Yellow, 2024, 1, rows, 11);
+    taxi_month_parquet(TaxiColor::Yellow, 2024, 1, rows)
+}
+
+/// A generated month of trips of one color as Parquet bytes.
+fn taxi_month_parquet(color: TaxiColor, year: i32, month: u32, rows: usize) -> Vec<u8> {
+    let batch = taxi_sample(color, year, month, rows, 11);
     let mut out = Vec::new();
     let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
     writer.write(&batch).unwrap();
@@ -419,9 +424,14 @@ fn download(ws: &TempWorkspace, url: &str, extra: &[&str]) -> Output {
         "1",
     ];
     args.extend_from_slice(extra);
+    download_args(ws, url, &args)
+}
+
+/// Runs dbopt with `args` and the taxi base URL pointed at the loopback server.
+fn download_args(ws: &TempWorkspace, url: &str, args: &[&str]) -> Output {
     ws.command(&bin())
         .env("DBOPT_NYC_TAXI_BASE_URL", url)
-        .args(&args)
+        .args(args)
         .output()
         .unwrap()
 }
@@ -541,4 +551,58 @@ fn taxi_download_rejects_html_and_truncated_files() {
         &["download-nyc-taxi", "--year", "2024", "--month", "13"],
     )
     .user_error("no trip records for 2024-13");
+}
+
+#[test]
+fn green_taxi_month_downloads_and_runs() {
+    let ws = TempWorkspace::new();
+    let body = taxi_month_parquet(TaxiColor::Green, 2023, 11, 3000);
+    let server = serve(body, Serve::BreakFirst);
+    let out = download_args(
+        &ws,
+        &server.url,
+        &[
+            "download-nyc-taxi",
+            "--table-name",
+            "green_taxi",
+            "--color",
+            "green",
+            "--year",
+            "2023",
+            "--month",
+            "11",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        ws.data_dir()
+            .join("_downloads/green_tripdata_2023-11.parquet")
+            .is_file()
+    );
+    let out = run(
+        &ws,
+        &[
+            "run-nyc-taxi-workload",
+            "--table-name",
+            "green_taxi",
+            "--num-queries",
+            "20",
+            "--format",
+            "json",
+        ],
+    )
+    .success();
+    let summary = json(&out);
+    assert_eq!(summary["errors"], 0, "{out}");
+    let sql: String = db(&ws)
+        .query_row(
+            "SELECT sql FROM query_log WHERE sql LIKE '%lpep_pickup_datetime >= TIMESTAMP%' LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        sql.contains("TIMESTAMP '2023-11-") || sql.contains("TIMESTAMP '2023-12-01"),
+        "{sql}"
+    );
 }
