@@ -399,12 +399,19 @@ mod tests {
         assert_eq!(best.id, ids[0]);
         assert_eq!(best.proposal, proposal(1, true));
         assert!(best.measured_bytes.is_none());
-        assert!(cat.set_proposal_measured(ids[0], 42.0, 0.58, Some(3.0)).unwrap());
+        assert!(
+            cat.set_proposal_measured(ids[0], 42.0, 0.58, Some(3.0))
+                .unwrap()
+        );
         let got = cat.get_proposal(ids[0]).unwrap().unwrap();
         assert_eq!(got.measured_bytes, Some(42.0));
         clock.advance(10);
-        cat.insert_proposals(&t, "run2", &[proposal(1, false)]).unwrap();
-        assert!(cat.best_proposal(&t).unwrap().is_none(), "latest run keeps the layout");
+        cat.insert_proposals(&t, "run2", &[proposal(1, false)])
+            .unwrap();
+        assert!(
+            cat.best_proposal(&t).unwrap().is_none(),
+            "latest run keeps the layout"
+        );
         assert_eq!(cat.latest_proposals(&t).unwrap().len(), 1);
         assert!(cat.get_proposal(9999).unwrap().is_none());
     }
@@ -423,10 +430,19 @@ mod tests {
             page_rows: 10,
             columns: Vec::new(),
         };
-        assert!(cat.column_stats(&t, &LayoutId::initial()).unwrap().is_none());
-        cat.put_column_stats(&t, &LayoutId::initial(), &stats, 5).unwrap();
-        cat.put_column_stats(&t, &LayoutId::initial(), &stats, 6).unwrap();
+        assert!(
+            cat.column_stats(&t, &LayoutId::initial())
+                .unwrap()
+                .is_none()
+        );
+        cat.put_column_stats(&t, &LayoutId::initial(), &stats, 5)
+            .unwrap();
+        cat.put_column_stats(&t, &LayoutId::initial(), &stats, 6)
+            .unwrap();
         let got = cat.column_stats(&t, &LayoutId::initial()).unwrap().unwrap();
-        assert_eq!((got.stats, got.sample_rows, got.computed_at_ms), (stats, 6, 7));
+        assert_eq!(
+            (got.stats, got.sample_rows, got.computed_at_ms),
+            (stats, 6, 7)
+        );
     }
 }

@@ -195,6 +195,9 @@ pub struct ColumnStats {
     pub data_type: String,
     /// Compressed bytes of the column over all files (Parquet footers).
     pub compressed_bytes: u64,
+    /// Of which dictionary pages (read whole whenever any page of a row group is read).
+    #[serde(default)]
+    pub dictionary_bytes: u64,
     /// Nulls over all files (Parquet footers).
     pub null_count: u64,
     /// Estimated distinct values (from the sample).

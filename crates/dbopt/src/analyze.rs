@@ -164,10 +164,7 @@ impl Workspace {
             let total = match &scan {
                 Some((l, _)) => {
                     if !layout_bytes.contains_key(l) {
-                        let bytes = self
-                            .catalog()
-                            .get_layout(table, l)?
-                            .map(|r| r.total_bytes);
+                        let bytes = self.catalog().get_layout(table, l)?.map(|r| r.total_bytes);
                         layout_bytes.insert(l.clone(), bytes);
                     }
                     layout_bytes[l]
@@ -184,7 +181,10 @@ impl Workspace {
             });
         }
         if observations.is_empty() {
-            let first = skipped.first().map(|s| s.reason.clone()).unwrap_or_default();
+            let first = skipped
+                .first()
+                .map(|s| s.reason.clone())
+                .unwrap_or_default();
             return Err(DbError::Invalid(format!(
                 "none of the {} logged queries for table '{table}' can be planned any more (first: {first}): the table's columns may have changed; log new queries with `dbopt query`",
                 logged.len()

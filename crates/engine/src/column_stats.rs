@@ -69,6 +69,7 @@ pub fn footer_stats(dir: &Path, manifest: &LayoutManifest) -> Result<TableStats,
                             column: name,
                             data_type: String::new(),
                             compressed_bytes: 0,
+                            dictionary_bytes: 0,
                             null_count: 0,
                             distinct_estimate: 0,
                             min: None,
@@ -79,6 +80,10 @@ pub fn footer_stats(dir: &Path, manifest: &LayoutManifest) -> Result<TableStats,
                     }
                 };
                 stats.columns[pos].compressed_bytes += bytes;
+                if let Some(dict) = chunk.dictionary_page_offset() {
+                    let dict_bytes = (chunk.data_page_offset() - dict).max(0) as u64;
+                    stats.columns[pos].dictionary_bytes += dict_bytes.min(bytes);
+                }
                 stats.columns[pos].null_count += nulls;
             }
         }

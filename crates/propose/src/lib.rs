@@ -349,6 +349,7 @@ mod tests {
             column: name.into(),
             data_type: String::new(),
             compressed_bytes: ROWS as u64 * 10 * 4,
+            dictionary_bytes: 0,
             null_count: 0,
             distinct_estimate: 0,
             min: None,

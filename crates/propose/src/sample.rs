@@ -286,6 +286,7 @@ mod tests {
             column: name.into(),
             data_type: String::new(),
             compressed_bytes: 0,
+            dictionary_bytes: 0,
             null_count: 0,
             distinct_estimate: 0,
             min: None,

@@ -37,9 +37,9 @@ pub struct WhatIfQuery {
 /// The predicted cost of the workload on one layout.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Estimate {
-    /// Bytes scanned (column data plus metadata), summed over the weighted queries.
+    /// Bytes scanned (column data, as DataFusion counts it), summed over the weighted queries.
     pub bytes_scanned: f64,
-    /// Of which footer and page-index bytes.
+    /// Footer and page-index bytes read besides (priced in `cost`).
     pub metadata_bytes: f64,
     /// Files opened, summed over queries.
     pub files_read: f64,
@@ -412,10 +412,19 @@ pub fn estimate(
     } else {
         0.0
     };
+    // Data pages are read page by page; a dictionary page whenever its row group is read.
     let bytes_per_row: HashMap<&str, f64> = stats
         .columns
         .iter()
-        .map(|c| (c.column.as_str(), c.compressed_bytes as f64 / rows_total))
+        .map(|c| {
+            let data = c.compressed_bytes.saturating_sub(c.dictionary_bytes);
+            (c.column.as_str(), data as f64 / rows_total)
+        })
+        .collect();
+    let dict_per_row: HashMap<&str, f64> = stats
+        .columns
+        .iter()
+        .map(|c| (c.column.as_str(), c.dictionary_bytes as f64 / rows_total))
         .collect();
     let partition_cols: BTreeSet<&str> = spec.partition_by.iter().map(String::as_str).collect();
     let bloom_cols: BTreeSet<&str> = spec
@@ -488,6 +497,16 @@ pub fn estimate(
             .filter(|c| !filter_cols.contains(c.as_str()))
             .filter_map(|c| bytes_per_row.get(c.as_str()))
             .sum();
+        let filter_dict: f64 = read_cols
+            .iter()
+            .filter(|c| filter_cols.contains(c.as_str()))
+            .filter_map(|c| dict_per_row.get(c.as_str()))
+            .sum();
+        let other_dict: f64 = read_cols
+            .iter()
+            .filter(|c| !filter_cols.contains(c.as_str()))
+            .filter_map(|c| dict_per_row.get(c.as_str()))
+            .sum();
         let bloom_preds: Vec<&Predicate> = filters
             .iter()
             .filter(|p| {
@@ -543,6 +562,8 @@ pub fn estimate(
                     1.0
                 };
                 rgs += rg_weight * keep;
+                let mut any_page = false;
+                let mut other_read: f64 = 0.0;
                 for page in rg {
                     let page_ok = filters.iter().all(|p| {
                         page.zones
@@ -560,10 +581,18 @@ pub fn estimate(
                         p_any(m.rate, page_full_rows(page.rows.len()))
                     };
                     bytes += keep * full * (filter_bpr + other_bpr * p_other);
+                    any_page = true;
+                    other_read = other_read.max(p_other);
+                }
+                if any_page {
+                    let rg_full = page_full_rows(rg_rows);
+                    bytes += keep * rg_full * (filter_dict + other_dict * other_read);
                 }
             }
         }
-        let total = (bytes + meta) * q.weight;
+        // DataFusion's bytes_scanned counts column data only (footers and page indexes are
+        // read through the metadata path), so metadata is priced in `cost`, not in bytes.
+        let total = bytes * q.weight;
         est.bytes_scanned += total;
         est.metadata_bytes += meta * q.weight;
         est.files_read += files * q.weight;
@@ -576,6 +605,7 @@ pub fn estimate(
             workload.queries.iter().map(|q| q.weight).sum::<f64>() * stats.files as f64;
     }
     est.cost = est.bytes_scanned
+        + est.metadata_bytes
         + est.files_read * FILE_PRICE_BYTES
         + est.row_groups_read * ROW_GROUP_PRICE_BYTES;
     Ok(est)

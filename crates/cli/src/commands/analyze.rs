@@ -57,8 +57,20 @@ pub async fn run(ws: Workspace, args: AnalyzeArgs) -> Result<()> {
     }
     println!();
     let mut rows = Rows::new(&[
-        "column", "filtered", "share", "eq", "in", "range", "prefix", "null", "join", "group",
-        "order", "read", "measured sel", "est. sel",
+        "column",
+        "filtered",
+        "share",
+        "eq",
+        "in",
+        "range",
+        "prefix",
+        "null",
+        "join",
+        "group",
+        "order",
+        "read",
+        "measured sel",
+        "est. sel",
     ]);
     for c in &p.columns {
         rows.push(vec![

@@ -87,7 +87,8 @@ pub async fn run(ws: Workspace, args: ProposeArgs) -> Result<()> {
             } else {
                 human_bytes(p.rewrite_read_bytes + p.rewrite_write_bytes)
             },
-            p.payback_runs.map_or("-".to_string(), |r| format!("{r:.1}")),
+            p.payback_runs
+                .map_or("-".to_string(), |r| format!("{r:.2}")),
             if p.recommended { "yes" } else { "no" }.to_string(),
         ]);
     }
@@ -95,7 +96,10 @@ pub async fn run(ws: Workspace, args: ProposeArgs) -> Result<()> {
     if args.explain {
         for s in &outcome.proposals {
             let p = &s.proposal;
-            println!("\n#{} {} (layout {}):", p.rank, p.description, p.target_layout);
+            println!(
+                "\n#{} {} (layout {}):",
+                p.rank, p.description, p.target_layout
+            );
             for r in &p.reasons {
                 println!("  - {r}");
             }

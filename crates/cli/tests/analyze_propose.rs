@@ -1,0 +1,255 @@
+//! End-to-end tests of `dbopt analyze` and `dbopt propose`: the real binary on small
+//! generated tables.
+
+use dbopt_testkit::{Run, TempWorkspace};
+use serde_json::Value;
+use std::path::PathBuf;
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_dbopt"))
+}
+
+fn run(ws: &TempWorkspace, args: &[&str]) -> Run {
+    ws.run(&bin(), args)
+}
+
+fn generate(ws: &TempWorkspace, rows: &str, order: &str) {
+    run(
+        ws,
+        &[
+            "generate",
+            "--table-name",
+            "events",
+            "--num-rows",
+            rows,
+            "--seed",
+            "11",
+            "--row-group-rows",
+            "16384",
+            "--order",
+            order,
+        ],
+    )
+    .success();
+}
+
+fn query(ws: &TempWorkspace, sql: &str) {
+    run(ws, &["query", "--table-name", "events", sql]).success();
+}
+
+fn json(run: &Run) -> Value {
+    serde_json::from_str(&run.success()).expect("JSON output")
+}
+
+fn date_queries(ws: &TempWorkspace) {
+    for (from, to) in [
+        ("2025-02-01", "2025-02-08"),
+        ("2025-03-10", "2025-03-12"),
+        ("2025-05-01", "2025-05-31"),
+        ("2025-07-04", "2025-07-05"),
+        ("2025-09-01", "2025-09-15"),
+        ("2025-11-20", "2025-11-27"),
+    ] {
+        query(
+            ws,
+            &format!(
+                "SELECT event_type, count(*), sum(amount) FROM events \
+                 WHERE event_date >= DATE '{from}' AND event_date < DATE '{to}' GROUP BY event_type"
+            ),
+        );
+    }
+}
+
+#[test]
+fn current_layout_prediction_is_within_15_percent_of_measured() {
+    let ws = TempWorkspace::new();
+    generate(&ws, "120000", "arrival");
+    date_queries(&ws);
+    for c in [3, 17, 250] {
+        query(
+            &ws,
+            &format!(
+                "SELECT event_date, count(*) FROM events WHERE customer_id = {c} GROUP BY event_date"
+            ),
+        );
+    }
+    query(
+        &ws,
+        "SELECT country, avg(duration_ms) FROM events WHERE country IN ('DE', 'FR') \
+         AND event_ts >= TIMESTAMP '2025-06-01 00:00:00' AND event_ts < TIMESTAMP '2025-06-03 00:00:00' \
+         GROUP BY country",
+    );
+    let out = json(&run(
+        &ws,
+        &["propose", "--table-name", "events", "--format", "json"],
+    ));
+    let cal = &out["calibration"];
+    let ratio = cal["ratio"].as_f64().unwrap();
+    assert_eq!(cal["queries"].as_u64(), Some(10), "{cal}");
+    assert!(
+        (0.85..=1.15).contains(&ratio),
+        "predicted {} vs measured {}: ratio {ratio}",
+        cal["predicted_bytes"],
+        cal["measured_bytes"]
+    );
+    // The current layout is always a candidate.
+    let proposals = out["proposals"].as_array().unwrap();
+    assert!(proposals.iter().any(|p| p["is_current"] == true));
+}
+
+#[test]
+fn date_ranges_on_a_shuffled_table_propose_a_date_led_layout() {
+    let ws = TempWorkspace::new();
+    generate(&ws, "60000", "shuffled");
+    date_queries(&ws);
+    let run1 = run(
+        &ws,
+        &["propose", "--table-name", "events", "--format", "json"],
+    );
+    let out = json(&run1);
+    let best = &out["proposals"][0];
+    assert_eq!(best["recommended"], true, "{best:#}");
+    let spec = &best["spec"];
+    let leads = spec["sort_by"][0]["column"] == "event_date"
+        || spec["partition_by"][0] == "event_date"
+        || spec["cluster_by"][0] == "event_date";
+    assert!(leads, "{}", best["description"]);
+    assert!(best["predicted_reduction"].as_f64().unwrap() > 0.5);
+    assert!(best["payback_runs"].as_f64().is_some());
+
+    // Stored with its content-addressed target id; the best one is recorded as recommended.
+    let db = rusqlite::Connection::open(ws.metadata_db()).unwrap();
+    let (target, source, recommended, measured): (String, String, i64, Option<f64>) = db
+        .query_row(
+            "SELECT target_layout, source_layout, recommended, measured_bytes FROM proposals \
+             WHERE id = ?1",
+            [best["id"].as_i64().unwrap()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(target, best["target_layout"].as_str().unwrap());
+    assert_eq!(source, "initial");
+    assert_eq!(recommended, 1);
+    assert!(measured.is_none());
+
+    // Explained table output names the driving cluster.
+    let text = run(
+        &ws,
+        &[
+            "propose",
+            "--table-name",
+            "events",
+            "--top",
+            "3",
+            "--explain",
+        ],
+    )
+    .success();
+    assert!(text.contains("event_date:range"), "{text}");
+    assert!(
+        text.contains("keep current") || text.lines().count() > 8,
+        "{text}"
+    );
+}
+
+#[test]
+fn analyze_profiles_columns_and_assigns_stable_clusters() {
+    let ws = TempWorkspace::new();
+    generate(&ws, "20000", "arrival");
+    date_queries(&ws);
+    query(&ws, "SELECT count(*) FROM events WHERE customer_id = 5");
+    let out = json(&run(
+        &ws,
+        &["analyze", "--table-name", "events", "--format", "json"],
+    ));
+    let profile = &out["profile"];
+    assert_eq!(profile["queries_analyzed"], 7);
+    assert_eq!(profile["hot_columns"][0], "event_date");
+    let date = profile["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["column"] == "event_date")
+        .unwrap();
+    assert_eq!(date["range"], 6);
+    assert!(out["stats"]["columns"].as_array().unwrap().len() >= 10);
+
+    let clusters = |ws: &TempWorkspace| -> Vec<(i64, Option<String>)> {
+        let db = rusqlite::Connection::open(ws.metadata_db()).unwrap();
+        let mut stmt = db
+            .prepare("SELECT id, cluster_id FROM query_log ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let first = clusters(&ws);
+    assert!(first.iter().all(|(_, c)| c.is_some()), "{first:?}");
+    let distinct: std::collections::BTreeSet<_> = first.iter().map(|(_, c)| c.clone()).collect();
+    assert_eq!(
+        distinct.len(),
+        2,
+        "date ranges share one cluster: {first:?}"
+    );
+    run(&ws, &["analyze", "--table-name", "events"]).success();
+    assert_eq!(clusters(&ws), first, "cluster ids are stable across runs");
+
+    let text = run(&ws, &["analyze", "--table-name", "events", "--since", "1h"]).success();
+    assert!(text.contains("hot columns: event_date"), "{text}");
+}
+
+#[test]
+fn bad_input_is_a_one_line_error() {
+    let ws = TempWorkspace::new();
+    generate(&ws, "2000", "arrival");
+    run(&ws, &["analyze", "--table-name", "events"]).user_error("no logged queries");
+    run(&ws, &["propose", "--table-name", "events"]).user_error("no logged queries");
+    run(&ws, &["analyze", "--table-name", "nope"]).user_error("unknown table");
+    run(&ws, &["propose", "--table-name", "nope"]).user_error("unknown table");
+    run(
+        &ws,
+        &["analyze", "--table-name", "events", "--since", "5 years"],
+    )
+    .user_error("invalid duration");
+
+    // A column is dropped: queries using it are skipped and counted; if none plans, exit 2.
+    let csv = ws.root().join("t.csv");
+    std::fs::write(&csv, "a,b\n1,2\n3,4\n5,6\n").unwrap();
+    let load = |path: &std::path::Path| {
+        run(
+            &ws,
+            &[
+                "load-dataset",
+                "--table-name",
+                "t",
+                "--source-path",
+                path.to_str().unwrap(),
+                "--replace",
+            ],
+        )
+        .success();
+    };
+    load(&csv);
+    run(
+        &ws,
+        &["query", "--table-name", "t", "SELECT b FROM t WHERE b > 2"],
+    )
+    .success();
+    std::fs::write(&csv, "a\n1\n3\n5\n").unwrap();
+    load(&csv);
+    run(&ws, &["analyze", "--table-name", "t"]).user_error("can be planned");
+    run(&ws, &["propose", "--table-name", "t"]).user_error("can be planned");
+    run(
+        &ws,
+        &["query", "--table-name", "t", "SELECT a FROM t WHERE a = 3"],
+    )
+    .success();
+    let out = json(&run(
+        &ws,
+        &["analyze", "--table-name", "t", "--format", "json"],
+    ));
+    assert_eq!(out["profile"]["queries_analyzed"], 1);
+    assert_eq!(out["profile"]["queries_skipped"], 1);
+    run(&ws, &["propose", "--table-name", "t"]).success();
+}
