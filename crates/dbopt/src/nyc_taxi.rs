@@ -220,6 +220,8 @@ pub fn download_parquet(
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(30)))
         .timeout_recv_response(Some(Duration::from_secs(60)))
+        // A stalled transfer breaks off and is resumed by the next attempt.
+        .timeout_per_read(Some(Duration::from_secs(60)))
         .build()
         .into();
     let mut last_problem = String::new();
