@@ -253,3 +253,30 @@ fn sql_literals(data_type: &DataType, texts: Vec<String>) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_values_become_typed_literals() {
+        let texts = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            sql_literals(&DataType::Utf8, texts(&["US", "it's"])),
+            ["'US'", "'it''s'"]
+        );
+        assert_eq!(sql_literals(&DataType::Int64, texts(&["42"])), ["42"]);
+        assert_eq!(
+            sql_literals(&DataType::Date32, texts(&["2025-03-01"])),
+            ["DATE '2025-03-01'"]
+        );
+        assert_eq!(
+            sql_literals(
+                &DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
+                texts(&["2025-03-01T10:00:00"])
+            ),
+            ["TIMESTAMP '2025-03-01 10:00:00'"]
+        );
+        assert_eq!(file_label(Path::new("/a/b/q.sql")), "q.sql");
+    }
+}
