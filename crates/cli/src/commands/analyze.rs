@@ -35,7 +35,11 @@ pub fn since_ms(ws: &Workspace, since: Option<&str>) -> Result<Option<i64>> {
 }
 
 fn pct(v: Option<f64>) -> String {
-    v.map_or("-".to_string(), |v| format!("{:.1}%", v * 100.0))
+    match v {
+        None => "-".to_string(),
+        Some(v) if v > 0.0 && v < 0.001 => format!("{:.3}%", v * 100.0),
+        Some(v) => format!("{:.1}%", v * 100.0),
+    }
 }
 
 /// Runs `dbopt analyze`.
