@@ -205,62 +205,13 @@ fn query_from_row(conn: &Connection, row: &Row<'_>) -> Result<LoggedQuery, Catal
 impl Catalog {
     /// Appends a query and its scans in one transaction; returns the new query id.
     pub fn log_query(&self, entry: &QueryLogEntry) -> Result<i64, CatalogError> {
-        self.write("logging a query", |tx| {
-            let m = entry.metrics.to_params();
-            tx.prepare_cached(concat!(
-                "INSERT INTO query_log (ts_ms, table_name, layout_id, sql, fingerprint, \
-                 cluster_id, latency_ms, rows_returned, result_digest, error, origin, workload, ",
-                metric_columns!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
-                 ?13, ?14, ?15, ?16, ?17, ?18)"
-            ))
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    entry.ts_ms,
-                    entry.table.as_str(),
-                    entry.layout_id.as_ref().map(LayoutId::as_str),
-                    entry.sql,
-                    entry.fingerprint,
-                    entry.cluster_id,
-                    entry.latency_ms,
-                    sql_int(entry.rows_returned),
-                    entry.result_digest,
-                    entry.error,
-                    entry.origin.as_str(),
-                    entry.workload,
-                    m[0],
-                    m[1],
-                    m[2],
-                    m[3],
-                    m[4],
-                    m[5],
-                ])
-            })
-            .ctx("inserting a query log row")?;
-            let id = tx.last_insert_rowid();
-            let mut stmt = tx
-                .prepare_cached(concat!(
-                    "INSERT INTO query_scans (query_id, table_name, layout_id, ",
-                    metric_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-                ))
-                .ctx("inserting a query scan")?;
-            for scan in &entry.scans {
-                let m = scan.metrics.to_params();
-                stmt.execute(params![
-                    id,
-                    scan.table.as_str(),
-                    scan.layout_id.as_str(),
-                    m[0],
-                    m[1],
-                    m[2],
-                    m[3],
-                    m[4],
-                    m[5],
-                ])
-                .ctx("inserting a query scan")?;
-            }
-            Ok(id)
+        self.write("logging a query", |tx| insert_query(tx, entry))
+    }
+
+    /// Logs many queries in one transaction (all or none); returns their ids in order.
+    pub fn log_queries(&self, entries: &[QueryLogEntry]) -> Result<Vec<i64>, CatalogError> {
+        self.write("logging queries", |tx| {
+            entries.iter().map(|e| insert_query(tx, e)).collect()
         })
     }
 
@@ -330,6 +281,68 @@ impl Catalog {
             Ok(n as u64)
         })
     }
+}
+
+/// Inserts one query_log row and its query_scans rows inside `tx`; returns the id.
+fn insert_query(
+    tx: &rusqlite::Transaction<'_>,
+    entry: &QueryLogEntry,
+) -> Result<i64, CatalogError> {
+    let m = entry.metrics.to_params();
+    tx.prepare_cached(concat!(
+        "INSERT INTO query_log (ts_ms, table_name, layout_id, sql, fingerprint, \
+         cluster_id, latency_ms, rows_returned, result_digest, error, origin, workload, ",
+        metric_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
+         ?13, ?14, ?15, ?16, ?17, ?18)"
+    ))
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            entry.ts_ms,
+            entry.table.as_str(),
+            entry.layout_id.as_ref().map(LayoutId::as_str),
+            entry.sql,
+            entry.fingerprint,
+            entry.cluster_id,
+            entry.latency_ms,
+            sql_int(entry.rows_returned),
+            entry.result_digest,
+            entry.error,
+            entry.origin.as_str(),
+            entry.workload,
+            m[0],
+            m[1],
+            m[2],
+            m[3],
+            m[4],
+            m[5],
+        ])
+    })
+    .ctx("inserting a query log row")?;
+    let id = tx.last_insert_rowid();
+    let mut stmt = tx
+        .prepare_cached(concat!(
+            "INSERT INTO query_scans (query_id, table_name, layout_id, ",
+            metric_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        ))
+        .ctx("inserting a query scan")?;
+    for scan in &entry.scans {
+        let m = scan.metrics.to_params();
+        stmt.execute(params![
+            id,
+            scan.table.as_str(),
+            scan.layout_id.as_str(),
+            m[0],
+            m[1],
+            m[2],
+            m[3],
+            m[4],
+            m[5],
+        ])
+        .ctx("inserting a query scan")?;
+    }
+    Ok(id)
 }
 
 #[cfg(test)]

@@ -415,3 +415,24 @@ fn two_handles_on_one_file_both_write() {
     let cats: Vec<Catalog> = writers.into_iter().map(|w| w.join().unwrap()).collect();
     assert_eq!(cats[0].count_queries(&name("events")).unwrap(), 40);
 }
+
+#[test]
+fn batch_logging_is_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = open(&dir.path().join("metadata.db"));
+    register(&cat, "events", "test", false).unwrap();
+    register(&cat, "customers", "test", false).unwrap();
+    let batch = vec![
+        entry(10, "events", &["events"]),
+        entry(20, "events", &["events", "customers"]),
+    ];
+    let ids = cat.log_queries(&batch).unwrap();
+    assert_eq!(ids.len(), 2);
+    assert!(ids[0] < ids[1]);
+    let logged = cat
+        .queries_for_table(&name("customers"), None, None)
+        .unwrap();
+    assert_eq!(logged.len(), 1, "the join's scans were stored with it");
+    assert_eq!(cat.count_queries(&name("events")).unwrap(), 2);
+    assert!(cat.log_queries(&[]).unwrap().is_empty());
+}

@@ -64,10 +64,11 @@ impl Workspace {
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
         let mut fingerprints = BTreeSet::new();
+        let mut entries = Vec::with_capacity(accepted.len());
         for sql in &accepted {
             let fp = fingerprint(sql)?.hash;
             fingerprints.insert(fp.clone());
-            self.catalog().log_query(&QueryLogEntry {
+            entries.push(QueryLogEntry {
                 ts_ms: self.clock().now_ms(),
                 table: table.clone(),
                 layout_id: None,
@@ -82,8 +83,10 @@ impl Workspace {
                 origin: QueryOrigin::Imported,
                 workload: Some(label.clone()),
                 scans: Vec::new(),
-            })?;
+            });
         }
+        // One transaction: an interrupted import leaves nothing half-imported.
+        self.catalog().log_queries(&entries)?;
         Ok(ImportReport {
             file: path.display().to_string(),
             table: table.to_string(),
