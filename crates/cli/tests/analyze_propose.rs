@@ -253,3 +253,28 @@ fn bad_input_is_a_one_line_error() {
     assert_eq!(out["profile"]["queries_skipped"], 1);
     run(&ws, &["propose", "--table-name", "t"]).success();
 }
+
+#[test]
+fn customer_lookups_propose_a_customer_led_sort_or_bloom_filter() {
+    let ws = TempWorkspace::new();
+    generate(&ws, "60000", "shuffled");
+    for c in [2, 9, 41, 77, 150, 333, 512, 901] {
+        query(
+            &ws,
+            &format!("SELECT event_ts, amount FROM events WHERE customer_id = {c}"),
+        );
+    }
+    let out = json(&run(
+        &ws,
+        &["propose", "--table-name", "events", "--format", "json"],
+    ));
+    let best = &out["proposals"][0];
+    assert_eq!(best["recommended"], true, "{best:#}");
+    let spec = &best["spec"];
+    let customer_led = spec["sort_by"][0]["column"] == "customer_id"
+        || spec["cluster_by"][0] == "customer_id"
+        || spec["bloom_filter_columns"]
+            .as_array()
+            .is_some_and(|b| b.iter().any(|c| c == "customer_id"));
+    assert!(customer_led, "{}", best["description"]);
+}

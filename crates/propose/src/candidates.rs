@@ -227,3 +227,129 @@ pub fn generate(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dbopt_analyze::ColumnUsage;
+    use dbopt_core::plan::ColumnStats;
+
+    fn usage(column: &str, share: f64, eq: u64, range: u64) -> ColumnUsage {
+        ColumnUsage {
+            column: column.into(),
+            filtered: eq + range,
+            eq,
+            range,
+            filter_share: share,
+            estimated_selectivity: Some(0.05),
+            ..Default::default()
+        }
+    }
+
+    fn stats(rows: u64, ndv: &[(&str, u64)]) -> TableStats {
+        TableStats {
+            rows,
+            files: 1,
+            row_groups: 8,
+            total_bytes: 1,
+            metadata_bytes: 0,
+            row_group_rows: 131072,
+            page_rows: 8192,
+            columns: ndv
+                .iter()
+                .map(|(c, n)| ColumnStats {
+                    column: c.to_string(),
+                    data_type: String::new(),
+                    compressed_bytes: 1,
+                    dictionary_bytes: 0,
+                    null_count: 0,
+                    distinct_estimate: *n,
+                    min: None,
+                    max: None,
+                    clustering: 0.0,
+                })
+                .collect(),
+        }
+    }
+
+    fn thresholds() -> Thresholds {
+        Thresholds {
+            max_partitions: 256,
+            min_partition_rows: 100_000,
+            partition_min_query_share: 0.3,
+            sort_min_query_share: 0.2,
+            min_predicted_reduction: 0.3,
+        }
+    }
+
+    fn profile(columns: Vec<ColumnUsage>) -> WorkloadProfile {
+        WorkloadProfile {
+            table: "t".into(),
+            queries_analyzed: 10,
+            queries_skipped: 0,
+            columns,
+            hot_columns: Vec::new(),
+            clusters: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn partitions_are_bounded_by_count_and_size() {
+        let p = profile(vec![usage("country", 0.5, 5, 0), usage("day", 0.4, 0, 4)]);
+        let ok = generate(
+            &p,
+            &stats(10_000_000, &[("country", 20), ("day", 365)]),
+            &LayoutSpec::default(),
+            &thresholds(),
+        );
+        let parts: Vec<&Vec<String>> = ok
+            .iter()
+            .filter(|c| !c.spec.partition_by.is_empty())
+            .map(|c| &c.spec.partition_by)
+            .collect();
+        assert_eq!(
+            parts,
+            vec![&vec!["country".to_string()]],
+            "day has > max_partitions values"
+        );
+        // Too few rows per partition: no partitioning at all.
+        let small = generate(
+            &p,
+            &stats(1_000_000, &[("country", 20), ("day", 365)]),
+            &LayoutSpec::default(),
+            &thresholds(),
+        );
+        assert!(small.iter().all(|c| c.spec.partition_by.is_empty()));
+    }
+
+    #[test]
+    fn equality_columns_lead_the_compound_sort_and_rare_columns_are_ignored() {
+        let p = profile(vec![
+            usage("day", 0.6, 0, 6),
+            usage("customer_id", 0.3, 3, 0),
+            usage("rare", 0.1, 1, 0),
+        ]);
+        let c = generate(
+            &p,
+            &stats(
+                1_000_000,
+                &[("day", 365), ("customer_id", 50_000), ("rare", 9)],
+            ),
+            &LayoutSpec::default(),
+            &thresholds(),
+        );
+        let compound = c.iter().find(|c| c.spec.sort_by.len() == 2).unwrap();
+        assert_eq!(compound.spec.sort_by[0].column, "customer_id");
+        assert_eq!(compound.spec.sort_by[1].column, "day");
+        assert!(
+            c.iter()
+                .all(|c| !c.spec.referenced_columns().contains(&"rare"))
+        );
+        assert!(c.iter().any(|c| c.spec.cluster_by.len() == 2));
+        assert!(
+            c.iter()
+                .any(|c| c.spec.bloom_filter_columns == vec!["customer_id".to_string()])
+        );
+        assert!(c.iter().all(|c| c.spec.validate().is_ok()));
+    }
+}
