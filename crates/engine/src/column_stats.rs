@@ -3,7 +3,7 @@
 //! the sample-based figures (distinct counts, min/max, clustering) and the what-if model.
 
 use crate::EngineError;
-use arrow::array::{ArrayRef, BooleanArray, RecordBatch, StringArray};
+use arrow::array::{ArrayRef, BooleanArray, Date32Array, Int64Array, RecordBatch, StringArray};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Schema};
 use dbopt_core::LayoutManifest;
@@ -161,11 +161,20 @@ fn with_hive_columns(
         if fields.iter().any(|f| f.name() == k) {
             continue;
         }
-        fields.push(Field::new(k, DataType::Utf8, true));
-        columns.push(Arc::new(StringArray::from(vec![
-            Some(v.as_str());
-            batch.num_rows()
-        ])));
+        let rows = batch.num_rows();
+        // Hive values are text in the path; integers and dates get their natural type so
+        // they compare with query literals.
+        if let Ok(i) = v.parse::<i64>() {
+            fields.push(Field::new(k, DataType::Int64, true));
+            columns.push(Arc::new(Int64Array::from(vec![i; rows])));
+        } else if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+            let days = (d - chrono::NaiveDate::default()).num_days() as i32;
+            fields.push(Field::new(k, DataType::Date32, true));
+            columns.push(Arc::new(Date32Array::from(vec![days; rows])));
+        } else {
+            fields.push(Field::new(k, DataType::Utf8, true));
+            columns.push(Arc::new(StringArray::from(vec![Some(v.as_str()); rows])));
+        }
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
 }
@@ -181,6 +190,28 @@ mod tests {
         let again = (0..100_000u64).filter(|i| keep_row(7, *i, 0.1)).count();
         assert_eq!(kept, again);
         assert_eq!((0..1000u64).filter(|i| keep_row(1, *i, 1.0)).count(), 1000);
+    }
+
+    #[test]
+    fn hive_values_get_natural_types() {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+        let batch =
+            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2]))]).unwrap();
+        let hive = hive_values("n=7/d=2025-01-02/c=DE/part-00000.parquet");
+        let out = with_hive_columns(batch, &hive).unwrap();
+        let types: Vec<String> = out
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.data_type().to_string())
+            .collect();
+        assert_eq!(types, ["Int64", "Int64", "Date32", "Utf8"]);
+        let days = out
+            .column(2)
+            .as_any()
+            .downcast_ref::<Date32Array>()
+            .unwrap();
+        assert_eq!(days.value(0), 20090);
     }
 
     #[test]

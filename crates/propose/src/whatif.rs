@@ -174,10 +174,16 @@ impl Zone {
 pub fn row_matches(key: &Option<Key>, kind: &PredicateKind) -> bool {
     let cmp = |v: &crate::sample::Key| key.as_ref().and_then(|k| k.compare(v));
     match kind {
-        PredicateKind::Eq { value } => cmp(&Key::of_lit(value)) == Some(Ordering::Equal),
-        PredicateKind::In { values } => values
-            .iter()
-            .any(|v| cmp(&Key::of_lit(v)) == Some(Ordering::Equal)),
+        // A value that cannot be compared with the literal (e.g. hive text) is kept.
+        PredicateKind::Eq { value } => {
+            key.is_some() && cmp(&Key::of_lit(value)).is_none_or(|o| o == Ordering::Equal)
+        }
+        PredicateKind::In { values } => {
+            key.is_some()
+                && values
+                    .iter()
+                    .any(|v| cmp(&Key::of_lit(v)).is_none_or(|o| o == Ordering::Equal))
+        }
         PredicateKind::Range { low, high } => {
             if key.is_none() {
                 return false;
