@@ -4,8 +4,8 @@
 use crate::error::SqlContext;
 use crate::tables::insert_layout_row;
 use crate::{
-    Catalog, CatalogError, LayoutRecord, collect_rows, get, get_layout_id, get_table_name,
-    get_u64, sql_int,
+    Catalog, CatalogError, LayoutRecord, collect_rows, get, get_layout_id, get_table_name, get_u64,
+    sql_int,
 };
 use dbopt_core::{LayoutId, LayoutSpec, TableName};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
@@ -262,7 +262,11 @@ fn find_job(conn: &Connection, id: i64) -> Result<Option<JobRecord>, CatalogErro
 }
 
 /// Fails with `Conflict` unless `lease` is the job's current, unexpired lease.
-fn check_lease(tx: &Transaction<'_>, lease: &Lease, now_ms: i64) -> Result<JobRecord, CatalogError> {
+fn check_lease(
+    tx: &Transaction<'_>,
+    lease: &Lease,
+    now_ms: i64,
+) -> Result<JobRecord, CatalogError> {
     let job = find_job(tx, lease.job_id)?.ok_or_else(|| {
         CatalogError::Conflict(format!("migration job {} does not exist", lease.job_id))
     })?;
@@ -555,6 +559,126 @@ mod tests {
             assert_eq!(MigrationMode::parse(m.as_str()), Some(m));
         }
         assert_eq!(MigrationMode::parse("FULL"), None);
+    }
+
+    use crate::{LayoutStatus, TableRecord};
+    use dbopt_core::ManualClock;
+    use std::sync::Arc;
+
+    fn layout(id: &LayoutId) -> LayoutRecord {
+        LayoutRecord {
+            table: TableName::new("t").unwrap(),
+            layout_id: id.clone(),
+            source_layout: None,
+            spec: LayoutSpec::default(),
+            status: LayoutStatus::Ready,
+            path: format!("t/{}", id.dir_name()),
+            row_count: 1,
+            file_count: 1,
+            row_group_count: 1,
+            total_bytes: 1,
+            digest: "1:0".into(),
+            created_at_ms: 0,
+            published_at_ms: None,
+        }
+    }
+
+    fn setup() -> (Catalog, ManualClock, NewJob) {
+        let clock = ManualClock::new(1_000);
+        let cat = Catalog::open_in_memory(Arc::new(clock.clone())).unwrap();
+        let table = TableName::new("t").unwrap();
+        let record = TableRecord {
+            name: table.clone(),
+            created_at_ms: 0,
+            active_layout: LayoutId::initial(),
+            source: "test".into(),
+            row_count: 1,
+        };
+        cat.register_table(&record, &layout(&LayoutId::initial()), false)
+            .unwrap();
+        let spec = LayoutSpec {
+            row_group_rows: Some(10),
+            ..Default::default()
+        };
+        let job = NewJob {
+            table,
+            source_layout: LayoutId::initial(),
+            target_layout: LayoutId::derive(&LayoutId::initial(), &spec),
+            spec,
+            plan_json: "{}".into(),
+            mode: MigrationMode::Incremental,
+            activate: true,
+            units_total: 3,
+        };
+        (cat, clock, job)
+    }
+
+    #[test]
+    fn enqueueing_the_same_target_twice_gives_one_job() {
+        let (cat, _clock, job) = setup();
+        let first = cat.enqueue_job(&job).unwrap();
+        assert!(matches!(first, Enqueued::New(_)));
+        let second = cat.enqueue_job(&job).unwrap();
+        assert!(matches!(second, Enqueued::Existing(_)));
+        assert_eq!(first.job().id, second.job().id);
+        assert_eq!(cat.list_jobs(None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_worker_paused_past_its_lease_cannot_publish() {
+        let (cat, clock, job) = setup();
+        cat.enqueue_job(&job).unwrap();
+        let (_, slow) = cat.claim_job("slow", 1_000, None).unwrap().unwrap();
+        cat.record_job_progress(&slow, 1, &JobStats::default())
+            .unwrap();
+        // Nobody else may take a live lease.
+        assert!(cat.claim_job("fast", 1_000, None).unwrap().is_none());
+        // The slow worker pauses past its lease; even before a takeover it cannot write.
+        clock.advance(1_500);
+        let target = layout(&job.target_layout);
+        let err = cat
+            .complete_job(&slow, &target, &JobStats::default())
+            .unwrap_err();
+        assert!(matches!(err, CatalogError::Conflict(_)), "{err}");
+        // Another worker takes over, resuming after the finished unit with a new token.
+        let (taken, fast) = cat.claim_job("fast", 1_000, None).unwrap().unwrap();
+        assert_eq!((taken.attempt, taken.units_done), (2, 1));
+        assert!(fast.token > slow.token);
+        // The old lease stays fenced even with a fresh heartbeat attempt.
+        assert!(cat.heartbeat_job(&slow, 1_000).is_err());
+        assert!(
+            cat.record_job_progress(&slow, 2, &JobStats::default())
+                .is_err()
+        );
+        let done = cat
+            .complete_job(&fast, &target, &JobStats::default())
+            .unwrap();
+        assert_eq!(done.status, JobStatus::Done);
+        let table = cat.require_table(&job.table).unwrap();
+        assert_eq!(table.active_layout, job.target_layout);
+        // A done job is not queued again.
+        assert!(matches!(
+            cat.enqueue_job(&job).unwrap(),
+            Enqueued::Existing(_)
+        ));
+    }
+
+    #[test]
+    fn failures_retry_with_backoff_or_fail_for_good() {
+        let (cat, clock, job) = setup();
+        cat.enqueue_job(&job).unwrap();
+        let (_, lease) = cat.claim_job("w", 1_000, None).unwrap().unwrap();
+        cat.fail_job(&lease, "disk hiccup", Some(5_000), &JobStats::default())
+            .unwrap();
+        assert!(cat.claim_job("w", 1_000, None).unwrap().is_none());
+        clock.advance(5_000);
+        let (_, lease) = cat.claim_job("w", 1_000, None).unwrap().unwrap();
+        cat.fail_job(&lease, "unknown column x", None, &JobStats::default())
+            .unwrap();
+        let j = cat.list_jobs(None).unwrap().remove(0);
+        assert_eq!(j.status, JobStatus::Failed);
+        assert_eq!(j.error.as_deref(), Some("unknown column x"));
+        assert!(matches!(cat.enqueue_job(&job).unwrap(), Enqueued::Requeued(_)));
     }
 
     #[test]

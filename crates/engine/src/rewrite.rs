@@ -41,10 +41,9 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Escapes a partition value for a directory name: keeps `[A-Za-z0-9_-]` and `.` inside a
-/// value, percent-encodes everything else (so `/`, `=`, `%` and a value of `.` or `..` are
-/// never taken literally); an empty string becomes `%00`-free `%` + nothing is avoided by
-/// encoding it as `__EMPTY__`.
+/// Escapes a partition value for a directory name: keeps `[A-Za-z0-9_.-]`, percent-encodes
+/// every other byte (so `/`, `=` and `%` are never taken literally), encodes a value made only
+/// of dots (`.`, `..`), and writes the empty string as `__EMPTY__`.
 pub fn escape_partition_value(value: &str) -> String {
     if value.is_empty() {
         return "__EMPTY__".to_string();
@@ -167,7 +166,14 @@ pub async fn rewrite_session(settings: &EngineSettings) -> Result<SessionContext
         std::fs::create_dir_all(dir)
             .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
     }
-    let ctx = new_session(settings);
+    // One sort stream gets the whole pool (no merge of parallel sorts competing for it), and
+    // small pools get small batches so the merge of spill files fits.
+    let mut settings = settings.clone();
+    settings.threads = 1;
+    if settings.memory_limit < (256 << 20) {
+        settings.batch_size = settings.batch_size.min(1024);
+    }
+    let ctx = new_session(&settings);
     let reserve = (settings.memory_limit / 8).min(10 << 20);
     ctx.sql(&format!(
         "SET datafusion.execution.sort_spill_reservation_bytes = {reserve}"
@@ -329,17 +335,14 @@ pub fn sort_sql(spec: &LayoutSpec, columns: &[String], source: &str, with_key: b
     sql
 }
 
-/// Sums a metric named `name` over the whole executed plan.
-fn plan_metric(plan: &Arc<dyn ExecutionPlan>, name: &str) -> u64 {
+/// Bytes spilled to disk anywhere in the executed plan.
+fn spilled_bytes(plan: &Arc<dyn ExecutionPlan>) -> u64 {
+    use datafusion::physical_plan::metrics::MetricValue;
     let own = plan
         .metrics()
-        .and_then(|m| m.sum_by_name(name))
+        .and_then(|m| m.sum(|m| matches!(m.value(), MetricValue::SpilledBytes(_))))
         .map_or(0, |v| v.as_usize() as u64);
-    own + plan
-        .children()
-        .iter()
-        .map(|c| plan_metric(c, name))
-        .sum::<u64>()
+    own + plan.children().iter().map(|c| spilled_bytes(c)).sum::<u64>()
 }
 
 /// Rewrites one unit: scans `source`, sorts as `spec` asks (spilling under the pool) and
@@ -448,7 +451,7 @@ pub async fn rewrite_unit(
         rows: written.rows,
         files: written.files,
         bytes_read,
-        spilled_bytes: plan_metric(&plan, "spilled_bytes"),
+        spilled_bytes: spilled_bytes(&plan),
         partitions: partitions.max(1),
     })
 }

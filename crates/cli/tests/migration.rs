@@ -1,0 +1,363 @@
+//! End-to-end tests of migrations: enqueue, worker, publish, gc, bad input, a crash test that
+//! SIGKILLs a real worker at random moments, and a sort that must spill.
+
+use dbopt_testkit::{Run, TempWorkspace};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_dbopt"))
+}
+
+fn run(ws: &TempWorkspace, args: &[&str]) -> Run {
+    ws.run(&bin(), args)
+}
+
+/// `dbopt` with extra environment, as a `Command`.
+fn cmd(ws: &TempWorkspace, env: &[(&str, &str)], args: &[&str]) -> Command {
+    let mut c = ws.command(&bin());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.args(args);
+    c
+}
+
+fn generate(ws: &TempWorkspace, rows: &str, rows_per_file: &str) {
+    run(
+        ws,
+        &[
+            "generate",
+            "--table-name",
+            "events",
+            "--num-rows",
+            rows,
+            "--seed",
+            "11",
+            "--rows-per-file",
+            rows_per_file,
+            "--row-group-rows",
+            "1000",
+        ],
+    )
+    .success();
+}
+
+fn db(ws: &TempWorkspace) -> rusqlite::Connection {
+    rusqlite::Connection::open(ws.metadata_db()).unwrap()
+}
+
+fn active_layout(ws: &TempWorkspace) -> String {
+    db(ws)
+        .query_row(
+            "SELECT active_layout FROM tables WHERE name = 'events'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// (status, error) of a job.
+fn job_status(ws: &TempWorkspace, target: &str) -> (String, Option<String>) {
+    db(ws)
+        .query_row(
+            "SELECT status, error FROM migration_jobs WHERE target_layout = ?1",
+            [target],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+}
+
+fn manifest_digest(ws: &TempWorkspace, layout: &str) -> String {
+    let path = ws
+        .data_dir()
+        .join("events")
+        .join(format!("layout_{layout}"))
+        .join("_dbopt_layout.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["digest"].as_str().unwrap().to_string()
+}
+
+/// The target layout id printed by enqueue-migration.
+fn target_of(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("target layout:"))
+        .expect("the plan names its target layout")
+        .trim()
+        .to_string()
+}
+
+/// A checksum query answered through `dbopt query` on `layout`.
+fn checksum(ws: &TempWorkspace, layout: &str) -> String {
+    run(
+        ws,
+        &[
+            "query",
+            "--table-name",
+            "events",
+            "--layout",
+            layout,
+            "--format",
+            "csv",
+            "SELECT count(*), sum(event_id), count(DISTINCT session_id), sum(CAST(amount * 100 AS BIGINT)), \
+             count(country) FROM events",
+        ],
+    )
+    .success()
+}
+
+fn staging_entries(ws: &TempWorkspace) -> Vec<String> {
+    let dir = ws.data_dir().join("events").join("_staging");
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn layout_dirs(ws: &TempWorkspace) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(ws.data_dir().join("events"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("layout_"))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn enqueue_is_idempotent_and_the_worker_publishes_a_verified_layout() {
+    let ws = TempWorkspace::new();
+    generate(&ws, "20000", "5000");
+    let args = [
+        "enqueue-migration",
+        "--table-name",
+        "events",
+        "--partition-by",
+        "device",
+        "--zorder-by",
+        "customer_id,event_ts",
+        "--row-group-rows",
+        "2000",
+        "--bloom",
+        "session_id",
+    ];
+    let dry = run(&ws, &[&args[..], &["--dry-run"]].concat()).success();
+    assert!(dry.contains("dry run: nothing queued"), "{dry}");
+    let first = run(&ws, &args).success();
+    assert!(first.contains("queued job"), "{first}");
+    let target = target_of(&first);
+    assert_eq!(target_of(&dry), target);
+    let second = run(&ws, &args).success();
+    assert!(second.contains("nothing to do"), "{second}");
+    let jobs: i64 = db(&ws)
+        .query_row("SELECT count(*) FROM migration_jobs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(jobs, 1);
+
+    let out = run(&ws, &["migration-worker", "--once"]).success();
+    assert!(out.contains(&format!("published layout {target}")), "{out}");
+    assert_eq!(job_status(&ws, &target).0, "done");
+    assert_eq!(active_layout(&ws), target);
+    assert_eq!(
+        manifest_digest(&ws, &target),
+        manifest_digest(&ws, "initial")
+    );
+    assert_eq!(checksum(&ws, &target), checksum(&ws, "initial"));
+    let dir = ws.data_dir().join("events").join(format!("layout_{target}"));
+    assert!(dir.join("device=mobile").is_dir());
+    // The cost of the rewrite is recorded.
+    let (read, written, rows, files): (i64, i64, i64, i64) = db(&ws)
+        .query_row(
+            "SELECT bytes_read, bytes_written, rows_written, files_written FROM migration_jobs",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert!(read > 0 && written > 0 && files > 0, "{read} {written} {files}");
+    assert_eq!(rows, 20000);
+    run(&ws, &["gc", "--table-name", "events"]).success();
+    assert!(staging_entries(&ws).is_empty());
+}
+
+#[test]
+fn bad_input_fails_cleanly_and_leaves_the_old_layout() {
+    let ws = TempWorkspace::new();
+    generate(&ws, "5000", "5000");
+    run(
+        &ws,
+        &["enqueue-migration", "--table-name", "events", "--sort-by", "nope"],
+    )
+    .user_error("unknown column 'nope'");
+    run(&ws, &["enqueue-migration", "--table-name", "events"])
+        .user_error("no stored proposal for table events");
+
+    // Too many partitions for max_partitions: the worker fails the job with the reason.
+    let out = run(
+        &ws,
+        &[
+            "enqueue-migration",
+            "--table-name",
+            "events",
+            "--partition-by",
+            "customer_id",
+        ],
+    )
+    .success();
+    let target = target_of(&out);
+    let res = cmd(
+        &ws,
+        &[("DBOPT_MAX_PARTITIONS", "4")],
+        &["migration-worker", "--once"],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("max_partitions"), "{stderr}");
+    let (status, error) = job_status(&ws, &target);
+    assert_eq!(status, "failed");
+    assert!(error.unwrap().contains("max_partitions"));
+    assert_eq!(active_layout(&ws), "initial");
+
+    // A memory limit too small to run.
+    let out = run(
+        &ws,
+        &["enqueue-migration", "--table-name", "events", "--sort-by", "event_ts"],
+    )
+    .success();
+    let target = target_of(&out);
+    let res = run(&ws, &["--memory-limit", "1MiB", "migration-worker", "--once"]);
+    res.user_error("memory limit");
+    assert_eq!(job_status(&ws, &target).0, "failed");
+    assert_eq!(active_layout(&ws), "initial");
+    assert!(!layout_dirs(&ws).contains(&format!("layout_{target}")));
+}
+
+/// xorshift: reproducible "random" kill moments.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[test]
+fn a_worker_killed_at_random_moments_never_breaks_the_table() {
+    let ws = TempWorkspace::new();
+    generate(&ws, "60000", "2000");
+    let initial_sum = checksum(&ws, "initial");
+    let initial_digest = manifest_digest(&ws, "initial");
+    let env = [("DBOPT_LEASE_SECONDS", "1")];
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let sort_cols = ["event_ts", "customer_id", "user_id", "session_id", "amount"];
+    let mut kills_mid_work = 0;
+    for i in 0..20 {
+        let rg = (500 + i).to_string();
+        let col = sort_cols[i % sort_cols.len()];
+        let mode = if i % 4 == 3 { "full" } else { "incremental" };
+        let out = run(
+            &ws,
+            &[
+                "enqueue-migration",
+                "--table-name",
+                "events",
+                "--mode",
+                mode,
+                "--batch-files",
+                "2",
+                "--sort-by",
+                col,
+                "--row-group-rows",
+                &rg,
+                "--rows-per-file",
+                "3000",
+            ],
+        )
+        .success();
+        let target = target_of(&out);
+        let mut child = cmd(&ws, &env, &["migration-worker", "--once"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let delay = 20 + next(&mut rng) % 700;
+        std::thread::sleep(Duration::from_millis(delay));
+        if child.try_wait().unwrap().is_none() {
+            kills_mid_work += 1;
+        }
+        child.kill().ok(); // SIGKILL
+        child.wait().unwrap();
+
+        // Whatever the moment, the table answers with the same rows.
+        let active = active_layout(&ws);
+        assert_eq!(checksum(&ws, &active), initial_sum, "run {i}: active {active}");
+
+        // A restarted worker takes over once the lease expires and finishes the job.
+        let started = Instant::now();
+        while job_status(&ws, &target).0 != "done" {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "run {i}: job for {target} not done: {:?}",
+                job_status(&ws, &target)
+            );
+            let res = cmd(&ws, &env, &["migration-worker", "--once"])
+                .output()
+                .unwrap();
+            assert_eq!(
+                res.status.code(),
+                Some(0),
+                "run {i}: {}",
+                String::from_utf8_lossy(&res.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert_eq!(active_layout(&ws), target, "run {i}");
+        assert_eq!(manifest_digest(&ws, &target), initial_digest, "run {i}");
+        assert_eq!(checksum(&ws, &target), initial_sum, "run {i}");
+        run(&ws, &["gc", "--table-name", "events", "--keep", "0"]).success();
+        assert!(staging_entries(&ws).is_empty(), "run {i}: staging left");
+        assert_eq!(
+            layout_dirs(&ws),
+            vec![format!("layout_{target}"), "layout_initial".to_string()],
+            "run {i}"
+        );
+    }
+    assert!(kills_mid_work >= 5, "only {kills_mid_work} kills landed mid-work");
+}
+
+#[test]
+fn a_sort_larger_than_the_memory_limit_spills_and_completes() {
+    let ws = TempWorkspace::new();
+    generate(&ws, "200000", "200000");
+    let out = run(
+        &ws,
+        &[
+            "enqueue-migration",
+            "--table-name",
+            "events",
+            "--sort-by",
+            "session_id,event_ts",
+        ],
+    )
+    .success();
+    let target = target_of(&out);
+    let out = run(&ws, &["--memory-limit", "8MiB", "migration-worker", "--once"]).success();
+    let spilled: u64 = out
+        .split("spilled ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("the worker reports spilled bytes");
+    assert!(spilled > 0, "{out}");
+    assert_eq!(
+        manifest_digest(&ws, &target),
+        manifest_digest(&ws, "initial")
+    );
+}
