@@ -678,7 +678,10 @@ mod tests {
         let j = cat.list_jobs(None).unwrap().remove(0);
         assert_eq!(j.status, JobStatus::Failed);
         assert_eq!(j.error.as_deref(), Some("unknown column x"));
-        assert!(matches!(cat.enqueue_job(&job).unwrap(), Enqueued::Requeued(_)));
+        assert!(matches!(
+            cat.enqueue_job(&job).unwrap(),
+            Enqueued::Requeued(_)
+        ));
     }
 
     #[test]

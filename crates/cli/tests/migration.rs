@@ -170,7 +170,10 @@ fn enqueue_is_idempotent_and_the_worker_publishes_a_verified_layout() {
         manifest_digest(&ws, "initial")
     );
     assert_eq!(checksum(&ws, &target), checksum(&ws, "initial"));
-    let dir = ws.data_dir().join("events").join(format!("layout_{target}"));
+    let dir = ws
+        .data_dir()
+        .join("events")
+        .join(format!("layout_{target}"));
     assert!(dir.join("device=mobile").is_dir());
     // The cost of the rewrite is recorded.
     let (read, written, rows, files): (i64, i64, i64, i64) = db(&ws)
@@ -180,7 +183,10 @@ fn enqueue_is_idempotent_and_the_worker_publishes_a_verified_layout() {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .unwrap();
-    assert!(read > 0 && written > 0 && files > 0, "{read} {written} {files}");
+    assert!(
+        read > 0 && written > 0 && files > 0,
+        "{read} {written} {files}"
+    );
     assert_eq!(rows, 20000);
     run(&ws, &["gc", "--table-name", "events"]).success();
     assert!(staging_entries(&ws).is_empty());
@@ -192,7 +198,13 @@ fn bad_input_fails_cleanly_and_leaves_the_old_layout() {
     generate(&ws, "5000", "5000");
     run(
         &ws,
-        &["enqueue-migration", "--table-name", "events", "--sort-by", "nope"],
+        &[
+            "enqueue-migration",
+            "--table-name",
+            "events",
+            "--sort-by",
+            "nope",
+        ],
     )
     .user_error("unknown column 'nope'");
     run(&ws, &["enqueue-migration", "--table-name", "events"])
@@ -229,11 +241,20 @@ fn bad_input_fails_cleanly_and_leaves_the_old_layout() {
     // A memory limit too small to run.
     let out = run(
         &ws,
-        &["enqueue-migration", "--table-name", "events", "--sort-by", "event_ts"],
+        &[
+            "enqueue-migration",
+            "--table-name",
+            "events",
+            "--sort-by",
+            "event_ts",
+        ],
     )
     .success();
     let target = target_of(&out);
-    let res = run(&ws, &["--memory-limit", "1MiB", "migration-worker", "--once"]);
+    let res = run(
+        &ws,
+        &["--memory-limit", "1MiB", "migration-worker", "--once"],
+    );
     res.user_error("memory limit");
     assert_eq!(job_status(&ws, &target).0, "failed");
     assert_eq!(active_layout(&ws), "initial");
@@ -297,7 +318,11 @@ fn a_worker_killed_at_random_moments_never_breaks_the_table() {
 
         // Whatever the moment, the table answers with the same rows.
         let active = active_layout(&ws);
-        assert_eq!(checksum(&ws, &active), initial_sum, "run {i}: active {active}");
+        assert_eq!(
+            checksum(&ws, &active),
+            initial_sum,
+            "run {i}: active {active}"
+        );
 
         // A restarted worker takes over once the lease expires and finishes the job.
         let started = Instant::now();
@@ -329,7 +354,10 @@ fn a_worker_killed_at_random_moments_never_breaks_the_table() {
             "run {i}"
         );
     }
-    assert!(kills_mid_work >= 5, "only {kills_mid_work} kills landed mid-work");
+    assert!(
+        kills_mid_work >= 5,
+        "only {kills_mid_work} kills landed mid-work"
+    );
 }
 
 #[test]
@@ -348,7 +376,11 @@ fn a_sort_larger_than_the_memory_limit_spills_and_completes() {
     )
     .success();
     let target = target_of(&out);
-    let out = run(&ws, &["--memory-limit", "8MiB", "migration-worker", "--once"]).success();
+    let out = run(
+        &ws,
+        &["--memory-limit", "8MiB", "migration-worker", "--once"],
+    )
+    .success();
     let spilled: u64 = out
         .split("spilled ")
         .nth(1)

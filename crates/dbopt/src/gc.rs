@@ -26,7 +26,12 @@ fn entry_names(dir: &std::path::Path, dirs_only: bool) -> Result<Vec<String>, Db
 
 impl Workspace {
     /// Plans gc of `table`, keeping `keep` ready inactive layouts; deletes unless `dry_run`.
-    pub fn gc_table(&self, table: &TableName, keep: usize, dry_run: bool) -> Result<GcPlan, DbError> {
+    pub fn gc_table(
+        &self,
+        table: &TableName,
+        keep: usize,
+        dry_run: bool,
+    ) -> Result<GcPlan, DbError> {
         let record = self.require_table(table)?;
         let staging_dir = self.staging_dir(table);
         let staging = entry_names(&staging_dir, false)?;

@@ -8,8 +8,7 @@ use dbopt_engine::writer::DEFAULT_ROWS_PER_FILE;
 use dbopt_migrate::plan::DEFAULT_BATCH_FILES;
 use dbopt_migrate::run::table_schema;
 use dbopt_migrate::{
-    JobContext, MigrateError, MigrationPlan, PlanRequest, WorkerOptions, WorkerReport,
-    run_worker,
+    JobContext, MigrateError, MigrationPlan, PlanRequest, WorkerOptions, WorkerReport, run_worker,
 };
 use std::sync::atomic::AtomicBool;
 
@@ -131,7 +130,11 @@ impl Workspace {
         if let Some(existing) = self.catalog().get_layout(&req.table, &plan.target_layout)?
             && existing.status == dbopt_catalog::LayoutStatus::Ready
             && self.layout_dir(&req.table, &plan.target_layout).is_dir()
-            && self.catalog().list_jobs(Some(&req.table))?.iter().all(|j| j.target_layout != plan.target_layout)
+            && self
+                .catalog()
+                .list_jobs(Some(&req.table))?
+                .iter()
+                .all(|j| j.target_layout != plan.target_layout)
         {
             return Err(DbError::Invalid(format!(
                 "layout {} of table '{}' already exists: activate it with `dbopt activate-layout`",
@@ -182,7 +185,11 @@ impl Workspace {
     }
 
     /// The layout id a spec would get when built from the table's active layout.
-    pub fn target_layout_id(&self, table: &TableName, spec: &LayoutSpec) -> Result<LayoutId, DbError> {
+    pub fn target_layout_id(
+        &self,
+        table: &TableName,
+        spec: &LayoutSpec,
+    ) -> Result<LayoutId, DbError> {
         let record = self.require_table(table)?;
         Ok(LayoutId::derive(&record.active_layout, spec))
     }

@@ -342,7 +342,11 @@ fn spilled_bytes(plan: &Arc<dyn ExecutionPlan>) -> u64 {
         .metrics()
         .and_then(|m| m.sum(|m| matches!(m.value(), MetricValue::SpilledBytes(_))))
         .map_or(0, |v| v.as_usize() as u64);
-    own + plan.children().iter().map(|c| spilled_bytes(c)).sum::<u64>()
+    own + plan
+        .children()
+        .iter()
+        .map(|c| spilled_bytes(c))
+        .sum::<u64>()
 }
 
 /// Rewrites one unit: scans `source`, sorts as `spec` asks (spilling under the pool) and

@@ -37,7 +37,9 @@ pub struct GcPlan {
 impl GcPlan {
     /// True when there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.remove_staging.is_empty() && self.remove_layout_dirs.is_empty() && self.retire.is_empty()
+        self.remove_staging.is_empty()
+            && self.remove_layout_dirs.is_empty()
+            && self.retire.is_empty()
     }
 }
 
@@ -97,7 +99,8 @@ pub fn plan_gc(input: &GcInput<'_>) -> GcPlan {
             Some(_) if plan.retire.contains(&id) => "not kept (--keep)",
             Some(_) => continue,
         };
-        plan.remove_layout_dirs.push((dir.clone(), reason.to_string()));
+        plan.remove_layout_dirs
+            .push((dir.clone(), reason.to_string()));
     }
     plan.remove_staging.sort();
     plan.remove_layout_dirs.sort();
@@ -185,7 +188,11 @@ mod tests {
         assert_eq!(plan.remove_staging, vec!["initial-5-6", "job-2"]);
         // Live job protects aa (source) and 99 (target); ee is active; cc is the newest kept.
         assert_eq!(plan.retire, vec![LayoutId::parse("bb").unwrap()]);
-        let removed: Vec<&str> = plan.remove_layout_dirs.iter().map(|(d, _)| d.as_str()).collect();
+        let removed: Vec<&str> = plan
+            .remove_layout_dirs
+            .iter()
+            .map(|(d, _)| d.as_str())
+            .collect();
         assert_eq!(removed, vec!["layout_bb", "layout_dd", "layout_ff"]);
         assert!(!plan.is_empty());
     }

@@ -154,7 +154,11 @@ impl MigrationPlan {
             ),
             format!(
                 "activate:       {}",
-                if self.activate { "yes, on publish" } else { "no" }
+                if self.activate {
+                    "yes, on publish"
+                } else {
+                    "no"
+                }
             ),
         ]
     }
@@ -271,9 +275,7 @@ mod tests {
         m.spec.partition_by = vec!["a".into()];
         let cols = vec!["a".to_string(), "b".into()];
         let s = spec("b");
-        assert!(
-            MigrationPlan::build(&request(&m, &cols, &s, MigrationMode::Incremental)).is_err()
-        );
+        assert!(MigrationPlan::build(&request(&m, &cols, &s, MigrationMode::Incremental)).is_err());
         assert!(MigrationPlan::build(&request(&m, &cols, &s, MigrationMode::Full)).is_ok());
     }
 }

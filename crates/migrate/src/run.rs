@@ -59,7 +59,9 @@ pub fn table_schema(data_dir: &Path, table: &TableName) -> Result<SchemaRef, Mig
         .join(LayoutId::initial().dir_name());
     let manifest = read_manifest(&dir)?;
     let first = manifest.files.first().ok_or_else(|| {
-        MigrateError::Invalid(format!("the initial layout of table '{table}' has no files"))
+        MigrateError::Invalid(format!(
+            "the initial layout of table '{table}' has no files"
+        ))
     })?;
     Ok(parquet_file_schema(&dir.join(&first.path))?)
 }
@@ -130,7 +132,8 @@ fn list_files(dir: &Path) -> Result<Vec<String>, MigrateError> {
             Err(e) => return Err(MigrateError::io(format!("reading {}", d.display()), e)),
         };
         for entry in entries {
-            let entry = entry.map_err(|e| MigrateError::io(format!("reading {}", d.display()), e))?;
+            let entry =
+                entry.map_err(|e| MigrateError::io(format!("reading {}", d.display()), e))?;
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
@@ -214,8 +217,9 @@ pub async fn run_job(
     lease: &Lease,
 ) -> Result<JobOutcome, MigrateError> {
     let started = Instant::now();
-    let plan: MigrationPlan = serde_json::from_str(&job.plan_json)
-        .map_err(|e| MigrateError::Invalid(format!("job {} has an unreadable plan: {e}", job.id)))?;
+    let plan: MigrationPlan = serde_json::from_str(&job.plan_json).map_err(|e| {
+        MigrateError::Invalid(format!("job {} has an unreadable plan: {e}", job.id))
+    })?;
     let table = &job.table;
     let table_dir = ctx.data_dir.join(table.as_str());
     let source_dir = table_dir.join(job.source_layout.dir_name());
@@ -388,7 +392,10 @@ pub async fn run_job(
         let _ = std::fs::remove_dir_all(&staging);
         return Err(MigrateError::Verify(format!(
             "layout {} holds {} rows with digest {digest}, the source holds {} rows with digest {}",
-            job.target_layout, manifest.row_count, source_manifest.row_count, source_manifest.digest
+            job.target_layout,
+            manifest.row_count,
+            source_manifest.row_count,
+            source_manifest.digest
         )));
     }
     manifest.digest = digest.to_string();

@@ -58,9 +58,9 @@ pub async fn run_worker(
         if options.max_jobs.is_some_and(|m| handled >= m) {
             return Ok(report);
         }
-        let claimed = ctx
-            .catalog
-            .claim_job(&options.owner, ctx.lease_ms, options.table.as_ref())?;
+        let claimed =
+            ctx.catalog
+                .claim_job(&options.owner, ctx.lease_ms, options.table.as_ref())?;
         let Some((job, lease)) = claimed else {
             if !options.keep_polling {
                 return Ok(report);
@@ -78,13 +78,19 @@ pub async fn run_worker(
         match run_job(ctx, &job, &lease).await {
             Ok(outcome) => report.done.push(outcome),
             Err(MigrateError::LeaseLost(reason)) => {
-                (ctx.log)(&format!("job {}: {reason}; leaving it to its new owner", job.id));
+                (ctx.log)(&format!(
+                    "job {}: {reason}; leaving it to its new owner",
+                    job.id
+                ));
                 report.retried.push((job.id, reason));
             }
             Err(MigrateError::Interrupted(reason)) => {
                 ctx.catalog
                     .fail_job(&lease, &reason, Some(0), &JobStats::default())?;
-                (ctx.log)(&format!("job {}: {reason}; it goes back to the queue", job.id));
+                (ctx.log)(&format!(
+                    "job {}: {reason}; it goes back to the queue",
+                    job.id
+                ));
                 report.interrupted = true;
                 return Ok(report);
             }

@@ -24,7 +24,11 @@ pub struct GcArgs {
 pub fn run(ws: Workspace, args: GcArgs) -> Result<()> {
     let table = table_name(&args.table_name)?;
     let plan = ws.gc_table(&table, args.keep, args.dry_run)?;
-    let verb = if args.dry_run { "would remove" } else { "removed" };
+    let verb = if args.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
     for s in &plan.remove_staging {
         println!("{verb} staging {table}/_staging/{s}");
     }
@@ -34,7 +38,11 @@ pub fn run(ws: Workspace, args: GcArgs) -> Result<()> {
     for id in &plan.retire {
         println!(
             "{} layout {id}",
-            if args.dry_run { "would retire" } else { "retired" }
+            if args.dry_run {
+                "would retire"
+            } else {
+                "retired"
+            }
         );
     }
     if plan.is_empty() {

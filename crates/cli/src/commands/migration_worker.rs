@@ -71,9 +71,7 @@ pub async fn run(ws: Workspace, args: MigrationWorkerArgs) -> Result<()> {
         }
     });
     let log = |line: &str| eprintln!("{line}");
-    let report = ws
-        .run_migration_worker(&options, None, &stop, &log)
-        .await?;
+    let report = ws.run_migration_worker(&options, None, &stop, &log).await?;
     for done in &report.done {
         let s = &done.stats;
         println!(
@@ -93,7 +91,9 @@ pub async fn run(ws: Workspace, args: MigrationWorkerArgs) -> Result<()> {
         println!("no migration job to run");
     }
     if let Some((id, reason)) = report.failed.first() {
-        bail!(DbError::Invalid(format!("migration job {id} failed: {reason}")));
+        bail!(DbError::Invalid(format!(
+            "migration job {id} failed: {reason}"
+        )));
     }
     Ok(())
 }
