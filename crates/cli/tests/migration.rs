@@ -238,6 +238,23 @@ fn bad_input_fails_cleanly_and_leaves_the_old_layout() {
     assert!(error.unwrap().contains("max_partitions"));
     assert_eq!(active_layout(&ws), "initial");
 
+    // A partition column with nulls cannot be written as hive directories losslessly.
+    let out = run(
+        &ws,
+        &[
+            "enqueue-migration",
+            "--table-name",
+            "events",
+            "--partition-by",
+            "referrer",
+        ],
+    )
+    .success();
+    let target = target_of(&out);
+    run(&ws, &["migration-worker", "--once"]).user_error("null or empty values");
+    assert_eq!(job_status(&ws, &target).0, "failed");
+    assert_eq!(active_layout(&ws), "initial");
+
     // A memory limit too small to run.
     let out = run(
         &ws,

@@ -267,6 +267,38 @@ pub async fn distinct_count(
     Ok(value.max(0) as u64)
 }
 
+/// Counts rows of table `name` where any of `columns` is null or an empty string: values a
+/// hive directory name cannot carry losslessly through DataFusion's partition parsing.
+pub async fn unrepresentable_partition_rows(
+    ctx: &SessionContext,
+    name: &str,
+    columns: &[String],
+) -> Result<u64, EngineError> {
+    let conds: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let q = quote_ident(c);
+            format!("{q} IS NULL OR CAST({q} AS VARCHAR) = ''")
+        })
+        .collect();
+    let sql = format!(
+        "SELECT count(*) FROM {} WHERE {}",
+        quote_ident(name),
+        conds.join(" OR ")
+    );
+    let batches = collect_sql(ctx, &sql).await?;
+    let value = batches
+        .first()
+        .and_then(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .map(|a| a.value(0))
+        })
+        .unwrap_or(0);
+    Ok(value.max(0) as u64)
+}
+
 /// Quantile boundaries of the clustering columns from (a sample of) table `name`.
 pub async fn curve_boundaries(
     ctx: &SessionContext,

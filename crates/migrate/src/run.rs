@@ -10,7 +10,7 @@ use dbopt_core::{LayoutId, LayoutManifest, ManifestFile, RowDigest, TableName};
 use dbopt_engine::EngineSettings;
 use dbopt_engine::rewrite::{
     UnitSource, curve_boundaries, digest_layout, distinct_count, parquet_file_schema,
-    register_unit_source, rewrite_session, rewrite_unit,
+    register_unit_source, rewrite_session, rewrite_unit, unrepresentable_partition_rows,
 };
 use dbopt_engine::writer::{fsync_dir, read_manifest, write_manifest};
 use std::path::{Path, PathBuf};
@@ -268,6 +268,15 @@ pub async fn run_job(
     };
     register_unit_source(&session, "__dbopt_whole", &whole).await?;
     if !plan.spec.partition_by.is_empty() {
+        let bad =
+            unrepresentable_partition_rows(&session, "__dbopt_whole", &plan.spec.partition_by)
+                .await?;
+        if bad > 0 {
+            return Err(MigrateError::Invalid(format!(
+                "partition column(s) ({}) hold {bad} null or empty values, which hive directories cannot carry losslessly: partition on columns without nulls",
+                plan.spec.partition_by.join(", ")
+            )));
+        }
         let n = distinct_count(&session, "__dbopt_whole", &plan.spec.partition_by).await?;
         if n > ctx.max_partitions {
             return Err(MigrateError::Invalid(format!(
