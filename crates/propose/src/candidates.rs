@@ -3,7 +3,7 @@
 //! sizing, bloom filters), each with the reason it was generated.
 
 use dbopt_analyze::{ColumnUsage, WorkloadProfile};
-use dbopt_core::layout::DEFAULT_ROW_GROUP_ROWS;
+use dbopt_core::layout::{DEFAULT_PAGE_ROWS, DEFAULT_ROW_GROUP_ROWS};
 use dbopt_core::plan::TableStats;
 use dbopt_core::{Curve, LayoutSpec, SortKey};
 use serde::{Deserialize, Serialize};
@@ -194,6 +194,14 @@ pub fn generate(
             },
             format!("finer row groups under the {} sort", best.column),
         );
+        push(
+            LayoutSpec {
+                sort_by: sort(&[&best.column]),
+                page_rows: Some(DEFAULT_PAGE_ROWS / 4),
+                ..Default::default()
+            },
+            format!("finer data pages under the {} sort", best.column),
+        );
     }
     // Bloom filters on high-cardinality equality columns.
     for c in &qualifying {
@@ -349,6 +357,10 @@ mod tests {
         assert!(
             c.iter()
                 .any(|c| c.spec.bloom_filter_columns == vec!["customer_id".to_string()])
+        );
+        assert!(
+            c.iter()
+                .any(|c| c.spec.page_rows == Some(DEFAULT_PAGE_ROWS / 4))
         );
         assert!(c.iter().all(|c| c.spec.validate().is_ok()));
     }

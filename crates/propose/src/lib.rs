@@ -184,8 +184,12 @@ pub fn propose(input: &ProposeInput<'_>) -> Result<Vec<Proposal>, ProposeError> 
                 })
                 .collect();
             let mut reasons = Vec::new();
-            if let Some(c) = &cand {
-                reasons.push(format!("generated because {}", c.rationale));
+            match &cand {
+                Some(c) => reasons.push(format!("generated because {}", c.rationale)),
+                None => reasons.push(format!(
+                    "the layout as it is: no rewrite, {} predicted for the logged workload",
+                    human(e.bytes_scanned)
+                )),
             }
             let mut drivers: Vec<&ClusterFigure> = clusters
                 .iter()
@@ -281,6 +285,27 @@ pub fn propose(input: &ProposeInput<'_>) -> Result<Vec<Proposal>, ProposeError> 
         .map(|p| (p.description.clone(), p.predicted_reduction));
     for (i, p) in proposals.iter_mut().enumerate() {
         p.rank = i + 1;
+    }
+    if let Some(best) = proposals.first().cloned() {
+        for p in proposals.iter_mut().skip(1).filter(|p| p.recommended) {
+            let why = if p.predicted.bytes_scanned < best.predicted.bytes_scanned {
+                format!(
+                    "scans fewer bytes but visits {:.0} row groups and {:.0} pages against {:.0} and {:.0}",
+                    p.predicted.row_groups_read,
+                    p.predicted.pages_read,
+                    best.predicted.row_groups_read,
+                    best.predicted.pages_read
+                )
+            } else {
+                "scans more bytes".to_string()
+            };
+            p.reasons.push(format!(
+                "loses to #1 {} on predicted cost ({} vs {}): {why}",
+                best.description,
+                human(p.predicted.cost),
+                human(best.predicted.cost)
+            ));
+        }
     }
     if let Some(best) = proposals.first_mut() {
         if best.is_current {

@@ -18,6 +18,9 @@ pub const ROWS_PER_FILE: u64 = 4 * 1024 * 1024;
 pub const FILE_PRICE_BYTES: f64 = 256.0 * 1024.0;
 /// Price of visiting one row group, in byte-equivalents (decoder setup).
 pub const ROW_GROUP_PRICE_BYTES: f64 = 16.0 * 1024.0;
+/// Price of decoding one data page of one column, in byte-equivalents (page header, page
+/// index entry, decoder call).
+pub const PAGE_PRICE_BYTES: f64 = 1024.0;
 /// Quantile buckets per curve column.
 pub const CURVE_BUCKETS: usize = 1024;
 /// False-positive rate of the bloom filters the writer creates.
@@ -45,6 +48,9 @@ pub struct Estimate {
     pub files_read: f64,
     /// Row groups visited, summed over queries.
     pub row_groups_read: f64,
+    /// Column pages decoded, summed over queries.
+    #[serde(default)]
+    pub pages_read: f64,
     /// Files in the layout.
     pub files_total: u64,
     /// Row groups in the layout.
@@ -524,6 +530,7 @@ pub fn estimate(
         let mut meta = 0.0;
         let mut files = 0.0;
         let mut rgs = 0.0;
+        let mut pages = 0.0;
         for (part, (part_files, rg_weight, groups)) in parts.iter().zip(&layout) {
             let part_ok = spec.partition_by.iter().zip(&part.values).all(|(c, v)| {
                 filters
@@ -588,6 +595,7 @@ pub fn estimate(
                     };
                     bytes += keep * full * (filter_bpr + other_bpr * p_other);
                     any_page = true;
+                    pages += keep * rg_weight * read_cols.len() as f64;
                     other_read = other_read.max(p_other);
                 }
                 if any_page {
@@ -603,6 +611,7 @@ pub fn estimate(
         est.metadata_bytes += meta * q.weight;
         est.files_read += files * q.weight;
         est.row_groups_read += rgs * q.weight;
+        est.pages_read += pages * q.weight;
         *est.cluster_bytes.entry(q.cluster_id.clone()).or_default() += total;
     }
     if keep_order {
@@ -613,6 +622,7 @@ pub fn estimate(
     est.cost = est.bytes_scanned
         + est.metadata_bytes
         + est.files_read * FILE_PRICE_BYTES
-        + est.row_groups_read * ROW_GROUP_PRICE_BYTES;
+        + est.row_groups_read * ROW_GROUP_PRICE_BYTES
+        + est.pages_read * PAGE_PRICE_BYTES;
     Ok(est)
 }
