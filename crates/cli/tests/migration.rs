@@ -410,3 +410,63 @@ fn a_sort_larger_than_the_memory_limit_spills_and_completes() {
         manifest_digest(&ws, "initial")
     );
 }
+
+#[test]
+fn ctrl_c_stops_the_worker_between_units_and_the_job_resumes() {
+    let ws = TempWorkspace::new();
+    generate(&ws, "60000", "500");
+    let out = run(
+        &ws,
+        &[
+            "enqueue-migration",
+            "--table-name",
+            "events",
+            "--mode",
+            "incremental",
+            "--batch-files",
+            "1",
+            "--sort-by",
+            "user_id",
+        ],
+    )
+    .success();
+    let target = target_of(&out);
+    let child = cmd(&ws, &[], &["migration-worker", "--once"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until at least one unit is durable, then send SIGINT (Ctrl+C).
+    let started = Instant::now();
+    loop {
+        let done: i64 = db(&ws)
+            .query_row(
+                "SELECT units_done FROM migration_jobs WHERE target_layout = ?1",
+                [&target],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if done >= 1 || started.elapsed() > Duration::from_secs(30) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signalling a child process this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let res = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(0), "{stderr}");
+    let (status, _) = job_status(&ws, &target);
+    if status != "done" {
+        // Stopped cleanly: back in the queue with its finished units kept.
+        assert_eq!(status, "queued", "{stderr}");
+        assert!(stderr.contains("goes back to the queue"), "{stderr}");
+        assert_eq!(active_layout(&ws), "initial");
+        run(&ws, &["migration-worker", "--once"]).success();
+    }
+    assert_eq!(job_status(&ws, &target).0, "done");
+    assert_eq!(
+        manifest_digest(&ws, &target),
+        manifest_digest(&ws, "initial")
+    );
+}

@@ -87,7 +87,9 @@ pub async fn run(ws: Workspace, args: MigrationWorkerArgs) -> Result<()> {
             done.spilled_bytes
         );
     }
-    if report.done.is_empty() && report.failed.is_empty() && report.retried.is_empty() {
+    if report.interrupted {
+        println!("stopped on request");
+    } else if report.done.is_empty() && report.failed.is_empty() && report.retried.is_empty() {
         println!("no migration job to run");
     }
     if let Some((id, reason)) = report.failed.first() {
