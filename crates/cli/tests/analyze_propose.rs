@@ -236,6 +236,7 @@ fn bad_input_is_a_one_line_error() {
         &["query", "--table-name", "t", "SELECT b FROM t WHERE b > 2"],
     )
     .success();
+    run(&ws, &["analyze", "--table-name", "t"]).success();
     std::fs::write(&csv, "a\n1\n3\n5\n").unwrap();
     load(&csv);
     run(&ws, &["analyze", "--table-name", "t"]).user_error("can be planned");
@@ -251,6 +252,8 @@ fn bad_input_is_a_one_line_error() {
     ));
     assert_eq!(out["profile"]["queries_analyzed"], 1);
     assert_eq!(out["profile"]["queries_skipped"], 1);
+    // Statistics cached before the reload are not reused for the new files.
+    assert_eq!(out["stats"]["columns"].as_array().unwrap().len(), 1);
     run(&ws, &["propose", "--table-name", "t"]).success();
 }
 

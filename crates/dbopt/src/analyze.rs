@@ -194,9 +194,17 @@ impl Workspace {
             let (s, sample) = self.layout_stats_and_sample(table, &layout)?;
             (s, Some(sample))
         } else {
+            // The cache is keyed by layout id; a reloaded table keeps the id `initial`, so
+            // cached figures are used only while they still describe the files on disk.
+            let manifest = self.layout_manifest(table, &layout)?;
             match self.catalog().column_stats(table, &layout)? {
-                Some(cached) => (cached.stats, None),
-                None => {
+                Some(cached)
+                    if cached.stats.rows == manifest.row_count
+                        && cached.stats.total_bytes == manifest.total_bytes() =>
+                {
+                    (cached.stats, None)
+                }
+                _ => {
                     let (s, _) = self.layout_stats_and_sample(table, &layout)?;
                     (s, None)
                 }
