@@ -346,13 +346,20 @@ def summarize(per_query: list[dict], key: str) -> dict:
 # ----------------------------------------------------------------------------- pipeline
 
 
-def adapt(db: Dbopt, table: str, train: list[dict], report: dict) -> None:
-    """Lets dbopt observe the training set, then analyze, propose and migrate."""
+def adapt(db: Dbopt, table: str, train: list[dict], report: dict) -> bool:
+    """Lets dbopt observe the training set, then analyze, propose and migrate.
+
+    Returns False when dbopt recommends keeping the current layout (a correct answer too)."""
     replay(db, table, train, 1, "train")
     report["analysis"] = db.json("analyze", "--table-name", table, "--format", "json")
     proposals = db.json("propose", "--table-name", table, "--format", "json")
     report["proposals"] = proposals
-    _, enqueue_s, _ = db.run("enqueue-migration", "--table-name", table)
+    best = next((p for p in proposals.get("proposals", []) if p.get("recommended")), None)
+    report["chosen_proposal"] = best
+    if best is None:
+        report["migration"] = {"skipped": "no candidate passed min_predicted_reduction: dbopt kept the layout"}
+        return False
+    db.run("enqueue-migration", "--table-name", table, "--proposal", str(best["id"]))
     out, worker_s, peak = db.run("migration-worker", "--once")
     report["worker_output"] = out[-4000:]
     with db.catalog() as c:
@@ -362,22 +369,14 @@ def adapt(db: Dbopt, table: str, train: list[dict], report: dict) -> None:
     report["migration"] = dict(zip(names, row)) if row else {}
     report["migration"]["worker_wall_seconds"] = worker_s
     report["migration"]["worker_peak_rss_bytes"] = peak
+    return True
 
 
 def most_filtered_columns(analysis, n: int = 2) -> list[str]:
     """The n columns filtered most often according to dbopt's own analysis output."""
-    cols = analysis.get("columns") if isinstance(analysis, dict) else None
-    if not cols:
-        return []
-    scored = []
-    for c in cols:
-        name = c.get("column") or c.get("name")
-        count = c.get("filter_count") or c.get("filtered") or 0
-        if isinstance(count, dict):
-            count = sum(count.values())
-        scored.append((count, name))
-    scored.sort(reverse=True)
-    return [name for count, name in scored[:n] if count]
+    cols = (analysis or {}).get("profile", {}).get("columns", [])
+    ranked = sorted(cols, key=lambda c: c.get("filtered", 0), reverse=True)
+    return [c["column"] for c in ranked[:n] if c.get("filtered", 0) > 0]
 
 
 def run_events(args, db: Dbopt, report: dict) -> None:
@@ -424,7 +423,7 @@ def run_pipeline(args, db: Dbopt, table: str, train: list[dict], test: list[dict
 
     measure("initial", True)
     initial_layout = active_layout_dirs(db)[table]
-    adapt(db, table, train, report)
+    report["migrated"] = adapt(db, table, train, report)
     measure("adapted", True)
     # The prediction concerns the training workload: replay it on the adapted layout.
     replay_train = replay(db, table, train, 1, "train_on_adapted")
@@ -448,13 +447,10 @@ def run_pipeline(args, db: Dbopt, table: str, train: list[dict], test: list[dict
 
 def prediction_vs_measured(report: dict, replay_train: list[dict]) -> dict:
     measured = sum(q["bytes_scanned"] for q in replay_train)
-    props = report.get("proposals")
-    best = props[0] if isinstance(props, list) and props else (props or {}).get("proposals", [{}])[0] if isinstance(props, dict) else {}
-    predicted = None
-    for key in ("predicted_bytes", "predicted_bytes_scanned", "predicted_scan_bytes"):
-        if isinstance(best, dict) and key in best:
-            predicted = best[key]
-            break
+    best = report.get("chosen_proposal") or {}
+    predicted = (best.get("predicted") or {}).get("bytes_scanned")
+    if predicted is None:  # kept the layout: the prediction is the current layout's
+        predicted = (report.get("proposals") or {}).get("calibration", {}).get("predicted_bytes")
     return {
         "predicted_bytes_train": predicted,
         "measured_bytes_train": measured,
@@ -529,6 +525,8 @@ def markdown(report: dict) -> str:
         f"({report['workload']['test_queries_from_held_out_templates']} from held-out templates), "
         f"{report['repeats']} runs each, median of the hot runs.",
         "",
+        chosen_line(report),
+        "",
         "| ratio | value | target |",
         "|---|---|---|",
         f"| bytes scanned, initial / adapted (test set) | {fmt(r['bytes_initial_over_adapted_total'])}x | >= 5x |",
@@ -584,6 +582,16 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def chosen_line(report: dict) -> str:
+    best = report.get("chosen_proposal")
+    if not best:
+        return "dbopt's proposal: keep the initial layout (no candidate passed the recommendation threshold)."
+    return (
+        f"dbopt's proposal: `{best['description']}` (layout {best['target_layout']}), predicted scan reduction "
+        f"{best['predicted_reduction'] * 100:.0f}% on the training workload."
+    )
+
+
 REQUIRED_KEYS = ["machine", "dataset", "workload", "layouts", "ratios", "migration", "prediction"]
 
 
@@ -606,6 +614,7 @@ def main() -> int:
     args = p.parse_args()
     if args.quick:
         args.rows, args.train, args.test, args.repeats = 200_000, 60, 30, 2
+        args.order = "shuffled"  # so that a rewrite happens and every stage runs
 
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
     binary = args.binary or next(
