@@ -71,7 +71,9 @@ impl Workspace {
         let manifest = self.layout_manifest(table, layout)?;
         let dir = self.layout_dir(table, layout);
         if manifest.spec.partition_by.is_empty() {
-            return Ok(register_layout(ctx, table.as_str(), &dir, &manifest, Vec::new(), None).await?);
+            return Ok(
+                register_layout(ctx, table.as_str(), &dir, &manifest, Vec::new(), None).await?,
+            );
         }
         // Hive files lack the partition columns: take their types and the column order from
         // the table's canonical (initial layout) schema.
