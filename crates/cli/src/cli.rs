@@ -71,10 +71,14 @@ pub enum OrderArg {
 /// The dbopt commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Register Parquet files written by another tool as a layout of a table.
+    AdoptLayout(crate::commands::adopt_layout::AdoptLayoutArgs),
     /// Profile a table's logged workload: column usage, selectivity, clusters, statistics.
     Analyze(crate::commands::analyze::AnalyzeArgs),
     /// Propose ranked layouts with predicted bytes scanned, rewrite cost and payback.
     Propose(crate::commands::propose::ProposeArgs),
+    /// Choose the layout queries read by default.
+    ActivateLayout(crate::commands::activate_layout::ActivateLayoutArgs),
     /// Show the resolved configuration and where each value came from.
     #[command(subcommand)]
     Config(ConfigCommand),

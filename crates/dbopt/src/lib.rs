@@ -4,14 +4,15 @@
 //!
 //! The `dbopt` binary is a thin layer over this crate; everything it does is callable here.
 
+pub mod adopt;
 pub mod analyze;
 pub mod error;
+pub mod gc;
 pub mod generate;
 pub mod import;
 pub mod initial_layout;
 pub mod load;
 pub mod migrate;
-pub mod gc;
 pub mod nyc_taxi;
 pub mod progress;
 pub mod propose;

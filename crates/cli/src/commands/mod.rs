@@ -1,20 +1,22 @@
 //! One file per command; `dispatch` resolves the configuration and runs the chosen one.
 
+pub mod activate_layout;
+pub mod adopt_layout;
 pub mod analyze;
 mod config;
 pub mod download_nyc_taxi;
+pub mod enqueue_migration;
+pub mod gc;
 mod generate;
 pub mod generate_tpch;
 pub mod import_queries;
 mod load_dataset;
+pub mod migration_worker;
 pub mod propose;
 mod query;
 pub mod run_nyc_taxi_workload;
 mod run_workload;
 mod tables;
-pub mod enqueue_migration;
-pub mod gc;
-pub mod migration_worker;
 pub mod tpch_validate;
 pub mod workload_sql;
 
@@ -40,8 +42,10 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
     let config = resolve_config(&cli.global, extra_flags)?;
     match cli.command {
         Command::Config(cmd) => config::run(&config, cmd),
+        Command::AdoptLayout(args) => adopt_layout::run(open(config)?, args).await,
         Command::Analyze(args) => analyze::run(open(config)?, args).await,
         Command::Propose(args) => propose::run(open(config)?, args).await,
+        Command::ActivateLayout(args) => activate_layout::run(open(config)?, args),
         Command::Generate(args) => generate::run(open(config)?, args).await,
         Command::GenerateTpch(args) => generate_tpch::run(open(config)?, args).await,
         Command::TpchValidate(args) => tpch_validate::run(open(config)?, args).await,
