@@ -346,16 +346,20 @@ def summarize(per_query: list[dict], key: str) -> dict:
 # ----------------------------------------------------------------------------- pipeline
 
 
-def adapt(db: Dbopt, table: str, train: list[dict], report: dict) -> bool:
-    """Lets dbopt observe the training set, then analyze, propose and migrate.
-
-    Returns False when dbopt recommends keeping the current layout (a correct answer too)."""
+def observe_and_propose(db: Dbopt, table: str, train: list[dict], report: dict) -> dict | None:
+    """Lets dbopt observe the training set, then analyze and propose; returns the best
+    recommended proposal, or None when dbopt recommends keeping the layout (a correct answer)."""
     replay(db, table, train, 1, "train")
     report["analysis"] = db.json("analyze", "--table-name", table, "--format", "json")
     proposals = db.json("propose", "--table-name", table, "--format", "json")
     report["proposals"] = proposals
     best = next((p for p in proposals.get("proposals", []) if p.get("recommended")), None)
     report["chosen_proposal"] = best
+    return best
+
+
+def migrate(db: Dbopt, table: str, best: dict | None, report: dict) -> bool:
+    """Rewrites the table to the chosen proposal with a real worker process."""
     if best is None:
         report["migration"] = {"skipped": "no candidate passed min_predicted_reduction: dbopt kept the layout"}
         return False
@@ -421,9 +425,11 @@ def run_pipeline(args, db: Dbopt, table: str, train: list[dict], test: list[dict
                     raise BenchError(f"{label}: DuckDB returned {b['rows']} rows, dbopt {a['rows']} for {a['template']}")
         layouts[label] = entry
 
+    # dbopt observes only the training set: propose before the test set is ever logged.
+    best = observe_and_propose(db, table, train, report)
     measure("initial", True)
     initial_layout = active_layout_dirs(db)[table]
-    report["migrated"] = adapt(db, table, train, report)
+    report["migrated"] = migrate(db, table, best, report)
     measure("adapted", True)
     # The prediction concerns the training workload: replay it on the adapted layout.
     replay_train = replay(db, table, train, 1, "train_on_adapted")

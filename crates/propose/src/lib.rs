@@ -548,6 +548,31 @@ mod tests {
     }
 
     #[test]
+    fn sorting_on_a_column_makes_it_compress_better() {
+        let (sample, _) = sample();
+        let spec = LayoutSpec {
+            sort_by: vec![dbopt_core::SortKey {
+                column: "day".into(),
+                descending: false,
+            }],
+            ..Default::default()
+        };
+        let parts = whatif::arrange(&sample, &spec, false).unwrap();
+        let ratios = whatif::compression_ratios(&sample, &parts, 8192).unwrap();
+        assert!(
+            ratios["day"] < 0.5,
+            "sorted days compress far better: {ratios:?}"
+        );
+        assert!(
+            ratios["x"] > 0.8,
+            "an unrelated uniform column does not: {ratios:?}"
+        );
+        let kept = whatif::arrange(&sample, &spec, true).unwrap();
+        let same = whatif::compression_ratios(&sample, &kept, 8192).unwrap();
+        assert!(same.values().all(|r| (r - 1.0).abs() < 1e-9), "{same:?}");
+    }
+
+    #[test]
     fn unfiltered_workload_keeps_the_layout() {
         let w: Vec<TableUsage> = (0..5).map(|_| usage(vec![])).collect();
         let p = run(w);

@@ -404,6 +404,67 @@ struct PageZones {
     zones: HashMap<String, Zone>,
 }
 
+/// Compressed bytes per column of `batch` written as one ZSTD Parquet row group.
+fn compressed_sizes(
+    batch: &arrow::array::RecordBatch,
+    page_rows: u64,
+) -> Result<HashMap<String, u64>, ProposeError> {
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::file::properties::WriterProperties;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
+        ))
+        .set_max_row_group_row_count(Some(batch.num_rows().max(1)))
+        .set_data_page_row_count_limit(page_rows.max(1) as usize)
+        .set_write_batch_size((page_rows as usize).clamp(1, 1024))
+        .build();
+    let err = |e: parquet::errors::ParquetError| {
+        ProposeError::Sample(format!("compressing the sample: {e}"))
+    };
+    let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props)).map_err(err)?;
+    writer.write(batch).map_err(err)?;
+    let meta = writer.close().map_err(err)?;
+    let mut sizes = HashMap::new();
+    for rg in meta.row_groups() {
+        for col in rg.columns() {
+            *sizes.entry(col.column_path().string()).or_insert(0) += col.compressed_size() as u64;
+        }
+    }
+    Ok(sizes)
+}
+
+/// Per column: compressed size of the sample in the candidate's written order over its size
+/// in the current order (partition columns live in directory names and are left out).
+pub fn compression_ratios(
+    sample: &Sample,
+    parts: &[Part],
+    page_rows: u64,
+) -> Result<HashMap<String, f64>, ProposeError> {
+    let batch = &sample.batch;
+    if batch.num_rows() == 0 {
+        return Ok(HashMap::new());
+    }
+    let order: Vec<u32> = parts
+        .iter()
+        .flat_map(|p| p.rows.iter().map(|&r| r as u32))
+        .collect();
+    let indices = arrow::array::UInt32Array::from(order);
+    let arranged = arrow::compute::take_record_batch(batch, &indices)
+        .map_err(|e| ProposeError::Sample(format!("arranging the sample: {e}")))?;
+    let before = compressed_sizes(batch, page_rows)?;
+    let after = compressed_sizes(&arranged, page_rows)?;
+    Ok(before
+        .into_iter()
+        .filter(|(_, b)| *b > 0)
+        .map(|(c, b)| {
+            let a = after.get(&c).copied().unwrap_or(b);
+            (c, (a as f64 / b as f64).clamp(0.02, 2.0))
+        })
+        .collect())
+}
+
 /// Predicts the workload's cost on `spec` (laid out from the current order when `keep_order`).
 pub fn estimate(
     sample: &Sample,
@@ -424,19 +485,35 @@ pub fn estimate(
     } else {
         0.0
     };
+    // A new order compresses differently: scale each column's size by how much better (or
+    // worse) the sample compresses in the candidate's order than in its current order.
+    let ratios = if keep_order {
+        HashMap::new()
+    } else {
+        compression_ratios(sample, &parts, geometry.page_rows)?
+    };
+    let ratio = |c: &str| ratios.get(c).copied().unwrap_or(1.0);
     // Data pages are read page by page; a dictionary page whenever its row group is read.
     let bytes_per_row: HashMap<&str, f64> = stats
         .columns
         .iter()
         .map(|c| {
             let data = c.compressed_bytes.saturating_sub(c.dictionary_bytes);
-            (c.column.as_str(), data as f64 / rows_total)
+            (
+                c.column.as_str(),
+                data as f64 / rows_total * ratio(&c.column),
+            )
         })
         .collect();
     let dict_per_row: HashMap<&str, f64> = stats
         .columns
         .iter()
-        .map(|c| (c.column.as_str(), c.dictionary_bytes as f64 / rows_total))
+        .map(|c| {
+            (
+                c.column.as_str(),
+                c.dictionary_bytes as f64 / rows_total * ratio(&c.column),
+            )
+        })
         .collect();
     let partition_cols: BTreeSet<&str> = spec.partition_by.iter().map(String::as_str).collect();
     let bloom_cols: BTreeSet<&str> = spec
