@@ -122,6 +122,19 @@ pub fn print_batches(batches: &[RecordBatch], schema: &SchemaRef, format: Format
     Ok(())
 }
 
+/// Prints one line about a written initial layout: rows, files, bytes, time and rows/s.
+pub fn print_initial_layout(r: &dbopt::initial_layout::InitialLayoutReport) {
+    println!(
+        "{}: {} rows, {} files, {} in {:.2}s ({} rows/s)",
+        r.table,
+        human_count(r.rows),
+        r.files,
+        human_bytes(r.bytes),
+        r.elapsed.as_secs_f64(),
+        human_count(r.rows_per_second() as u64)
+    );
+}
+
 /// `1.5 GiB`-style byte counts.
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -2,7 +2,7 @@
 
 use super::table_name;
 use crate::cli::{GenerateArgs, OrderArg};
-use crate::output::{human_bytes, human_count};
+use crate::output::print_initial_layout;
 use crate::progress::Bar;
 use anyhow::Result;
 use dbopt::Workspace;
@@ -27,15 +27,7 @@ pub async fn run(ws: Workspace, args: GenerateArgs) -> Result<()> {
     let bar = Bar::rows("generating");
     let report = ws.generate_events(&options, &bar).await?;
     for r in [&report.customers, &report.events] {
-        println!(
-            "{}: {} rows, {} files, {} in {:.2}s ({} rows/s)",
-            r.table,
-            human_count(r.rows),
-            r.files,
-            human_bytes(r.bytes),
-            r.elapsed.as_secs_f64(),
-            human_count(r.rows_per_second() as u64)
-        );
+        print_initial_layout(r);
     }
     Ok(())
 }

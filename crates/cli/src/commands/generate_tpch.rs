@@ -1,6 +1,6 @@
 //! `dbopt generate-tpch`: the eight TPC-H tables from tpchgen as managed tables.
 
-use crate::output::{human_bytes, human_count};
+use crate::output::{human_bytes, human_count, print_initial_layout};
 use crate::progress::Bar;
 use anyhow::Result;
 use clap::Args;
@@ -46,15 +46,7 @@ pub async fn run(ws: Workspace, args: GenerateTpchArgs) -> Result<()> {
     let bar = Bar::rows("generating");
     let report = ws.generate_tpch(&options, &bar).await?;
     for r in &report.tables {
-        println!(
-            "{}: {} rows, {} files, {} in {:.2}s ({} rows/s)",
-            r.table,
-            human_count(r.rows),
-            r.files,
-            human_bytes(r.bytes),
-            r.elapsed.as_secs_f64(),
-            human_count(r.rows_per_second() as u64)
-        );
+        print_initial_layout(r);
     }
     let secs = report.elapsed.as_secs_f64();
     println!(
