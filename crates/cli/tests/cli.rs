@@ -32,13 +32,9 @@ fn generated() -> TempWorkspace {
     ws
 }
 
-fn db(ws: &TempWorkspace) -> rusqlite::Connection {
-    rusqlite::Connection::open(ws.metadata_db()).unwrap()
-}
-
 /// (bytes_scanned, row_groups_total, row_groups_pruned, error) of the latest logged query.
 fn last_logged(ws: &TempWorkspace) -> (i64, i64, i64, Option<String>) {
-    db(ws)
+    ws.catalog()
         .query_row(
             "SELECT bytes_scanned, row_groups_total, row_groups_pruned, error FROM query_log ORDER BY id DESC LIMIT 1",
             [],
@@ -99,7 +95,8 @@ fn generate_query_and_log_with_pruning() {
     );
     assert!(day_bytes < full_bytes, "{day_bytes} < {full_bytes}");
 
-    let (count, fp_count): (i64, i64) = db(&ws)
+    let (count, fp_count): (i64, i64) = ws
+        .catalog()
         .query_row(
             "SELECT count(*), count(DISTINCT fingerprint) FROM query_log WHERE origin = 'query'",
             [],
@@ -120,7 +117,7 @@ fn joins_are_logged_against_both_tables_and_fingerprints_ignore_literals() {
         let rows = query_json(&ws, &sql);
         assert!(!rows.as_array().unwrap().is_empty());
     }
-    let conn = db(&ws);
+    let conn = ws.catalog();
     let fps: i64 = conn
         .query_row(
             "SELECT count(DISTINCT fingerprint) FROM query_log",
@@ -210,7 +207,7 @@ fn run_workload_logs_every_query() {
     assert_eq!(summary["queries"], 40);
     assert_eq!(summary["errors"], 0, "{summary}");
     assert!(summary["total_bytes_scanned"].as_u64().unwrap() > 0);
-    let (n, templates, with_bytes): (i64, i64, i64) = db(&ws)
+    let (n, templates, with_bytes): (i64, i64, i64) = ws.catalog()
         .query_row(
             "SELECT count(*), count(DISTINCT workload), sum(bytes_scanned > 0) FROM query_log WHERE origin = 'workload' AND error IS NULL",
             [],
@@ -505,9 +502,12 @@ fn config_show_reports_sources_by_precedence() {
 #[test]
 fn newer_catalog_schema_is_refused_unchanged() {
     let ws = generated();
-    db(&ws).execute_batch("PRAGMA user_version = 999").unwrap();
+    ws.catalog()
+        .execute_batch("PRAGMA user_version = 999")
+        .unwrap();
     run(&ws, &["tables"]).user_error("newer");
-    let v: i64 = db(&ws)
+    let v: i64 = ws
+        .catalog()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(v, 999);
@@ -625,7 +625,8 @@ fn workload_sql_prints_filtered_queries_without_running_them() {
     )
     .success();
     assert_eq!(only.matches("-- template: segment_join").count(), 5);
-    let logged: i64 = db(&ws)
+    let logged: i64 = ws
+        .catalog()
         .query_row("SELECT count(*) FROM query_log", [], |r| r.get(0))
         .unwrap();
     assert_eq!(logged, 0, "printing queries runs nothing");

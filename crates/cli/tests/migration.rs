@@ -44,12 +44,8 @@ fn generate(ws: &TempWorkspace, rows: &str, rows_per_file: &str) {
     .success();
 }
 
-fn db(ws: &TempWorkspace) -> rusqlite::Connection {
-    rusqlite::Connection::open(ws.metadata_db()).unwrap()
-}
-
 fn active_layout(ws: &TempWorkspace) -> String {
-    db(ws)
+    ws.catalog()
         .query_row(
             "SELECT active_layout FROM tables WHERE name = 'events'",
             [],
@@ -60,7 +56,7 @@ fn active_layout(ws: &TempWorkspace) -> String {
 
 /// (status, error) of a job.
 fn job_status(ws: &TempWorkspace, target: &str) -> (String, Option<String>) {
-    db(ws)
+    ws.catalog()
         .query_row(
             "SELECT status, error FROM migration_jobs WHERE target_layout = ?1",
             [target],
@@ -156,7 +152,8 @@ fn enqueue_is_idempotent_and_the_worker_publishes_a_verified_layout() {
     assert_eq!(target_of(&dry), target);
     let second = run(&ws, &args).success();
     assert!(second.contains("nothing to do"), "{second}");
-    let jobs: i64 = db(&ws)
+    let jobs: i64 = ws
+        .catalog()
         .query_row("SELECT count(*) FROM migration_jobs", [], |r| r.get(0))
         .unwrap();
     assert_eq!(jobs, 1);
@@ -176,7 +173,8 @@ fn enqueue_is_idempotent_and_the_worker_publishes_a_verified_layout() {
         .join(format!("layout_{target}"));
     assert!(dir.join("device=mobile").is_dir());
     // The cost of the rewrite is recorded.
-    let (read, written, rows, files): (i64, i64, i64, i64) = db(&ws)
+    let (read, written, rows, files): (i64, i64, i64, i64) = ws
+        .catalog()
         .query_row(
             "SELECT bytes_read, bytes_written, rows_written, files_written FROM migration_jobs",
             [],
@@ -439,7 +437,8 @@ fn ctrl_c_stops_the_worker_between_units_and_the_job_resumes() {
     // Wait until at least one unit is durable, then send SIGINT (Ctrl+C).
     let started = Instant::now();
     loop {
-        let done: i64 = db(&ws)
+        let done: i64 = ws
+            .catalog()
             .query_row(
                 "SELECT units_done FROM migration_jobs WHERE target_layout = ?1",
                 [&target],

@@ -15,10 +15,6 @@ fn run(ws: &TempWorkspace, args: &[&str]) -> Run {
     ws.run(&bin(), args)
 }
 
-fn db(ws: &TempWorkspace) -> rusqlite::Connection {
-    rusqlite::Connection::open(ws.metadata_db()).unwrap()
-}
-
 /// Table name -> rows, from `dbopt tables --format json`.
 fn table_rows(ws: &TempWorkspace) -> BTreeMap<String, u64> {
     let out = run(ws, &["tables", "--format", "json"]).success();
@@ -70,7 +66,8 @@ fn tpch_sf_0_01_generates_specification_row_counts_and_runs_all_22_queries() {
         );
         out.success();
     }
-    let errors: i64 = db(&ws)
+    let errors: i64 = ws
+        .catalog()
         .query_row(
             "SELECT count(*) FROM query_log WHERE error IS NOT NULL",
             [],
@@ -103,7 +100,7 @@ fn tpch_sf_0_01_generates_specification_row_counts_and_runs_all_22_queries() {
     assert!(templates.keys().all(|t| t.starts_with('q')));
 
     // Workload queries are logged against lineitem, with one scan row per table read.
-    let conn = db(&ws);
+    let conn = ws.catalog();
     let (logged, tables): (i64, String) = conn
         .query_row(
             "SELECT count(*), group_concat(DISTINCT table_name) FROM query_log WHERE workload = 'q5'",

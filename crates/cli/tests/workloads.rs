@@ -19,12 +19,8 @@ fn run(ws: &TempWorkspace, args: &[&str]) -> Run {
     ws.run(&bin(), args)
 }
 
-fn db(ws: &TempWorkspace) -> rusqlite::Connection {
-    rusqlite::Connection::open(ws.metadata_db()).unwrap()
-}
-
 fn count(ws: &TempWorkspace, sql: &str) -> i64 {
-    db(ws).query_row(sql, [], |r| r.get(0)).unwrap()
+    ws.catalog().query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
 /// A workspace with a small generated events table.
@@ -594,7 +590,7 @@ fn green_taxi_month_downloads_and_runs() {
     .success();
     let summary = json(&out);
     assert_eq!(summary["errors"], 0, "{out}");
-    let sql: String = db(&ws)
+    let sql: String = ws.catalog()
         .query_row(
             "SELECT sql FROM query_log WHERE sql LIKE '%lpep_pickup_datetime >= TIMESTAMP%' LIMIT 1",
             [],

@@ -41,6 +41,11 @@ impl TempWorkspace {
         self.root().join("metadata.db")
     }
 
+    /// A direct SQLite connection to the workspace's catalog, for assertions.
+    pub fn catalog(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.metadata_db()).expect("the catalog file opens")
+    }
+
     /// A command for `bin` running in the workspace with its DATA_DIR and METADATA_DB, and no
     /// other dbopt configuration inherited from the environment.
     pub fn command(&self, bin: &Path) -> Command {
