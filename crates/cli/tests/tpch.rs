@@ -145,6 +145,44 @@ fn tpch_sf_0_01_generates_specification_row_counts_and_runs_all_22_queries() {
     .sum();
     assert!(filter >= 18, "{summary}");
 
+    // The same generator prints SQL for replay elsewhere, with template filters.
+    let printed = run(
+        &ws,
+        &[
+            "workload-sql",
+            "--workload",
+            "tpch-filter",
+            "--num-queries",
+            "12",
+            "--seed",
+            "5",
+            "--exclude-templates",
+            "q6,q14",
+        ],
+    )
+    .success();
+    let printed: Vec<serde_json::Value> = printed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(printed.len(), 12);
+    assert!(
+        printed
+            .iter()
+            .all(|q| q["template"] != "q6" && q["template"] != "q14")
+    );
+    run(
+        &ws,
+        &[
+            "workload-sql",
+            "--workload",
+            "tpch",
+            "--only-templates",
+            "q23",
+        ],
+    )
+    .user_error("unknown template 'q23'");
+
     // Reference answers exist only for scale factor 1.
     run(&ws, &["tpch-validate"]).user_error("scale factor 1");
 }

@@ -1,14 +1,26 @@
-//! `workload-sql`: the generated workload as SQL text without running it, so the same queries
+//! `workload-sql`: a generated workload (events or TPC-H) as SQL text without running it, so the same queries
 //! can be replayed elsewhere (the benchmark runs them on DuckDB too) or split into a training
 //! set and a held-out test set by template.
 
 use crate::{DbError, Workspace};
 use dbopt_core::TableName;
+use dbopt_data::tpch_params::{TpchMix, TpchWorkload};
 use dbopt_data::workload::{EventsDomain, EventsWorkload, GeneratedQuery, template_names};
+
+/// Which generator the queries come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkloadSource {
+    /// The events workload (over the events table and its customers dimension).
+    Events,
+    /// The 22 TPC-H templates drawn by `mix` (over the generated TPC-H tables).
+    Tpch(TpchMix),
+}
 
 /// Which generated queries to emit.
 #[derive(Debug, Clone)]
 pub struct WorkloadSqlOptions {
+    /// The generator.
+    pub source: WorkloadSource,
     /// The events table the queries target (its row count sizes the parameter domains).
     pub table: TableName,
     /// The customers table joins go to.
@@ -23,10 +35,17 @@ pub struct WorkloadSqlOptions {
     pub exclude_templates: Vec<String>,
 }
 
+/// Template names of a generator (`q1`..`q22` for TPC-H).
+fn known_templates(source: WorkloadSource) -> Vec<String> {
+    match source {
+        WorkloadSource::Events => template_names().iter().map(|t| t.to_string()).collect(),
+        WorkloadSource::Tpch(_) => (1..=22).map(|n| format!("q{n}")).collect(),
+    }
+}
+
 /// Checks template names against the generator's list.
-fn check_templates(names: &[String]) -> Result<(), DbError> {
-    let known = template_names();
-    match names.iter().find(|n| !known.contains(&n.as_str())) {
+fn check_templates(names: &[String], known: &[String]) -> Result<(), DbError> {
+    match names.iter().find(|n| !known.contains(n)) {
         Some(bad) => Err(DbError::Invalid(format!(
             "unknown template '{bad}': known templates are {}",
             known.join(", ")
@@ -36,30 +55,40 @@ fn check_templates(names: &[String]) -> Result<(), DbError> {
 }
 
 impl Workspace {
-    /// Draws `num_queries` events-workload queries that pass the template filters.
-    pub fn events_workload_sql(
+    /// Draws `num_queries` generated queries that pass the template filters.
+    pub fn workload_sql(
         &self,
         options: &WorkloadSqlOptions,
     ) -> Result<Vec<GeneratedQuery>, DbError> {
-        check_templates(&options.only_templates)?;
-        check_templates(&options.exclude_templates)?;
+        let known = known_templates(options.source);
+        check_templates(&options.only_templates, &known)?;
+        check_templates(&options.exclude_templates, &known)?;
         let allowed = |t: &str| {
             (options.only_templates.is_empty() || options.only_templates.iter().any(|o| o == t))
                 && !options.exclude_templates.iter().any(|e| e == t)
         };
-        if !template_names().iter().any(|t| allowed(t)) {
+        if !known.iter().any(|t| allowed(t)) {
             return Err(DbError::Invalid(
                 "the template filters leave no template to draw from".to_string(),
             ));
         }
-        let table = self.require_table(&options.table)?;
-        let mut domain = EventsDomain::for_rows(table.row_count);
-        domain.table = options.table.to_string();
-        domain.customers_table = options.customers_table.to_string();
-        let mut generator = EventsWorkload::new(options.seed, domain);
+        let mut next: Box<dyn FnMut() -> GeneratedQuery> = match options.source {
+            WorkloadSource::Events => {
+                let table = self.require_table(&options.table)?;
+                let mut domain = EventsDomain::for_rows(table.row_count);
+                domain.table = options.table.to_string();
+                domain.customers_table = options.customers_table.to_string();
+                let mut generator = EventsWorkload::new(options.seed, domain);
+                Box::new(move || generator.next_query())
+            }
+            WorkloadSource::Tpch(mix) => {
+                let mut generator = TpchWorkload::new(options.seed, mix, self.tpch_scale_factor()?);
+                Box::new(move || generator.next_query())
+            }
+        };
         let mut out = Vec::with_capacity(options.num_queries as usize);
         while (out.len() as u64) < options.num_queries {
-            let q = generator.next_query();
+            let q = next();
             if allowed(q.template) {
                 out.push(q);
             }

@@ -1,10 +1,12 @@
 //! `dbopt workload-sql`: print generated workload queries as JSON lines without running them.
 
 use super::table_name;
+use crate::cli::WorkloadKind;
 use anyhow::Result;
 use clap::Args;
 use dbopt::Workspace;
-use dbopt::workload_sql::WorkloadSqlOptions;
+use dbopt::workload_sql::{WorkloadSource, WorkloadSqlOptions};
+use dbopt_data::tpch_params::TpchMix;
 
 /// `dbopt workload-sql`
 #[derive(Debug, Args)]
@@ -12,6 +14,9 @@ use dbopt::workload_sql::WorkloadSqlOptions;
     after_help = "Examples:\n  dbopt workload-sql --num-queries 100 --seed 9 > queries.jsonl\n  dbopt workload-sql --exclude-templates user_sessions,amount_duration --format sql > train.sql"
 )]
 pub struct WorkloadSqlArgs {
+    /// Which generator: events, TPC-H (uniform) or TPC-H weighted toward selective filters.
+    #[arg(long, value_enum, default_value_t = WorkloadKind::Events)]
+    pub workload: WorkloadKind,
     /// The events table the queries target.
     #[arg(long, default_value = "events")]
     pub table_name: String,
@@ -37,7 +42,13 @@ pub struct WorkloadSqlArgs {
 
 /// Runs `dbopt workload-sql`.
 pub fn run(ws: Workspace, args: WorkloadSqlArgs) -> Result<()> {
+    let source = match args.workload {
+        WorkloadKind::Events => WorkloadSource::Events,
+        WorkloadKind::Tpch => WorkloadSource::Tpch(TpchMix::Uniform),
+        WorkloadKind::TpchFilter => WorkloadSource::Tpch(TpchMix::FilterHeavy),
+    };
     let options = WorkloadSqlOptions {
+        source,
         table: table_name(&args.table_name)?,
         customers_table: table_name(&args.customers_table)?,
         num_queries: args.num_queries,
@@ -45,7 +56,7 @@ pub fn run(ws: Workspace, args: WorkloadSqlArgs) -> Result<()> {
         only_templates: args.only_templates,
         exclude_templates: args.exclude_templates,
     };
-    for q in ws.events_workload_sql(&options)? {
+    for q in ws.workload_sql(&options)? {
         if args.format == "sql" {
             println!("-- template: {}\n{};", q.template, q.sql);
         } else {
