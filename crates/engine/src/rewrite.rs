@@ -254,7 +254,12 @@ pub async fn distinct_count(
         cols.join(", "),
         quote_ident(name)
     );
-    let batches = collect_sql(ctx, &sql).await?;
+    count_sql(ctx, &sql).await
+}
+
+/// Runs a `SELECT count(*) ...` and returns the count (0 when the result is empty).
+async fn count_sql(ctx: &SessionContext, sql: &str) -> Result<u64, EngineError> {
+    let batches = collect_sql(ctx, sql).await?;
     let value = batches
         .first()
         .and_then(|b| {
@@ -286,17 +291,7 @@ pub async fn unrepresentable_partition_rows(
         quote_ident(name),
         conds.join(" OR ")
     );
-    let batches = collect_sql(ctx, &sql).await?;
-    let value = batches
-        .first()
-        .and_then(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<arrow::array::Int64Array>()
-                .map(|a| a.value(0))
-        })
-        .unwrap_or(0);
-    Ok(value.max(0) as u64)
+    count_sql(ctx, &sql).await
 }
 
 /// Quantile boundaries of the clustering columns from (a sample of) table `name`.
