@@ -417,6 +417,42 @@ def run_events(args, db: Dbopt, report: dict) -> None:
 TPCH_HOLDOUT = ["q13", "q22"]
 
 
+def sql_statements(path: Path) -> list[str]:
+    """The statements of a .sql workload file (`--` comment lines dropped, split on `;`)."""
+    text = "\n".join(line for line in path.read_text().splitlines() if not line.strip().startswith("--"))
+    return [stmt.strip() for stmt in text.split(";") if stmt.strip()]
+
+
+def run_table(args, db: Dbopt, report: dict) -> None:
+    """Any data plus any .sql workload: load each NAME=PATH, adapt the first table."""
+    if not args.load or not args.workload_file:
+        raise BenchError("--dataset table needs --load NAME=PATH (repeatable; the first is adapted) and --workload-file F.sql")
+    names = []
+    for spec in args.load:
+        name, _, path = spec.partition("=")
+        if not path:
+            raise BenchError(f"--load takes NAME=PATH, got '{spec}'")
+        db.run("load-dataset", "--table-name", name, "--source-path", str(Path(path).resolve()))
+        names.append(name)
+    table = names[0]
+    with db.catalog() as c:
+        rows = c.execute("SELECT row_count FROM tables WHERE name = ?", (table,)).fetchone()[0]
+    statements = sql_statements(args.workload_file)
+    if not statements:
+        raise BenchError(f"{args.workload_file} holds no SQL statements")
+    # A file of concrete queries has no templates to vary: dbopt observes the file and the
+    # same queries are measured, so there is no held-out part.
+    queries = [{"template": f"stmt{i + 1}", "sql": sql} for i, sql in enumerate(statements)]
+    report["dataset"] = {"name": f"table {table}", "rows": rows, "order": f"loaded, workload {args.workload_file.name}"}
+    report["workload"] = {
+        "train_queries": len(queries),
+        "test_queries": len(queries),
+        "held_out_templates": [],
+        "test_queries_from_held_out_templates": 0,
+    }
+    run_pipeline(args, db, table, [table], queries, queries, report)
+
+
 def run_tpch(args, db: Dbopt, report: dict) -> None:
     _, gen_s, _ = db.run("generate-tpch", "--scale-factor", str(args.scale_factor))
     with db.catalog() as c:
@@ -593,11 +629,7 @@ def markdown(report: dict) -> str:
         "",
         f"Run {report['started_at']} on {m['cores']} cores, {m['memory_bytes'] / 2**30:.1f} GiB "
         f"({m['platform']}); binary `{report['binary']}`; mode {'quick' if report['quick'] else 'full'}.",
-        f"Workload: {report['workload']['train_queries']} training queries (templates "
-        f"{', '.join(report['workload']['held_out_templates'])} held out), "
-        f"{report['workload']['test_queries']} test queries with fresh parameters "
-        f"({report['workload']['test_queries_from_held_out_templates']} from held-out templates), "
-        f"{report['repeats']} runs each, median of the hot runs.",
+        workload_line(report),
         "",
         chosen_line(report),
         "",
@@ -659,6 +691,18 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def workload_line(report: dict) -> str:
+    w = report["workload"]
+    runs = f"{report['repeats']} runs each, median of the hot runs."
+    if not w["held_out_templates"]:
+        return f"Workload: the file's {w['test_queries']} queries, observed and then measured (no held-out part); {runs}"
+    return (
+        f"Workload: {w['train_queries']} training queries (templates {', '.join(w['held_out_templates'])} held out), "
+        f"{w['test_queries']} test queries with fresh parameters ({w['test_queries_from_held_out_templates']} from "
+        f"held-out templates), {runs}"
+    )
+
+
 def chosen_line(report: dict) -> str:
     tables = report.get("tables") or {"": {"chosen_proposal": report.get("chosen_proposal")}}
     lines = []
@@ -680,7 +724,9 @@ REQUIRED_KEYS = ["machine", "dataset", "workload", "layouts", "ratios", "migrati
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="events", choices=["events", "tpch"], help="dataset to run on")
+    p.add_argument("--dataset", default="events", choices=["events", "tpch", "table"], help="dataset to run on")
+    p.add_argument("--load", action="append", metavar="NAME=PATH", help="--dataset table: load PATH as table NAME (repeatable; the first is adapted)")
+    p.add_argument("--workload-file", type=Path, help="--dataset table: a .sql file of queries")
     p.add_argument("--scale-factor", type=float, default=1.0, help="TPC-H scale factor (default 1)")
     p.add_argument("--rows", type=int, default=10_000_000, help="events rows (default 10M)")
     p.add_argument("--order", default="arrival", choices=["arrival", "shuffled"], help="initial row order")
@@ -735,7 +781,7 @@ def main() -> int:
     }
     started = time.perf_counter()
     try:
-        (run_tpch if args.dataset == "tpch" else run_events)(args, db, report)
+        {"tpch": run_tpch, "table": run_table}.get(args.dataset, run_events)(args, db, report)
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -745,7 +791,7 @@ def main() -> int:
         print(f"error: incomplete report, missing {missing}", file=sys.stderr)
         return 1
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = f"{report['dataset']['name']}-{'quick' if args.quick else 'full'}-{stamp}"
+    name = f"{report['dataset']['name'].replace(' ', '-')}-{'quick' if args.quick else 'full'}-{stamp}"
     (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2, default=str))
     md = markdown(report)
     (RESULTS / f"{name}.md").write_text(md)
