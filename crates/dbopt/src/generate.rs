@@ -37,6 +37,19 @@ pub struct GenerateReport {
     pub customers: InitialLayoutReport,
 }
 
+/// Rows from which a new initial layout is encoded by several threads.
+pub const PARALLEL_WRITE_MIN_ROWS: u64 = 1_000_000;
+
+/// Encoding threads for a table of `rows` rows: one per engine thread for large tables, one
+/// otherwise (small tables keep a single file sequence).
+pub fn parallel_writers(ws: &Workspace, rows: u64) -> usize {
+    if rows >= PARALLEL_WRITE_MIN_ROWS {
+        ws.engine_settings().effective_threads()
+    } else {
+        1
+    }
+}
+
 impl Workspace {
     /// Generates the events table and the customers table it joins to.
     pub async fn generate_events(
@@ -78,6 +91,7 @@ impl Workspace {
             replace: options.replace,
             rows_per_file,
             spec: spec.clone(),
+            writers: 1,
         };
         let customers = self
             .write_initial_layout(
@@ -104,6 +118,7 @@ impl Workspace {
             replace: options.replace,
             rows_per_file,
             spec,
+            writers: parallel_writers(self, options.num_rows),
         };
         let events = self
             .write_initial_layout(

@@ -5,9 +5,10 @@ use crate::{DbError, Progress, Workspace};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use dbopt_catalog::{LayoutRecord, LayoutStatus, TableRecord};
+use dbopt_core::RowDigest;
 use dbopt_core::{LayoutId, LayoutManifest, LayoutSpec, TableName};
 use dbopt_engine::digest::BatchDigester;
-use dbopt_engine::writer::{LayoutWriter, fsync_dir, write_manifest};
+use dbopt_engine::writer::{LayoutWriter, WrittenLayout, fsync_dir, write_manifest};
 use futures::{Stream, StreamExt};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,9 @@ pub struct InitialLayoutRequest {
     pub rows_per_file: u64,
     /// Parquet sizing for the initial files.
     pub spec: LayoutSpec,
+    /// Encoding threads (1 keeps one file sequence in source order; more write row-group-sized
+    /// runs round-robin to that many file sequences, each still in source order).
+    pub writers: usize,
 }
 
 /// What writing an initial layout did.
@@ -75,13 +79,9 @@ impl Workspace {
         let staging = self
             .staging_dir(table)
             .join(format!("initial-{now}-{}", std::process::id()));
-        let mut writer = LayoutWriter::create(
-            &staging,
-            schema.clone(),
-            &request.spec,
-            request.rows_per_file,
-        )?;
-        let mut digester = BatchDigester::new();
+        let writers = request.writers.max(1);
+        let run_rows = request.spec.effective_row_group_rows().max(1);
+        let mut pool = WriterPool::start(&staging, &schema, request, writers)?;
         let result: Result<(), DbError> = async {
             while let Some(batch) = batches.next().await {
                 let batch = batch?;
@@ -90,25 +90,26 @@ impl Workspace {
                         "source batch schema changed mid-stream for table '{table}'"
                     )));
                 }
-                digester.update(&batch)?;
-                writer.write(&batch)?;
+                pool.send(&batch, run_rows)?;
                 progress.advance(batch.num_rows() as u64);
             }
             Ok(())
         }
         .await;
-        if let Err(e) = result {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
-        }
-        let written = writer.finish()?;
+        let finished = pool.finish();
+        let (written, digest) = match result.and(finished) {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(e);
+            }
+        };
         if written.rows == 0 {
             let _ = std::fs::remove_dir_all(&staging);
             return Err(DbError::Invalid(format!(
                 "the source for table '{table}' has no rows: nothing to load"
             )));
         }
-        let digest = digester.finish();
         let manifest = LayoutManifest {
             layout_id: LayoutId::initial(),
             table: table.to_string(),
@@ -177,5 +178,142 @@ impl Workspace {
             let _ = std::fs::remove_dir_all(t);
         }
         Ok(())
+    }
+}
+
+/// Encoding threads that each own a `LayoutWriter` and a digester; batches are cut into
+/// row-group-sized runs dealt round-robin, so every row group holds consecutive source rows.
+struct WriterPool {
+    senders: Vec<std::sync::mpsc::SyncSender<RecordBatch>>,
+    handles: Vec<std::thread::JoinHandle<Result<(WrittenLayout, RowDigest), DbError>>>,
+    current: usize,
+    filled: usize,
+}
+
+impl WriterPool {
+    fn start(
+        dir: &std::path::Path,
+        schema: &SchemaRef,
+        request: &InitialLayoutRequest,
+        writers: usize,
+    ) -> Result<Self, DbError> {
+        let mut senders = Vec::with_capacity(writers);
+        let mut handles = Vec::with_capacity(writers);
+        for i in 0..writers {
+            let mut writer =
+                LayoutWriter::create(dir, schema.clone(), &request.spec, request.rows_per_file)?;
+            if writers > 1 {
+                writer = writer.with_file_prefix(&format!("w{i}-"));
+            }
+            // Plain threads: callers may drive this future from any executor.
+            let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(4);
+            handles.push(std::thread::spawn(move || {
+                let mut digester = BatchDigester::new();
+                while let Ok(batch) = rx.recv() {
+                    digester.update(&batch)?;
+                    writer.write(&batch)?;
+                }
+                Ok((writer.finish()?, digester.finish()))
+            }));
+            senders.push(tx);
+        }
+        Ok(Self {
+            senders,
+            handles,
+            current: 0,
+            filled: 0,
+        })
+    }
+
+    fn send(&mut self, batch: &RecordBatch, run_rows: usize) -> Result<(), DbError> {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let take = (run_rows - self.filled).min(batch.num_rows() - offset);
+            let piece = batch.slice(offset, take);
+            if self.senders[self.current].send(piece).is_err() {
+                // The writer stopped on an error; `finish` reports it.
+                return Ok(());
+            }
+            offset += take;
+            self.filled += take;
+            if self.filled == run_rows {
+                self.filled = 0;
+                self.current = (self.current + 1) % self.senders.len();
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(WrittenLayout, RowDigest), DbError> {
+        drop(self.senders);
+        let mut files = Vec::new();
+        let mut rows = 0;
+        let mut digest = RowDigest::default();
+        for handle in self.handles {
+            let (written, d) = handle
+                .join()
+                .map_err(|_| DbError::Invalid("a Parquet writer thread panicked".to_string()))??;
+            files.extend(written.files);
+            rows += written.rows;
+            digest.merge(&d);
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok((WrittenLayout { files, rows }, digest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dbopt_core::Config;
+    use dbopt_data::events::{EventsGenerator, EventsParams};
+
+    fn write(ws: &Workspace, name: &str, writers: usize) -> LayoutManifest {
+        let request = InitialLayoutRequest {
+            table: TableName::new(name).unwrap(),
+            source: "test".into(),
+            replace: false,
+            rows_per_file: 1_000_000,
+            spec: LayoutSpec {
+                row_group_rows: Some(1000),
+                ..Default::default()
+            },
+            writers,
+        };
+        let batches = EventsGenerator::new(EventsParams {
+            num_rows: 10_500,
+            seed: 3,
+            batch_size: 4096,
+            ..Default::default()
+        });
+        futures::executor::block_on(ws.write_initial_layout(
+            &request,
+            EventsGenerator::schema(),
+            futures::stream::iter(batches.map(Ok)),
+            &crate::NoProgress,
+        ))
+        .unwrap();
+        ws.layout_manifest(&request.table, &LayoutId::initial())
+            .unwrap()
+    }
+
+    #[test]
+    fn parallel_writers_keep_the_rows_and_whole_row_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(Config::with_dirs(
+            &dir.path().join("data"),
+            &dir.path().join("metadata.db"),
+        ))
+        .unwrap();
+        let one = write(&ws, "single", 1);
+        let three = write(&ws, "parallel", 3);
+        assert_eq!(one.digest, three.digest, "same multiset of rows");
+        assert_eq!(three.row_count, 10_500);
+        assert_eq!(one.files.len(), 1);
+        assert_eq!(three.files.len(), 3);
+        assert!(three.files.iter().all(|f| f.path.starts_with("part-w")));
+        // Runs are one row group long, so no row group is split across writers.
+        assert_eq!(one.total_row_groups(), 11);
+        assert_eq!(three.total_row_groups(), 11);
     }
 }

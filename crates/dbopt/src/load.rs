@@ -40,6 +40,7 @@ impl Workspace {
             replace,
             rows_per_file: DEFAULT_ROWS_PER_FILE,
             spec: LayoutSpec::default(),
+            writers: 1,
         };
         let batches =
             stream.map(|b| b.map_err(|e| DbError::Engine(dbopt_engine::EngineError::from_exec(e))));

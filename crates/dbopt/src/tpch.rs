@@ -227,6 +227,7 @@ impl Workspace {
             replace: options.replace,
             rows_per_file: DEFAULT_ROWS_PER_FILE,
             spec: LayoutSpec::default(),
+            writers: crate::generate::parallel_writers(self, table.estimated_rows(sf)),
         };
         let stream = futures::stream::iter(batches.map(|b| b.map_err(DbError::from)));
         self.write_initial_layout(&request, table.schema(), stream, progress)
