@@ -4,7 +4,7 @@
 //! queries with the validation parameters and compares them with the scale-factor-1 answers.
 
 use crate::initial_layout::{InitialLayoutReport, InitialLayoutRequest};
-use crate::workload::{SummaryBuilder, WorkloadSummary, run_logged};
+use crate::workload::{WorkloadSummary, run_generated, run_logged};
 use crate::{DbError, Progress, Workspace};
 use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -271,16 +271,13 @@ impl Workspace {
         let session = self
             .query_session(&table_name(TpchTable::LineItem), None)
             .await?;
-        progress.set_total(options.num_queries);
-        let mut builder = SummaryBuilder::default();
-        for _ in 0..options.num_queries {
-            let q = generator.next_query();
-            let result = run_logged(&session, &q.sql, q.template).await;
-            builder.record(q.template, &result);
-            progress.advance(1);
-        }
-        progress.finish();
-        Ok(builder.finish())
+        Ok(run_generated(
+            &session,
+            options.num_queries,
+            || generator.next_query(),
+            progress,
+        )
+        .await)
     }
 
     /// Runs queries `queries` (1..=22) with the validation parameters and compares each result

@@ -103,17 +103,34 @@ impl Workspace {
         domain.customers_table = options.customers_table.to_string();
         let mut generator = EventsWorkload::new(options.seed, domain);
         let session = self.query_session(&options.table, None).await?;
-        progress.set_total(options.num_queries);
-        let mut builder = SummaryBuilder::default();
-        for _ in 0..options.num_queries {
-            let q = generator.next_query();
-            let result = run_logged(&session, &q.sql, q.template).await;
-            builder.record(q.template, &result);
-            progress.advance(1);
-        }
-        progress.finish();
-        Ok(builder.finish())
+        Ok(run_generated(
+            &session,
+            options.num_queries,
+            || generator.next_query(),
+            progress,
+        )
+        .await)
     }
+}
+
+/// Runs `num_queries` queries drawn from `next` in `session`, logging each under its
+/// template, and summarizes them (failed queries are logged and counted, not fatal).
+pub async fn run_generated(
+    session: &QuerySession<'_>,
+    num_queries: u64,
+    mut next: impl FnMut() -> dbopt_data::workload::GeneratedQuery,
+    progress: &dyn Progress,
+) -> WorkloadSummary {
+    progress.set_total(num_queries);
+    let mut builder = SummaryBuilder::default();
+    for _ in 0..num_queries {
+        let q = next();
+        let result = run_logged(session, &q.sql, q.template).await;
+        builder.record(q.template, &result);
+        progress.advance(1);
+    }
+    progress.finish();
+    builder.finish()
 }
 
 /// Runs one workload query, logging it under `template`.
