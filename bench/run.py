@@ -38,6 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 HOLDOUT_TEMPLATES = ["user_sessions", "amount_duration"]
+TPCHGEN_ZSTD_LEVEL = 3  # the level dbopt writes; tpchgen-cli is timed at the same one
 IDEAL_FLOOR_BYTES = 1024  # a count(*) needs only metadata; floor the ideal so ratios stay finite
 
 
@@ -453,6 +454,25 @@ def run_table(args, db: Dbopt, report: dict) -> None:
     run_pipeline(args, db, table, [table], queries, queries, report)
 
 
+def time_tpchgen_cli(scale_factor: float, workdir: Path) -> float | None:
+    """Wall seconds of the generator's own CLI writing the same tables as ZSTD Parquet (the
+    speed generate-tpch is compared with), or None when tpchgen-cli is not installed."""
+    exe = shutil.which("tpchgen-cli")
+    if exe is None:
+        return None
+    out = workdir / "tpchgen-cli"
+    started = time.perf_counter()
+    subprocess.run(
+        [exe, "parquet", "-s", str(scale_factor), "-c", f"ZSTD({TPCHGEN_ZSTD_LEVEL})", "-o", str(out)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    elapsed = time.perf_counter() - started
+    shutil.rmtree(out, ignore_errors=True)
+    return elapsed
+
+
 def run_tpch(args, db: Dbopt, report: dict) -> None:
     _, gen_s, _ = db.run("generate-tpch", "--scale-factor", str(args.scale_factor))
     with db.catalog() as c:
@@ -463,6 +483,7 @@ def run_tpch(args, db: Dbopt, report: dict) -> None:
         "rows": rows["lineitem"] + rows["orders"],
         "order": f"sf {args.scale_factor}, lineitem and orders adapted",
         "generate_seconds": gen_s,
+        "tpchgen_cli_seconds": time_tpchgen_cli(args.scale_factor, db.workdir),
     }
 
     def queries(n: int, seed: int, exclude: list[str]) -> list[dict]:
@@ -653,6 +674,12 @@ def markdown(report: dict) -> str:
         )
         lines.append(f"| bytes / ideal, geomean, Delta Z-order | {fmt(r['bytes_over_ideal_geomean_delta_zorder'])} | |")
     lines.append(f"| rewrite rows / s / core | {fmt(r['rewrite_rows_per_second_per_core'], 0)} | >= 1,000,000 |")
+    if d.get("generate_seconds") and d.get("tpchgen_cli_seconds"):
+        lines.append(
+            f"| generate-tpch / tpchgen-cli parquet ZSTD({TPCHGEN_ZSTD_LEVEL}) wall time "
+            f"({fmt(d['generate_seconds'], 1)} s / {fmt(d['tpchgen_cli_seconds'], 1)} s) | "
+            f"{fmt(d['generate_seconds'] / d['tpchgen_cli_seconds'])} | near 1 |"
+        )
     p = report.get("prediction", {})
     lines += [
         "",
@@ -747,6 +774,7 @@ def main() -> int:
         report = json.loads(args.render.read_text())
         md = markdown(report)
         args.render.with_suffix(".md").write_text(md)
+        args.command = report.get("command")
         if args.write_benchmarks:
             d = report["dataset"]
             args.rows, args.order = d["rows"], d.get("order", "arrival")
@@ -778,6 +806,7 @@ def main() -> int:
         "quick": args.quick,
         "repeats": args.repeats,
         "machine": machine(),
+        "command": reproduce_command(sys.argv[1:]),
     }
     started = time.perf_counter()
     try:
@@ -796,6 +825,7 @@ def main() -> int:
     md = markdown(report)
     (RESULTS / f"{name}.md").write_text(md)
     if args.write_benchmarks:
+        args.command = report["command"]
         write_benchmarks(md, args)
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -804,8 +834,26 @@ def main() -> int:
     return 0
 
 
+def reproduce_command(argv: list[str]) -> str:
+    """The command line of this run without the machine-specific --binary/--workdir/--keep."""
+    kept, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in ("--binary", "--workdir"):
+            skip = True
+            continue
+        if a.startswith(("--binary=", "--workdir=")) or a == "--keep":
+            continue
+        kept.append(a)
+    return " ".join(["python3 bench/run.py", *kept])
+
+
 def write_benchmarks(md: str, args) -> None:
-    cmd = f"python3 bench/run.py --rows {args.rows} --order {args.order} --train {args.train} --test {args.test} --write-benchmarks"
+    cmd = args.command or (
+        f"python3 bench/run.py --rows {args.rows} --order {args.order} --train {args.train} --test {args.test} --write-benchmarks"
+    )
     text = (
         "# Benchmarks\n\n"
         "The latest full run of the end-to-end benchmark (bench/README.md explains the method).\n"

@@ -7,7 +7,9 @@
 //! column. Used by the migration rewrite and by the what-if model.
 
 use crate::Curve;
-use arrow::array::{Array, ArrayRef, UInt32Array, UInt64Array};
+use arrow::array::{Array, ArrayRef, AsArray, UInt32Array, UInt64Array};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use arrow::error::ArrowError;
 use arrow::row::{OwnedRow, RowConverter, SortField};
 
@@ -19,11 +21,47 @@ pub fn bits_per_dim(dims: usize) -> u32 {
     (64 / dims as u32).min(16)
 }
 
-/// Quantile boundaries of one column: value `v` falls in bucket `#{b : b <= v}`.
+/// Quantile boundaries of one column: value `v` falls in bucket `#{b : b <= v}`, in the order
+/// of Arrow's row format (nulls first).
 #[derive(Debug)]
 pub struct ColumnBoundaries {
     converter: RowConverter,
-    bounds: Vec<OwnedRow>,
+    probe: Probe,
+}
+
+/// How values are compared with the boundaries. Integer-like and float columns compare native
+/// values (the same order as the row format, without encoding every value); other types
+/// compare encoded rows.
+#[derive(Debug)]
+enum Probe {
+    /// Boundaries of a column cast to Int64; `null_bounds` boundaries are null (0 or 1).
+    Int { null_bounds: u32, bounds: Vec<i64> },
+    /// Boundaries of a column cast to Float64 (IEEE total order, like the row format).
+    Float { null_bounds: u32, bounds: Vec<f64> },
+    /// Boundaries as encoded rows.
+    Rows(Vec<OwnedRow>),
+}
+
+/// The type a column is compared as natively, if its row-format order is that type's order.
+fn native_type(data_type: &DataType) -> Option<DataType> {
+    use DataType::*;
+    match data_type {
+        Int8
+        | Int16
+        | Int32
+        | Int64
+        | UInt8
+        | UInt16
+        | UInt32
+        | Date32
+        | Date64
+        | Timestamp(_, _)
+        | Time32(_)
+        | Time64(_)
+        | Duration(_) => Some(Int64),
+        Float16 | Float32 | Float64 => Some(Float64),
+        _ => None,
+    }
 }
 
 impl ColumnBoundaries {
@@ -32,39 +70,111 @@ impl ColumnBoundaries {
     pub fn from_values(values: &ArrayRef, buckets: usize) -> Result<Self, ArrowError> {
         let converter = RowConverter::new(vec![SortField::new(values.data_type().clone())])?;
         let rows = converter.convert_columns(std::slice::from_ref(values))?;
-        let mut sorted: Vec<_> = rows.iter().collect();
-        sorted.sort_unstable();
-        let n = sorted.len();
-        let mut bounds: Vec<OwnedRow> = Vec::new();
+        let n = rows.num_rows();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_unstable_by(|&a, &b| rows.row(a).cmp(&rows.row(b)));
+        // Indices into `values` of the boundaries, strictly increasing in row order.
+        let mut picked: Vec<usize> = Vec::new();
         if n > 0 && buckets > 1 {
             for i in 1..buckets {
                 let idx = i * n / buckets;
                 if idx == 0 || idx >= n {
                     continue;
                 }
-                let row = sorted[idx];
-                if bounds.last().is_none_or(|last| last.row() < row) {
-                    bounds.push(row.owned());
+                let candidate = order[idx];
+                if picked
+                    .last()
+                    .is_none_or(|&last| rows.row(last) < rows.row(candidate))
+                {
+                    picked.push(candidate);
                 }
             }
         }
-        Ok(Self { converter, bounds })
+        let probe = match native_type(values.data_type()) {
+            Some(target) => {
+                let native = cast(values, &target)?;
+                let null_bounds = picked.iter().filter(|&&i| native.is_null(i)).count() as u32;
+                let valid = picked.iter().copied().filter(|&i| native.is_valid(i));
+                if target == DataType::Int64 {
+                    let a = native.as_primitive::<Int64Type>();
+                    let bounds = valid.map(|i| a.value(i)).collect();
+                    Probe::Int {
+                        null_bounds,
+                        bounds,
+                    }
+                } else {
+                    let a = native.as_primitive::<Float64Type>();
+                    let bounds = valid.map(|i| a.value(i)).collect();
+                    Probe::Float {
+                        null_bounds,
+                        bounds,
+                    }
+                }
+            }
+            None => Probe::Rows(picked.iter().map(|&i| rows.row(i).owned()).collect()),
+        };
+        Ok(Self { converter, probe })
     }
 
     /// Number of buckets values fall into (boundaries + 1).
     pub fn bucket_count(&self) -> usize {
-        self.bounds.len() + 1
+        1 + match &self.probe {
+            Probe::Int {
+                null_bounds,
+                bounds,
+            } => *null_bounds as usize + bounds.len(),
+            Probe::Float {
+                null_bounds,
+                bounds,
+            } => *null_bounds as usize + bounds.len(),
+            Probe::Rows(bounds) => bounds.len(),
+        }
     }
 
     /// The bucket of every value of `values` (same type as the boundaries were built from).
     pub fn buckets(&self, values: &ArrayRef) -> Result<UInt32Array, ArrowError> {
-        let rows = self
-            .converter
-            .convert_columns(std::slice::from_ref(values))?;
-        let out: Vec<u32> = rows
-            .iter()
-            .map(|row| self.bounds.partition_point(|b| b.row() <= row) as u32)
-            .collect();
+        let out: Vec<u32> = match &self.probe {
+            Probe::Int {
+                null_bounds,
+                bounds,
+            } => {
+                let native = cast(values, &DataType::Int64)?;
+                let a = native.as_primitive::<Int64Type>();
+                (0..a.len())
+                    .map(|i| match a.is_valid(i) {
+                        true => {
+                            let v = a.value(i);
+                            null_bounds + bounds.partition_point(|b| *b <= v) as u32
+                        }
+                        false => *null_bounds,
+                    })
+                    .collect()
+            }
+            Probe::Float {
+                null_bounds,
+                bounds,
+            } => {
+                let native = cast(values, &DataType::Float64)?;
+                let a = native.as_primitive::<Float64Type>();
+                (0..a.len())
+                    .map(|i| match a.is_valid(i) {
+                        true => {
+                            let v = a.value(i);
+                            null_bounds + bounds.partition_point(|b| b.total_cmp(&v).is_le()) as u32
+                        }
+                        false => *null_bounds,
+                    })
+                    .collect()
+            }
+            Probe::Rows(bounds) => {
+                let rows = self
+                    .converter
+                    .convert_columns(std::slice::from_ref(values))?;
+                rows.iter()
+                    .map(|row| bounds.partition_point(|b| b.row() <= row) as u32)
+                    .collect()
+            }
+        };
         Ok(UInt32Array::from(out))
     }
 }
@@ -97,7 +207,17 @@ pub fn hilbert(coords: &[u32], bits: u32) -> u64 {
     if n == 0 || bits == 0 {
         return 0;
     }
-    let mut x: Vec<u32> = coords.to_vec();
+    // Up to MAX_STACK_DIMS coordinates are transformed on the stack (one key per row).
+    const MAX_STACK_DIMS: usize = 8;
+    let mut stack = [0u32; MAX_STACK_DIMS];
+    let mut heap = Vec::new();
+    let x: &mut [u32] = if n <= MAX_STACK_DIMS {
+        stack[..n].copy_from_slice(coords);
+        &mut stack[..n]
+    } else {
+        heap.extend_from_slice(coords);
+        &mut heap
+    };
     let m = 1u32 << (bits - 1);
     // Inverse undo excess work.
     let mut q = m;
@@ -129,7 +249,7 @@ pub fn hilbert(coords: &[u32], bits: u32) -> u64 {
     for v in x.iter_mut() {
         *v ^= t;
     }
-    z_order(&x, bits)
+    z_order(x, bits)
 }
 
 /// The curve key of every row: `columns[i]` is bucketed by `bounds[i]`, buckets are scaled
@@ -234,6 +354,49 @@ mod tests {
         let v = b.buckets(&low).unwrap();
         assert_eq!(v.value(2), 0);
         assert!(v.value(0) <= v.value(3));
+    }
+
+    #[test]
+    fn native_and_row_comparisons_give_the_same_buckets() {
+        use arrow::array::{Date32Array, Float64Array};
+        let ints: ArrayRef = Arc::new(Int64Array::from_iter(
+            (0..5000).map(|i| (i % 11 != 0).then_some((i * 7919) % 1000 - 500)),
+        ));
+        let floats: ArrayRef =
+            Arc::new(Float64Array::from_iter((0..5000).map(|i| {
+                (i % 13 != 0).then_some(((i * 31) % 997) as f64 / 3.0 - 100.0)
+            })));
+        let dates: ArrayRef = Arc::new(Date32Array::from_iter_values((0..5000).map(|i| i % 365)));
+        for values in [ints, floats, dates] {
+            let native = ColumnBoundaries::from_values(&values, 64).unwrap();
+            assert!(!matches!(native.probe, Probe::Rows(_)));
+            // The same boundaries compared as encoded rows.
+            let rows = native
+                .converter
+                .convert_columns(std::slice::from_ref(&values))
+                .unwrap();
+            let mut order: Vec<usize> = (0..values.len()).collect();
+            order.sort_by(|&a, &b| rows.row(a).cmp(&rows.row(b)));
+            let mut bounds: Vec<OwnedRow> = Vec::new();
+            for i in 1..64 {
+                let r = rows.row(order[i * values.len() / 64]);
+                if bounds.last().is_none_or(|l| l.row() < r) {
+                    bounds.push(r.owned());
+                }
+            }
+            let by_rows = ColumnBoundaries {
+                converter: RowConverter::new(vec![SortField::new(values.data_type().clone())])
+                    .unwrap(),
+                probe: Probe::Rows(bounds),
+            };
+            assert_eq!(native.bucket_count(), by_rows.bucket_count());
+            assert_eq!(
+                native.buckets(&values).unwrap(),
+                by_rows.buckets(&values).unwrap(),
+                "{}",
+                values.data_type()
+            );
+        }
     }
 
     /// The largest extent, in either column, of a block of 64 consecutive rows in key order

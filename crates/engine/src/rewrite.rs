@@ -154,6 +154,29 @@ pub struct UnitOutcome {
     pub partitions: u64,
 }
 
+/// The memory each parallel sort stream of a rewrite gets at least.
+pub const SORT_STREAM_MEMORY: u64 = 256 << 20;
+
+/// How many sort streams a rewrite under `settings` runs: one per core, as long as each gets
+/// `SORT_STREAM_MEMORY` of the pool.
+pub fn sort_streams(settings: &EngineSettings) -> usize {
+    let by_memory = (settings.memory_limit / SORT_STREAM_MEMORY).max(1) as usize;
+    settings.effective_threads().min(by_memory)
+}
+
+/// Where one rewrite unit writes.
+#[derive(Debug, Clone)]
+pub struct UnitTarget<'a> {
+    /// The staging data directory.
+    pub dir: &'a Path,
+    /// Files are named `part-<prefix>NNNNN.parquet`.
+    pub file_prefix: &'a str,
+    /// Rows per file before rolling to the next.
+    pub rows_per_file: u64,
+    /// Threads encoding the columns of each row group.
+    pub encode_threads: usize,
+}
+
 /// Opens a session sized by `settings` that lets the sort spill even under a small pool.
 pub async fn rewrite_session(settings: &EngineSettings) -> Result<SessionContext, EngineError> {
     if settings.memory_limit < MIN_MEMORY_LIMIT {
@@ -166,10 +189,11 @@ pub async fn rewrite_session(settings: &EngineSettings) -> Result<SessionContext
         std::fs::create_dir_all(dir)
             .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
     }
-    // One sort stream gets the whole pool (no merge of parallel sorts competing for it), and
-    // small pools get small batches so the merge of spill files fits.
+    // Sort in parallel only when every sort stream gets at least SORT_STREAM_MEMORY of the
+    // pool (the streams are merged in order afterwards); small pools get one stream and small
+    // batches so the merge of its spill files fits.
     let mut settings = settings.clone();
-    settings.threads = 1;
+    settings.threads = sort_streams(&settings);
     if settings.memory_limit < (256 << 20) {
         settings.batch_size = settings.batch_size.min(1024);
     }
@@ -377,18 +401,16 @@ fn spilled_bytes(plan: &Arc<dyn ExecutionPlan>) -> u64 {
 }
 
 /// Rewrites one unit: scans `source`, sorts as `spec` asks (spilling under the pool) and
-/// writes files named `part-<prefix>NNNNN.parquet` into `out_dir` (hive subdirectories when
-/// partitioned). `bounds` are the curve boundaries when `spec.cluster_by` is set.
+/// writes files into `target` (hive subdirectories when partitioned). `bounds` are the curve
+/// boundaries when `spec.cluster_by` is set.
 pub async fn rewrite_unit(
     ctx: &SessionContext,
     source: &UnitSource,
     spec: &LayoutSpec,
     bounds: Option<Arc<Vec<ColumnBoundaries>>>,
-    out_dir: &Path,
-    file_prefix: &str,
-    rows_per_file: u64,
+    target: &UnitTarget<'_>,
 ) -> Result<UnitOutcome, EngineError> {
-    let src_name = format!("__dbopt_src_{file_prefix}");
+    let src_name = format!("__dbopt_src_{}", target.file_prefix);
     register_unit_source(ctx, &src_name, source).await?;
     let with_key = !spec.cluster_by.is_empty();
     if with_key {
@@ -428,8 +450,10 @@ pub async fn rewrite_unit(
             .map(|i| full_schema.field(*i).clone())
             .collect::<Vec<_>>(),
     ));
-    let mut writer = LayoutWriter::create(out_dir, out_schema.clone(), spec, rows_per_file)?
-        .with_file_prefix(file_prefix);
+    let mut writer =
+        LayoutWriter::create(target.dir, out_schema.clone(), spec, target.rows_per_file)?
+            .with_file_prefix(target.file_prefix)
+            .with_encode_threads(target.encode_threads);
     let mut current_partition: Option<String> = None;
     let mut partitions = 0u64;
     while let Some(batch) = stream.next().await {
@@ -502,29 +526,47 @@ pub async fn digest_layout(
     register_layout(ctx, &name, dir, manifest, partition_cols, view).await?;
     let cols: Vec<String> = order.iter().map(|c| quote_ident(c)).collect();
     let sql = format!("SELECT {} FROM {}", cols.join(", "), quote_ident(&name));
-    let mut stream = ctx
+    // Each scan partition is digested on its own task; digests are sums, so they add up.
+    let streams = ctx
         .sql(&sql)
         .await
         .map_err(EngineError::from_plan)?
-        .execute_stream()
+        .execute_stream_partitioned()
         .await
         .map_err(EngineError::from_exec)?;
-    let mut digester = BatchDigester::new();
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(EngineError::from_exec)?;
-        let columns = batch
-            .columns()
-            .iter()
-            .zip(schema.fields())
-            .map(|(c, f)| cast(c, f.data_type()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| EngineError::Execution(format!("verifying {}: {e}", dir.display())))?;
-        let batch = RecordBatch::try_new(schema.clone(), columns)
-            .map_err(|e| EngineError::Execution(format!("verifying {}: {e}", dir.display())))?;
-        digester.update(&batch)?;
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .map(|mut stream| {
+            let schema = schema.clone();
+            let label = dir.display().to_string();
+            tokio::spawn(async move {
+                let mut digester = BatchDigester::new();
+                while let Some(batch) = stream.next().await {
+                    let batch = batch.map_err(EngineError::from_exec)?;
+                    let columns = batch
+                        .columns()
+                        .iter()
+                        .zip(schema.fields())
+                        .map(|(c, f)| cast(c, f.data_type()))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| EngineError::Execution(format!("verifying {label}: {e}")))?;
+                    let batch = RecordBatch::try_new(schema.clone(), columns)
+                        .map_err(|e| EngineError::Execution(format!("verifying {label}: {e}")))?;
+                    digester.update(&batch)?;
+                }
+                Ok::<RowDigest, EngineError>(digester.finish())
+            })
+        })
+        .collect();
+    let mut digest = RowDigest::default();
+    for task in tasks {
+        let part = task
+            .await
+            .map_err(|e| EngineError::Execution(format!("digest task failed: {e}")))??;
+        digest.merge(&part);
     }
     let _ = ctx.deregister_table(name.as_str());
-    Ok(digester.finish())
+    Ok(digest)
 }
 
 /// The Arrow schema stored in a Parquet file's footer.

@@ -3,11 +3,11 @@
 //! directories, and fsync of every file and directory before a layout can be published.
 
 use crate::EngineError;
+use crate::column_writer::ColumnParallelWriter;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use dbopt_core::layout::MANIFEST_FILE;
 use dbopt_core::{LayoutManifest, LayoutSpec, ManifestFile};
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -41,7 +41,7 @@ pub fn writer_properties(spec: &LayoutSpec) -> WriterProperties {
 
 struct OpenFile {
     relative_path: String,
-    writer: ArrowWriter<File>,
+    writer: ColumnParallelWriter,
     rows: u64,
 }
 
@@ -65,6 +65,7 @@ pub struct LayoutWriter {
     finished: Vec<ManifestFile>,
     dirs_created: Vec<PathBuf>,
     file_prefix: String,
+    encode_threads: usize,
 }
 
 impl LayoutWriter {
@@ -87,12 +88,19 @@ impl LayoutWriter {
             finished: Vec::new(),
             dirs_created: vec![dir.to_path_buf()],
             file_prefix: String::new(),
+            encode_threads: 1,
         })
     }
 
     /// Names files `part-<prefix><n>.parquet`, so several writers can share one directory.
     pub fn with_file_prefix(mut self, prefix: &str) -> Self {
         self.file_prefix = prefix.to_string();
+        self
+    }
+
+    /// Encodes the columns of each row group on `threads` threads (1 encodes on the caller's).
+    pub fn with_encode_threads(mut self, threads: usize) -> Self {
+        self.encode_threads = threads.max(1);
         self
     }
 
@@ -151,12 +159,16 @@ impl LayoutWriter {
             }
             let handle = File::create(&full)
                 .map_err(|e| EngineError::io(format!("creating {}", full.display()), e))?;
-            let writer =
-                ArrowWriter::try_new(handle, self.schema.clone(), Some(self.props.clone()))
-                    .map_err(|e| EngineError::Write {
-                        path: relative_path.clone(),
-                        message: e.to_string(),
-                    })?;
+            let writer = ColumnParallelWriter::try_new(
+                handle,
+                self.schema.clone(),
+                self.props.clone(),
+                self.encode_threads,
+            )
+            .map_err(|e| EngineError::Write {
+                path: relative_path.clone(),
+                message: e.to_string(),
+            })?;
             self.open.insert(
                 partition.to_string(),
                 OpenFile {

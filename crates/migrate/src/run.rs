@@ -9,7 +9,7 @@ use dbopt_core::layout::MANIFEST_FILE;
 use dbopt_core::{LayoutId, LayoutManifest, ManifestFile, RowDigest, TableName};
 use dbopt_engine::EngineSettings;
 use dbopt_engine::rewrite::{
-    UnitSource, curve_boundaries, digest_layout, distinct_count, parquet_file_schema,
+    UnitSource, UnitTarget, curve_boundaries, digest_layout, distinct_count, parquet_file_schema,
     register_unit_source, rewrite_session, rewrite_unit, unrepresentable_partition_rows,
 };
 use dbopt_engine::writer::{fsync_dir, read_manifest, write_manifest};
@@ -343,16 +343,13 @@ pub async fn run_job(
         };
         let prefix = format!("u{k:05}-");
         let outcome = with_heartbeat(ctx, lease, async {
-            Ok(rewrite_unit(
-                &session,
-                &source,
-                &plan.spec,
-                bounds.clone(),
-                &data,
-                &prefix,
-                plan.rows_per_file,
-            )
-            .await?)
+            let target = UnitTarget {
+                dir: &data,
+                file_prefix: &prefix,
+                rows_per_file: plan.rows_per_file,
+                encode_threads: ctx.settings.effective_threads(),
+            };
+            Ok(rewrite_unit(&session, &source, &plan.spec, bounds.clone(), &target).await?)
         })
         .await?;
         let unit_stats = JobStats {
