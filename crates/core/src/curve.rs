@@ -220,17 +220,16 @@ pub fn hilbert(coords: &[u32], bits: u32) -> u64 {
     };
     let m = 1u32 << (bits - 1);
     // Inverse undo excess work.
+    // Branch-free: the bit tests depend on the data, so branches would mispredict often.
     let mut q = m;
     while q > 1 {
         let p = q - 1;
         for i in 0..n {
-            if x[i] & q != 0 {
-                x[0] ^= p;
-            } else {
-                let t = (x[0] ^ x[i]) & p;
-                x[0] ^= t;
-                x[i] ^= t;
-            }
+            let set = 0u32.wrapping_sub(u32::from(x[i] & q != 0));
+            // Bit set: invert the low bits of x[0]. Clear: exchange them between x[0] and x[i].
+            let t = (x[0] ^ x[i]) & p & !set;
+            x[0] ^= (p & set) | t;
+            x[i] ^= t;
         }
         q >>= 1;
     }
@@ -241,9 +240,7 @@ pub fn hilbert(coords: &[u32], bits: u32) -> u64 {
     let mut t = 0u32;
     let mut q = m;
     while q > 1 {
-        if x[n - 1] & q != 0 {
-            t ^= q - 1;
-        }
+        t ^= (q - 1) & 0u32.wrapping_sub(u32::from(x[n - 1] & q != 0));
         q >>= 1;
     }
     for v in x.iter_mut() {
@@ -305,6 +302,58 @@ mod tests {
         assert_eq!(z_order(&[0b11, 0b00], 2), 0b1010);
         assert_eq!(z_order(&[0b00, 0b11], 2), 0b0101);
         assert_eq!(z_order(&[1, 1, 1], 1), 0b111);
+    }
+
+    /// Skilling's transform written with branches, as published.
+    fn hilbert_with_branches(coords: &[u32], bits: u32) -> u64 {
+        let n = coords.len();
+        let mut x = coords.to_vec();
+        let m = 1u32 << (bits - 1);
+        let mut q = m;
+        while q > 1 {
+            let p = q - 1;
+            for i in 0..n {
+                if x[i] & q != 0 {
+                    x[0] ^= p;
+                } else {
+                    let t = (x[0] ^ x[i]) & p;
+                    x[0] ^= t;
+                    x[i] ^= t;
+                }
+            }
+            q >>= 1;
+        }
+        for i in 1..n {
+            x[i] ^= x[i - 1];
+        }
+        let mut t = 0u32;
+        let mut q = m;
+        while q > 1 {
+            if x[n - 1] & q != 0 {
+                t ^= q - 1;
+            }
+            q >>= 1;
+        }
+        for v in x.iter_mut() {
+            *v ^= t;
+        }
+        z_order(&x, bits)
+    }
+
+    #[test]
+    fn branch_free_hilbert_matches_the_published_transform() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let dims = 2 + (state >> 60) as usize % 3;
+            let bits = super::bits_per_dim(dims);
+            let coords: Vec<u32> = (0..dims)
+                .map(|d| ((state >> (d * 13)) as u32) & ((1u32 << bits) - 1))
+                .collect();
+            assert_eq!(hilbert(&coords, bits), hilbert_with_branches(&coords, bits));
+        }
     }
 
     #[test]
