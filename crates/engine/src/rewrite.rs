@@ -598,6 +598,19 @@ mod tests {
     }
 
     #[test]
+    fn sort_streams_get_at_least_their_share_of_memory() {
+        let settings = |threads, memory_limit| EngineSettings {
+            threads,
+            memory_limit,
+            ..Default::default()
+        };
+        assert_eq!(sort_streams(&settings(4, 2 << 30)), 4);
+        assert_eq!(sort_streams(&settings(4, 512 << 20)), 2);
+        assert_eq!(sort_streams(&settings(4, 16 << 20)), 1);
+        assert_eq!(sort_streams(&settings(1, 8 << 30)), 1);
+    }
+
+    #[test]
     fn sort_sql_orders_partition_key_then_sort() {
         let spec = LayoutSpec {
             partition_by: vec!["p".into()],
