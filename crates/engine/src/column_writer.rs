@@ -227,6 +227,51 @@ mod tests {
     }
 
     #[test]
+    fn nested_columns_map_their_leaves_to_their_writers() {
+        use arrow::array::{Int32Builder, ListBuilder, StructArray};
+        let mut list = ListBuilder::new(Int32Builder::new());
+        for i in 0..10_000 {
+            for j in 0..(i % 4) {
+                list.values().append_value(i + j);
+            }
+            list.append(i % 9 != 0);
+        }
+        let list: ArrayRef = Arc::new(list.finish());
+        let inner: ArrayRef = Arc::new(Int64Array::from_iter_values(0..10_000));
+        let names: ArrayRef = Arc::new(StringArray::from_iter_values(
+            (0..10_000).map(|i| format!("s{}", i % 17)),
+        ));
+        let nested: ArrayRef = Arc::new(StructArray::from(vec![
+            (Arc::new(Field::new("x", DataType::Int64, false)), inner),
+            (Arc::new(Field::new("y", DataType::Utf8, false)), names),
+        ]));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("l", list.data_type().clone(), true),
+            Field::new("st", nested.data_type().clone(), false),
+        ]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![list, nested]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.parquet");
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(3_000))
+            .build();
+        let mut writer =
+            ColumnParallelWriter::try_new(File::create(&path).unwrap(), schema, props, 2).unwrap();
+        writer.write(&batch.slice(0, 4_000)).unwrap();
+        writer.write(&batch.slice(4_000, 6_000)).unwrap();
+        assert_eq!(writer.finish().unwrap().num_row_groups(), 4);
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let read: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+        assert_eq!(
+            arrow::compute::concat_batches(&read[0].schema(), &read).unwrap(),
+            batch
+        );
+    }
+
+    #[test]
     fn writes_the_same_rows_and_row_groups_as_arrow_writer() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.parquet");
