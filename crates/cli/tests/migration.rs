@@ -469,3 +469,56 @@ fn ctrl_c_stops_the_worker_between_units_and_the_job_resumes() {
         manifest_digest(&ws, "initial")
     );
 }
+
+/// (row groups pruned, row groups in the layout) of `sql` on `layout`, from `query`'s report.
+fn row_groups_pruned(ws: &TempWorkspace, layout: &str, sql: &str) -> (u64, u64) {
+    let out = run(
+        ws,
+        &["query", "--table-name", "events", "--layout", layout, sql],
+    );
+    out.success();
+    let err = out.stderr();
+    let counts = err
+        .split("row groups ")
+        .nth(1)
+        .and_then(|rest| rest.split(" pruned").next())
+        .unwrap_or_else(|| panic!("no row-group report in: {err}"));
+    let (pruned, total) = counts.split_once('/').expect("pruned/total");
+    (pruned.parse().unwrap(), total.parse().unwrap())
+}
+
+#[test]
+fn a_hilbert_layout_prunes_row_groups_on_both_clustered_columns() {
+    let ws = TempWorkspace::new();
+    generate(&ws, "20000", "20000");
+    run(
+        &ws,
+        &[
+            "enqueue-migration",
+            "--table-name",
+            "events",
+            "--hilbert-by",
+            "customer_id,event_date",
+            "--row-group-rows",
+            "1000",
+        ],
+    )
+    .success();
+    run(&ws, &["migration-worker", "--once"]).success();
+    let target = active_layout(&ws);
+    assert_ne!(target, "initial");
+
+    // A customer lookup: arrival order scatters a customer over every row group.
+    let customer = "SELECT count(*) FROM events WHERE customer_id = 24";
+    let (before, total) = row_groups_pruned(&ws, "initial", customer);
+    let (after, total_after) = row_groups_pruned(&ws, &target, customer);
+    assert_eq!((total, total_after), (20, 20));
+    assert!(after >= before + 8, "customer: {before} -> {after} of 20");
+    // A date range still prunes on the clustered layout.
+    let day = "SELECT count(*) FROM events WHERE event_date BETWEEN DATE '2025-03-01' AND DATE '2025-03-10'";
+    let (after, _) = row_groups_pruned(&ws, &target, day);
+    assert!(
+        after >= 5,
+        "date range pruned only {after} of 20 row groups"
+    );
+}
