@@ -706,15 +706,19 @@ def markdown(report: dict) -> str:
             f"{med('adapted', 'bytes_scanned'):,.0f} | {med('initial', 'latency_ms'):.1f} | {med('adapted', 'latency_ms'):.1f} | "
             f"{med('adapted', 'latency_ms', 'duckdb'):.1f} | {med('adapted', 'bytes_over_ideal'):.2f} |"
         )
-    mig = report.get("migration", {})
-    lines += [
-        "",
-        "## Rewrite",
-        "",
-        f"Worker wall time {fmt(mig.get('worker_wall_seconds'))} s, peak RSS "
-        f"{fmt((mig.get('worker_peak_rss_bytes') or 0) / 2**20, 0)} MiB, bytes written "
-        f"{fmt(mig.get('bytes_written'))}; layout {lay['adapted']['layout_dir']} with {lay['adapted']['files']} files.",
-    ]
+    lines += ["", "## Rewrite", ""]
+    tables = report.get("tables") or {report["dataset"]["name"]: {"migration": report.get("migration", {})}}
+    for name, t in tables.items():
+        mig = t.get("migration", {})
+        if not mig or "skipped" in mig:
+            lines.append(f"- {name}: not rewritten ({mig.get('skipped', 'no migration')}).")
+            continue
+        lines.append(
+            f"- {name}: {fmt(mig.get('rows_written'), 0)} rows, worker wall time {fmt(mig.get('worker_wall_seconds'))} s, "
+            f"peak RSS {fmt((mig.get('peak_memory_bytes') or mig.get('worker_peak_rss_bytes') or 0) / 2**20, 0)} MiB "
+            f"(the worker's VmHWM), bytes written {fmt(mig.get('bytes_written'), 0)}."
+        )
+    lines.append(f"\nActive layout of the measured table: {lay['adapted']['layout_dir']} ({lay['adapted']['files']} files).")
     return "\n".join(lines) + "\n"
 
 
