@@ -9,7 +9,7 @@
 use crate::Curve;
 use arrow::array::{Array, ArrayRef, AsArray, UInt32Array, UInt64Array};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::datatypes::{ArrowNativeType, ArrowPrimitiveType, DataType, Float64Type, Int64Type};
 use arrow::error::ArrowError;
 use arrow::row::{OwnedRow, RowConverter, SortField};
 
@@ -34,12 +34,71 @@ pub struct ColumnBoundaries {
 /// compare encoded rows.
 #[derive(Debug)]
 enum Probe {
-    /// Boundaries of a column cast to Int64; `null_bounds` boundaries are null (0 or 1).
-    Int { null_bounds: u32, bounds: Vec<i64> },
+    /// Boundaries of a column cast to Int64.
+    Int(NativeBounds<i64>),
     /// Boundaries of a column cast to Float64 (IEEE total order, like the row format).
-    Float { null_bounds: u32, bounds: Vec<f64> },
+    Float(NativeBounds<f64>),
     /// Boundaries as encoded rows.
     Rows(Vec<OwnedRow>),
+}
+
+/// A native type ordered the way Arrow's row format orders it.
+trait RowOrder: ArrowNativeType {
+    /// `self <= other` in row-format order.
+    fn row_le(self, other: Self) -> bool;
+}
+
+impl RowOrder for i64 {
+    fn row_le(self, other: Self) -> bool {
+        self <= other
+    }
+}
+
+impl RowOrder for f64 {
+    fn row_le(self, other: Self) -> bool {
+        self.total_cmp(&other).is_le()
+    }
+}
+
+/// Boundaries as native values; `null_bounds` boundaries (0 or 1) are null and sort first.
+#[derive(Debug)]
+struct NativeBounds<N> {
+    null_bounds: u32,
+    bounds: Vec<N>,
+}
+
+impl<N: RowOrder> NativeBounds<N> {
+    /// The boundaries at rows `picked` of `native` (already cast to `T`).
+    fn new<T: ArrowPrimitiveType<Native = N>>(native: &ArrayRef, picked: &[usize]) -> Self {
+        let a = native.as_primitive::<T>();
+        Self {
+            null_bounds: picked.iter().filter(|&&i| a.is_null(i)).count() as u32,
+            bounds: picked
+                .iter()
+                .filter(|&&i| a.is_valid(i))
+                .map(|&i| a.value(i))
+                .collect(),
+        }
+    }
+
+    /// Number of boundaries.
+    fn len(&self) -> usize {
+        self.null_bounds as usize + self.bounds.len()
+    }
+
+    /// The bucket of every value of `native` (already cast to `T`).
+    fn buckets<T: ArrowPrimitiveType<Native = N>>(&self, native: &ArrayRef) -> Vec<u32> {
+        let a = native.as_primitive::<T>();
+        (0..a.len())
+            .map(|i| match a.is_valid(i) {
+                true => {
+                    let v = a.value(i);
+                    self.null_bounds + self.bounds.partition_point(|b| b.row_le(v)) as u32
+                }
+                false => self.null_bounds,
+            })
+            .collect()
+    }
 }
 
 /// The type a column is compared as natively, if its row-format order is that type's order.
@@ -91,26 +150,14 @@ impl ColumnBoundaries {
             }
         }
         let probe = match native_type(values.data_type()) {
-            Some(target) => {
-                let native = cast(values, &target)?;
-                let null_bounds = picked.iter().filter(|&&i| native.is_null(i)).count() as u32;
-                let valid = picked.iter().copied().filter(|&i| native.is_valid(i));
-                if target == DataType::Int64 {
-                    let a = native.as_primitive::<Int64Type>();
-                    let bounds = valid.map(|i| a.value(i)).collect();
-                    Probe::Int {
-                        null_bounds,
-                        bounds,
-                    }
-                } else {
-                    let a = native.as_primitive::<Float64Type>();
-                    let bounds = valid.map(|i| a.value(i)).collect();
-                    Probe::Float {
-                        null_bounds,
-                        bounds,
-                    }
-                }
-            }
+            Some(DataType::Int64) => Probe::Int(NativeBounds::new::<Int64Type>(
+                &cast(values, &DataType::Int64)?,
+                &picked,
+            )),
+            Some(_) => Probe::Float(NativeBounds::new::<Float64Type>(
+                &cast(values, &DataType::Float64)?,
+                &picked,
+            )),
             None => Probe::Rows(picked.iter().map(|&i| rows.row(i).owned()).collect()),
         };
         Ok(Self { converter, probe })
@@ -119,14 +166,8 @@ impl ColumnBoundaries {
     /// Number of buckets values fall into (boundaries + 1).
     pub fn bucket_count(&self) -> usize {
         1 + match &self.probe {
-            Probe::Int {
-                null_bounds,
-                bounds,
-            } => *null_bounds as usize + bounds.len(),
-            Probe::Float {
-                null_bounds,
-                bounds,
-            } => *null_bounds as usize + bounds.len(),
+            Probe::Int(native) => native.len(),
+            Probe::Float(native) => native.len(),
             Probe::Rows(bounds) => bounds.len(),
         }
     }
@@ -134,37 +175,9 @@ impl ColumnBoundaries {
     /// The bucket of every value of `values` (same type as the boundaries were built from).
     pub fn buckets(&self, values: &ArrayRef) -> Result<UInt32Array, ArrowError> {
         let out: Vec<u32> = match &self.probe {
-            Probe::Int {
-                null_bounds,
-                bounds,
-            } => {
-                let native = cast(values, &DataType::Int64)?;
-                let a = native.as_primitive::<Int64Type>();
-                (0..a.len())
-                    .map(|i| match a.is_valid(i) {
-                        true => {
-                            let v = a.value(i);
-                            null_bounds + bounds.partition_point(|b| *b <= v) as u32
-                        }
-                        false => *null_bounds,
-                    })
-                    .collect()
-            }
-            Probe::Float {
-                null_bounds,
-                bounds,
-            } => {
-                let native = cast(values, &DataType::Float64)?;
-                let a = native.as_primitive::<Float64Type>();
-                (0..a.len())
-                    .map(|i| match a.is_valid(i) {
-                        true => {
-                            let v = a.value(i);
-                            null_bounds + bounds.partition_point(|b| b.total_cmp(&v).is_le()) as u32
-                        }
-                        false => *null_bounds,
-                    })
-                    .collect()
+            Probe::Int(native) => native.buckets::<Int64Type>(&cast(values, &DataType::Int64)?),
+            Probe::Float(native) => {
+                native.buckets::<Float64Type>(&cast(values, &DataType::Float64)?)
             }
             Probe::Rows(bounds) => {
                 let rows = self
