@@ -1,37 +1,10 @@
 //! End-to-end tests of `dbopt analyze` and `dbopt propose`: the real binary on small
 //! generated tables.
 
+mod common;
+use common::{generate_events, run};
 use dbopt_testkit::{Run, TempWorkspace};
 use serde_json::Value;
-use std::path::PathBuf;
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_dbopt"))
-}
-
-fn run(ws: &TempWorkspace, args: &[&str]) -> Run {
-    ws.run(&bin(), args)
-}
-
-fn generate(ws: &TempWorkspace, rows: &str, order: &str) {
-    run(
-        ws,
-        &[
-            "generate",
-            "--table-name",
-            "events",
-            "--num-rows",
-            rows,
-            "--seed",
-            "11",
-            "--row-group-rows",
-            "16384",
-            "--order",
-            order,
-        ],
-    )
-    .success();
-}
 
 fn query(ws: &TempWorkspace, sql: &str) {
     run(ws, &["query", "--table-name", "events", sql]).success();
@@ -63,7 +36,7 @@ fn date_queries(ws: &TempWorkspace) {
 #[test]
 fn current_layout_prediction_is_within_15_percent_of_measured() {
     let ws = TempWorkspace::new();
-    generate(&ws, "120000", "arrival");
+    generate_events(&ws, "120000", "11", "16384", &["--order", "arrival"]);
     date_queries(&ws);
     for c in [3, 17, 250] {
         query(
@@ -100,7 +73,7 @@ fn current_layout_prediction_is_within_15_percent_of_measured() {
 #[test]
 fn date_ranges_on_a_shuffled_table_propose_a_date_led_layout() {
     let ws = TempWorkspace::new();
-    generate(&ws, "60000", "shuffled");
+    generate_events(&ws, "60000", "11", "16384", &["--order", "shuffled"]);
     date_queries(&ws);
     let run1 = run(
         &ws,
@@ -155,7 +128,7 @@ fn date_ranges_on_a_shuffled_table_propose_a_date_led_layout() {
 #[test]
 fn analyze_profiles_columns_and_assigns_stable_clusters() {
     let ws = TempWorkspace::new();
-    generate(&ws, "20000", "arrival");
+    generate_events(&ws, "20000", "11", "16384", &["--order", "arrival"]);
     date_queries(&ws);
     query(&ws, "SELECT count(*) FROM events WHERE customer_id = 5");
     let out = json(&run(
@@ -202,7 +175,7 @@ fn analyze_profiles_columns_and_assigns_stable_clusters() {
 #[test]
 fn bad_input_is_a_one_line_error() {
     let ws = TempWorkspace::new();
-    generate(&ws, "2000", "arrival");
+    generate_events(&ws, "2000", "11", "16384", &["--order", "arrival"]);
     run(&ws, &["analyze", "--table-name", "events"]).user_error("no logged queries");
     run(&ws, &["propose", "--table-name", "events"]).user_error("no logged queries");
     run(&ws, &["analyze", "--table-name", "nope"]).user_error("unknown table");
@@ -260,7 +233,7 @@ fn bad_input_is_a_one_line_error() {
 #[test]
 fn customer_lookups_propose_a_customer_led_sort_or_bloom_filter() {
     let ws = TempWorkspace::new();
-    generate(&ws, "60000", "shuffled");
+    generate_events(&ws, "60000", "11", "16384", &["--order", "shuffled"]);
     for c in [2, 9, 41, 77, 150, 333, 512, 901] {
         query(
             &ws,

@@ -1,36 +1,9 @@
 //! End-to-end tests: the real `dbopt` binary on small generated data.
 
-use dbopt_testkit::{Run, TempWorkspace};
+mod common;
+use common::{bin, generated, run};
+use dbopt_testkit::TempWorkspace;
 use std::path::{Path, PathBuf};
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_dbopt"))
-}
-
-fn run(ws: &TempWorkspace, args: &[&str]) -> Run {
-    ws.run(&bin(), args)
-}
-
-/// A workspace with a small events table: 20k rows in arrival order, 2k-row row groups.
-fn generated() -> TempWorkspace {
-    let ws = TempWorkspace::new();
-    run(
-        &ws,
-        &[
-            "generate",
-            "--table-name",
-            "events",
-            "--num-rows",
-            "20000",
-            "--seed",
-            "7",
-            "--row-group-rows",
-            "2000",
-        ],
-    )
-    .success();
-    ws
-}
 
 /// (bytes_scanned, row_groups_total, row_groups_pruned, error) of the latest logged query.
 fn last_logged(ws: &TempWorkspace) -> (i64, i64, i64, Option<String>) {

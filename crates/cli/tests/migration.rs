@@ -1,18 +1,11 @@
 //! End-to-end tests of migrations: enqueue, worker, publish, gc, bad input, a crash test that
 //! SIGKILLs a real worker at random moments, and a sort that must spill.
 
-use dbopt_testkit::{Run, TempWorkspace};
-use std::path::PathBuf;
+mod common;
+use common::{bin, generate_events, run};
+use dbopt_testkit::TempWorkspace;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_dbopt"))
-}
-
-fn run(ws: &TempWorkspace, args: &[&str]) -> Run {
-    ws.run(&bin(), args)
-}
 
 /// `dbopt` with extra environment, as a `Command`.
 fn cmd(ws: &TempWorkspace, env: &[(&str, &str)], args: &[&str]) -> Command {
@@ -22,26 +15,6 @@ fn cmd(ws: &TempWorkspace, env: &[(&str, &str)], args: &[&str]) -> Command {
     }
     c.args(args);
     c
-}
-
-fn generate(ws: &TempWorkspace, rows: &str, rows_per_file: &str) {
-    run(
-        ws,
-        &[
-            "generate",
-            "--table-name",
-            "events",
-            "--num-rows",
-            rows,
-            "--seed",
-            "11",
-            "--rows-per-file",
-            rows_per_file,
-            "--row-group-rows",
-            "1000",
-        ],
-    )
-    .success();
 }
 
 fn active_layout(ws: &TempWorkspace) -> String {
@@ -130,7 +103,7 @@ fn layout_dirs(ws: &TempWorkspace) -> Vec<String> {
 #[test]
 fn enqueue_is_idempotent_and_the_worker_publishes_a_verified_layout() {
     let ws = TempWorkspace::new();
-    generate(&ws, "20000", "5000");
+    generate_events(&ws, "20000", "11", "1000", &["--rows-per-file", "5000"]);
     let args = [
         "enqueue-migration",
         "--table-name",
@@ -193,7 +166,7 @@ fn enqueue_is_idempotent_and_the_worker_publishes_a_verified_layout() {
 #[test]
 fn bad_input_fails_cleanly_and_leaves_the_old_layout() {
     let ws = TempWorkspace::new();
-    generate(&ws, "5000", "5000");
+    generate_events(&ws, "5000", "11", "1000", &["--rows-per-file", "5000"]);
     run(
         &ws,
         &[
@@ -287,7 +260,7 @@ fn next(state: &mut u64) -> u64 {
 #[test]
 fn a_worker_killed_at_random_moments_never_breaks_the_table() {
     let ws = TempWorkspace::new();
-    generate(&ws, "60000", "2000");
+    generate_events(&ws, "60000", "11", "1000", &["--rows-per-file", "2000"]);
     let initial_sum = checksum(&ws, "initial");
     let initial_digest = manifest_digest(&ws, "initial");
     let env = [("DBOPT_LEASE_SECONDS", "1")];
@@ -378,7 +351,7 @@ fn a_worker_killed_at_random_moments_never_breaks_the_table() {
 #[test]
 fn a_sort_larger_than_the_memory_limit_spills_and_completes() {
     let ws = TempWorkspace::new();
-    generate(&ws, "200000", "200000");
+    generate_events(&ws, "200000", "11", "1000", &["--rows-per-file", "200000"]);
     let out = run(
         &ws,
         &[
@@ -412,7 +385,7 @@ fn a_sort_larger_than_the_memory_limit_spills_and_completes() {
 #[test]
 fn ctrl_c_stops_the_worker_between_units_and_the_job_resumes() {
     let ws = TempWorkspace::new();
-    generate(&ws, "60000", "500");
+    generate_events(&ws, "60000", "11", "1000", &["--rows-per-file", "500"]);
     let out = run(
         &ws,
         &[
@@ -490,7 +463,7 @@ fn row_groups_pruned(ws: &TempWorkspace, layout: &str, sql: &str) -> (u64, u64) 
 #[test]
 fn a_hilbert_layout_prunes_row_groups_on_both_clustered_columns() {
     let ws = TempWorkspace::new();
-    generate(&ws, "20000", "20000");
+    generate_events(&ws, "20000", "11", "1000", &["--rows-per-file", "20000"]);
     run(
         &ws,
         &[

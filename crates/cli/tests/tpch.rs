@@ -2,18 +2,11 @@
 //! through the real `dbopt` binary on scale factor 0.01 (the scale-factor-1 answer check is
 //! `#[ignore]`d: `cargo test --workspace -- --ignored tpch_sf1`).
 
+mod common;
+use common::run;
 use dbopt_data::tpch_params::tpch_validation_query;
-use dbopt_testkit::{Run, TempWorkspace};
+use dbopt_testkit::TempWorkspace;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_dbopt"))
-}
-
-fn run(ws: &TempWorkspace, args: &[&str]) -> Run {
-    ws.run(&bin(), args)
-}
 
 /// Table name -> rows, from `dbopt tables --format json`.
 fn table_rows(ws: &TempWorkspace) -> BTreeMap<String, u64> {

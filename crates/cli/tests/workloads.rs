@@ -2,8 +2,10 @@
 //! workload. The taxi file is a small generated sample with the real TLC schema, served over
 //! HTTP by a bounded server on 127.0.0.1 (tests have no internet).
 
+mod common;
+use common::{bin, generated, run};
 use dbopt_data::taxi::{TaxiColor, taxi_sample};
-use dbopt_testkit::{Run, TempWorkspace};
+use dbopt_testkit::TempWorkspace;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -11,35 +13,8 @@ use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_dbopt"))
-}
-
-fn run(ws: &TempWorkspace, args: &[&str]) -> Run {
-    ws.run(&bin(), args)
-}
-
 fn count(ws: &TempWorkspace, sql: &str) -> i64 {
     ws.catalog().query_row(sql, [], |r| r.get(0)).unwrap()
-}
-
-/// A workspace with a small generated events table.
-fn generated() -> TempWorkspace {
-    let ws = TempWorkspace::new();
-    run(
-        &ws,
-        &[
-            "generate",
-            "--num-rows",
-            "20000",
-            "--seed",
-            "7",
-            "--row-group-rows",
-            "2000",
-        ],
-    )
-    .success();
-    ws
 }
 
 fn write(ws: &TempWorkspace, name: &str, text: &str) -> String {
