@@ -10,7 +10,6 @@ use crate::{
 use dbopt_core::{LayoutId, LayoutSpec, TableName};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// How a migration rewrites the source: all at once, or in resumable batches of files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -23,22 +22,10 @@ pub enum MigrationMode {
     Incremental,
 }
 
-impl MigrationMode {
-    /// The text stored in the `mode` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MigrationMode::Full => "full",
-            MigrationMode::Incremental => "incremental",
-        }
-    }
-
-    /// Parses the stored text.
-    pub fn parse(text: &str) -> Option<Self> {
-        [Self::Full, Self::Incremental]
-            .into_iter()
-            .find(|m| m.as_str() == text)
-    }
-}
+stored_as_text!(MigrationMode, "mode" {
+    Full => "full",
+    Incremental => "incremental",
+});
 
 /// Where a job is: waiting, held by a worker, finished, or given up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -54,30 +41,12 @@ pub enum JobStatus {
     Failed,
 }
 
-impl JobStatus {
-    /// The text stored in the `status` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Queued => "queued",
-            JobStatus::Running => "running",
-            JobStatus::Done => "done",
-            JobStatus::Failed => "failed",
-        }
-    }
-
-    /// Parses the stored text.
-    pub fn parse(text: &str) -> Option<Self> {
-        [Self::Queued, Self::Running, Self::Done, Self::Failed]
-            .into_iter()
-            .find(|s| s.as_str() == text)
-    }
-}
-
-impl fmt::Display for JobStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+stored_as_text!(JobStatus, "status" {
+    Queued => "queued",
+    Running => "running",
+    Done => "done",
+    Failed => "failed",
+});
 
 /// What a rewrite cost, measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -6,6 +6,35 @@
 //! active layout here. One `metadata.db` file, WAL, `synchronous=FULL`, every write in a
 //! `BEGIN IMMEDIATE` transaction, schema versioned by appending to `schema::MIGRATIONS`.
 
+/// Gives an enum stored as text in a column `as_str`, `parse` (None for unknown text) and
+/// `Display`, from one list of variants and their stored texts.
+macro_rules! stored_as_text {
+    ($name:ident, $column:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $name {
+            #[doc = concat!("The text stored in the `", $column, "` column.")]
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            /// Parses the stored text.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 mod analysis;
 mod error;
 mod jobs;

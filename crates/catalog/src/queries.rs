@@ -22,23 +22,11 @@ pub enum QueryOrigin {
     Imported,
 }
 
-impl QueryOrigin {
-    /// The text stored in the `origin` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QueryOrigin::Query => "query",
-            QueryOrigin::Workload => "workload",
-            QueryOrigin::Imported => "imported",
-        }
-    }
-
-    /// Parses the stored text.
-    pub fn parse(text: &str) -> Option<QueryOrigin> {
-        [Self::Query, Self::Workload, Self::Imported]
-            .into_iter()
-            .find(|o| o.as_str() == text)
-    }
-}
+stored_as_text!(QueryOrigin, "origin" {
+    Query => "query",
+    Workload => "workload",
+    Imported => "imported",
+});
 
 pub use dbopt_core::ScanMetrics;
 

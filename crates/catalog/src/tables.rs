@@ -8,7 +8,6 @@ use crate::{
 use dbopt_core::{LayoutId, LayoutManifest, LayoutSpec, TableName};
 use rusqlite::{Connection, Row, params};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// Where a layout is in its life: being built, queryable, retired, or abandoned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -24,30 +23,12 @@ pub enum LayoutStatus {
     Failed,
 }
 
-impl LayoutStatus {
-    /// The text stored in the `status` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LayoutStatus::Building => "building",
-            LayoutStatus::Ready => "ready",
-            LayoutStatus::Retired => "retired",
-            LayoutStatus::Failed => "failed",
-        }
-    }
-
-    /// Parses the stored text.
-    pub fn parse(text: &str) -> Option<LayoutStatus> {
-        [Self::Building, Self::Ready, Self::Retired, Self::Failed]
-            .into_iter()
-            .find(|s| s.as_str() == text)
-    }
-}
-
-impl fmt::Display for LayoutStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+stored_as_text!(LayoutStatus, "status" {
+    Building => "building",
+    Ready => "ready",
+    Retired => "retired",
+    Failed => "failed",
+});
 
 /// One managed table (a row of `tables`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
