@@ -43,6 +43,18 @@ pub enum CatalogError {
         /// The layout id asked for.
         layout: String,
     },
+    /// The active layout is not the one the caller expected: another process changed it.
+    #[error(
+        "the active layout of table '{table}' is '{found}', not '{expected}': another process changed it; re-read the state (`dbopt status --table-name {table}`) and try again"
+    )]
+    ActiveChanged {
+        /// The table.
+        table: String,
+        /// The layout the caller expected to replace.
+        expected: String,
+        /// The layout that is active.
+        found: String,
+    },
     /// A write was refused because the catalog state does not allow it (fencing, leases,
     /// status checks); retrying after re-reading the state may help.
     #[error("catalog conflict: {0}")]

@@ -145,6 +145,15 @@ pub struct JobRecord {
     pub stats: JobStats,
 }
 
+/// What publishing a job did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    /// The job, now done.
+    pub job: JobRecord,
+    /// Whether the new layout became active (the job asked and its source was still active).
+    pub activated: bool,
+}
+
 /// A held lease: present it on every write about the job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -399,13 +408,14 @@ impl Catalog {
     }
 
     /// The publish commit: checks the lease, registers `layout` as ready, activates it if the
-    /// job asks to, and marks the job done with its final measurements, in one transaction.
+    /// job asks to and its source layout is still active (compare-and-swap), and marks the job
+    /// done with its final measurements, in one transaction.
     pub fn complete_job(
         &self,
         lease: &Lease,
         layout: &LayoutRecord,
         stats: &JobStats,
-    ) -> Result<JobRecord, CatalogError> {
+    ) -> Result<Published, CatalogError> {
         let now = self.now_ms();
         self.write("publishing a migration", |tx| {
             let job = check_lease(tx, lease, now)?;
@@ -428,13 +438,23 @@ impl Catalog {
                 )
                 .ctx("marking a layout ready")?;
             }
-            if job.activate {
-                tx.execute(
-                    "UPDATE tables SET active_layout = ?2 WHERE name = ?1",
-                    [layout.table.as_str(), layout.layout_id.as_str()],
-                )
-                .ctx("activating a published layout")?;
-            }
+            // Activation is a compare-and-swap against the layout the job was planned from:
+            // if someone promoted or rolled back meanwhile, the new layout stays a candidate.
+            let activated = job.activate && {
+                let swap = crate::ActiveSwap {
+                    table: &layout.table,
+                    expected: &job.source_layout,
+                    to: &layout.layout_id,
+                    kind: crate::ActivationKind::Publish,
+                    actor: "worker",
+                    reason: "published by a migration asked to activate it",
+                };
+                match crate::serving::swap_active_in(tx, &swap, now) {
+                    Ok(()) => true,
+                    Err(CatalogError::ActiveChanged { .. }) => false,
+                    Err(e) => return Err(e),
+                }
+            };
             add_stats(tx, job.id, stats)?;
             tx.execute(
                 "UPDATE migration_jobs SET status = 'done', error = NULL, lease_owner = NULL, \
@@ -443,7 +463,8 @@ impl Catalog {
                 params![job.id, now],
             )
             .ctx("marking a migration job done")?;
-            Ok(find_job(tx, job.id)?.expect("row exists"))
+            let job = find_job(tx, job.id)?.expect("row exists");
+            Ok(Published { job, activated })
         })
     }
 
@@ -622,7 +643,8 @@ mod tests {
         let done = cat
             .complete_job(&fast, &target, &JobStats::default())
             .unwrap();
-        assert_eq!(done.status, JobStatus::Done);
+        assert_eq!(done.job.status, JobStatus::Done);
+        assert!(done.activated);
         let table = cat.require_table(&job.table).unwrap();
         assert_eq!(table.active_layout, job.target_layout);
         // A done job is not queued again.

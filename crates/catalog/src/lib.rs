@@ -39,13 +39,24 @@ mod analysis;
 mod error;
 mod jobs;
 mod queries;
+mod routes;
 mod schema;
+mod serving;
 mod tables;
 
 pub use analysis::{CachedStats, NewProposal, ProposalRecord};
 pub use error::CatalogError;
-pub use jobs::{Enqueued, JobRecord, JobStats, JobStatus, Lease, MigrationMode, NewJob};
-pub use queries::{LoggedQuery, QueryLogEntry, QueryOrigin, ScanMetrics, TableScan};
+pub use jobs::{
+    Enqueued, JobRecord, JobStats, JobStatus, Lease, MigrationMode, NewJob, Published,
+};
+pub use queries::{
+    LoggedQuery, QueryLogEntry, QueryOrigin, RouteChoice, ScanMetrics, TableScan,
+};
+pub use routes::RouteStat;
+pub use serving::{
+    Activation, ActivationKind, ActiveSwap, CanaryRecord, DecisionRecord, EvalRecord, LayoutEval,
+    NewCanary, Verdict,
+};
 pub use rusqlite;
 pub use schema::SCHEMA_VERSION;
 pub use tables::{LayoutRecord, LayoutStatus, TableRecord};

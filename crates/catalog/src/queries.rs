@@ -113,6 +113,18 @@ pub struct QueryLogEntry {
     pub workload: Option<String>,
     /// One entry per managed table scanned (a join scans two).
     pub scans: Vec<TableScan>,
+    /// How the layout was chosen when a routing policy chose it (None: forced or active).
+    #[serde(default)]
+    pub route: Option<RouteChoice>,
+}
+
+/// How a routing policy chose a query's layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteChoice {
+    /// The policy name, e.g. `thompson`.
+    pub policy: String,
+    /// Whether the policy chose a layout other than its current best.
+    pub explored: bool,
 }
 
 /// A query read back from the log, with its row id.
@@ -139,7 +151,7 @@ macro_rules! ids_for_table {
 const QUERY_SELECT: &str = concat!(
     ids_for_table!(),
     "SELECT id, ts_ms, table_name, layout_id, sql, fingerprint, cluster_id, latency_ms, \
-     rows_returned, result_digest, error, origin, workload, ",
+     rows_returned, result_digest, error, origin, workload, policy, explored, ",
     metric_columns!(),
     " FROM query_log WHERE id IN ids AND ts_ms >= ?2 ORDER BY ts_ms DESC, id DESC LIMIT ?3"
 );
@@ -165,6 +177,8 @@ fn query_from_row(conn: &Connection, row: &Row<'_>) -> Result<LoggedQuery, Catal
     let origin = QueryOrigin::parse(&origin_text)
         .ok_or_else(|| CatalogError::Corrupt(format!("query {id} has origin '{origin_text}'")))?;
     let latency: Option<f64> = get(row, "latency_ms")?;
+    let policy: Option<String> = get(row, "policy")?;
+    let explored: Option<i64> = get(row, "explored")?;
     let entry = QueryLogEntry {
         ts_ms: get(row, "ts_ms")?,
         table: get_table_name(row, "table_name")?,
@@ -186,6 +200,10 @@ fn query_from_row(conn: &Connection, row: &Row<'_>) -> Result<LoggedQuery, Catal
             [id],
             scan_from_row,
         )?,
+        route: policy.map(|policy| RouteChoice {
+            policy,
+            explored: explored.unwrap_or(0) != 0,
+        }),
     };
     Ok(LoggedQuery { id, entry })
 }
@@ -279,10 +297,11 @@ fn insert_query(
     let m = entry.metrics.to_params();
     tx.prepare_cached(concat!(
         "INSERT INTO query_log (ts_ms, table_name, layout_id, sql, fingerprint, \
-         cluster_id, latency_ms, rows_returned, result_digest, error, origin, workload, ",
+         cluster_id, latency_ms, rows_returned, result_digest, error, origin, workload, \
+         policy, explored, ",
         metric_columns!(),
         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
-         ?13, ?14, ?15, ?16, ?17, ?18)"
+         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
     ))
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -298,6 +317,8 @@ fn insert_query(
             entry.error,
             entry.origin.as_str(),
             entry.workload,
+            entry.route.as_ref().map(|r| r.policy.as_str()),
+            entry.route.as_ref().map(|r| r.explored as i64),
             m[0],
             m[1],
             m[2],
@@ -330,6 +351,7 @@ fn insert_query(
         ])
         .ctx("inserting a query scan")?;
     }
+    crate::routes::record_route_sample(tx, entry)?;
     Ok(id)
 }
 

@@ -80,7 +80,11 @@ const V2: &str = include_str!("migrations/v2_analysis.sql");
 /// Version 3: migration jobs with leases and rewrite measurements.
 const V3: &str = include_str!("migrations/v3_migrations.sql");
 
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+/// Version 4: the learning loop (route statistics, activations, canaries, evaluations,
+/// autopilot decisions; the routing policy of each logged query).
+const V4: &str = include_str!("migrations/v4_learning_loop.sql");
+
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes (the number of migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -162,11 +162,11 @@ fn find_table(conn: &Connection, name: &TableName) -> Result<Option<TableRecord>
     Ok(rows.into_iter().next())
 }
 
-fn require_table_in(conn: &Connection, name: &TableName) -> Result<TableRecord, CatalogError> {
+pub(crate) fn require_table_in(conn: &Connection, name: &TableName) -> Result<TableRecord, CatalogError> {
     find_table(conn, name)?.ok_or_else(|| CatalogError::UnknownTable(name.to_string()))
 }
 
-fn find_layout(
+pub(crate) fn find_layout_in(
     conn: &Connection,
     table: &TableName,
     id: &LayoutId,
@@ -182,7 +182,7 @@ fn require_layout_in(
     table: &TableName,
     id: &LayoutId,
 ) -> Result<LayoutRecord, CatalogError> {
-    find_layout(conn, table, id)?.ok_or_else(|| CatalogError::UnknownLayout {
+    find_layout_in(conn, table, id)?.ok_or_else(|| CatalogError::UnknownLayout {
         table: table.to_string(),
         layout: id.to_string(),
     })
@@ -307,7 +307,7 @@ impl Catalog {
         table: &TableName,
         id: &LayoutId,
     ) -> Result<Option<LayoutRecord>, CatalogError> {
-        self.read("reading a layout", |tx| find_layout(tx, table, id))
+        self.read("reading a layout", |tx| find_layout_in(tx, table, id))
     }
 
     /// Every layout of `table` (which must exist), oldest first.
@@ -355,24 +355,32 @@ impl Catalog {
         })
     }
 
-    /// Makes layout `id` the active layout of `table`; it must exist and be ready.
+    /// Makes layout `id` the active layout of `table` by hand; it must exist and be ready.
+    /// The change is recorded as an `activate` activation.
     pub fn set_active_layout(&self, table: &TableName, id: &LayoutId) -> Result<(), CatalogError> {
+        let now = self.now_ms();
         self.write("setting the active layout", |tx| {
-            require_table_in(tx, table)?;
-            let layout = require_layout_in(tx, table, id)?;
-            if layout.status != LayoutStatus::Ready {
-                return Err(CatalogError::Conflict(format!(
-                    "layout '{id}' of table '{table}' is {}, only a ready layout can be activated",
-                    layout.status
-                )));
-            }
-            tx.execute(
-                "UPDATE tables SET active_layout = ?2 WHERE name = ?1",
-                [table.as_str(), id.as_str()],
-            )
-            .ctx("setting the active layout")?;
-            Ok(())
+            let current = require_table_in(tx, table)?.active_layout;
+            require_layout_in(tx, table, id)?;
+            let swap = crate::ActiveSwap {
+                table,
+                expected: &current,
+                to: id,
+                kind: crate::ActivationKind::Activate,
+                actor: "cli",
+                reason: "activated by hand",
+            };
+            crate::serving::swap_active_in(tx, &swap, now)
         })
+    }
+
+    /// Ready layouts of `table` that hold its rows (initial and rewritten), oldest first.
+    pub fn ready_layouts(&self, table: &TableName) -> Result<Vec<LayoutRecord>, CatalogError> {
+        Ok(self
+            .list_layouts(table)?
+            .into_iter()
+            .filter(|l| l.status == LayoutStatus::Ready)
+            .collect())
     }
 }
 

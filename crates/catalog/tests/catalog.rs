@@ -2,8 +2,9 @@
 
 use dbopt_catalog::rusqlite::{Connection, TransactionBehavior};
 use dbopt_catalog::{
-    Catalog, CatalogError, LayoutRecord, LayoutStatus, QueryLogEntry, QueryOrigin, SCHEMA_VERSION,
-    ScanMetrics, TableRecord, TableScan,
+    ActivationKind, ActiveSwap, Catalog, CatalogError, LayoutEval, LayoutRecord, LayoutStatus,
+    NewCanary, QueryLogEntry, QueryOrigin, RouteChoice, SCHEMA_VERSION, ScanMetrics, TableRecord,
+    TableScan, Verdict,
 };
 use dbopt_core::{LayoutId, LayoutSpec, ManualClock, SortKey, TableName};
 use std::path::Path;
@@ -92,6 +93,7 @@ fn entry(ts_ms: i64, table: &str, scans: &[&str]) -> QueryLogEntry {
         origin: QueryOrigin::Query,
         workload: Some("point_lookup".into()),
         scans,
+        route: None,
     }
 }
 
@@ -435,4 +437,239 @@ fn batch_logging_is_one_transaction() {
     assert_eq!(logged.len(), 1, "the join's scans were stored with it");
     assert_eq!(cat.count_queries(&name("events")).unwrap(), 2);
     assert!(cat.log_queries(&[]).unwrap().is_empty());
+}
+
+/// A measured query of cluster `cluster` on `layout` that scanned `bytes` of events.
+fn routed(cluster: &str, layout: &LayoutId, bytes: u64, latency_ms: f64) -> QueryLogEntry {
+    let mut e = entry(5, "events", &["events"]);
+    e.cluster_id = Some(cluster.into());
+    e.layout_id = Some(layout.clone());
+    e.scans[0].layout_id = layout.clone();
+    e.scans[0].metrics.bytes_scanned = bytes;
+    e.metrics.bytes_scanned = bytes;
+    e.latency_ms = latency_ms;
+    e.route = Some(RouteChoice {
+        policy: "thompson".into(),
+        explored: bytes > 100,
+    });
+    e
+}
+
+#[test]
+fn route_stats_sum_every_measured_query_and_rebuild_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = open(&dir.path().join("m.db"));
+    register(&cat, "events", "gen", false).unwrap();
+    let events = name("events");
+    let sorted = LayoutId::derive(&LayoutId::initial(), &sorted_spec());
+    cat.log_query(&routed("c1", &LayoutId::initial(), 300, 4.0))
+        .unwrap();
+    cat.log_query(&routed("c1", &LayoutId::initial(), 100, 2.0))
+        .unwrap();
+    cat.log_query(&routed("c1", &sorted, 10, 1.0)).unwrap();
+    // Failed, imported and unclustered queries measure nothing.
+    let mut failed = routed("c1", &sorted, 10, 1.0);
+    failed.error = Some("boom".into());
+    cat.log_query(&failed).unwrap();
+    let mut imported = routed("c1", &sorted, 10, 1.0);
+    imported.origin = QueryOrigin::Imported;
+    cat.log_query(&imported).unwrap();
+    let mut unclustered = routed("c1", &sorted, 10, 1.0);
+    unclustered.cluster_id = None;
+    cat.log_query(&unclustered).unwrap();
+
+    let stats = cat.route_stats(&events).unwrap();
+    assert_eq!(stats.len(), 2, "{stats:?}");
+    let initial = stats
+        .iter()
+        .find(|s| s.layout_id == LayoutId::initial())
+        .unwrap();
+    assert_eq!(initial.n, 2);
+    assert_eq!(initial.sum_bytes, 400.0);
+    assert_eq!(initial.sum_sq_bytes, 300.0 * 300.0 + 100.0 * 100.0);
+    assert_eq!(initial.sum_latency_ms, 6.0);
+    assert_eq!(initial.explored, 1);
+    let on_sorted = stats.iter().find(|s| s.layout_id == sorted).unwrap();
+    assert_eq!((on_sorted.n, on_sorted.sum_bytes), (1, 10.0));
+
+    // The log holds the policy, and rebuilding from it gives the same sums.
+    let logged = cat.queries_for_table(&events, None, None).unwrap();
+    assert_eq!(
+        logged[0].entry.route,
+        Some(RouteChoice {
+            policy: "thompson".into(),
+            explored: true
+        })
+    );
+    assert_eq!(cat.rebuild_route_stats(&events).unwrap(), 2);
+    let rebuilt = cat.route_stats(&events).unwrap();
+    assert_eq!(
+        rebuilt
+            .iter()
+            .map(|s| (s.n, s.sum_bytes, s.sum_sq_bytes, s.explored))
+            .collect::<Vec<_>>(),
+        stats
+            .iter()
+            .map(|s| (s.n, s.sum_bytes, s.sum_sq_bytes, s.explored))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn two_routers_logging_at_once_keep_counts_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    register(&open(&path), "events", "gen", false).unwrap();
+    let per_thread = 150;
+    let handles: Vec<_> = (0..2)
+        .map(|t| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let cat = open(&path);
+                for i in 0..per_thread {
+                    let bytes = 1 + (i % 7) as u64 + t;
+                    cat.log_query(&routed("c1", &LayoutId::initial(), bytes, 1.0))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let cat = open(&path);
+    let stats = cat.route_stats(&name("events")).unwrap();
+    assert_eq!(stats.len(), 1);
+    assert_eq!(stats[0].n, 2 * per_thread as u64);
+    let expected: f64 = (0..2u64)
+        .flat_map(|t| (0..per_thread).map(move |i| (1 + (i % 7) as u64 + t) as f64))
+        .sum();
+    assert_eq!(stats[0].sum_bytes, expected);
+}
+
+#[test]
+fn active_layout_swap_is_compare_and_swap_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = open(&dir.path().join("m.db"));
+    register(&cat, "events", "gen", false).unwrap();
+    let events = name("events");
+    let initial = LayoutId::initial();
+    let sorted = LayoutId::derive(&initial, &sorted_spec());
+    cat.insert_layout(&layout("events", sorted.clone(), LayoutStatus::Ready, 20))
+        .unwrap();
+    let promote = ActiveSwap {
+        table: &events,
+        expected: &initial,
+        to: &sorted,
+        kind: ActivationKind::Promote,
+        actor: "test",
+        reason: "canary passed",
+    };
+    cat.swap_active_layout(&promote).unwrap();
+    assert_eq!(cat.require_table(&events).unwrap().active_layout, sorted);
+    // A second promoter that still believes `initial` is active loses and changes nothing.
+    let err = cat.swap_active_layout(&promote).unwrap_err();
+    assert!(
+        matches!(&err, CatalogError::ActiveChanged { found, .. } if found == sorted.as_str()),
+        "{err}"
+    );
+    assert_eq!(cat.require_table(&events).unwrap().active_layout, sorted);
+    assert_eq!(cat.activations(&events).unwrap().len(), 1);
+    // A layout that is not ready cannot be swapped in.
+    let other = LayoutId::derive(&sorted, &sorted_spec());
+    cat.insert_layout(&layout("events", other.clone(), LayoutStatus::Failed, 30))
+        .unwrap();
+    let bad = ActiveSwap {
+        expected: &sorted,
+        to: &other,
+        ..promote.clone()
+    };
+    assert!(matches!(
+        cat.swap_active_layout(&bad).unwrap_err(),
+        CatalogError::Conflict(_)
+    ));
+    let back = ActiveSwap {
+        expected: &sorted,
+        to: &initial,
+        kind: ActivationKind::Rollback,
+        ..promote
+    };
+    cat.swap_active_layout(&back).unwrap();
+    let history = cat.activations(&events).unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|a| (a.from_layout.clone(), a.to_layout.clone(), a.kind))
+            .collect::<Vec<_>>(),
+        vec![
+            (initial.clone(), sorted.clone(), ActivationKind::Promote),
+            (sorted, initial, ActivationKind::Rollback)
+        ]
+    );
+}
+
+#[test]
+fn canaries_evaluations_and_decisions_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = open(&dir.path().join("m.db"));
+    register(&cat, "events", "gen", false).unwrap();
+    let events = name("events");
+    let sorted = LayoutId::derive(&LayoutId::initial(), &sorted_spec());
+    let canary = NewCanary {
+        table: events.clone(),
+        layout_id: sorted.clone(),
+        baseline_layout: LayoutId::initial(),
+        queries: 8,
+        mismatches: 0,
+        baseline_bytes: 1000.0,
+        candidate_bytes: 250.0,
+        reduction: 0.75,
+        baseline_latency_ms: 10.0,
+        candidate_latency_ms: 4.0,
+        verdict: Verdict::Promote,
+        reason: "identical results, 75% fewer bytes".into(),
+        detail_json: "[]".into(),
+    };
+    cat.record_canary(&canary).unwrap();
+    let got = cat.latest_canary(&events, &sorted).unwrap().unwrap();
+    assert_eq!(got.canary, canary);
+    assert!(
+        cat.latest_canary(&events, &LayoutId::initial())
+            .unwrap()
+            .is_none()
+    );
+    let eval = LayoutEval {
+        table: events.clone(),
+        layout_id: sorted.clone(),
+        cluster_id: "*".into(),
+        window_start_ms: 0,
+        window_end_ms: 1000,
+        baseline_layout: LayoutId::initial(),
+        objective: "bytes".into(),
+        queries: 12,
+        avg_latency_ms: 3.0,
+        p50_latency_ms: 2.0,
+        p95_latency_ms: 5.0,
+        p99_latency_ms: 6.0,
+        avg_bytes_scanned: 240.0,
+        avg_rows_returned: 1.0,
+        improvement: Some(0.76),
+        reward: Some(0.7),
+        regressed: false,
+    };
+    cat.record_evals(&[eval.clone(), LayoutEval {
+        cluster_id: "c1".into(),
+        regressed: true,
+        ..eval.clone()
+    }])
+    .unwrap();
+    let all = cat.evals(&events, Some(&sorted), None, 10).unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].eval, eval);
+    let c1 = cat.evals(&events, None, Some("c1"), 10).unwrap();
+    assert!(c1.len() == 1 && c1[0].eval.regressed);
+    cat.record_decision(&events, "p1", "propose", "skipped", "keep current", "{}")
+        .unwrap();
+    let d = cat.decisions(&events, 5).unwrap();
+    assert_eq!((d[0].step.as_str(), d[0].decision.as_str()), ("propose", "skipped"));
 }

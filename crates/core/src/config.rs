@@ -68,20 +68,20 @@ pub const KEYS: &[ConfigKey] = &[
     ConfigKey {
         name: "exploration_rate",
         env_alias: Some("EXPLORATION_RATE"),
-        default: "0.1",
-        doc: "share of routed queries sent to a non-best layout",
+        default: "0.2",
+        doc: "epsilon-greedy: share of routed queries sent to a layout other than the best",
     },
     ConfigKey {
         name: "alpha",
         env_alias: Some("ALPHA"),
         default: "1.0",
-        doc: "Thompson sampling prior alpha",
+        doc: "reward weight of the improvement against the baseline layout",
     },
     ConfigKey {
         name: "beta",
         env_alias: Some("BETA"),
-        default: "1.0",
-        doc: "Thompson sampling prior beta",
+        default: "0.1",
+        doc: "reward weight of a layout's rewrite cost, amortized over the queries it served",
     },
     ConfigKey {
         name: "threads",
@@ -136,6 +136,66 @@ pub const KEYS: &[ConfigKey] = &[
         env_alias: None,
         default: "30",
         doc: "migration job lease length",
+    },
+    ConfigKey {
+        name: "policy",
+        env_alias: None,
+        default: "thompson",
+        doc: "routing policy: epsilon-greedy, ucb1 or thompson",
+    },
+    ConfigKey {
+        name: "objective",
+        env_alias: None,
+        default: "bytes",
+        doc: "what routing and evaluation optimize: bytes (scanned) or latency",
+    },
+    ConfigKey {
+        name: "max_layouts",
+        env_alias: None,
+        default: "3",
+        doc: "most ready layouts a table keeps besides the initial one",
+    },
+    ConfigKey {
+        name: "min_canary_reduction",
+        env_alias: None,
+        default: "0.3",
+        doc: "a canary promotes only above this measured bytes reduction",
+    },
+    ConfigKey {
+        name: "canary_queries",
+        env_alias: None,
+        default: "10",
+        doc: "most frequent logged query shapes a canary replays",
+    },
+    ConfigKey {
+        name: "eval_window",
+        env_alias: None,
+        default: "1h",
+        doc: "rolling window evaluate scores layouts over (e.g. 30m, 1h, 7d)",
+    },
+    ConfigKey {
+        name: "min_samples",
+        env_alias: None,
+        default: "5",
+        doc: "fewest queries a layout needs in a window to be scored",
+    },
+    ConfigKey {
+        name: "rollback_after_windows",
+        env_alias: None,
+        default: "3",
+        doc: "consecutive regressed windows after which autopilot rolls a layout back",
+    },
+    ConfigKey {
+        name: "regression_margin",
+        env_alias: None,
+        default: "0.05",
+        doc: "a window regresses when the layout is this much worse than the one it replaced",
+    },
+    ConfigKey {
+        name: "max_payback_runs",
+        env_alias: None,
+        default: "20",
+        doc: "autopilot rewrites only when a proposal pays back within this many workload runs",
     },
 ];
 
@@ -262,6 +322,18 @@ impl Config {
         self.try_f64("sort_min_query_share")?;
         self.try_f64("min_predicted_reduction")?;
         self.try_u64("lease_seconds")?;
+        self.try_u64("max_layouts")?;
+        self.try_f64("min_canary_reduction")?;
+        self.try_u64("canary_queries")?;
+        self.try_u64("min_samples")?;
+        self.try_u64("rollback_after_windows")?;
+        self.try_f64("regression_margin")?;
+        self.try_f64("max_payback_runs")?;
+        for key in ["alpha", "beta", "regression_margin", "max_payback_runs"] {
+            if self.try_f64(key)? < 0.0 {
+                return Err(self.invalid(key, "must not be negative"));
+            }
+        }
         let rate = self.try_f64("exploration_rate")?;
         if !(0.0..=1.0).contains(&rate) {
             return Err(self.invalid("exploration_rate", "must be between 0 and 1"));
@@ -310,16 +382,16 @@ impl Config {
     pub fn metadata_db(&self) -> PathBuf {
         PathBuf::from(&self.values["metadata_db"].value)
     }
-    /// Share of routed queries sent to a non-best layout.
+    /// Epsilon-greedy: share of routed queries sent to a layout other than the best.
     pub fn exploration_rate(&self) -> f64 {
         self.try_f64("exploration_rate")
             .expect("checked at resolve")
     }
-    /// Thompson prior alpha.
+    /// Reward weight of the improvement (ALPHA).
     pub fn alpha(&self) -> f64 {
         self.try_f64("alpha").expect("checked at resolve")
     }
-    /// Thompson prior beta.
+    /// Reward weight of the amortized rewrite cost (BETA).
     pub fn beta(&self) -> f64 {
         self.try_f64("beta").expect("checked at resolve")
     }
@@ -362,6 +434,50 @@ impl Config {
     /// Migration lease length in seconds.
     pub fn lease_seconds(&self) -> u64 {
         self.try_u64("lease_seconds").expect("checked at resolve")
+    }
+    /// The routing policy name (checked by the facade against the route crate's names).
+    pub fn policy(&self) -> &str {
+        self.values["policy"].value.trim()
+    }
+    /// The objective name (checked by the facade).
+    pub fn objective(&self) -> &str {
+        self.values["objective"].value.trim()
+    }
+    /// The evaluation window as typed (checked by the facade).
+    pub fn eval_window(&self) -> &str {
+        self.values["eval_window"].value.trim()
+    }
+    /// Most ready layouts besides the initial one.
+    pub fn max_layouts(&self) -> u64 {
+        self.try_u64("max_layouts").expect("checked at resolve")
+    }
+    /// Bytes reduction a canary needs to promote.
+    pub fn min_canary_reduction(&self) -> f64 {
+        self.try_f64("min_canary_reduction")
+            .expect("checked at resolve")
+    }
+    /// Query shapes a canary replays.
+    pub fn canary_queries(&self) -> u64 {
+        self.try_u64("canary_queries").expect("checked at resolve")
+    }
+    /// Fewest queries in a window to score a layout.
+    pub fn min_samples(&self) -> u64 {
+        self.try_u64("min_samples").expect("checked at resolve")
+    }
+    /// Regressed windows before an automatic rollback.
+    pub fn rollback_after_windows(&self) -> u64 {
+        self.try_u64("rollback_after_windows")
+            .expect("checked at resolve")
+    }
+    /// How much worse than its predecessor a layout may be before a window counts as regressed.
+    pub fn regression_margin(&self) -> f64 {
+        self.try_f64("regression_margin")
+            .expect("checked at resolve")
+    }
+    /// Payback horizon of autopilot's rewrites, in workload runs.
+    pub fn max_payback_runs(&self) -> f64 {
+        self.try_f64("max_payback_runs")
+            .expect("checked at resolve")
     }
 }
 

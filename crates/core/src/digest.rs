@@ -3,6 +3,11 @@
 //! The digest is the row count plus the wrapping sum of 128-bit row hashes. A sum (not XOR)
 //! keeps duplicates visible: two copies of a row change the digest, where XOR would cancel.
 
+/// Relative tolerance within which two floating-point results count as equal when a canary
+/// compares a candidate layout's answers with the baseline's (sums in another order may differ
+/// in the last bits): `|a - b| <= FLOAT_RELATIVE_TOLERANCE * max(|a|, |b|)`.
+pub const FLOAT_RELATIVE_TOLERANCE: f64 = 1e-9;
+
 use std::fmt;
 
 /// Row count plus wrapping sum of 128-bit row hashes.

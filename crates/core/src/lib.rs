@@ -16,7 +16,7 @@ pub mod scan;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, ConfigSource, ConfigValue};
-pub use digest::RowDigest;
+pub use digest::{FLOAT_RELATIVE_TOLERANCE, RowDigest};
 pub use error::CoreError;
 pub use layout::{Curve, LayoutId, LayoutManifest, LayoutSpec, ManifestFile, SortKey};
 pub use names::TableName;

@@ -221,6 +221,8 @@ impl Workspace {
             .map(|o| (o.query_id, cluster_id(&shape(&o.usage))))
             .collect();
         self.catalog().set_cluster_ids(&assignments)?;
+        // Queries logged before their cluster was known now count for routing too.
+        self.catalog().rebuild_route_stats(table)?;
         Ok((
             Analysis {
                 table: table.to_string(),

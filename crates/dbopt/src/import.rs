@@ -83,6 +83,7 @@ impl Workspace {
                 origin: QueryOrigin::Imported,
                 workload: Some(label.clone()),
                 scans: Vec::new(),
+                route: None,
             });
         }
         // One transaction: an interrupted import leaves nothing half-imported.

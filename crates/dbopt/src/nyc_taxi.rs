@@ -3,7 +3,7 @@
 //! load it as a table's initial layout, and run realistic taxi queries against it.
 
 use crate::initial_layout::InitialLayoutReport;
-use crate::workload::{SummaryBuilder, WorkloadSummary, run_logged};
+use crate::workload::{Routing, Runner, SummaryBuilder, WorkloadSummary, run_logged};
 use crate::workload_file::first_column;
 use crate::{DbError, Progress, Workspace};
 use dbopt_core::TableName;
@@ -115,11 +115,13 @@ impl Workspace {
         table: &TableName,
         num_queries: u64,
         seed: u64,
+        routing: Option<&Routing>,
         progress: &dyn Progress,
     ) -> Result<WorkloadSummary, DbError> {
         self.require_table(table)?;
-        let session = self.query_session(table, None).await?;
-        let schema = session
+        let mut runner = Runner::open(self, table, routing).await?;
+        let schema = runner
+            .session()
             .context()
             .table_provider(table.as_str())
             .await
@@ -182,7 +184,7 @@ impl Workspace {
         let mut builder = SummaryBuilder::default();
         for _ in 0..num_queries {
             let (template, sql) = workload.next_query();
-            let result = run_logged(&session, &sql, template).await;
+            let result = run_logged(&mut runner, &sql, template).await;
             builder.record(template, &result);
             progress.advance(1);
         }

@@ -2,10 +2,12 @@
 //! and log what it cost (or why it failed) to the catalog's query_log.
 
 use crate::{DbError, Workspace};
-use dbopt_catalog::{QueryLogEntry, QueryOrigin, TableScan};
+use dbopt_analyze::{cluster_id, shape};
+use dbopt_catalog::{QueryLogEntry, QueryOrigin, RouteChoice, TableScan};
 use dbopt_core::ScanMetrics;
 use dbopt_core::{LayoutId, TableName};
 use dbopt_engine::datafusion::prelude::SessionContext;
+use dbopt_engine::plan_summary::summarize_sql;
 use dbopt_engine::{
     QueryOutcome, RegisteredLayout, execute_query, fingerprint, new_session, register_layout,
 };
@@ -97,20 +99,54 @@ impl QuerySession<'_> {
         &self.ctx
     }
 
-    /// Runs `sql`, logs it (success or failure) and returns the outcome.
+    /// The layout the primary table reads in this session.
+    pub fn primary_layout(&self) -> Option<&LayoutId> {
+        self.registered
+            .iter()
+            .find(|r| r.table == self.primary.as_str())
+            .map(|r| &r.layout_id)
+    }
+
+    /// The workload cluster of `sql` on the primary table (the `analyze` shape id of its
+    /// optimized plan), planned once per query shape; None when it does not plan or does not
+    /// scan the primary table.
+    pub async fn cluster_of(&self, sql: &str) -> Option<String> {
+        let fp = fingerprint(sql).ok()?.hash;
+        if let Some(hit) = self.workspace.cached_cluster(&self.primary, &fp) {
+            return hit;
+        }
+        let cluster = summarize_sql(&self.ctx, sql).await.ok().and_then(|s| {
+            s.table(self.primary.as_str())
+                .map(|usage| cluster_id(&shape(usage)))
+        });
+        self.workspace
+            .cache_cluster(&self.primary, &fp, cluster.clone());
+        cluster
+    }
+
+    /// Runs `sql`, logs it (success or failure) with its cluster and returns the outcome.
     pub async fn run(
         &self,
         sql: &str,
         origin: QueryOrigin,
         workload: Option<&str>,
     ) -> Result<QueryOutcome, DbError> {
+        let cluster = self.cluster_of(sql).await;
+        self.run_as(sql, origin, workload, cluster, None).await
+    }
+
+    /// Runs `sql` and logs it under `cluster`, with the routing choice that sent it here.
+    pub async fn run_as(
+        &self,
+        sql: &str,
+        origin: QueryOrigin,
+        workload: Option<&str>,
+        cluster: Option<String>,
+        route: Option<RouteChoice>,
+    ) -> Result<QueryOutcome, DbError> {
         let started_ms = self.workspace.clock().now_ms();
         let result = execute_query(&self.ctx, sql, &self.registered).await;
-        let primary_layout = self
-            .registered
-            .iter()
-            .find(|r| r.table == self.primary.as_str())
-            .map(|r| r.layout_id.clone());
+        let primary_layout = self.primary_layout().cloned();
         let fp = fingerprint(sql).map(|f| f.hash).unwrap_or_default();
         let mut entry = QueryLogEntry {
             ts_ms: started_ms,
@@ -118,7 +154,7 @@ impl QuerySession<'_> {
             layout_id: primary_layout,
             sql: sql.to_string(),
             fingerprint: fp,
-            cluster_id: None,
+            cluster_id: cluster,
             latency_ms: 0.0,
             rows_returned: 0,
             metrics: ScanMetrics::default(),
@@ -127,6 +163,7 @@ impl QuerySession<'_> {
             origin,
             workload: workload.map(str::to_string),
             scans: Vec::new(),
+            route,
         };
         match &result {
             Ok(outcome) => {

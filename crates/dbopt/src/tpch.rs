@@ -4,7 +4,7 @@
 //! queries with the validation parameters and compares them with the scale-factor-1 answers.
 
 use crate::initial_layout::{InitialLayoutReport, InitialLayoutRequest};
-use crate::workload::{WorkloadSummary, run_generated, run_logged};
+use crate::workload::{Routing, Runner, WorkloadSummary, run_generated, run_logged};
 use crate::{DbError, Progress, Workspace};
 use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -58,6 +58,8 @@ pub struct TpchWorkloadOptions {
     pub seed: u64,
     /// Uniform over the 22 templates, or filter-heavy.
     pub mix: TpchMix,
+    /// Route `lineitem` across its live layouts (None: the active layout).
+    pub routing: Option<Routing>,
 }
 
 /// The outcome of one validated query.
@@ -268,11 +270,10 @@ impl Workspace {
     ) -> Result<WorkloadSummary, DbError> {
         let sf = self.tpch_scale_factor()?;
         let mut generator = TpchWorkload::new(options.seed, options.mix, sf);
-        let session = self
-            .query_session(&table_name(TpchTable::LineItem), None)
-            .await?;
+        let lineitem = table_name(TpchTable::LineItem);
+        let mut runner = Runner::open(self, &lineitem, options.routing.as_ref()).await?;
         Ok(run_generated(
-            &session,
+            &mut runner,
             options.num_queries,
             || generator.next_query(),
             progress,
@@ -294,13 +295,11 @@ impl Workspace {
                 "the reference answers are for scale factor 1 and the tables have {sf}: run `dbopt generate-tpch --scale-factor 1 --replace` first"
             )));
         }
-        let session = self
-            .query_session(&table_name(TpchTable::LineItem), None)
-            .await?;
+        let mut runner = Runner::open(self, &table_name(TpchTable::LineItem), None).await?;
         let mut checks = Vec::with_capacity(queries.len());
         for &n in queries {
             let sql = tpch_validation_query(n, sf).expect("checked above");
-            let outcome = run_logged(&session, &sql, &format!("validate-q{n}")).await?;
+            let outcome = run_logged(&mut runner, &sql, &format!("validate-q{n}")).await?;
             let cells = result_cells(&outcome.batches)?;
             checks.push(TpchCheck {
                 query: n,

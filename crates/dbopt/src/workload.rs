@@ -1,12 +1,16 @@
 //! `run-workload`: draws generated queries, runs each through a shared query session, logs
 //! them, and summarizes latency and bytes.
 
+use crate::loop_settings::LoopSettings;
 use crate::query::QuerySession;
+use crate::route::Router;
 use crate::{DbError, Progress, Workspace};
+use dbopt_core::LayoutId;
 use dbopt_catalog::QueryOrigin;
 use dbopt_core::TableName;
 use dbopt_data::workload::{EventsDomain, EventsWorkload};
 use serde::Serialize;
+use dbopt_evaluate::percentile;
 use std::collections::BTreeMap;
 
 /// What to run.
@@ -20,6 +24,65 @@ pub struct WorkloadOptions {
     pub num_queries: u64,
     /// Seed of the query generator.
     pub seed: u64,
+    /// Route each query across the live layouts (None: every query reads the active layout).
+    pub routing: Option<Routing>,
+}
+
+/// How to route a workload's queries.
+#[derive(Debug, Clone)]
+pub struct Routing {
+    /// Policy, objective, weights.
+    pub settings: LoopSettings,
+    /// Seed of the policy's random choices.
+    pub seed: u64,
+}
+
+/// Runs a workload's queries: all on the active layout, or routed across the live layouts.
+pub struct Runner<'a> {
+    session: QuerySession<'a>,
+    router: Option<Router<'a>>,
+}
+
+impl<'a> Runner<'a> {
+    /// A runner for queries logged against `table`.
+    pub async fn open(
+        ws: &'a Workspace,
+        table: &dbopt_core::TableName,
+        routing: Option<&Routing>,
+    ) -> Result<Runner<'a>, DbError> {
+        let session = ws.query_session(table, None).await?;
+        let router = match routing {
+            Some(r) => Some(Router::new(ws, table, r.settings.clone(), r.seed).await?),
+            None => None,
+        };
+        Ok(Runner { session, router })
+    }
+
+    /// The session on the active layout (for planning and schema look-ups).
+    pub fn session(&self) -> &QuerySession<'a> {
+        &self.session
+    }
+
+    /// The layouts queries may be routed to (just the active one without routing).
+    pub fn layouts(&self) -> Vec<LayoutId> {
+        match &self.router {
+            Some(r) => r.live().iter().map(|l| l.id.clone()).collect(),
+            None => self.session.primary_layout().cloned().into_iter().collect(),
+        }
+    }
+
+    /// Runs and logs one query.
+    pub async fn run(
+        &mut self,
+        sql: &str,
+        origin: QueryOrigin,
+        workload: Option<&str>,
+    ) -> Result<dbopt_engine::QueryOutcome, DbError> {
+        match &mut self.router {
+            Some(router) => router.run(sql, origin, workload).await,
+            None => self.session.run(sql, origin, workload).await,
+        }
+    }
 }
 
 /// Summary of a workload run.
@@ -35,6 +98,8 @@ pub struct WorkloadSummary {
     pub p95_ms: f64,
     /// Bytes scanned by all queries.
     pub total_bytes_scanned: u64,
+    /// Queries per layout they ran on.
+    pub per_layout: BTreeMap<String, u64>,
     /// Queries per template.
     pub per_template: BTreeMap<String, u64>,
     /// The first few error messages.
@@ -60,6 +125,13 @@ impl SummaryBuilder {
         match result {
             Ok(o) => {
                 self.latencies.push(o.latency.as_secs_f64() * 1000.0);
+                if let Some(scan) = o.scans.first() {
+                    *self
+                        .summary
+                        .per_layout
+                        .entry(format!("{}@{}", scan.table, scan.layout_id))
+                        .or_default() += 1;
+                }
                 self.summary.total_bytes_scanned +=
                     o.scans.iter().map(|s| s.metrics.bytes_scanned).sum::<u64>();
             }
@@ -81,15 +153,6 @@ impl SummaryBuilder {
     }
 }
 
-/// The nearest-rank percentile of sorted values (0 when empty).
-pub fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 impl Workspace {
     /// Runs the generated events workload and logs every query.
     pub async fn run_events_workload(
@@ -102,9 +165,9 @@ impl Workspace {
         domain.table = options.table.to_string();
         domain.customers_table = options.customers_table.to_string();
         let mut generator = EventsWorkload::new(options.seed, domain);
-        let session = self.query_session(&options.table, None).await?;
+        let mut runner = Runner::open(self, &options.table, options.routing.as_ref()).await?;
         Ok(run_generated(
-            &session,
+            &mut runner,
             options.num_queries,
             || generator.next_query(),
             progress,
@@ -116,7 +179,7 @@ impl Workspace {
 /// Runs `num_queries` queries drawn from `next` in `session`, logging each under its
 /// template, and summarizes them (failed queries are logged and counted, not fatal).
 pub async fn run_generated(
-    session: &QuerySession<'_>,
+    runner: &mut Runner<'_>,
     num_queries: u64,
     mut next: impl FnMut() -> dbopt_data::workload::GeneratedQuery,
     progress: &dyn Progress,
@@ -125,7 +188,7 @@ pub async fn run_generated(
     let mut builder = SummaryBuilder::default();
     for _ in 0..num_queries {
         let q = next();
-        let result = run_logged(session, &q.sql, q.template).await;
+        let result = run_logged(runner, &q.sql, q.template).await;
         builder.record(q.template, &result);
         progress.advance(1);
     }
@@ -135,25 +198,11 @@ pub async fn run_generated(
 
 /// Runs one workload query, logging it under `template`.
 pub async fn run_logged(
-    session: &QuerySession<'_>,
+    runner: &mut Runner<'_>,
     sql: &str,
     template: &str,
 ) -> Result<dbopt_engine::QueryOutcome, DbError> {
-    session
+    runner
         .run(sql, QueryOrigin::Workload, Some(template))
         .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percentile;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&v, 0.5), 50.0);
-        assert_eq!(percentile(&v, 0.95), 95.0);
-        assert_eq!(percentile(&[], 0.5), 0.0);
-        assert_eq!(percentile(&[7.0], 0.95), 7.0);
-    }
 }

@@ -3,7 +3,7 @@
 //! before the first query runs, so a bad file fails with its file and line and logs nothing.
 
 use crate::query::QuerySession;
-use crate::workload::{SummaryBuilder, WorkloadSummary, run_logged};
+use crate::workload::{Routing, Runner, SummaryBuilder, WorkloadSummary, run_logged};
 use crate::{DbError, Progress, Workspace};
 use arrow::array::Array;
 use arrow::datatypes::DataType;
@@ -30,6 +30,8 @@ pub struct WorkloadFileOptions {
     pub seed: u64,
     /// Sample `.sql` statements uniformly instead of replaying them in order.
     pub sample: bool,
+    /// Route each query across the live layouts (None: the active layout).
+    pub routing: Option<Routing>,
 }
 
 impl From<WorkloadFileError> for DbError {
@@ -101,16 +103,18 @@ impl Workspace {
             )));
         }
         let text = read_user_file(path, "workload file")?;
-        let session = self.query_session(&options.table, None).await?;
+        let mut runner = Runner::open(self, &options.table, options.routing.as_ref()).await?;
         let queries = if ext == "sql" {
-            self.sql_file_queries(&session, options, &text).await?
+            self.sql_file_queries(runner.session(), options, &text)
+                .await?
         } else {
-            self.template_queries(&session, options, &text).await?
+            self.template_queries(runner.session(), options, &text)
+                .await?
         };
         progress.set_total(queries.len() as u64);
         let mut builder = SummaryBuilder::default();
         for (label, sql) in &queries {
-            let result = run_logged(&session, sql, label).await;
+            let result = run_logged(&mut runner, sql, label).await;
             builder.record(label, &result);
             progress.advance(1);
         }

@@ -4,8 +4,9 @@ use crate::DbError;
 use dbopt_catalog::Catalog;
 use dbopt_core::{Clock, Config, LayoutId, LayoutManifest, SystemClock, TableName};
 use dbopt_engine::EngineSettings;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// An open dbopt workspace.
 pub struct Workspace {
@@ -13,6 +14,8 @@ pub struct Workspace {
     catalog: Catalog,
     data_dir: PathBuf,
     clock: Arc<dyn Clock>,
+    /// (table, fingerprint) -> cluster id, so a query shape is planned for its cluster once.
+    clusters: Mutex<HashMap<(TableName, String), Option<String>>>,
 }
 
 impl Workspace {
@@ -40,6 +43,7 @@ impl Workspace {
             catalog,
             data_dir,
             clock,
+            clusters: Mutex::new(HashMap::new()),
         })
     }
 
@@ -102,6 +106,22 @@ impl Workspace {
             )));
         }
         Ok(dbopt_engine::writer::read_manifest(&dir)?)
+    }
+
+    /// The cached cluster of a query shape of `table` (outer None: not cached yet).
+    pub(crate) fn cached_cluster(
+        &self,
+        table: &TableName,
+        fingerprint: &str,
+    ) -> Option<Option<String>> {
+        let cache = self.clusters.lock().unwrap_or_else(|e| e.into_inner());
+        cache.get(&(table.clone(), fingerprint.to_string())).cloned()
+    }
+
+    /// Remembers the cluster of a query shape of `table`.
+    pub(crate) fn cache_cluster(&self, table: &TableName, fingerprint: &str, cluster: Option<String>) {
+        let mut cache = self.clusters.lock().unwrap_or_else(|e| e.into_inner());
+        cache.insert((table.clone(), fingerprint.to_string()), cluster);
     }
 
     /// The managed table, or an error that says how to list tables.

@@ -6,6 +6,7 @@
 //! settings a `LayoutSpec` asks for, and streams external CSV/Parquet sources.
 
 pub mod column_stats;
+pub mod compare;
 pub mod column_writer;
 pub mod digest;
 pub mod error;

@@ -50,6 +50,8 @@ pub struct JobOutcome {
     pub stats: JobStats,
     /// Bytes the sort spilled to disk in this attempt.
     pub spilled_bytes: u64,
+    /// Whether the layout became active on publish (else it is a routed candidate).
+    pub activated: bool,
 }
 
 /// The table's canonical schema: the footer schema of its initial layout's first file.
@@ -406,7 +408,7 @@ pub async fn run_job(
     }
     manifest.digest = digest.to_string();
     write_manifest(&data, &manifest)?;
-    publish(ctx, job, lease, &data, &manifest, &attempt_stats, started)?;
+    let activated = publish(ctx, job, lease, &data, &manifest, &attempt_stats, started)?;
     let _ = std::fs::remove_dir_all(&staging);
     (ctx.log)(&format!(
         "job {}: published layout {} ({} rows, {} files, {} bytes){}",
@@ -415,18 +417,23 @@ pub async fn run_job(
         manifest.row_count,
         manifest.files.len(),
         manifest.total_bytes(),
-        if job.activate { ", now active" } else { "" }
+        match (job.activate, activated) {
+            (true, true) => ", now active",
+            (true, false) => ", kept as a candidate: the active layout changed meanwhile",
+            (false, _) => ", a routed candidate until its canary promotes it",
+        }
     ));
     Ok(JobOutcome {
         job_id: job.id,
         layout: job.target_layout.clone(),
         stats: attempt_stats,
         spilled_bytes: spilled,
+        activated,
     })
 }
 
 /// Renames the verified staging directory into `layout_<id>`, fsyncs the table directory and
-/// commits the layout in one transaction that checks the lease.
+/// commits the layout in one transaction that checks the lease; true if it became active.
 fn publish(
     ctx: &JobContext<'_>,
     job: &JobRecord,
@@ -435,7 +442,7 @@ fn publish(
     manifest: &LayoutManifest,
     stats: &JobStats,
     started: Instant,
-) -> Result<(), MigrateError> {
+) -> Result<bool, MigrateError> {
     // Fail early (before touching the layout directory) if the lease is already gone.
     ctx.catalog
         .heartbeat_job(lease, ctx.lease_ms)
@@ -472,10 +479,11 @@ fn publish(
     // Unit costs were recorded with progress; add only the verify/publish time.
     let unit_ms = stats.duration_ms;
     final_stats.duration_ms = (started.elapsed().as_millis() as u64).saturating_sub(unit_ms);
-    ctx.catalog
+    let published = ctx
+        .catalog
         .complete_job(lease, &record, &final_stats)
         .map_err(|e| MigrateError::LeaseLost(e.to_string()))?;
-    Ok(())
+    Ok(published.activated)
 }
 
 #[cfg(test)]

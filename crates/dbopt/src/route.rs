@@ -1,0 +1,224 @@
+//! Routing: each query of a table goes to one of its live layouts, chosen by a bandit policy
+//! from the per-(cluster, layout) sums the catalog keeps, and is logged with the policy and
+//! whether it explored. The layouts in play are the table's ready layouts minus those whose
+//! latest canary rejected them, the active layout first (the baseline rewards are measured
+//! against).
+
+use crate::loop_settings::LoopSettings;
+use crate::query::QuerySession;
+use crate::{DbError, Workspace};
+use dbopt_catalog::{QueryOrigin, RouteChoice, Verdict};
+use dbopt_core::{LayoutId, TableName};
+use dbopt_engine::QueryOutcome;
+use dbopt_evaluate::{ArmInput, ClusterSums, Moments, Objective, arm_rewards};
+use dbopt_route::{Arm, Decision, RewardStats, choose};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// How often a long-running router re-reads the table's layouts (another process may have
+/// published, promoted or rolled back).
+const LAYOUT_REFRESH: Duration = Duration::from_secs(5);
+
+/// One layout in play with what its rewrite cost.
+#[derive(Debug, Clone)]
+pub struct LiveLayout {
+    /// The layout.
+    pub id: LayoutId,
+    /// Bytes read + written by the migration that built it (0: initial or adopted).
+    pub rewrite_bytes: u64,
+}
+
+/// The layouts routing may choose for `table`, the active one first.
+pub fn live_layouts(ws: &Workspace, table: &TableName) -> Result<Vec<LiveLayout>, DbError> {
+    let record = ws.require_table(table)?;
+    let jobs = ws.catalog().list_jobs(Some(table))?;
+    let mut live = Vec::new();
+    for layout in ws.catalog().ready_layouts(table)? {
+        let is_active = layout.layout_id == record.active_layout;
+        let rejected = ws
+            .catalog()
+            .latest_canary(table, &layout.layout_id)?
+            .is_some_and(|c| c.canary.verdict == Verdict::Reject);
+        if rejected && !is_active {
+            continue;
+        }
+        let rewrite_bytes = jobs
+            .iter()
+            .filter(|j| j.target_layout == layout.layout_id)
+            .map(|j| j.stats.bytes_read + j.stats.bytes_written)
+            .max()
+            .unwrap_or(0);
+        let entry = LiveLayout {
+            id: layout.layout_id,
+            rewrite_bytes,
+        };
+        if is_active {
+            live.insert(0, entry);
+        } else {
+            live.push(entry);
+        }
+    }
+    Ok(live)
+}
+
+/// The objective's sums per (cluster, layout) of `table`, from the catalog's route statistics.
+pub fn cluster_sums(
+    ws: &Workspace,
+    table: &TableName,
+    objective: Objective,
+) -> Result<Vec<ClusterSums>, DbError> {
+    Ok(ws
+        .catalog()
+        .route_stats(table)?
+        .into_iter()
+        .map(|s| ClusterSums {
+            cluster: s.cluster_id,
+            layout: s.layout_id.to_string(),
+            moments: match objective {
+                Objective::Bytes => Moments {
+                    n: s.n,
+                    sum: s.sum_bytes,
+                    sum_sq: s.sum_sq_bytes,
+                },
+                Objective::Latency => Moments {
+                    n: s.n,
+                    sum: s.sum_latency_ms,
+                    sum_sq: s.sum_sq_latency_ms,
+                },
+            },
+        })
+        .collect())
+}
+
+/// Routes queries of one table across its live layouts and runs them.
+pub struct Router<'a> {
+    ws: &'a Workspace,
+    table: TableName,
+    settings: LoopSettings,
+    table_bytes: u64,
+    live: Vec<LiveLayout>,
+    sessions: HashMap<LayoutId, QuerySession<'a>>,
+    rng: StdRng,
+    refreshed: Instant,
+}
+
+impl<'a> Router<'a> {
+    /// A router for `table` with the workspace's settings; `seed` makes its choices repeatable.
+    pub async fn new(
+        ws: &'a Workspace,
+        table: &TableName,
+        settings: LoopSettings,
+        seed: u64,
+    ) -> Result<Router<'a>, DbError> {
+        let initial = ws
+            .catalog()
+            .get_layout(table, &LayoutId::initial())?
+            .map_or(0, |l| l.total_bytes);
+        let mut router = Router {
+            ws,
+            table: table.clone(),
+            settings,
+            table_bytes: initial,
+            live: Vec::new(),
+            sessions: HashMap::new(),
+            rng: StdRng::seed_from_u64(seed),
+            refreshed: Instant::now(),
+        };
+        router.refresh()?;
+        Ok(router)
+    }
+
+    /// The layouts in play, the active one first.
+    pub fn live(&self) -> &[LiveLayout] {
+        &self.live
+    }
+
+    fn refresh(&mut self) -> Result<(), DbError> {
+        self.live = live_layouts(self.ws, &self.table)?;
+        self.refreshed = Instant::now();
+        Ok(())
+    }
+
+    /// Chooses a layout for a query of `cluster` (None: a query that does not scan the table
+    /// by a known shape; it goes to the active layout).
+    pub fn decide(&mut self, cluster: Option<&str>) -> Result<(LayoutId, Option<Decision>), DbError> {
+        if self.refreshed.elapsed() > LAYOUT_REFRESH {
+            self.refresh()?;
+        }
+        let Some(cluster) = cluster.filter(|_| self.live.len() > 1) else {
+            return Ok((self.live[0].id.clone(), None));
+        };
+        let sums = cluster_sums(self.ws, &self.table, self.settings.objective)?;
+        let inputs: Vec<ArmInput> = self
+            .live
+            .iter()
+            .map(|l| ArmInput {
+                layout: l.id.to_string(),
+                rewrite_bytes: l.rewrite_bytes,
+            })
+            .collect();
+        let rewards = arm_rewards(
+            &sums,
+            &inputs,
+            &inputs[0].layout,
+            Some(cluster),
+            self.settings.weights,
+            self.table_bytes,
+        );
+        let arms: Vec<Arm> = inputs
+            .iter()
+            .zip(rewards)
+            .map(|(input, (own, table))| Arm {
+                id: input.layout.clone(),
+                cluster: RewardStats {
+                    n: own.n,
+                    mean: own.mean,
+                    var: own.var,
+                },
+                table: RewardStats {
+                    n: table.n,
+                    mean: table.mean,
+                    var: table.var,
+                },
+            })
+            .collect();
+        let decision = choose(
+            self.settings.policy,
+            &arms,
+            &self.settings.params,
+            &mut self.rng,
+        )
+        .map_err(|e| DbError::Invalid(e.to_string()))?;
+        Ok((self.live[decision.arm].id.clone(), Some(decision)))
+    }
+
+    async fn session(&mut self, layout: &LayoutId) -> Result<&QuerySession<'a>, DbError> {
+        if !self.sessions.contains_key(layout) {
+            let session = self.ws.query_session(&self.table, Some(layout)).await?;
+            self.sessions.insert(layout.clone(), session);
+        }
+        Ok(&self.sessions[layout])
+    }
+
+    /// Plans `sql` for its cluster, routes it, runs it on the chosen layout and logs it.
+    pub async fn run(
+        &mut self,
+        sql: &str,
+        origin: QueryOrigin,
+        workload: Option<&str>,
+    ) -> Result<QueryOutcome, DbError> {
+        let active = self.live[0].id.clone();
+        let cluster = self.session(&active).await?.cluster_of(sql).await;
+        let (layout, decision) = self.decide(cluster.as_deref())?;
+        let route = decision.map(|d| RouteChoice {
+            policy: self.settings.policy.as_str().to_string(),
+            explored: d.explored,
+        });
+        self.session(&layout)
+            .await?
+            .run_as(sql, origin, workload, cluster, route)
+            .await
+    }
+}
