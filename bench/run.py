@@ -13,7 +13,11 @@ For a dataset and a workload it:
      columns read) and reports bytes / ideal per layout;
   6. records the rewrite (time, rows/s/core, bytes written, peak memory) and the what-if
      prediction against the measured bytes;
-  7. writes JSON and Markdown to bench/results/ (and BENCHMARKS.md with --write-benchmarks).
+  7. adapts twice (unless --no-adapt-twice): the test set has now been logged, held-out shapes
+     included, so `dbopt autopilot --once` runs again (it may give a shape that no live layout
+     serves a layout of its own) and the test set is replayed routed (`--explore`) across the
+     live layouts; then times routing decisions with their catalog writes (`route-bench`);
+  8. writes JSON and Markdown to bench/results/ (and BENCHMARKS.md with --write-benchmarks).
 
 No timing is asserted anywhere: --quick only checks that the pipeline runs and the JSON is
 complete. See bench/README.md.
@@ -128,16 +132,18 @@ def max_query_id(db: Dbopt) -> int:
         return c.execute("SELECT coalesce(max(id), 0) FROM query_log").fetchone()[0]
 
 
-def replay(db: Dbopt, table: str, queries: list[dict], repeats: int, tag: str) -> list[dict]:
-    """Runs every query `repeats` times in one dbopt process; returns per-query medians."""
+def replay(db: Dbopt, table: str, queries: list[dict], repeats: int, tag: str, routed: bool = False) -> list[dict]:
+    """Runs every query `repeats` times in one dbopt process (routed across the live layouts
+    with `routed`); returns per-query medians."""
     path = db.workdir / f"{tag}.sql"
     write_sql_file(path, queries, repeats)
     first = max_query_id(db) + 1
-    db.run("run-workload", "--table-name", table, "--workload-file", str(path))
+    extra = ["--explore", "--seed", "5"] if routed else []
+    db.run("run-workload", "--table-name", table, "--workload-file", str(path), *extra)
     with db.catalog() as c:
         rows = c.execute(
             "SELECT sql, latency_ms, bytes_scanned, rows_returned, error, result_digest, "
-            "row_groups_total, row_groups_pruned, files_total, files_pruned "
+            "row_groups_total, row_groups_pruned, files_total, files_pruned, layout_id "
             "FROM query_log WHERE id >= ? ORDER BY id",
             (first,),
         ).fetchall()
@@ -162,6 +168,7 @@ def replay(db: Dbopt, table: str, queries: list[dict], repeats: int, tag: str) -
                 "row_groups_pruned": last[7],
                 "files_total": last[8],
                 "files_pruned": last[9],
+                "layouts": sorted({r[10] for r in runs}),
             }
         )
     return results
@@ -377,7 +384,7 @@ def migrate(db: Dbopt, table: str, best: dict | None, report: dict) -> bool:
     if best is None:
         report["migration"] = {"skipped": "no candidate passed min_predicted_reduction: dbopt kept the layout"}
         return False
-    db.run("enqueue-migration", "--table-name", table, "--proposal", str(best["id"]))
+    db.run("enqueue-migration", "--table-name", table, "--proposal", str(best["id"]), "--activate")
     out, worker_s, peak = db.run("migration-worker", "--once")
     report["worker_output"] = out[-4000:]
     with db.catalog() as c:
@@ -551,6 +558,9 @@ def run_pipeline(
     replay_train = replay(db, table, train, 1, "train_on_adapted")
     report["prediction"] = prediction_vs_measured(report, replay_train)
 
+    if args.adapt_twice:
+        adapt_twice(args, db, table, test, layouts, report)
+
     if args.delta:
         cols = most_filtered_columns(report.get("analysis"))
         if len(cols) >= 2:
@@ -565,6 +575,35 @@ def run_pipeline(
             report["delta_peer"] = {"skipped": "analysis did not report two filtered columns"}
     report["layouts"] = layouts
     report["ratios"] = ratios(layouts, report)
+
+
+def adapt_twice(args, db: Dbopt, table: str, test: list[dict], layouts: dict, report: dict) -> None:
+    """The test set (held-out shapes included) is logged now: autopilot adapts again, and the
+    same queries are replayed routed across the live layouts."""
+    out, secs, _ = db.run("autopilot", "--table-name", table, "--once", "--format", "json")
+    pass_report = json.loads(out)
+    dirs = active_layout_dirs(db)
+    runs = replay(db, table, test, args.repeats, "test_adapted_twice", routed=True)
+    per_row = {t: column_bytes_per_row(d)[0] for t, d in dirs.items()}
+    for q, i in zip(runs, ideal_bytes(test, dirs, per_row)):
+        q["ideal_bytes"] = i
+        q["bytes_over_ideal"] = q["bytes_scanned"] / i if i else None
+    for a, b in zip(runs, layouts["adapted"]["dbopt"]):
+        if a["digest"] != b["digest"]:
+            raise BenchError(f"routed replay returned other rows than the adapted layout for {a['template']}")
+    layouts["adapted_twice"] = {"layout_dir": str(dirs[table]), "dbopt": runs}
+    with db.catalog() as c:
+        live = c.execute(
+            "SELECT layout_id, spec_json, total_bytes FROM layouts WHERE table_name = ? AND status = 'ready'",
+            (table,),
+        ).fetchall()
+    route_out, _, _ = db.run("route-bench", "--table-name", table, "--decisions", "2000")
+    report["adapt_twice"] = {
+        "autopilot_seconds": secs,
+        "autopilot_steps": pass_report.get("steps", []),
+        "live_layouts": [{"layout_id": l, "spec": json.loads(spec), "bytes": b} for l, spec, b in live],
+        "routing_overhead": json.loads(route_out),
+    }
 
 
 def prediction_vs_measured(report: dict, replay_train: list[dict]) -> dict:
@@ -613,6 +652,20 @@ def ratios(layouts: dict, report: dict) -> dict:
             summarize(dz["dbopt"], "bytes_scanned")["sum"], b_adap["sum"]
         )
         out["bytes_over_ideal_geomean_delta_zorder"] = geomean([q["bytes_over_ideal"] for q in dz["dbopt"]])
+    if "adapted_twice" in layouts:
+        tw = layouts["adapted_twice"]["dbopt"]
+
+        def held(lay_runs: list[dict], key: str) -> float:
+            return sum(q[key] for q in lay_runs if q["template"] in held_out)
+
+        out["bytes_initial_over_adapted_twice_total"] = ratio(b_init["sum"], summarize(tw, "bytes_scanned")["sum"])
+        out["latency_initial_over_adapted_twice_total"] = ratio(l_init["sum"], summarize(tw, "latency_ms")["sum"])
+        out["bytes_adapted_over_adapted_twice_held_out"] = ratio(
+            held(adap["dbopt"], "bytes_scanned"), held(tw, "bytes_scanned")
+        )
+        out["bytes_initial_over_adapted_twice_held_out"] = ratio(
+            held(init["dbopt"], "bytes_scanned"), held(tw, "bytes_scanned")
+        )
     migs = [t.get("migration", {}) for t in report.get("tables", {}).values()] or [report.get("migration", {})]
     rows = sum(m.get("rows_written") or 0 for m in migs)
     secs = sum(m.get("worker_wall_seconds") or 0 for m in migs)
@@ -673,6 +726,19 @@ def markdown(report: dict) -> str:
             f"{fmt(r['bytes_delta_zorder_over_adapted_total'])}x | > 1 |"
         )
         lines.append(f"| bytes / ideal, geomean, Delta Z-order | {fmt(r['bytes_over_ideal_geomean_delta_zorder'])} | |")
+    if "bytes_initial_over_adapted_twice_total" in r:
+        lines += [
+            f"| bytes scanned, initial / adapted twice + routed (test set) | {fmt(r['bytes_initial_over_adapted_twice_total'])}x | |",
+            f"| latency, initial / adapted twice + routed (test set total) | {fmt(r['latency_initial_over_adapted_twice_total'])}x | |",
+            f"| bytes, held-out templates: adapted once / adapted twice + routed | {fmt(r['bytes_adapted_over_adapted_twice_held_out'])}x | |",
+            f"| bytes, held-out templates: initial / adapted twice + routed | {fmt(r['bytes_initial_over_adapted_twice_held_out'])}x | |",
+        ]
+        ro = report.get("adapt_twice", {}).get("routing_overhead", {})
+        if ro:
+            lines.append(
+                f"| routing overhead per query ({ro.get('policy')}, {ro.get('layouts')} layouts: decision "
+                f"{fmt(ro.get('decide_mean_us'), 0)} us + route-sum write) | {fmt(ro.get('overhead_mean_us') / 1000, 3)} ms | < 1 ms |"
+            )
     lines.append(f"| rewrite rows / s / core | {fmt(r['rewrite_rows_per_second_per_core'], 0)} | >= 1,000,000 |")
     if d.get("generate_seconds") and d.get("tpchgen_cli_seconds"):
         lines.append(
@@ -689,8 +755,8 @@ def markdown(report: dict) -> str:
         "",
         "## Per template (test set, medians)",
         "",
-        "| template | queries | bytes initial | bytes adapted | ms initial | ms adapted | ms DuckDB adapted | bytes/ideal adapted |",
-        "|---|---|---|---|---|---|---|---|",
+        "| template | queries | bytes initial | bytes adapted | bytes adapted twice + routed | ms initial | ms adapted | ms adapted twice | ms DuckDB adapted | bytes/ideal adapted |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     lay = report["layouts"]
     templates = sorted({q["template"] for q in lay["initial"]["dbopt"]})
@@ -698,14 +764,31 @@ def markdown(report: dict) -> str:
         idx = [i for i, q in enumerate(lay["initial"]["dbopt"]) if q["template"] == t]
 
         def med(label, key, engine="dbopt"):
+            if label not in lay:
+                return float("nan")
             vals = [lay[label][engine][i][key] for i in idx if lay[label][engine][i][key] is not None]
             return statistics.median(vals) if vals else float("nan")
 
         lines.append(
             f"| {t}{' (held out)' if t in HOLDOUT_TEMPLATES else ''} | {len(idx)} | {med('initial', 'bytes_scanned'):,.0f} | "
-            f"{med('adapted', 'bytes_scanned'):,.0f} | {med('initial', 'latency_ms'):.1f} | {med('adapted', 'latency_ms'):.1f} | "
+            f"{med('adapted', 'bytes_scanned'):,.0f} | {med('adapted_twice', 'bytes_scanned'):,.0f} | "
+            f"{med('initial', 'latency_ms'):.1f} | {med('adapted', 'latency_ms'):.1f} | {med('adapted_twice', 'latency_ms'):.1f} | "
             f"{med('adapted', 'latency_ms', 'duckdb'):.1f} | {med('adapted', 'bytes_over_ideal'):.2f} |"
         )
+    tw = report.get("adapt_twice")
+    if tw:
+        lines += ["", "## Adapt twice", ""]
+        lines.append(
+            f"After the test set had run once on the adapted layout, `dbopt autopilot --once` ran "
+            f"({fmt(tw['autopilot_seconds'], 1)} s) and the test set was replayed routed across the live layouts."
+        )
+        lines.append("")
+        for step in tw.get("autopilot_steps", []):
+            lines.append(f"- {step['step']}: {step['decision']}: {step['reason']}")
+        lines.append("")
+        lines.append("Live layouts: " + ", ".join(
+            f"{l['layout_id']} ({l['bytes'] / 2**20:.0f} MiB)" for l in tw.get("live_layouts", [])
+        ) + ".")
     lines += ["", "## Rewrite", ""]
     tables = report.get("tables") or {report["dataset"]["name"]: {"migration": report.get("migration", {})}}
     for name, t in tables.items():
@@ -768,6 +851,7 @@ def main() -> int:
     p.add_argument("--memory-limit", default="4GiB")
     p.add_argument("--quick", action="store_true", help="small smoke run for CI (asserts no timing)")
     p.add_argument("--no-delta", dest="delta", action="store_false", help="skip the Delta Z-order peer")
+    p.add_argument("--no-adapt-twice", dest="adapt_twice", action="store_false", help="skip the second autopilot pass and routed replay")
     p.add_argument("--binary", type=Path, help="dbopt binary (default: release build, else debug)")
     p.add_argument("--workdir", type=Path, help="scratch directory (default: bench/results/tmp/<ts>)")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")

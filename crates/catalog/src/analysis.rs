@@ -290,6 +290,29 @@ impl Catalog {
         })
     }
 
+    /// The newest proposal of `table` whose target is `layout` (where its prediction was made).
+    pub fn proposal_for_target(
+        &self,
+        table: &TableName,
+        layout: &LayoutId,
+    ) -> Result<Option<ProposalRecord>, CatalogError> {
+        self.read("reading a proposal", |tx| {
+            let sql = format!(
+                "SELECT {PROPOSAL_COLUMNS} FROM proposals WHERE table_name = ?1 \
+                 AND target_layout = ?2 AND is_current = 0 ORDER BY id DESC LIMIT 1"
+            );
+            Ok(collect_rows(
+                tx,
+                "reading a proposal",
+                &sql,
+                [table.as_str(), layout.as_str()],
+                proposal_from_row,
+            )?
+            .into_iter()
+            .next())
+        })
+    }
+
     /// The proposals of the table's latest propose run, by rank.
     pub fn latest_proposals(&self, table: &TableName) -> Result<Vec<ProposalRecord>, CatalogError> {
         self.read("reading proposals", |tx| {

@@ -46,19 +46,15 @@ mod tables;
 
 pub use analysis::{CachedStats, NewProposal, ProposalRecord};
 pub use error::CatalogError;
-pub use jobs::{
-    Enqueued, JobRecord, JobStats, JobStatus, Lease, MigrationMode, NewJob, Published,
-};
-pub use queries::{
-    LoggedQuery, QueryLogEntry, QueryOrigin, RouteChoice, ScanMetrics, TableScan,
-};
+pub use jobs::{Enqueued, JobRecord, JobStats, JobStatus, Lease, MigrationMode, NewJob, Published};
+pub use queries::{LoggedQuery, QueryLogEntry, QueryOrigin, RouteChoice, ScanMetrics, TableScan};
 pub use routes::RouteStat;
+pub use rusqlite;
+pub use schema::SCHEMA_VERSION;
 pub use serving::{
     Activation, ActivationKind, ActiveSwap, CanaryRecord, DecisionRecord, EvalRecord, LayoutEval,
     NewCanary, Verdict,
 };
-pub use rusqlite;
-pub use schema::SCHEMA_VERSION;
 pub use tables::{LayoutRecord, LayoutStatus, TableRecord};
 
 use dbopt_core::{Clock, LayoutId, TableName};
@@ -126,6 +122,16 @@ impl Catalog {
     /// The catalog file this handle was opened on.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Writes a consistent copy of the whole catalog to `dest` (`VACUUM INTO`), e.g. a scratch
+    /// catalog for timing writes without touching the real one.
+    pub fn backup_to(&self, dest: &Path) -> Result<(), CatalogError> {
+        let context = format!("copying the catalog to {}", dest.display());
+        self.lock()
+            .execute("VACUUM INTO ?1", [dest.display().to_string()])
+            .ctx(&context)?;
+        Ok(())
     }
 
     /// The current time according to the catalog's clock.

@@ -5,8 +5,8 @@
 use crate::error::SqlContext;
 use crate::tables::{find_layout_in, require_table_in};
 use crate::{
-    Catalog, CatalogError, LayoutStatus, collect_rows, get, get_layout_id, get_table_name,
-    get_u64, sql_int,
+    Catalog, CatalogError, LayoutStatus, collect_rows, get, get_layout_id, get_table_name, get_u64,
+    sql_int,
 };
 use dbopt_core::{LayoutId, TableName};
 use rusqlite::{Connection, Row, params};
@@ -297,12 +297,11 @@ pub(crate) fn swap_active_in(
             found: table.active_layout.to_string(),
         });
     }
-    let layout = find_layout_in(conn, swap.table, swap.to)?.ok_or_else(|| {
-        CatalogError::UnknownLayout {
+    let layout =
+        find_layout_in(conn, swap.table, swap.to)?.ok_or_else(|| CatalogError::UnknownLayout {
             table: swap.table.to_string(),
             layout: swap.to.to_string(),
-        }
-    })?;
+        })?;
     if layout.status != LayoutStatus::Ready {
         return Err(CatalogError::Conflict(format!(
             "layout '{}' of table '{}' is {}, only a ready layout can be made active",
@@ -314,7 +313,11 @@ pub(crate) fn swap_active_in(
     }
     conn.execute(
         "UPDATE tables SET active_layout = ?3 WHERE name = ?1 AND active_layout = ?2",
-        params![swap.table.as_str(), swap.expected.as_str(), swap.to.as_str()],
+        params![
+            swap.table.as_str(),
+            swap.expected.as_str(),
+            swap.to.as_str()
+        ],
     )
     .ctx("swapping the active layout")?;
     conn.execute(

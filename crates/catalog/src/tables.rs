@@ -162,7 +162,10 @@ fn find_table(conn: &Connection, name: &TableName) -> Result<Option<TableRecord>
     Ok(rows.into_iter().next())
 }
 
-pub(crate) fn require_table_in(conn: &Connection, name: &TableName) -> Result<TableRecord, CatalogError> {
+pub(crate) fn require_table_in(
+    conn: &Connection,
+    name: &TableName,
+) -> Result<TableRecord, CatalogError> {
     find_table(conn, name)?.ok_or_else(|| CatalogError::UnknownTable(name.to_string()))
 }
 

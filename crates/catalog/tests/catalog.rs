@@ -657,11 +657,14 @@ fn canaries_evaluations_and_decisions_round_trip() {
         reward: Some(0.7),
         regressed: false,
     };
-    cat.record_evals(&[eval.clone(), LayoutEval {
-        cluster_id: "c1".into(),
-        regressed: true,
-        ..eval.clone()
-    }])
+    cat.record_evals(&[
+        eval.clone(),
+        LayoutEval {
+            cluster_id: "c1".into(),
+            regressed: true,
+            ..eval.clone()
+        },
+    ])
     .unwrap();
     let all = cat.evals(&events, Some(&sorted), None, 10).unwrap();
     assert_eq!(all.len(), 2);
@@ -671,5 +674,8 @@ fn canaries_evaluations_and_decisions_round_trip() {
     cat.record_decision(&events, "p1", "propose", "skipped", "keep current", "{}")
         .unwrap();
     let d = cat.decisions(&events, 5).unwrap();
-    assert_eq!((d[0].step.as_str(), d[0].decision.as_str()), ("propose", "skipped"));
+    assert_eq!(
+        (d[0].step.as_str(), d[0].decision.as_str()),
+        ("propose", "skipped")
+    );
 }

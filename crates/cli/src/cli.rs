@@ -16,9 +16,11 @@ pub struct Cli {
 }
 
 const EXAMPLES: &str = "Examples:
+  dbopt demo                                   # the whole loop on 1M generated rows
   dbopt generate --table-name events --num-rows 1000000 --seed 42
   dbopt query --table-name events \"SELECT country, count(*) FROM events GROUP BY country\"
-  dbopt run-workload --table-name events --num-queries 200
+  dbopt run-workload --table-name events --num-queries 200 --explore
+  dbopt autopilot --table-name events --once
   dbopt tables
   dbopt config show
 
@@ -44,6 +46,12 @@ pub struct GlobalArgs {
     /// Memory pool for queries and rewrites, e.g. 512MiB [default: 2GiB]
     #[arg(long, global = true, value_name = "BYTES")]
     pub memory_limit: Option<String>,
+    /// Routing policy: epsilon-greedy, ucb1 or thompson [default: thompson]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub policy: Option<String>,
+    /// What routing and evaluation optimize: bytes or latency [default: bytes]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub objective: Option<String>,
 }
 
 /// Output format of results and reports.
@@ -111,6 +119,21 @@ pub enum Command {
     Gc(crate::commands::gc::GcArgs),
     /// Print generated workload queries (JSON lines or SQL) without running them.
     WorkloadSql(crate::commands::workload_sql::WorkloadSqlArgs),
+    /// Score each live layout per query cluster over a rolling window.
+    Evaluate(crate::commands::evaluate::EvaluateArgs),
+    /// Replay the hottest logged query shapes on a candidate layout and the active one.
+    Canary(crate::commands::canary::CanaryArgs),
+    /// Make a candidate layout the active one (compare-and-swap).
+    Promote(crate::commands::promote::PromoteArgs),
+    /// Make the previously active layout (or --to) active again.
+    Rollback(crate::commands::rollback::RollbackArgs),
+    /// Analyze, propose, rewrite, canary, promote, evaluate, roll back and retire, in one pass.
+    Autopilot(crate::commands::autopilot::AutopilotArgs),
+    /// The whole loop on generated data in a fresh directory, with before/after figures.
+    Demo(crate::commands::demo::DemoArgs),
+    /// Time routing decisions and their catalog writes (for the benchmark).
+    #[command(hide = true)]
+    RouteBench(crate::commands::route_bench::RouteBenchArgs),
 }
 
 /// `dbopt config ...`
@@ -186,9 +209,12 @@ pub struct QueryArgs {
     /// The table the query is logged against (other managed tables can be joined).
     #[arg(long)]
     pub table_name: String,
-    /// Read this layout of the table instead of its active one.
+    /// Read this layout of the table (no routing).
     #[arg(long)]
     pub layout: Option<String>,
+    /// Read the active layout instead of routing across the table's live layouts.
+    #[arg(long, conflicts_with = "layout")]
+    pub no_route: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -199,7 +225,7 @@ pub struct QueryArgs {
 /// `dbopt run-workload`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  dbopt run-workload --table-name events --num-queries 500 --seed 3"
+    after_help = "Examples:\n  dbopt run-workload --table-name events --num-queries 500 --seed 3\n  dbopt run-workload --table-name events --num-queries 500 --explore --policy ucb1\n  dbopt run-workload --table-name events --exclude-templates user_sessions,amount_duration"
 )]
 pub struct RunWorkloadArgs {
     /// The events table to run against.
@@ -226,12 +252,17 @@ pub struct RunWorkloadArgs {
     /// of replaying the file once in order.
     #[arg(long, requires = "workload_file")]
     pub sample: bool,
-    /// Route queries across layouts with exploration (takes effect once routing exists).
+    /// Route each query across the table's live layouts with the --policy bandit (without it
+    /// every query reads the active layout).
     #[arg(long)]
     pub explore: bool,
-    /// Share of explored queries, 0..1 (overrides EXPLORATION_RATE) [default: 0.1]
+    /// Epsilon-greedy's share of queries sent to a non-best layout, 0..1 (overrides
+    /// EXPLORATION_RATE) [default: 0.2]
     #[arg(long)]
     pub exploration_rate: Option<String>,
+    /// Events templates never drawn, comma separated (hold shapes out of a training run).
+    #[arg(long, value_delimiter = ',')]
+    pub exclude_templates: Vec<String>,
     /// Output format of the summary.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,

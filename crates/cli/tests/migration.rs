@@ -106,6 +106,7 @@ fn enqueue_is_idempotent_and_the_worker_publishes_a_verified_layout() {
     generate_events(&ws, "20000", "11", "1000", &["--rows-per-file", "5000"]);
     let args = [
         "enqueue-migration",
+        "--activate",
         "--table-name",
         "events",
         "--partition-by",
@@ -275,6 +276,7 @@ fn a_worker_killed_at_random_moments_never_breaks_the_table() {
             &ws,
             &[
                 "enqueue-migration",
+                "--activate",
                 "--table-name",
                 "events",
                 "--mode",
@@ -468,6 +470,7 @@ fn a_hilbert_layout_prunes_row_groups_on_both_clustered_columns() {
         &ws,
         &[
             "enqueue-migration",
+            "--activate",
             "--table-name",
             "events",
             "--hilbert-by",

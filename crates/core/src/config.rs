@@ -299,6 +299,21 @@ impl Config {
             .expect("defaults always resolve")
     }
 
+    /// This configuration with `data_dir` and `metadata_db` replaced (set by `flag`).
+    pub fn with_paths(&self, data_dir: &Path, metadata_db: &Path, flag: &str) -> Config {
+        let mut values = self.values.clone();
+        for (key, path) in [("data_dir", data_dir), ("metadata_db", metadata_db)] {
+            values.insert(
+                key,
+                ConfigValue {
+                    value: path.display().to_string(),
+                    source: ConfigSource::Flag(flag.to_string()),
+                },
+            );
+        }
+        Config { values }
+    }
+
     /// Every key with its resolved value and source, in key order.
     pub fn entries(&self) -> Vec<(&'static ConfigKey, &ConfigValue)> {
         KEYS.iter().map(|k| (k, &self.values[k.name])).collect()

@@ -6,7 +6,11 @@
 
 pub mod adopt;
 pub mod analyze;
+pub mod autopilot;
+pub mod canary;
+pub mod demo;
 pub mod error;
+pub mod evaluate;
 pub mod gc;
 pub mod generate;
 pub mod import;
@@ -16,6 +20,7 @@ pub mod loop_settings;
 pub mod migrate;
 pub mod nyc_taxi;
 pub mod progress;
+pub mod promote;
 pub mod propose;
 pub mod query;
 pub mod route;

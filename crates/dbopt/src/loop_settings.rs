@@ -90,8 +90,10 @@ mod tests {
     use std::path::Path;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, dbopt_core::CoreError> {
-        let flags: Vec<(&str, String, &str)> =
-            pairs.iter().map(|(k, v)| (*k, v.to_string(), "test")).collect();
+        let flags: Vec<(&str, String, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (*k, v.to_string(), "test"))
+            .collect();
         Config::resolve(Path::new("/nonexistent"), None, &BTreeMap::new(), &flags)
     }
 

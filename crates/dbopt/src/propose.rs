@@ -53,14 +53,50 @@ pub struct ProposeOutcome {
     pub proposals: Vec<StoredProposal>,
 }
 
+/// Keeps only the observations of `cluster` and profiles them alone.
+fn restrict_to_cluster(
+    analysis: &mut crate::analyze::Analysis,
+    cluster: &str,
+) -> Result<(), DbError> {
+    let keep: Vec<bool> = analysis
+        .observations
+        .iter()
+        .map(|o| cluster_id(&shape(&o.usage)) == cluster)
+        .collect();
+    let mut flags = keep.iter();
+    analysis
+        .observations
+        .retain(|_| *flags.next().unwrap_or(&false));
+    let mut flags = keep.iter();
+    analysis.ran_on.retain(|_| *flags.next().unwrap_or(&false));
+    if analysis.observations.is_empty() {
+        return Err(DbError::Invalid(format!(
+            "no analyzable logged queries of cluster {cluster} for table '{}': `dbopt analyze` lists the clusters",
+            analysis.table
+        )));
+    }
+    analysis.profile = dbopt_analyze::profile(
+        &analysis.table,
+        &analysis.observations,
+        0,
+        Some(&analysis.stats),
+    );
+    Ok(())
+}
+
 impl Workspace {
-    /// Proposes layouts for `table` from its logged queries at or after `since_ms`.
+    /// Proposes layouts for `table` from its logged queries at or after `since_ms` (only those
+    /// of `cluster` when given: a layout for one query shape that the live layouts serve badly).
     pub async fn propose_layouts(
         &self,
         table: &TableName,
         since_ms: Option<i64>,
+        cluster: Option<&str>,
     ) -> Result<ProposeOutcome, DbError> {
-        let (analysis, sample) = self.analyze_workload(table, since_ms, true).await?;
+        let (mut analysis, sample) = self.analyze_workload(table, since_ms, true).await?;
+        if let Some(cluster) = cluster {
+            restrict_to_cluster(&mut analysis, cluster)?;
+        }
         let sample = sample.expect("analyze_workload returns a sample when asked");
         let manifest = self.layout_manifest(table, &analysis.layout)?;
         // Identical SQL is priced once, weighted by how often it ran.

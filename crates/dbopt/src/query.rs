@@ -124,6 +124,11 @@ impl QuerySession<'_> {
         cluster
     }
 
+    /// Runs `sql` without logging it (canary replays measure, they are not workload).
+    pub async fn execute_unlogged(&self, sql: &str) -> Result<QueryOutcome, DbError> {
+        Ok(execute_query(&self.ctx, sql, &self.registered).await?)
+    }
+
     /// Runs `sql`, logs it (success or failure) with its cluster and returns the outcome.
     pub async fn run(
         &self,

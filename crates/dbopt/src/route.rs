@@ -143,7 +143,10 @@ impl<'a> Router<'a> {
 
     /// Chooses a layout for a query of `cluster` (None: a query that does not scan the table
     /// by a known shape; it goes to the active layout).
-    pub fn decide(&mut self, cluster: Option<&str>) -> Result<(LayoutId, Option<Decision>), DbError> {
+    pub fn decide(
+        &mut self,
+        cluster: Option<&str>,
+    ) -> Result<(LayoutId, Option<Decision>), DbError> {
         if self.refreshed.elapsed() > LAYOUT_REFRESH {
             self.refresh()?;
         }

@@ -5,12 +5,12 @@ use crate::loop_settings::LoopSettings;
 use crate::query::QuerySession;
 use crate::route::Router;
 use crate::{DbError, Progress, Workspace};
-use dbopt_core::LayoutId;
 use dbopt_catalog::QueryOrigin;
+use dbopt_core::LayoutId;
 use dbopt_core::TableName;
 use dbopt_data::workload::{EventsDomain, EventsWorkload};
+pub use dbopt_evaluate::percentile;
 use serde::Serialize;
-use dbopt_evaluate::percentile;
 use std::collections::BTreeMap;
 
 /// What to run.
@@ -26,6 +26,10 @@ pub struct WorkloadOptions {
     pub seed: u64,
     /// Route each query across the live layouts (None: every query reads the active layout).
     pub routing: Option<Routing>,
+    /// Templates never drawn (to hold query shapes out of a training run).
+    pub exclude_templates: Vec<String>,
+    /// Read this layout for every query (no routing).
+    pub layout: Option<LayoutId>,
 }
 
 /// How to route a workload's queries.
@@ -44,7 +48,7 @@ pub struct Runner<'a> {
 }
 
 impl<'a> Runner<'a> {
-    /// A runner for queries logged against `table`.
+    /// A runner for queries logged against `table`: routed, or all on its active layout.
     pub async fn open(
         ws: &'a Workspace,
         table: &dbopt_core::TableName,
@@ -56,6 +60,19 @@ impl<'a> Runner<'a> {
             None => None,
         };
         Ok(Runner { session, router })
+    }
+
+    /// A runner whose queries all read `layout` of `table`.
+    pub async fn pinned(
+        ws: &'a Workspace,
+        table: &dbopt_core::TableName,
+        layout: &LayoutId,
+    ) -> Result<Runner<'a>, DbError> {
+        let session = ws.query_session(table, Some(layout)).await?;
+        Ok(Runner {
+            session,
+            router: None,
+        })
     }
 
     /// The session on the active layout (for planning and schema look-ups).
@@ -164,15 +181,38 @@ impl Workspace {
         let mut domain = EventsDomain::for_rows(table.row_count);
         domain.table = options.table.to_string();
         domain.customers_table = options.customers_table.to_string();
+        let known = dbopt_data::workload::template_names();
+        if let Some(bad) = options
+            .exclude_templates
+            .iter()
+            .find(|t| !known.contains(&t.as_str()))
+        {
+            return Err(DbError::Invalid(format!(
+                "unknown template '{bad}': known templates are {}",
+                known.join(", ")
+            )));
+        }
+        if known
+            .iter()
+            .all(|t| options.exclude_templates.iter().any(|x| x == t))
+        {
+            return Err(DbError::Invalid(
+                "every template is excluded: leave at least one out of --exclude-templates".into(),
+            ));
+        }
         let mut generator = EventsWorkload::new(options.seed, domain);
-        let mut runner = Runner::open(self, &options.table, options.routing.as_ref()).await?;
-        Ok(run_generated(
-            &mut runner,
-            options.num_queries,
-            || generator.next_query(),
-            progress,
-        )
-        .await)
+        let mut runner = match &options.layout {
+            Some(layout) => Runner::pinned(self, &options.table, layout).await?,
+            None => Runner::open(self, &options.table, options.routing.as_ref()).await?,
+        };
+        let excluded = &options.exclude_templates;
+        let next = || loop {
+            let q = generator.next_query();
+            if !excluded.iter().any(|t| t == q.template) {
+                return q;
+            }
+        };
+        Ok(run_generated(&mut runner, options.num_queries, next, progress).await)
     }
 }
 
@@ -202,7 +242,5 @@ pub async fn run_logged(
     sql: &str,
     template: &str,
 ) -> Result<dbopt_engine::QueryOutcome, DbError> {
-    runner
-        .run(sql, QueryOrigin::Workload, Some(template))
-        .await
+    runner.run(sql, QueryOrigin::Workload, Some(template)).await
 }

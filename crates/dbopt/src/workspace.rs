@@ -115,11 +115,18 @@ impl Workspace {
         fingerprint: &str,
     ) -> Option<Option<String>> {
         let cache = self.clusters.lock().unwrap_or_else(|e| e.into_inner());
-        cache.get(&(table.clone(), fingerprint.to_string())).cloned()
+        cache
+            .get(&(table.clone(), fingerprint.to_string()))
+            .cloned()
     }
 
     /// Remembers the cluster of a query shape of `table`.
-    pub(crate) fn cache_cluster(&self, table: &TableName, fingerprint: &str, cluster: Option<String>) {
+    pub(crate) fn cache_cluster(
+        &self,
+        table: &TableName,
+        fingerprint: &str,
+        cluster: Option<String>,
+    ) {
         let mut cache = self.clusters.lock().unwrap_or_else(|e| e.into_inner());
         cache.insert((table.clone(), fingerprint.to_string()), cluster);
     }

@@ -68,10 +68,7 @@ fn floats_match(x: Option<f64>, y: Option<f64>, rel_tol: f64) -> bool {
 }
 
 fn is_float(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Float16 | DataType::Float32 | DataType::Float64
-    )
+    matches!(t, DataType::Float16 | DataType::Float32 | DataType::Float64)
 }
 
 /// The rows of `batches`, sorted by their exact columns and then their floats.
@@ -171,9 +168,15 @@ mod tests {
     fn a_changed_value_a_missing_row_or_a_large_float_gap_differ() {
         let a = batch(&["x", "y"], &[1, 2], &[1.0, 2.0]);
         let changed = batch(&["x", "y"], &[1, 3], &[1.0, 2.0]);
-        assert!(results_differ(&[a.clone()], &[changed], 1e-9).unwrap().is_some());
+        assert!(
+            results_differ(&[a.clone()], &[changed], 1e-9)
+                .unwrap()
+                .is_some()
+        );
         let missing = batch(&["x"], &[1], &[1.0]);
-        let why = results_differ(&[a.clone()], &[missing], 1e-9).unwrap().unwrap();
+        let why = results_differ(&[a.clone()], &[missing], 1e-9)
+            .unwrap()
+            .unwrap();
         assert!(why.contains("2 rows against 1"), "{why}");
         let far = batch(&["x", "y"], &[1, 2], &[1.0, 2.001]);
         assert!(results_differ(&[a], &[far], 1e-9).unwrap().is_some());

@@ -6,8 +6,8 @@
 //! settings a `LayoutSpec` asks for, and streams external CSV/Parquet sources.
 
 pub mod column_stats;
-pub mod compare;
 pub mod column_writer;
+pub mod compare;
 pub mod digest;
 pub mod error;
 pub mod execute;

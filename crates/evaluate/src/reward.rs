@@ -284,14 +284,36 @@ mod tests {
     fn arm_rewards_compare_each_cluster_with_its_own_baseline() {
         let w = RewardWeights::new(1.0, 0.0).unwrap();
         let sums = vec![
-            ClusterSums { cluster: "a".into(), layout: "initial".into(), moments: moments(&[100.0, 100.0]) },
-            ClusterSums { cluster: "a".into(), layout: "sorted".into(), moments: moments(&[10.0]) },
-            ClusterSums { cluster: "b".into(), layout: "initial".into(), moments: moments(&[1000.0]) },
-            ClusterSums { cluster: "b".into(), layout: "sorted".into(), moments: moments(&[1500.0]) },
+            ClusterSums {
+                cluster: "a".into(),
+                layout: "initial".into(),
+                moments: moments(&[100.0, 100.0]),
+            },
+            ClusterSums {
+                cluster: "a".into(),
+                layout: "sorted".into(),
+                moments: moments(&[10.0]),
+            },
+            ClusterSums {
+                cluster: "b".into(),
+                layout: "initial".into(),
+                moments: moments(&[1000.0]),
+            },
+            ClusterSums {
+                cluster: "b".into(),
+                layout: "sorted".into(),
+                moments: moments(&[1500.0]),
+            },
         ];
         let arms = [
-            ArmInput { layout: "initial".into(), rewrite_bytes: 0 },
-            ArmInput { layout: "sorted".into(), rewrite_bytes: 0 },
+            ArmInput {
+                layout: "initial".into(),
+                rewrite_bytes: 0,
+            },
+            ArmInput {
+                layout: "sorted".into(),
+                rewrite_bytes: 0,
+            },
         ];
         let r = arm_rewards(&sums, &arms, "initial", Some("a"), w, 1000);
         assert_eq!((r[0].0.n, r[0].0.mean), (2, 0.0));
@@ -307,11 +329,21 @@ mod tests {
         let new = arm_rewards(&sums, &arms, "initial", Some("zzz"), w, 1000);
         assert_eq!(new[1].0.n, 0);
         // A rewrite cost lowers the reward while few queries have been served.
-        let costly = [arms[0].clone(), ArmInput { layout: "sorted".into(), rewrite_bytes: 2000 }];
+        let costly = [
+            arms[0].clone(),
+            ArmInput {
+                layout: "sorted".into(),
+                rewrite_bytes: 2000,
+            },
+        ];
         let wc = RewardWeights::new(1.0, 0.1).unwrap();
         let c = arm_rewards(&sums, &costly, "initial", Some("a"), wc, 1000);
         // cost = 2 table sizes over 2 served + 1 queries
-        assert!((c[1].0.mean - (0.9 - 0.1 * 2.0 / 3.0)).abs() < 1e-12, "{}", c[1].0.mean);
+        assert!(
+            (c[1].0.mean - (0.9 - 0.1 * 2.0 / 3.0)).abs() < 1e-12,
+            "{}",
+            c[1].0.mean
+        );
     }
 
     #[test]

@@ -86,7 +86,10 @@ mod tests {
         let w = window_stats(&samples);
         assert_eq!(w.queries, 10);
         assert_eq!(w.avg_latency_ms, 5.5);
-        assert_eq!((w.p50_latency_ms, w.p95_latency_ms, w.p99_latency_ms), (5.0, 10.0, 10.0));
+        assert_eq!(
+            (w.p50_latency_ms, w.p95_latency_ms, w.p99_latency_ms),
+            (5.0, 10.0, 10.0)
+        );
         assert_eq!(w.avg_bytes, 550.0);
         assert_eq!(w.avg_rows, 2.0);
         assert_eq!(window_stats(&[]).queries, 0);

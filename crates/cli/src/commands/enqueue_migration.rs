@@ -63,8 +63,13 @@ pub struct EnqueueMigrationArgs {
     /// Rows per output file before rolling to the next [default: 4194304]
     #[arg(long)]
     pub rows_per_file: Option<u64>,
-    /// Do not make the new layout active when it is published.
+    /// Make the new layout active when it is published (if the layout it was planned from is
+    /// still active); by default it is published as a routed candidate that a canary must
+    /// promote.
     #[arg(long)]
+    pub activate: bool,
+    /// Publish as a candidate (the default; kept for older scripts).
+    #[arg(long, hide = true, conflicts_with = "activate")]
     pub no_activate: bool,
     /// Print the plan without queueing anything.
     #[arg(long)]
@@ -122,7 +127,7 @@ pub fn run(ws: Workspace, args: EnqueueMigrationArgs) -> Result<()> {
         },
         batch_files: Some(args.batch_files),
         rows_per_file: args.rows_per_file,
-        activate: !args.no_activate,
+        activate: args.activate,
         dry_run: args.dry_run,
     };
     let report = ws.enqueue_migration(&req)?;

@@ -12,9 +12,10 @@ pub struct GcArgs {
     /// The table.
     #[arg(long)]
     pub table_name: String,
-    /// Ready layouts to keep besides the active and initial ones (newest first).
-    #[arg(long, default_value_t = 1)]
-    pub keep: usize,
+    /// Ready layouts to keep besides the active and initial ones, newest first
+    /// [default: max_layouts, 3]
+    #[arg(long)]
+    pub keep: Option<usize>,
     /// Print what would be removed without removing it.
     #[arg(long)]
     pub dry_run: bool,
@@ -23,7 +24,10 @@ pub struct GcArgs {
 /// Runs `dbopt gc`.
 pub fn run(ws: Workspace, args: GcArgs) -> Result<()> {
     let table = table_name(&args.table_name)?;
-    let plan = ws.gc_table(&table, args.keep, args.dry_run)?;
+    let keep = args
+        .keep
+        .unwrap_or(usize::try_from(ws.config().max_layouts()).unwrap_or(usize::MAX));
+    let plan = ws.gc_table(&table, keep, args.dry_run)?;
     let verb = if args.dry_run {
         "would remove"
     } else {

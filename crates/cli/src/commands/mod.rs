@@ -3,17 +3,24 @@
 pub mod activate_layout;
 pub mod adopt_layout;
 pub mod analyze;
+pub mod autopilot;
+pub mod canary;
 mod config;
+pub mod demo;
 pub mod download_nyc_taxi;
 pub mod enqueue_migration;
+pub mod evaluate;
 pub mod gc;
 mod generate;
 pub mod generate_tpch;
 pub mod import_queries;
 mod load_dataset;
 pub mod migration_worker;
+pub mod promote;
 pub mod propose;
 mod query;
+pub mod rollback;
+pub mod route_bench;
 pub mod run_nyc_taxi_workload;
 mod run_workload;
 mod tables;
@@ -60,6 +67,13 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::MigrationWorker(args) => migration_worker::run(open(config)?, args).await,
         Command::Gc(args) => gc::run(open(config)?, args),
         Command::WorkloadSql(args) => workload_sql::run(open(config)?, args),
+        Command::Evaluate(args) => evaluate::run(open(config)?, args).await,
+        Command::Canary(args) => canary::run(open(config)?, args).await,
+        Command::Promote(args) => promote::run(open(config)?, args),
+        Command::Rollback(args) => rollback::run(open(config)?, args),
+        Command::Autopilot(args) => autopilot::run(open(config)?, args).await,
+        Command::Demo(args) => demo::run(config, args).await,
+        Command::RouteBench(args) => route_bench::run(open(config)?, args).await,
     }
 }
 
@@ -72,6 +86,8 @@ fn resolve_config<'a>(
         ("metadata_db", &global.metadata_db, "--metadata-db"),
         ("threads", &global.threads, "--threads"),
         ("memory_limit", &global.memory_limit, "--memory-limit"),
+        ("policy", &global.policy, "--policy"),
+        ("objective", &global.objective, "--objective"),
     ];
     for (key, value, flag) in pairs {
         if let Some(v) = value {
@@ -84,7 +100,29 @@ fn resolve_config<'a>(
 }
 
 fn open(config: Config) -> Result<Workspace> {
-    Ok(Workspace::open(config)?)
+    let ws = Workspace::open(config)?;
+    // A bad policy, objective, window or weight is reported before any command runs.
+    ws.loop_settings()?;
+    Ok(ws)
+}
+
+/// Validates a layout id typed by the user.
+pub fn layout_id(text: &str) -> Result<dbopt_core::LayoutId> {
+    dbopt_core::LayoutId::parse(text).ok_or_else(|| {
+        anyhow::Error::from(DbError::Invalid(format!(
+            "invalid layout id '{text}': use 'initial' or the hex id shown by `dbopt tables`"
+        )))
+    })
+}
+
+/// Parses a positive, finite number of seconds typed as `flag`.
+pub fn seconds(flag: &str, value: f64) -> Result<std::time::Duration> {
+    if !(value.is_finite() && value > 0.0) {
+        anyhow::bail!(DbError::Invalid(format!(
+            "{flag} must be a positive number of seconds, got {value}"
+        )));
+    }
+    Ok(std::time::Duration::from_secs_f64(value))
 }
 
 /// Validates a table name typed by the user.

@@ -36,7 +36,7 @@ pub struct ProposeArgs {
 pub async fn run(ws: Workspace, args: ProposeArgs) -> Result<()> {
     let table = table_name(&args.table_name)?;
     let since = since_ms(&ws, args.since.as_deref())?;
-    let mut outcome = ws.propose_layouts(&table, since).await?;
+    let mut outcome = ws.propose_layouts(&table, since, None).await?;
     outcome.proposals.truncate(args.top.max(1));
     if args.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);

@@ -1,27 +1,28 @@
 //! `dbopt query`: one read-only query, printed and logged with its scan metrics.
 
-use super::table_name;
+use super::{layout_id, table_name};
 use crate::cli::QueryArgs;
 use crate::output::{human_bytes, print_batches};
-use anyhow::{Result, bail};
+use anyhow::Result;
 use dbopt::Workspace;
+use dbopt::workload::{Routing, Runner};
 use dbopt_catalog::QueryOrigin;
-use dbopt_core::LayoutId;
 
-/// Runs `dbopt query`.
+/// Runs `dbopt query`: routed across the table's live layouts unless a layout is forced.
 pub async fn run(ws: Workspace, args: QueryArgs) -> Result<()> {
     let table = table_name(&args.table_name)?;
-    let layout = match &args.layout {
-        Some(text) => match LayoutId::parse(text) {
-            Some(id) => Some(id),
-            None => bail!(dbopt::DbError::Invalid(format!(
-                "invalid layout id '{text}': use 'initial' or the hex id shown by `dbopt tables`"
-            ))),
-        },
-        None => None,
+    let mut runner = match &args.layout {
+        Some(text) => Runner::pinned(&ws, &table, &layout_id(text)?).await?,
+        None if args.no_route => Runner::open(&ws, &table, None).await?,
+        None => {
+            let routing = Routing {
+                settings: ws.loop_settings()?,
+                seed: ws.clock().now_ms() as u64,
+            };
+            Runner::open(&ws, &table, Some(&routing)).await?
+        }
     };
-    let session = ws.query_session(&table, layout.as_ref()).await?;
-    let outcome = session.run(&args.sql, QueryOrigin::Query, None).await?;
+    let outcome = runner.run(&args.sql, QueryOrigin::Query, None).await?;
     print_batches(&outcome.batches, &outcome.schema, args.format)?;
     for scan in &outcome.scans {
         let m = &scan.metrics;

@@ -27,10 +27,11 @@ pub struct RunNycTaxiWorkloadArgs {
     /// Seed of the query generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Route queries across layouts with exploration (takes effect once routing exists).
+    /// Route each query across the table's live layouts with the --policy bandit.
     #[arg(long)]
     pub explore: bool,
-    /// Share of explored queries, 0..1 (overrides EXPLORATION_RATE) [default: 0.1]
+    /// Epsilon-greedy's share of queries sent to a non-best layout, 0..1 (overrides
+    /// EXPLORATION_RATE) [default: 0.2]
     #[arg(long)]
     pub exploration_rate: Option<String>,
     /// Output format of the summary.
@@ -41,15 +42,10 @@ pub struct RunNycTaxiWorkloadArgs {
 /// Runs `dbopt run-nyc-taxi-workload`.
 pub async fn run(ws: Workspace, args: RunNycTaxiWorkloadArgs) -> Result<()> {
     let table = table_name(&args.table_name)?;
-    if args.explore {
-        eprintln!(
-            "note: --explore (rate {}) takes effect once layouts are routed; every query now uses the active layout",
-            ws.config().exploration_rate()
-        );
-    }
+    let routing = super::run_workload::routing(&ws, args.explore, args.seed)?;
     let bar = Bar::queries("queries");
     let summary = ws
-        .run_nyc_taxi_workload(&table, args.num_queries, args.seed, &bar)
+        .run_nyc_taxi_workload(&table, args.num_queries, args.seed, routing.as_ref(), &bar)
         .await?;
     super::run_workload::print_summary(&summary, args.format)
 }

@@ -7,13 +7,30 @@ use crate::progress::Bar;
 use anyhow::Result;
 use dbopt::Workspace;
 use dbopt::tpch::TpchWorkloadOptions;
-use dbopt::workload::WorkloadOptions;
-use dbopt::workload::WorkloadSummary;
+use dbopt::workload::{Routing, WorkloadOptions, WorkloadSummary};
 use dbopt::workload_file::WorkloadFileOptions;
 use dbopt_data::tpch_params::TpchMix;
 
+/// The routing of a workload run: the configured policy when `explore`, else none.
+pub(super) fn routing(ws: &Workspace, explore: bool, seed: u64) -> Result<Option<Routing>> {
+    if !explore {
+        return Ok(None);
+    }
+    let settings = ws.loop_settings()?;
+    eprintln!(
+        "routing with {} on {} (exploration rate {}, alpha {}, beta {})",
+        settings.policy,
+        settings.objective,
+        settings.params.exploration_rate,
+        settings.weights.alpha,
+        settings.weights.beta
+    );
+    Ok(Some(Routing { settings, seed }))
+}
+
 /// Runs `dbopt run-workload`.
 pub async fn run(ws: Workspace, args: RunWorkloadArgs) -> Result<()> {
+    let routing = routing(&ws, args.explore, args.seed)?;
     if let Some(file) = &args.workload_file {
         let options = WorkloadFileOptions {
             table: table_name(&args.table_name)?,
@@ -21,6 +38,7 @@ pub async fn run(ws: Workspace, args: RunWorkloadArgs) -> Result<()> {
             num_queries: args.num_queries,
             seed: args.seed,
             sample: args.sample,
+            routing,
         };
         let summary = ws
             .run_workload_file(&options, &Bar::queries("queries"))
@@ -32,12 +50,14 @@ pub async fn run(ws: Workspace, args: RunWorkloadArgs) -> Result<()> {
         customers_table: table_name(&args.customers_table)?,
         num_queries: args.num_queries,
         seed: args.seed,
+        routing: routing.clone(),
+        exclude_templates: args.exclude_templates.clone(),
+        layout: None,
     };
-    if args.explore {
-        eprintln!(
-            "note: --explore (rate {}) takes effect once layouts are routed; every query now uses the active layout",
-            ws.config().exploration_rate()
-        );
+    if !args.exclude_templates.is_empty() && args.workload != WorkloadKind::Events {
+        anyhow::bail!(dbopt::DbError::Invalid(
+            "--exclude-templates applies to the events workload only".into()
+        ));
     }
     let bar = Bar::queries("queries");
     let summary = match args.workload {
@@ -52,6 +72,7 @@ pub async fn run(ws: Workspace, args: RunWorkloadArgs) -> Result<()> {
                 num_queries: args.num_queries,
                 seed: args.seed,
                 mix,
+                routing,
             };
             ws.run_tpch_workload(&tpch, &bar).await?
         }
@@ -80,6 +101,9 @@ pub(super) fn print_summary(summary: &WorkloadSummary, format: Format) -> Result
         "bytes scanned".into(),
         human_bytes(summary.total_bytes_scanned),
     ]);
+    for (layout, n) in &summary.per_layout {
+        rows.push(vec![format!("queries on {layout}"), n.to_string()]);
+    }
     print_rows(&rows, format);
     for e in &summary.first_errors {
         eprintln!("error: {e}");

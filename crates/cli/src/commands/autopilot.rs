@@ -1,0 +1,77 @@
+//! `dbopt autopilot`: one pass (or a loop of passes) of the whole learning loop for a table.
+
+use super::{seconds, table_name};
+use crate::cli::Format;
+use crate::output::{Rows, print_rows};
+use anyhow::Result;
+use clap::Args;
+use dbopt::Workspace;
+use dbopt::autopilot::PassReport;
+
+/// `dbopt autopilot`
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  dbopt autopilot --table-name events --once
+  dbopt autopilot --table-name events --loop --interval-sec 300
+  */10 * * * *  dbopt autopilot --table-name events --once     # from cron
+
+A pass: propose and rewrite the best proposal when it pays back within max_payback_runs; give a
+query cluster that every live layout serves badly a layout of its own when the bytes it saves
+pay for its storage; canary new candidates and promote the best that passes; evaluate the
+window and roll back an active layout that regressed for rollback_after_windows windows; retire
+layouts beyond max_layouts that no cluster prefers. Every decision is stored with its reason.
+One autopilot per table at a time (DATA_DIR/<table>/_autopilot.lock); a second one exits 2.")]
+pub struct AutopilotArgs {
+    /// The table.
+    #[arg(long)]
+    pub table_name: String,
+    /// Run one pass and stop (the default).
+    #[arg(long, conflicts_with = "keep_going")]
+    pub once: bool,
+    /// Run a pass every --interval-sec until stopped.
+    #[arg(long = "loop")]
+    pub keep_going: bool,
+    /// Seconds between passes with --loop.
+    #[arg(long, default_value_t = 300.0)]
+    pub interval_sec: f64,
+    /// Output format of each pass's summary.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// Runs `dbopt autopilot`.
+pub async fn run(ws: Workspace, args: AutopilotArgs) -> Result<()> {
+    let table = table_name(&args.table_name)?;
+    let settings = ws.loop_settings()?;
+    let interval = seconds("--interval-sec", args.interval_sec)?;
+    let log = |line: &str| eprintln!("{line}");
+    loop {
+        let report = ws.autopilot_pass(&table, &settings, &log).await?;
+        print_pass(&report, args.format)?;
+        if !args.keep_going {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}
+
+/// Prints a pass as a table of steps (or JSON); also used by `dbopt demo`.
+pub fn print_pass(report: &PassReport, format: Format) -> Result<()> {
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+        return Ok(());
+    }
+    let mut rows = Rows::new(&["step", "decision", "reason"]);
+    for s in &report.steps {
+        rows.push(vec![s.step.clone(), s.decision.clone(), s.reason.clone()]);
+    }
+    print_rows(&rows, format);
+    println!(
+        "{}: active layout {} (pass {})",
+        report.table, report.active, report.pass_id
+    );
+    Ok(())
+}

@@ -1,0 +1,600 @@
+//! Autopilot: one pass closes the loop for one table.
+//!
+//! 1. propose over the logged workload; rewrite the best proposal (as a routed candidate) when
+//!    it is recommended and pays back within `max_payback_runs` workload runs;
+//! 2. for the query cluster that every measured live layout still serves by scanning most of
+//!    the table (and that the layout built in step 1 is not predicted to serve), propose a
+//!    layout for that cluster alone and build it beside the others when the bytes it saves
+//!    over the payback horizon pay for its storage (at most one per pass, largest first);
+//! 3. canary every candidate not yet compared with the active layout; promote the best that
+//!    passes (compare-and-swap);
+//! 4. evaluate the window; roll the active layout back when it regressed for
+//!    `rollback_after_windows` windows in a row;
+//! 5. retire rejected layouts and layouts beyond `max_layouts` that no cluster prefers, then gc.
+//!
+//! Every step records its decision and reason in the catalog's `decisions`. A pass holds an
+//! exclusive lock on `DATA_DIR/<table>/_autopilot.lock` (released by the OS if the process
+//! dies), so two autopilots never overlap on a table. Each step is one catalog transaction or
+//! a crash-safe migration, so a killed pass leaves either the old state or the new one; a job
+//! it left queued or running is resumed by the next pass's worker once its lease expires.
+
+use crate::loop_settings::LoopSettings;
+use crate::migrate::{EnqueueRequest, SpecSource};
+use crate::route::{cluster_sums, live_layouts};
+use crate::{DbError, Workspace};
+use dbopt_catalog::{LayoutStatus, MigrationMode, Verdict};
+use dbopt_core::{LayoutId, TableName};
+use dbopt_evaluate::{ArmInput, Objective, arm_rewards, should_roll_back};
+use dbopt_migrate::WorkerOptions;
+use dbopt_propose::ClusterFigure;
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+/// A cluster counts as underserved when its best live layout still scans more than this share
+/// of the table per query.
+pub const UNDERSERVED_SCAN_SHARE: f64 = 0.5;
+
+/// One step of a pass and what it decided.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepOutcome {
+    /// The step name.
+    pub step: String,
+    /// What was decided.
+    pub decision: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What one autopilot pass did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PassReport {
+    /// The pass id (shared by its decision rows).
+    pub pass_id: String,
+    /// The table.
+    pub table: String,
+    /// The steps in order.
+    pub steps: Vec<StepOutcome>,
+    /// The active layout after the pass.
+    pub active: LayoutId,
+}
+
+/// The exclusive per-table lock of an autopilot pass; released on drop or process death.
+pub struct TableLock {
+    _file: File,
+}
+
+impl TableLock {
+    /// Takes the lock of `table` or fails at once when another process holds it.
+    pub fn acquire(ws: &Workspace, table: &TableName) -> Result<TableLock, DbError> {
+        let dir = ws.table_dir(table);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| DbError::io(format!("creating {}", dir.display()), e))?;
+        let path = dir.join("_autopilot.lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| DbError::io(format!("opening {}", path.display()), e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(TableLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(DbError::Invalid(format!(
+                "another autopilot is running on table '{table}' (it holds {}): wait for its pass to end or stop it",
+                path.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(DbError::io(format!("locking {}", path.display()), e))
+            }
+        }
+    }
+}
+
+/// A pass in progress: records each step as a decision.
+struct Pass<'a> {
+    ws: &'a Workspace,
+    table: &'a TableName,
+    settings: &'a LoopSettings,
+    id: String,
+    steps: Vec<StepOutcome>,
+    log: &'a (dyn Fn(&str) + Sync),
+}
+
+impl Pass<'_> {
+    fn record(&mut self, step: &str, decision: &str, reason: &str) -> Result<(), DbError> {
+        self.ws
+            .catalog()
+            .record_decision(self.table, &self.id, step, decision, reason, "{}")?;
+        (self.log)(&format!("{step}: {decision}: {reason}"));
+        self.steps.push(StepOutcome {
+            step: step.into(),
+            decision: decision.into(),
+            reason: reason.into(),
+        });
+        Ok(())
+    }
+}
+
+impl Workspace {
+    /// Runs one autopilot pass over `table` (see the module docs for its steps).
+    pub async fn autopilot_pass(
+        &self,
+        table: &TableName,
+        settings: &LoopSettings,
+        log: &(dyn Fn(&str) + Sync),
+    ) -> Result<PassReport, DbError> {
+        self.require_table(table)?;
+        let _lock = TableLock::acquire(self, table)?;
+        let mut pass = Pass {
+            ws: self,
+            table,
+            settings,
+            id: format!("{table}-{}", self.clock().now_ms()),
+            steps: Vec::new(),
+            log,
+        };
+        if self.catalog().count_queries(table)? == 0 {
+            pass.record(
+                "propose",
+                "skipped",
+                "no logged queries yet: run queries on the table first",
+            )?;
+        } else {
+            let built = self.rewrite_best_proposal(&mut pass).await?;
+            self.serve_underserved_clusters(&mut pass, &built).await?;
+            self.canary_candidates(&mut pass).await?;
+            self.evaluate_and_roll_back(&mut pass)?;
+            self.retire_unpreferred(&mut pass)?;
+        }
+        Ok(PassReport {
+            pass_id: pass.id,
+            table: table.to_string(),
+            steps: pass.steps,
+            active: self.require_table(table)?.active_layout,
+        })
+    }
+
+    /// Step 1: propose over the whole workload and build the best proposal when it pays;
+    /// returns the built proposal's per-cluster predictions (empty when nothing was built).
+    async fn rewrite_best_proposal(
+        &self,
+        pass: &mut Pass<'_>,
+    ) -> Result<Vec<ClusterFigure>, DbError> {
+        let outcome = match self.propose_layouts(pass.table, None, None).await {
+            Ok(o) => o,
+            Err(e) if e.is_user_error() => {
+                pass.record("propose", "skipped", &e.to_string())?;
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(best) = outcome.proposals.first() else {
+            pass.record("propose", "skipped", "no candidate layout")?;
+            return Ok(Vec::new());
+        };
+        let p = &best.proposal;
+        if p.is_current {
+            pass.record(
+                "propose",
+                "keep",
+                &format!("keeping the current layout ranks first ({})", p.description),
+            )?;
+            return Ok(Vec::new());
+        }
+        let why_not = self.why_not_build(pass, &p.target_layout, p.recommended, p.payback_runs)?;
+        if let Some(reason) = why_not {
+            pass.record(
+                "propose",
+                "skipped",
+                &format!("{}: {reason}", p.description),
+            )?;
+            return Ok(Vec::new());
+        }
+        let reason = format!(
+            "{}: predicted {:.0}% fewer bytes, pays back in {:.2} workload runs",
+            p.description,
+            p.predicted_reduction * 100.0,
+            p.payback_runs.unwrap_or(0.0)
+        );
+        pass.record("propose", "build", &reason)?;
+        self.build_layout(pass, best.id).await?;
+        Ok(p.clusters.clone())
+    }
+
+    /// Why a proposal should not be built now, or None when it should.
+    fn why_not_build(
+        &self,
+        pass: &Pass<'_>,
+        target: &LayoutId,
+        recommended: bool,
+        payback_runs: Option<f64>,
+    ) -> Result<Option<String>, DbError> {
+        if !recommended {
+            return Ok(Some("below the recommendation thresholds".into()));
+        }
+        if let Some(runs) = payback_runs
+            && runs > pass.settings.max_payback_runs
+        {
+            return Ok(Some(format!(
+                "pays back in {runs:.1} workload runs, beyond max_payback_runs {}",
+                pass.settings.max_payback_runs
+            )));
+        }
+        if let Some(l) = self.catalog().get_layout(pass.table, target)? {
+            return Ok(Some(format!(
+                "layout {target} already exists ({})",
+                l.status
+            )));
+        }
+        let extra = live_layouts(self, pass.table)?
+            .iter()
+            .filter(|l| l.id != LayoutId::initial())
+            .count() as u64;
+        if extra >= pass.settings.max_layouts {
+            return Ok(Some(format!(
+                "the table already keeps max_layouts {} layouts besides the initial one",
+                pass.settings.max_layouts
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Queues proposal `proposal_id` as a candidate (not activated) and runs the worker for it.
+    async fn build_layout(&self, pass: &mut Pass<'_>, proposal_id: i64) -> Result<(), DbError> {
+        let req = EnqueueRequest {
+            table: pass.table.clone(),
+            spec: SpecSource::Proposal(proposal_id),
+            mode: MigrationMode::Full,
+            batch_files: None,
+            rows_per_file: None,
+            activate: false,
+            dry_run: false,
+        };
+        if let Err(e) = self.enqueue_migration(&req) {
+            return pass.record("migrate", "skipped", &e.to_string());
+        }
+        let options = WorkerOptions {
+            owner: format!("autopilot:{}", std::process::id()),
+            keep_polling: false,
+            sleep: Duration::from_secs(1),
+            max_jobs: None,
+            table: Some(pass.table.clone()),
+        };
+        let stop = AtomicBool::new(false);
+        let report = self
+            .run_migration_worker(&options, None, &stop, pass.log)
+            .await?;
+        for done in &report.done {
+            pass.record(
+                "migrate",
+                "published",
+                &format!(
+                    "layout {} as a routed candidate ({} rows, {} bytes written in {} ms)",
+                    done.layout,
+                    done.stats.rows_written,
+                    done.stats.bytes_written,
+                    done.stats.duration_ms
+                ),
+            )?;
+        }
+        for (id, reason) in report.failed.iter().chain(&report.retried) {
+            pass.record("migrate", "failed", &format!("job {id}: {reason}"))?;
+        }
+        Ok(())
+    }
+
+    /// Step 2: a layout of its own for the query cluster that no live layout serves well and
+    /// that scans the most, when one pays for its storage. Clusters the layout built in step 1
+    /// is predicted to serve are left to it; at most one such layout is built per pass.
+    async fn serve_underserved_clusters(
+        &self,
+        pass: &mut Pass<'_>,
+        just_built: &[ClusterFigure],
+    ) -> Result<(), DbError> {
+        let table_bytes = self
+            .catalog()
+            .get_layout(pass.table, &LayoutId::initial())?
+            .map_or(0, |l| l.total_bytes)
+            .max(1) as f64;
+        let live: BTreeSet<String> = live_layouts(self, pass.table)?
+            .into_iter()
+            .map(|l| l.id.to_string())
+            .collect();
+        let extra = live
+            .iter()
+            .filter(|l| *l != LayoutId::initial().as_str())
+            .count() as u64;
+        if extra >= pass.settings.max_layouts {
+            return Ok(()); // no room for a layout of its own; retire (step 5) may make some
+        }
+        let sums = cluster_sums(self, pass.table, Objective::Bytes)?;
+        let clusters: BTreeSet<&str> = sums.iter().map(|s| s.cluster.as_str()).collect();
+        let mut underserved: Vec<(&str, f64, f64)> = Vec::new();
+        for cluster in clusters {
+            let measured: Vec<_> = sums
+                .iter()
+                .filter(|s| s.cluster == cluster && live.contains(&s.layout))
+                .filter(|s| s.moments.n >= pass.settings.min_samples)
+                .collect();
+            let best_share = measured
+                .iter()
+                .filter_map(|s| s.moments.mean())
+                .fold(f64::INFINITY, f64::min)
+                / table_bytes;
+            if !best_share.is_finite() || best_share <= UNDERSERVED_SCAN_SHARE {
+                continue;
+            }
+            let served_by_new = just_built.iter().any(|f| {
+                f.cluster_id == cluster
+                    && f.predicted_bytes < UNDERSERVED_SCAN_SHARE * f.current_bytes
+            });
+            if served_by_new {
+                continue;
+            }
+            let scanned: f64 = sums
+                .iter()
+                .filter(|s| s.cluster == cluster)
+                .map(|s| s.moments.sum)
+                .sum();
+            underserved.push((cluster, best_share, scanned));
+        }
+        underserved.sort_by(|a, b| b.2.total_cmp(&a.2));
+        for (cluster, best_share, _) in underserved.into_iter().take(3) {
+            if self.propose_for_cluster(pass, cluster, best_share).await? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Proposes and (when it pays for its storage) builds a layout for one cluster.
+    async fn propose_for_cluster(
+        &self,
+        pass: &mut Pass<'_>,
+        cluster: &str,
+        best_share: f64,
+    ) -> Result<bool, DbError> {
+        let step = "cluster";
+        let outcome = match self.propose_layouts(pass.table, None, Some(cluster)).await {
+            Ok(o) => o,
+            Err(e) if e.is_user_error() => {
+                pass.record(step, "skipped", &e.to_string())?;
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(best) = outcome
+            .proposals
+            .iter()
+            .find(|p| !p.proposal.is_current && p.proposal.recommended)
+        else {
+            pass.record(
+                step,
+                "skipped",
+                &format!(
+                    "cluster {cluster} scans {:.0}% of the table and no layout helps it enough",
+                    best_share * 100.0
+                ),
+            )?;
+            return Ok(false);
+        };
+        let p = &best.proposal;
+        // Bytes one run of the cluster's queries saves, over the horizon, against the storage
+        // the extra layout takes (about the table's size).
+        let saved =
+            (p.current_bytes - p.predicted.bytes_scanned).max(0.0) * pass.settings.max_payback_runs;
+        let storage = p.rewrite_write_bytes as f64;
+        if saved < storage {
+            pass.record(
+                step,
+                "skipped",
+                &format!(
+                    "cluster {cluster}: {} would save {saved:.0} bytes over {} runs, less than the {storage:.0} bytes it stores",
+                    p.description, pass.settings.max_payback_runs
+                ),
+            )?;
+            return Ok(false);
+        }
+        if let Some(reason) = self.why_not_build(pass, &p.target_layout, true, None)? {
+            pass.record(
+                step,
+                "skipped",
+                &format!("cluster {cluster}: {}: {reason}", p.description),
+            )?;
+            return Ok(false);
+        }
+        pass.record(
+            step,
+            "build",
+            &format!(
+                "cluster {cluster} scans {:.0}% of the table on every live layout; {} predicts {:.0}% fewer bytes for it",
+                best_share * 100.0,
+                p.description,
+                p.predicted_reduction * 100.0
+            ),
+        )?;
+        self.build_layout(pass, best.id).await?;
+        Ok(true)
+    }
+
+    /// Step 3: canary the candidates not yet compared with the active layout; promote the one
+    /// with the largest measured reduction among those that pass.
+    async fn canary_candidates(&self, pass: &mut Pass<'_>) -> Result<(), DbError> {
+        let active = self.require_table(pass.table)?.active_layout;
+        let mut winner: Option<(LayoutId, f64, String)> = None;
+        let candidates = live_layouts(self, pass.table)?
+            .into_iter()
+            .skip(1)
+            .filter(|l| l.id != LayoutId::initial());
+        for layout in candidates {
+            let compared = self
+                .catalog()
+                .latest_canary(pass.table, &layout.id)?
+                .is_some_and(|c| c.canary.baseline_layout == active);
+            if compared {
+                continue;
+            }
+            let report = self
+                .canary(
+                    pass.table,
+                    &layout.id,
+                    pass.settings.canary_queries,
+                    pass.settings.min_canary_reduction,
+                )
+                .await?;
+            pass.record(
+                "canary",
+                report.verdict.as_str(),
+                &format!("layout {}: {}", layout.id, report.reason),
+            )?;
+            let better = winner
+                .as_ref()
+                .is_none_or(|(_, r, _)| report.summary.reduction > *r);
+            if report.verdict == Verdict::Promote && better {
+                winner = Some((layout.id, report.summary.reduction, report.reason));
+            }
+        }
+        if let Some((layout, _, reason)) = winner {
+            match self.promote(pass.table, &layout, false, "autopilot", &reason) {
+                Ok(_) => {
+                    pass.record("promote", "promoted", &format!("layout {layout}: {reason}"))?
+                }
+                Err(DbError::Catalog(e)) => pass.record("promote", "lost", &e.to_string())?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Step 4: evaluate the window and roll back an active layout that keeps regressing.
+    fn evaluate_and_roll_back(&self, pass: &mut Pass<'_>) -> Result<(), DbError> {
+        match self.evaluate(pass.table, pass.settings, false) {
+            Ok(report) => pass.record(
+                "evaluate",
+                "scored",
+                &format!(
+                    "{} layout/cluster rows scored, {} skipped",
+                    report.scored.len(),
+                    report.skipped.len()
+                ),
+            )?,
+            Err(e) if e.is_user_error() => {
+                return pass.record("evaluate", "skipped", &e.to_string());
+            }
+            Err(e) => return Err(e),
+        }
+        let table = self.require_table(pass.table)?;
+        let Some(previous) = self.previous_active(pass.table, &table.active_layout)? else {
+            return Ok(());
+        };
+        let since = self
+            .catalog()
+            .activations(pass.table)?
+            .last()
+            .map_or(0, |a| a.at_ms);
+        let windows = pass.settings.rollback_after_windows as usize;
+        let recent: Vec<bool> = self
+            .catalog()
+            .evals(
+                pass.table,
+                Some(&table.active_layout),
+                Some(crate::evaluate::ALL_CLUSTERS),
+                windows.max(1),
+            )?
+            .into_iter()
+            .filter(|e| e.evaluated_at_ms >= since)
+            .map(|e| e.eval.regressed)
+            .collect();
+        if !should_roll_back(&recent, windows) {
+            return Ok(());
+        }
+        let reason = format!(
+            "layout {} regressed against {previous} in the last {windows} evaluation windows",
+            table.active_layout
+        );
+        match self.rollback(pass.table, Some(&previous), "autopilot", &reason) {
+            Ok(_) => pass.record("rollback", "rolled back", &reason),
+            Err(DbError::Catalog(e)) => pass.record("rollback", "lost", &e.to_string()),
+            Err(e) => pass.record("rollback", "skipped", &e.to_string()),
+        }
+    }
+
+    /// Step 5: retire rejected layouts, and layouts beyond `max_layouts` no cluster prefers.
+    fn retire_unpreferred(&self, pass: &mut Pass<'_>) -> Result<(), DbError> {
+        let active = self.require_table(pass.table)?.active_layout;
+        let preferred = self.preferred_layouts(pass)?;
+        let mut extra: Vec<LayoutId> = self
+            .catalog()
+            .ready_layouts(pass.table)?
+            .into_iter()
+            .map(|l| l.layout_id)
+            .filter(|id| id != &LayoutId::initial() && id != &active)
+            .collect();
+        let mut kept = extra.len() as u64 + u64::from(active != LayoutId::initial());
+        let mut retired = Vec::new();
+        extra.retain(|id| !preferred.contains(id));
+        for id in extra {
+            let rejected = self
+                .catalog()
+                .latest_canary(pass.table, &id)?
+                .is_some_and(|c| c.canary.verdict == Verdict::Reject);
+            if !rejected && kept <= pass.settings.max_layouts {
+                continue;
+            }
+            self.catalog()
+                .set_layout_status(pass.table, &id, LayoutStatus::Retired)?;
+            kept -= 1;
+            let why = if rejected {
+                "its canary rejected it"
+            } else {
+                "beyond max_layouts and no cluster prefers it"
+            };
+            pass.record("retire", "retired", &format!("layout {id}: {why}"))?;
+            retired.push(id);
+        }
+        if !retired.is_empty() {
+            self.gc_table(pass.table, pass.settings.max_layouts as usize, false)?;
+        }
+        Ok(())
+    }
+
+    /// Layouts that are the best arm of at least one cluster with enough samples.
+    fn preferred_layouts(&self, pass: &Pass<'_>) -> Result<BTreeSet<LayoutId>, DbError> {
+        let live = live_layouts(self, pass.table)?;
+        let sums = cluster_sums(self, pass.table, pass.settings.objective)?;
+        let table_bytes = self
+            .catalog()
+            .get_layout(pass.table, &LayoutId::initial())?
+            .map_or(0, |l| l.total_bytes);
+        let inputs: Vec<ArmInput> = live
+            .iter()
+            .map(|l| ArmInput {
+                layout: l.id.to_string(),
+                rewrite_bytes: l.rewrite_bytes,
+            })
+            .collect();
+        let clusters: BTreeSet<&str> = sums.iter().map(|s| s.cluster.as_str()).collect();
+        let mut preferred = BTreeSet::new();
+        for cluster in clusters {
+            let rewards = arm_rewards(
+                &sums,
+                &inputs,
+                &inputs[0].layout,
+                Some(cluster),
+                pass.settings.weights,
+                table_bytes,
+            );
+            let best = rewards
+                .iter()
+                .enumerate()
+                .filter(|(_, (own, _))| own.n >= pass.settings.min_samples)
+                .max_by(|a, b| a.1.0.mean.total_cmp(&b.1.0.mean));
+            if let Some((i, _)) = best {
+                preferred.insert(live[i].id.clone());
+            }
+        }
+        Ok(preferred)
+    }
+}

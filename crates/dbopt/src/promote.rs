@@ -1,0 +1,152 @@
+//! Promote and rollback: the table's active layout changes only by a compare-and-swap that
+//! names the layout it expects to replace, so two processes deciding at once cannot both win,
+//! and the loser changes nothing. Each change is recorded in the catalog's `activations`.
+
+use crate::{DbError, Workspace};
+use dbopt_catalog::{ActivationKind, ActiveSwap, LayoutStatus, Verdict};
+use dbopt_core::{LayoutId, TableName};
+use serde::Serialize;
+
+/// What a promote or rollback did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActiveChange {
+    /// The table.
+    pub table: String,
+    /// The layout that was active.
+    pub from: LayoutId,
+    /// The layout that is active now.
+    pub to: LayoutId,
+    /// False when the layout was already active (nothing changed).
+    pub changed: bool,
+}
+
+impl Workspace {
+    /// Makes `layout` the active layout of `table` if it is ready, belongs to the table and did
+    /// not fail its canary (unless `force`).
+    pub fn promote(
+        &self,
+        table: &TableName,
+        layout: &LayoutId,
+        force: bool,
+        actor: &str,
+        reason: &str,
+    ) -> Result<ActiveChange, DbError> {
+        let current = self.require_table(table)?.active_layout;
+        self.require_servable(table, layout)?;
+        if !force
+            && let Some(c) = self.catalog().latest_canary(table, layout)?
+            && c.canary.verdict == Verdict::Reject
+        {
+            return Err(DbError::Invalid(format!(
+                "layout {layout} of table '{table}' failed its canary ({}): fix or rebuild it, or pass --force to promote it anyway",
+                c.canary.reason
+            )));
+        }
+        self.swap(
+            table,
+            &current,
+            layout,
+            ActivationKind::Promote,
+            actor,
+            reason,
+        )
+    }
+
+    /// Makes the layout that was active before the current one (or `to`) active again.
+    pub fn rollback(
+        &self,
+        table: &TableName,
+        to: Option<&LayoutId>,
+        actor: &str,
+        reason: &str,
+    ) -> Result<ActiveChange, DbError> {
+        let current = self.require_table(table)?.active_layout;
+        let target = match to {
+            Some(t) => t.clone(),
+            None => self.previous_active(table, &current)?.ok_or_else(|| {
+                DbError::Invalid(format!(
+                    "table '{table}' has no earlier active layout to roll back to (it reads '{current}'): name one with --to"
+                ))
+            })?,
+        };
+        self.require_servable(table, &target)?;
+        self.swap(
+            table,
+            &current,
+            &target,
+            ActivationKind::Rollback,
+            actor,
+            reason,
+        )
+    }
+
+    /// The layout `current` replaced as active, from the activation history.
+    pub fn previous_active(
+        &self,
+        table: &TableName,
+        current: &LayoutId,
+    ) -> Result<Option<LayoutId>, DbError> {
+        Ok(self
+            .catalog()
+            .activations(table)?
+            .into_iter()
+            .rev()
+            .find(|a| &a.to_layout == current && &a.from_layout != current)
+            .map(|a| a.from_layout))
+    }
+
+    /// Checks that `layout` is a ready layout of `table`, naming the owner table when the id
+    /// belongs to another one.
+    fn require_servable(&self, table: &TableName, layout: &LayoutId) -> Result<(), DbError> {
+        match self.catalog().get_layout(table, layout)? {
+            Some(l) if l.status == LayoutStatus::Ready => Ok(()),
+            Some(l) => Err(DbError::Invalid(format!(
+                "layout {layout} of table '{table}' is {}: only a ready layout can serve queries",
+                l.status
+            ))),
+            None => {
+                for other in self.catalog().list_tables()? {
+                    if &other.name != table
+                        && self.catalog().get_layout(&other.name, layout)?.is_some()
+                    {
+                        return Err(DbError::Invalid(format!(
+                            "layout {layout} belongs to table '{}', not '{table}'",
+                            other.name
+                        )));
+                    }
+                }
+                Err(DbError::Invalid(format!(
+                    "table '{table}' has no layout '{layout}': run `dbopt tables` to list its layouts"
+                )))
+            }
+        }
+    }
+
+    fn swap(
+        &self,
+        table: &TableName,
+        from: &LayoutId,
+        to: &LayoutId,
+        kind: ActivationKind,
+        actor: &str,
+        reason: &str,
+    ) -> Result<ActiveChange, DbError> {
+        let change = ActiveChange {
+            table: table.to_string(),
+            from: from.clone(),
+            to: to.clone(),
+            changed: from != to,
+        };
+        if change.changed {
+            self.catalog().swap_active_layout(&ActiveSwap {
+                table,
+                expected: from,
+                to,
+                kind,
+                actor,
+                reason,
+            })?;
+        }
+        Ok(change)
+    }
+}
