@@ -313,6 +313,26 @@ impl Catalog {
         })
     }
 
+    /// Proposals of `table` whose measured figures are set, newest first.
+    pub fn measured_proposals(
+        &self,
+        table: &TableName,
+    ) -> Result<Vec<ProposalRecord>, CatalogError> {
+        self.read("reading measured proposals", |tx| {
+            let sql = format!(
+                "SELECT {PROPOSAL_COLUMNS} FROM proposals WHERE table_name = ?1 \
+                 AND measured_at_ms IS NOT NULL ORDER BY id DESC"
+            );
+            collect_rows(
+                tx,
+                "reading measured proposals",
+                &sql,
+                [table.as_str()],
+                proposal_from_row,
+            )
+        })
+    }
+
     /// The proposals of the table's latest propose run, by rank.
     pub fn latest_proposals(&self, table: &TableName) -> Result<Vec<ProposalRecord>, CatalogError> {
         self.read("reading proposals", |tx| {

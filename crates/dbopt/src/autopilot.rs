@@ -22,20 +22,90 @@ use crate::loop_settings::LoopSettings;
 use crate::migrate::{EnqueueRequest, SpecSource};
 use crate::route::{cluster_sums, live_layouts};
 use crate::{DbError, Workspace};
+use dbopt_catalog::LoggedQuery;
 use dbopt_catalog::{LayoutStatus, MigrationMode, Verdict};
 use dbopt_core::{LayoutId, TableName};
-use dbopt_evaluate::{ArmInput, Objective, arm_rewards, should_roll_back};
+use dbopt_evaluate::{ArmInput, arm_rewards, should_roll_back};
 use dbopt_migrate::WorkerOptions;
 use dbopt_propose::ClusterFigure;
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-/// A cluster counts as underserved when its best live layout still scans more than this share
-/// of the table per query.
+/// A cluster counts as underserved when its best live layout still reads more than this share
+/// of its row groups per query.
 pub const UNDERSERVED_SCAN_SHARE: f64 = 0.5;
+
+/// How many recent logged queries step 2 measures clusters over.
+pub const COVERAGE_QUERIES: usize = 5000;
+
+/// What one cluster's queries cost on one layout.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Coverage {
+    /// Queries measured.
+    n: u64,
+    /// Sum over them of the share of row groups they read.
+    read_share_sum: f64,
+    /// Bytes they scanned of the table.
+    bytes: f64,
+}
+
+/// Per cluster and live layout, what the logged queries read of `table`.
+fn coverage(
+    queries: &[LoggedQuery],
+    table: &TableName,
+    live: &BTreeSet<LayoutId>,
+) -> BTreeMap<String, BTreeMap<LayoutId, Coverage>> {
+    let mut out: BTreeMap<String, BTreeMap<LayoutId, Coverage>> = BTreeMap::new();
+    for q in queries {
+        let (Some(cluster), None) = (&q.entry.cluster_id, &q.entry.error) else {
+            continue;
+        };
+        let Some(scan) = q.entry.scans.iter().find(|s| &s.table == table) else {
+            continue;
+        };
+        if !live.contains(&scan.layout_id) || scan.metrics.row_groups_total == 0 {
+            continue;
+        }
+        let m = scan.metrics;
+        let read = m.row_groups_total.saturating_sub(m.row_groups_pruned) as f64;
+        let c = out
+            .entry(cluster.clone())
+            .or_default()
+            .entry(scan.layout_id.clone())
+            .or_default();
+        c.n += 1;
+        c.read_share_sum += read / m.row_groups_total as f64;
+        c.bytes += m.bytes_scanned as f64;
+    }
+    out
+}
+
+/// Clusters that every live layout measured on them (at least `min_samples` queries) serves by
+/// reading more than `UNDERSERVED_SCAN_SHARE` of the row groups: (cluster, the best layout's
+/// read share, bytes the cluster scanned), the most bytes first.
+fn underserved(
+    cov: &BTreeMap<String, BTreeMap<LayoutId, Coverage>>,
+    min_samples: u64,
+) -> Vec<(String, f64, f64)> {
+    let mut out: Vec<(String, f64, f64)> = cov
+        .iter()
+        .filter_map(|(cluster, layouts)| {
+            let best = layouts
+                .values()
+                .filter(|c| c.n >= min_samples)
+                .map(|c| c.read_share_sum / c.n as f64)
+                .fold(f64::INFINITY, f64::min);
+            let bytes = layouts.values().map(|c| c.bytes).sum();
+            (best.is_finite() && best > UNDERSERVED_SCAN_SHARE)
+                .then(|| (cluster.clone(), best, bytes))
+        })
+        .collect();
+    out.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+    out
+}
 
 /// One step of a pass and what it decided.
 #[derive(Debug, Clone, Serialize)]
@@ -293,56 +363,27 @@ impl Workspace {
         pass: &mut Pass<'_>,
         just_built: &[ClusterFigure],
     ) -> Result<(), DbError> {
-        let table_bytes = self
-            .catalog()
-            .get_layout(pass.table, &LayoutId::initial())?
-            .map_or(0, |l| l.total_bytes)
-            .max(1) as f64;
-        let live: BTreeSet<String> = live_layouts(self, pass.table)?
+        let live: BTreeSet<LayoutId> = live_layouts(self, pass.table)?
             .into_iter()
-            .map(|l| l.id.to_string())
+            .map(|l| l.id)
             .collect();
-        let extra = live
-            .iter()
-            .filter(|l| *l != LayoutId::initial().as_str())
-            .count() as u64;
+        let extra = live.iter().filter(|l| **l != LayoutId::initial()).count() as u64;
         if extra >= pass.settings.max_layouts {
             return Ok(()); // no room for a layout of its own; retire (step 5) may make some
         }
-        let sums = cluster_sums(self, pass.table, Objective::Bytes)?;
-        let clusters: BTreeSet<&str> = sums.iter().map(|s| s.cluster.as_str()).collect();
-        let mut underserved: Vec<(&str, f64, f64)> = Vec::new();
-        for cluster in clusters {
-            let measured: Vec<_> = sums
-                .iter()
-                .filter(|s| s.cluster == cluster && live.contains(&s.layout))
-                .filter(|s| s.moments.n >= pass.settings.min_samples)
-                .collect();
-            let best_share = measured
-                .iter()
-                .filter_map(|s| s.moments.mean())
-                .fold(f64::INFINITY, f64::min)
-                / table_bytes;
-            if !best_share.is_finite() || best_share <= UNDERSERVED_SCAN_SHARE {
-                continue;
-            }
-            let served_by_new = just_built.iter().any(|f| {
-                f.cluster_id == cluster
+        let recent = self
+            .catalog()
+            .queries_for_table(pass.table, None, Some(COVERAGE_QUERIES))?;
+        let cov = coverage(&recent, pass.table, &live);
+        let mut underserved = underserved(&cov, pass.settings.min_samples);
+        underserved.retain(|(cluster, _, _)| {
+            !just_built.iter().any(|f| {
+                &f.cluster_id == cluster
                     && f.predicted_bytes < UNDERSERVED_SCAN_SHARE * f.current_bytes
-            });
-            if served_by_new {
-                continue;
-            }
-            let scanned: f64 = sums
-                .iter()
-                .filter(|s| s.cluster == cluster)
-                .map(|s| s.moments.sum)
-                .sum();
-            underserved.push((cluster, best_share, scanned));
-        }
-        underserved.sort_by(|a, b| b.2.total_cmp(&a.2));
+            })
+        });
         for (cluster, best_share, _) in underserved.into_iter().take(3) {
-            if self.propose_for_cluster(pass, cluster, best_share).await? {
+            if self.propose_for_cluster(pass, &cluster, best_share).await? {
                 break;
             }
         }
@@ -374,7 +415,7 @@ impl Workspace {
                 step,
                 "skipped",
                 &format!(
-                    "cluster {cluster} scans {:.0}% of the table and no layout helps it enough",
+                    "cluster {cluster} reads {:.0}% of the row groups on its best layout and no layout helps it enough",
                     best_share * 100.0
                 ),
             )?;
@@ -409,7 +450,7 @@ impl Workspace {
             step,
             "build",
             &format!(
-                "cluster {cluster} scans {:.0}% of the table on every live layout; {} predicts {:.0}% fewer bytes for it",
+                "cluster {cluster} reads {:.0}% of the row groups on its best live layout; {} predicts {:.0}% fewer bytes for it",
                 best_share * 100.0,
                 p.description,
                 p.predicted_reduction * 100.0
@@ -596,5 +637,47 @@ impl Workspace {
             }
         }
         Ok(preferred)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cov(
+        entries: &[(&str, &str, u64, f64, f64)],
+    ) -> BTreeMap<String, BTreeMap<LayoutId, Coverage>> {
+        let mut out: BTreeMap<String, BTreeMap<LayoutId, Coverage>> = BTreeMap::new();
+        for (cluster, layout, n, share, bytes) in entries {
+            out.entry(cluster.to_string()).or_default().insert(
+                LayoutId::parse(layout).unwrap(),
+                Coverage {
+                    n: *n,
+                    read_share_sum: share * *n as f64,
+                    bytes: *bytes,
+                },
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn a_cluster_is_underserved_only_when_every_measured_layout_reads_most_of_it() {
+        let c = cov(&[
+            // served by the sorted layout
+            ("dates", "initial", 10, 1.0, 900.0),
+            ("dates", "00000000000000aa", 10, 0.1, 90.0),
+            // no layout prunes it; scans the most
+            ("users", "initial", 10, 1.0, 2000.0),
+            ("users", "00000000000000aa", 10, 0.9, 1800.0),
+            // underserved but smaller
+            ("amounts", "initial", 10, 0.8, 500.0),
+            // too few samples to judge
+            ("rare", "initial", 2, 1.0, 5000.0),
+        ]);
+        let u = underserved(&c, 5);
+        let names: Vec<&str> = u.iter().map(|(c, _, _)| c.as_str()).collect();
+        assert_eq!(names, vec!["users", "amounts"]);
+        assert!((u[0].1 - 0.9).abs() < 1e-12);
     }
 }

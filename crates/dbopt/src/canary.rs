@@ -12,7 +12,7 @@ use dbopt_engine::QueryOutcome;
 use dbopt_engine::compare::results_differ;
 use dbopt_evaluate::{CanaryQuery, CanarySummary, canary_verdict, summarize};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What a canary found.
 #[derive(Debug, Clone, Serialize)]
@@ -68,7 +68,8 @@ impl Workspace {
                 "table '{table}' has no layout '{layout}': run `dbopt tables` to list its layouts"
             )));
         }
-        let replay = self.hottest_shapes(table, shapes)?;
+        let predicted = crate::route::predicted_improvements(self, table, layout)?;
+        let replay = self.hottest_shapes(table, shapes, &predicted)?;
         let base_session = self.query_session(table, Some(&baseline)).await?;
         let cand_session = self.query_session(table, Some(layout)).await?;
         let mut queries = Vec::new();
@@ -101,7 +102,7 @@ impl Workspace {
             reason: reason.clone(),
             detail_json: serde_json::to_string(&queries).unwrap_or_default(),
         })?;
-        let proposal_id = self.store_measured(table, layout, &queries, &summary)?;
+        let proposal_id = self.store_measured(table, layout, &queries, &predicted)?;
         Ok(CanaryReport {
             id,
             table: table.to_string(),
@@ -117,8 +118,15 @@ impl Workspace {
     }
 
     /// The `n` most frequent logged shapes of `table` (by fingerprint), each with its most
-    /// recently logged SQL, that did not fail.
-    fn hottest_shapes(&self, table: &TableName, n: u64) -> Result<Vec<Shape>, DbError> {
+    /// recently logged SQL, that did not fail; plus the most frequent shape of each cluster the
+    /// layout's proposal made a prediction for that the first `n` miss (so a layout built for
+    /// one cluster is measured on it).
+    fn hottest_shapes(
+        &self,
+        table: &TableName,
+        n: u64,
+        predicted: &BTreeMap<String, f64>,
+    ) -> Result<Vec<Shape>, DbError> {
         let mut by_fp: HashMap<String, Shape> = HashMap::new();
         for q in self.catalog().queries_for_table(table, None, None)? {
             if q.entry.error.is_some() || q.entry.fingerprint.is_empty() {
@@ -145,32 +153,54 @@ impl Workspace {
                 .cmp(&a.count)
                 .then(a.fingerprint.cmp(&b.fingerprint))
         });
-        shapes.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+        let n = usize::try_from(n).unwrap_or(usize::MAX).min(shapes.len());
+        let rest = shapes.split_off(n);
+        for shape in rest {
+            let Some(cluster) = &shape.cluster else {
+                continue;
+            };
+            let covered = shapes.iter().any(|s| s.cluster.as_ref() == Some(cluster));
+            if predicted.contains_key(cluster) && !covered {
+                shapes.push(shape);
+            }
+        }
         Ok(shapes)
     }
 
-    /// Writes the canary's figures beside the prediction of the proposal that named `layout`,
-    /// scaled to the number of queries the prediction covered.
+    /// Writes the canary's figures beside the prediction of the proposal that named `layout`:
+    /// over the replayed shapes of the clusters the prediction covered, scaled to the number of
+    /// queries it covered.
     fn store_measured(
         &self,
         table: &TableName,
         layout: &LayoutId,
         queries: &[CanaryQuery],
-        summary: &CanarySummary,
+        predicted: &BTreeMap<String, f64>,
     ) -> Result<Option<i64>, DbError> {
         let Some(p) = self.catalog().proposal_for_target(table, layout)? else {
             return Ok(None);
         };
-        let weight: u64 = queries.iter().map(|q| q.weight.max(1)).sum();
+        let covered: Vec<CanaryQuery> = queries
+            .iter()
+            .filter(|q| {
+                predicted.is_empty()
+                    || q.cluster_id
+                        .as_ref()
+                        .is_some_and(|c| predicted.contains_key(c))
+            })
+            .cloned()
+            .collect();
+        let weight: u64 = covered.iter().map(|q| q.weight.max(1)).sum();
         if weight == 0 {
             return Ok(None);
         }
-        let per_query = summary.candidate_bytes / weight as f64;
+        let measured = summarize(&covered);
+        let per_query = measured.candidate_bytes / weight as f64;
         self.catalog().set_proposal_measured(
             p.id,
             per_query * p.proposal.queries as f64,
-            summary.reduction,
-            Some(summary.candidate_latency_ms),
+            measured.reduction,
+            Some(measured.candidate_latency_ms),
         )?;
         Ok(Some(p.id))
     }
@@ -210,11 +240,7 @@ fn compare_shape(
             q.mismatch = if cand.digest == base.digest {
                 None
             } else {
-                Some(
-                    results_differ(&base.batches, &cand.batches, FLOAT_RELATIVE_TOLERANCE)?
-                        .map_or_else(String::new, |why| why),
-                )
-                .filter(|why| !why.is_empty())
+                results_differ(&base.batches, &cand.batches, FLOAT_RELATIVE_TOLERANCE)?
             };
             q.matched = q.mismatch.is_none();
         }

@@ -150,7 +150,7 @@ impl Workspace {
         }
         let pickup = color.pickup_column();
         let (_, months) = first_column(
-            &session,
+            runner.session(),
             &format!(
                 "SELECT date_trunc('month', {pickup}) AS m, count(*) AS n FROM \"{table}\" \
                  WHERE {pickup} IS NOT NULL GROUP BY 1 ORDER BY n DESC LIMIT 1"
@@ -166,7 +166,7 @@ impl Workspace {
                 ))
             })?;
         let (_, zones) = first_column(
-            &session,
+            runner.session(),
             &format!(
                 "SELECT \"PULocationID\" AS z, count(*) AS n FROM \"{table}\" \
                  WHERE \"PULocationID\" IS NOT NULL GROUP BY 1 ORDER BY n DESC, 1"

@@ -14,20 +14,23 @@ use dbopt_evaluate::{ArmInput, ClusterSums, Moments, Objective, arm_rewards};
 use dbopt_route::{Arm, Decision, RewardStats, choose};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 /// How often a long-running router re-reads the table's layouts (another process may have
 /// published, promoted or rolled back).
 const LAYOUT_REFRESH: Duration = Duration::from_secs(5);
 
-/// One layout in play with what its rewrite cost.
+/// One layout in play with what its rewrite cost and what it was predicted to do.
 #[derive(Debug, Clone)]
 pub struct LiveLayout {
     /// The layout.
     pub id: LayoutId,
     /// Bytes read + written by the migration that built it (0: initial or adopted).
     pub rewrite_bytes: u64,
+    /// Per cluster, the improvement in bytes the what-if model predicted for this layout
+    /// against the layout it was proposed from (empty when no proposal named it).
+    pub predicted: BTreeMap<String, f64>,
 }
 
 /// The layouts routing may choose for `table`, the active one first.
@@ -50,9 +53,11 @@ pub fn live_layouts(ws: &Workspace, table: &TableName) -> Result<Vec<LiveLayout>
             .map(|j| j.stats.bytes_read + j.stats.bytes_written)
             .max()
             .unwrap_or(0);
+        let predicted = predicted_improvements(ws, table, &layout.layout_id)?;
         let entry = LiveLayout {
             id: layout.layout_id,
             rewrite_bytes,
+            predicted,
         };
         if is_active {
             live.insert(0, entry);
@@ -61,6 +66,33 @@ pub fn live_layouts(ws: &Workspace, table: &TableName) -> Result<Vec<LiveLayout>
         }
     }
     Ok(live)
+}
+
+/// The per-cluster improvement the proposal that named `layout` predicted (1 - predicted /
+/// current bytes of each cluster's queries).
+pub(crate) fn predicted_improvements(
+    ws: &Workspace,
+    table: &TableName,
+    layout: &LayoutId,
+) -> Result<BTreeMap<String, f64>, DbError> {
+    let Some(p) = ws.catalog().proposal_for_target(table, layout)? else {
+        return Ok(BTreeMap::new());
+    };
+    let Ok(proposal) = serde_json::from_str::<dbopt_propose::Proposal>(&p.proposal.detail_json)
+    else {
+        return Ok(BTreeMap::new());
+    };
+    Ok(proposal
+        .clusters
+        .iter()
+        .filter(|c| c.current_bytes > 0.0)
+        .map(|c| {
+            (
+                c.cluster_id.clone(),
+                1.0 - c.predicted_bytes / c.current_bytes,
+            )
+        })
+        .collect())
 }
 
 /// The objective's sums per (cluster, layout) of `table`, from the catalog's route statistics.
@@ -136,7 +168,14 @@ impl<'a> Router<'a> {
     }
 
     fn refresh(&mut self) -> Result<(), DbError> {
-        self.live = live_layouts(self.ws, &self.table)?;
+        let live = live_layouts(self.ws, &self.table)?;
+        if live.is_empty() {
+            return Err(DbError::Invalid(format!(
+                "table '{}' has no ready layout to route to: run `dbopt tables` and reload the table",
+                self.table
+            )));
+        }
+        self.live = live;
         self.refreshed = Instant::now();
         Ok(())
     }
@@ -170,21 +209,42 @@ impl<'a> Router<'a> {
             self.settings.weights,
             self.table_bytes,
         );
-        let arms: Vec<Arm> = inputs
+        // Figures of other clusters say little about a layout in a cluster that another layout
+        // has already been measured in (a layout built for one cluster is poor for the rest):
+        // there, an untried layout starts from its predicted improvement for this cluster, or
+        // from nothing (so the policy tries it), not from its table-wide figures.
+        let cluster_known = rewards.iter().any(|(own, _)| own.n > 0);
+        let alpha = self.settings.weights.alpha;
+        let arms: Vec<Arm> = self
+            .live
             .iter()
             .zip(rewards)
-            .map(|(input, (own, table))| Arm {
-                id: input.layout.clone(),
-                cluster: RewardStats {
-                    n: own.n,
-                    mean: own.mean,
-                    var: own.var,
-                },
-                table: RewardStats {
-                    n: table.n,
-                    mean: table.mean,
-                    var: table.var,
-                },
+            .map(|(live, (own, table))| {
+                let prior = if !cluster_known || own.n > 0 {
+                    RewardStats {
+                        n: table.n,
+                        mean: table.mean,
+                        var: table.var,
+                    }
+                } else {
+                    live.predicted
+                        .get(cluster)
+                        .map(|imp| RewardStats {
+                            n: 1,
+                            mean: alpha * imp,
+                            var: 0.0,
+                        })
+                        .unwrap_or_default()
+                };
+                Arm {
+                    id: live.id.to_string(),
+                    cluster: RewardStats {
+                        n: own.n,
+                        mean: own.mean,
+                        var: own.var,
+                    },
+                    table: prior,
+                }
             })
             .collect();
         let decision = choose(

@@ -115,7 +115,7 @@ pub struct WorkloadSummary {
     pub p95_ms: f64,
     /// Bytes scanned by all queries.
     pub total_bytes_scanned: u64,
-    /// Queries per layout they ran on.
+    /// Queries per `table@layout` they scanned (a join counts for both tables).
     pub per_layout: BTreeMap<String, u64>,
     /// Queries per template.
     pub per_template: BTreeMap<String, u64>,
@@ -142,7 +142,7 @@ impl SummaryBuilder {
         match result {
             Ok(o) => {
                 self.latencies.push(o.latency.as_secs_f64() * 1000.0);
-                if let Some(scan) = o.scans.first() {
+                for scan in &o.scans {
                     *self
                         .summary
                         .per_layout

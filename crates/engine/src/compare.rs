@@ -169,12 +169,12 @@ mod tests {
         let a = batch(&["x", "y"], &[1, 2], &[1.0, 2.0]);
         let changed = batch(&["x", "y"], &[1, 3], &[1.0, 2.0]);
         assert!(
-            results_differ(&[a.clone()], &[changed], 1e-9)
+            results_differ(std::slice::from_ref(&a), &[changed], 1e-9)
                 .unwrap()
                 .is_some()
         );
         let missing = batch(&["x"], &[1], &[1.0]);
-        let why = results_differ(&[a.clone()], &[missing], 1e-9)
+        let why = results_differ(std::slice::from_ref(&a), &[missing], 1e-9)
             .unwrap()
             .unwrap();
         assert!(why.contains("2 rows against 1"), "{why}");

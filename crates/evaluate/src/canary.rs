@@ -116,12 +116,16 @@ pub fn canary_verdict(summary: &CanarySummary, min_reduction: f64) -> (Verdict, 
             ),
         )
     } else {
+        let change = if summary.reduction >= 0.0 {
+            format!("only {} fewer bytes", pct(summary.reduction))
+        } else {
+            format!("{} more bytes", pct(-summary.reduction))
+        };
         (
             Verdict::Hold,
             format!(
-                "identical results on {} shapes but only {} fewer bytes (needs {})",
+                "identical results on {} shapes but {change} (promotion needs {} fewer); it stays a routed candidate",
                 summary.queries,
-                pct(summary.reduction),
                 pct(min_reduction)
             ),
         )

@@ -121,7 +121,7 @@ fn print_report(r: &DemoReport, format: Format) {
     rows.push(line("queries per layout", &|s| {
         s.per_layout
             .iter()
-            .map(|(l, n)| format!("{}: {n}", l.trim_start_matches("events@")))
+            .filter_map(|(l, n)| Some(format!("{}: {n}", l.strip_prefix("events@")?)))
             .collect::<Vec<_>>()
             .join(", ")
     }));

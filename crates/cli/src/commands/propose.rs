@@ -94,6 +94,7 @@ pub async fn run(ws: Workspace, args: ProposeArgs) -> Result<()> {
     }
     print_rows(&rows, args.format);
     if args.explain {
+        print_checked_predictions(&ws, &table, args.format)?;
         for s in &outcome.proposals {
             let p = &s.proposal;
             println!(
@@ -105,5 +106,44 @@ pub async fn run(ws: Workspace, args: ProposeArgs) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Earlier proposals whose layouts were built and measured by a canary: predicted beside
+/// measured.
+fn print_checked_predictions(
+    ws: &Workspace,
+    table: &dbopt_core::TableName,
+    format: Format,
+) -> Result<()> {
+    let checked = ws.catalog().measured_proposals(table)?;
+    if checked.is_empty() {
+        return Ok(());
+    }
+    println!(
+        "
+earlier predictions checked by a canary:"
+    );
+    let mut rows = Rows::new(&[
+        "id",
+        "layout",
+        "predicted scan",
+        "measured scan",
+        "predicted reduction",
+        "measured reduction",
+    ]);
+    for p in &checked {
+        rows.push(vec![
+            p.id.to_string(),
+            format!("{} ({})", p.proposal.description, p.proposal.target_layout),
+            human_bytes(p.proposal.predicted_bytes as u64),
+            p.measured_bytes
+                .map_or("-".into(), |b| human_bytes(b as u64)),
+            format!("{:.0}%", p.proposal.predicted_reduction * 100.0),
+            p.measured_reduction
+                .map_or("-".into(), |m| format!("{:.0}%", m * 100.0)),
+        ]);
+    }
+    print_rows(&rows, format);
     Ok(())
 }
