@@ -52,8 +52,8 @@ pub use routes::RouteStat;
 pub use rusqlite;
 pub use schema::SCHEMA_VERSION;
 pub use serving::{
-    Activation, ActivationKind, ActiveSwap, CanaryRecord, DecisionRecord, EvalRecord, LayoutEval,
-    NewCanary, Verdict,
+    Activation, ActivationKind, ActiveSwap, CanaryRecord, CanarySummary, DecisionRecord,
+    EvalRecord, LayoutEval, NewCanary, Verdict,
 };
 pub use tables::{LayoutRecord, LayoutStatus, TableRecord};
 

@@ -89,6 +89,27 @@ stored_as_text!(Verdict, "verdict" {
     Reject => "reject",
 });
 
+/// A canary replay's totals, each shape weighted by how often it was logged.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct CanarySummary {
+    /// Shapes replayed.
+    pub queries: u64,
+    /// Shapes whose results differed.
+    pub mismatches: u64,
+    /// Weighted bytes of the table scanned on the baseline (one run of the logged workload).
+    pub baseline_bytes: f64,
+    /// Weighted bytes scanned on the candidate.
+    pub candidate_bytes: f64,
+    /// 1 - candidate / baseline bytes.
+    pub reduction: f64,
+    /// Weighted mean latency on the baseline.
+    pub baseline_latency_ms: f64,
+    /// Weighted mean latency on the candidate.
+    pub candidate_latency_ms: f64,
+    /// candidate / baseline latency - 1 (negative is faster).
+    pub latency_change: f64,
+}
+
 /// A canary run to store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewCanary {
@@ -98,20 +119,9 @@ pub struct NewCanary {
     pub layout_id: LayoutId,
     /// The layout it was compared against.
     pub baseline_layout: LayoutId,
-    /// Query shapes replayed.
-    pub queries: u64,
-    /// Shapes whose results differed.
-    pub mismatches: u64,
-    /// Bytes scanned on the baseline (frequency-weighted over the replayed shapes).
-    pub baseline_bytes: f64,
-    /// Bytes scanned on the candidate (same weights).
-    pub candidate_bytes: f64,
-    /// 1 - candidate / baseline bytes.
-    pub reduction: f64,
-    /// Weighted mean latency on the baseline.
-    pub baseline_latency_ms: f64,
-    /// Weighted mean latency on the candidate.
-    pub candidate_latency_ms: f64,
+    /// What the replay measured.
+    #[serde(flatten)]
+    pub summary: CanarySummary,
     /// The verdict.
     pub verdict: Verdict,
     /// Why, in one line.
@@ -221,6 +231,8 @@ fn activation_from_row(row: &Row<'_>) -> Result<Activation, CatalogError> {
 
 fn canary_from_row(row: &Row<'_>) -> Result<CanaryRecord, CatalogError> {
     let verdict: String = get(row, "verdict")?;
+    let baseline_latency_ms: f64 = get(row, "baseline_latency_ms")?;
+    let candidate_latency_ms: f64 = get(row, "candidate_latency_ms")?;
     Ok(CanaryRecord {
         id: get(row, "id")?,
         run_at_ms: get(row, "run_at_ms")?,
@@ -228,13 +240,20 @@ fn canary_from_row(row: &Row<'_>) -> Result<CanaryRecord, CatalogError> {
             table: get_table_name(row, "table_name")?,
             layout_id: get_layout_id(row, "layout_id")?,
             baseline_layout: get_layout_id(row, "baseline_layout")?,
-            queries: get_u64(row, "queries")?,
-            mismatches: get_u64(row, "mismatches")?,
-            baseline_bytes: get(row, "baseline_bytes")?,
-            candidate_bytes: get(row, "candidate_bytes")?,
-            reduction: get(row, "reduction")?,
-            baseline_latency_ms: get(row, "baseline_latency_ms")?,
-            candidate_latency_ms: get(row, "candidate_latency_ms")?,
+            summary: CanarySummary {
+                queries: get_u64(row, "queries")?,
+                mismatches: get_u64(row, "mismatches")?,
+                baseline_bytes: get(row, "baseline_bytes")?,
+                candidate_bytes: get(row, "candidate_bytes")?,
+                reduction: get(row, "reduction")?,
+                baseline_latency_ms,
+                candidate_latency_ms,
+                latency_change: if baseline_latency_ms > 0.0 {
+                    candidate_latency_ms / baseline_latency_ms - 1.0
+                } else {
+                    0.0
+                },
+            },
             verdict: Verdict::parse(&verdict)
                 .ok_or_else(|| CatalogError::Corrupt(format!("canary verdict '{verdict}'")))?,
             reason: get(row, "reason")?,
@@ -375,13 +394,13 @@ impl Catalog {
                     canary.layout_id.as_str(),
                     canary.baseline_layout.as_str(),
                     now,
-                    sql_int(canary.queries),
-                    sql_int(canary.mismatches),
-                    canary.baseline_bytes,
-                    canary.candidate_bytes,
-                    canary.reduction,
-                    canary.baseline_latency_ms,
-                    canary.candidate_latency_ms,
+                    sql_int(canary.summary.queries),
+                    sql_int(canary.summary.mismatches),
+                    canary.summary.baseline_bytes,
+                    canary.summary.candidate_bytes,
+                    canary.summary.reduction,
+                    canary.summary.baseline_latency_ms,
+                    canary.summary.candidate_latency_ms,
                     canary.verdict.as_str(),
                     canary.reason,
                     canary.detail_json,

@@ -2,9 +2,9 @@
 
 use dbopt_catalog::rusqlite::{Connection, TransactionBehavior};
 use dbopt_catalog::{
-    ActivationKind, ActiveSwap, Catalog, CatalogError, LayoutEval, LayoutRecord, LayoutStatus,
-    NewCanary, QueryLogEntry, QueryOrigin, RouteChoice, SCHEMA_VERSION, ScanMetrics, TableRecord,
-    TableScan, Verdict,
+    ActivationKind, ActiveSwap, CanarySummary, Catalog, CatalogError, LayoutEval, LayoutRecord,
+    LayoutStatus, NewCanary, QueryLogEntry, QueryOrigin, RouteChoice, SCHEMA_VERSION, ScanMetrics,
+    TableRecord, TableScan, Verdict,
 };
 use dbopt_core::{LayoutId, LayoutSpec, ManualClock, SortKey, TableName};
 use std::path::Path;
@@ -619,13 +619,16 @@ fn canaries_evaluations_and_decisions_round_trip() {
         table: events.clone(),
         layout_id: sorted.clone(),
         baseline_layout: LayoutId::initial(),
-        queries: 8,
-        mismatches: 0,
-        baseline_bytes: 1000.0,
-        candidate_bytes: 250.0,
-        reduction: 0.75,
-        baseline_latency_ms: 10.0,
-        candidate_latency_ms: 4.0,
+        summary: CanarySummary {
+            queries: 8,
+            mismatches: 0,
+            baseline_bytes: 1000.0,
+            candidate_bytes: 250.0,
+            reduction: 0.75,
+            baseline_latency_ms: 10.0,
+            candidate_latency_ms: 4.0,
+            latency_change: -0.6,
+        },
         verdict: Verdict::Promote,
         reason: "identical results, 75% fewer bytes".into(),
         detail_json: "[]".into(),

@@ -136,6 +136,20 @@ pub enum Command {
     RouteBench(crate::commands::route_bench::RouteBenchArgs),
 }
 
+/// Run once, or again every `--interval-sec` until stopped (`evaluate`, `autopilot`).
+#[derive(Debug, Args)]
+pub struct RepeatArgs {
+    /// Run once and stop (the default).
+    #[arg(long, conflicts_with = "keep_going")]
+    pub once: bool,
+    /// Run again every --interval-sec until stopped with Ctrl+C.
+    #[arg(long = "loop")]
+    pub keep_going: bool,
+    /// Seconds between runs with --loop [default: 60 for evaluate, 300 for autopilot]
+    #[arg(long, value_name = "S")]
+    pub interval_sec: Option<f64>,
+}
+
 /// `dbopt config ...`
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {

@@ -164,6 +164,33 @@ pub fn human_count(n: u64) -> String {
     out
 }
 
+/// Prints proposals' predicted figures beside the ones a canary measured on the built layout.
+pub fn print_predicted_vs_measured(proposals: &[dbopt_catalog::ProposalRecord], format: Format) {
+    let mut rows = Rows::new(&[
+        "id",
+        "layout",
+        "spec",
+        "predicted scan",
+        "measured scan",
+        "predicted reduction",
+        "measured reduction",
+    ]);
+    for p in proposals {
+        rows.push(vec![
+            p.id.to_string(),
+            p.proposal.target_layout.to_string(),
+            p.proposal.description.clone(),
+            human_bytes(p.proposal.predicted_bytes as u64),
+            p.measured_bytes
+                .map_or("-".into(), |b| human_bytes(b as u64)),
+            format!("{:.0}%", p.proposal.predicted_reduction * 100.0),
+            p.measured_reduction
+                .map_or("-".into(), |m| format!("{:.0}%", m * 100.0)),
+        ]);
+    }
+    print_rows(&rows, format);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,19 +4,9 @@
 
 mod common;
 
-use common::{generate_events, run};
+use common::{active_layout, generate_events, run, scalar};
 use dbopt_testkit::TempWorkspace;
 use serde_json::Value;
-
-fn active_layout(ws: &TempWorkspace) -> String {
-    ws.catalog()
-        .query_row(
-            "SELECT active_layout FROM tables WHERE name = 'events'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap()
-}
 
 fn json(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
@@ -104,14 +94,10 @@ fn the_seed_workflow_routes_evaluates_canaries_promotes_and_rolls_back() {
         2,
         "both layouts served queries: {routed}"
     );
-    let policies: i64 = ws
-        .catalog()
-        .query_row(
-            "SELECT count(*) FROM query_log WHERE policy = 'epsilon-greedy'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let policies: i64 = scalar(
+        &ws,
+        "SELECT count(*) FROM query_log WHERE policy = 'epsilon-greedy'",
+    );
     assert!(policies > 0);
 
     let dry = run(
@@ -130,11 +116,7 @@ fn the_seed_workflow_routes_evaluates_canaries_promotes_and_rolls_back() {
         dry.contains("baseline initial") && dry.contains(&target),
         "{dry}"
     );
-    let evals = |ws: &TempWorkspace| -> i64 {
-        ws.catalog()
-            .query_row("SELECT count(*) FROM layout_evals", [], |r| r.get(0))
-            .unwrap()
-    };
+    let evals = |ws: &TempWorkspace| -> i64 { scalar(ws, "SELECT count(*) FROM layout_evals") };
     assert_eq!(evals(&ws), 0, "a dry run stores nothing");
     let eval = json(
         &run(
@@ -213,10 +195,7 @@ fn the_seed_workflow_routes_evaluates_canaries_promotes_and_rolls_back() {
         .success(),
     );
     assert!(!pass["steps"].as_array().unwrap().is_empty(), "{pass}");
-    let decisions: i64 = ws
-        .catalog()
-        .query_row("SELECT count(*) FROM decisions", [], |r| r.get(0))
-        .unwrap();
+    let decisions: i64 = scalar(&ws, "SELECT count(*) FROM decisions");
     assert_eq!(decisions as usize, pass["steps"].as_array().unwrap().len());
 }
 
@@ -246,14 +225,10 @@ fn bad_loop_inputs_exit_2_and_change_nothing() {
     )
     .success();
     run(&ws, &["migration-worker", "--once"]).success();
-    let layout: String = ws
-        .catalog()
-        .query_row(
-            "SELECT layout_id FROM layouts WHERE table_name = 'events' AND layout_id != 'initial'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let layout: String = scalar(
+        &ws,
+        "SELECT layout_id FROM layouts WHERE table_name = 'events' AND layout_id != 'initial'",
+    );
     run(
         &ws,
         &["promote", "--table-name", "customers", "--layout", &layout],

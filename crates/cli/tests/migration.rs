@@ -2,7 +2,7 @@
 //! SIGKILLs a real worker at random moments, and a sort that must spill.
 
 mod common;
-use common::{bin, generate_events, run};
+use common::{active_layout, bin, generate_events, run};
 use dbopt_testkit::TempWorkspace;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,16 +15,6 @@ fn cmd(ws: &TempWorkspace, env: &[(&str, &str)], args: &[&str]) -> Command {
     }
     c.args(args);
     c
-}
-
-fn active_layout(ws: &TempWorkspace) -> String {
-    ws.catalog()
-        .query_row(
-            "SELECT active_layout FROM tables WHERE name = 'events'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap()
 }
 
 /// (status, error) of a job.

@@ -1,5 +1,6 @@
 //! A canary replay turned into figures and a verdict.
 
+pub use dbopt_catalog::CanarySummary;
 use dbopt_catalog::Verdict;
 use serde::{Deserialize, Serialize};
 
@@ -26,27 +27,6 @@ pub struct CanaryQuery {
     pub baseline_latency_ms: f64,
     /// Candidate latency.
     pub candidate_latency_ms: f64,
-}
-
-/// The replay's totals, each shape weighted by how often it was logged.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct CanarySummary {
-    /// Shapes replayed.
-    pub queries: u64,
-    /// Shapes whose results differed.
-    pub mismatches: u64,
-    /// Weighted bytes on the baseline (an estimate of one run of the logged workload).
-    pub baseline_bytes: f64,
-    /// Weighted bytes on the candidate.
-    pub candidate_bytes: f64,
-    /// 1 - candidate / baseline bytes.
-    pub reduction: f64,
-    /// Weighted mean latency on the baseline.
-    pub baseline_latency_ms: f64,
-    /// Weighted mean latency on the candidate.
-    pub candidate_latency_ms: f64,
-    /// candidate / baseline latency - 1 (negative is faster).
-    pub latency_change: f64,
 }
 
 /// Totals of a replay.

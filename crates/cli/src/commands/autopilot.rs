@@ -1,7 +1,7 @@
 //! `dbopt autopilot`: one pass (or a loop of passes) of the whole learning loop for a table.
 
-use super::{seconds, table_name};
-use crate::cli::Format;
+use super::{interval, next_round, table_name};
+use crate::cli::{Format, RepeatArgs};
 use crate::output::{Rows, print_rows};
 use anyhow::Result;
 use clap::Args;
@@ -25,15 +25,9 @@ pub struct AutopilotArgs {
     /// The table.
     #[arg(long)]
     pub table_name: String,
-    /// Run one pass and stop (the default).
-    #[arg(long, conflicts_with = "keep_going")]
-    pub once: bool,
-    /// Run a pass every --interval-sec until stopped.
-    #[arg(long = "loop")]
-    pub keep_going: bool,
-    /// Seconds between passes with --loop.
-    #[arg(long, default_value_t = 300.0)]
-    pub interval_sec: f64,
+    /// Once, or every --interval-sec.
+    #[command(flatten)]
+    pub repeat: RepeatArgs,
     /// Output format of each pass's summary.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -43,17 +37,13 @@ pub struct AutopilotArgs {
 pub async fn run(ws: Workspace, args: AutopilotArgs) -> Result<()> {
     let table = table_name(&args.table_name)?;
     let settings = ws.loop_settings()?;
-    let interval = seconds("--interval-sec", args.interval_sec)?;
+    let pause = interval(&args.repeat, 300.0)?;
     let log = |line: &str| eprintln!("{line}");
     loop {
         let report = ws.autopilot_pass(&table, &settings, &log).await?;
         print_pass(&report, args.format)?;
-        if !args.keep_going {
+        if !next_round(&args.repeat, pause).await {
             return Ok(());
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(()),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `dbopt demo`: the whole learning loop on generated data in a fresh directory.
 
 use crate::cli::Format;
-use crate::output::{Rows, human_bytes, print_rows};
+use crate::output::{Rows, human_bytes, print_predicted_vs_measured, print_rows};
 use crate::progress::Bar;
 use anyhow::{Result, bail};
 use clap::Args;
@@ -157,35 +157,15 @@ fn print_report(r: &DemoReport, format: Format) {
         rows.push(vec![
             c.layout_id.to_string(),
             c.baseline_layout.to_string(),
-            c.queries.to_string(),
-            c.mismatches.to_string(),
-            format!("{:.0}%", c.reduction * 100.0),
+            c.summary.queries.to_string(),
+            c.summary.mismatches.to_string(),
+            format!("{:.0}%", c.summary.reduction * 100.0),
             c.verdict.to_string(),
         ]);
     }
     print_rows(&rows, format);
 
     println!("\nPredicted against measured (bytes of the logged workload):");
-    let mut rows = Rows::new(&[
-        "layout",
-        "spec",
-        "predicted",
-        "measured",
-        "predicted reduction",
-        "measured reduction",
-    ]);
-    for p in &r.proposals {
-        rows.push(vec![
-            p.proposal.target_layout.to_string(),
-            p.proposal.description.clone(),
-            human_bytes(p.proposal.predicted_bytes as u64),
-            p.measured_bytes
-                .map_or("-".into(), |b| human_bytes(b as u64)),
-            format!("{:.0}%", p.proposal.predicted_reduction * 100.0),
-            p.measured_reduction
-                .map_or("-".into(), |m| format!("{:.0}%", m * 100.0)),
-        ]);
-    }
-    print_rows(&rows, format);
+    print_predicted_vs_measured(&r.proposals, format);
     println!("\nactive layout: {}", r.active);
 }

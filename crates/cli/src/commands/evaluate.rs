@@ -1,7 +1,7 @@
 //! `dbopt evaluate`: score each live layout per query cluster over a rolling window.
 
-use super::{seconds, table_name};
-use crate::cli::Format;
+use super::{interval, next_round, table_name};
+use crate::cli::{Format, RepeatArgs};
 use crate::output::{Rows, human_bytes, print_rows};
 use anyhow::{Result, bail};
 use clap::Args;
@@ -25,15 +25,9 @@ pub struct EvaluateArgs {
     /// The table.
     #[arg(long)]
     pub table_name: String,
-    /// Evaluate once and stop (the default).
-    #[arg(long, conflicts_with = "keep_going")]
-    pub once: bool,
-    /// Evaluate every --interval-sec until stopped.
-    #[arg(long = "loop")]
-    pub keep_going: bool,
-    /// Seconds between evaluations with --loop.
-    #[arg(long, default_value_t = 60.0)]
-    pub interval_sec: f64,
+    /// Once, or every --interval-sec.
+    #[command(flatten)]
+    pub repeat: RepeatArgs,
     /// The rolling window, e.g. 30m, 1h, 7d [default: eval_window, 1h]
     #[arg(long)]
     pub window: Option<String>,
@@ -66,16 +60,12 @@ pub async fn run(ws: Workspace, args: EvaluateArgs) -> Result<()> {
     if let Some(n) = args.min_samples {
         settings.min_samples = n.max(1);
     }
-    let interval = seconds("--interval-sec", args.interval_sec)?;
+    let pause = interval(&args.repeat, 60.0)?;
     loop {
         let report = ws.evaluate(&table, &settings, args.dry_run)?;
         print_report(&report, args.explain, args.format)?;
-        if !args.keep_going {
+        if !next_round(&args.repeat, pause).await {
             return Ok(());
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(()),
         }
     }
 }

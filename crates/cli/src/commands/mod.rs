@@ -115,14 +115,27 @@ pub fn layout_id(text: &str) -> Result<dbopt_core::LayoutId> {
     })
 }
 
-/// Parses a positive, finite number of seconds typed as `flag`.
-pub fn seconds(flag: &str, value: f64) -> Result<std::time::Duration> {
+/// The pause between runs of a repeating command (`default_sec` unless --interval-sec).
+pub fn interval(repeat: &crate::cli::RepeatArgs, default_sec: f64) -> Result<std::time::Duration> {
+    let value = repeat.interval_sec.unwrap_or(default_sec);
     if !(value.is_finite() && value > 0.0) {
         anyhow::bail!(DbError::Invalid(format!(
-            "{flag} must be a positive number of seconds, got {value}"
+            "--interval-sec must be a positive number of seconds, got {value}"
         )));
     }
     Ok(std::time::Duration::from_secs_f64(value))
+}
+
+/// After one run: false when the command runs once, else waits `pause` and returns true
+/// (false when Ctrl+C arrives first).
+pub async fn next_round(repeat: &crate::cli::RepeatArgs, pause: std::time::Duration) -> bool {
+    if !repeat.keep_going {
+        return false;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(pause) => true,
+        _ = tokio::signal::ctrl_c() => false,
+    }
 }
 
 /// Validates a table name typed by the user.

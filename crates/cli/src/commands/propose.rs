@@ -4,7 +4,7 @@
 use super::analyze::since_ms;
 use super::table_name;
 use crate::cli::Format;
-use crate::output::{Rows, human_bytes, print_rows};
+use crate::output::{Rows, human_bytes, print_predicted_vs_measured, print_rows};
 use anyhow::Result;
 use clap::Args;
 use dbopt::Workspace;
@@ -117,33 +117,9 @@ fn print_checked_predictions(
     format: Format,
 ) -> Result<()> {
     let checked = ws.catalog().measured_proposals(table)?;
-    if checked.is_empty() {
-        return Ok(());
+    if !checked.is_empty() {
+        println!("\nearlier predictions checked by a canary:");
+        print_predicted_vs_measured(&checked, format);
     }
-    println!(
-        "
-earlier predictions checked by a canary:"
-    );
-    let mut rows = Rows::new(&[
-        "id",
-        "layout",
-        "predicted scan",
-        "measured scan",
-        "predicted reduction",
-        "measured reduction",
-    ]);
-    for p in &checked {
-        rows.push(vec![
-            p.id.to_string(),
-            format!("{} ({})", p.proposal.description, p.proposal.target_layout),
-            human_bytes(p.proposal.predicted_bytes as u64),
-            p.measured_bytes
-                .map_or("-".into(), |b| human_bytes(b as u64)),
-            format!("{:.0}%", p.proposal.predicted_reduction * 100.0),
-            p.measured_reduction
-                .map_or("-".into(), |m| format!("{:.0}%", m * 100.0)),
-        ]);
-    }
-    print_rows(&rows, format);
     Ok(())
 }

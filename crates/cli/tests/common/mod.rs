@@ -43,3 +43,15 @@ pub fn generated() -> TempWorkspace {
     generate_events(&ws, "20000", "7", "2000", &[]);
     ws
 }
+
+/// The single value `sql` selects from the workspace's catalog.
+pub fn scalar<T: rusqlite::types::FromSql>(ws: &TempWorkspace, sql: &str) -> T {
+    ws.catalog()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// The active layout of `events`.
+pub fn active_layout(ws: &TempWorkspace) -> String {
+    scalar(ws, "SELECT active_layout FROM tables WHERE name = 'events'")
+}
