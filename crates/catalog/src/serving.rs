@@ -110,6 +110,17 @@ pub struct CanarySummary {
     pub latency_change: f64,
 }
 
+impl CanarySummary {
+    /// `candidate / baseline - 1` (0 when the baseline is 0): negative is less, or faster.
+    pub fn change(baseline: f64, candidate: f64) -> f64 {
+        if baseline > 0.0 {
+            candidate / baseline - 1.0
+        } else {
+            0.0
+        }
+    }
+}
+
 /// A canary run to store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewCanary {
@@ -248,11 +259,7 @@ fn canary_from_row(row: &Row<'_>) -> Result<CanaryRecord, CatalogError> {
                 reduction: get(row, "reduction")?,
                 baseline_latency_ms,
                 candidate_latency_ms,
-                latency_change: if baseline_latency_ms > 0.0 {
-                    candidate_latency_ms / baseline_latency_ms - 1.0
-                } else {
-                    0.0
-                },
+                latency_change: CanarySummary::change(baseline_latency_ms, candidate_latency_ms),
             },
             verdict: Verdict::parse(&verdict)
                 .ok_or_else(|| CatalogError::Corrupt(format!("canary verdict '{verdict}'")))?,

@@ -50,18 +50,10 @@ pub fn summarize(queries: &[CanaryQuery]) -> CanarySummary {
         mismatches: queries.iter().filter(|q| !q.matched).count() as u64,
         baseline_bytes,
         candidate_bytes,
-        reduction: if baseline_bytes > 0.0 {
-            1.0 - candidate_bytes / baseline_bytes
-        } else {
-            0.0
-        },
+        reduction: 0.0 - CanarySummary::change(baseline_bytes, candidate_bytes),
         baseline_latency_ms,
         candidate_latency_ms,
-        latency_change: if baseline_latency_ms > 0.0 {
-            candidate_latency_ms / baseline_latency_ms - 1.0
-        } else {
-            0.0
-        },
+        latency_change: CanarySummary::change(baseline_latency_ms, candidate_latency_ms),
     }
 }
 
