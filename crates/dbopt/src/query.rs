@@ -12,6 +12,16 @@ use dbopt_engine::{
     QueryOutcome, RegisteredLayout, execute_query, fingerprint, new_session, register_layout,
 };
 
+/// A query's template fingerprint (literals stripped; empty when it does not parse) and its
+/// workload cluster on the session's primary table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryShape {
+    /// The fingerprint hash.
+    pub fingerprint: String,
+    /// The `analyze` cluster id, when the query plans and scans the primary table.
+    pub cluster: Option<String>,
+}
+
 /// A session with every managed table registered, reused across many queries.
 pub struct QuerySession<'a> {
     workspace: &'a Workspace,
@@ -107,13 +117,18 @@ impl QuerySession<'_> {
             .map(|r| &r.layout_id)
     }
 
-    /// The workload cluster of `sql` on the primary table (the `analyze` shape id of its
-    /// optimized plan), planned once per query shape; None when it does not plan or does not
-    /// scan the primary table.
-    pub async fn cluster_of(&self, sql: &str) -> Option<String> {
-        let fp = fingerprint(sql).ok()?.hash;
+    /// The fingerprint of `sql` and its workload cluster on the primary table (the `analyze`
+    /// shape id of its optimized plan), planned once per fingerprint; no cluster when it does
+    /// not parse, plan or scan the primary table.
+    pub async fn shape_of(&self, sql: &str) -> QueryShape {
+        let Ok(fp) = fingerprint(sql).map(|f| f.hash) else {
+            return QueryShape::default();
+        };
         if let Some(hit) = self.workspace.cached_cluster(&self.primary, &fp) {
-            return hit;
+            return QueryShape {
+                fingerprint: fp,
+                cluster: hit,
+            };
         }
         let cluster = summarize_sql(&self.ctx, sql).await.ok().and_then(|s| {
             s.table(self.primary.as_str())
@@ -121,7 +136,10 @@ impl QuerySession<'_> {
         });
         self.workspace
             .cache_cluster(&self.primary, &fp, cluster.clone());
-        cluster
+        QueryShape {
+            fingerprint: fp,
+            cluster,
+        }
     }
 
     /// Runs `sql` without logging it (canary replays measure, they are not workload).
@@ -136,30 +154,29 @@ impl QuerySession<'_> {
         origin: QueryOrigin,
         workload: Option<&str>,
     ) -> Result<QueryOutcome, DbError> {
-        let cluster = self.cluster_of(sql).await;
-        self.run_as(sql, origin, workload, cluster, None).await
+        let shape = self.shape_of(sql).await;
+        self.run_as(sql, origin, workload, shape, None).await
     }
 
-    /// Runs `sql` and logs it under `cluster`, with the routing choice that sent it here.
+    /// Runs `sql` and logs it under its `shape`, with the routing choice that sent it here.
     pub async fn run_as(
         &self,
         sql: &str,
         origin: QueryOrigin,
         workload: Option<&str>,
-        cluster: Option<String>,
+        shape: QueryShape,
         route: Option<RouteChoice>,
     ) -> Result<QueryOutcome, DbError> {
         let started_ms = self.workspace.clock().now_ms();
         let result = execute_query(&self.ctx, sql, &self.registered).await;
         let primary_layout = self.primary_layout().cloned();
-        let fp = fingerprint(sql).map(|f| f.hash).unwrap_or_default();
         let mut entry = QueryLogEntry {
             ts_ms: started_ms,
             table: self.primary.clone(),
             layout_id: primary_layout,
             sql: sql.to_string(),
-            fingerprint: fp,
-            cluster_id: cluster,
+            fingerprint: shape.fingerprint,
+            cluster_id: shape.cluster,
             latency_ms: 0.0,
             rows_returned: 0,
             metrics: ScanMetrics::default(),

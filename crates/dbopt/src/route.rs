@@ -273,15 +273,15 @@ impl<'a> Router<'a> {
         workload: Option<&str>,
     ) -> Result<QueryOutcome, DbError> {
         let active = self.live[0].id.clone();
-        let cluster = self.session(&active).await?.cluster_of(sql).await;
-        let (layout, decision) = self.decide(cluster.as_deref())?;
+        let shape = self.session(&active).await?.shape_of(sql).await;
+        let (layout, decision) = self.decide(shape.cluster.as_deref())?;
         let route = decision.map(|d| RouteChoice {
             policy: self.settings.policy.as_str().to_string(),
             explored: d.explored,
         });
         self.session(&layout)
             .await?
-            .run_as(sql, origin, workload, cluster, route)
+            .run_as(sql, origin, workload, shape, route)
             .await
     }
 }
