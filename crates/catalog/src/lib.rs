@@ -38,6 +38,7 @@ macro_rules! stored_as_text {
 mod analysis;
 mod error;
 mod jobs;
+mod observe;
 mod queries;
 mod routes;
 mod schema;
@@ -47,6 +48,7 @@ mod tables;
 pub use analysis::{CachedStats, NewProposal, ProposalRecord};
 pub use error::CatalogError;
 pub use jobs::{Enqueued, JobRecord, JobStats, JobStatus, Lease, MigrationMode, NewJob, Published};
+pub use observe::{AutopilotCounts, LayoutTotals, LogTotals, QueryPointRecord, TemplateStat};
 pub use queries::{LoggedQuery, QueryLogEntry, QueryOrigin, RouteChoice, ScanMetrics, TableScan};
 pub use routes::RouteStat;
 pub use rusqlite;
