@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::SegmentedCoord;
+use plotters::coord::types::{RangedCoordf64, RangedCoordu32};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -22,6 +24,9 @@ pub const SIZE: (u32, u32) = (960, 540);
 pub const TRAFFIC_BUCKETS: usize = 20;
 /// Most points drawn per scatter series; longer series are sampled evenly.
 pub const MAX_POINTS_PER_SERIES: usize = 2000;
+/// Most proposals drawn by [`predicted_vs_measured`]; later ones are left out (and counted
+/// in the axis label) so bars and labels stay readable.
+pub const MAX_PROPOSALS: usize = 40;
 
 const FONT: &str = "sans-serif";
 const TITLE_SIZE: u32 = 26;
@@ -136,12 +141,20 @@ impl TimeAxis {
         (at_ms as f64 - self.start_ms as f64) / self.unit_ms
     }
 
+    /// The plotted x range: the span with 2 % padding so edge points are drawn whole.
     fn range(&self) -> Range<f64> {
-        if self.end > 0.0 {
-            0.0..self.end
-        } else {
-            0.0..1.0
-        }
+        let end = self.nonzero_end();
+        -end * 0.02..end * 1.02
+    }
+
+    /// The width of one traffic bucket.
+    fn bucket_width(&self) -> f64 {
+        self.nonzero_end() / TRAFFIC_BUCKETS as f64
+    }
+
+    /// The span, or one unit when all queries share one timestamp.
+    fn nonzero_end(&self) -> f64 {
+        if self.end > 0.0 { self.end } else { 1.0 }
     }
 
     fn desc(&self) -> String {
@@ -211,7 +224,7 @@ fn scatter_series(
 }
 
 fn share_series(queries: &[QueryPoint], axis: &TimeAxis) -> Vec<Series> {
-    let width = axis.range().end / TRAFFIC_BUCKETS as f64;
+    let width = axis.bucket_width();
     let bucket_of = |query: &QueryPoint| {
         let bucket = (axis.x(query.at_ms) / width).floor();
         (bucket.max(0.0) as usize).min(TRAFFIC_BUCKETS - 1)
@@ -254,9 +267,22 @@ fn value_range(values: impl Iterator<Item = f64>) -> Range<f64> {
     }
 }
 
+/// Series colours (Tableau 10, reordered so that pale ones come last).
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(0x4E, 0x79, 0xA7),
+    RGBColor(0xF2, 0x8E, 0x2B),
+    RGBColor(0x59, 0xA1, 0x4F),
+    RGBColor(0xE1, 0x57, 0x59),
+    RGBColor(0xB0, 0x7A, 0xA1),
+    RGBColor(0x9C, 0x75, 0x5F),
+    RGBColor(0x76, 0xB7, 0xB2),
+    RGBColor(0xFF, 0x9D, 0xA7),
+    RGBColor(0xED, 0xC9, 0x48),
+    RGBColor(0xBA, 0xB0, 0xAC),
+];
+
 fn color(index: usize) -> RGBColor {
-    let (r, g, b) = Palette99::pick(index).rgb();
-    RGBColor(r, g, b)
+    PALETTE[index % PALETTE.len()]
 }
 
 fn scatter(
@@ -282,7 +308,7 @@ fn scatter(
     for (index, one) in series.iter().enumerate() {
         let style = color(index).mix(0.7).filled();
         chart
-            .draw_series(one.points.iter().map(|&point| Circle::new(point, 2, style)))?
+            .draw_series(one.points.iter().map(|&point| Circle::new(point, 3, style)))?
             .label(one.label.clone())
             .legend(move |(x, y)| Circle::new((x + 6, y), 4, style));
     }
@@ -318,7 +344,8 @@ fn share_lines(root: &Area, title: &str, axis: &TimeAxis, series: &[Series]) -> 
     legend(&mut chart)
 }
 
-fn reduction_bars(root: &Area, title: &str, proposals: &[ProposalRow]) -> DrawResult {
+fn reduction_bars(root: &Area, title: &str, all: &[ProposalRow]) -> DrawResult {
+    let proposals = &all[..all.len().min(MAX_PROPOSALS)];
     let percent = |value: Option<f64>| value.filter(|v| v.is_finite()).map(|v| v * 100.0);
     let bars: Vec<(Option<f64>, Option<f64>)> = proposals
         .iter()
@@ -330,14 +357,14 @@ fn reduction_bars(root: &Area, title: &str, proposals: &[ProposalRow]) -> DrawRe
         })
         .collect();
     let labels: Vec<String> = proposals.iter().map(proposal_label).collect();
-    let count = proposals.len() as u32;
+    let last = proposals.len().saturating_sub(1) as u32;
     let y_range = value_range(bars.iter().flat_map(|&(p, m)| [p, m]).flatten());
     let mut chart = ChartBuilder::on(root)
         .caption(title, (FONT, TITLE_SIZE))
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(80)
-        .build_cartesian_2d((0..count).into_segmented(), y_range)?;
+        .build_cartesian_2d((0..last).into_segmented(), y_range)?;
     let label_of = |value: &SegmentValue<u32>| match value {
         SegmentValue::CenterOf(index) => labels.get(*index as usize).cloned().unwrap_or_default(),
         _ => String::new(),
@@ -347,43 +374,70 @@ fn reduction_bars(root: &Area, title: &str, proposals: &[ProposalRow]) -> DrawRe
         .disable_x_mesh()
         .x_labels(proposals.len() + 1)
         .x_label_formatter(&label_of)
-        .x_desc("proposal (target layout, #id)")
+        .x_desc(proposals_desc(proposals.len(), all.len()))
         .y_desc("reduction of bytes scanned (%)")
         .label_style((FONT, LABEL_SIZE))
         .draw()?;
-    let gap = if proposals.len() <= 40 { 2 } else { 0 };
-    let bar = |index: u32, left: bool, value: f64, style: ShapeStyle| {
-        let (x0, x1) = if left {
-            (SegmentValue::Exact(index), SegmentValue::CenterOf(index))
-        } else {
-            (
-                SegmentValue::CenterOf(index),
-                SegmentValue::Exact(index + 1),
-            )
-        };
-        let mut rect = Rectangle::new([(x0, value.max(0.0)), (x1, value.min(0.0))], style);
-        rect.set_margin(0, 0, gap, gap);
-        rect
-    };
-    let predicted_style = color(0).filled();
-    let measured_style = color(1).filled();
-    let predicted = bars
-        .iter()
-        .enumerate()
-        .filter_map(|(i, &(p, _))| Some(bar(i as u32, true, p?, predicted_style)));
-    chart
-        .draw_series(predicted)?
-        .label("predicted")
-        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], predicted_style));
-    let measured = bars
-        .iter()
-        .enumerate()
-        .filter_map(|(i, &(_, m))| Some(bar(i as u32, false, m?, measured_style)));
-    chart
-        .draw_series(measured)?
-        .label("measured")
-        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], measured_style));
+    let predicted = bars.iter().map(|bar| bar.0);
+    draw_bars(&mut chart, predicted, Half::Left, "predicted", color(0))?;
+    let measured = bars.iter().map(|bar| bar.1);
+    draw_bars(&mut chart, measured, Half::Right, "measured", color(1))?;
     legend(&mut chart)
+}
+
+/// Which half of its segment a bar fills.
+#[derive(Clone, Copy)]
+enum Half {
+    Left,
+    Right,
+}
+
+type BarChart<'a> =
+    ChartContext<'a, SVGBackend<'a>, Cartesian2d<SegmentedCoord<RangedCoordu32>, RangedCoordf64>>;
+
+/// Draws one bar per present value as a labelled series.
+fn draw_bars(
+    chart: &mut BarChart<'_>,
+    values: impl Iterator<Item = Option<f64>>,
+    half: Half,
+    label: &str,
+    color: RGBColor,
+) -> DrawResult {
+    let style = color.filled();
+    let rects = values
+        .enumerate()
+        .filter_map(|(index, value)| Some(bar(index as u32, half, value?, style)));
+    chart
+        .draw_series(rects)?
+        .label(label)
+        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], style));
+    Ok(())
+}
+
+fn bar(
+    index: u32,
+    half: Half,
+    value: f64,
+    style: ShapeStyle,
+) -> Rectangle<(SegmentValue<u32>, f64)> {
+    let (left, right) = match half {
+        Half::Left => (SegmentValue::Exact(index), SegmentValue::CenterOf(index)),
+        Half::Right => (
+            SegmentValue::CenterOf(index),
+            SegmentValue::Exact(index + 1),
+        ),
+    };
+    let mut rect = Rectangle::new([(left, value.max(0.0)), (right, value.min(0.0))], style);
+    rect.set_margin(0, 0, 2, 2);
+    rect
+}
+
+fn proposals_desc(shown: usize, total: usize) -> String {
+    if shown < total {
+        format!("proposal (target layout, #id); first {shown} of {total}")
+    } else {
+        "proposal (target layout, #id)".to_string()
+    }
 }
 
 fn proposal_label(proposal: &ProposalRow) -> String {

@@ -75,21 +75,24 @@ pub fn opt<T>(value: Option<T>, format: impl FnOnce(T) -> String) -> String {
     value.map_or_else(|| NONE.to_string(), format)
 }
 
-/// Formats migration progress as `done/total (pct%)`; a job without units shows `0/0`.
+/// Formats migration progress as `done/total (pct%)`, the percentage rounded down so only a
+/// finished job shows 100%; a job without units shows `0/0`.
 pub fn progress(done: u64, total: u64) -> String {
     if total == 0 {
         return format!("{done}/{total}");
     }
-    let pct = done as f64 / total as f64 * 100.0;
-    format!("{done}/{total} ({pct:.0}%)")
+    let pct = u128::from(done) * 100 / u128::from(total);
+    format!("{done}/{total} ({pct}%)")
 }
 
-/// Replaces line breaks and other control characters with spaces so a value stays on one
-/// line and carries no terminal escape codes.
+/// Replaces line breaks and other control characters with spaces, and trims the ends, so a
+/// value stays on one line and carries no terminal escape codes.
 pub fn one_line(text: &str) -> String {
-    text.chars()
+    let line: String = text
+        .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+        .collect();
+    line.trim().to_string()
 }
 
 #[cfg(test)]
@@ -109,7 +112,7 @@ mod tests {
         assert_eq!(bytes(1536.0), "1.5 KiB");
         assert_eq!(bytes(3.0 * 1024.0 * 1024.0 * 1024.0), "3.0 GiB");
         assert_eq!(bytes(f64::NAN), "NaN");
-        assert_eq!(bytes(1e30), "888178419.7 PiB");
+        assert_eq!(bytes(1e30), "888178419700125.2 PiB");
     }
 
     #[test]
@@ -119,11 +122,16 @@ mod tests {
         assert_eq!(duration(245_000), "4m 05s");
         assert_eq!(duration(7_380_000), "2h 03m");
         assert_eq!(progress(3, 4), "3/4 (75%)");
+        assert_eq!(progress(3, 8), "3/8 (37%)");
+        assert_eq!(
+            progress(u64::MAX, u64::MAX),
+            format!("{0}/{0} (100%)", u64::MAX)
+        );
         assert_eq!(progress(0, 0), "0/0");
     }
 
     #[test]
     fn one_line_removes_control_characters() {
-        assert_eq!(one_line("a\nb\r\x1b[31mc\td"), "a b  [31mc d");
+        assert_eq!(one_line("a\nb\r\x1b[31mc\td\n"), "a b  [31mc d");
     }
 }

@@ -6,6 +6,8 @@
 //! ([`report`], [`charts`]), and the Prometheus text exposition format ([`exposition`]).
 //! It depends on no other dbopt crate and on neither DataFusion nor SQLite.
 
+#![warn(missing_docs)]
+
 pub mod charts;
 mod csv_out;
 pub mod exposition;
@@ -15,6 +17,12 @@ pub mod model;
 pub mod report;
 mod summary;
 pub mod text;
+
+#[cfg(test)]
+extern crate self as dbopt_report;
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+mod fixtures;
 
 pub use exposition::{
     HistogramSample, MetricFamily, MetricKind, Sample, histogram_from_values, render_exposition,

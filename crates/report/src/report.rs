@@ -9,6 +9,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::model::ReportBundle;
 use crate::{charts, csv_out, summary};
@@ -25,6 +26,9 @@ pub const REPORT_FILES: [&str; 9] = [
     "traffic_share.svg",
     "predicted_vs_measured.svg",
 ];
+
+/// Staging and set-aside directories created by this process so far.
+static SIBLINGS: AtomicU64 = AtomicU64::new(0);
 
 /// How [`write_report`] treats an existing directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -133,13 +137,19 @@ fn render_files(bundle: &ReportBundle) -> Result<Vec<(&'static str, String)>, Re
         .map_err(|error| io_error(Path::new("layout_eval.json"), io::Error::other(error)))?;
     let contents = [
         summary::summary_markdown(bundle),
-        csv("layout_eval.csv", csv_out::to_csv(&bundle.history))?,
+        csv(
+            "layout_eval.csv",
+            csv_out::to_csv(csv_out::HISTORY_HEADER, &bundle.history),
+        )?,
         history_json + "\n",
         csv(
             "query_routing_summary.csv",
-            csv_out::to_csv(&bundle.routing),
+            csv_out::to_csv(csv_out::ROUTING_HEADER, &bundle.routing),
         )?,
-        csv("proposals.csv", csv_out::to_csv(&bundle.proposals))?,
+        csv(
+            "proposals.csv",
+            csv_out::to_csv(csv_out::PROPOSALS_HEADER, &bundle.proposals),
+        )?,
         charts::latency_over_time(&bundle.queries)?,
         charts::bytes_scanned(&bundle.queries)?,
         charts::traffic_share(&bundle.queries)?,
@@ -148,7 +158,8 @@ fn render_files(bundle: &ReportBundle) -> Result<Vec<(&'static str, String)>, Re
     Ok(REPORT_FILES.into_iter().zip(contents).collect())
 }
 
-/// The path `.{name}.{kind}-{pid}` beside `dir`, after removing any stale copy.
+/// The path `.{name}.{kind}-{pid}-{n}` beside `dir` (`n` counts calls in this process, so
+/// concurrent writers never share one), after removing any stale copy.
 fn sibling(dir: &Path, kind: &str) -> Result<PathBuf, ReportError> {
     let absolute = absolute_dir(dir)?;
     let (Some(parent), Some(name)) = (absolute.parent(), absolute.file_name()) else {
@@ -159,11 +170,9 @@ fn sibling(dir: &Path, kind: &str) -> Result<PathBuf, ReportError> {
         ));
     };
     fs::create_dir_all(parent).map_err(|source| io_error(parent, source))?;
-    let path = parent.join(format!(
-        ".{}.{kind}-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let n = SIBLINGS.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    let path = parent.join(format!(".{}.{kind}-{pid}-{n}", name.to_string_lossy()));
     if fs::symlink_metadata(&path).is_ok() {
         fs::remove_dir_all(&path).map_err(|source| io_error(&path, source))?;
     }

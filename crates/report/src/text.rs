@@ -44,14 +44,15 @@ pub fn history_text(rows: &[HistoryRow], style: Style) -> String {
 /// Renders evaluation history as CSV: a header row with the JSON field names, then one
 /// record per row with raw numbers (times in milliseconds, empty cells for missing values).
 pub fn history_csv(rows: &[HistoryRow]) -> String {
-    crate::csv_out::to_csv(rows).expect("serializing flat records into memory cannot fail")
+    crate::csv_out::to_csv(crate::csv_out::HISTORY_HEADER, rows)
+        .expect("serializing flat records into memory cannot fail")
 }
 
 /// [`status_text`] with a fixed table width for Pretty (`None`: the terminal's).
 pub(crate) fn status_text_at(status: &StatusReport, style: Style, width: Option<u16>) -> String {
     let sections = [
         status_header(status),
-        section("layouts", &layouts_table(&status.layouts), style, width),
+        layouts_section(&status.layouts, style, width),
         best_per_cluster_section(status, style, width),
         status_jobs_section(&status.jobs, style, width),
         last_decision_section(status.last_decision.as_ref()),
@@ -125,6 +126,13 @@ fn section(
     width: Option<u16>,
 ) -> String {
     format!("{title}\n{}", render_table(header, rows, style, width))
+}
+
+fn layouts_section(layouts: &[LayoutStatus], style: Style, width: Option<u16>) -> String {
+    if layouts.is_empty() {
+        return "layouts\nno layouts registered\n".to_string();
+    }
+    section("layouts", &layouts_table(layouts), style, width)
 }
 
 fn layouts_table(layouts: &[LayoutStatus]) -> (Vec<&'static str>, Vec<Vec<String>>) {
@@ -338,4 +346,35 @@ fn plain_line(cells: &[String], widths: &[usize]) -> String {
     let mut line = padded.join(COLUMN_GAP).trim_end().to_string();
     line.push('\n');
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+
+    /// Wide enough that nothing wraps, fixed so the snapshot does not depend on the terminal.
+    const WIDTH: Option<u16> = Some(250);
+
+    #[test]
+    fn status_pretty() {
+        let text = status_text_at(&fixtures::status_report(), Style::Pretty, WIDTH);
+        assert!(!text.contains('\x1b'));
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn status_pretty_with_empty_sections() {
+        let text = status_text_at(&fixtures::empty_status(), Style::Pretty, WIDTH);
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn pretty_wraps_to_a_narrow_width() {
+        let text = jobs_text_at(&fixtures::all_jobs(), Style::Pretty, Some(80));
+        assert!(
+            text.lines().all(|line| line.chars().count() <= 80),
+            "{text}"
+        );
+    }
 }
