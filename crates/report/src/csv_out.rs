@@ -18,6 +18,28 @@ pub(crate) const HISTORY_HEADER: &[&str] = &[
     "regressed",
 ];
 
+/// Columns of [`crate::JobRow`] in field order.
+pub(crate) const JOBS_HEADER: &[&str] = &[
+    "id",
+    "table",
+    "source_layout",
+    "target_layout",
+    "state",
+    "units_done",
+    "units_total",
+    "lease_owner",
+    "lease_expires_ms",
+    "attempts",
+    "last_error",
+    "created_ms",
+    "finished_ms",
+    "bytes_read",
+    "bytes_written",
+    "rows_written",
+    "duration_ms",
+    "peak_memory_bytes",
+];
+
 /// Columns of [`crate::RoutingRow`] in field order.
 pub(crate) const ROUTING_HEADER: &[&str] = &[
     "cluster",
@@ -77,6 +99,7 @@ mod tests {
     fn headers_match_the_serde_field_order() {
         let bundle = fixtures::bundle();
         assert_eq!(derived_header(&bundle.history), HISTORY_HEADER.join(","));
+        assert_eq!(derived_header(&bundle.jobs), JOBS_HEADER.join(","));
         assert_eq!(derived_header(&bundle.routing), ROUTING_HEADER.join(","));
         assert_eq!(
             derived_header(&bundle.proposals),

@@ -34,4 +34,4 @@ pub use model::{
     TemplateRow,
 };
 pub use report::{ReportError, ReportOptions, WrittenReport, write_report};
-pub use text::{Style, history_csv, history_text, jobs_text, status_text, table_text};
+pub use text::{Style, history_csv, history_text, jobs_csv, jobs_text, status_text, table_text};

@@ -48,6 +48,13 @@ pub fn history_csv(rows: &[HistoryRow]) -> String {
         .expect("serializing flat records into memory cannot fail")
 }
 
+/// Renders migration jobs as CSV: a header row with the JSON field names, then one record per
+/// job with raw numbers (times in milliseconds, empty cells for missing values).
+pub fn jobs_csv(jobs: &[JobRow]) -> String {
+    crate::csv_out::to_csv(crate::csv_out::JOBS_HEADER, jobs)
+        .expect("serializing flat records into memory cannot fail")
+}
+
 /// [`status_text`] with a fixed table width for Pretty (`None`: the terminal's).
 pub(crate) fn status_text_at(status: &StatusReport, style: Style, width: Option<u16>) -> String {
     let sections = [

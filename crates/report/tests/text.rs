@@ -3,8 +3,8 @@
 mod common;
 
 use dbopt_report::{
-    HistoryRow, JobRow, LayoutState, StatusReport, Style, history_csv, history_text, jobs_text,
-    status_text, table_text,
+    HistoryRow, JobRow, LayoutState, StatusReport, Style, history_csv, history_text, jobs_csv,
+    jobs_text, status_text, table_text,
 };
 
 /// Plain output must be pipe-safe: ASCII only (no box drawing) and no escape codes.
@@ -122,4 +122,20 @@ fn pretty_tables_draw_boxes_without_escape_codes() {
     let text = status_text(&common::status_report(), Style::Pretty);
     assert!(text.contains('┆') || text.contains('│'));
     assert!(!text.contains('\x1b'));
+}
+
+#[test]
+fn jobs_csv_has_header_and_one_record_per_job() {
+    let text = jobs_csv(&common::all_jobs());
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers().expect("header").clone();
+    assert_eq!(header.len(), 18);
+    assert_eq!(&header[10], "last_error");
+    let records: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("record")).collect();
+    assert_eq!(records.len(), 4);
+    assert_eq!(
+        &records[1][10], "disk full\nwhile writing",
+        "CSV quotes, does not flatten"
+    );
+    assert_eq!(jobs_csv(&[]).lines().count(), 1);
 }
