@@ -52,6 +52,13 @@ pub struct GlobalArgs {
     /// What routing and evaluation optimize: bytes or latency [default: bytes]
     #[arg(long, global = true, value_name = "NAME")]
     pub objective: Option<String>,
+    /// More detail on stderr: -v debug, -vv trace, with span fields; RUST_LOG, when set, wins
+    /// [default: info]
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only warnings and errors on stderr; RUST_LOG, when set, wins [default: off]
+    #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
 }
 
 /// Output format of results and reports.
@@ -131,6 +138,18 @@ pub enum Command {
     Autopilot(crate::commands::autopilot::AutopilotArgs),
     /// The whole loop on generated data in a fresh directory, with before/after figures.
     Demo(crate::commands::demo::DemoArgs),
+    /// Per layout of a table: state, cost, savings, reward, traffic; jobs; last decision.
+    Status(crate::commands::status::StatusArgs),
+    /// List migration jobs with progress, lease, attempts, error and measured cost.
+    Jobs(crate::commands::jobs::JobsArgs),
+    /// The time series of a table's layout evaluations.
+    History(crate::commands::history::HistoryArgs),
+    /// Write a shareable report directory: summary.md, CSV, JSON and SVG charts.
+    Report(crate::commands::report::ReportArgs),
+    /// Serve /metrics and /healthz; optionally run autopilot and the migration worker too.
+    Serve(crate::commands::serve::ServeArgs),
+    /// Print the shell completion script for dbopt (bash, zsh, fish, powershell, elvish).
+    Completions(crate::commands::completions::CompletionsArgs),
     /// Time routing decisions and their catalog writes (for the benchmark).
     #[command(hide = true)]
     RouteBench(crate::commands::route_bench::RouteBenchArgs),

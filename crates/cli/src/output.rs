@@ -4,8 +4,23 @@ use crate::cli::Format;
 use anyhow::Result;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{ContentArrangement, Table};
+
+/// True when the user asked for plain output: `DBOPT_PLAIN` set to anything but "" or "0",
+/// or `NO_COLOR` set and non-empty.
+pub fn plain_requested() -> bool {
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());
+    (set("DBOPT_PLAIN") && std::env::var("DBOPT_PLAIN").is_ok_and(|v| v != "0")) || set("NO_COLOR")
+}
+
+/// How tables are drawn: boxes on a terminal, plain aligned text in pipes or when asked.
+pub fn text_style() -> dbopt_report::Style {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() && !plain_requested() {
+        dbopt_report::Style::Pretty
+    } else {
+        dbopt_report::Style::Plain
+    }
+}
 
 /// A small text table: a header and rows of cells.
 #[derive(Debug, Clone)]
@@ -33,15 +48,11 @@ impl Rows {
 pub fn print_rows(rows: &Rows, format: Format) {
     match format {
         Format::Table => {
-            let mut table = Table::new();
-            table
-                .load_preset(UTF8_FULL_CONDENSED)
-                .set_content_arrangement(ContentArrangement::Dynamic)
-                .set_header(rows.header.clone());
-            for r in &rows.rows {
-                table.add_row(r.clone());
-            }
-            println!("{table}");
+            let header: Vec<&str> = rows.header.iter().map(String::as_str).collect();
+            print!(
+                "{}",
+                dbopt_report::table_text(&header, &rows.rows, text_style())
+            );
         }
         Format::Json => {
             let objects: Vec<serde_json::Map<String, serde_json::Value>> = rows

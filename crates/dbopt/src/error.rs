@@ -19,6 +19,9 @@ pub enum DbError {
     /// A generator failed.
     #[error(transparent)]
     Data(#[from] dbopt_data::DataError),
+    /// A report could not be written.
+    #[error(transparent)]
+    Report(#[from] dbopt_report::ReportError),
     /// The table is already managed.
     #[error(
         "table '{0}' already exists: pass --replace to overwrite it, or choose another --table-name"
@@ -54,6 +57,6 @@ impl DbError {
             DbError::Io { .. }
                 | DbError::Engine(EngineError::Io { .. })
                 | DbError::Catalog(CatalogError::Sqlite { .. })
-        )
+        ) && !matches!(self, DbError::Report(e) if !e.is_user_error())
     }
 }

@@ -60,11 +60,11 @@ pub struct LayoutStatus {
     pub size_bytes: u64,
     /// Queries served by this layout, all time (count).
     pub queries: u64,
-    /// Mean query latency in the last window, in milliseconds.
+    /// Mean query latency over every logged query it served, in milliseconds.
     pub avg_latency_ms: Option<f64>,
-    /// 95th percentile query latency in the last window, in milliseconds.
+    /// 95th percentile query latency over every logged query it served, in milliseconds.
     pub p95_latency_ms: Option<f64>,
-    /// Mean bytes scanned per query in the last window, in bytes.
+    /// Mean bytes scanned per query over every logged query it served, in bytes.
     pub avg_bytes_scanned: Option<f64>,
     /// Improvement against the baseline layout at the last evaluation, as a fraction.
     pub improvement: Option<f64>,

@@ -5,24 +5,30 @@ pub mod adopt_layout;
 pub mod analyze;
 pub mod autopilot;
 pub mod canary;
+pub mod completions;
 mod config;
 pub mod demo;
 pub mod download_nyc_taxi;
 pub mod enqueue_migration;
 pub mod evaluate;
 pub mod gc;
+pub mod history;
 mod generate;
 pub mod generate_tpch;
 pub mod import_queries;
+pub mod jobs;
 mod load_dataset;
 pub mod migration_worker;
 pub mod promote;
 pub mod propose;
+pub mod report;
 mod query;
 pub mod rollback;
 pub mod route_bench;
 pub mod run_nyc_taxi_workload;
 mod run_workload;
+pub mod serve;
+pub mod status;
 mod tables;
 pub mod tpch_validate;
 pub mod workload_sql;
@@ -45,6 +51,10 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         && let Some(rate) = &args.exploration_rate
     {
         extra_flags.push(("exploration_rate", rate.clone(), "--exploration-rate"));
+    }
+    if let Command::Completions(args) = &cli.command {
+        // Needs no configuration: works before any dbopt.toml or catalog exists.
+        return completions::run(args);
     }
     let config = resolve_config(&cli.global, extra_flags)?;
     match cli.command {
@@ -73,7 +83,13 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::Rollback(args) => rollback::run(open(config)?, args),
         Command::Autopilot(args) => autopilot::run(open(config)?, args).await,
         Command::Demo(args) => demo::run(config, args).await,
+        Command::Completions(args) => completions::run(&args),
         Command::RouteBench(args) => route_bench::run(open(config)?, args).await,
+        Command::Status(args) => status::run(open(config)?, args),
+        Command::Jobs(args) => jobs::run(open(config)?, args),
+        Command::History(args) => history::run(open(config)?, args),
+        Command::Report(args) => report::run(open(config)?, args),
+        Command::Serve(args) => serve::run(open(config)?, args).await,
     }
 }
 
@@ -117,10 +133,14 @@ pub fn layout_id(text: &str) -> Result<dbopt_core::LayoutId> {
 
 /// The pause between runs of a repeating command (`default_sec` unless --interval-sec).
 pub fn interval(repeat: &crate::cli::RepeatArgs, default_sec: f64) -> Result<std::time::Duration> {
-    let value = repeat.interval_sec.unwrap_or(default_sec);
+    positive_seconds(repeat.interval_sec.unwrap_or(default_sec), "--interval-sec")
+}
+
+/// `value` seconds as a duration; zero, negative or non-finite is a bad-input error naming `flag`.
+pub fn positive_seconds(value: f64, flag: &str) -> Result<std::time::Duration> {
     if !(value.is_finite() && value > 0.0) {
         anyhow::bail!(DbError::Invalid(format!(
-            "--interval-sec must be a positive number of seconds, got {value}"
+            "{flag} must be a positive number of seconds, got {value}"
         )));
     }
     Ok(std::time::Duration::from_secs_f64(value))

@@ -1,0 +1,89 @@
+//! `dbopt serve`: /metrics and /healthz, with the autopilot loop and the migration worker in
+//! the same process when asked.
+
+use super::table_name;
+use anyhow::Result;
+use clap::Args;
+use dbopt::Workspace;
+use dbopt::serve::{MetricsServer, ServeOptions};
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `dbopt serve`
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  dbopt serve                                        # metrics on http://127.0.0.1:9090/metrics
+  dbopt serve --autopilot --worker --table-name events
+  dbopt serve --metrics-addr 0.0.0.0:9090 --autopilot --worker   # one container runs everything
+
+Metrics are read from the catalog at each scrape (README \"Metrics\" lists them). SIGTERM or
+Ctrl+C stops cleanly: the worker finishes its current unit or hands the job back to the queue,
+autopilot stops between passes, the port is released.")]
+pub struct ServeArgs {
+    /// Address of the metrics endpoint; port 0 picks a free one (printed at start).
+    #[arg(long, default_value = "127.0.0.1:9090", value_name = "IP:PORT")]
+    pub metrics_addr: String,
+    /// Run an autopilot pass over the tables every --interval-sec.
+    #[arg(long)]
+    pub autopilot: bool,
+    /// Tables autopilot works on, comma separated [default: every managed table]
+    #[arg(long, value_delimiter = ',', requires = "autopilot")]
+    pub table_name: Vec<String>,
+    /// Seconds between autopilot passes.
+    #[arg(long, default_value_t = 300.0, value_name = "S")]
+    pub interval_sec: f64,
+    /// Run the migration worker, polling the job queue.
+    #[arg(long)]
+    pub worker: bool,
+}
+
+/// Runs `dbopt serve`.
+pub async fn run(ws: Workspace, args: ServeArgs) -> Result<()> {
+    let options = options(&args)?;
+    let server = MetricsServer::bind(&args.metrics_addr)?;
+    let addr = server.local_addr();
+    println!("serving http://{addr}/metrics and http://{addr}/healthz");
+    std::io::stdout().flush()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    stop_on_signals(stop.clone())?;
+    ws.serve(server, &options, stop).await?;
+    println!("stopped");
+    Ok(())
+}
+
+fn options(args: &ServeArgs) -> Result<ServeOptions> {
+    let interval = super::positive_seconds(args.interval_sec, "--interval-sec")?;
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+    Ok(ServeOptions {
+        autopilot: args.autopilot,
+        tables: args
+            .table_name
+            .iter()
+            .map(|t| table_name(t))
+            .collect::<Result<_>>()?,
+        autopilot_interval: interval,
+        worker: args.worker,
+        worker_owner: format!("{host}:{}:serve", std::process::id()),
+    })
+}
+
+/// Sets `stop` on the first SIGTERM or Ctrl+C; a second one exits at once.
+fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("stopping: the worker finishes its unit, autopilot stops between passes");
+        stop.store(true, Ordering::SeqCst);
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        std::process::exit(130);
+    });
+    Ok(())
+}
