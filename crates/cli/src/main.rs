@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod logging;
 mod output;
 mod progress;
 
@@ -19,6 +20,7 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = cli::Cli::parse();
+    logging::init(cli.global.verbose, cli.global.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,14 +1,22 @@
-//! Progress bars on a terminal (hidden when stderr is not one, e.g. in tests and pipes).
+//! Progress bars on a terminal (hidden when stderr is not one, e.g. in tests and pipes, and
+//! when plain output is asked for with `DBOPT_PLAIN` or `NO_COLOR`).
 
+use crate::output::plain_requested;
 use dbopt::Progress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
 
 /// An indicatif bar implementing the library's `Progress`.
 pub struct Bar(ProgressBar);
 
 impl Bar {
     fn new(label: &str, unit: &str) -> Self {
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        let target = if std::io::stderr().is_terminal() && !plain_requested() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bar = ProgressBar::with_draw_target(None, target);
         let template = format!(
             "{label} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, eta {{eta}}) {{msg}}"
         );

@@ -714,3 +714,133 @@ fn adopt_and_activate_an_external_layout() {
     )
     .user_error("column");
 }
+
+#[test]
+fn completions_print_a_script_per_shell_and_refuse_unknown_shells() {
+    let ws = TempWorkspace::new();
+    let bash = run(&ws, &["completions", "bash"]).success();
+    for sub in [
+        "autopilot",
+        "evaluate",
+        "migration-worker",
+        "completions",
+        "--verbose",
+    ] {
+        assert!(bash.contains(sub), "bash completions lack {sub}");
+    }
+    for shell in ["zsh", "fish", "powershell"] {
+        let script = run(&ws, &["completions", shell]).success();
+        assert!(script.contains("autopilot"), "{shell}: {script}");
+    }
+    let bad = run(&ws, &["completions", "tcsh"]);
+    assert_eq!(bad.code(), Some(2), "{}", bad.stderr());
+    assert!(bad.stdout().is_empty());
+    assert!(bad.stderr().contains("tcsh"), "{}", bad.stderr());
+    assert!(
+        !ws.metadata_db().exists(),
+        "completions need no catalog and create none"
+    );
+}
+
+/// Runs `args` with `env` set; returns (stdout, stderr) after checking it succeeded.
+fn run_with_env(ws: &TempWorkspace, env: &[(&str, &str)], args: &[&str]) -> (String, String) {
+    let mut cmd = ws.command(&bin());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.args(args).output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    (stdout, stderr)
+}
+
+#[test]
+fn plain_and_no_color_output_holds_no_escape_codes() {
+    for env in [("DBOPT_PLAIN", "1"), ("NO_COLOR", "1")] {
+        let ws = TempWorkspace::new();
+        let commands: [&[&str]; 7] = [
+            &[
+                "generate",
+                "--table-name",
+                "events",
+                "--num-rows",
+                "5000",
+                "--row-group-rows",
+                "500",
+                "--order",
+                "shuffled",
+            ],
+            &[
+                "query",
+                "--table-name",
+                "events",
+                "SELECT country, count(*) FROM events GROUP BY country",
+            ],
+            &[
+                "run-workload",
+                "--table-name",
+                "events",
+                "--num-queries",
+                "20",
+            ],
+            &["tables"],
+            &["autopilot", "--table-name", "events", "--once"],
+            &["-v", "tables"],
+            &["config", "show"],
+        ];
+        for args in commands {
+            let (stdout, stderr) = run_with_env(&ws, &[env], args);
+            assert!(
+                !stdout.contains('\x1b'),
+                "{env:?} {args:?} stdout: {stdout}"
+            );
+            assert!(
+                !stderr.contains('\x1b'),
+                "{env:?} {args:?} stderr: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn verbosity_flags_and_rust_log_choose_what_stderr_shows() {
+    let ws = generated();
+    run(
+        &ws,
+        &[
+            "run-workload",
+            "--table-name",
+            "events",
+            "--num-queries",
+            "20",
+        ],
+    )
+    .success();
+    let autopilot = ["autopilot", "--table-name", "events", "--once"];
+    // Default: each decision is one plain line, as before (no level, time or target).
+    let (_, stderr) = run_with_env(&ws, &[], &autopilot);
+    let decision = stderr
+        .lines()
+        .find(|l| l.starts_with("propose: "))
+        .unwrap_or_else(|| panic!("no decision line: {stderr}"));
+    assert!(!decision.contains("INFO"), "{decision}");
+    // -q: warnings only.
+    let (_, quiet) = run_with_env(&ws, &[], &[&["-q"][..], &autopilot].concat());
+    assert!(!quiet.contains("propose: "), "{quiet}");
+    // -v: levels, spans and fields.
+    let (_, verbose) = run_with_env(&ws, &[], &[&["-v"][..], &autopilot].concat());
+    assert!(verbose.contains("INFO"), "{verbose}");
+    assert!(verbose.contains("autopilot_pass"), "{verbose}");
+    assert!(verbose.contains("propose: "), "{verbose}");
+    // RUST_LOG wins over the flags.
+    let (_, from_env) = run_with_env(
+        &ws,
+        &[("RUST_LOG", "warn")],
+        &[&["-v"][..], &autopilot].concat(),
+    );
+    assert!(!from_env.contains("propose: "), "{from_env}");
+    // -v and -q conflict: a usage error.
+    let both = run(&ws, &["-v", "-q", "tables"]);
+    assert_eq!(both.code(), Some(2), "{}", both.stderr());
+}

@@ -345,3 +345,238 @@ fn demo_promotes_a_layout_that_scans_fewer_bytes_than_the_initial_one() {
     // The directory must be new or empty.
     run(&ws, &["--data-dir", dir.to_str().unwrap(), "demo"]).user_error("not empty");
 }
+
+/// The events entry of `dbopt tables --format json`: (active layout, every layout id).
+fn events_tables_entry(ws: &TempWorkspace) -> (String, Vec<String>) {
+    let tables = json(&run(ws, &["tables", "--format", "json"]).success());
+    let events = tables
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "events")
+        .unwrap_or_else(|| panic!("{tables}"))
+        .clone();
+    let layouts = events["layouts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_string())
+        .collect();
+    (
+        events["active_layout"].as_str().unwrap().to_string(),
+        layouts,
+    )
+}
+
+#[test]
+fn evaluate_canary_and_autopilot_json_names_the_real_layouts() {
+    let ws = shuffled();
+    workload(&ws, "40", "1", &[]);
+    run(
+        &ws,
+        &[
+            "enqueue-migration",
+            "--table-name",
+            "events",
+            "--sort-by",
+            "event_date",
+        ],
+    )
+    .success();
+    run(&ws, &["migration-worker", "--once"]).success();
+    workload(
+        &ws,
+        "60",
+        "2",
+        &[
+            "--explore",
+            "--policy",
+            "epsilon-greedy",
+            "--exploration-rate",
+            "0.5",
+        ],
+    );
+    let (active, layouts) = events_tables_entry(&ws);
+    assert_eq!(active, "initial");
+    assert_eq!(layouts.len(), 2, "{layouts:?}");
+    let target = layouts.iter().find(|l| *l != "initial").unwrap().clone();
+
+    // evaluate: one line of JSON; its layouts, counts and stored rows are the catalog's.
+    let out = run(
+        &ws,
+        &[
+            "evaluate",
+            "--table-name",
+            "events",
+            "--once",
+            "--format",
+            "json",
+        ],
+    )
+    .success();
+    assert_eq!(out.trim_end().lines().count(), 1, "{out}");
+    let eval = json(&out);
+    assert_eq!(eval["table"], "events");
+    assert_eq!(eval["baseline"], active.as_str());
+    assert_eq!(eval["objective"], "bytes");
+    assert_eq!(eval["written"], true);
+    assert!(eval["window_start_ms"].as_i64().unwrap() < eval["window_end_ms"].as_i64().unwrap());
+    let scored = eval["scored"].as_array().unwrap();
+    let stored: i64 = scalar(&ws, "SELECT count(*) FROM layout_evals");
+    assert_eq!(stored as usize, scored.len());
+    for row in scored {
+        let layout = row["layout_id"].as_str().unwrap();
+        assert!(layouts.iter().any(|l| l == layout), "{row}");
+        if row["cluster_id"] == "*" {
+            let logged: i64 = scalar(
+                &ws,
+                &format!(
+                    "SELECT count(*) FROM query_log WHERE table_name = 'events' AND layout_id = '{layout}' AND error IS NULL"
+                ),
+            );
+            assert_eq!(row["queries"].as_i64().unwrap(), logged, "{row}");
+            assert!(row["avg_bytes_scanned"].as_f64().unwrap() > 0.0, "{row}");
+            assert!(
+                row["p95_latency_ms"].as_f64().unwrap() >= row["p50_latency_ms"].as_f64().unwrap()
+            );
+        }
+    }
+    assert!(
+        scored
+            .iter()
+            .any(|r| r["layout_id"] == target.as_str() && r["cluster_id"] == "*"),
+        "{eval}"
+    );
+
+    // canary: the candidate against the active layout, shapes named by fingerprint only.
+    let canary = json(
+        &run(
+            &ws,
+            &[
+                "canary",
+                "--table-name",
+                "events",
+                "--layout",
+                &target,
+                "--queries",
+                "5",
+                "--format",
+                "json",
+            ],
+        )
+        .success(),
+    );
+    assert_eq!(canary["table"], "events");
+    assert_eq!(canary["layout"], target.as_str());
+    assert_eq!(canary["baseline"], active.as_str());
+    let id: i64 = scalar(&ws, "SELECT max(id) FROM canaries");
+    assert_eq!(canary["id"].as_i64().unwrap(), id);
+    let verdict: String = scalar(&ws, "SELECT verdict FROM canaries ORDER BY id DESC LIMIT 1");
+    assert_eq!(canary["verdict"], verdict.as_str());
+    let shapes = canary["queries"].as_array().unwrap();
+    assert_eq!(
+        canary["summary"]["queries"].as_u64().unwrap() as usize,
+        shapes.len()
+    );
+    assert!(!shapes.is_empty() && shapes.len() <= 5, "{canary}");
+    for shape in shapes {
+        assert!(shape.get("sql").is_none(), "no SQL literals: {shape}");
+        let fingerprint = shape["fingerprint"].as_str().unwrap();
+        let logged: i64 = scalar(
+            &ws,
+            &format!("SELECT count(*) FROM query_log WHERE fingerprint = '{fingerprint}'"),
+        );
+        assert!(logged > 0, "{shape}");
+    }
+
+    // autopilot: the pass's steps are its stored decisions; the active layout is the catalog's.
+    let out = run(
+        &ws,
+        &[
+            "autopilot",
+            "--table-name",
+            "events",
+            "--once",
+            "--format",
+            "json",
+        ],
+    )
+    .success();
+    assert_eq!(out.trim_end().lines().count(), 1, "{out}");
+    let pass = json(&out);
+    let (active_after, layouts_after) = events_tables_entry(&ws);
+    assert_eq!(pass["table"], "events");
+    assert_eq!(pass["active"], active_after.as_str());
+    assert!(layouts_after.contains(&active_after));
+    let pass_id = pass["pass_id"].as_str().unwrap();
+    let decisions: i64 = scalar(
+        &ws,
+        &format!("SELECT count(*) FROM decisions WHERE pass_id = '{pass_id}'"),
+    );
+    let steps = pass["steps"].as_array().unwrap();
+    assert_eq!(decisions as usize, steps.len());
+    let first: String = scalar(
+        &ws,
+        &format!(
+            "SELECT step || ':' || decision FROM decisions WHERE pass_id = '{pass_id}' ORDER BY id LIMIT 1"
+        ),
+    );
+    assert_eq!(
+        first,
+        format!(
+            "{}:{}",
+            steps[0]["step"].as_str().unwrap(),
+            steps[0]["decision"].as_str().unwrap()
+        )
+    );
+}
+
+#[test]
+fn autopilot_loop_prints_one_json_object_per_pass() {
+    use std::io::BufRead;
+    let ws = shuffled();
+    workload(&ws, "20", "1", &[]);
+    let mut child = ws
+        .command(&common::bin())
+        .args([
+            "autopilot",
+            "--table-name",
+            "events",
+            "--loop",
+            "--interval-sec",
+            "0.2",
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut passes = Vec::new();
+    while passes.len() < 2 {
+        let line = lines
+            .next()
+            .expect("a line per pass")
+            .expect("readable stdout");
+        passes.push(json(&line));
+    }
+    child.kill().ok();
+    child.wait().unwrap();
+    let (_, layouts) = events_tables_entry(&ws);
+    for pass in &passes {
+        assert_eq!(pass["table"], "events");
+        assert!(
+            layouts.iter().any(|l| pass["active"] == l.as_str()),
+            "{pass} {layouts:?}"
+        );
+        assert!(!pass["steps"].as_array().unwrap().is_empty(), "{pass}");
+        let pass_id = pass["pass_id"].as_str().unwrap();
+        let decisions: i64 = scalar(
+            &ws,
+            &format!("SELECT count(*) FROM decisions WHERE pass_id = '{pass_id}'"),
+        );
+        assert_eq!(decisions as usize, pass["steps"].as_array().unwrap().len());
+    }
+    assert_ne!(passes[0]["pass_id"], passes[1]["pass_id"]);
+}

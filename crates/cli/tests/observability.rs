@@ -97,7 +97,10 @@ fn status_jobs_history_and_report_show_what_the_catalog_holds() {
         &format!("SELECT count(*) FROM query_log WHERE layout_id = '{target}'"),
     );
     assert_eq!(by_id(&target)["queries"].as_i64().unwrap(), target_queries);
-    let active: String = scalar(&ws, "SELECT active_layout FROM tables WHERE name = 'events'");
+    let active: String = scalar(
+        &ws,
+        "SELECT active_layout FROM tables WHERE name = 'events'",
+    );
     assert_eq!(status["active_layout"], active.as_str());
     assert_eq!(by_id(&active)["state"], "active");
     let shares: f64 = layouts
@@ -109,7 +112,10 @@ fn status_jobs_history_and_report_show_what_the_catalog_holds() {
     assert!(status["last_decision"]["reason"].is_string(), "{status}");
 
     let plain = run(&ws, &["status", "--table-name", "events"]).success();
-    assert!(plain.contains(&target) && !plain.contains('\u{1b}'), "{plain}");
+    assert!(
+        plain.contains(&target) && !plain.contains('\u{1b}'),
+        "{plain}"
+    );
 
     let jobs = json(&run(&ws, &["jobs", "--format", "json"]).success());
     let job = &jobs.as_array().unwrap()[0];
@@ -143,7 +149,13 @@ fn status_jobs_history_and_report_show_what_the_catalog_holds() {
         &run(
             &ws,
             &[
-                "history", "--table-name", "events", "--limit", "3", "--format", "json",
+                "history",
+                "--table-name",
+                "events",
+                "--limit",
+                "3",
+                "--format",
+                "json",
             ],
         )
         .success(),
@@ -198,7 +210,10 @@ fn status_jobs_history_and_report_show_what_the_catalog_holds() {
     assert!(summary.contains(&target), "{summary}");
     assert!(summary.contains("latency_over_time.svg"));
     let svg = std::fs::read_to_string(out.join("latency_over_time.svg")).unwrap();
-    assert!(svg.contains(&target) && svg.contains("initial"), "legend names both layouts");
+    assert!(
+        svg.contains(&target) && svg.contains("initial"),
+        "legend names both layouts"
+    );
     let report_json = json(&std::fs::read_to_string(out.join("layout_eval.json")).unwrap());
     assert_eq!(report_json.as_array().unwrap().len() as i64, evals);
 
@@ -208,7 +223,10 @@ fn status_jobs_history_and_report_show_what_the_catalog_holds() {
         .iter()
         .map(|f| std::fs::read_to_string(out.join(f)).unwrap())
         .collect();
-    assert!(!all_text.contains(&sample_sql), "no SQL without --include-sql");
+    assert!(
+        !all_text.contains(&sample_sql),
+        "no SQL without --include-sql"
+    );
 
     // A second report into the same directory is refused and changes nothing.
     let before = std::fs::read(out.join("summary.md")).unwrap();
@@ -297,7 +315,10 @@ impl Served {
                     .unwrap();
                 return (status.code(), err);
             }
-            assert!(start.elapsed() < Duration::from_secs(60), "serve did not stop");
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "serve did not stop"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -367,11 +388,21 @@ fn serve_exposes_metrics_that_equal_the_catalog_and_stops_on_sigterm() {
             )
             .unwrap();
         let key = |name: &str| format!("{name}{{layout={layout},table=events}}");
-        assert_eq!(metrics[&key("dbopt_queries_total")], queries as f64, "{text}");
+        assert_eq!(
+            metrics[&key("dbopt_queries_total")],
+            queries as f64,
+            "{text}"
+        );
         assert_eq!(metrics[&key("dbopt_bytes_scanned_total")], bytes as f64);
-        assert_eq!(metrics[&key("dbopt_query_duration_seconds_count")], queries as f64);
+        assert_eq!(
+            metrics[&key("dbopt_query_duration_seconds_count")],
+            queries as f64
+        );
     }
-    let active: String = scalar(&ws, "SELECT active_layout FROM tables WHERE name = 'events'");
+    let active: String = scalar(
+        &ws,
+        "SELECT active_layout FROM tables WHERE name = 'events'",
+    );
     assert_eq!(
         metrics[&format!("dbopt_active_layout_info{{layout={active},table=events}}")],
         1.0
@@ -395,7 +426,10 @@ fn serve_exposes_metrics_that_equal_the_catalog_and_stops_on_sigterm() {
         recommended as f64
     );
     // prometheus_client names counter samples with `_total` even when the family has none.
-    let rejected: i64 = scalar(&ws, "SELECT count(*) FROM canaries WHERE verdict = 'reject'");
+    let rejected: i64 = scalar(
+        &ws,
+        "SELECT count(*) FROM canaries WHERE verdict = 'reject'",
+    );
     assert_eq!(
         metrics["autopilot_canary_failures_total{table=events}"],
         rejected as f64
@@ -435,7 +469,10 @@ fn serve_with_the_worker_hands_back_or_finishes_its_job_on_sigterm() {
     // Let the worker claim the job, then stop the service mid-way or after.
     let start = Instant::now();
     while scalar::<i64>(&ws, "SELECT attempt FROM migration_jobs") == 0 {
-        assert!(start.elapsed() < Duration::from_secs(60), "the worker claims the job");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the worker claims the job"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let (code, stderr) = served.terminate();
@@ -461,11 +498,23 @@ fn bad_observability_input_exits_2_and_writes_nothing() {
     run(&ws, &["jobs", "--table-name", "nope"]).user_error("nope");
     let bad_state = run(&ws, &["jobs", "--state", "sleeping"]);
     assert_eq!(bad_state.code(), Some(2), "{}", bad_state.stderr());
-    let bad_format = run(&ws, &["status", "--table-name", "events", "--format", "xml"]);
+    let bad_format = run(
+        &ws,
+        &["status", "--table-name", "events", "--format", "xml"],
+    );
     assert_eq!(bad_format.code(), Some(2), "{}", bad_format.stderr());
     run(&ws, &["serve", "--metrics-addr", "localhost:http"]).user_error("--metrics-addr");
-    run(&ws, &["serve", "--metrics-addr", "127.0.0.1:0", "--interval-sec", "0"])
-        .user_error("--interval-sec");
+    run(
+        &ws,
+        &[
+            "serve",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--interval-sec",
+            "0",
+        ],
+    )
+    .user_error("--interval-sec");
 
     let full = ws.root().join("full");
     std::fs::create_dir(&full).unwrap();
@@ -502,5 +551,8 @@ fn bad_observability_input_exits_2_and_writes_nothing() {
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .filter(|n| n.contains("tmp"))
         .collect();
-    assert!(leftovers.is_empty(), "no staging left behind: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "no staging left behind: {leftovers:?}"
+    );
 }

@@ -99,6 +99,7 @@ impl Workspace {
 
     /// Analyzes the logged queries of `table` at or after `since_ms`; `with_sample` also
     /// returns the sample for the what-if model.
+    #[tracing::instrument(name = "analyze", skip_all, fields(table = %table))]
     pub async fn analyze_workload(
         &self,
         table: &TableName,

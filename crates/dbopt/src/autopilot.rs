@@ -31,7 +31,7 @@ use dbopt_propose::ClusterFigure;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// A cluster counts as underserved when its best live layout still reads more than this share
@@ -169,7 +169,7 @@ struct Pass<'a> {
     settings: &'a LoopSettings,
     id: String,
     steps: Vec<StepOutcome>,
-    log: &'a (dyn Fn(&str) + Sync),
+    stop: &'a AtomicBool,
 }
 
 impl Pass<'_> {
@@ -177,7 +177,7 @@ impl Pass<'_> {
         self.ws
             .catalog()
             .record_decision(self.table, &self.id, step, decision, reason, "{}")?;
-        (self.log)(&format!("{step}: {decision}: {reason}"));
+        tracing::info!(step, decision, "{step}: {decision}: {reason}");
         self.steps.push(StepOutcome {
             step: step.into(),
             decision: decision.into(),
@@ -185,15 +185,34 @@ impl Pass<'_> {
         });
         Ok(())
     }
+
+    /// Whether the caller asked the pass to stop (checked between steps).
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
 }
 
 impl Workspace {
-    /// Runs one autopilot pass over `table` (see the module docs for its steps).
+    /// Runs one autopilot pass over `table` (see the module docs for its steps); each decision
+    /// is also an info event on `tracing`.
     pub async fn autopilot_pass(
         &self,
         table: &TableName,
         settings: &LoopSettings,
-        log: &(dyn Fn(&str) + Sync),
+    ) -> Result<PassReport, DbError> {
+        self.autopilot_pass_with_stop(table, settings, &AtomicBool::new(false))
+            .await
+    }
+
+    /// `autopilot_pass` that ends early once `stop` is set: a rewrite in progress stops after
+    /// its current unit (its job goes back to the queue, recorded as a `migrate` step with
+    /// decision `interrupted`) and the steps not yet begun are skipped.
+    #[tracing::instrument(name = "autopilot_pass", skip_all, fields(table = %table, pass_id = tracing::field::Empty))]
+    pub async fn autopilot_pass_with_stop(
+        &self,
+        table: &TableName,
+        settings: &LoopSettings,
+        stop: &AtomicBool,
     ) -> Result<PassReport, DbError> {
         self.require_table(table)?;
         let _lock = TableLock::acquire(self, table)?;
@@ -203,8 +222,9 @@ impl Workspace {
             settings,
             id: format!("{table}-{}", self.clock().now_ms()),
             steps: Vec::new(),
-            log,
+            stop,
         };
+        tracing::Span::current().record("pass_id", tracing::field::display(&pass.id));
         if self.catalog().count_queries(table)? == 0 {
             pass.record(
                 "propose",
@@ -212,11 +232,7 @@ impl Workspace {
                 "no logged queries yet: run queries on the table first",
             )?;
         } else {
-            let built = self.rewrite_best_proposal(&mut pass).await?;
-            self.serve_underserved_clusters(&mut pass, &built).await?;
-            self.canary_candidates(&mut pass).await?;
-            self.evaluate_and_roll_back(&mut pass)?;
-            self.retire_unpreferred(&mut pass)?;
+            self.run_steps(&mut pass).await?;
         }
         Ok(PassReport {
             pass_id: pass.id,
@@ -226,8 +242,30 @@ impl Workspace {
         })
     }
 
+    /// Steps 1 to 5 in order, skipping those after a stop request.
+    async fn run_steps(&self, pass: &mut Pass<'_>) -> Result<(), DbError> {
+        let built = self.rewrite_best_proposal(pass).await?;
+        if pass.stopped() {
+            return Ok(());
+        }
+        self.serve_underserved_clusters(pass, &built).await?;
+        if pass.stopped() {
+            return Ok(());
+        }
+        self.canary_candidates(pass).await?;
+        if pass.stopped() {
+            return Ok(());
+        }
+        self.evaluate_and_roll_back(pass)?;
+        if pass.stopped() {
+            return Ok(());
+        }
+        self.retire_unpreferred(pass)
+    }
+
     /// Step 1: propose over the whole workload and build the best proposal when it pays;
     /// returns the built proposal's per-cluster predictions (empty when nothing was built).
+    #[tracing::instrument(name = "autopilot_propose", skip_all)]
     async fn rewrite_best_proposal(
         &self,
         pass: &mut Pass<'_>,
@@ -312,6 +350,7 @@ impl Workspace {
     }
 
     /// Queues proposal `proposal_id` as a candidate (not activated) and runs the worker for it.
+    #[tracing::instrument(name = "autopilot_migrate", skip_all, fields(proposal_id = proposal_id))]
     async fn build_layout(&self, pass: &mut Pass<'_>, proposal_id: i64) -> Result<(), DbError> {
         let req = EnqueueRequest {
             table: pass.table.clone(),
@@ -332,10 +371,7 @@ impl Workspace {
             max_jobs: None,
             table: Some(pass.table.clone()),
         };
-        let stop = AtomicBool::new(false);
-        let report = self
-            .run_migration_worker(&options, None, &stop, pass.log)
-            .await?;
+        let report = self.run_migration_worker(&options, None, pass.stop).await?;
         for done in &report.done {
             pass.record(
                 "migrate",
@@ -352,12 +388,20 @@ impl Workspace {
         for (id, reason) in report.failed.iter().chain(&report.retried) {
             pass.record("migrate", "failed", &format!("job {id}: {reason}"))?;
         }
+        if report.interrupted {
+            pass.record(
+                "migrate",
+                "interrupted",
+                "stopped on request: the job goes back to the queue with its finished units kept",
+            )?;
+        }
         Ok(())
     }
 
     /// Step 2: a layout of its own for the query cluster that no live layout serves well and
     /// that scans the most, when one pays for its storage. Clusters the layout built in step 1
     /// is predicted to serve are left to it; at most one such layout is built per pass.
+    #[tracing::instrument(name = "autopilot_cluster", skip_all)]
     async fn serve_underserved_clusters(
         &self,
         pass: &mut Pass<'_>,
@@ -383,7 +427,7 @@ impl Workspace {
             })
         });
         for (cluster, best_share, _) in underserved.into_iter().take(3) {
-            if self.propose_for_cluster(pass, &cluster, best_share).await? {
+            if pass.stopped() || self.propose_for_cluster(pass, &cluster, best_share).await? {
                 break;
             }
         }
@@ -391,6 +435,7 @@ impl Workspace {
     }
 
     /// Proposes and (when it pays for its storage) builds a layout for one cluster.
+    #[tracing::instrument(skip_all, fields(cluster = cluster))]
     async fn propose_for_cluster(
         &self,
         pass: &mut Pass<'_>,
@@ -462,6 +507,7 @@ impl Workspace {
 
     /// Step 3: canary the candidates not yet compared with the active layout; promote the one
     /// with the largest measured reduction among those that pass.
+    #[tracing::instrument(name = "autopilot_canary", skip_all)]
     async fn canary_candidates(&self, pass: &mut Pass<'_>) -> Result<(), DbError> {
         let active = self.require_table(pass.table)?.active_layout;
         let mut winner: Option<(LayoutId, f64, String)> = None;
@@ -510,6 +556,7 @@ impl Workspace {
     }
 
     /// Step 4: evaluate the window and roll back an active layout that keeps regressing.
+    #[tracing::instrument(name = "autopilot_evaluate", skip_all)]
     fn evaluate_and_roll_back(&self, pass: &mut Pass<'_>) -> Result<(), DbError> {
         match self.evaluate(pass.table, pass.settings, false) {
             Ok(report) => pass.record(
@@ -563,6 +610,7 @@ impl Workspace {
     }
 
     /// Step 5: retire rejected layouts, and layouts beyond `max_layouts` no cluster prefers.
+    #[tracing::instrument(name = "autopilot_retire", skip_all)]
     fn retire_unpreferred(&self, pass: &mut Pass<'_>) -> Result<(), DbError> {
         let active = self.require_table(pass.table)?.active_layout;
         let preferred = self.preferred_layouts(pass)?;

@@ -50,6 +50,7 @@ struct Shape {
 impl Workspace {
     /// Replays the `shapes` most frequent logged query shapes of `table` on its active layout
     /// and on `layout`, stores the verdict and returns it.
+    #[tracing::instrument(skip_all, fields(table = %table, layout = %layout, shapes = shapes))]
     pub async fn canary(
         &self,
         table: &TableName,

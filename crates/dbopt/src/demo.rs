@@ -54,16 +54,16 @@ pub struct DemoReport {
 }
 
 impl Workspace {
-    /// Runs the demo in this (fresh) workspace; `log` receives one line per step.
+    /// Runs the demo in this (fresh) workspace; each step is an info event on `tracing`.
+    #[tracing::instrument(skip_all, fields(rows = options.num_rows, queries = options.queries))]
     pub async fn demo(
         &self,
         options: &DemoOptions,
         progress: &dyn Progress,
-        log: &(dyn Fn(&str) + Sync),
     ) -> Result<DemoReport, DbError> {
         let events = TableName::new("events")?;
         let settings = self.loop_settings()?;
-        log(&format!("generating {} shuffled events", options.num_rows));
+        tracing::info!("generating {} shuffled events", options.num_rows);
         self.generate_events(
             &GenerateOptions {
                 table: events.clone(),
@@ -94,30 +94,30 @@ impl Workspace {
             exclude_templates: exclude.iter().map(|t| t.to_string()).collect(),
             layout,
         };
-        log(&format!(
+        tracing::info!(
             "training workload: {} queries on the initial layout, without {HELD_OUT_TEMPLATE}",
             options.queries
-        ));
+        );
         let training = self
             .run_events_workload(
                 &run(options.seed + 1, None, &[HELD_OUT_TEMPLATE], None),
                 progress,
             )
             .await?;
-        let mut passes = vec![self.autopilot_pass(&events, &settings, log).await?];
-        log("full workload pinned to the initial layout (the before figures)");
+        let mut passes = vec![self.autopilot_pass(&events, &settings).await?];
+        tracing::info!("full workload pinned to the initial layout (the before figures)");
         let before = self
             .run_events_workload(
                 &run(options.seed + 2, None, &[], Some(LayoutId::initial())),
                 progress,
             )
             .await?;
-        log("the same workload, routed (the held-out shape is new to the live layouts)");
+        tracing::info!("the same workload, routed (the held-out shape is new to the live layouts)");
         let routed_once = self
             .run_events_workload(&run(options.seed + 2, Some(&settings), &[], None), progress)
             .await?;
-        passes.push(self.autopilot_pass(&events, &settings, log).await?);
-        log("full workload, routed again");
+        passes.push(self.autopilot_pass(&events, &settings).await?);
+        tracing::info!("full workload, routed again");
         let after = self
             .run_events_workload(&run(options.seed + 2, Some(&settings), &[], None), progress)
             .await?;

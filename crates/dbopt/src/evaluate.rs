@@ -61,6 +61,7 @@ type ByCluster = BTreeMap<String, Vec<Sample>>;
 impl Workspace {
     /// Scores `table`'s layouts over the last `settings.window_ms` and stores the rows unless
     /// `dry_run`. No measured query in the window is a bad-input error.
+    #[tracing::instrument(skip_all, fields(table = %table, dry_run = dry_run))]
     pub fn evaluate(
         &self,
         table: &TableName,

@@ -83,9 +83,15 @@ impl Workspace {
 
 fn query_families(totals: &[LayoutTotals]) -> Vec<MetricFamily> {
     fn labels(t: &LayoutTotals) -> [(&str, &str); 2] {
-        [("table", t.table.as_str()), ("layout", t.layout_id.as_str())]
+        [
+            ("table", t.table.as_str()),
+            ("layout", t.layout_id.as_str()),
+        ]
     }
-    let queries = totals.iter().map(|t| sample(&labels(t), t.queries as f64)).collect();
+    let queries = totals
+        .iter()
+        .map(|t| sample(&labels(t), t.queries as f64))
+        .collect();
     let bytes = totals
         .iter()
         .map(|t| sample(&labels(t), t.bytes_scanned as f64))

@@ -161,12 +161,14 @@ impl Workspace {
 
     /// Runs a migration worker until the queue is empty (or until stopped, with
     /// `options.keep_polling`); `memory_limit` overrides the configured pool for the rewrite.
+    /// Setting `stop` (from another task or a signal handler) ends it cleanly: an idle worker
+    /// returns within 100 ms, a busy one after its current unit, its job back in the queue with
+    /// the finished units kept (`WorkerReport::interrupted`). Progress goes to `tracing`.
     pub async fn run_migration_worker(
         &self,
         options: &WorkerOptions,
         memory_limit: Option<u64>,
         stop: &AtomicBool,
-        log: &(dyn Fn(&str) + Sync),
     ) -> Result<WorkerReport, DbError> {
         let mut settings = self.engine_settings();
         if let Some(m) = memory_limit {
@@ -179,7 +181,6 @@ impl Workspace {
             max_partitions: self.config().max_partitions(),
             lease_ms: (self.config().lease_seconds() as i64 * 1000).max(1000),
             stop,
-            log,
         };
         run_worker(&ctx, options).await.map_err(migrate_error)
     }

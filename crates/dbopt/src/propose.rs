@@ -87,6 +87,7 @@ fn restrict_to_cluster(
 impl Workspace {
     /// Proposes layouts for `table` from its logged queries at or after `since_ms` (only those
     /// of `cluster` when given: a layout for one query shape that the live layouts serve badly).
+    #[tracing::instrument(name = "propose", skip_all, fields(table = %table, cluster = cluster))]
     pub async fn propose_layouts(
         &self,
         table: &TableName,

@@ -61,7 +61,9 @@ impl Workspace {
             match self.register_table_layout(&ctx, &table.name, &layout).await {
                 Ok(r) => registered.push(r),
                 // Another table that cannot be read must not stop queries on this one.
-                Err(e) if !is_primary => eprintln!("warning: table '{}' skipped: {e}", table.name),
+                Err(e) if !is_primary => {
+                    tracing::warn!(table = %table.name, "table '{}' skipped: {e}", table.name)
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -23,7 +23,11 @@ const HISTORY_ROWS: usize = 100_000;
 
 impl Workspace {
     /// Gathers everything a report on `table` shows.
-    pub fn report_bundle(&self, table: &TableName, include_sql: bool) -> Result<ReportBundle, DbError> {
+    pub fn report_bundle(
+        &self,
+        table: &TableName,
+        include_sql: bool,
+    ) -> Result<ReportBundle, DbError> {
         let status = self.status(table)?;
         let points = self.catalog().query_points(table, 0)?;
         Ok(ReportBundle {
@@ -33,8 +37,18 @@ impl Workspace {
             jobs: self.jobs(Some(table), None)?,
             history: self.history(table, HISTORY_ROWS, false)?,
             routing: routing_rows(&points),
-            activations: self.catalog().activations(table)?.into_iter().map(activation_row).collect(),
-            canaries: self.catalog().canaries(table, None)?.into_iter().map(canary_row).collect(),
+            activations: self
+                .catalog()
+                .activations(table)?
+                .into_iter()
+                .map(activation_row)
+                .collect(),
+            canaries: self
+                .catalog()
+                .canaries(table, None)?
+                .into_iter()
+                .map(canary_row)
+                .collect(),
             decisions: self
                 .catalog()
                 .decisions(table, HISTORY_ROWS)?
@@ -54,7 +68,11 @@ impl Workspace {
         include_sql: bool,
     ) -> Result<WrittenReport, DbError> {
         let bundle = self.report_bundle(table, include_sql)?;
-        Ok(dbopt_report::write_report(dir, &bundle, &ReportOptions { force })?)
+        Ok(dbopt_report::write_report(
+            dir,
+            &bundle,
+            &ReportOptions { force },
+        )?)
     }
 
     fn observed(&self, table: &TableName, include_sql: bool) -> Result<Observed, DbError> {
@@ -120,7 +138,10 @@ fn routing_rows(points: &[QueryPointRecord]) -> Vec<RoutingRow> {
     let mut groups: BTreeMap<(&str, &str), Vec<&QueryPointRecord>> = BTreeMap::new();
     let mut per_cluster: BTreeMap<&str, u64> = BTreeMap::new();
     for p in points {
-        groups.entry((&p.cluster_id, &p.layout_id)).or_default().push(p);
+        groups
+            .entry((&p.cluster_id, &p.layout_id))
+            .or_default()
+            .push(p);
         *per_cluster.entry(&p.cluster_id).or_default() += 1;
     }
     groups

@@ -150,7 +150,11 @@ impl Workspace {
             .map_err(|e| DbError::io("starting the metrics thread", e))
     }
 
-    async fn autopilot_loop(&self, options: &ServeOptions, stop: &AtomicBool) -> Result<(), DbError> {
+    async fn autopilot_loop(
+        &self,
+        options: &ServeOptions,
+        stop: &AtomicBool,
+    ) -> Result<(), DbError> {
         if !options.autopilot {
             wait_for(stop, None).await;
             return Ok(());
@@ -162,7 +166,9 @@ impl Workspace {
                     return Ok(());
                 }
                 match self.autopilot_pass(&table, &settings).await {
-                    Ok(pass) => tracing::info!(table = %table, active = %pass.active, "autopilot pass done"),
+                    Ok(pass) => {
+                        tracing::info!(table = %table, active = %pass.active, "autopilot pass done")
+                    }
                     Err(e) => tracing::warn!(table = %table, error = %e, "autopilot pass failed"),
                 }
             }
@@ -177,7 +183,12 @@ impl Workspace {
         if !options.tables.is_empty() {
             return Ok(options.tables.clone());
         }
-        Ok(self.catalog().list_tables()?.into_iter().map(|t| t.name).collect())
+        Ok(self
+            .catalog()
+            .list_tables()?
+            .into_iter()
+            .map(|t| t.name)
+            .collect())
     }
 
     async fn worker_loop(&self, options: &ServeOptions, stop: &AtomicBool) -> Result<(), DbError> {

@@ -26,7 +26,11 @@ impl Workspace {
         let points = self.catalog().query_points(table, 0)?;
         let window_start = now.saturating_sub(settings.window_ms);
         let layouts = self.catalog().list_layouts(table)?;
-        let last_evals = latest_evals(self.catalog().evals(table, None, Some(ALL_CLUSTERS), 10_000)?);
+        let last_evals =
+            latest_evals(
+                self.catalog()
+                    .evals(table, None, Some(ALL_CLUSTERS), 10_000)?,
+            );
         let jobs = self.jobs(Some(table), None)?;
         Ok(StatusReport {
             table: table.to_string(),
@@ -138,7 +142,8 @@ fn layout_state(layout: &LayoutRecord, active: &LayoutId) -> LayoutState {
 
 /// The share of the window's queries that read `layout` (None when the window is empty).
 fn traffic_share(points: &[QueryPointRecord], window_start: i64, layout: &str) -> Option<f64> {
-    let recent: Vec<&QueryPointRecord> = points.iter().filter(|p| p.ts_ms >= window_start).collect();
+    let recent: Vec<&QueryPointRecord> =
+        points.iter().filter(|p| p.ts_ms >= window_start).collect();
     if recent.is_empty() {
         return None;
     }

@@ -95,7 +95,7 @@ async fn build_sorted(ws: &Workspace, column: &str) -> LayoutId {
         table: Some(events()),
     };
     let done = ws
-        .run_migration_worker(&options, None, &AtomicBool::new(false), &|_| {})
+        .run_migration_worker(&options, None, &AtomicBool::new(false))
         .await
         .unwrap();
     assert_eq!(done.done.len(), 1, "{:?}", done.failed);
@@ -295,10 +295,7 @@ async fn autopilot_rolls_back_after_injected_regressions() {
                 ws.catalog().log_query(&e).unwrap();
             }
         }
-        let pass = ws
-            .autopilot_pass(&events(), &settings, &|_| {})
-            .await
-            .unwrap();
+        let pass = ws.autopilot_pass(&events(), &settings).await.unwrap();
         let rolled = pass.steps.iter().any(|s| s.step == "rollback");
         assert_eq!(rolled, window == 2, "window {window}: {:?}", pass.steps);
     }

@@ -5,9 +5,11 @@ use crate::gc::job_staging_name;
 use crate::{MigrateError, MigrationPlan};
 use arrow::datatypes::{DataType, SchemaRef};
 use dbopt_catalog::{Catalog, JobRecord, JobStats, LayoutRecord, LayoutStatus, Lease};
+use dbopt_core::curve::ColumnBoundaries;
 use dbopt_core::layout::MANIFEST_FILE;
 use dbopt_core::{LayoutId, LayoutManifest, ManifestFile, RowDigest, TableName};
 use dbopt_engine::EngineSettings;
+use dbopt_engine::datafusion::prelude::SessionContext;
 use dbopt_engine::rewrite::{
     UnitSource, UnitTarget, curve_boundaries, digest_layout, distinct_count, parquet_file_schema,
     register_unit_source, rewrite_session, rewrite_unit, unrepresentable_partition_rows,
@@ -33,10 +35,8 @@ pub struct JobContext<'a> {
     pub max_partitions: u64,
     /// Lease length.
     pub lease_ms: i64,
-    /// Set to stop between units.
+    /// Set to stop between units (the job then goes back to the queue).
     pub stop: &'a AtomicBool,
-    /// Progress lines.
-    pub log: &'a (dyn Fn(&str) + Sync),
 }
 
 /// What a finished job did.
@@ -212,7 +212,143 @@ async fn with_heartbeat<T>(
     }
 }
 
+/// One unit of a job's rewrite: which source files, into which staging directory.
+struct Unit<'a> {
+    /// The unit's index (0-based).
+    index: usize,
+    /// Units in the plan.
+    total: usize,
+    /// The rewrite session.
+    session: &'a SessionContext,
+    /// The unit's source files.
+    source: &'a UnitSource,
+    /// The job's plan.
+    plan: &'a MigrationPlan,
+    /// Clustering boundaries, when the spec clusters.
+    bounds: Option<Arc<Vec<ColumnBoundaries>>>,
+    /// The staging data directory.
+    data: &'a Path,
+}
+
+/// Rewrites one unit into staging and records its progress durably under the lease; returns
+/// its measured cost and the bytes its sort spilled.
+#[tracing::instrument(name = "rewrite_unit", skip_all, fields(unit = unit.index + 1, units = unit.total))]
+async fn rewrite_one_unit(
+    ctx: &JobContext<'_>,
+    job: &JobRecord,
+    lease: &Lease,
+    unit: &Unit<'_>,
+) -> Result<(JobStats, u64), MigrateError> {
+    let unit_started = Instant::now();
+    let prefix = format!("u{:05}-", unit.index);
+    let outcome = with_heartbeat(ctx, lease, async {
+        let target = UnitTarget {
+            dir: unit.data,
+            file_prefix: &prefix,
+            rows_per_file: unit.plan.rows_per_file,
+            encode_threads: ctx.settings.effective_threads(),
+        };
+        Ok(rewrite_unit(
+            unit.session,
+            unit.source,
+            &unit.plan.spec,
+            unit.bounds.clone(),
+            &target,
+        )
+        .await?)
+    })
+    .await?;
+    let unit_stats = JobStats {
+        bytes_read: outcome.bytes_read,
+        bytes_written: outcome.files.iter().map(|f| f.size_bytes).sum(),
+        rows_written: outcome.rows,
+        files_written: outcome.files.len() as u64,
+        duration_ms: unit_started.elapsed().as_millis() as u64,
+        peak_memory_bytes: peak_rss_bytes(),
+    };
+    ctx.catalog
+        .record_job_progress(lease, unit.index as u64 + 1, &unit_stats)
+        .map_err(|e| MigrateError::LeaseLost(e.to_string()))?;
+    tracing::info!(
+        rows = outcome.rows,
+        spilled_bytes = outcome.spilled_bytes,
+        "job {}: unit {}/{}: {} rows into {} files ({} partitions), spilled {} bytes",
+        job.id,
+        unit.index + 1,
+        unit.total,
+        outcome.rows,
+        outcome.files.len(),
+        outcome.partitions,
+        outcome.spilled_bytes
+    );
+    Ok((unit_stats, outcome.spilled_bytes))
+}
+
+/// What verification compares: the staged rewrite against its source.
+struct VerifyInput<'a> {
+    /// The rewrite session.
+    session: &'a SessionContext,
+    /// The staging data directory.
+    data: &'a Path,
+    /// The job's staging directory (removed when verification fails).
+    staging: &'a Path,
+    /// The job's plan.
+    plan: &'a MigrationPlan,
+    /// The source layout's manifest.
+    source: &'a LayoutManifest,
+    /// The target's partition columns with their types.
+    partition_types: Vec<(String, DataType)>,
+    /// The table schema.
+    schema: &'a SchemaRef,
+}
+
+/// Checks the staged files hold the source's rows (count and digest) and writes their
+/// manifest; a mismatch removes the staging directory.
+#[tracing::instrument(skip_all)]
+async fn verify(
+    ctx: &JobContext<'_>,
+    job: &JobRecord,
+    lease: &Lease,
+    v: &VerifyInput<'_>,
+) -> Result<LayoutManifest, MigrateError> {
+    let files = describe_files(v.data)?;
+    let mut manifest = LayoutManifest {
+        layout_id: job.target_layout.clone(),
+        table: job.table.to_string(),
+        source_layout: Some(job.source_layout.clone()),
+        spec: v.plan.spec.clone(),
+        row_count: files.iter().map(|f| f.rows).sum(),
+        files,
+        digest: String::new(),
+        created_at_ms: ctx.catalog.now_ms(),
+    };
+    let digest: RowDigest = with_heartbeat(ctx, lease, async {
+        Ok(digest_layout(
+            v.session,
+            v.data,
+            &manifest,
+            v.partition_types.clone(),
+            v.schema,
+        )
+        .await?)
+    })
+    .await?;
+    let expected = RowDigest::parse(&v.source.digest);
+    if manifest.row_count != v.source.row_count || Some(digest) != expected {
+        let _ = std::fs::remove_dir_all(v.staging);
+        return Err(MigrateError::Verify(format!(
+            "layout {} holds {} rows with digest {digest}, the source holds {} rows with digest {}",
+            job.target_layout, manifest.row_count, v.source.row_count, v.source.digest
+        )));
+    }
+    manifest.digest = digest.to_string();
+    write_manifest(v.data, &manifest)?;
+    tracing::debug!(rows = manifest.row_count, digest = %manifest.digest, "verified");
+    Ok(manifest)
+}
+
 /// Runs a claimed job to its publish. Errors leave the job to the caller to fail or retry.
+#[tracing::instrument(name = "migration_job", skip_all, fields(job_id = job.id, table = %job.table, layout = %job.target_layout, attempt = job.attempt))]
 pub async fn run_job(
     ctx: &JobContext<'_>,
     job: &JobRecord,
@@ -287,11 +423,12 @@ pub async fn run_job(
                 ctx.max_partitions
             )));
         }
-        (ctx.log)(&format!(
+        tracing::info!(
+            partitions = n,
             "job {}: partitioning on ({}) into {n} partitions",
             job.id,
             plan.spec.partition_by.join(", ")
-        ));
+        );
     }
     let bounds = if plan.spec.cluster_by.is_empty() {
         None
@@ -303,7 +440,7 @@ pub async fn run_job(
             source_manifest.row_count,
         )
         .await?;
-        (ctx.log)(&format!(
+        tracing::info!(
             "job {}: clustering on ({}) with {:?} over {} buckets",
             job.id,
             plan.spec.cluster_by.join(", "),
@@ -312,11 +449,12 @@ pub async fn run_job(
                 .map(|x| x.bucket_count().to_string())
                 .collect::<Vec<_>>()
                 .join("x")
-        ));
+        );
         Some(Arc::new(b))
     };
     let _ = session.deregister_table("__dbopt_whole");
-    (ctx.log)(&format!(
+    tracing::info!(
+        source = %job.source_layout,
         "job {}: {} -> {} ({}), units {}/{} done, attempt {}",
         job.id,
         job.source_layout,
@@ -325,7 +463,7 @@ pub async fn run_job(
         job.units_done,
         plan.units.len(),
         job.attempt
-    ));
+    );
 
     let mut attempt_stats = JobStats::default();
     let mut spilled = 0;
@@ -338,79 +476,41 @@ pub async fn run_job(
                 job.id
             )));
         }
-        let unit_started = Instant::now();
         let source = UnitSource {
             files: (plan.units.len() > 1).then(|| files.clone()),
             ..whole.clone()
         };
-        let prefix = format!("u{k:05}-");
-        let outcome = with_heartbeat(ctx, lease, async {
-            let target = UnitTarget {
-                dir: &data,
-                file_prefix: &prefix,
-                rows_per_file: plan.rows_per_file,
-                encode_threads: ctx.settings.effective_threads(),
-            };
-            Ok(rewrite_unit(&session, &source, &plan.spec, bounds.clone(), &target).await?)
-        })
-        .await?;
-        let unit_stats = JobStats {
-            bytes_read: outcome.bytes_read,
-            bytes_written: outcome.files.iter().map(|f| f.size_bytes).sum(),
-            rows_written: outcome.rows,
-            files_written: outcome.files.len() as u64,
-            duration_ms: unit_started.elapsed().as_millis() as u64,
-            peak_memory_bytes: peak_rss_bytes(),
+        let unit = Unit {
+            index: k,
+            total: plan.units.len(),
+            session: &session,
+            source: &source,
+            plan: &plan,
+            bounds: bounds.clone(),
+            data: &data,
         };
-        spilled += outcome.spilled_bytes;
-        ctx.catalog
-            .record_job_progress(lease, k as u64 + 1, &unit_stats)
-            .map_err(|e| MigrateError::LeaseLost(e.to_string()))?;
+        let (unit_stats, unit_spilled) = rewrite_one_unit(ctx, job, lease, &unit).await?;
+        spilled += unit_spilled;
         attempt_stats.accumulate(&unit_stats);
-        (ctx.log)(&format!(
-            "job {}: unit {}/{}: {} rows into {} files ({} partitions), spilled {} bytes",
-            job.id,
-            k + 1,
-            plan.units.len(),
-            outcome.rows,
-            outcome.files.len(),
-            outcome.partitions,
-            outcome.spilled_bytes
-        ));
     }
 
     // Verify, then publish.
-    let files = describe_files(&data)?;
-    let mut manifest = LayoutManifest {
-        layout_id: job.target_layout.clone(),
-        table: table.to_string(),
-        source_layout: Some(job.source_layout.clone()),
-        spec: plan.spec.clone(),
-        row_count: files.iter().map(|f| f.rows).sum(),
-        files,
-        digest: String::new(),
-        created_at_ms: ctx.catalog.now_ms(),
+    let verified = VerifyInput {
+        session: &session,
+        data: &data,
+        staging: &staging,
+        plan: &plan,
+        source: &source_manifest,
+        partition_types: target_parts,
+        schema: &schema,
     };
-    let digest: RowDigest = with_heartbeat(ctx, lease, async {
-        Ok(digest_layout(&session, &data, &manifest, target_parts.clone(), &schema).await?)
-    })
-    .await?;
-    let expected = RowDigest::parse(&source_manifest.digest);
-    if manifest.row_count != source_manifest.row_count || Some(digest) != expected {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(MigrateError::Verify(format!(
-            "layout {} holds {} rows with digest {digest}, the source holds {} rows with digest {}",
-            job.target_layout,
-            manifest.row_count,
-            source_manifest.row_count,
-            source_manifest.digest
-        )));
-    }
-    manifest.digest = digest.to_string();
-    write_manifest(&data, &manifest)?;
+    let manifest = verify(ctx, job, lease, &verified).await?;
     let activated = publish(ctx, job, lease, &data, &manifest, &attempt_stats, started)?;
     let _ = std::fs::remove_dir_all(&staging);
-    (ctx.log)(&format!(
+    tracing::info!(
+        rows = manifest.row_count,
+        bytes = manifest.total_bytes(),
+        activated,
         "job {}: published layout {} ({} rows, {} files, {} bytes){}",
         job.id,
         job.target_layout,
@@ -422,7 +522,7 @@ pub async fn run_job(
             (true, false) => ", kept as a candidate: the active layout changed meanwhile",
             (false, _) => ", a routed candidate until its canary promotes it",
         }
-    ));
+    );
     Ok(JobOutcome {
         job_id: job.id,
         layout: job.target_layout.clone(),
@@ -434,6 +534,7 @@ pub async fn run_job(
 
 /// Renames the verified staging directory into `layout_<id>`, fsyncs the table directory and
 /// commits the layout in one transaction that checks the lease; true if it became active.
+#[tracing::instrument(skip_all)]
 fn publish(
     ctx: &JobContext<'_>,
     job: &JobRecord,

@@ -2,7 +2,7 @@
 //! backoff, or failed with the reason). Stops cleanly between units when asked.
 
 use crate::{JobContext, JobOutcome, MigrateError, run_job};
-use dbopt_catalog::JobStats;
+use dbopt_catalog::{JobRecord, JobStats, Lease};
 use dbopt_core::TableName;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -43,7 +43,11 @@ pub fn backoff_ms(attempt: u64) -> i64 {
     (1000i64 << attempt.min(6)).min(60_000)
 }
 
-/// Claims and runs jobs until the queue is empty (or forever with `keep_polling`).
+/// Claims and runs jobs until the queue is empty (or forever with `keep_polling`). Setting
+/// `ctx.stop` ends the loop cleanly: an idle worker returns within 100 ms, a busy one after the
+/// current unit, giving its job back to the queue with the finished units kept
+/// (`WorkerReport::interrupted`).
+#[tracing::instrument(name = "migration_worker", skip_all, fields(owner = %options.owner))]
 pub async fn run_worker(
     ctx: &JobContext<'_>,
     options: &WorkerOptions,
@@ -58,10 +62,7 @@ pub async fn run_worker(
         if options.max_jobs.is_some_and(|m| handled >= m) {
             return Ok(report);
         }
-        let claimed =
-            ctx.catalog
-                .claim_job(&options.owner, ctx.lease_ms, options.table.as_ref())?;
-        let Some((job, lease)) = claimed else {
+        let Some((job, lease)) = claim(ctx, options)? else {
             if !options.keep_polling {
                 return Ok(report);
             }
@@ -71,26 +72,24 @@ pub async fn run_worker(
             }
             continue;
         };
-        (ctx.log)(&format!(
-            "claimed job {} ({} -> {}) attempt {} token {}",
-            job.id, job.source_layout, job.target_layout, job.attempt, lease.token
-        ));
         match run_job(ctx, &job, &lease).await {
             Ok(outcome) => report.done.push(outcome),
             Err(MigrateError::LeaseLost(reason)) => {
-                (ctx.log)(&format!(
+                tracing::warn!(
+                    job_id = job.id,
                     "job {}: {reason}; leaving it to its new owner",
                     job.id
-                ));
+                );
                 report.retried.push((job.id, reason));
             }
             Err(MigrateError::Interrupted(reason)) => {
                 ctx.catalog
                     .fail_job(&lease, &reason, Some(0), &JobStats::default())?;
-                (ctx.log)(&format!(
+                tracing::info!(
+                    job_id = job.id,
                     "job {}: {reason}; it goes back to the queue",
                     job.id
-                ));
+                );
                 report.interrupted = true;
                 return Ok(report);
             }
@@ -102,19 +101,25 @@ pub async fn run_worker(
                     .catalog
                     .fail_job(&lease, &reason, retry, &JobStats::default());
                 if let Err(err) = recorded {
-                    (ctx.log)(&format!("job {}: could not record failure: {err}", job.id));
+                    tracing::error!(
+                        job_id = job.id,
+                        "job {}: could not record failure: {err}",
+                        job.id
+                    );
                 }
                 match retry {
                     Some(ms) => {
-                        (ctx.log)(&format!(
+                        tracing::warn!(
+                            job_id = job.id,
+                            retry_in_ms = ms,
                             "job {}: {reason}; retrying in {} s",
                             job.id,
                             ms / 1000
-                        ));
+                        );
                         report.retried.push((job.id, reason));
                     }
                     None => {
-                        (ctx.log)(&format!("job {} failed: {reason}", job.id));
+                        tracing::warn!(job_id = job.id, "job {} failed: {reason}", job.id);
                         report.failed.push((job.id, reason));
                     }
                 }
@@ -123,6 +128,33 @@ pub async fn run_worker(
     }
 }
 
+/// Claims the next runnable job with a lease, if any.
+#[tracing::instrument(skip_all, fields(table = options.table.as_ref().map(TableName::as_str)))]
+fn claim(
+    ctx: &JobContext<'_>,
+    options: &WorkerOptions,
+) -> Result<Option<(JobRecord, Lease)>, MigrateError> {
+    let claimed = ctx
+        .catalog
+        .claim_job(&options.owner, ctx.lease_ms, options.table.as_ref())?;
+    match &claimed {
+        Some((job, lease)) => tracing::info!(
+            job_id = job.id,
+            table = %job.table,
+            layout = %job.target_layout,
+            "claimed job {} ({} -> {}) attempt {} token {}",
+            job.id,
+            job.source_layout,
+            job.target_layout,
+            job.attempt,
+            lease.token
+        ),
+        None => tracing::debug!("no runnable job"),
+    }
+    Ok(claimed)
+}
+
+/// Resolves once the stop flag is set.
 async fn wait_for_stop(ctx: &JobContext<'_>) {
     while !ctx.stop.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -6,6 +6,8 @@ use crate::output::{Rows, human_bytes, print_rows};
 use anyhow::Result;
 use clap::Args;
 use dbopt::Workspace;
+use dbopt::canary::CanaryReport;
+use serde::Serialize;
 
 /// `dbopt canary`
 #[derive(Debug, Args)]
@@ -16,7 +18,10 @@ Each of the N most frequent logged query shapes runs, with the literal values it
 logged with, on the active layout and on the candidate (unlogged). Verdict: promote when every
 result is the same (order-insensitive; floats within a relative 1e-9) and bytes fall by at least
 min_canary_reduction (default 0.3); reject on any difference; hold otherwise. The figures are
-stored, and beside the prediction of the proposal that named the layout.")]
+stored, and beside the prediction of the proposal that named the layout.
+
+--format json prints one object (the README's JSON output section lists its fields); it names
+each shape by its template fingerprint, never by SQL with literal values.")]
 pub struct CanaryArgs {
     /// The table.
     #[arg(long)]
@@ -27,9 +32,119 @@ pub struct CanaryArgs {
     /// Query shapes to replay [default: canary_queries, 10]
     #[arg(long)]
     pub queries: Option<u64>,
-    /// Output format.
+    /// Output format: table, json or csv (the per-shape rows).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+/// `dbopt canary --format json`: one canary run.
+#[derive(Debug, Clone, Serialize)]
+pub struct CanaryJson {
+    /// The stored canary run's id.
+    pub id: i64,
+    /// The table.
+    pub table: String,
+    /// The candidate layout id.
+    pub layout: String,
+    /// The layout id it was compared against (the active layout).
+    pub baseline: String,
+    /// `promote`, `hold` or `reject`.
+    pub verdict: String,
+    /// Why, in one sentence.
+    pub reason: String,
+    /// The proposal whose measured figures were filled in; null when no proposal named the layout.
+    pub proposal_id: Option<i64>,
+    /// Totals over the replayed shapes, each weighted by how often it was logged.
+    pub summary: CanarySummaryJson,
+    /// One entry per replayed query shape, the most frequent first.
+    pub queries: Vec<CanaryShapeJson>,
+    /// Shapes that fail on the baseline too (not counted), as `fingerprint: error`.
+    pub skipped: Vec<String>,
+}
+
+/// The totals of `dbopt canary --format json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CanarySummaryJson {
+    /// Shapes replayed (a count).
+    pub queries: u64,
+    /// Shapes whose results differed (a count); any makes the verdict `reject`.
+    pub mismatches: u64,
+    /// Bytes scanned on the baseline by one run of the logged workload (weighted), bytes.
+    pub baseline_bytes: f64,
+    /// Bytes scanned on the candidate by the same run (weighted), bytes.
+    pub candidate_bytes: f64,
+    /// 1 - candidate_bytes / baseline_bytes, a fraction (0.6 = 60% fewer bytes).
+    pub reduction: f64,
+    /// Weighted mean latency on the baseline, milliseconds.
+    pub baseline_latency_ms: f64,
+    /// Weighted mean latency on the candidate, milliseconds.
+    pub candidate_latency_ms: f64,
+    /// candidate / baseline latency - 1, a fraction (negative is faster).
+    pub latency_change: f64,
+}
+
+/// One replayed shape of `dbopt canary --format json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CanaryShapeJson {
+    /// The template fingerprint (the SQL with its literals stripped, hashed).
+    pub fingerprint: String,
+    /// The shape's query cluster id; null when unclustered.
+    pub cluster_id: Option<String>,
+    /// How often the shape was logged: its weight in the totals (a count).
+    pub weight: u64,
+    /// Whether both layouts returned the same rows (floats within a relative 1e-9).
+    pub matched: bool,
+    /// Why the results differ, or why one side failed; null when they match.
+    pub mismatch: Option<String>,
+    /// Bytes the baseline scanned of the table, bytes.
+    pub baseline_bytes: f64,
+    /// Bytes the candidate scanned of the table, bytes.
+    pub candidate_bytes: f64,
+    /// Baseline latency, milliseconds.
+    pub baseline_latency_ms: f64,
+    /// Candidate latency, milliseconds.
+    pub candidate_latency_ms: f64,
+}
+
+impl From<&CanaryReport> for CanaryJson {
+    fn from(r: &CanaryReport) -> Self {
+        let s = &r.summary;
+        CanaryJson {
+            id: r.id,
+            table: r.table.clone(),
+            layout: r.layout.to_string(),
+            baseline: r.baseline.to_string(),
+            verdict: r.verdict.to_string(),
+            reason: r.reason.clone(),
+            proposal_id: r.proposal_id,
+            summary: CanarySummaryJson {
+                queries: s.queries,
+                mismatches: s.mismatches,
+                baseline_bytes: s.baseline_bytes,
+                candidate_bytes: s.candidate_bytes,
+                reduction: s.reduction,
+                baseline_latency_ms: s.baseline_latency_ms,
+                candidate_latency_ms: s.candidate_latency_ms,
+                latency_change: s.latency_change,
+            },
+            queries: r
+                .queries
+                .iter()
+                .map(|q| CanaryShapeJson {
+                    fingerprint: q.fingerprint.clone(),
+                    cluster_id: q.cluster_id.clone(),
+                    weight: q.weight,
+                    matched: q.matched,
+                    mismatch: q.mismatch.clone(),
+                    baseline_bytes: q.baseline_bytes,
+                    candidate_bytes: q.candidate_bytes,
+                    baseline_latency_ms: q.baseline_latency_ms,
+                    candidate_latency_ms: q.candidate_latency_ms,
+                })
+                .collect(),
+            skipped: r.skipped.clone(),
+        }
+    }
 }
 
 /// Runs `dbopt canary`.
@@ -42,7 +157,10 @@ pub async fn run(ws: Workspace, args: CanaryArgs) -> Result<()> {
         .canary(&table, &layout, shapes, settings.min_canary_reduction)
         .await?;
     if args.format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&CanaryJson::from(&report))?
+        );
         return Ok(());
     }
     let mut rows = Rows::new(&[

@@ -60,8 +60,7 @@ pub async fn run(config: Config, args: DemoArgs) -> Result<()> {
         queries: args.queries,
         seed: args.seed,
     };
-    let log = |line: &str| eprintln!("  {line}");
-    let report = ws.demo(&options, &Bar::queries("queries"), &log).await?;
+    let report = ws.demo(&options, &Bar::queries("queries")).await?;
     if args.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());

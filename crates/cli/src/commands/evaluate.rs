@@ -8,6 +8,7 @@ use clap::Args;
 use dbopt::analyze::parse_duration_ms;
 use dbopt::evaluate::{EvaluateReport, human_window};
 use dbopt::{DbError, Workspace};
+use serde::Serialize;
 
 /// `dbopt evaluate`
 #[derive(Debug, Args)]
@@ -20,7 +21,10 @@ For each layout and query cluster with enough queries in the window: count, mean
 latency, mean bytes and rows, improvement of the objective against the baseline (the active
 layout), and reward = ALPHA * improvement - BETA * rewrite cost (in table sizes, amortized over
 the queries the layout served). The active layout is also compared with the layout it replaced;
-a window where it is worse by more than regression_margin is marked regressed.")]
+a window where it is worse by more than regression_margin is marked regressed.
+
+--format json prints one object per run on one line (JSON lines with --loop); the README's
+JSON output section lists its fields.")]
 pub struct EvaluateArgs {
     /// The table.
     #[arg(long)]
@@ -40,9 +44,119 @@ pub struct EvaluateArgs {
     /// Compute without storing anything.
     #[arg(long)]
     pub dry_run: bool,
-    /// Output format.
+    /// Output format: table, json (one object per run and line) or csv.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+/// `dbopt evaluate --format json`: one evaluation run.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvaluateJson {
+    /// The table evaluated.
+    pub table: String,
+    /// Start of the window, milliseconds since the Unix epoch.
+    pub window_start_ms: i64,
+    /// End of the window (the time of the run), milliseconds since the Unix epoch.
+    pub window_end_ms: i64,
+    /// What improvement and reward measure: `bytes` (bytes scanned) or `latency`.
+    pub objective: String,
+    /// The layout id improvements are measured against (the active layout).
+    pub baseline: String,
+    /// The layout id the active layout replaced, against which regressions are checked; null
+    /// when there is none.
+    pub reference: Option<String>,
+    /// One row per scored (layout, cluster) pair; cluster `*` is all of the layout's queries.
+    pub scored: Vec<EvalRowJson>,
+    /// (layout, cluster) pairs not scored, with the reason.
+    pub skipped: Vec<SkippedJson>,
+    /// Whether the scored rows were stored in the catalog (false with --dry-run).
+    pub written: bool,
+}
+
+/// One scored (layout, cluster) pair of `dbopt evaluate --format json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalRowJson {
+    /// The layout id (`initial` or 16 hex digits, as `dbopt tables` lists them).
+    pub layout_id: String,
+    /// The query cluster id, or `*` for all queries of the layout.
+    pub cluster_id: String,
+    /// Queries of the window on this layout and cluster (a count).
+    pub queries: u64,
+    /// Mean latency, milliseconds.
+    pub avg_latency_ms: f64,
+    /// Median latency, milliseconds.
+    pub p50_latency_ms: f64,
+    /// 95th percentile latency, milliseconds.
+    pub p95_latency_ms: f64,
+    /// 99th percentile latency, milliseconds.
+    pub p99_latency_ms: f64,
+    /// Mean bytes scanned of the table per query, bytes.
+    pub avg_bytes_scanned: f64,
+    /// Mean rows returned per query, rows.
+    pub avg_rows_returned: f64,
+    /// Relative improvement of the objective against the baseline, a fraction (0.25 = 25%
+    /// less); null without baseline figures for the cluster.
+    pub improvement: Option<f64>,
+    /// ALPHA * improvement - BETA * amortized rewrite cost (unitless); null when unscored.
+    pub reward: Option<f64>,
+    /// Whether the active layout did worse than the reference layout by more than
+    /// regression_margin in this window (only ever true on the active layout's `*` row).
+    pub regressed: bool,
+}
+
+/// One unscored (layout, cluster) pair of `dbopt evaluate --format json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SkippedJson {
+    /// The layout id.
+    pub layout: String,
+    /// The query cluster id, or `*`.
+    pub cluster: String,
+    /// Queries it had in the window (a count).
+    pub queries: u64,
+    /// Why it was not scored.
+    pub reason: String,
+}
+
+impl From<&EvaluateReport> for EvaluateJson {
+    fn from(r: &EvaluateReport) -> Self {
+        EvaluateJson {
+            table: r.table.clone(),
+            window_start_ms: r.window_start_ms,
+            window_end_ms: r.window_end_ms,
+            objective: r.objective.as_str().to_string(),
+            baseline: r.baseline.to_string(),
+            reference: r.reference.as_ref().map(|l| l.to_string()),
+            scored: r
+                .scored
+                .iter()
+                .map(|e| EvalRowJson {
+                    layout_id: e.layout_id.to_string(),
+                    cluster_id: e.cluster_id.clone(),
+                    queries: e.queries,
+                    avg_latency_ms: e.avg_latency_ms,
+                    p50_latency_ms: e.p50_latency_ms,
+                    p95_latency_ms: e.p95_latency_ms,
+                    p99_latency_ms: e.p99_latency_ms,
+                    avg_bytes_scanned: e.avg_bytes_scanned,
+                    avg_rows_returned: e.avg_rows_returned,
+                    improvement: e.improvement,
+                    reward: e.reward,
+                    regressed: e.regressed,
+                })
+                .collect(),
+            skipped: r
+                .skipped
+                .iter()
+                .map(|s| SkippedJson {
+                    layout: s.layout.to_string(),
+                    cluster: s.cluster.clone(),
+                    queries: s.queries,
+                    reason: s.reason.clone(),
+                })
+                .collect(),
+            written: r.written,
+        }
+    }
 }
 
 /// Runs `dbopt evaluate`.
@@ -72,7 +186,7 @@ pub async fn run(ws: Workspace, args: EvaluateArgs) -> Result<()> {
 
 fn print_report(report: &EvaluateReport, explain: bool, format: Format) -> Result<()> {
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        println!("{}", serde_json::to_string(&EvaluateJson::from(report))?);
         return Ok(());
     }
     if explain {

@@ -63,15 +63,14 @@ pub async fn run(ws: Workspace, args: MigrationWorkerArgs) -> Result<()> {
     let flag = stop.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("stopping after the current unit (Ctrl+C again to abort)");
+            tracing::info!("stopping after the current unit (Ctrl+C again to abort)");
             flag.store(true, Ordering::SeqCst);
             if tokio::signal::ctrl_c().await.is_ok() {
                 std::process::exit(130);
             }
         }
     });
-    let log = |line: &str| eprintln!("{line}");
-    let report = ws.run_migration_worker(&options, None, &stop, &log).await?;
+    let report = ws.run_migration_worker(&options, None, &stop).await?;
     for done in &report.done {
         let s = &done.stats;
         println!(
