@@ -6,8 +6,9 @@
 //! - The listener binds before anything else starts; a bad or busy address is a bad-input
 //!   error and nothing runs.
 //! - Stopping (SIGTERM, Ctrl+C, or the caller's flag) lets the worker finish its current unit
-//!   (or hand the job back to the queue), ends the autopilot loop between passes, and closes
-//!   the listener before `run` returns.
+//!   (or hand the job back to the queue), stops an autopilot pass after its current rewrite
+//!   unit (the job requeued, the remaining steps skipped), and closes the listener before
+//!   `run` returns.
 
 use crate::{DbError, Workspace};
 use dbopt_core::TableName;
@@ -165,7 +166,7 @@ impl Workspace {
                 if stop.load(Ordering::SeqCst) {
                     return Ok(());
                 }
-                match self.autopilot_pass(&table, &settings).await {
+                match self.autopilot_pass_with_stop(&table, &settings, stop).await {
                     Ok(pass) => {
                         tracing::info!(table = %table, active = %pass.active, "autopilot pass done")
                     }

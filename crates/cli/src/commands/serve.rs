@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 Metrics are read from the catalog at each scrape (README \"Metrics\" lists them). SIGTERM or
 Ctrl+C stops cleanly: the worker finishes its current unit or hands the job back to the queue,
-autopilot stops between passes, the port is released.")]
+an autopilot pass stops after its current rewrite unit, the port is released.")]
 pub struct ServeArgs {
     /// Address of the metrics endpoint; port 0 picks a free one (printed at start).
     #[arg(long, default_value = "127.0.0.1:9090", value_name = "IP:PORT")]
@@ -77,7 +77,7 @@ fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<()> {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
         }
-        tracing::info!("stopping: the worker finishes its unit, autopilot stops between passes");
+        tracing::info!("stopping: the worker and autopilot finish their current unit");
         stop.store(true, Ordering::SeqCst);
         tokio::select! {
             _ = term.recv() => {}
