@@ -28,8 +28,8 @@ impl Workspace {
         table: &TableName,
         include_sql: bool,
     ) -> Result<ReportBundle, DbError> {
-        let status = self.status(table)?;
         let points = self.catalog().query_points(table, 0)?;
+        let status = self.status_of(table, &points)?;
         Ok(ReportBundle {
             status,
             observed: self.observed(table, include_sql)?,

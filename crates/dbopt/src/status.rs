@@ -20,10 +20,19 @@ impl Workspace {
     /// Per layout of `table`: state, spec, query figures, last evaluation and traffic share;
     /// the best layout per cluster; queued and running jobs; the last autopilot decision.
     pub fn status(&self, table: &TableName) -> Result<StatusReport, DbError> {
+        let points = self.catalog().query_points(table, 0)?;
+        self.status_of(table, &points)
+    }
+
+    /// `status` over `points`, every measured query of `table` (read once by the caller).
+    pub(crate) fn status_of(
+        &self,
+        table: &TableName,
+        points: &[QueryPointRecord],
+    ) -> Result<StatusReport, DbError> {
         let record = self.require_table(table)?;
         let settings = self.loop_settings()?;
         let now = self.clock().now_ms();
-        let points = self.catalog().query_points(table, 0)?;
         let window_start = now.saturating_sub(settings.window_ms);
         let layouts = self.catalog().list_layouts(table)?;
         let last_evals =
@@ -39,9 +48,9 @@ impl Workspace {
             active_layout: record.active_layout.to_string(),
             layouts: layouts
                 .iter()
-                .map(|l| layout_status(l, &record, &points, window_start, &last_evals))
+                .map(|l| layout_status(l, &record, points, window_start, &last_evals))
                 .collect(),
-            best_per_cluster: best_per_cluster(&points, settings.objective),
+            best_per_cluster: best_per_cluster(points, settings.objective),
             jobs: jobs
                 .into_iter()
                 .filter(|j| j.state == "queued" || j.state == "running")

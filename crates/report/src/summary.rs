@@ -342,36 +342,11 @@ fn status(layouts: &[LayoutStatus]) -> String {
     if layouts.is_empty() {
         return "## Status\n\nNo layouts.\n".to_string();
     }
-    let header = [
-        "layout",
-        "state",
-        "spec",
-        "size",
-        "queries",
-        "avg latency",
-        "p95 latency",
-        "avg bytes",
-        "improvement",
-        "reward",
-        "traffic share",
-    ];
-    let rows: Vec<Vec<String>> = layouts
+    // The same columns as `dbopt status`, each cell escaped for Markdown.
+    let (header, rows) = crate::text::layouts_table(layouts);
+    let rows: Vec<Vec<String>> = rows
         .iter()
-        .map(|l| {
-            vec![
-                esc(&l.layout_id),
-                l.state.to_string(),
-                esc(&l.spec),
-                format::bytes_u64(l.size_bytes),
-                l.queries.to_string(),
-                format::opt(l.avg_latency_ms, format::latency),
-                format::opt(l.p95_latency_ms, format::latency),
-                format::opt(l.avg_bytes_scanned, format::bytes),
-                format::opt(l.improvement, format::percent),
-                format::opt(l.reward, format::reward),
-                format::opt(l.traffic_share, format::percent),
-            ]
-        })
+        .map(|row| row.iter().map(|cell| esc(cell)).collect())
         .collect();
     format!("## Status\n\n{}", table(&header, &rows))
 }

@@ -142,7 +142,8 @@ fn layouts_section(layouts: &[LayoutStatus], style: Style, width: Option<u16>) -
     section("layouts", &layouts_table(layouts), style, width)
 }
 
-fn layouts_table(layouts: &[LayoutStatus]) -> (Vec<&'static str>, Vec<Vec<String>>) {
+/// The header and rows of the layouts table (shared with `summary.md`).
+pub(crate) fn layouts_table(layouts: &[LayoutStatus]) -> (Vec<&'static str>, Vec<Vec<String>>) {
     let header = vec![
         "layout",
         "state",
