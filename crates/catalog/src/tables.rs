@@ -252,11 +252,20 @@ impl Catalog {
                 if !replace {
                     return Err(CatalogError::TableExists(table.name.to_string()));
                 }
-                tx.execute(
+                // Everything keyed by a layout id of the old rows goes: the new rows get the
+                // same ids again (`initial`, then ids derived from it), and a queued or running
+                // job planned from the old files must neither run nor block a new enqueue (a
+                // running worker loses its lease at its next heartbeat).
+                for sql in [
                     "DELETE FROM layouts WHERE table_name = ?1",
-                    [table.name.as_str()],
-                )
-                .ctx("dropping the layouts of a replaced table")?;
+                    "DELETE FROM migration_jobs WHERE table_name = ?1",
+                    "DELETE FROM route_stats WHERE table_name = ?1",
+                    "DELETE FROM canaries WHERE table_name = ?1",
+                    "DELETE FROM layout_evals WHERE table_name = ?1",
+                ] {
+                    tx.execute(sql, [table.name.as_str()])
+                        .ctx("dropping the layouts and jobs of a replaced table")?;
+                }
             }
             tx.execute(
                 "INSERT INTO tables (name, created_at_ms, active_layout, source, row_count) \

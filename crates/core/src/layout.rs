@@ -59,6 +59,30 @@ pub struct LayoutSpec {
     pub bloom_filter_columns: Vec<String>,
 }
 
+/// Rows per Parquet file before a writer rolls to the next one, unless told otherwise.
+pub const ROWS_PER_FILE: u64 = 4 * 1024 * 1024;
+
+/// How a rewrite cuts its output into files, beyond what the spec asks: it changes the bytes
+/// written, so a shape other than the default enters the layout id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FileShape {
+    /// Source files per unit when the rewrite is incremental (each unit sorted on its own);
+    /// None for a full rewrite.
+    pub incremental_batch_files: Option<usize>,
+    /// Rows per output file before rolling.
+    pub rows_per_file: u64,
+}
+
+impl Default for FileShape {
+    /// A full rewrite with `ROWS_PER_FILE` rows per file (what autopilot and proposals build).
+    fn default() -> Self {
+        Self {
+            incremental_batch_files: None,
+            rows_per_file: ROWS_PER_FILE,
+        }
+    }
+}
+
 /// Rows per row group when a spec does not say.
 pub const DEFAULT_ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Rows per data page when a spec does not say.
@@ -189,6 +213,21 @@ impl LayoutId {
         Self(hex::encode(&digest[..8]))
     }
 
+    /// The id of `spec` built from `source` with the file `shape`: the same as `derive` for the
+    /// default shape, and a different id for every other shape, so two rewrites that write
+    /// different bytes never share an id.
+    pub fn derive_shaped(source: &LayoutId, spec: &LayoutSpec, shape: &FileShape) -> Self {
+        if *shape == FileShape::default() {
+            return Self::derive(source, spec);
+        }
+        let shaped = format!(
+            "{}\0{}",
+            source.0,
+            serde_json::to_string(shape).expect("a FileShape always serializes")
+        );
+        Self::derive(&LayoutId(shaped), spec)
+    }
+
     /// Parses an id typed by a user: `initial` or 1 to 64 lowercase hex digits.
     pub fn parse(text: &str) -> Option<Self> {
         let ok = text == INITIAL_LAYOUT
@@ -296,6 +335,26 @@ mod tests {
         other.row_group_rows = Some(1000);
         assert_ne!(a, LayoutId::derive(&LayoutId::initial(), &other));
         assert_ne!(a, LayoutId::derive(&a, &spec()));
+        let shaped = |batch, rows| {
+            let shape = FileShape {
+                incremental_batch_files: batch,
+                rows_per_file: rows,
+            };
+            LayoutId::derive_shaped(&LayoutId::initial(), &spec(), &shape)
+        };
+        assert_eq!(shaped(None, ROWS_PER_FILE), a);
+        let distinct = [
+            shaped(None, 1000),
+            shaped(Some(4), ROWS_PER_FILE),
+            shaped(Some(2), ROWS_PER_FILE),
+            shaped(Some(2), 1000),
+        ];
+        for (i, x) in distinct.iter().enumerate() {
+            assert_ne!(x, &a);
+            for y in &distinct[i + 1..] {
+                assert_ne!(x, y);
+            }
+        }
     }
 
     #[test]

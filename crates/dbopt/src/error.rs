@@ -27,6 +27,25 @@ pub enum DbError {
         "table '{0}' already exists: pass --replace to overwrite it, or choose another --table-name"
     )]
     TableExists(String),
+    /// A migration failed or was refused.
+    #[error(transparent)]
+    Migrate(#[from] dbopt_migrate::MigrateError),
+    /// A migration job failed for good (`user_error` when its input was at fault).
+    #[error("migration job {job} failed: {reason}")]
+    JobFailed {
+        /// The job id.
+        job: i64,
+        /// Why.
+        reason: String,
+        /// True when the input (spec, data) was at fault, not the machine.
+        user_error: bool,
+    },
+    /// The network failed after retries.
+    #[error("{0}")]
+    Network(String),
+    /// A bug or a crashed helper thread: not the user's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// The input is not usable as given.
     #[error("{0}")]
     Invalid(String),
@@ -50,13 +69,30 @@ impl DbError {
         }
     }
 
-    /// True when the input (a name, SQL, a path, a file) is at fault, not the machine.
+    /// True when the input (a name, SQL, a path, a file) is at fault, not the machine: exit
+    /// code 2 in the CLI, 1 otherwise.
     pub fn is_user_error(&self) -> bool {
-        !matches!(
-            self,
-            DbError::Io { .. }
-                | DbError::Engine(EngineError::Io { .. })
-                | DbError::Catalog(CatalogError::Sqlite { .. })
-        ) && !matches!(self, DbError::Report(e) if !e.is_user_error())
+        match self {
+            DbError::Io { .. } | DbError::Network(_) | DbError::Internal(_) => false,
+            DbError::Engine(e) => engine_user_error(e),
+            DbError::Catalog(e) => {
+                !matches!(e, CatalogError::Sqlite { .. } | CatalogError::Corrupt(_))
+            }
+            DbError::Report(e) => e.is_user_error(),
+            DbError::Migrate(e) => e.is_user_error(),
+            DbError::JobFailed { user_error, .. } => *user_error,
+            DbError::Core(_) | DbError::Data(_) | DbError::TableExists(_) | DbError::Invalid(_) => {
+                true
+            }
+        }
     }
+}
+
+/// Whether an engine error is the input's fault: IO, a failed write and exhausted resources
+/// are the machine's.
+fn engine_user_error(e: &EngineError) -> bool {
+    !matches!(
+        e,
+        EngineError::Io { .. } | EngineError::Write { .. } | EngineError::Resources(_)
+    )
 }

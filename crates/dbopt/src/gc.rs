@@ -1,6 +1,7 @@
 //! Garbage collection through the facade: lists what a table's directory holds, plans with
 //! `dbopt_migrate::plan_gc`, retires layouts that are not kept and deletes what the plan says.
 
+use crate::table_lock::{REPLACE_INTENT_FILE, TableWriteLock};
 use crate::{DbError, Workspace};
 use dbopt_catalog::LayoutStatus;
 use dbopt_core::TableName;
@@ -24,6 +25,11 @@ fn entry_names(dir: &std::path::Path, dirs_only: bool) -> Result<Vec<String>, Db
     Ok(out)
 }
 
+/// Reaches a named fail point (a no-op in normal builds; see `dbopt_core::failpoint`).
+pub(crate) fn fail_point(name: &str) -> Result<(), DbError> {
+    dbopt_core::fail_point(name).map_err(|e| DbError::io(format!("at {name}"), e))
+}
+
 impl Workspace {
     /// Plans gc of `table`, keeping `keep` ready inactive layouts; deletes unless `dry_run`.
     pub fn gc_table(
@@ -34,7 +40,22 @@ impl Workspace {
     ) -> Result<GcPlan, DbError> {
         let record = self.require_table(table)?;
         let staging_dir = self.staging_dir(table);
-        let staging = entry_names(&staging_dir, false)?;
+        // Holding the table's write lock keeps a load or replace from starting meanwhile; when
+        // another process holds it, its staging, intent and moved-aside layouts are left alone.
+        let lock = TableWriteLock::try_acquire(&self.table_dir(table))?;
+        if lock.is_some() && !dry_run {
+            self.repair_replace(table)?;
+        }
+        let writer_alive = lock.is_none();
+        let staging: Vec<String> = entry_names(&staging_dir, false)?
+            .into_iter()
+            .filter(|n| {
+                !(writer_alive
+                    && (n.starts_with("initial-")
+                        || n.starts_with("trash-")
+                        || n.starts_with(REPLACE_INTENT_FILE)))
+            })
+            .collect();
         let layout_dirs: Vec<String> = entry_names(&self.table_dir(table), true)?
             .into_iter()
             .filter(|d| d.starts_with("layout_"))
@@ -62,6 +83,8 @@ impl Workspace {
                 continue;
             }
         }
+        fail_point("gc.retired")?;
+        let mut removed = 0;
         for name in &plan.remove_staging {
             let p = staging_dir.join(name);
             let res = if p.is_dir() {
@@ -70,6 +93,10 @@ impl Workspace {
                 std::fs::remove_file(&p)
             };
             res.map_err(|e| DbError::io(format!("removing {}", p.display()), e))?;
+            removed += 1;
+            if removed == 1 {
+                fail_point("gc.removed_one")?;
+            }
         }
         let active_now = self.require_table(table)?.active_layout;
         for (name, _) in &plan.remove_layout_dirs {
@@ -79,6 +106,10 @@ impl Workspace {
             let p = self.table_dir(table).join(name);
             std::fs::remove_dir_all(&p)
                 .map_err(|e| DbError::io(format!("removing {}", p.display()), e))?;
+            removed += 1;
+            if removed == 1 {
+                fail_point("gc.removed_one")?;
+            }
         }
         Ok(plan)
     }

@@ -1,6 +1,8 @@
 //! Writes a table's initial layout from a stream of batches: staging first, then a rename
 //! into place and one catalog transaction, so a crash leaves the old state or the new one.
 
+use crate::gc::fail_point;
+use crate::table_lock::{ReplaceIntent, TableWriteLock};
 use crate::{DbError, Progress, Workspace};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -74,6 +76,12 @@ impl Workspace {
     {
         let table = &request.table;
         self.check_can_create(table, request.replace)?;
+        let _lock = TableWriteLock::try_acquire(&self.table_dir(table))?.ok_or_else(|| {
+            DbError::Invalid(format!(
+                "table '{table}' is being loaded or replaced by another dbopt process: wait for it to finish"
+            ))
+        })?;
+        self.repair_replace(table)?;
         let started = Instant::now();
         let now = self.clock().now_ms();
         let staging = self
@@ -121,6 +129,7 @@ impl Workspace {
             created_at_ms: now,
         };
         write_manifest(&staging, &manifest)?;
+        fail_point("publish.staged")?;
         self.publish_initial(request, &staging, &manifest)?;
         progress.finish();
         Ok(InitialLayoutReport {
@@ -132,6 +141,9 @@ impl Workspace {
         })
     }
 
+    /// Renames the staged layout into `layout_initial` and commits the table; with an existing
+    /// directory (`--replace`, or one left by a crash before a first commit) the old layouts
+    /// are moved aside under a recorded intent first (see `table_lock`).
     fn publish_initial(
         &self,
         request: &InitialLayoutRequest,
@@ -139,30 +151,42 @@ impl Workspace {
         manifest: &LayoutManifest,
     ) -> Result<(), DbError> {
         let table = &request.table;
+        let target = self.layout_dir(table, &LayoutId::initial());
+        let intent = if target.exists() {
+            Some(self.replace_intent(table, staging, manifest)?)
+        } else {
+            None
+        };
+        let published = self.rename_and_commit(request, staging, manifest, intent.as_ref());
+        if intent.is_some() {
+            // Committed: delete the old layouts. Failed: put them back.
+            let repaired = self.repair_replace(table);
+            published?;
+            repaired?;
+            return Ok(());
+        }
+        published
+    }
+
+    /// Moves the old layouts aside (when replacing), renames the staged layout in, fsyncs and
+    /// commits the table in one catalog transaction.
+    fn rename_and_commit(
+        &self,
+        request: &InitialLayoutRequest,
+        staging: &std::path::Path,
+        manifest: &LayoutManifest,
+        intent: Option<&ReplaceIntent>,
+    ) -> Result<(), DbError> {
+        let table = &request.table;
         let table_dir = self.table_dir(table);
         let target = self.layout_dir(table, &LayoutId::initial());
-        let mut trash = Vec::new();
-        if target.exists() {
-            // A replaced table loses every layout: they were built from the old rows.
-            for entry in std::fs::read_dir(&table_dir)
-                .map_err(|e| DbError::io(format!("reading {}", table_dir.display()), e))?
-                .flatten()
-            {
-                let name = entry.file_name().to_string_lossy().to_string();
-                if name.starts_with("layout_") {
-                    let moved = self
-                        .staging_dir(table)
-                        .join(format!("trash-{}-{name}", manifest.created_at_ms));
-                    std::fs::rename(entry.path(), &moved).map_err(|e| {
-                        DbError::io(format!("moving aside {}", entry.path().display()), e)
-                    })?;
-                    trash.push(moved);
-                }
-            }
+        if let Some(intent) = intent {
+            self.move_aside(table, intent)?;
         }
         std::fs::rename(staging, &target)
             .map_err(|e| DbError::io(format!("publishing {}", target.display()), e))?;
         fsync_dir(&table_dir)?;
+        fail_point("publish.renamed")?;
         let path = format!("{}/{}", table, LayoutId::initial().dir_name());
         let layout = LayoutRecord::from_manifest(manifest, path, LayoutStatus::Ready)?;
         let record = TableRecord {
@@ -174,9 +198,56 @@ impl Workspace {
         };
         self.catalog()
             .register_table(&record, &layout, request.replace)?;
-        for t in trash {
-            let _ = std::fs::remove_dir_all(t);
+        fail_point("publish.committed")?;
+        Ok(())
+    }
+
+    /// Records which old layout directories a replace moves aside, before it moves any.
+    fn replace_intent(
+        &self,
+        table: &TableName,
+        staging: &std::path::Path,
+        manifest: &LayoutManifest,
+    ) -> Result<ReplaceIntent, DbError> {
+        let table_dir = self.table_dir(table);
+        let mut moves = Vec::new();
+        for entry in std::fs::read_dir(&table_dir)
+            .map_err(|e| DbError::io(format!("reading {}", table_dir.display()), e))?
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with("layout_") {
+                let moved = format!("trash-{}-{name}", manifest.created_at_ms);
+                moves.push((name, moved));
+            }
         }
+        moves.sort();
+        let intent = ReplaceIntent {
+            created_at_ms: manifest.created_at_ms,
+            staging: staging
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default(),
+            moves,
+        };
+        intent.write(&self.staging_dir(table))?;
+        Ok(intent)
+    }
+
+    /// Moves every old layout directory of a replaced table aside, as the intent says.
+    fn move_aside(&self, table: &TableName, intent: &ReplaceIntent) -> Result<(), DbError> {
+        let table_dir = self.table_dir(table);
+        let staging = self.staging_dir(table);
+        for (name, moved) in &intent.moves {
+            std::fs::rename(table_dir.join(name), staging.join(moved)).map_err(|e| {
+                DbError::io(
+                    format!("moving aside {}", table_dir.join(name).display()),
+                    e,
+                )
+            })?;
+        }
+        fsync_dir(&table_dir)?;
+        fail_point("publish.moved_aside")?;
         Ok(())
     }
 }
@@ -252,7 +323,7 @@ impl WriterPool {
         for handle in self.handles {
             let (written, d) = handle
                 .join()
-                .map_err(|_| DbError::Invalid("a Parquet writer thread panicked".to_string()))??;
+                .map_err(|_| DbError::Internal("a Parquet writer thread panicked".to_string()))??;
             files.extend(written.files);
             rows += written.rows;
             digest.merge(&d);

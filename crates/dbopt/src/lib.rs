@@ -28,6 +28,7 @@ pub mod report;
 pub mod route;
 pub mod serve;
 pub mod status;
+pub mod table_lock;
 pub mod tables;
 pub mod tpch;
 pub mod workload;

@@ -51,13 +51,13 @@ pub struct EnqueueReport {
     pub enqueued: Option<Enqueued>,
 }
 
-/// Maps a migration error onto the facade's error, keeping user errors user errors.
+/// Maps a migration error onto the facade's error, keeping its class (user or machine).
 pub fn migrate_error(e: MigrateError) -> DbError {
     match e {
         MigrateError::Catalog(c) => DbError::Catalog(c),
         MigrateError::Engine(en) => DbError::Engine(en),
         MigrateError::Io { context, source } => DbError::Io { context, source },
-        other => DbError::Invalid(other.to_string()),
+        other => DbError::Migrate(other),
     }
 }
 

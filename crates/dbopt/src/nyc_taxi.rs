@@ -241,7 +241,7 @@ pub fn download_parquet(
     progress.finish();
     if !complete {
         let _ = std::fs::remove_file(&part);
-        return Err(DbError::Invalid(format!(
+        return Err(DbError::Network(format!(
             "downloading {url} failed after {} attempts ({last_problem}); check the network, or set {NYC_TAXI_BASE_URL_ENV} to a reachable mirror",
             outcome.attempts
         )));

@@ -187,7 +187,7 @@ impl Workspace {
                 .into_iter()
                 .map(|h| {
                     h.join().unwrap_or_else(|_| {
-                        Err(DbError::Invalid(
+                        Err(DbError::Internal(
                             "a TPC-H writer thread panicked".to_string(),
                         ))
                     })

@@ -38,13 +38,18 @@ impl Workspace {
                 .map_err(|e| DbError::io(format!("creating {}", parent.display()), e))?;
         }
         let catalog = Catalog::open(&db, clock.clone())?;
-        Ok(Self {
+        let ws = Self {
             config,
             catalog,
             data_dir,
             clock,
             clusters: Mutex::new(HashMap::new()),
-        })
+        };
+        // A `--replace` killed halfway is completed or undone before anything reads the table.
+        if let Err(e) = ws.repair_interrupted_replaces() {
+            tracing::warn!("cannot repair an interrupted --replace: {e}");
+        }
+        Ok(ws)
     }
 
     /// The resolved configuration.

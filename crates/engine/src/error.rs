@@ -25,6 +25,9 @@ pub enum EngineError {
         /// What the reader said.
         message: String,
     },
+    /// The machine failed while a query ran: an IO error, memory or disk exhausted.
+    #[error("query failed on this machine: {0}")]
+    Resources(String),
     /// A source path given by the user is unusable.
     #[error("{0}")]
     Source(String),
@@ -76,6 +79,14 @@ impl EngineError {
                 path: extract_path(&text).unwrap_or_else(|| "(in table)".into()),
                 message: one_line(&e.to_string()),
             };
+        }
+        if matches!(
+            err.find_root(),
+            DataFusionError::IoError(_)
+                | DataFusionError::ResourcesExhausted(_)
+                | DataFusionError::ObjectStore(_)
+        ) {
+            return EngineError::Resources(one_line(&strip_prefixes(&text)));
         }
         if text.contains("Parquet error") || text.contains("parquet") && text.contains("magic") {
             return EngineError::CorruptParquet {

@@ -16,7 +16,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// Rows per file before the writer rolls to a new one, when the caller does not say.
-pub const DEFAULT_ROWS_PER_FILE: u64 = 4 * 1024 * 1024;
+pub const DEFAULT_ROWS_PER_FILE: u64 = dbopt_core::layout::ROWS_PER_FILE;
 
 /// Writer properties for a layout spec.
 pub fn writer_properties(spec: &LayoutSpec) -> WriterProperties {
@@ -191,11 +191,13 @@ impl LayoutWriter {
             path: path.clone(),
             message: e.to_string(),
         };
+        dbopt_core::fail_point("write.file")
+            .map_err(|e| EngineError::io(format!("writing {path}"), e))?;
         let mut writer = file.writer;
         let metadata = writer.finish().map_err(write_err)?;
         let handle = writer.inner();
-        handle
-            .sync_all()
+        dbopt_core::fail_point("write.fsync")
+            .and_then(|()| handle.sync_all())
             .map_err(|e| EngineError::io(format!("syncing {path}"), e))?;
         let size_bytes = handle
             .metadata()
@@ -228,7 +230,8 @@ impl LayoutWriter {
 
 /// Fsyncs a directory so renames and new entries in it are durable.
 pub fn fsync_dir(dir: &Path) -> Result<(), EngineError> {
-    File::open(dir)
+    dbopt_core::fail_point("write.fsync")
+        .and_then(|()| File::open(dir))
         .and_then(|d| d.sync_all())
         .map_err(|e| EngineError::io(format!("syncing directory {}", dir.display()), e))
 }

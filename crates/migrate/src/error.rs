@@ -55,7 +55,10 @@ impl MigrateError {
             ),
             MigrateError::Engine(e) => matches!(
                 e,
-                EngineError::Io { .. } | EngineError::Write { .. } | EngineError::Execution(_)
+                EngineError::Io { .. }
+                    | EngineError::Write { .. }
+                    | EngineError::Execution(_)
+                    | EngineError::Resources(_)
             ),
             MigrateError::Io { .. } => true,
         }

@@ -3,7 +3,7 @@
 
 use crate::MigrateError;
 use dbopt_catalog::MigrationMode;
-use dbopt_core::{LayoutId, LayoutManifest, LayoutSpec};
+use dbopt_core::{FileShape, LayoutId, LayoutManifest, LayoutSpec};
 use serde::{Deserialize, Serialize};
 
 /// Source files per unit in incremental mode when the caller does not say.
@@ -112,7 +112,15 @@ impl MigrationPlan {
         Ok(MigrationPlan {
             table: req.table.to_string(),
             source_layout: req.source.layout_id.clone(),
-            target_layout: LayoutId::derive(&req.source.layout_id, req.spec),
+            target_layout: LayoutId::derive_shaped(
+                &req.source.layout_id,
+                req.spec,
+                &FileShape {
+                    incremental_batch_files: (req.mode == MigrationMode::Incremental)
+                        .then_some(req.batch_files.max(1)),
+                    rows_per_file: req.rows_per_file,
+                },
+            ),
             spec: req.spec.clone(),
             mode: req.mode,
             activate: req.activate,

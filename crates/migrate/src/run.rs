@@ -266,9 +266,11 @@ async fn rewrite_one_unit(
         duration_ms: unit_started.elapsed().as_millis() as u64,
         peak_memory_bytes: peak_rss_bytes(),
     };
+    fail_point("migrate.unit_written")?;
     ctx.catalog
         .record_job_progress(lease, unit.index as u64 + 1, &unit_stats)
         .map_err(|e| MigrateError::LeaseLost(e.to_string()))?;
+    fail_point("migrate.unit_recorded")?;
     tracing::info!(
         rows = outcome.rows,
         spilled_bytes = outcome.spilled_bytes,
@@ -347,6 +349,49 @@ async fn verify(
     Ok(manifest)
 }
 
+/// Takes back a layout directory an earlier attempt renamed into place but never committed
+/// (it crashed between the rename and the catalog commit): it goes back to staging, so this
+/// attempt verifies and publishes it instead of finding its finished units gone.
+fn reclaim_unpublished(
+    ctx: &JobContext<'_>,
+    job: &JobRecord,
+    table_dir: &Path,
+    data: &Path,
+) -> Result<(), MigrateError> {
+    let target = table_dir.join(job.target_layout.dir_name());
+    if data.exists() || !target.join(MANIFEST_FILE).exists() {
+        return Ok(());
+    }
+    let published = ctx
+        .catalog
+        .get_layout(&job.table, &job.target_layout)?
+        .is_some_and(|l| l.status == LayoutStatus::Ready);
+    if published {
+        return Ok(());
+    }
+    let staging = data.parent().unwrap_or(table_dir);
+    std::fs::create_dir_all(staging)
+        .map_err(|e| MigrateError::io(format!("creating {}", staging.display()), e))?;
+    std::fs::rename(&target, data).map_err(|e| {
+        MigrateError::io(
+            format!("moving unpublished {} back to staging", target.display()),
+            e,
+        )
+    })?;
+    fsync_dir(table_dir)?;
+    tracing::info!(
+        "job {}: took back layout {} left unpublished by an earlier attempt",
+        job.id,
+        job.target_layout
+    );
+    Ok(())
+}
+
+/// Reaches a named fail point (a no-op in normal builds; see `dbopt_core::failpoint`).
+fn fail_point(name: &str) -> Result<(), MigrateError> {
+    dbopt_core::fail_point(name).map_err(|e| MigrateError::io(format!("at {name}"), e))
+}
+
 /// Runs a claimed job to its publish. Errors leave the job to the caller to fail or retry.
 #[tracing::instrument(name = "migration_job", skip_all, fields(job_id = job.id, table = %job.table, layout = %job.target_layout, attempt = job.attempt))]
 pub async fn run_job(
@@ -378,6 +423,7 @@ pub async fn run_job(
     // Preflight: disk, partition cardinality, clustering boundaries.
     let staging = table_dir.join("_staging").join(job_staging_name(job.id));
     let data = staging.join("data");
+    reclaim_unpublished(ctx, job, &table_dir, &data)?;
     std::fs::create_dir_all(&data)
         .map_err(|e| MigrateError::io(format!("creating {}", data.display()), e))?;
     drop_unfinished(&data, job.units_done)?;
@@ -505,6 +551,7 @@ pub async fn run_job(
         schema: &schema,
     };
     let manifest = verify(ctx, job, lease, &verified).await?;
+    fail_point("migrate.verified")?;
     let activated = publish(ctx, job, lease, &data, &manifest, &attempt_stats, started)?;
     let _ = std::fs::remove_dir_all(&staging);
     tracing::info!(
@@ -569,6 +616,7 @@ fn publish(
     std::fs::rename(data, &target)
         .map_err(|e| MigrateError::io(format!("renaming into {}", target.display()), e))?;
     fsync_dir(&table_dir)?;
+    fail_point("migrate.renamed")?;
     debug_assert!(target.join(MANIFEST_FILE).exists());
     let path = format!("{}/{}", job.table, job.target_layout.dir_name());
     let record = LayoutRecord::from_manifest(manifest, path, LayoutStatus::Ready)?;
@@ -584,6 +632,7 @@ fn publish(
         .catalog
         .complete_job(lease, &record, &final_stats)
         .map_err(|e| MigrateError::LeaseLost(e.to_string()))?;
+    fail_point("migrate.committed")?;
     Ok(published.activated)
 }
 

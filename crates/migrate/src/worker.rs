@@ -32,6 +32,8 @@ pub struct WorkerReport {
     pub done: Vec<JobOutcome>,
     /// Jobs failed for good, with the reason.
     pub failed: Vec<(i64, String)>,
+    /// The failed jobs whose input (spec, data) was at fault rather than the machine.
+    pub failed_by_input: Vec<i64>,
     /// Jobs given back for a retry, with the reason.
     pub retried: Vec<(i64, String)>,
     /// The worker was stopped by request.
@@ -121,6 +123,9 @@ pub async fn run_worker(
                     None => {
                         tracing::warn!(job_id = job.id, "job {} failed: {reason}", job.id);
                         report.failed.push((job.id, reason));
+                        if e.is_user_error() {
+                            report.failed_by_input.push(job.id);
+                        }
                     }
                 }
             }

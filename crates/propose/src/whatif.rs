@@ -13,7 +13,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Rows per file the writer rolls at (mirrors the engine writer's default).
-pub const ROWS_PER_FILE: u64 = 4 * 1024 * 1024;
+pub const ROWS_PER_FILE: u64 = dbopt_core::layout::ROWS_PER_FILE;
 /// Price of opening one file, in byte-equivalents (metadata read, request setup).
 pub const FILE_PRICE_BYTES: f64 = 256.0 * 1024.0;
 /// Price of visiting one row group, in byte-equivalents (decoder setup).

@@ -12,12 +12,13 @@ use std::time::Duration;
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   dbopt migration-worker --once
+  dbopt migration-worker --max-jobs 1
   dbopt --memory-limit 256MiB migration-worker --loop --sleep-sec 5
 
 The global --memory-limit bounds the rewrite's sort (it spills to DATA_DIR/_spill beyond it).
 Ctrl+C stops the worker after the current unit; the job goes back to the queue.")]
 pub struct MigrationWorkerArgs {
-    /// Handle what is queued now and stop (the default).
+    /// Handle every job that can run now, then stop (the default; --max-jobs stops earlier).
     #[arg(long, conflicts_with = "keep_polling")]
     pub once: bool,
     /// Keep polling for new jobs until stopped.
@@ -52,11 +53,7 @@ pub async fn run(ws: Workspace, args: MigrationWorkerArgs) -> Result<()> {
         owner: format!("{host}:{}", std::process::id()),
         keep_polling: args.keep_polling,
         sleep: Duration::from_secs_f64(args.sleep_sec),
-        max_jobs: if args.once && !args.keep_polling {
-            Some(args.max_jobs.unwrap_or(1))
-        } else {
-            args.max_jobs
-        },
+        max_jobs: args.max_jobs,
         table,
     };
     let stop = Arc::new(AtomicBool::new(false));
@@ -92,9 +89,11 @@ pub async fn run(ws: Workspace, args: MigrationWorkerArgs) -> Result<()> {
         println!("no migration job to run");
     }
     if let Some((id, reason)) = report.failed.first() {
-        bail!(DbError::Invalid(format!(
-            "migration job {id} failed: {reason}"
-        )));
+        bail!(DbError::JobFailed {
+            job: *id,
+            reason: reason.clone(),
+            user_error: report.failed_by_input.contains(id),
+        });
     }
     Ok(())
 }

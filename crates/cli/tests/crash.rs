@@ -1,0 +1,787 @@
+//! Crash and conflict tests by phase: a real `dbopt` process dies (SIGABRT, no cleanup) at each
+//! named fail point of a migration, `gc`, a table publish, `--replace`, promote and rollback,
+//! or gets an injected ENOSPC/EIO; then a fresh process must find the table answering exactly
+//! the rows it answered before (or the new layout whole and verified), and `gc` must leave no
+//! staging and no stray layout directory. Also the conflicts: an activation during a running
+//! job, `--replace` under queued jobs, two workers racing, a worker paused past its lease.
+//!
+//! The fail points exist only in the binary built for tests (feature `failpoints` of
+//! dbopt-core; see crates/core/src/failpoint.rs).
+
+mod common;
+use common::{active_layout, bin, generate_events, run, scalar};
+use dbopt_testkit::TempWorkspace;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// `dbopt args` with extra environment.
+fn cmd(ws: &TempWorkspace, env: &[(&str, &str)], args: &[&str]) -> Command {
+    let mut c = ws.command(&bin());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.args(args);
+    c
+}
+
+/// Runs `dbopt args` with the fail point `point` armed and asserts the process died there.
+fn dies_at(ws: &TempWorkspace, point: &str, args: &[&str]) {
+    let out = cmd(
+        ws,
+        &[("DBOPT_FAILPOINT", point), ("DBOPT_LEASE_SECONDS", "1")],
+        args,
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "dbopt {args:?} should die at {point}: status {:?}\nstderr:\n{stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains(&format!(
+            "fail point {}",
+            point.split([':', '@']).next().unwrap()
+        )),
+        "{stderr}"
+    );
+}
+
+/// Runs `dbopt args` with `DBOPT_FAILPOINT=point` (an injected error) and returns the output.
+fn with_fault(ws: &TempWorkspace, point: &str, args: &[&str]) -> Output {
+    cmd(ws, &[("DBOPT_FAILPOINT", point)], args)
+        .output()
+        .unwrap()
+}
+
+/// An order-insensitive checksum of the rows of `events` read through `layout` (or the active
+/// layout when None).
+fn checksum(ws: &TempWorkspace, layout: Option<&str>) -> String {
+    let sql = "SELECT count(*), sum(event_id), count(DISTINCT session_id), \
+               sum(CAST(amount * 100 AS BIGINT)), count(country) FROM events";
+    let mut args = vec!["query", "--table-name", "events", "--format", "csv"];
+    if let Some(l) = layout {
+        args.extend(["--layout", l]);
+    }
+    args.push(sql);
+    run(ws, &args).success()
+}
+
+fn job_status(ws: &TempWorkspace, target: &str) -> String {
+    ws.catalog()
+        .query_row(
+            "SELECT status FROM migration_jobs WHERE target_layout = ?1",
+            [target],
+            |r| r.get(0),
+        )
+        .unwrap_or_else(|e| panic!("job for {target}: {e}"))
+}
+
+fn target_of(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("target layout:"))
+        .expect("the plan names its target layout")
+        .trim()
+        .to_string()
+}
+
+/// Entries of `DATA_DIR/events/_staging`.
+fn staging_entries(ws: &TempWorkspace) -> Vec<String> {
+    let dir = ws.data_dir().join("events").join("_staging");
+    let mut out: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    out.sort();
+    out
+}
+
+fn layout_dirs(ws: &TempWorkspace) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(ws.data_dir().join("events"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("layout_"))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Catalog layouts of `events` with the given status.
+fn layouts_with(ws: &TempWorkspace, status: &str) -> Vec<String> {
+    let conn = ws.catalog();
+    let mut stmt = conn
+        .prepare(
+            "SELECT layout_id FROM layouts WHERE table_name = 'events' AND status = ?1 \
+             ORDER BY layout_id",
+        )
+        .unwrap();
+    stmt.query_map([status], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// A small events table of 4 files (20k rows), the checksum of its rows.
+fn table(ws: &TempWorkspace) -> String {
+    generate_events(ws, "20000", "11", "1000", &["--rows-per-file", "5000"]);
+    checksum(ws, None)
+}
+
+/// Queues a two-unit incremental sort on `col` that activates when published; its target id.
+fn enqueue(ws: &TempWorkspace, col: &str) -> String {
+    let out = run(
+        ws,
+        &[
+            "enqueue-migration",
+            "--activate",
+            "--table-name",
+            "events",
+            "--mode",
+            "incremental",
+            "--batch-files",
+            "2",
+            "--sort-by",
+            col,
+            "--rows-per-file",
+            "4000",
+        ],
+    )
+    .success();
+    target_of(&out)
+}
+
+/// Runs workers (lease of 1 s, so an abandoned job is taken over) until `target`'s job is done.
+fn finish_job(ws: &TempWorkspace, target: &str) {
+    let started = Instant::now();
+    while job_status(ws, target) != "done" {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "job for {target} stuck in {}",
+            job_status(ws, target)
+        );
+        let out = cmd(
+            ws,
+            &[("DBOPT_LEASE_SECONDS", "1")],
+            &["migration-worker", "--once"],
+        )
+        .output()
+        .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// The manifest digest of a layout directory.
+fn manifest_digest(ws: &TempWorkspace, layout: &str) -> String {
+    let path = ws
+        .data_dir()
+        .join("events")
+        .join(format!("layout_{layout}"))
+        .join("_dbopt_layout.json");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["digest"].as_str().unwrap().to_string()
+}
+
+/// Kills a migration worker at `point`, checks the table still answers its rows, restarts
+/// workers until the job is published, and checks the result and that gc leaves nothing.
+fn migration_crash(point: &str) {
+    let ws = TempWorkspace::new();
+    let before = table(&ws);
+    let digest = manifest_digest(&ws, "initial");
+    let target = enqueue(&ws, "event_ts");
+    dies_at(&ws, point, &["migration-worker"]);
+    let active = active_layout(&ws);
+    assert!(active == "initial" || active == target, "active {active}");
+    assert_eq!(checksum(&ws, None), before, "after dying at {point}");
+    finish_job(&ws, &target);
+    assert_eq!(active_layout(&ws), target);
+    assert_eq!(manifest_digest(&ws, &target), digest);
+    assert_eq!(checksum(&ws, Some(&target)), before);
+    run(&ws, &["gc", "--table-name", "events", "--keep", "0"]).success();
+    assert_eq!(staging_entries(&ws), Vec::<String>::new(), "{point}");
+    assert_eq!(
+        layout_dirs(&ws),
+        vec![format!("layout_{target}"), "layout_initial".to_string()],
+        "{point}"
+    );
+}
+
+#[test]
+fn crash_after_a_unit_is_written() {
+    migration_crash("migrate.unit_written");
+}
+
+#[test]
+fn crash_after_the_second_unit_is_written() {
+    migration_crash("migrate.unit_written@2");
+}
+
+#[test]
+fn crash_before_a_file_is_fsynced() {
+    migration_crash("write.fsync@2");
+}
+
+#[test]
+fn crash_after_a_unit_is_recorded() {
+    migration_crash("migrate.unit_recorded");
+}
+
+#[test]
+fn crash_after_verify() {
+    migration_crash("migrate.verified");
+}
+
+#[test]
+fn crash_between_rename_and_commit() {
+    migration_crash("migrate.renamed");
+}
+
+#[test]
+fn crash_after_the_publish_commit() {
+    migration_crash("migrate.committed");
+}
+
+/// A table with two built layouts: `old` (ready, inactive) and `new` (active).
+fn two_layouts(ws: &TempWorkspace) -> (String, String, String) {
+    let before = table(ws);
+    let old = enqueue(ws, "event_ts");
+    finish_job(ws, &old);
+    let new = enqueue(ws, "user_id");
+    finish_job(ws, &new);
+    assert_eq!(active_layout(ws), new);
+    (before, old, new)
+}
+
+fn gc_crash(point: &str) {
+    let ws = TempWorkspace::new();
+    let (before, old, new) = two_layouts(&ws);
+    // A stray staging entry, so gc has something to delete before the layouts.
+    std::fs::create_dir_all(ws.data_dir().join("events/_staging/job-999")).unwrap();
+    dies_at(&ws, point, &["gc", "--table-name", "events", "--keep", "0"]);
+    assert_eq!(active_layout(&ws), new);
+    assert_eq!(checksum(&ws, None), before, "after dying at {point}");
+    run(&ws, &["gc", "--table-name", "events", "--keep", "0"]).success();
+    assert_eq!(checksum(&ws, None), before);
+    assert_eq!(staging_entries(&ws), Vec::<String>::new());
+    let mut expected = vec!["layout_initial".to_string(), format!("layout_{new}")];
+    expected.sort();
+    assert_eq!(layout_dirs(&ws), expected);
+    assert_eq!(layouts_with(&ws, "retired"), vec![old]);
+}
+
+#[test]
+fn crash_in_gc_after_retiring() {
+    gc_crash("gc.retired");
+}
+
+#[test]
+fn crash_in_gc_after_the_first_delete() {
+    gc_crash("gc.removed_one");
+}
+
+/// A first generate that dies at `point` of its second publish (`customers` is published
+/// first, then `events`) leaves no events table, or the whole table.
+fn first_publish_crash(point: &str, committed: bool) {
+    let ws = TempWorkspace::new();
+    let args = [
+        "generate",
+        "--table-name",
+        "events",
+        "--num-rows",
+        "20000",
+        "--seed",
+        "11",
+        "--rows-per-file",
+        "5000",
+    ];
+    dies_at(&ws, point, &args);
+    let listed = run(&ws, &["tables"]).success();
+    assert_eq!(listed.contains("events"), committed, "{listed}");
+    if !committed {
+        run(&ws, &[&args[..], &["--replace"]].concat()).success();
+    }
+    let reference = TempWorkspace::new();
+    assert_eq!(checksum(&ws, None), table(&reference));
+    run(&ws, &["gc", "--table-name", "events"]).success();
+    assert_eq!(staging_entries(&ws), Vec::<String>::new());
+    assert_eq!(layout_dirs(&ws), vec!["layout_initial".to_string()]);
+}
+
+#[test]
+fn crash_in_generate_after_staging() {
+    first_publish_crash("publish.staged@2", false);
+}
+
+#[test]
+fn crash_in_generate_between_rename_and_commit() {
+    first_publish_crash("publish.renamed@2", false);
+}
+
+#[test]
+fn crash_in_generate_after_commit() {
+    first_publish_crash("publish.committed@2", true);
+}
+
+/// `generate --replace` (new rows, seed 12) dies at `point` of its second publish (`events`,
+/// after `customers`) over a table with an active sorted
+/// layout: before the commit the old rows and layouts come back whole; after it the new rows
+/// are served and the old layouts are gone.
+fn replace_crash(point: &str, committed: bool) {
+    let ws = TempWorkspace::new();
+    let before = table(&ws);
+    let sorted = enqueue(&ws, "event_ts");
+    finish_job(&ws, &sorted);
+    let replace = [
+        "generate",
+        "--replace",
+        "--table-name",
+        "events",
+        "--num-rows",
+        "20000",
+        "--seed",
+        "12",
+        "--rows-per-file",
+        "5000",
+    ];
+    dies_at(&ws, point, &replace);
+    if committed {
+        assert_ne!(checksum(&ws, None), before);
+        assert_eq!(active_layout(&ws), "initial");
+        assert_eq!(layout_dirs(&ws), vec!["layout_initial".to_string()]);
+    } else {
+        assert_eq!(checksum(&ws, None), before, "after dying at {point}");
+        assert_eq!(active_layout(&ws), sorted);
+        assert_eq!(checksum(&ws, Some("initial")), before);
+        assert_eq!(
+            layout_dirs(&ws),
+            vec![format!("layout_{sorted}"), "layout_initial".to_string()]
+        );
+        run(&ws, &replace).success();
+    }
+    let after = checksum(&ws, None);
+    assert_ne!(after, before);
+    run(&ws, &["gc", "--table-name", "events"]).success();
+    assert_eq!(staging_entries(&ws), Vec::<String>::new());
+    // The replaced table forgets the old jobs: the same spec is built again from the new rows.
+    let again = enqueue(&ws, "event_ts");
+    assert_eq!(again, sorted, "same source id and spec, same layout id");
+    finish_job(&ws, &again);
+    assert_eq!(checksum(&ws, Some(&again)), after);
+}
+
+#[test]
+fn crash_in_replace_after_staging() {
+    replace_crash("publish.staged@2", false);
+}
+
+#[test]
+fn crash_in_replace_after_moving_the_old_layouts_aside() {
+    replace_crash("publish.moved_aside@2", false);
+}
+
+#[test]
+fn crash_in_replace_between_rename_and_commit() {
+    replace_crash("publish.renamed@2", false);
+}
+
+#[test]
+fn crash_in_replace_after_commit() {
+    replace_crash("publish.committed@2", true);
+}
+
+#[test]
+fn crash_in_promote_and_rollback() {
+    let ws = TempWorkspace::new();
+    let (before, old, new) = two_layouts(&ws);
+    dies_at(
+        &ws,
+        "serving.before_swap",
+        &["promote", "--table-name", "events", "--layout", &old],
+    );
+    assert_eq!(active_layout(&ws), new);
+    dies_at(
+        &ws,
+        "serving.swapped",
+        &["promote", "--table-name", "events", "--layout", &old],
+    );
+    assert_eq!(active_layout(&ws), old);
+    assert_eq!(checksum(&ws, None), before);
+    dies_at(
+        &ws,
+        "serving.before_swap",
+        &["rollback", "--table-name", "events"],
+    );
+    assert_eq!(active_layout(&ws), old);
+    dies_at(
+        &ws,
+        "serving.swapped",
+        &["rollback", "--table-name", "events"],
+    );
+    assert_eq!(active_layout(&ws), new);
+    assert_eq!(checksum(&ws, None), before);
+}
+
+/// Every fail point listed in the code has a test in this file.
+#[test]
+fn every_fail_point_is_exercised() {
+    let source = include_str!("crash.rs");
+    for (name, _) in dbopt_core::failpoint::FAIL_POINTS {
+        assert!(
+            source.matches(&format!("\"{name}")).count() >= 1,
+            "fail point {name} has no crash test"
+        );
+    }
+}
+
+// ---- Injected IO errors (disk full, a failing device) ----
+
+#[test]
+fn a_full_disk_during_a_migration_fails_the_attempt_and_keeps_the_table() {
+    let ws = TempWorkspace::new();
+    let before = table(&ws);
+    let target = enqueue(&ws, "event_ts");
+    for fault in ["write.file:enospc", "write.fsync:eio@3"] {
+        let out = with_fault(&ws, fault, &["migration-worker"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "a retryable failure is not the worker's failure: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (status, error): (String, String) = ws
+            .catalog()
+            .query_row(
+                "SELECT status, error FROM migration_jobs WHERE target_layout = ?1",
+                [&target],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(status, "queued", "{fault}: retried later");
+        let expected = if fault.contains("enospc") {
+            "No space left on device"
+        } else {
+            "Input/output error"
+        };
+        assert!(error.contains(expected), "{fault}: {error}");
+        assert_eq!(active_layout(&ws), "initial");
+        assert_eq!(checksum(&ws, None), before);
+        // The retry waits out its backoff; make it due now.
+        ws.catalog()
+            .execute("UPDATE migration_jobs SET retry_after_ms = 0", [])
+            .unwrap();
+    }
+    finish_job(&ws, &target);
+    assert_eq!(checksum(&ws, None), before);
+    run(&ws, &["gc", "--table-name", "events", "--keep", "0"]).success();
+    assert_eq!(staging_entries(&ws), Vec::<String>::new());
+}
+
+#[test]
+fn a_full_disk_during_generate_and_load_leaves_no_table_and_exits_1() {
+    let ws = TempWorkspace::new();
+    for fault in ["write.file:enospc", "write.fsync:eio"] {
+        let out = with_fault(
+            &ws,
+            fault,
+            &["generate", "--table-name", "events", "--num-rows", "5000"],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{fault}: {stderr}");
+        let last = stderr.trim().lines().last().unwrap_or_default();
+        assert!(last.starts_with("error: "), "{stderr}");
+        assert!(!run(&ws, &["tables"]).success().contains("events"));
+        assert_eq!(staging_entries(&ws), Vec::<String>::new(), "{fault}");
+    }
+    // The same for a load over a table that exists: the old table stays whole.
+    let before = table(&ws);
+    let csv = ws.root().join("rows.csv");
+    std::fs::write(&csv, "a,b\n1,x\n2,y\n").unwrap();
+    let out = with_fault(
+        &ws,
+        "write.file:enospc",
+        &[
+            "load-dataset",
+            "--replace",
+            "--table-name",
+            "events",
+            "--source-path",
+            csv.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(checksum(&ws, None), before);
+}
+
+// ---- Conflicts ----
+
+#[test]
+fn a_job_planned_before_an_activation_publishes_a_candidate() {
+    let ws = TempWorkspace::new();
+    let (before, old, new) = two_layouts(&ws);
+    // A job planned from `new`, killed after verify; meanwhile `old` is activated.
+    let target = enqueue(&ws, "customer_id");
+    dies_at(&ws, "migrate.verified", &["migration-worker"]);
+    run(
+        &ws,
+        &[
+            "activate-layout",
+            "--table-name",
+            "events",
+            "--layout",
+            &old,
+        ],
+    )
+    .success();
+    finish_job(&ws, &target);
+    assert_eq!(active_layout(&ws), old, "the newer activation stands");
+    assert!(layouts_with(&ws, "ready").contains(&target));
+    assert_eq!(checksum(&ws, Some(&target)), before);
+    assert_eq!(checksum(&ws, Some(&new)), before);
+}
+
+#[test]
+fn replace_drops_queued_and_running_jobs() {
+    let ws = TempWorkspace::new();
+    let before = table(&ws);
+    let queued = enqueue(&ws, "event_ts");
+    // A second job left running by a dead worker.
+    let running = enqueue(&ws, "user_id");
+    ws.catalog()
+        .execute(
+            "UPDATE migration_jobs SET status = 'running', lease_owner = 'gone', \
+             lease_expires_ms = 9000000000000 WHERE target_layout = ?1",
+            [&running],
+        )
+        .unwrap();
+    run(
+        &ws,
+        &[
+            "generate",
+            "--replace",
+            "--table-name",
+            "events",
+            "--num-rows",
+            "8000",
+            "--seed",
+            "5",
+        ],
+    )
+    .success();
+    let jobs: i64 = scalar(&ws, "SELECT count(*) FROM migration_jobs");
+    assert_eq!(jobs, 0, "jobs planned from the old rows are gone");
+    let again = enqueue(&ws, "event_ts");
+    assert_eq!(again, queued);
+    finish_job(&ws, &again);
+    let after = checksum(&ws, None);
+    assert_ne!(after, before);
+    assert!(after.contains("8000"), "{after}");
+}
+
+#[test]
+fn two_workers_racing_for_one_job_publish_it_once() {
+    let ws = TempWorkspace::new();
+    let before = table(&ws);
+    let target = enqueue(&ws, "event_ts");
+    let spawn = || {
+        cmd(&ws, &[], &["migration-worker"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(job_status(&ws, &target), "done");
+    let attempts: i64 = scalar(&ws, "SELECT attempt FROM migration_jobs");
+    assert_eq!(attempts, 1, "only one worker claimed the job");
+    assert_eq!(active_layout(&ws), target);
+    assert_eq!(checksum(&ws, None), before);
+}
+
+#[test]
+fn a_worker_paused_past_its_lease_does_not_publish() {
+    let ws = TempWorkspace::new();
+    let before = table(&ws);
+    let target = enqueue(&ws, "event_ts");
+    // Worker A stalls 4 s after verify, with a 1 s lease and no heartbeat while stalled.
+    let a = cmd(
+        &ws,
+        &[
+            ("DBOPT_FAILPOINT", "migrate.verified:sleep4000"),
+            ("DBOPT_LEASE_SECONDS", "1"),
+        ],
+        &["migration-worker"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Wait for A to stall, then let B take over once the lease expired.
+    let started = Instant::now();
+    while !staging_has_manifest(&ws) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "A never verified"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    finish_job(&ws, &target);
+    let out = a.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("lease"),
+        "A must notice it lost the lease: {stderr}"
+    );
+    let attempts: i64 = scalar(&ws, "SELECT attempt FROM migration_jobs");
+    assert_eq!(attempts, 2);
+    assert_eq!(active_layout(&ws), target);
+    assert_eq!(checksum(&ws, None), before);
+    run(&ws, &["gc", "--table-name", "events", "--keep", "0"]).success();
+    assert_eq!(staging_entries(&ws), Vec::<String>::new());
+    assert_eq!(
+        layout_dirs(&ws),
+        vec![format!("layout_{target}"), "layout_initial".to_string()]
+    );
+}
+
+/// True once some job's staging holds a verified manifest.
+fn staging_has_manifest(ws: &TempWorkspace) -> bool {
+    staging_entries(ws).iter().any(|e| {
+        ws.data_dir()
+            .join("events/_staging")
+            .join(e)
+            .join("data/_dbopt_layout.json")
+            .exists()
+    })
+}
+
+#[test]
+fn migration_worker_once_drains_what_is_queued() {
+    let ws = TempWorkspace::new();
+    table(&ws);
+    let a = enqueue(&ws, "event_ts");
+    let b = enqueue(&ws, "user_id");
+    run(&ws, &["migration-worker", "--once"]).success();
+    assert_eq!(job_status(&ws, &a), "done");
+    assert_eq!(job_status(&ws, &b), "done");
+    let c = enqueue(&ws, "session_id");
+    let d = enqueue(&ws, "customer_id");
+    run(&ws, &["migration-worker", "--max-jobs", "1"]).success();
+    assert_eq!(job_status(&ws, &c), "done");
+    assert_eq!(job_status(&ws, &d), "queued");
+}
+
+#[test]
+fn file_shape_enters_the_layout_id() {
+    let ws = TempWorkspace::new();
+    table(&ws);
+    let plan = |extra: &[&str]| {
+        let base = [
+            "enqueue-migration",
+            "--dry-run",
+            "--table-name",
+            "events",
+            "--sort-by",
+            "event_ts",
+        ];
+        target_of(&run(&ws, &[&base[..], extra].concat()).success())
+    };
+    let ids = [
+        plan(&[]),
+        plan(&["--rows-per-file", "4000"]),
+        plan(&["--mode", "incremental"]),
+        plan(&["--mode", "incremental", "--batch-files", "2"]),
+    ];
+    for (i, a) in ids.iter().enumerate() {
+        for b in &ids[i + 1..] {
+            assert_ne!(a, b, "{ids:?}");
+        }
+    }
+    assert_eq!(plan(&[]), ids[0], "the same request, the same id");
+}
+
+#[test]
+fn routing_a_worker_and_gc_write_the_catalog_at_once() {
+    let ws = TempWorkspace::new();
+    let (before, _, _) = two_layouts(&ws);
+    let target = enqueue(&ws, "session_id");
+    let logged_before: i64 = scalar(&ws, "SELECT count(*) FROM query_log");
+    let spawn = |args: &[&str]| {
+        cmd(&ws, &[], args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let children = [
+        spawn(&[
+            "run-workload",
+            "--num-queries",
+            "40",
+            "--seed",
+            "1",
+            "--explore",
+        ]),
+        spawn(&[
+            "run-workload",
+            "--num-queries",
+            "40",
+            "--seed",
+            "2",
+            "--explore",
+        ]),
+        spawn(&["migration-worker"]),
+        spawn(&["gc", "--table-name", "events", "--keep", "1"]),
+    ];
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let logged: i64 = scalar(&ws, "SELECT count(*) FROM query_log");
+    assert_eq!(
+        logged - logged_before,
+        80,
+        "every routed query is logged once"
+    );
+    let errors: i64 = scalar(
+        &ws,
+        "SELECT count(*) FROM query_log WHERE error IS NOT NULL",
+    );
+    assert_eq!(errors, 0);
+    assert_eq!(job_status(&ws, &target), "done");
+    assert_eq!(checksum(&ws, None), before);
+}
