@@ -57,6 +57,11 @@ pub fn new_session(settings: &EngineSettings) -> SessionContext {
         opts.execution.parquet.pruning = true;
         opts.execution.collect_statistics = true;
         opts.sql_parser.enable_ident_normalization = true;
+        // DataFusion 55's dynamic filter for MIN/MAX aggregates loses rows when a query has
+        // several of them and one column's running bound is still NULL (all-null batches
+        // first, then `amount < NULL OR event_date < d` filters every later row): found by
+        // crates/dbopt/tests/differential.rs, kept there as a regression query.
+        opts.optimizer.enable_aggregate_dynamic_filter_pushdown = false;
     }
     let disk = match &settings.spill_dir {
         Some(dir) => {
