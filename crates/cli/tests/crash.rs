@@ -785,3 +785,86 @@ fn routing_a_worker_and_gc_write_the_catalog_at_once() {
     assert_eq!(job_status(&ws, &target), "done");
     assert_eq!(checksum(&ws, None), before);
 }
+
+// ---- Exit codes: 2 for input the user can fix, 1 for the machine ----
+
+/// Asserts `out` exited `code` with a one-line `error:` that contains `needle`.
+fn exits(out: &Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let last = stderr.trim().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: ") && last.contains(needle),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bad_name_is_the_users_error() {
+    let ws = TempWorkspace::new();
+    exits(
+        &cmd(&ws, &[], &["query", "--table-name", "no such", "SELECT 1"])
+            .output()
+            .unwrap(),
+        2,
+        "no such",
+    );
+}
+
+#[test]
+fn a_corrupt_catalog_and_an_unusable_data_dir_are_the_machines() {
+    let ws = TempWorkspace::new();
+    std::fs::write(ws.metadata_db(), vec![b'x'; 8192]).unwrap();
+    exits(&cmd(&ws, &[], &["tables"]).output().unwrap(), 1, "");
+    let file = ws.root().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let out = cmd(
+        &ws,
+        &[("DATA_DIR", file.join("data").to_str().unwrap())],
+        &["tables"],
+    )
+    .env("METADATA_DB", ws.root().join("other.db"))
+    .output()
+    .unwrap();
+    exits(&out, 1, "data directory");
+}
+
+#[test]
+fn a_failed_verification_is_the_machines() {
+    let ws = TempWorkspace::new();
+    let before = table(&ws);
+    // A source manifest whose digest no longer matches its files (bit rot, a bad disk).
+    let path = ws
+        .data_dir()
+        .join("events/layout_initial/_dbopt_layout.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    manifest["digest"] = serde_json::json!("00000000000000000000000000000000");
+    std::fs::write(&path, serde_json::to_string(&manifest).unwrap()).unwrap();
+    let target = enqueue(&ws, "event_ts");
+    exits(
+        &cmd(&ws, &[], &["migration-worker"]).output().unwrap(),
+        1,
+        "verification failed",
+    );
+    assert_eq!(job_status(&ws, &target), "failed");
+    assert_eq!(active_layout(&ws), "initial");
+    assert_eq!(checksum(&ws, None), before);
+    assert_eq!(staging_entries(&ws), Vec::<String>::new());
+}
+
+#[test]
+fn a_network_failure_after_retries_is_the_machines() {
+    let ws = TempWorkspace::new();
+    // Nothing listens on port 9 (discard) of loopback here: every attempt is refused.
+    let out = cmd(
+        &ws,
+        &[("DBOPT_NYC_TAXI_BASE_URL", "http://127.0.0.1:9/trip-data")],
+        &["download-nyc-taxi", "--year", "2024", "--month", "1"],
+    )
+    .output()
+    .unwrap();
+    exits(&out, 1, "attempts");
+    assert!(!run(&ws, &["tables"]).success().contains("nyc_taxi"));
+}
