@@ -84,7 +84,10 @@ const V3: &str = include_str!("migrations/v3_migrations.sql");
 /// autopilot decisions; the routing policy of each logged query).
 const V4: &str = include_str!("migrations/v4_learning_loop.sql");
 
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+/// Version 5: `layouts.retired_at_ms`, when a layout left service (gc's grace period).
+const V5: &str = include_str!("migrations/v5_gc_grace.sql");
+
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes (the number of migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

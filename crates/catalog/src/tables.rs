@@ -358,7 +358,10 @@ impl Catalog {
             }
             tx.execute(
                 "UPDATE layouts SET status = ?3, published_at_ms = CASE WHEN ?3 = 'ready' \
-                 THEN coalesce(published_at_ms, ?4) ELSE published_at_ms END \
+                 THEN coalesce(published_at_ms, ?4) ELSE published_at_ms END, \
+                 retired_at_ms = CASE WHEN ?3 = 'ready' THEN NULL \
+                 WHEN status = 'ready' OR retired_at_ms IS NULL THEN ?4 \
+                 ELSE retired_at_ms END \
                  WHERE table_name = ?1 AND layout_id = ?2",
                 params![table.as_str(), id.as_str(), status.as_str(), now],
             )
@@ -383,6 +386,33 @@ impl Catalog {
                 reason: "activated by hand",
             };
             crate::serving::swap_active_in(tx, &swap, now)
+        })
+    }
+
+    /// When each layout of `table` that could have served queries last stopped serving
+    /// them: the later of when it stopped being the active layout (the `activations` log) and
+    /// when it left the ready state (retired or failed). gc keeps a layout's files for a grace
+    /// period after this moment, because a query that resolved the layout just before may
+    /// still be reading them. Layouts that never stopped serving are absent.
+    pub fn out_of_service_since(
+        &self,
+        table: &TableName,
+    ) -> Result<std::collections::BTreeMap<LayoutId, i64>, CatalogError> {
+        self.read("reading when layouts left service", |tx| {
+            let rows = collect_rows(
+                tx,
+                "reading when layouts left service",
+                "SELECT layout_id, max(at) AS at FROM ( \
+                   SELECT from_layout AS layout_id, at_ms AS at FROM activations \
+                     WHERE table_name = ?1 \
+                   UNION ALL \
+                   SELECT layout_id, retired_at_ms AS at FROM layouts \
+                     WHERE table_name = ?1 AND retired_at_ms IS NOT NULL) \
+                 GROUP BY layout_id",
+                [table.as_str()],
+                |row| Ok((get_layout_id(row, "layout_id")?, get::<i64>(row, "at")?)),
+            )?;
+            Ok(rows.into_iter().collect())
         })
     }
 

@@ -21,6 +21,12 @@ fn main() -> ExitCode {
     }
     let cli = cli::Cli::parse();
     logging::init(cli.global.verbose, cli.global.quiet);
+    if matches!(
+        cli.command,
+        cli::Command::MigrationWorker(_) | cli::Command::Autopilot(_) | cli::Command::Serve(_)
+    ) {
+        bound_allocator_retention();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -37,6 +43,24 @@ fn main() -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::from(exit_code(&err))
         }
+    }
+}
+
+/// Keeps glibc's allocator from holding freed memory that a rewrite no longer uses, so a
+/// rewrite's resident memory stays near `memory_limit` plus a fixed overhead (README,
+/// Migration, "Memory"). By default glibc gives each thread that contends an arena of its
+/// own (up to 8 per core) and raises its mmap threshold to 32 MiB after large frees, so the
+/// sort's and the Parquet writer's large buffers land in arenas that keep them after they are
+/// freed: measured on a 1.6M-row sort at a 32 MiB limit, peak RSS 247 MiB with the defaults,
+/// 153 MiB with two arenas and a fixed 1 MiB mmap/trim threshold, at the same speed.
+/// Called before the runtime starts its threads; a no-op off glibc.
+fn bound_allocator_retention() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator; it is called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 20);
     }
 }
 

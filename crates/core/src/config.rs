@@ -174,6 +174,12 @@ pub const KEYS: &[ConfigKey] = &[
         doc: "rolling window evaluate scores layouts over (e.g. 30m, 1h, 7d)",
     },
     ConfigKey {
+        name: "gc_grace",
+        env_alias: None,
+        default: "5m",
+        doc: "gc keeps a layout's files this long after it left service (e.g. 0s, 90s, 5m)",
+    },
+    ConfigKey {
         name: "min_samples",
         env_alias: None,
         default: "5",
@@ -461,6 +467,10 @@ impl Config {
     /// The evaluation window as typed (checked by the facade).
     pub fn eval_window(&self) -> &str {
         self.values["eval_window"].value.trim()
+    }
+    /// The gc grace period as typed (checked by the facade).
+    pub fn gc_grace(&self) -> &str {
+        self.values["gc_grace"].value.trim()
     }
     /// Most ready layouts besides the initial one.
     pub fn max_layouts(&self) -> u64 {

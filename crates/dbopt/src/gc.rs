@@ -1,5 +1,7 @@
 //! Garbage collection through the facade: lists what a table's directory holds, plans with
 //! `dbopt_migrate::plan_gc`, retires layouts that are not kept and deletes what the plan says.
+//! A layout that left service less than `gc_grace` ago keeps its directory (queries that
+//! resolved it may still read it); see `dbopt_migrate::gc` for the rule.
 
 use crate::table_lock::{REPLACE_INTENT_FILE, TableWriteLock};
 use crate::{DbError, Workspace};
@@ -31,11 +33,30 @@ pub(crate) fn fail_point(name: &str) -> Result<(), DbError> {
 }
 
 impl Workspace {
-    /// Plans gc of `table`, keeping `keep` ready inactive layouts; deletes unless `dry_run`.
+    /// The configured gc grace period (`gc_grace`) in ms.
+    pub fn gc_grace_ms(&self) -> Result<i64, DbError> {
+        crate::analyze::parse_duration_ms(self.config().gc_grace())
+            .map_err(|e| DbError::Invalid(format!("configuration key gc_grace: {e}")))
+    }
+
+    /// Plans gc of `table`, keeping `keep` ready inactive layouts and the files of layouts out
+    /// of service for less than the configured `gc_grace`; deletes unless `dry_run`.
     pub fn gc_table(
         &self,
         table: &TableName,
         keep: usize,
+        dry_run: bool,
+    ) -> Result<GcPlan, DbError> {
+        let grace_ms = self.gc_grace_ms()?;
+        self.gc_table_with_grace(table, keep, grace_ms, dry_run)
+    }
+
+    /// `gc_table` with an explicit grace period in ms (0: remove at once what is not kept).
+    pub fn gc_table_with_grace(
+        &self,
+        table: &TableName,
+        keep: usize,
+        grace_ms: i64,
         dry_run: bool,
     ) -> Result<GcPlan, DbError> {
         let record = self.require_table(table)?;
@@ -62,6 +83,7 @@ impl Workspace {
             .collect();
         let layouts = self.catalog().list_layouts(table)?;
         let jobs = self.catalog().list_jobs(Some(table))?;
+        let out_of_service_since = self.catalog().out_of_service_since(table)?;
         let plan = plan_gc(&GcInput {
             staging_entries: &staging,
             layout_dirs: &layout_dirs,
@@ -69,6 +91,9 @@ impl Workspace {
             active: &record.active_layout,
             jobs: &jobs,
             keep,
+            out_of_service_since: &out_of_service_since,
+            now_ms: self.clock().now_ms(),
+            grace_ms: grace_ms.max(0),
         });
         if dry_run {
             return Ok(plan);

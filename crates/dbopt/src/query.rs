@@ -1,9 +1,16 @@
 //! Instrumented queries: register every managed table, run read-only SQL through DataFusion,
 //! and log what it cost (or why it failed) to the catalog's query_log.
+//!
+//! A session resolves each table's layout from the catalog once. gc keeps a layout's files
+//! for `gc_grace` after it leaves service, but a session can outlive that (a long workload
+//! run, a server): a query whose layout was retired and removed under it fails, and
+//! `QuerySession::attempt` reports that as `Attempt::LayoutGone` (not logged) so the caller
+//! (`Runner`) re-resolves the layouts and runs it again. Every layout holds the same rows, so
+//! the answer is the one the old layout would have given.
 
 use crate::{DbError, Workspace};
 use dbopt_analyze::{cluster_id, shape};
-use dbopt_catalog::{QueryLogEntry, QueryOrigin, RouteChoice, TableScan};
+use dbopt_catalog::{LayoutStatus, QueryLogEntry, QueryOrigin, RouteChoice, TableScan};
 use dbopt_core::ScanMetrics;
 use dbopt_core::{LayoutId, TableName};
 use dbopt_engine::datafusion::prelude::SessionContext;
@@ -22,6 +29,18 @@ pub struct QueryShape {
     pub cluster: Option<String>,
 }
 
+/// One try at a query.
+pub(crate) enum Attempt {
+    /// It ran (or failed for a reason re-resolving cannot fix) and was logged.
+    Finished(Result<QueryOutcome, DbError>),
+    /// It failed and a layout it read has left service (retired, removed): not logged; the
+    /// caller re-resolves the layouts and runs it again.
+    LayoutGone(DbError),
+}
+
+/// How many times a `Runner` re-resolves layouts for one query before it gives up.
+pub(crate) const LAYOUT_GONE_RETRIES: usize = 3;
+
 /// A session with every managed table registered, reused across many queries.
 pub struct QuerySession<'a> {
     workspace: &'a Workspace,
@@ -38,8 +57,44 @@ impl Workspace {
         primary: &TableName,
         layout: Option<&LayoutId>,
     ) -> Result<QuerySession<'_>, DbError> {
-        let record = self.require_table(primary)?;
-        let primary_layout = layout.cloned().unwrap_or(record.active_layout.clone());
+        // Following the active layout: if it is replaced and removed between reading the
+        // catalog and registering its files, resolve again.
+        let mut tries = 0;
+        loop {
+            let primary_layout = match layout {
+                Some(l) => l.clone(),
+                None => self.require_table(primary)?.active_layout,
+            };
+            match self.query_session_at(primary, primary_layout.clone()).await {
+                Err(e)
+                    if layout.is_none()
+                        && tries < LAYOUT_GONE_RETRIES
+                        && self.layout_left_service(primary, &primary_layout) =>
+                {
+                    tracing::debug!(table = %primary, layout = %primary_layout, "the active layout left service while opening a session: {e}");
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// True when `layout` of `table` is no longer ready or its directory is gone (gc retired
+    /// and removed it): a query that read it can be answered by re-resolving the layouts.
+    pub(crate) fn layout_left_service(&self, table: &TableName, layout: &LayoutId) -> bool {
+        let unready = match self.catalog().get_layout(table, layout) {
+            Ok(Some(l)) => l.status != LayoutStatus::Ready,
+            Ok(None) => true,
+            Err(_) => false,
+        };
+        unready || !self.layout_dir(table, layout).is_dir()
+    }
+
+    async fn query_session_at(
+        &self,
+        primary: &TableName,
+        primary_layout: LayoutId,
+    ) -> Result<QuerySession<'_>, DbError> {
         if self
             .catalog()
             .get_layout(primary, &primary_layout)?
@@ -169,8 +224,63 @@ impl QuerySession<'_> {
         shape: QueryShape,
         route: Option<RouteChoice>,
     ) -> Result<QueryOutcome, DbError> {
+        match self
+            .attempt(sql, origin, workload, shape, route, false)
+            .await
+        {
+            Attempt::Finished(result) => result,
+            Attempt::LayoutGone(e) => Err(e),
+        }
+    }
+
+    /// True when a layout this session reads has left service (see
+    /// `Workspace::layout_left_service`).
+    pub fn layouts_left_service(&self) -> bool {
+        self.registered.iter().any(|r| {
+            TableName::new(&r.table)
+                .is_ok_and(|t| self.workspace.layout_left_service(&t, &r.layout_id))
+        })
+    }
+
+    /// Runs `sql` like `run_as`; with `retry_if_gone`, a failure while a layout it read has
+    /// left service is returned as `Attempt::LayoutGone` without being logged.
+    pub(crate) async fn attempt(
+        &self,
+        sql: &str,
+        origin: QueryOrigin,
+        workload: Option<&str>,
+        shape: QueryShape,
+        route: Option<RouteChoice>,
+        retry_if_gone: bool,
+    ) -> Attempt {
         let started_ms = self.workspace.clock().now_ms();
         let result = execute_query(&self.ctx, sql, &self.registered).await;
+        match result {
+            Err(e) if retry_if_gone && self.layouts_left_service() => {
+                tracing::debug!(
+                    table = %self.primary,
+                    "a layout left service under a query; re-resolving: {e}"
+                );
+                Attempt::LayoutGone(e.into())
+            }
+            result => Attempt::Finished(
+                self.log_result(sql, origin, workload, shape, route, started_ms, result),
+            ),
+        }
+    }
+
+    /// Logs one finished query (success or failure) and returns its outcome.
+    #[allow(clippy::too_many_arguments)]
+    fn log_result(
+        &self,
+        sql: &str,
+        origin: QueryOrigin,
+        workload: Option<&str>,
+        shape: QueryShape,
+        route: Option<RouteChoice>,
+        started_ms: i64,
+        result: Result<QueryOutcome, dbopt_engine::EngineError>,
+    ) -> Result<QueryOutcome, DbError> {
         let primary_layout = self.primary_layout().cloned();
         let mut entry = QueryLogEntry {
             ts_ms: started_ms,

@@ -5,7 +5,7 @@
 //! against).
 
 use crate::loop_settings::LoopSettings;
-use crate::query::QuerySession;
+use crate::query::{Attempt, QuerySession};
 use crate::{DbError, Workspace};
 use dbopt_catalog::{QueryOrigin, RouteChoice, Verdict};
 use dbopt_core::{LayoutId, TableName};
@@ -272,16 +272,54 @@ impl<'a> Router<'a> {
         origin: QueryOrigin,
         workload: Option<&str>,
     ) -> Result<QueryOutcome, DbError> {
+        match self.attempt(sql, origin, workload, false).await {
+            Attempt::Finished(result) => result,
+            Attempt::LayoutGone(e) => Err(e),
+        }
+    }
+
+    /// `run`; with `retry_if_gone`, a layout that left service under the query (or before its
+    /// session opened) is reported as `Attempt::LayoutGone` without logging, for `reset`.
+    pub(crate) async fn attempt(
+        &mut self,
+        sql: &str,
+        origin: QueryOrigin,
+        workload: Option<&str>,
+        retry_if_gone: bool,
+    ) -> Attempt {
+        let gone = |ws: &Workspace, table: &TableName, layout: &LayoutId, e: DbError| {
+            if retry_if_gone && ws.layout_left_service(table, layout) {
+                Attempt::LayoutGone(e)
+            } else {
+                Attempt::Finished(Err(e))
+            }
+        };
         let active = self.live[0].id.clone();
-        let shape = self.session(&active).await?.shape_of(sql).await;
-        let (layout, decision) = self.decide(shape.cluster.as_deref())?;
+        let shape = match self.session(&active).await {
+            Ok(session) => session.shape_of(sql).await,
+            Err(e) => return gone(self.ws, &self.table, &active, e),
+        };
+        let (layout, decision) = match self.decide(shape.cluster.as_deref()) {
+            Ok(d) => d,
+            Err(e) => return Attempt::Finished(Err(e)),
+        };
         let route = decision.map(|d| RouteChoice {
             policy: self.settings.policy.as_str().to_string(),
             explored: d.explored,
         });
-        self.session(&layout)
-            .await?
-            .run_as(sql, origin, workload, shape, route)
-            .await
+        match self.session(&layout).await {
+            Ok(session) => {
+                session
+                    .attempt(sql, origin, workload, shape, route, retry_if_gone)
+                    .await
+            }
+            Err(e) => gone(self.ws, &self.table, &layout, e),
+        }
+    }
+
+    /// Forgets every session and re-reads the live layouts (after a layout left service).
+    pub(crate) fn reset(&mut self) -> Result<(), DbError> {
+        self.sessions.clear();
+        self.refresh()
     }
 }

@@ -2,7 +2,7 @@
 //! them, and summarizes latency and bytes.
 
 use crate::loop_settings::LoopSettings;
-use crate::query::QuerySession;
+use crate::query::{Attempt, LAYOUT_GONE_RETRIES, QuerySession};
 use crate::route::Router;
 use crate::{DbError, Progress, Workspace};
 use dbopt_catalog::QueryOrigin;
@@ -42,9 +42,15 @@ pub struct Routing {
 }
 
 /// Runs a workload's queries: all on the active layout, or routed across the live layouts.
+/// Unless pinned to a layout, a query whose layout left service under it (promoted away,
+/// retired and removed by gc) is run again on freshly resolved layouts, up to
+/// `LAYOUT_GONE_RETRIES` times; only the final attempt is logged.
 pub struct Runner<'a> {
+    ws: &'a Workspace,
+    table: TableName,
     session: QuerySession<'a>,
     router: Option<Router<'a>>,
+    pinned: bool,
 }
 
 impl<'a> Runner<'a> {
@@ -59,7 +65,13 @@ impl<'a> Runner<'a> {
             Some(r) => Some(Router::new(ws, table, r.settings.clone(), r.seed).await?),
             None => None,
         };
-        Ok(Runner { session, router })
+        Ok(Runner {
+            ws,
+            table: table.clone(),
+            session,
+            router,
+            pinned: false,
+        })
     }
 
     /// A runner whose queries all read `layout` of `table`.
@@ -70,8 +82,11 @@ impl<'a> Runner<'a> {
     ) -> Result<Runner<'a>, DbError> {
         let session = ws.query_session(table, Some(layout)).await?;
         Ok(Runner {
+            ws,
+            table: table.clone(),
             session,
             router: None,
+            pinned: true,
         })
     }
 
@@ -95,9 +110,32 @@ impl<'a> Runner<'a> {
         origin: QueryOrigin,
         workload: Option<&str>,
     ) -> Result<dbopt_engine::QueryOutcome, DbError> {
-        match &mut self.router {
-            Some(router) => router.run(sql, origin, workload).await,
-            None => self.session.run(sql, origin, workload).await,
+        let mut retries = 0;
+        loop {
+            let retry_if_gone = !self.pinned && retries < LAYOUT_GONE_RETRIES;
+            let attempt = match &mut self.router {
+                Some(router) => router.attempt(sql, origin, workload, retry_if_gone).await,
+                None => {
+                    let shape = self.session.shape_of(sql).await;
+                    self.session
+                        .attempt(sql, origin, workload, shape, None, retry_if_gone)
+                        .await
+                }
+            };
+            match attempt {
+                Attempt::Finished(result) => return result,
+                Attempt::LayoutGone(e) => {
+                    retries += 1;
+                    tracing::info!(
+                        table = %self.table,
+                        "a layout left service under a query ({e}); re-resolving and running it again"
+                    );
+                    self.session = self.ws.query_session(&self.table, None).await?;
+                    if let Some(router) = &mut self.router {
+                        router.reset()?;
+                    }
+                }
+            }
         }
     }
 }

@@ -1,10 +1,20 @@
 //! Garbage collection, planned purely: which staging directories and layout directories of a
 //! table can go. Never the active layout, the initial layout, or a layout a live job reads or
 //! builds; a live job's staging is kept so it can resume.
+//!
+//! Grace period: a query resolves its layout from the catalog once and then opens that
+//! layout's files, so a layout that just stopped being active (a publish with `--activate`, a
+//! promote, a rollback) or just stopped being ready (retired by gc or autopilot) may still be
+//! read by queries in flight, by a long-lived query session, or by another engine pointed at
+//! the directory. Its directory is therefore removed only once it has been out of service
+//! for `grace_ms` (config `gc_grace`, default 5 minutes); until then gc reports it as kept.
+//! A layout gc retires in this very run starts its grace now. Orphan directories (never in
+//! the catalog, so never queryable) and staging go at once.
 
 use dbopt_catalog::{JobRecord, JobStatus, LayoutRecord, LayoutStatus};
 use dbopt_core::LayoutId;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// What gc sees of one table.
 #[derive(Debug, Clone)]
@@ -21,6 +31,13 @@ pub struct GcInput<'a> {
     pub jobs: &'a [JobRecord],
     /// Ready, inactive layouts to keep (newest first).
     pub keep: usize,
+    /// When each layout last stopped serving queries (stopped being active, or left the
+    /// ready state), in ms; absent when it never did.
+    pub out_of_service_since: &'a BTreeMap<LayoutId, i64>,
+    /// The current time in ms.
+    pub now_ms: i64,
+    /// How long a layout's directory outlives its leaving service, in ms (0: no grace).
+    pub grace_ms: i64,
 }
 
 /// What gc will remove, and why.
@@ -32,6 +49,9 @@ pub struct GcPlan {
     pub remove_layout_dirs: Vec<(String, String)>,
     /// Ready layouts to mark retired in the catalog (not kept).
     pub retire: Vec<LayoutId>,
+    /// Layout directories that would go but are still in their grace period, with the ms
+    /// left (removed by a later gc).
+    pub grace: Vec<(String, i64)>,
 }
 
 impl GcPlan {
@@ -99,11 +119,26 @@ pub fn plan_gc(input: &GcInput<'_>) -> GcPlan {
             Some(_) if plan.retire.contains(&id) => "not kept (--keep)",
             Some(_) => continue,
         };
+        if input.layouts.iter().any(|l| l.layout_id == id) {
+            // Retired in this run: out of service from now on. Otherwise since the catalog
+            // says; a layout retired before that was recorded has no grace left.
+            let since = if plan.retire.contains(&id) {
+                Some(input.now_ms)
+            } else {
+                input.out_of_service_since.get(&id).copied()
+            };
+            let left = since.map_or(0, |t| t.saturating_add(input.grace_ms) - input.now_ms);
+            if left > 0 {
+                plan.grace.push((dir.clone(), left));
+                continue;
+            }
+        }
         plan.remove_layout_dirs
             .push((dir.clone(), reason.to_string()));
     }
     plan.remove_staging.sort();
     plan.remove_layout_dirs.sort();
+    plan.grace.sort();
     plan
 }
 
@@ -184,6 +219,9 @@ mod tests {
             active: &active,
             jobs: &jobs,
             keep: 1,
+            out_of_service_since: &BTreeMap::new(),
+            now_ms: 100,
+            grace_ms: 0,
         });
         assert_eq!(plan.remove_staging, vec!["initial-5-6", "job-2"]);
         // Live job protects aa (source) and 99 (target); ee is active; cc is the newest kept.
@@ -208,7 +246,69 @@ mod tests {
             active: &LayoutId::initial(),
             jobs: &[],
             keep: 0,
+            out_of_service_since: &BTreeMap::new(),
+            now_ms: 100,
+            grace_ms: 60_000,
         });
         assert!(plan.is_empty());
+    }
+
+    #[test]
+    fn layouts_out_of_service_keep_their_files_for_the_grace_period() {
+        let layouts = vec![
+            layout("initial", LayoutStatus::Ready, 0),
+            layout("aa", LayoutStatus::Retired, 1),
+            layout("bb", LayoutStatus::Retired, 2),
+            layout("cc", LayoutStatus::Ready, 3),
+            layout("dd", LayoutStatus::Ready, 4),
+            layout("ee", LayoutStatus::Retired, 5),
+        ];
+        let dirs: Vec<String> = ["initial", "aa", "bb", "cc", "dd", "ee", "ff"]
+            .iter()
+            .map(|d| format!("layout_{d}"))
+            .collect();
+        let id = |s: &str| LayoutId::parse(s).unwrap();
+        // aa left service long ago, bb 10 s ago; ee has no record (retired before the
+        // timestamp existed); cc is ready and not kept, so it is retired in this run.
+        let since = BTreeMap::from([(id("aa"), 1_000), (id("bb"), 990_000)]);
+        let plan = plan_gc(&GcInput {
+            staging_entries: &[],
+            layout_dirs: &dirs,
+            layouts: &layouts,
+            active: &id("dd"),
+            jobs: &[],
+            keep: 0,
+            out_of_service_since: &since,
+            now_ms: 1_000_000,
+            grace_ms: 60_000,
+        });
+        assert_eq!(plan.retire, vec![id("cc")]);
+        let removed: Vec<&str> = plan
+            .remove_layout_dirs
+            .iter()
+            .map(|(d, _)| d.as_str())
+            .collect();
+        assert_eq!(removed, vec!["layout_aa", "layout_ee", "layout_ff"]);
+        assert_eq!(
+            plan.grace,
+            vec![
+                ("layout_bb".to_string(), 50_000),
+                ("layout_cc".to_string(), 60_000)
+            ]
+        );
+        // Without grace everything not protected goes at once.
+        let plan = plan_gc(&GcInput {
+            staging_entries: &[],
+            layout_dirs: &dirs,
+            layouts: &layouts,
+            active: &id("dd"),
+            jobs: &[],
+            keep: 0,
+            out_of_service_since: &since,
+            now_ms: 1_000_000,
+            grace_ms: 0,
+        });
+        assert_eq!(plan.remove_layout_dirs.len(), 5);
+        assert!(plan.grace.is_empty());
     }
 }
