@@ -211,7 +211,19 @@ fn migration_crash(point: &str) {
     assert_eq!(active_layout(&ws), target);
     assert_eq!(manifest_digest(&ws, &target), digest);
     assert_eq!(checksum(&ws, Some(&target)), before);
-    run(&ws, &["gc", "--table-name", "events", "--keep", "0"]).success();
+    run(
+        &ws,
+        &[
+            "gc",
+            "--table-name",
+            "events",
+            "--keep",
+            "0",
+            "--grace",
+            "0s",
+        ],
+    )
+    .success();
     assert_eq!(staging_entries(&ws), Vec::<String>::new(), "{point}");
     assert_eq!(
         layout_dirs(&ws),
@@ -271,10 +283,34 @@ fn gc_crash(point: &str) {
     let (before, old, new) = two_layouts(&ws);
     // A stray staging entry, so gc has something to delete before the layouts.
     std::fs::create_dir_all(ws.data_dir().join("events/_staging/job-999")).unwrap();
-    dies_at(&ws, point, &["gc", "--table-name", "events", "--keep", "0"]);
+    dies_at(
+        &ws,
+        point,
+        &[
+            "gc",
+            "--table-name",
+            "events",
+            "--keep",
+            "0",
+            "--grace",
+            "0s",
+        ],
+    );
     assert_eq!(active_layout(&ws), new);
     assert_eq!(checksum(&ws, None), before, "after dying at {point}");
-    run(&ws, &["gc", "--table-name", "events", "--keep", "0"]).success();
+    run(
+        &ws,
+        &[
+            "gc",
+            "--table-name",
+            "events",
+            "--keep",
+            "0",
+            "--grace",
+            "0s",
+        ],
+    )
+    .success();
     assert_eq!(checksum(&ws, None), before);
     assert_eq!(staging_entries(&ws), Vec::<String>::new());
     let mut expected = vec!["layout_initial".to_string(), format!("layout_{new}")];
@@ -316,7 +352,7 @@ fn first_publish_crash(point: &str, committed: bool) {
     }
     let reference = TempWorkspace::new();
     assert_eq!(checksum(&ws, None), table(&reference));
-    run(&ws, &["gc", "--table-name", "events"]).success();
+    run(&ws, &["gc", "--table-name", "events", "--grace", "0s"]).success();
     assert_eq!(staging_entries(&ws), Vec::<String>::new());
     assert_eq!(layout_dirs(&ws), vec!["layout_initial".to_string()]);
 }
@@ -374,7 +410,7 @@ fn replace_crash(point: &str, committed: bool) {
     }
     let after = checksum(&ws, None);
     assert_ne!(after, before);
-    run(&ws, &["gc", "--table-name", "events"]).success();
+    run(&ws, &["gc", "--table-name", "events", "--grace", "0s"]).success();
     assert_eq!(staging_entries(&ws), Vec::<String>::new());
     // The replaced table forgets the old jobs: the same spec is built again from the new rows.
     let again = enqueue(&ws, "event_ts");
@@ -486,7 +522,19 @@ fn a_full_disk_during_a_migration_fails_the_attempt_and_keeps_the_table() {
     }
     finish_job(&ws, &target);
     assert_eq!(checksum(&ws, None), before);
-    run(&ws, &["gc", "--table-name", "events", "--keep", "0"]).success();
+    run(
+        &ws,
+        &[
+            "gc",
+            "--table-name",
+            "events",
+            "--keep",
+            "0",
+            "--grace",
+            "0s",
+        ],
+    )
+    .success();
     assert_eq!(staging_entries(&ws), Vec::<String>::new());
 }
 
@@ -665,7 +713,19 @@ fn a_worker_paused_past_its_lease_does_not_publish() {
     assert_eq!(attempts, 2);
     assert_eq!(active_layout(&ws), target);
     assert_eq!(checksum(&ws, None), before);
-    run(&ws, &["gc", "--table-name", "events", "--keep", "0"]).success();
+    run(
+        &ws,
+        &[
+            "gc",
+            "--table-name",
+            "events",
+            "--keep",
+            "0",
+            "--grace",
+            "0s",
+        ],
+    )
+    .success();
     assert_eq!(staging_entries(&ws), Vec::<String>::new());
     assert_eq!(
         layout_dirs(&ws),
