@@ -260,6 +260,22 @@ fn a_thousand_concurrent_queries_survive_a_migration_promotions_and_gc() {
         &format!("SELECT status FROM layouts WHERE layout_id = '{a}'"),
     );
     assert_eq!(status, "retired");
+    // The catalog remembers when A was retired: a long grace keeps it on the next gc too.
+    let out = run(
+        &ws,
+        &[
+            "gc",
+            "--table-name",
+            "events",
+            "--keep",
+            "0",
+            "--grace",
+            "1h",
+        ],
+    )
+    .success();
+    assert!(out.contains("for its grace period"), "{out}");
+    assert!(a_dir.is_dir());
     let mut gc_runs = 0;
     while a_dir.exists() {
         thread::sleep(Duration::from_millis(300));

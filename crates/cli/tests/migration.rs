@@ -357,7 +357,19 @@ fn random_kills(runs: usize, min_mid_work: usize) {
         assert_eq!(active_layout(&ws), target, "run {i}");
         assert_eq!(manifest_digest(&ws, &target), initial_digest, "run {i}");
         assert_eq!(checksum(&ws, &target), initial_sum, "run {i}");
-        run(&ws, &["gc", "--table-name", "events", "--keep", "0"]).success();
+        run(
+            &ws,
+            &[
+                "gc",
+                "--table-name",
+                "events",
+                "--keep",
+                "0",
+                "--grace",
+                "0s",
+            ],
+        )
+        .success();
         assert!(staging_entries(&ws).is_empty(), "run {i}: staging left");
         assert_eq!(
             layout_dirs(&ws),

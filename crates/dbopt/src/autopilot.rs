@@ -622,8 +622,8 @@ impl Workspace {
             .filter(|id| id != &LayoutId::initial() && id != &active)
             .collect();
         let mut kept = extra.len() as u64 + u64::from(active != LayoutId::initial());
-        let mut retired = Vec::new();
         extra.retain(|id| !preferred.contains(id));
+        let mut retired_any = false;
         for id in extra {
             let rejected = self
                 .catalog()
@@ -641,11 +641,17 @@ impl Workspace {
                 "beyond max_layouts and no cluster prefers it"
             };
             pass.record("retire", "retired", &format!("layout {id}: {why}"))?;
-            retired.push(id);
+            retired_any = true;
         }
-        if !retired.is_empty() {
-            self.gc_table(pass.table, pass.settings.max_layouts as usize, false)?;
-        }
+        // Every pass collects: the files of layouts retired in an earlier pass go once their
+        // gc grace period is over (those retired in this pass are kept for it). Ready layouts
+        // are only counted against max_layouts when this pass retired something, as before.
+        let keep = if retired_any {
+            pass.settings.max_layouts as usize
+        } else {
+            usize::MAX
+        };
+        self.gc_table(pass.table, keep, false)?;
         Ok(())
     }
 
