@@ -2,6 +2,7 @@
 
 use crate::digest::digest_batches;
 use crate::register::RegisteredLayout;
+use crate::session::StatementTimeout;
 use crate::{EngineError, check_read_only};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -50,6 +51,28 @@ pub async fn execute_query(
     tables: &[RegisteredLayout],
 ) -> Result<QueryOutcome, EngineError> {
     check_read_only(sql)?;
+    let timeout = ctx
+        .state()
+        .config()
+        .get_extension::<StatementTimeout>()
+        .map(|t| t.0);
+    let Some(timeout) = timeout else {
+        return run_query(ctx, sql, tables, None).await;
+    };
+    match tokio::time::timeout(timeout, run_query(ctx, sql, tables, Some(timeout))).await {
+        Ok(result) => result,
+        Err(_) => Err(EngineError::Timeout(timeout)),
+    }
+}
+
+/// Plans and runs `sql`; with a timeout the execution runs in its own task, aborted (which
+/// cancels DataFusion's partition tasks) when the deadline passes.
+async fn run_query(
+    ctx: &SessionContext,
+    sql: &str,
+    tables: &[RegisteredLayout],
+    timeout: Option<Duration>,
+) -> Result<QueryOutcome, EngineError> {
     let started = Instant::now();
     let df = ctx.sql(sql).await.map_err(EngineError::from_plan)?;
     let optimized = df
@@ -61,9 +84,28 @@ pub async fn execute_query(
         .create_physical_plan()
         .await
         .map_err(EngineError::from_plan)?;
-    let batches = collect(plan.clone(), ctx.task_ctx())
-        .await
-        .map_err(EngineError::from_exec)?;
+    let batches = match timeout {
+        None => collect(plan.clone(), ctx.task_ctx())
+            .await
+            .map_err(EngineError::from_exec)?,
+        Some(timeout) => {
+            // A task of its own: the deadline fires even while operators keep a worker busy,
+            // and dropping the guard aborts the work.
+            let task = AbortOnDrop(tokio::spawn(collect(plan.clone(), ctx.task_ctx())));
+            let left = timeout.saturating_sub(started.elapsed());
+            let joined = async move {
+                let mut task = task;
+                (&mut task.0).await
+            };
+            match tokio::time::timeout(left, joined).await {
+                Ok(Ok(result)) => result.map_err(EngineError::from_exec)?,
+                Ok(Err(join)) => {
+                    return Err(EngineError::Execution(format!("query task failed: {join}")));
+                }
+                Err(_) => return Err(EngineError::Timeout(timeout)),
+            }
+        }
+    };
     let latency = started.elapsed();
     let schema = plan.schema();
     let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
@@ -77,6 +119,15 @@ pub async fn execute_query(
         digest,
         scans,
     })
+}
+
+/// Aborts a spawned task when dropped (on timeout or when the caller goes away).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Names of the tables an optimized logical plan scans (views already inlined).
