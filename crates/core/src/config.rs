@@ -675,13 +675,23 @@ mod tests {
     fn statement_timeouts() {
         use std::time::Duration;
         assert_eq!(parse_timeout("0"), Some(None));
-        assert_eq!(parse_timeout("500ms"), Some(Some(Duration::from_millis(500))));
-        assert_eq!(parse_timeout("2.5"), Some(Some(Duration::from_millis(2500))));
+        assert_eq!(
+            parse_timeout("500ms"),
+            Some(Some(Duration::from_millis(500)))
+        );
+        assert_eq!(
+            parse_timeout("2.5"),
+            Some(Some(Duration::from_millis(2500)))
+        );
         assert_eq!(parse_timeout("5m"), Some(Some(Duration::from_secs(300))));
         for bad in ["", "-1s", "1e400", "soon", "99999999999h", "NaN"] {
             assert_eq!(parse_timeout(bad), None, "{bad}");
         }
-        let flags = [("statement_timeout", "forever".to_string(), "--statement-timeout")];
+        let flags = [(
+            "statement_timeout",
+            "forever".to_string(),
+            "--statement-timeout",
+        )];
         let err = Config::resolve(Path::new("/nonexistent"), None, &BTreeMap::new(), &flags)
             .unwrap_err()
             .to_string();

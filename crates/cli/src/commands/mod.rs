@@ -153,11 +153,19 @@ pub fn positive_seconds(value: f64, flag: &str) -> Result<std::time::Duration> {
 /// `value` seconds as a duration (zero allowed when `allow_zero`); a negative, non-finite or
 /// over-a-year value is a bad-input error naming `flag`, never a panic.
 pub fn seconds(value: f64, flag: &str, allow_zero: bool) -> Result<std::time::Duration> {
-    let low_ok = if allow_zero { value >= 0.0 } else { value > 0.0 };
+    let low_ok = if allow_zero {
+        value >= 0.0
+    } else {
+        value > 0.0
+    };
     if !(value.is_finite() && low_ok && value <= MAX_PAUSE_SEC) {
         anyhow::bail!(DbError::Invalid(format!(
             "{flag} {value} is out of range: give a {} number of seconds up to {MAX_PAUSE_SEC} (a year)",
-            if allow_zero { "non-negative" } else { "positive" }
+            if allow_zero {
+                "non-negative"
+            } else {
+                "positive"
+            }
         )));
     }
     Ok(std::time::Duration::from_secs_f64(value))
