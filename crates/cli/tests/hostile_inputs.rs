@@ -6,9 +6,14 @@
 //! panic, or on a failed load that leaves a table or files behind. A few real CLI runs check
 //! exit code 2 and a one-line error that names the file.
 //!
+//! The generators are a tiny seeded xorshift64 RNG (no fuzzing crate: it would change the
+//! workspace's dependency features). Each target runs N cases; the seed comes from the clock,
+//! `DBOPT_FUZZ_SEED=S` replays a run, `DBOPT_FUZZ_CASES=N` overrides every count. A failure
+//! names the target, the seed, the case index and the input (binary inputs are kept in a file
+//! under the temp directory and named by path).
+//!
 //! The default cases are a smoke run of a few seconds per target (CI); the `#[ignore]`d
 //! `*_long` variants run many more: `cargo test -p dbopt-cli --test hostile_inputs -- --ignored`.
-//! `DBOPT_FUZZ_CASES=N` overrides every count.
 
 mod common;
 
@@ -18,10 +23,9 @@ use dbopt::{NoProgress, Workspace};
 use dbopt_core::{Config, LayoutManifest, TableName};
 use dbopt_data::workload_file::{TemplateWorkload, parse_template_file, split_sql};
 use dbopt_testkit::TempWorkspace;
-use proptest::prelude::*;
-use proptest::sample::Index;
-use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -43,63 +47,177 @@ fn cases(smoke: u32) -> u32 {
         .unwrap_or(smoke)
 }
 
-fn runner(cases: u32) -> TestRunner {
-    TestRunner::new(RunnerConfig {
-        cases,
-        failure_persistence: None,
-        ..RunnerConfig::default()
-    })
+/// The run's seed: DBOPT_FUZZ_SEED, else the clock.
+fn run_seed() -> u64 {
+    if let Ok(v) = std::env::var("DBOPT_FUZZ_SEED") {
+        return v
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("DBOPT_FUZZ_SEED={v}: {e}"));
+    }
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
 }
 
-/// One edit of a file's bytes.
+/// xorshift64: small, seeded, good enough to pick mutations.
+struct Rng(u64);
+
+impl Rng {
+    /// The generator of case `case` of a run seeded `seed` (splitmix64 of both, never zero).
+    fn for_case(seed: u64, case: u32) -> Self {
+        let mut z = seed ^ (u64::from(case).wrapping_add(1)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        Rng(z.max(1))
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// Uniform-ish in `0..n` (0 when `n` is 0).
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next() % n }
+    }
+
+    /// In `lo..=hi`.
+    fn between(&mut self, lo: i64, hi: i64) -> i64 {
+        let span = hi.wrapping_sub(lo) as u64;
+        lo.wrapping_add(self.below(span.saturating_add(1)) as i64)
+    }
+
+    fn byte(&mut self) -> u8 {
+        self.next() as u8
+    }
+
+    fn pick<T: Clone>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize].clone()
+    }
+}
+
+/// Runs `check` on `cases` inputs drawn by `generate`; a failure (an `Err` or a panic) fails
+/// the test with the target, seed, case index and input.
+fn fuzz<T: Debug>(
+    target: &str,
+    cases: u32,
+    mut generate: impl FnMut(&mut Rng) -> T,
+    mut check: impl FnMut(&T) -> Result<(), String>,
+) {
+    let seed = run_seed();
+    eprintln!("{target}: {cases} cases, DBOPT_FUZZ_SEED={seed}");
+    for case in 0..cases {
+        let input = generate(&mut Rng::for_case(seed, case));
+        let outcome = catch_unwind(AssertUnwindSafe(|| check(&input)));
+        let why = match outcome {
+            Ok(Ok(())) => continue,
+            Ok(Err(why)) => why,
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                format!("panicked: {msg}")
+            }
+        };
+        panic!(
+            "{target} failed at case {case} (replay: DBOPT_FUZZ_SEED={seed} DBOPT_FUZZ_CASES={}): {why}\ninput: {input:?}",
+            case + 1
+        );
+    }
+}
+
+/// Fails the case with `msg` unless `cond`.
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+/// Keeps a failing binary input where it survives the test's temp dirs; returns its path.
+fn keep(name: &str, bytes: &[u8]) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join("dbopt-hostile-inputs");
+    let path = dir.join(format!(
+        "{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, bytes)) {
+        Ok(()) => format!("failing input kept at {}", path.display()),
+        Err(e) => format!("could not keep the failing input ({e}): {bytes:?}"),
+    }
+}
+
+/// One edit of a file's bytes. Positions are raw draws, reduced modulo the length when applied.
 #[derive(Debug, Clone)]
 enum Mutation {
     /// Keep only the first part.
-    Truncate(Index),
+    Truncate(usize),
     /// XOR one byte anywhere.
-    Flip(Index, u8),
+    Flip(usize, u8),
     /// XOR one byte in the last 10% (the Parquet footer and its length).
-    FlipTail(Index, u8),
+    FlipTail(usize, u8),
     /// Overwrite 1..8 bytes in the tail with 0xFF (huge varints and sizes in the footer).
-    HugeTail(Index, u8),
+    HugeTail(usize, u8),
     /// Overwrite the 4-byte footer length (before `PAR1`) with a value.
     FooterLen(u32),
     /// Insert bytes anywhere.
-    Insert(Index, Vec<u8>),
+    Insert(usize, Vec<u8>),
     /// Remove a run of bytes.
-    Delete(Index, u8),
+    Delete(usize, u8),
 }
 
-fn mutation() -> impl Strategy<Value = Mutation> {
-    prop_oneof![
-        any::<Index>().prop_map(Mutation::Truncate),
-        (any::<Index>(), 1..=255u8).prop_map(|(i, x)| Mutation::Flip(i, x)),
-        (any::<Index>(), 1..=255u8).prop_map(|(i, x)| Mutation::FlipTail(i, x)),
-        (any::<Index>(), 1..=8u8).prop_map(|(i, n)| Mutation::HugeTail(i, n)),
-        prop_oneof![
-            Just(u32::MAX),
-            Just(i32::MAX as u32),
-            any::<u32>(),
-            0..64u32
-        ]
-        .prop_map(Mutation::FooterLen),
-        (
-            any::<Index>(),
-            prop::collection::vec(
-                prop_oneof![
-                    any::<u8>(),
-                    Just(b','),
-                    Just(b'\n'),
-                    Just(b'"'),
-                    Just(b'{'),
-                    Just(0xFF)
-                ],
-                1..12
-            )
-        )
-            .prop_map(|(i, b)| Mutation::Insert(i, b)),
-        (any::<Index>(), 1..=64u8).prop_map(|(i, n)| Mutation::Delete(i, n)),
-    ]
+fn mutation(r: &mut Rng) -> Mutation {
+    let at = r.next() as usize;
+    match r.below(7) {
+        0 => Mutation::Truncate(at),
+        1 => Mutation::Flip(at, r.between(1, 255) as u8),
+        2 => Mutation::FlipTail(at, r.between(1, 255) as u8),
+        3 => Mutation::HugeTail(at, r.between(1, 8) as u8),
+        4 => Mutation::FooterLen(match r.below(4) {
+            0 => u32::MAX,
+            1 => i32::MAX as u32,
+            2 => r.next() as u32,
+            _ => r.below(64) as u32,
+        }),
+        5 => {
+            let n = r.between(1, 11);
+            let bytes = (0..n)
+                .map(|_| match r.below(6) {
+                    0 => r.byte(),
+                    1 => b',',
+                    2 => b'\n',
+                    3 => b'"',
+                    4 => b'{',
+                    _ => 0xFF,
+                })
+                .collect();
+            Mutation::Insert(at, bytes)
+        }
+        _ => Mutation::Delete(at, r.between(1, 64) as u8),
+    }
+}
+
+/// `lo..hi` mutations.
+fn edits_between(r: &mut Rng, lo: u64, hi: u64) -> Vec<Mutation> {
+    let n = lo + r.below(hi - lo);
+    (0..n).map(|_| mutation(r)).collect()
+}
+
+/// 1..4 mutations.
+fn edits(r: &mut Rng) -> Vec<Mutation> {
+    edits_between(r, 1, 4)
 }
 
 fn apply(data: &mut Vec<u8>, m: &Mutation) {
@@ -109,11 +227,11 @@ fn apply(data: &mut Vec<u8>, m: &Mutation) {
     let len = data.len();
     let tail_start = len - (len / 10).max(1);
     match m {
-        Mutation::Truncate(i) => data.truncate(i.index(len)),
-        Mutation::Flip(i, x) => data[i.index(len)] ^= x,
-        Mutation::FlipTail(i, x) => data[tail_start + i.index(len - tail_start)] ^= x,
+        Mutation::Truncate(i) => data.truncate(i % len),
+        Mutation::Flip(i, x) => data[i % len] ^= x,
+        Mutation::FlipTail(i, x) => data[tail_start + i % (len - tail_start)] ^= x,
         Mutation::HugeTail(i, n) => {
-            let at = tail_start + i.index(len - tail_start);
+            let at = tail_start + i % (len - tail_start);
             for b in data.iter_mut().skip(at).take(*n as usize) {
                 *b = 0xFF;
             }
@@ -123,11 +241,11 @@ fn apply(data: &mut Vec<u8>, m: &Mutation) {
         }
         Mutation::FooterLen(_) => {}
         Mutation::Insert(i, bytes) => {
-            let at = i.index(len + 1);
+            let at = i % (len + 1);
             data.splice(at..at, bytes.iter().copied());
         }
         Mutation::Delete(i, n) => {
-            let at = i.index(len);
+            let at = i % len;
             let end = (at + *n as usize).min(len);
             data.drain(at..end);
         }
@@ -142,18 +260,14 @@ fn mutated(seed: &[u8], edits: &[Mutation]) -> Vec<u8> {
     data
 }
 
-fn edits() -> impl Strategy<Value = Vec<Mutation>> {
-    prop::collection::vec(mutation(), 1..4)
-}
-
 /// Fails the case unless `err` is one line without a hidden panic.
-fn check_error(err: &str, input: &str) -> Result<(), TestCaseError> {
-    prop_assert!(!err.contains('\n'), "multi-line error for {input}: {err}");
-    prop_assert!(
+fn check_error(err: &str, input: &str) -> Result<(), String> {
+    ensure!(!err.contains('\n'), "multi-line error for {input}: {err}");
+    ensure!(
         !err.to_lowercase().contains("panic"),
         "hidden panic for {input}: {err}"
     );
-    prop_assert!(!err.trim().is_empty(), "empty error for {input}");
+    ensure!(!err.trim().is_empty(), "empty error for {input}");
     Ok(())
 }
 
@@ -229,19 +343,19 @@ impl Fixture {
     }
 
     /// Loads `path` as a new table; a failure must leave no table and no files.
-    fn load(&self, path: &Path) -> Result<(), TestCaseError> {
+    fn load(&self, path: &Path) -> Result<(), String> {
         let t = self.fresh_table();
         let result = self
             .rt
             .block_on(self.ws.load_dataset(&t, path, false, &NoProgress));
         if let Err(e) = result {
             check_error(&e.to_string(), &path.display().to_string())?;
-            prop_assert!(
+            ensure!(
                 self.ws.catalog().get_table(&t).unwrap().is_none(),
                 "failed load of {} left table {t}: {e}",
                 path.display()
             );
-            prop_assert!(
+            ensure!(
                 !self.ws.table_dir(&t).exists(),
                 "failed load of {} left {}",
                 path.display(),
@@ -250,6 +364,11 @@ impl Fixture {
         }
         Ok(())
     }
+}
+
+/// Adds where the failing bytes were kept to a failure.
+fn keeping<T>(name: &str, bytes: &[u8], result: Result<T, String>) -> Result<T, String> {
+    result.map_err(|why| format!("{why} ({})", keep(name, bytes)))
 }
 
 fn table(name: &str) -> TableName {
@@ -271,160 +390,165 @@ fn base_parquet(f: &Fixture) -> Vec<u8> {
 fn parquet_load(n: u32) {
     let f = Fixture::new();
     let seed = seed("seed.parquet");
-    runner(n)
-        .run(&edits(), |e| {
-            let path = f.source("data.parquet", &mutated(&seed, &e));
-            f.load(&path)
-        })
-        .unwrap();
+    fuzz("parquet_load", n, edits, |e| {
+        let bytes = mutated(&seed, e);
+        let path = f.source("data.parquet", &bytes);
+        keeping("data.parquet", &bytes, f.load(&path))
+    });
 }
 
 fn parquet_adopt(n: u32) {
     let f = Fixture::new();
     let seed = base_parquet(&f);
-    runner(n)
-        .run(&edits(), |e| {
-            let path = f.source("part-0.parquet", &mutated(&seed, &e));
-            let dir = path.parent().unwrap();
-            let result =
-                f.rt.block_on(f.ws.adopt_layout(&table("base"), dir, &NoProgress));
-            if let Err(err) = result {
-                check_error(&err.to_string(), &dir.display().to_string())?;
-            }
-            Ok(())
-        })
-        .unwrap();
-}
-
-/// CSV edits: ragged rows, stray quotes, invalid UTF-8, on top of byte mutations.
-fn csv_edit() -> impl Strategy<Value = (Vec<Mutation>, Index, u8)> {
-    (
-        prop::collection::vec(mutation(), 0..3),
-        any::<Index>(),
-        0..5u8,
-    )
+    fuzz("parquet_adopt", n, edits, |e| {
+        let bytes = mutated(&seed, e);
+        let path = f.source("part-0.parquet", &bytes);
+        let dir = path.parent().unwrap();
+        let result =
+            f.rt.block_on(f.ws.adopt_layout(&table("base"), dir, &NoProgress));
+        if let Err(err) = result {
+            keeping(
+                "part-0.parquet",
+                &bytes,
+                check_error(&err.to_string(), &dir.display().to_string()),
+            )?;
+        }
+        Ok(())
+    });
 }
 
 fn csv_load(n: u32) {
     let f = Fixture::new();
     let seed = seed("seed.csv");
-    runner(n)
-        .run(&csv_edit(), |(e, at, kind)| {
-            let mut data = mutated(&seed, &e);
-            let lines: Vec<&[u8]> = data.split(|b| *b == b'\n').collect();
-            let i = at.index(lines.len().max(1));
-            let extra: &[u8] = match kind {
-                0 => b"1,2,3,4,5,6,7",                 // too many fields
-                1 => b"9",                             // too few
-                2 => b"\xff\xfe,\xc3(,1.0,2025-01-01", // invalid UTF-8
-                3 => b"\"unterminated,1,2,3",
-                _ => b"",
-            };
-            let mut out: Vec<u8> = Vec::new();
-            for (k, l) in lines.iter().enumerate() {
-                if k == i && k > 0 {
-                    out.extend_from_slice(extra);
-                    out.push(b'\n');
-                }
-                out.extend_from_slice(l);
+    // CSV edits: ragged rows, stray quotes, invalid UTF-8, on top of byte mutations.
+    let generate = |r: &mut Rng| (edits_between(r, 0, 3), r.next() as usize, r.below(5));
+    fuzz("csv_load", n, generate, |(e, at, kind)| {
+        let data = mutated(&seed, e);
+        let lines: Vec<&[u8]> = data.split(|b| *b == b'\n').collect();
+        let i = at % lines.len().max(1);
+        let extra: &[u8] = match kind {
+            0 => b"1,2,3,4,5,6,7",                 // too many fields
+            1 => b"9",                             // too few
+            2 => b"\xff\xfe,\xc3(,1.0,2025-01-01", // invalid UTF-8
+            3 => b"\"unterminated,1,2,3",
+            _ => b"",
+        };
+        let mut out: Vec<u8> = Vec::new();
+        for (k, l) in lines.iter().enumerate() {
+            if k == i && k > 0 {
+                out.extend_from_slice(extra);
                 out.push(b'\n');
             }
-            data = out;
-            let path = f.source("data.csv", &data);
-            f.load(&path)
-        })
-        .unwrap();
+            out.extend_from_slice(l);
+            out.push(b'\n');
+        }
+        let path = f.source("data.csv", &out);
+        keeping("data.csv", &out, f.load(&path))
+    });
 }
 
 fn import_sql(n: u32) {
     let f = Fixture::new();
     let seed = seed("seed.sql");
-    runner(n)
-        .run(&edits(), |e| {
-            let bytes = mutated(&seed, &e);
-            if let Ok(text) = std::str::from_utf8(&bytes) {
-                let _ = split_sql(text);
-            }
-            let path = f.source("log.sql", &bytes);
-            if let Err(err) = f.ws.import_queries(&table("base"), &path) {
-                let msg = err.to_string();
-                check_error(&msg, &path.display().to_string())?;
-                prop_assert!(
+    fuzz("import_sql", n, edits, |e| {
+        let bytes = mutated(&seed, e);
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            let _ = split_sql(text);
+        }
+        let path = f.source("log.sql", &bytes);
+        if let Err(err) = f.ws.import_queries(&table("base"), &path) {
+            let msg = err.to_string();
+            let checked = check_error(&msg, &path.display().to_string()).and_then(|()| {
+                ensure!(
                     msg.contains("log.sql"),
                     "error does not name the file: {msg}"
                 );
-            }
-            Ok(())
-        })
-        .unwrap();
+                Ok(())
+            });
+            keeping("log.sql", &bytes, checked)?;
+        }
+        Ok(())
+    });
 }
 
 /// Numbers that break arithmetic: extremes, zero, negatives, NaN-ish text.
-fn nasty_number() -> impl Strategy<Value = String> {
-    prop_oneof![
-        Just("0".to_string()),
-        Just("-1".to_string()),
-        Just("9223372036854775807".to_string()),
-        Just("-9223372036854775808".to_string()),
-        Just("1.7976931348623157e308".to_string()),
-        Just("-1.7976931348623157e308".to_string()),
-        Just("nan".to_string()),
-        Just("inf".to_string()),
-        Just("1e-320".to_string()),
-        (-1000i64..1000).prop_map(|v| v.to_string()),
-        any::<i64>().prop_map(|v| v.to_string()),
-    ]
-}
-
-fn nasty_width() -> impl Strategy<Value = String> {
-    let one = prop_oneof![
-        Just("99999999999999999d".to_string()),
-        Just("9223372036854775807m".to_string()),
-        Just("6405119470038038h".to_string()),
-        Just("0d".to_string()),
-        (0u64..100_000_000_000).prop_map(|v| format!("{v}d")),
-        (0u64..1000).prop_map(|v| format!("{v}h")),
-        any::<u64>().prop_map(|v| format!("{v}m")),
+fn nasty_number(r: &mut Rng) -> String {
+    const FIXED: [&str; 9] = [
+        "0",
+        "-1",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "1.7976931348623157e308",
+        "-1.7976931348623157e308",
+        "nan",
+        "inf",
+        "1e-320",
     ];
-    prop_oneof![
-        one.clone(),
-        (one.clone(), one).prop_map(|(a, b)| format!("{a}..{b}"))
-    ]
+    match r.below(11) {
+        9 => r.between(-1000, 999).to_string(),
+        10 => (r.next() as i64).to_string(),
+        k => FIXED[k as usize].to_string(),
+    }
 }
 
-fn nasty_date() -> impl Strategy<Value = String> {
-    prop_oneof![
-        Just("2025-01-01".to_string()),
-        Just("2025-12-31 23:59:59".to_string()),
-        Just("+262142-12-31".to_string()),
-        Just("-262143-01-01".to_string()),
-        Just("0001-01-01".to_string()),
-        Just("9999-12-31".to_string()),
-        (1i32..9999, 1u32..13, 1u32..29).prop_map(|(y, m, d)| format!("{y:04}-{m:02}-{d:02}")),
-    ]
+fn nasty_width_one(r: &mut Rng) -> String {
+    match r.below(7) {
+        0 => "99999999999999999d".to_string(),
+        1 => "9223372036854775807m".to_string(),
+        2 => "6405119470038038h".to_string(),
+        3 => "0d".to_string(),
+        4 => format!("{}d", r.below(100_000_000_000)),
+        5 => format!("{}h", r.below(1000)),
+        _ => format!("{}m", r.next()),
+    }
+}
+
+fn nasty_width(r: &mut Rng) -> String {
+    if r.below(2) == 0 {
+        nasty_width_one(r)
+    } else {
+        let a = nasty_width_one(r);
+        let b = nasty_width_one(r);
+        format!("{a}..{b}")
+    }
+}
+
+fn nasty_date(r: &mut Rng) -> String {
+    const FIXED: [&str; 6] = [
+        "2025-01-01",
+        "2025-12-31 23:59:59",
+        "+262142-12-31",
+        "-262143-01-01",
+        "0001-01-01",
+        "9999-12-31",
+    ];
+    match r.below(7) {
+        6 => format!(
+            "{:04}-{:02}-{:02}",
+            r.between(1, 9998),
+            r.between(1, 12),
+            r.between(1, 28)
+        ),
+        k => FIXED[k as usize].to_string(),
+    }
 }
 
 /// A structured template file with hostile parameter values.
-fn template_text() -> impl Strategy<Value = String> {
-    (
-        nasty_number(),
-        nasty_number(),
-        nasty_number(),
-        nasty_number(),
-        nasty_date(),
-        nasty_date(),
-        nasty_width(),
-        nasty_width(),
-        (nasty_number(), nasty_number()),
+fn template_text(r: &mut Rng) -> String {
+    let (i1, i2, f1, f2) = (
+        nasty_number(r),
+        nasty_number(r),
+        nasty_number(r),
+        nasty_number(r),
+    );
+    let (d1, d2, w1, w2) = (nasty_date(r), nasty_date(r), nasty_width(r), nasty_width(r));
+    let (exp, weight) = (nasty_number(r), nasty_number(r));
+    format!(
+        "[[template]]\nname = \"a\"\nweight = {weight}\nsql = \"SELECT {{i}}, {{f}}, {{d.start}}, {{d.end}}, {{t.start}}, {{t.end}}, {{z}} FROM {{table}}\"\n[template.params]\ni = {{ type = \"int\", min = {i1}, max = {i2} }}\nf = {{ type = \"float\", min = {f1}, max = {f2}, decimals = 18446744073709551615 }}\nd = {{ type = \"date_range\", from = \"{d1}\", to = \"{d2}\", width = \"{w1}\" }}\nt = {{ type = \"timestamp_range\", from = \"{d1}\", to = \"{d2}\", width = \"{w2}\" }}\nz = {{ type = \"zipf\", column = \"id\", exponent = {exp}, max_values = 18446744073709551615 }}\n"
     )
-        .prop_map(|(i1, i2, f1, f2, d1, d2, w1, w2, (exp, weight))| {
-            format!(
-                "[[template]]\nname = \"a\"\nweight = {weight}\nsql = \"SELECT {{i}}, {{f}}, {{d.start}}, {{d.end}}, {{t.start}}, {{t.end}}, {{z}} FROM {{table}}\"\n[template.params]\ni = {{ type = \"int\", min = {i1}, max = {i2} }}\nf = {{ type = \"float\", min = {f1}, max = {f2}, decimals = 18446744073709551615 }}\nd = {{ type = \"date_range\", from = \"{d1}\", to = \"{d2}\", width = \"{w1}\" }}\nt = {{ type = \"timestamp_range\", from = \"{d1}\", to = \"{d2}\", width = \"{w2}\" }}\nz = {{ type = \"zipf\", column = \"id\", exponent = {exp}, max_values = 18446744073709551615 }}\n"
-            )
-        })
 }
 
-fn render_templates(text: &str) -> Result<(), TestCaseError> {
+fn render_templates(text: &str) -> Result<(), String> {
     let values = BTreeMap::from([(
         "id".to_string(),
         (0..50).map(|v| v.to_string()).collect::<Vec<_>>(),
@@ -438,13 +562,13 @@ fn render_templates(text: &str) -> Result<(), TestCaseError> {
         Ok(mut w) => {
             for _ in 0..20 {
                 let q = w.next_query();
-                prop_assert!(!q.sql.is_empty());
+                ensure!(!q.sql.is_empty(), "empty query from {text}");
             }
         }
         Err(e) => {
             let msg = e.to_string();
             check_error(&msg, text)?;
-            prop_assert!(
+            ensure!(
                 msg.starts_with("w.toml"),
                 "error does not name the file: {msg}"
             );
@@ -455,18 +579,15 @@ fn render_templates(text: &str) -> Result<(), TestCaseError> {
 
 fn workload_toml(n: u32) {
     let seed = seed("seed.toml");
-    runner(n)
-        .run(&edits(), |e| {
-            let bytes = mutated(&seed, &e);
-            match std::str::from_utf8(&bytes) {
-                Ok(text) => render_templates(text),
-                Err(_) => Ok(()),
-            }
-        })
-        .unwrap();
-    runner(n)
-        .run(&template_text(), |text| render_templates(&text))
-        .unwrap();
+    fuzz(
+        "workload_toml (mutated)",
+        n,
+        |r| String::from_utf8_lossy(&mutated(&seed, &edits(r))).into_owned(),
+        |text| render_templates(text),
+    );
+    fuzz("workload_toml (hostile values)", n, template_text, |text| {
+        render_templates(text)
+    });
 }
 
 /// `dbopt.toml` mutated, and every key given a hostile value.
@@ -474,7 +595,7 @@ fn config_file(n: u32) {
     let seed = seed("seed_dbopt.toml");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("dbopt.toml");
-    let resolve = |file: &Path, flags: &[(&str, String, &str)]| -> Result<(), TestCaseError> {
+    let resolve = |file: &Path, flags: &[(&str, String, &str)]| -> Result<(), String> {
         match Config::resolve(dir.path(), Some(file), &BTreeMap::new(), flags) {
             Ok(config) => {
                 let _ = config.statement_timeout();
@@ -487,28 +608,34 @@ fn config_file(n: u32) {
         }
         Ok(())
     };
-    runner(n)
-        .run(&edits(), |e| {
-            std::fs::write(&file, mutated(&seed, &e)).unwrap();
-            resolve(&file, &[])
-        })
-        .unwrap();
+    fuzz(
+        "config (mutated dbopt.toml)",
+        n,
+        |r| mutated(&seed, &edits(r)),
+        |bytes| {
+            std::fs::write(&file, bytes).unwrap();
+            keeping("dbopt.toml", bytes, resolve(&file, &[]))
+        },
+    );
     let keys: Vec<&str> = dbopt_core::config::KEYS.iter().map(|k| k.name).collect();
-    let value = prop_oneof![
-        nasty_number(),
-        nasty_width(),
-        Just("1e400".to_string()),
-        Just("".to_string()),
-        Just("99999999999999999999GiB".to_string()),
-        prop::collection::vec(prop::sample::select(b"abcmshz0129.-".to_vec()), 0..12)
-            .prop_map(|v| String::from_utf8(v).unwrap())
-    ];
+    let value = |r: &mut Rng| match r.below(6) {
+        0 => nasty_number(r),
+        1 => nasty_width(r),
+        2 => "1e400".to_string(),
+        3 => String::new(),
+        4 => "99999999999999999999GiB".to_string(),
+        _ => {
+            let n = r.below(12);
+            (0..n).map(|_| r.pick(b"abcmshz0129.-") as char).collect()
+        }
+    };
     std::fs::write(&file, "").unwrap();
-    runner(n)
-        .run(&(prop::sample::select(keys), value), |(key, v)| {
-            resolve(&file, &[(key, v, "--flag")])
-        })
-        .unwrap();
+    fuzz(
+        "config (hostile flag values)",
+        n,
+        |r| (r.pick(&keys), value(r)),
+        |(key, v)| resolve(&file, &[(key, v.clone(), "--flag")]),
+    );
 }
 
 /// Manifests dbopt wrote, edited: parsed alone, then read back by a query on the table.
@@ -519,29 +646,31 @@ fn manifest(n: u32) {
     let path = dir.join("_dbopt_layout.json");
     let seed = std::fs::read(&path).unwrap();
     let corpus_manifest = self::seed("seed_manifest.json");
-    runner(n)
-        .run(&edits(), |e| {
-            let bytes = mutated(&seed, &e);
-            let parsed_alone = mutated(&corpus_manifest, &e);
-            if let Ok(text) = std::str::from_utf8(&parsed_alone)
-                && let Ok(m) = LayoutManifest::from_json("m.json", text)
-            {
-                let _ = (m.total_bytes(), m.total_row_groups());
-            }
-            std::fs::write(&path, &bytes).unwrap();
-            let result = f.rt.block_on(async {
-                let session = f.ws.query_session(&table("base"), None).await?;
-                session
-                    .execute_unlogged("SELECT name, count(*) FROM base GROUP BY name")
-                    .await
-            });
-            std::fs::write(&path, &seed).unwrap();
-            if let Err(err) = result {
-                check_error(&err.to_string(), "manifest")?;
-            }
-            Ok(())
-        })
-        .unwrap();
+    fuzz("manifest", n, edits, |e| {
+        let bytes = mutated(&seed, e);
+        let parsed_alone = mutated(&corpus_manifest, e);
+        if let Ok(text) = std::str::from_utf8(&parsed_alone)
+            && let Ok(m) = LayoutManifest::from_json("m.json", text)
+        {
+            let _ = (m.total_bytes(), m.total_row_groups());
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let result = f.rt.block_on(async {
+            let session = f.ws.query_session(&table("base"), None).await?;
+            session
+                .execute_unlogged("SELECT name, count(*) FROM base GROUP BY name")
+                .await
+        });
+        std::fs::write(&path, &seed).unwrap();
+        if let Err(err) = result {
+            keeping(
+                "_dbopt_layout.json",
+                &bytes,
+                check_error(&err.to_string(), "manifest"),
+            )?;
+        }
+        Ok(())
+    });
 }
 
 #[test]

@@ -57,21 +57,65 @@ pub async fn execute_query(
         .get_extension::<StatementTimeout>()
         .map(|t| t.0);
     let Some(timeout) = timeout else {
-        return run_query(ctx, sql, tables, None).await;
+        return run_query(ctx, sql, tables, false).await;
     };
-    match tokio::time::timeout(timeout, run_query(ctx, sql, tables, Some(timeout))).await {
-        Ok(result) => result,
-        Err(_) => Err(EngineError::Timeout(timeout)),
+    // The deadline is an OS thread, not a tokio timer: while DataFusion operators keep every
+    // worker busy in one long poll (a big cross join), tokio's timer is not driven and a
+    // `tokio::time::timeout` would never fire. The thread wakes this future directly.
+    let deadline = Deadline::start(timeout);
+    let query = std::pin::pin!(run_query(ctx, sql, tables, true));
+    match futures::future::select(query, deadline.fired).await {
+        futures::future::Either::Left((result, _)) => result,
+        // Dropping the query future aborts its execution task (see `AbortOnDrop`).
+        futures::future::Either::Right(_) => Err(EngineError::Timeout(timeout)),
     }
 }
 
-/// Plans and runs `sql`; with a timeout the execution runs in its own task, aborted (which
-/// cancels DataFusion's partition tasks) when the deadline passes.
+/// Fires `fired` after a duration, from a thread of its own; dropping the `Deadline` before
+/// then ends the thread at once (so a long timeout leaves no sleeping threads behind).
+struct Deadline {
+    _cancel: std::sync::mpsc::Sender<()>,
+    fired: futures::future::BoxFuture<'static, ()>,
+}
+
+impl Deadline {
+    fn start(after: Duration) -> Self {
+        let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
+        let (fire, fired) = futures::channel::oneshot::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("dbopt-deadline".into())
+            .spawn(move || {
+                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    cancelled.recv_timeout(after)
+                {
+                    let _ = fire.send(());
+                }
+            });
+        let fired: futures::future::BoxFuture<'static, ()> = match spawned {
+            Ok(_) => Box::pin(async move {
+                // The sender dropped unsent only when the query finished first.
+                if fired.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }),
+            // No thread to spare: fall back to tokio's timer.
+            Err(_) => Box::pin(tokio::time::sleep(after)),
+        };
+        Self {
+            _cancel: cancel,
+            fired,
+        }
+    }
+}
+
+/// Plans and runs `sql`; when `in_task` (a statement timeout applies) the execution runs in
+/// its own task, aborted (which cancels DataFusion's partition tasks at their next yield) when
+/// this future is dropped at the deadline.
 async fn run_query(
     ctx: &SessionContext,
     sql: &str,
     tables: &[RegisteredLayout],
-    timeout: Option<Duration>,
+    in_task: bool,
 ) -> Result<QueryOutcome, EngineError> {
     let started = Instant::now();
     let df = ctx.sql(sql).await.map_err(EngineError::from_plan)?;
@@ -84,27 +128,19 @@ async fn run_query(
         .create_physical_plan()
         .await
         .map_err(EngineError::from_plan)?;
-    let batches = match timeout {
-        None => collect(plan.clone(), ctx.task_ctx())
-            .await
-            .map_err(EngineError::from_exec)?,
-        Some(timeout) => {
-            // A task of its own: the deadline fires even while operators keep a worker busy,
-            // and dropping the guard aborts the work.
-            let task = AbortOnDrop(tokio::spawn(collect(plan.clone(), ctx.task_ctx())));
-            let left = timeout.saturating_sub(started.elapsed());
-            let joined = async move {
-                let mut task = task;
-                (&mut task.0).await
-            };
-            match tokio::time::timeout(left, joined).await {
-                Ok(Ok(result)) => result.map_err(EngineError::from_exec)?,
-                Ok(Err(join)) => {
-                    return Err(EngineError::Execution(format!("query task failed: {join}")));
-                }
-                Err(_) => return Err(EngineError::Timeout(timeout)),
+    let batches = if in_task {
+        // A task of its own: dropping the guard (at the deadline) aborts the work.
+        let mut task = AbortOnDrop(tokio::spawn(collect(plan.clone(), ctx.task_ctx())));
+        match (&mut task.0).await {
+            Ok(result) => result.map_err(EngineError::from_exec)?,
+            Err(join) => {
+                return Err(EngineError::Execution(format!("query task failed: {join}")));
             }
         }
+    } else {
+        collect(plan.clone(), ctx.task_ctx())
+            .await
+            .map_err(EngineError::from_exec)?
     };
     let latency = started.elapsed();
     let schema = plan.schema();
