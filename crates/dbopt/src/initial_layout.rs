@@ -100,12 +100,12 @@ impl Workspace {
         let (written, digest) = match result.and(finished) {
             Ok(done) => done,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&staging);
+                self.discard_initial_staging(table, &staging);
                 return Err(e);
             }
         };
         if written.rows == 0 {
-            let _ = std::fs::remove_dir_all(&staging);
+            self.discard_initial_staging(table, &staging);
             return Err(DbError::Invalid(format!(
                 "the source for table '{table}' has no rows: nothing to load"
             )));
@@ -130,6 +130,15 @@ impl Workspace {
             bytes: manifest.total_bytes(),
             elapsed: started.elapsed(),
         })
+    }
+
+    /// Removes a failed load's staging directory, then `_staging/` and the table directory
+    /// if that left them empty (a failed load of a new table leaves no files behind; an
+    /// existing table's directories are not empty and stay).
+    fn discard_initial_staging(&self, table: &TableName, staging: &std::path::Path) {
+        let _ = std::fs::remove_dir_all(staging);
+        let _ = std::fs::remove_dir(self.staging_dir(table));
+        let _ = std::fs::remove_dir(self.table_dir(table));
     }
 
     fn publish_initial(

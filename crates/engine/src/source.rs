@@ -302,5 +302,35 @@ pub async fn stream_source(
     let df = ctx
         .read_table(Arc::new(table))
         .map_err(EngineError::from_plan)?;
-    df.execute_stream().await.map_err(EngineError::from_exec)
+    let stream = df.execute_stream().await.map_err(EngineError::from_exec)?;
+    Ok(catch_decoder_panics(stream, &root))
+}
+
+/// The Parquet/arrow decoders assert on some corrupt pages (e.g. "offset + len out of
+/// bounds") instead of returning an error, and a load polls the scan on the caller's task: a
+/// panic while reading ends the stream with an error naming the source instead.
+fn catch_decoder_panics(
+    stream: SendableRecordBatchStream,
+    root: &Path,
+) -> SendableRecordBatchStream {
+    use futures::StreamExt;
+    let schema = stream.schema();
+    let root = root.display().to_string();
+    let guarded = std::panic::AssertUnwindSafe(stream)
+        .catch_unwind()
+        .map(move |item| match item {
+            Ok(batch) => batch,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                Err(datafusion::error::DataFusionError::Execution(format!(
+                    "corrupt or unreadable source {root}: the reader failed on its data ({})",
+                    crate::error::one_line(&what)
+                )))
+            }
+        });
+    Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, guarded))
 }
