@@ -180,10 +180,26 @@ fn open_parquet(
 ) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>, EngineError> {
     let file = std::fs::File::open(path)
         .map_err(|e| EngineError::io(format!("opening {}", path.display()), e))?;
-    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| EngineError::CorruptParquet {
+    // arrow-ipc asserts (panics) on some corrupt embedded ARROW:schema footers (e.g. "Int type
+    // with bit width of 44096 ... not supported"): a corrupt file is an error, not a crash.
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ParquetRecordBatchReaderBuilder::try_new(file)
+    }));
+    let corrupt = |message: String| EngineError::CorruptParquet {
         path: path.display().to_string(),
-        message: e.to_string(),
-    })
+        message: crate::error::one_line(&message),
+    };
+    match opened {
+        Ok(result) => result.map_err(|e| corrupt(e.to_string())),
+        Err(panic) => Err(corrupt(format!(
+            "unreadable footer schema ({})",
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
+        ))),
+    }
 }
 
 /// Reads the footer metadata of one Parquet file.
