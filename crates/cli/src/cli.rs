@@ -46,6 +46,10 @@ pub struct GlobalArgs {
     /// Memory pool for queries and rewrites, e.g. 512MiB [default: 2GiB]
     #[arg(long, global = true, value_name = "BYTES")]
     pub memory_limit: Option<String>,
+    /// Cancel a query running longer than this, e.g. 500ms, 30s, 5m; 0 = no limit. A
+    /// cancelled query is an error with exit code 2 (raise the limit) [default: 0]
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub statement_timeout: Option<String>,
     /// Routing policy: epsilon-greedy, ucb1 or thompson [default: thompson]
     #[arg(long, global = true, value_name = "NAME")]
     pub policy: Option<String>,

@@ -203,6 +203,12 @@ pub const KEYS: &[ConfigKey] = &[
         default: "20",
         doc: "autopilot rewrites only when a proposal pays back within this many workload runs",
     },
+    ConfigKey {
+        name: "statement_timeout",
+        env_alias: None,
+        default: "0",
+        doc: "cancel a query running longer than this (e.g. 500ms, 30s, 5m); 0 = no limit",
+    },
 ];
 
 /// The resolved configuration with typed accessors.
@@ -350,6 +356,7 @@ impl Config {
         self.try_u64("rollback_after_windows")?;
         self.try_f64("regression_margin")?;
         self.try_f64("max_payback_runs")?;
+        self.try_timeout("statement_timeout")?;
         for key in ["alpha", "beta", "regression_margin", "max_payback_runs"] {
             if self.try_f64(key)? < 0.0 {
                 return Err(self.invalid(key, "must not be negative"));
@@ -393,6 +400,21 @@ impl Config {
     fn try_bytes(&self, key: &str) -> Result<u64, CoreError> {
         parse_bytes(&self.values[key].value)
             .ok_or_else(|| self.invalid(key, "is not a byte size (e.g. 512MiB, 2GiB, 1000000)"))
+    }
+
+    fn try_timeout(&self, key: &str) -> Result<Option<std::time::Duration>, CoreError> {
+        parse_timeout(&self.values[key].value).ok_or_else(|| {
+            self.invalid(
+                key,
+                "is not a duration up to a year (e.g. 500ms, 30s, 5m, 1h; 0 = no limit)",
+            )
+        })
+    }
+
+    /// Longest a query may run before it is cancelled (None = no limit).
+    pub fn statement_timeout(&self) -> Option<std::time::Duration> {
+        self.try_timeout("statement_timeout")
+            .expect("checked at resolve")
     }
 
     /// Directory holding every table's layouts.
@@ -528,6 +550,29 @@ pub fn parse_bytes(text: &str) -> Option<u64> {
     (bytes.is_finite() && bytes >= 0.0).then_some(bytes as u64)
 }
 
+/// Parses a timeout: `500ms`, `30s`, `5m`, `1h`, or a plain number of seconds (`2.5`);
+/// `0` means no limit (`Some(None)`). Negative, non-finite or over a year is `None`.
+pub fn parse_timeout(text: &str) -> Option<Option<std::time::Duration>> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let num: f64 = num.parse().ok()?;
+    let secs = num
+        * match unit.trim() {
+            "" | "s" => 1.0,
+            "ms" => 1e-3,
+            "m" | "min" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+    if !(secs.is_finite() && (0.0..=365.0 * 86_400.0).contains(&secs)) {
+        return None;
+    }
+    Some((secs > 0.0).then(|| std::time::Duration::from_secs_f64(secs)))
+}
+
 fn read_config_file(path: &Path) -> Result<Vec<(&'static str, String)>, CoreError> {
     let err = |message: String| CoreError::ConfigFile {
         path: path.display().to_string(),
@@ -634,5 +679,35 @@ mod tests {
         assert_eq!(parse_bytes("512 MiB"), Some(512 * 1024 * 1024));
         assert_eq!(parse_bytes("1.5GB"), Some(1_500_000_000));
         assert_eq!(parse_bytes("lots"), None);
+    }
+
+    #[test]
+    fn statement_timeouts() {
+        use std::time::Duration;
+        assert_eq!(parse_timeout("0"), Some(None));
+        assert_eq!(
+            parse_timeout("500ms"),
+            Some(Some(Duration::from_millis(500)))
+        );
+        assert_eq!(
+            parse_timeout("2.5"),
+            Some(Some(Duration::from_millis(2500)))
+        );
+        assert_eq!(parse_timeout("5m"), Some(Some(Duration::from_secs(300))));
+        for bad in ["", "-1s", "1e400", "soon", "99999999999h", "NaN"] {
+            assert_eq!(parse_timeout(bad), None, "{bad}");
+        }
+        let flags = [(
+            "statement_timeout",
+            "forever".to_string(),
+            "--statement-timeout",
+        )];
+        let err = Config::resolve(Path::new("/nonexistent"), None, &BTreeMap::new(), &flags)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("statement_timeout") && err.contains("--statement-timeout"),
+            "{err}"
+        );
     }
 }

@@ -293,20 +293,43 @@ pub struct LayoutManifest {
 impl LayoutManifest {
     /// Total bytes of all files.
     pub fn total_bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.size_bytes).sum()
+        // Saturating: a hand-edited manifest must not overflow the sum.
+        self.files
+            .iter()
+            .fold(0u64, |a, f| a.saturating_add(f.size_bytes))
     }
 
     /// Total row groups of all files.
     pub fn total_row_groups(&self) -> u64 {
-        self.files.iter().map(|f| f.row_groups).sum()
+        self.files
+            .iter()
+            .fold(0u64, |a, f| a.saturating_add(f.row_groups))
     }
 
     /// Parses a manifest read from `path`.
     pub fn from_json(path: &str, text: &str) -> Result<Self, CoreError> {
-        serde_json::from_str(text).map_err(|e| CoreError::CorruptManifest {
-            path: path.to_string(),
-            message: e.to_string(),
-        })
+        let manifest: Self =
+            serde_json::from_str(text).map_err(|e| CoreError::CorruptManifest {
+                path: path.to_string(),
+                message: e.to_string(),
+            })?;
+        // File paths are joined to the layout directory: never let an edited manifest point
+        // outside it.
+        if let Some(bad) = manifest.files.iter().find(|f| {
+            let p = std::path::Path::new(&f.path);
+            f.path.is_empty()
+                || p.components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        }) {
+            return Err(CoreError::CorruptManifest {
+                path: path.to_string(),
+                message: format!(
+                    "file path '{}' is not relative to the layout directory",
+                    bad.path
+                ),
+            });
+        }
+        Ok(manifest)
     }
 }
 

@@ -329,9 +329,11 @@ fn parse_width(text: &str, unit_days_only: bool) -> Result<(i64, i64), String> {
         let n: i64 = num.parse().map_err(|_| {
             format!("width '{text}' is not valid: write e.g. \"7d\", \"6h\", \"90m\" or \"1h..6h\"")
         })?;
+        // Checked: "99999999999999999d" is a bad width, not an overflow panic.
+        let too_big = || format!("width '{text}' is too large: keep it within the from..to span");
         let minutes = match unit.trim() {
-            "d" => n * 24 * 60,
-            "h" if !unit_days_only => n * 60,
+            "d" => n.checked_mul(24 * 60).ok_or_else(too_big)?,
+            "h" if !unit_days_only => n.checked_mul(60).ok_or_else(too_big)?,
             "m" if !unit_days_only => n,
             _ if unit_days_only => {
                 return Err(format!(
@@ -689,6 +691,10 @@ impl TemplateWorkload {
     }
 }
 
+/// Largest Zipf exponent a file may ask for (beyond it every draw is the top value anyway,
+/// and the sampler's arithmetic leaves the range of f64).
+const MAX_ZIPF_EXPONENT: f64 = 100.0;
+
 fn compile(
     spec: &ParamSpec,
     column_values: &BTreeMap<String, Vec<String>>,
@@ -701,7 +707,7 @@ fn compile(
             Sampler::Int(*min, *max)
         }
         ParamSpec::Float { min, max, decimals } => {
-            if !(min.is_finite() && max.is_finite()) || max < min {
+            if !(min.is_finite() && max.is_finite() && (max - min).is_finite()) || max < min {
                 return Err(format!(
                     "min {min} and max {max} must be finite and ascending"
                 ));
@@ -742,10 +748,11 @@ fn compile(
             if days < width.0 / (24 * 60) {
                 return Err(format!("from {from} to {to} is shorter than the width"));
             }
+            // A range never reaches past `to` (and `from + width` cannot overflow a date).
             Sampler::Date {
                 from: f,
                 days,
-                width,
+                width: (width.0, width.1.min(days.saturating_mul(24 * 60))),
             }
         }
         ParamSpec::TimestampRange { from, to, width } => {
@@ -758,7 +765,7 @@ fn compile(
             Sampler::Timestamp {
                 from: f,
                 minutes,
-                width,
+                width: (width.0, width.1.min(minutes)),
             }
         }
         ParamSpec::Zipf {
@@ -766,8 +773,10 @@ fn compile(
             exponent,
             max_values,
         } => {
-            if !(exponent.is_finite() && *exponent > 0.0) {
-                return Err(format!("exponent {exponent} must be positive"));
+            if !(exponent.is_finite() && *exponent > 0.0 && *exponent <= MAX_ZIPF_EXPONENT) {
+                return Err(format!(
+                    "exponent {exponent} must be positive and at most {MAX_ZIPF_EXPONENT}"
+                ));
             }
             let values = column_values.get(column).map(Vec::as_slice).unwrap_or(&[]);
             let values: Vec<String> = values.iter().take((*max_values).max(1)).cloned().collect();

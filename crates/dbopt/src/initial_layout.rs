@@ -2,7 +2,7 @@
 //! into place and one catalog transaction, so a crash leaves the old state or the new one.
 
 use crate::gc::fail_point;
-use crate::table_lock::{ReplaceIntent, TableWriteLock};
+use crate::table_lock::{LOAD_LOCK_FILE, ReplaceIntent, TableWriteLock};
 use crate::{DbError, Progress, Workspace};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -108,12 +108,12 @@ impl Workspace {
         let (written, digest) = match result.and(finished) {
             Ok(done) => done,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&staging);
+                self.discard_initial_staging(table, &staging);
                 return Err(e);
             }
         };
         if written.rows == 0 {
-            let _ = std::fs::remove_dir_all(&staging);
+            self.discard_initial_staging(table, &staging);
             return Err(DbError::Invalid(format!(
                 "the source for table '{table}' has no rows: nothing to load"
             )));
@@ -139,6 +139,19 @@ impl Workspace {
             bytes: manifest.total_bytes(),
             elapsed: started.elapsed(),
         })
+    }
+
+    /// Removes a failed load's staging directory, then `_staging/` and the table directory
+    /// if that left them empty (a failed load of a new table leaves no files behind; an
+    /// existing table's directories are not empty and stay).
+    fn discard_initial_staging(&self, table: &TableName, staging: &std::path::Path) {
+        let _ = std::fs::remove_dir_all(staging);
+        let _ = std::fs::remove_dir(self.staging_dir(table));
+        if matches!(self.catalog().get_table(table), Ok(None)) {
+            // No table: the write lock file was this load's own.
+            let _ = std::fs::remove_file(self.table_dir(table).join(LOAD_LOCK_FILE));
+        }
+        let _ = std::fs::remove_dir(self.table_dir(table));
     }
 
     /// Renames the staged layout into `layout_initial` and commits the table; with an existing

@@ -41,11 +41,34 @@ impl From<WorkloadFileError> for DbError {
 }
 
 /// Reads a user file with a one-line error naming it.
+/// Largest workload or query-log file read (memory stays bounded whatever is passed).
+pub const MAX_USER_FILE_BYTES: u64 = 256 << 20;
+
 pub(crate) fn read_user_file(path: &Path, what: &str) -> Result<String, DbError> {
-    std::fs::read_to_string(path).map_err(|e| {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| {
         DbError::Invalid(format!(
             "cannot read {what} {}: {e}; check the path",
             path.display()
+        ))
+    };
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_USER_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_USER_FILE_BYTES {
+        return Err(DbError::Invalid(format!(
+            "{what} {} is larger than {} MiB: split it into smaller files",
+            path.display(),
+            MAX_USER_FILE_BYTES >> 20
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        DbError::Invalid(format!(
+            "{what} {} is not UTF-8 text (invalid byte at offset {}): save it as UTF-8",
+            path.display(),
+            e.utf8_error().valid_up_to()
         ))
     })
 }

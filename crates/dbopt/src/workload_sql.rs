@@ -55,11 +55,13 @@ fn check_templates(names: &[String], known: &[String]) -> Result<(), DbError> {
 }
 
 impl Workspace {
-    /// Draws `num_queries` generated queries that pass the template filters.
-    pub fn workload_sql(
+    /// Draws `num_queries` generated queries that pass the template filters and hands each
+    /// to `emit` as it is drawn (nothing is collected, so any count runs in flat memory).
+    pub fn workload_sql<E: From<DbError>>(
         &self,
         options: &WorkloadSqlOptions,
-    ) -> Result<Vec<GeneratedQuery>, DbError> {
+        mut emit: impl FnMut(GeneratedQuery) -> Result<(), E>,
+    ) -> Result<(), E> {
         let known = known_templates(options.source);
         check_templates(&options.only_templates, &known)?;
         check_templates(&options.exclude_templates, &known)?;
@@ -70,7 +72,8 @@ impl Workspace {
         if !known.iter().any(|t| allowed(t)) {
             return Err(DbError::Invalid(
                 "the template filters leave no template to draw from".to_string(),
-            ));
+            )
+            .into());
         }
         let mut next: Box<dyn FnMut() -> GeneratedQuery> = match options.source {
             WorkloadSource::Events => {
@@ -86,13 +89,15 @@ impl Workspace {
                 Box::new(move || generator.next_query())
             }
         };
-        let mut out = Vec::with_capacity(options.num_queries as usize);
-        while (out.len() as u64) < options.num_queries {
+        // Streamed one by one: memory stays flat whatever --num-queries says.
+        let mut emitted = 0u64;
+        while emitted < options.num_queries {
             let q = next();
             if allowed(q.template) {
-                out.push(q);
+                emit(q)?;
+                emitted += 1;
             }
         }
-        Ok(out)
+        Ok(())
     }
 }

@@ -79,6 +79,7 @@ impl Workspace {
             batch_size: self.config.batch_size(),
             memory_limit: self.config.memory_limit(),
             spill_dir: Some(self.data_dir.join("_spill")),
+            statement_timeout: self.config.statement_timeout(),
         }
     }
 

@@ -17,6 +17,12 @@ pub enum EngineError {
     /// The query failed while running.
     #[error("query failed: {0}")]
     Execution(String),
+    /// The query ran longer than the configured statement_timeout and was cancelled.
+    #[error(
+        "query cancelled: it ran longer than statement_timeout {}: raise it with --statement-timeout or statement_timeout in dbopt.toml (0 = no limit)",
+        format_timeout(*.0)
+    )]
+    Timeout(std::time::Duration),
     /// A Parquet file is unreadable or corrupt.
     #[error("corrupt or unreadable Parquet file {path}: {message}")]
     CorruptParquet {
@@ -95,6 +101,14 @@ impl EngineError {
             };
         }
         EngineError::Execution(one_line(&strip_prefixes(&text)))
+    }
+}
+
+fn format_timeout(d: std::time::Duration) -> String {
+    if d.subsec_millis() != 0 || d.as_secs() == 0 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs())
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::digest::digest_batches;
 use crate::register::RegisteredLayout;
+use crate::session::StatementTimeout;
 use crate::{EngineError, check_read_only};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -50,6 +51,72 @@ pub async fn execute_query(
     tables: &[RegisteredLayout],
 ) -> Result<QueryOutcome, EngineError> {
     check_read_only(sql)?;
+    let timeout = ctx
+        .state()
+        .config()
+        .get_extension::<StatementTimeout>()
+        .map(|t| t.0);
+    let Some(timeout) = timeout else {
+        return run_query(ctx, sql, tables, false).await;
+    };
+    // The deadline is an OS thread, not a tokio timer: while DataFusion operators keep every
+    // worker busy in one long poll (a big cross join), tokio's timer is not driven and a
+    // `tokio::time::timeout` would never fire. The thread wakes this future directly.
+    let deadline = Deadline::start(timeout);
+    let query = std::pin::pin!(run_query(ctx, sql, tables, true));
+    match futures::future::select(query, deadline.fired).await {
+        futures::future::Either::Left((result, _)) => result,
+        // Dropping the query future aborts its execution task (see `AbortOnDrop`).
+        futures::future::Either::Right(_) => Err(EngineError::Timeout(timeout)),
+    }
+}
+
+/// Fires `fired` after a duration, from a thread of its own; dropping the `Deadline` before
+/// then ends the thread at once (so a long timeout leaves no sleeping threads behind).
+struct Deadline {
+    _cancel: std::sync::mpsc::Sender<()>,
+    fired: futures::future::BoxFuture<'static, ()>,
+}
+
+impl Deadline {
+    fn start(after: Duration) -> Self {
+        let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
+        let (fire, fired) = futures::channel::oneshot::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("dbopt-deadline".into())
+            .spawn(move || {
+                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    cancelled.recv_timeout(after)
+                {
+                    let _ = fire.send(());
+                }
+            });
+        let fired: futures::future::BoxFuture<'static, ()> = match spawned {
+            Ok(_) => Box::pin(async move {
+                // The sender dropped unsent only when the query finished first.
+                if fired.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }),
+            // No thread to spare: fall back to tokio's timer.
+            Err(_) => Box::pin(tokio::time::sleep(after)),
+        };
+        Self {
+            _cancel: cancel,
+            fired,
+        }
+    }
+}
+
+/// Plans and runs `sql`; when `in_task` (a statement timeout applies) the execution runs in
+/// its own task, aborted (which cancels DataFusion's partition tasks at their next yield) when
+/// this future is dropped at the deadline.
+async fn run_query(
+    ctx: &SessionContext,
+    sql: &str,
+    tables: &[RegisteredLayout],
+    in_task: bool,
+) -> Result<QueryOutcome, EngineError> {
     let started = Instant::now();
     let df = ctx.sql(sql).await.map_err(EngineError::from_plan)?;
     let optimized = df
@@ -61,9 +128,20 @@ pub async fn execute_query(
         .create_physical_plan()
         .await
         .map_err(EngineError::from_plan)?;
-    let batches = collect(plan.clone(), ctx.task_ctx())
-        .await
-        .map_err(EngineError::from_exec)?;
+    let batches = if in_task {
+        // A task of its own: dropping the guard (at the deadline) aborts the work.
+        let mut task = AbortOnDrop(tokio::spawn(collect(plan.clone(), ctx.task_ctx())));
+        match (&mut task.0).await {
+            Ok(result) => result.map_err(EngineError::from_exec)?,
+            Err(join) => {
+                return Err(EngineError::Execution(format!("query task failed: {join}")));
+            }
+        }
+    } else {
+        collect(plan.clone(), ctx.task_ctx())
+            .await
+            .map_err(EngineError::from_exec)?
+    };
     let latency = started.elapsed();
     let schema = plan.schema();
     let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
@@ -77,6 +155,15 @@ pub async fn execute_query(
         digest,
         scans,
     })
+}
+
+/// Aborts a spawned task when dropped (on timeout or when the caller goes away).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Names of the tables an optimized logical plan scans (views already inlined).

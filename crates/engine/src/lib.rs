@@ -23,6 +23,6 @@ pub use datafusion;
 pub use error::EngineError;
 pub use execute::{QueryOutcome, TableScanMetrics, execute_query};
 pub use register::{RegisteredLayout, register_layout};
-pub use session::{EngineSettings, new_session};
+pub use session::{EngineSettings, StatementTimeout, new_session};
 pub use sql_guard::{check_read_only, fingerprint};
 pub use writer::{LayoutWriter, WrittenLayout};

@@ -6,6 +6,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// How a DataFusion session is sized.
 #[derive(Debug, Clone)]
@@ -18,7 +19,14 @@ pub struct EngineSettings {
     pub memory_limit: u64,
     /// Where spills go (None = the OS temp dir).
     pub spill_dir: Option<PathBuf>,
+    /// A query running longer is cancelled (None = no limit); see [`StatementTimeout`].
+    pub statement_timeout: Option<Duration>,
 }
+
+/// The statement timeout a session was built with, kept in its config as an extension so
+/// every query run through the session (query, workloads, canary replays) honours it.
+#[derive(Debug, Clone, Copy)]
+pub struct StatementTimeout(pub Duration);
 
 impl Default for EngineSettings {
     fn default() -> Self {
@@ -27,6 +35,7 @@ impl Default for EngineSettings {
             batch_size: 8192,
             memory_limit: 2 << 30,
             spill_dir: None,
+            statement_timeout: None,
         }
     }
 }
@@ -48,6 +57,9 @@ pub fn new_session(settings: &EngineSettings) -> SessionContext {
         .with_target_partitions(settings.effective_threads())
         .with_batch_size(settings.batch_size)
         .with_information_schema(true);
+    if let Some(timeout) = settings.statement_timeout {
+        config = config.with_extension(Arc::new(StatementTimeout(timeout)));
+    }
     {
         let opts = config.options_mut();
         opts.execution.parquet.pushdown_filters = true;

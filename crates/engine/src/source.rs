@@ -180,10 +180,26 @@ fn open_parquet(
 ) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>, EngineError> {
     let file = std::fs::File::open(path)
         .map_err(|e| EngineError::io(format!("opening {}", path.display()), e))?;
-    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| EngineError::CorruptParquet {
+    // arrow-ipc asserts (panics) on some corrupt embedded ARROW:schema footers (e.g. "Int type
+    // with bit width of 44096 ... not supported"): a corrupt file is an error, not a crash.
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ParquetRecordBatchReaderBuilder::try_new(file)
+    }));
+    let corrupt = |message: String| EngineError::CorruptParquet {
         path: path.display().to_string(),
-        message: e.to_string(),
-    })
+        message: crate::error::one_line(&message),
+    };
+    match opened {
+        Ok(result) => result.map_err(|e| corrupt(e.to_string())),
+        Err(panic) => Err(corrupt(format!(
+            "unreadable footer schema ({})",
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
+        ))),
+    }
 }
 
 /// Reads the footer metadata of one Parquet file.
@@ -302,5 +318,35 @@ pub async fn stream_source(
     let df = ctx
         .read_table(Arc::new(table))
         .map_err(EngineError::from_plan)?;
-    df.execute_stream().await.map_err(EngineError::from_exec)
+    let stream = df.execute_stream().await.map_err(EngineError::from_exec)?;
+    Ok(catch_decoder_panics(stream, &root))
+}
+
+/// The Parquet/arrow decoders assert on some corrupt pages (e.g. "offset + len out of
+/// bounds") instead of returning an error, and a load polls the scan on the caller's task: a
+/// panic while reading ends the stream with an error naming the source instead.
+fn catch_decoder_panics(
+    stream: SendableRecordBatchStream,
+    root: &Path,
+) -> SendableRecordBatchStream {
+    use futures::StreamExt;
+    let schema = stream.schema();
+    let root = root.display().to_string();
+    let guarded = std::panic::AssertUnwindSafe(stream)
+        .catch_unwind()
+        .map(move |item| match item {
+            Ok(batch) => batch,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                Err(datafusion::error::DataFusionError::Execution(format!(
+                    "corrupt or unreadable source {root}: the reader failed on its data ({})",
+                    crate::error::one_line(&what)
+                )))
+            }
+        });
+    Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, guarded))
 }

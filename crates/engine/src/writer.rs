@@ -254,8 +254,20 @@ pub fn write_manifest(dir: &Path, manifest: &LayoutManifest) -> Result<(), Engin
 /// Reads the manifest of the layout directory `dir`.
 pub fn read_manifest(dir: &Path) -> Result<LayoutManifest, EngineError> {
     let path = dir.join(MANIFEST_FILE);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| EngineError::io(format!("reading {}", path.display()), e))?;
+    let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
+        // A manifest deleted by hand is a damaged layout the user can reload, not a disk fault.
+        std::io::ErrorKind::NotFound => EngineError::Source(format!(
+            "layout manifest {} is missing: the layout directory was edited; reload the table or drop this layout",
+            path.display()
+        )),
+        _ => EngineError::io(format!("reading {}", path.display()), e),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        EngineError::Source(format!(
+            "layout manifest {} is not UTF-8 JSON: it was damaged; reload the table or drop this layout",
+            path.display()
+        ))
+    })?;
     LayoutManifest::from_json(&path.display().to_string(), &text)
         .map_err(|e| EngineError::Source(e.to_string()))
 }

@@ -6,7 +6,6 @@ use dbopt::{DbError, Workspace};
 use dbopt_migrate::WorkerOptions;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 /// `dbopt migration-worker`
 #[derive(Debug, Args)]
@@ -37,12 +36,7 @@ pub struct MigrationWorkerArgs {
 
 /// Runs `dbopt migration-worker`.
 pub async fn run(ws: Workspace, args: MigrationWorkerArgs) -> Result<()> {
-    if !(args.sleep_sec.is_finite() && args.sleep_sec >= 0.0) {
-        bail!(DbError::Invalid(format!(
-            "--sleep-sec {} is not a non-negative number of seconds",
-            args.sleep_sec
-        )));
-    }
+    let sleep = super::seconds(args.sleep_sec, "--sleep-sec", true)?;
     let table = args
         .table_name
         .as_deref()
@@ -52,7 +46,7 @@ pub async fn run(ws: Workspace, args: MigrationWorkerArgs) -> Result<()> {
     let options = WorkerOptions {
         owner: format!("{host}:{}", std::process::id()),
         keep_polling: args.keep_polling,
-        sleep: Duration::from_secs_f64(args.sleep_sec),
+        sleep,
         max_jobs: args.max_jobs,
         table,
     };

@@ -102,6 +102,11 @@ fn resolve_config<'a>(
         ("metadata_db", &global.metadata_db, "--metadata-db"),
         ("threads", &global.threads, "--threads"),
         ("memory_limit", &global.memory_limit, "--memory-limit"),
+        (
+            "statement_timeout",
+            &global.statement_timeout,
+            "--statement-timeout",
+        ),
         ("policy", &global.policy, "--policy"),
         ("objective", &global.objective, "--objective"),
     ];
@@ -136,11 +141,31 @@ pub fn interval(repeat: &crate::cli::RepeatArgs, default_sec: f64) -> Result<std
     positive_seconds(repeat.interval_sec.unwrap_or(default_sec), "--interval-sec")
 }
 
+/// Longest pause a flag may ask for (a year): `Duration::from_secs_f64` panics on huge values
+/// and `Instant + pause` must not overflow.
+const MAX_PAUSE_SEC: f64 = 365.0 * 86_400.0;
+
 /// `value` seconds as a duration; zero, negative or non-finite is a bad-input error naming `flag`.
 pub fn positive_seconds(value: f64, flag: &str) -> Result<std::time::Duration> {
-    if !(value.is_finite() && value > 0.0) {
+    seconds(value, flag, false)
+}
+
+/// `value` seconds as a duration (zero allowed when `allow_zero`); a negative, non-finite or
+/// over-a-year value is a bad-input error naming `flag`, never a panic.
+pub fn seconds(value: f64, flag: &str, allow_zero: bool) -> Result<std::time::Duration> {
+    let low_ok = if allow_zero {
+        value >= 0.0
+    } else {
+        value > 0.0
+    };
+    if !(value.is_finite() && low_ok && value <= MAX_PAUSE_SEC) {
         anyhow::bail!(DbError::Invalid(format!(
-            "{flag} must be a positive number of seconds, got {value}"
+            "{flag} {value} is out of range: give a {} number of seconds up to {MAX_PAUSE_SEC} (a year)",
+            if allow_zero {
+                "non-negative"
+            } else {
+                "positive"
+            }
         )));
     }
     Ok(std::time::Duration::from_secs_f64(value))

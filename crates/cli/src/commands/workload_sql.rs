@@ -56,12 +56,12 @@ pub fn run(ws: Workspace, args: WorkloadSqlArgs) -> Result<()> {
         only_templates: args.only_templates,
         exclude_templates: args.exclude_templates,
     };
-    for q in ws.workload_sql(&options)? {
+    ws.workload_sql(&options, |q| -> Result<()> {
         if args.format == "sql" {
             println!("-- template: {}\n{};", q.template, q.sql);
         } else {
             println!("{}", serde_json::to_string(&q)?);
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
