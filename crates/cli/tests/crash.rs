@@ -9,21 +9,14 @@
 //! dbopt-core; see crates/core/src/failpoint.rs).
 
 mod common;
-use common::{active_layout, bin, generate_events, run, scalar};
+use common::{
+    active_layout, checksum, cmd, generate_events, layout_dirs, manifest_digest, run, scalar,
+    staging_entries, target_of,
+};
 use dbopt_testkit::TempWorkspace;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// `dbopt args` with extra environment.
-fn cmd(ws: &TempWorkspace, env: &[(&str, &str)], args: &[&str]) -> Command {
-    let mut c = ws.command(&bin());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.args(args);
-    c
-}
 
 /// Runs `dbopt args` with the fail point `point` armed and asserts the process died there.
 fn dies_at(ws: &TempWorkspace, point: &str, args: &[&str]) {
@@ -55,63 +48,6 @@ fn with_fault(ws: &TempWorkspace, point: &str, args: &[&str]) -> Output {
     cmd(ws, &[("DBOPT_FAILPOINT", point)], args)
         .output()
         .unwrap()
-}
-
-/// An order-insensitive checksum of the rows of `events` read through `layout` (or the active
-/// layout when None).
-fn checksum(ws: &TempWorkspace, layout: Option<&str>) -> String {
-    let sql = "SELECT count(*), sum(event_id), count(DISTINCT session_id), \
-               sum(CAST(amount * 100 AS BIGINT)), count(country) FROM events";
-    let mut args = vec!["query", "--table-name", "events", "--format", "csv"];
-    if let Some(l) = layout {
-        args.extend(["--layout", l]);
-    }
-    args.push(sql);
-    run(ws, &args).success()
-}
-
-fn job_status(ws: &TempWorkspace, target: &str) -> String {
-    ws.catalog()
-        .query_row(
-            "SELECT status FROM migration_jobs WHERE target_layout = ?1",
-            [target],
-            |r| r.get(0),
-        )
-        .unwrap_or_else(|e| panic!("job for {target}: {e}"))
-}
-
-fn target_of(stdout: &str) -> String {
-    stdout
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("target layout:"))
-        .expect("the plan names its target layout")
-        .trim()
-        .to_string()
-}
-
-/// Entries of `DATA_DIR/events/_staging`.
-fn staging_entries(ws: &TempWorkspace) -> Vec<String> {
-    let dir = ws.data_dir().join("events").join("_staging");
-    let mut out: Vec<String> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().to_string())
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    out.sort();
-    out
-}
-
-fn layout_dirs(ws: &TempWorkspace) -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(ws.data_dir().join("events"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .filter(|n| n.starts_with("layout_"))
-        .collect();
-    out.sort();
-    out
 }
 
 /// Catalog layouts of `events` with the given status.
@@ -184,16 +120,9 @@ fn finish_job(ws: &TempWorkspace, target: &str) {
     }
 }
 
-/// The manifest digest of a layout directory.
-fn manifest_digest(ws: &TempWorkspace, layout: &str) -> String {
-    let path = ws
-        .data_dir()
-        .join("events")
-        .join(format!("layout_{layout}"))
-        .join("_dbopt_layout.json");
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    v["digest"].as_str().unwrap().to_string()
+/// The status of the job building `target`.
+fn job_status(ws: &TempWorkspace, target: &str) -> String {
+    common::job_status(ws, target).0
 }
 
 /// Kills a migration worker at `point`, checks the table still answers its rows, restarts

@@ -2,93 +2,13 @@
 //! SIGKILLs a real worker at random moments, and a sort that must spill.
 
 mod common;
-use common::{active_layout, bin, generate_events, run};
+use common::{
+    active_layout, checksum, cmd, generate_events, job_status, layout_dirs, manifest_digest, run,
+    staging_entries, target_of,
+};
 use dbopt_testkit::TempWorkspace;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// `dbopt` with extra environment, as a `Command`.
-fn cmd(ws: &TempWorkspace, env: &[(&str, &str)], args: &[&str]) -> Command {
-    let mut c = ws.command(&bin());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.args(args);
-    c
-}
-
-/// (status, error) of a job.
-fn job_status(ws: &TempWorkspace, target: &str) -> (String, Option<String>) {
-    ws.catalog()
-        .query_row(
-            "SELECT status, error FROM migration_jobs WHERE target_layout = ?1",
-            [target],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap()
-}
-
-fn manifest_digest(ws: &TempWorkspace, layout: &str) -> String {
-    let path = ws
-        .data_dir()
-        .join("events")
-        .join(format!("layout_{layout}"))
-        .join("_dbopt_layout.json");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    v["digest"].as_str().unwrap().to_string()
-}
-
-/// The target layout id printed by enqueue-migration.
-fn target_of(stdout: &str) -> String {
-    stdout
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("target layout:"))
-        .expect("the plan names its target layout")
-        .trim()
-        .to_string()
-}
-
-/// A checksum query answered through `dbopt query` on `layout`.
-fn checksum(ws: &TempWorkspace, layout: &str) -> String {
-    run(
-        ws,
-        &[
-            "query",
-            "--table-name",
-            "events",
-            "--layout",
-            layout,
-            "--format",
-            "csv",
-            "SELECT count(*), sum(event_id), count(DISTINCT session_id), sum(CAST(amount * 100 AS BIGINT)), \
-             count(country) FROM events",
-        ],
-    )
-    .success()
-}
-
-fn staging_entries(ws: &TempWorkspace) -> Vec<String> {
-    let dir = ws.data_dir().join("events").join("_staging");
-    match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().to_string())
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-fn layout_dirs(ws: &TempWorkspace) -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(ws.data_dir().join("events"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .filter(|n| n.starts_with("layout_"))
-        .collect();
-    out.sort();
-    out
-}
 
 #[test]
 fn enqueue_is_idempotent_and_the_worker_publishes_a_verified_layout() {
@@ -130,7 +50,7 @@ fn enqueue_is_idempotent_and_the_worker_publishes_a_verified_layout() {
         manifest_digest(&ws, &target),
         manifest_digest(&ws, "initial")
     );
-    assert_eq!(checksum(&ws, &target), checksum(&ws, "initial"));
+    assert_eq!(checksum(&ws, Some(&target)), checksum(&ws, Some("initial")));
     let dir = ws
         .data_dir()
         .join("events")
@@ -282,7 +202,7 @@ fn soak_a_worker_killed_at_random_moments_200_times() {
 fn random_kills(runs: usize, min_mid_work: usize) {
     let ws = TempWorkspace::new();
     generate_events(&ws, "60000", "11", "1000", &["--rows-per-file", "2000"]);
-    let initial_sum = checksum(&ws, "initial");
+    let initial_sum = checksum(&ws, Some("initial"));
     let initial_digest = manifest_digest(&ws, "initial");
     let env = [("DBOPT_LEASE_SECONDS", "1")];
     let seed = crash_seed();
@@ -330,7 +250,7 @@ fn random_kills(runs: usize, min_mid_work: usize) {
         // Whatever the moment, the table answers with the same rows.
         let active = active_layout(&ws);
         assert_eq!(
-            checksum(&ws, &active),
+            checksum(&ws, Some(&active)),
             initial_sum,
             "run {i} (seed {seed}): active {active}"
         );
@@ -356,7 +276,7 @@ fn random_kills(runs: usize, min_mid_work: usize) {
         }
         assert_eq!(active_layout(&ws), target, "run {i}");
         assert_eq!(manifest_digest(&ws, &target), initial_digest, "run {i}");
-        assert_eq!(checksum(&ws, &target), initial_sum, "run {i}");
+        assert_eq!(checksum(&ws, Some(&target)), initial_sum, "run {i}");
         run(
             &ws,
             &[

@@ -238,7 +238,16 @@ mod tests {
             (10, 1000, 1000)
         );
         assert_eq!(plan.expected_output_files, 4);
+        // 250 rows per file is not the default shape, so it enters the id.
+        let shape = FileShape {
+            incremental_batch_files: None,
+            rows_per_file: 250,
+        };
         assert_eq!(
+            plan.target_layout,
+            LayoutId::derive_shaped(&LayoutId::initial(), &s, &shape)
+        );
+        assert_ne!(
             plan.target_layout,
             LayoutId::derive(&LayoutId::initial(), &s)
         );

@@ -3,6 +3,7 @@
 
 use dbopt_testkit::{Run, TempWorkspace};
 use std::path::PathBuf;
+use std::process::Command;
 
 /// The `dbopt` binary cargo built for these tests.
 pub fn bin() -> PathBuf {
@@ -54,4 +55,86 @@ pub fn scalar<T: rusqlite::types::FromSql>(ws: &TempWorkspace, sql: &str) -> T {
 /// The active layout of `events`.
 pub fn active_layout(ws: &TempWorkspace) -> String {
     scalar(ws, "SELECT active_layout FROM tables WHERE name = 'events'")
+}
+
+/// `dbopt args` with extra environment, as a `Command`.
+pub fn cmd(ws: &TempWorkspace, env: &[(&str, &str)], args: &[&str]) -> Command {
+    let mut c = ws.command(&bin());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.args(args);
+    c
+}
+
+/// (status, error) of the job building `target`.
+pub fn job_status(ws: &TempWorkspace, target: &str) -> (String, Option<String>) {
+    ws.catalog()
+        .query_row(
+            "SELECT status, error FROM migration_jobs WHERE target_layout = ?1",
+            [target],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap_or_else(|e| panic!("job for {target}: {e}"))
+}
+
+/// The digest recorded in the manifest of `layout` of `events`.
+pub fn manifest_digest(ws: &TempWorkspace, layout: &str) -> String {
+    let path = ws
+        .data_dir()
+        .join("events")
+        .join(format!("layout_{layout}"))
+        .join("_dbopt_layout.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["digest"].as_str().unwrap().to_string()
+}
+
+/// The target layout id printed by enqueue-migration.
+pub fn target_of(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("target layout:"))
+        .expect("the plan names its target layout")
+        .trim()
+        .to_string()
+}
+
+/// An order-insensitive checksum of the rows of `events` read through `layout` (the active or
+/// routed layout when None), answered by `dbopt query`.
+pub fn checksum(ws: &TempWorkspace, layout: Option<&str>) -> String {
+    let sql = "SELECT count(*), sum(event_id), count(DISTINCT session_id), \
+               sum(CAST(amount * 100 AS BIGINT)), count(country) FROM events";
+    let mut args = vec!["query", "--table-name", "events", "--format", "csv"];
+    if let Some(l) = layout {
+        args.extend(["--layout", l]);
+    }
+    args.push(sql);
+    run(ws, &args).success()
+}
+
+/// Entry names under `DATA_DIR/events/_staging`, sorted.
+pub fn staging_entries(ws: &TempWorkspace) -> Vec<String> {
+    let dir = ws.data_dir().join("events").join("_staging");
+    let mut out: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    out.sort();
+    out
+}
+
+/// The `layout_*` directories of `events`, sorted.
+pub fn layout_dirs(ws: &TempWorkspace) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(ws.data_dir().join("events"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("layout_"))
+        .collect();
+    out.sort();
+    out
 }
