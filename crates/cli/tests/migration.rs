@@ -191,7 +191,7 @@ fn a_worker_killed_at_random_moments_never_breaks_the_table() {
 
 /// The soak variant: `cargo test --workspace --test migration -- --ignored soak`.
 #[test]
-#[ignore = "soak: 200 kills, about 15 minutes"]
+#[ignore = "soak: 200 kills, about 6 minutes in a debug build"]
 fn soak_a_worker_killed_at_random_moments_200_times() {
     random_kills(200, 50);
 }
