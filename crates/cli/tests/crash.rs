@@ -10,8 +10,8 @@
 
 mod common;
 use common::{
-    active_layout, checksum, cmd, generate_events, layout_dirs, manifest_digest, run, scalar,
-    staging_entries, target_of,
+    active_layout, checksum, cmd, gc_now, generate_events, layout_dirs, manifest_digest, run,
+    scalar, staging_entries, target_of,
 };
 use dbopt_testkit::TempWorkspace;
 use std::os::unix::process::ExitStatusExt;
@@ -140,19 +140,7 @@ fn migration_crash(point: &str) {
     assert_eq!(active_layout(&ws), target);
     assert_eq!(manifest_digest(&ws, &target), digest);
     assert_eq!(checksum(&ws, Some(&target)), before);
-    run(
-        &ws,
-        &[
-            "gc",
-            "--table-name",
-            "events",
-            "--keep",
-            "0",
-            "--grace",
-            "0s",
-        ],
-    )
-    .success();
+    gc_now(&ws, "0");
     assert_eq!(staging_entries(&ws), Vec::<String>::new(), "{point}");
     assert_eq!(
         layout_dirs(&ws),
@@ -227,19 +215,7 @@ fn gc_crash(point: &str) {
     );
     assert_eq!(active_layout(&ws), new);
     assert_eq!(checksum(&ws, None), before, "after dying at {point}");
-    run(
-        &ws,
-        &[
-            "gc",
-            "--table-name",
-            "events",
-            "--keep",
-            "0",
-            "--grace",
-            "0s",
-        ],
-    )
-    .success();
+    gc_now(&ws, "0");
     assert_eq!(checksum(&ws, None), before);
     assert_eq!(staging_entries(&ws), Vec::<String>::new());
     let mut expected = vec!["layout_initial".to_string(), format!("layout_{new}")];
@@ -451,19 +427,7 @@ fn a_full_disk_during_a_migration_fails_the_attempt_and_keeps_the_table() {
     }
     finish_job(&ws, &target);
     assert_eq!(checksum(&ws, None), before);
-    run(
-        &ws,
-        &[
-            "gc",
-            "--table-name",
-            "events",
-            "--keep",
-            "0",
-            "--grace",
-            "0s",
-        ],
-    )
-    .success();
+    gc_now(&ws, "0");
     assert_eq!(staging_entries(&ws), Vec::<String>::new());
 }
 
@@ -642,19 +606,7 @@ fn a_worker_paused_past_its_lease_does_not_publish() {
     assert_eq!(attempts, 2);
     assert_eq!(active_layout(&ws), target);
     assert_eq!(checksum(&ws, None), before);
-    run(
-        &ws,
-        &[
-            "gc",
-            "--table-name",
-            "events",
-            "--keep",
-            "0",
-            "--grace",
-            "0s",
-        ],
-    )
-    .success();
+    gc_now(&ws, "0");
     assert_eq!(staging_entries(&ws), Vec::<String>::new());
     assert_eq!(
         layout_dirs(&ws),

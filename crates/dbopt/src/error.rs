@@ -96,3 +96,8 @@ fn engine_user_error(e: &EngineError) -> bool {
         EngineError::Io { .. } | EngineError::Write { .. } | EngineError::Resources(_)
     )
 }
+
+/// Reaches a named fail point (a no-op in normal builds; see `dbopt_core::failpoint`).
+pub(crate) fn fail_point(name: &str) -> Result<(), DbError> {
+    dbopt_core::fail_point(name).map_err(|e| DbError::io(format!("at {name}"), e))
+}

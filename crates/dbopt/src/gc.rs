@@ -3,6 +3,7 @@
 //! A layout that left service less than `gc_grace` ago keeps its directory (queries that
 //! resolved it may still read it); see `dbopt_migrate::gc` for the rule.
 
+use crate::error::fail_point;
 use crate::table_lock::{REPLACE_INTENT_FILE, TableWriteLock};
 use crate::{DbError, Workspace};
 use dbopt_catalog::LayoutStatus;
@@ -25,11 +26,6 @@ fn entry_names(dir: &std::path::Path, dirs_only: bool) -> Result<Vec<String>, Db
     }
     out.sort();
     Ok(out)
-}
-
-/// Reaches a named fail point (a no-op in normal builds; see `dbopt_core::failpoint`).
-pub(crate) fn fail_point(name: &str) -> Result<(), DbError> {
-    dbopt_core::fail_point(name).map_err(|e| DbError::io(format!("at {name}"), e))
 }
 
 impl Workspace {

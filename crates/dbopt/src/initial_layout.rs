@@ -1,7 +1,7 @@
 //! Writes a table's initial layout from a stream of batches: staging first, then a rename
 //! into place and one catalog transaction, so a crash leaves the old state or the new one.
 
-use crate::gc::fail_point;
+use crate::error::fail_point;
 use crate::table_lock::{LOAD_LOCK_FILE, ReplaceIntent, TableWriteLock};
 use crate::{DbError, Progress, Workspace};
 use arrow::array::RecordBatch;

@@ -138,7 +138,7 @@ impl Workspace {
             changed: from != to,
         };
         if change.changed {
-            crate::gc::fail_point("serving.before_swap")?;
+            crate::error::fail_point("serving.before_swap")?;
             self.catalog().swap_active_layout(&ActiveSwap {
                 table,
                 expected: from,
@@ -147,7 +147,7 @@ impl Workspace {
                 actor,
                 reason,
             })?;
-            crate::gc::fail_point("serving.swapped")?;
+            crate::error::fail_point("serving.swapped")?;
         }
         Ok(change)
     }

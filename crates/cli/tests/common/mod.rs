@@ -138,3 +138,18 @@ pub fn layout_dirs(ws: &TempWorkspace) -> Vec<String> {
     out.sort();
     out
 }
+
+/// `dbopt gc` on `events` keeping `keep` inactive layouts and no grace period: removes at once
+/// everything gc may remove.
+pub fn gc_now(ws: &TempWorkspace, keep: &str) {
+    let args = [
+        "gc",
+        "--table-name",
+        "events",
+        "--keep",
+        keep,
+        "--grace",
+        "0s",
+    ];
+    run(ws, &args).success();
+}
