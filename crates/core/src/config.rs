@@ -211,10 +211,69 @@ pub const KEYS: &[ConfigKey] = &[
     },
 ];
 
-/// The resolved configuration with typed accessors.
+/// Every key's value parsed into its type, once, when the configuration is resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Directory holding every table's layouts.
+    pub data_dir: PathBuf,
+    /// SQLite catalog path.
+    pub metadata_db: PathBuf,
+    /// Epsilon-greedy: share of routed queries sent to a layout other than the best.
+    pub exploration_rate: f64,
+    /// Reward weight of the improvement (ALPHA).
+    pub alpha: f64,
+    /// Reward weight of the amortized rewrite cost (BETA).
+    pub beta: f64,
+    /// DataFusion target partitions (0 = cores).
+    pub threads: usize,
+    /// Memory pool size in bytes.
+    pub memory_limit: u64,
+    /// Rows per Arrow batch (positive).
+    pub batch_size: usize,
+    /// Most hive partitions a proposal may create.
+    pub max_partitions: u64,
+    /// Fewest average rows per partition.
+    pub min_partition_rows: u64,
+    /// Partition threshold (share of queries).
+    pub partition_min_query_share: f64,
+    /// Sort threshold (share of queries).
+    pub sort_min_query_share: f64,
+    /// Recommendation threshold (predicted reduction).
+    pub min_predicted_reduction: f64,
+    /// Migration lease length in seconds.
+    pub lease_seconds: u64,
+    /// The routing policy name (the route crate owns the names and checks it).
+    pub policy: String,
+    /// The objective name (the evaluate crate owns the names and checks it).
+    pub objective: String,
+    /// Most ready layouts besides the initial one.
+    pub max_layouts: u64,
+    /// Bytes reduction a canary needs to promote.
+    pub min_canary_reduction: f64,
+    /// Query shapes a canary replays.
+    pub canary_queries: u64,
+    /// The rolling evaluation window in milliseconds (positive).
+    pub eval_window_ms: i64,
+    /// How long gc keeps a layout's files after it left service, in milliseconds.
+    pub gc_grace_ms: i64,
+    /// Fewest queries in a window to score a layout.
+    pub min_samples: u64,
+    /// Regressed windows before an automatic rollback.
+    pub rollback_after_windows: u64,
+    /// How much worse than its predecessor a layout may be before a window counts as regressed.
+    pub regression_margin: f64,
+    /// Payback horizon of autopilot's rewrites, in workload runs.
+    pub max_payback_runs: f64,
+    /// Longest a query may run before it is cancelled (None = no limit).
+    pub statement_timeout: Option<std::time::Duration>,
+}
+
+/// The resolved configuration: each value in text with its source (for `config show`) and
+/// all of them parsed once into [`Settings`].
 #[derive(Debug, Clone)]
 pub struct Config {
     values: BTreeMap<&'static str, ConfigValue>,
+    settings: Settings,
 }
 
 impl Config {
@@ -227,74 +286,25 @@ impl Config {
         env: &BTreeMap<String, String>,
         flags: &[(&str, String, &str)],
     ) -> Result<Config, CoreError> {
-        let mut values: BTreeMap<&'static str, ConfigValue> = KEYS
-            .iter()
-            .map(|k| {
-                (
-                    k.name,
-                    ConfigValue {
-                        value: k.default.to_string(),
-                        source: ConfigSource::Default,
-                    },
-                )
-            })
-            .collect();
-
+        let mut values = default_values();
         let file_path = match file {
             Some(p) => Some(p.to_path_buf()),
             None => Some(cwd.join("dbopt.toml")).filter(|p| p.exists()),
         };
         if let Some(path) = file_path {
             for (key, value) in read_config_file(&path)? {
-                let entry = values.get_mut(key).expect("read_config_file checks keys");
-                *entry = ConfigValue {
-                    value,
-                    source: ConfigSource::File(path.clone()),
-                };
-            }
-        }
-
-        for key in KEYS {
-            let prefixed = format!("DBOPT_{}", key.name.to_uppercase());
-            let hit = env
-                .get(&prefixed)
-                .map(|v| (prefixed.clone(), v))
-                .or_else(|| {
-                    key.env_alias
-                        .and_then(|a| env.get(a).map(|v| (a.to_string(), v)))
-                });
-            if let Some((var, value)) = hit {
                 values.insert(
-                    key.name,
+                    key,
                     ConfigValue {
-                        value: value.clone(),
-                        source: ConfigSource::Env(var),
+                        value,
+                        source: ConfigSource::File(path.clone()),
                     },
                 );
             }
         }
-
-        for (key, value, flag) in flags {
-            let known =
-                KEYS.iter()
-                    .find(|k| k.name == *key)
-                    .ok_or_else(|| CoreError::InvalidConfig {
-                        key: key.to_string(),
-                        source_name: flag.to_string(),
-                        message: "unknown configuration key".into(),
-                    })?;
-            values.insert(
-                known.name,
-                ConfigValue {
-                    value: value.clone(),
-                    source: ConfigSource::Flag(flag.to_string()),
-                },
-            );
-        }
-
-        let config = Config { values };
-        config.check_types()?;
-        Ok(config)
+        apply_env(&mut values, env);
+        apply_flags(&mut values, flags)?;
+        Config::from_values(values)
     }
 
     /// Resolved defaults only (tests and library users that pass paths explicitly).
@@ -308,14 +318,14 @@ impl Config {
             ),
         ];
         Config::resolve(Path::new("/nonexistent"), None, &BTreeMap::new(), &flags)
-            .expect("defaults always resolve")
+            .expect("the built-in defaults always parse")
     }
 
     /// This configuration with `data_dir` and `metadata_db` replaced (set by `flag`).
     pub fn with_paths(&self, data_dir: &Path, metadata_db: &Path, flag: &str) -> Config {
-        let mut values = self.values.clone();
+        let mut config = self.clone();
         for (key, path) in [("data_dir", data_dir), ("metadata_db", metadata_db)] {
-            values.insert(
+            config.values.insert(
                 key,
                 ConfigValue {
                     value: path.display().to_string(),
@@ -323,7 +333,9 @@ impl Config {
                 },
             );
         }
-        Config { values }
+        config.settings.data_dir = data_dir.to_path_buf();
+        config.settings.metadata_db = metadata_db.to_path_buf();
+        config
     }
 
     /// Every key with its resolved value and source, in key order.
@@ -336,40 +348,221 @@ impl Config {
         self.values.get(key)
     }
 
-    fn check_types(&self) -> Result<(), CoreError> {
-        self.try_f64("exploration_rate")?;
-        self.try_f64("alpha")?;
-        self.try_f64("beta")?;
-        self.try_u64("threads")?;
-        self.try_bytes("memory_limit")?;
-        self.try_u64("batch_size")?;
-        self.try_u64("max_partitions")?;
-        self.try_u64("min_partition_rows")?;
-        self.try_f64("partition_min_query_share")?;
-        self.try_f64("sort_min_query_share")?;
-        self.try_f64("min_predicted_reduction")?;
-        self.try_u64("lease_seconds")?;
-        self.try_u64("max_layouts")?;
-        self.try_f64("min_canary_reduction")?;
-        self.try_u64("canary_queries")?;
-        self.try_u64("min_samples")?;
-        self.try_u64("rollback_after_windows")?;
-        self.try_f64("regression_margin")?;
-        self.try_f64("max_payback_runs")?;
-        self.try_timeout("statement_timeout")?;
-        for key in ["alpha", "beta", "regression_margin", "max_payback_runs"] {
-            if self.try_f64(key)? < 0.0 {
-                return Err(self.invalid(key, "must not be negative"));
-            }
+    /// Every value, typed.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn from_values(values: BTreeMap<&'static str, ConfigValue>) -> Result<Config, CoreError> {
+        let p = Parser { values: &values };
+        let settings = Settings {
+            data_dir: PathBuf::from(p.text("data_dir")),
+            metadata_db: PathBuf::from(p.text("metadata_db")),
+            exploration_rate: p.fraction("exploration_rate")?,
+            alpha: p.non_negative("alpha")?,
+            beta: p.non_negative("beta")?,
+            threads: p.count("threads")? as usize,
+            memory_limit: p.bytes("memory_limit")?,
+            batch_size: p.positive("batch_size")? as usize,
+            max_partitions: p.count("max_partitions")?,
+            min_partition_rows: p.count("min_partition_rows")?,
+            partition_min_query_share: p.number("partition_min_query_share")?,
+            sort_min_query_share: p.number("sort_min_query_share")?,
+            min_predicted_reduction: p.number("min_predicted_reduction")?,
+            lease_seconds: p.count("lease_seconds")?,
+            policy: p.text("policy").to_string(),
+            objective: p.text("objective").to_string(),
+            max_layouts: p.count("max_layouts")?,
+            min_canary_reduction: p.number("min_canary_reduction")?,
+            canary_queries: p.count("canary_queries")?,
+            eval_window_ms: p.window("eval_window")?,
+            gc_grace_ms: p.duration("gc_grace")?,
+            min_samples: p.count("min_samples")?,
+            rollback_after_windows: p.count("rollback_after_windows")?,
+            regression_margin: p.non_negative("regression_margin")?,
+            max_payback_runs: p.non_negative("max_payback_runs")?,
+            statement_timeout: p.timeout("statement_timeout")?,
+        };
+        Ok(Config { values, settings })
+    }
+
+    /// Longest a query may run before it is cancelled (None = no limit).
+    pub fn statement_timeout(&self) -> Option<std::time::Duration> {
+        self.settings.statement_timeout
+    }
+    /// Directory holding every table's layouts.
+    pub fn data_dir(&self) -> PathBuf {
+        self.settings.data_dir.clone()
+    }
+    /// SQLite catalog path.
+    pub fn metadata_db(&self) -> PathBuf {
+        self.settings.metadata_db.clone()
+    }
+    /// Epsilon-greedy: share of routed queries sent to a layout other than the best.
+    pub fn exploration_rate(&self) -> f64 {
+        self.settings.exploration_rate
+    }
+    /// Reward weight of the improvement (ALPHA).
+    pub fn alpha(&self) -> f64 {
+        self.settings.alpha
+    }
+    /// Reward weight of the amortized rewrite cost (BETA).
+    pub fn beta(&self) -> f64 {
+        self.settings.beta
+    }
+    /// DataFusion target partitions (0 = cores).
+    pub fn threads(&self) -> usize {
+        self.settings.threads
+    }
+    /// Memory pool size in bytes.
+    pub fn memory_limit(&self) -> u64 {
+        self.settings.memory_limit
+    }
+    /// Rows per Arrow batch.
+    pub fn batch_size(&self) -> usize {
+        self.settings.batch_size
+    }
+    /// Most hive partitions a proposal may create.
+    pub fn max_partitions(&self) -> u64 {
+        self.settings.max_partitions
+    }
+    /// Fewest average rows per partition.
+    pub fn min_partition_rows(&self) -> u64 {
+        self.settings.min_partition_rows
+    }
+    /// Partition threshold (share of queries).
+    pub fn partition_min_query_share(&self) -> f64 {
+        self.settings.partition_min_query_share
+    }
+    /// Sort threshold (share of queries).
+    pub fn sort_min_query_share(&self) -> f64 {
+        self.settings.sort_min_query_share
+    }
+    /// Recommendation threshold (predicted reduction).
+    pub fn min_predicted_reduction(&self) -> f64 {
+        self.settings.min_predicted_reduction
+    }
+    /// Migration lease length in seconds.
+    pub fn lease_seconds(&self) -> u64 {
+        self.settings.lease_seconds
+    }
+    /// The routing policy name (checked by the facade against the route crate's names).
+    pub fn policy(&self) -> &str {
+        &self.settings.policy
+    }
+    /// The objective name (checked by the facade).
+    pub fn objective(&self) -> &str {
+        &self.settings.objective
+    }
+    /// The rolling evaluation window, ms (positive).
+    pub fn eval_window_ms(&self) -> i64 {
+        self.settings.eval_window_ms
+    }
+    /// How long gc keeps a layout's files after it left service, ms.
+    pub fn gc_grace_ms(&self) -> i64 {
+        self.settings.gc_grace_ms
+    }
+    /// Most ready layouts besides the initial one.
+    pub fn max_layouts(&self) -> u64 {
+        self.settings.max_layouts
+    }
+    /// Bytes reduction a canary needs to promote.
+    pub fn min_canary_reduction(&self) -> f64 {
+        self.settings.min_canary_reduction
+    }
+    /// Query shapes a canary replays.
+    pub fn canary_queries(&self) -> u64 {
+        self.settings.canary_queries
+    }
+    /// Fewest queries in a window to score a layout.
+    pub fn min_samples(&self) -> u64 {
+        self.settings.min_samples
+    }
+    /// Regressed windows before an automatic rollback.
+    pub fn rollback_after_windows(&self) -> u64 {
+        self.settings.rollback_after_windows
+    }
+    /// How much worse than its predecessor a layout may be before a window counts as regressed.
+    pub fn regression_margin(&self) -> f64 {
+        self.settings.regression_margin
+    }
+    /// Payback horizon of autopilot's rewrites, in workload runs.
+    pub fn max_payback_runs(&self) -> f64 {
+        self.settings.max_payback_runs
+    }
+}
+
+/// Every key at its built-in default.
+fn default_values() -> BTreeMap<&'static str, ConfigValue> {
+    KEYS.iter()
+        .map(|k| {
+            (
+                k.name,
+                ConfigValue {
+                    value: k.default.to_string(),
+                    source: ConfigSource::Default,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Overrides from `DBOPT_<KEY>` (or the key's shorter alias) in `env`.
+fn apply_env(values: &mut BTreeMap<&'static str, ConfigValue>, env: &BTreeMap<String, String>) {
+    for key in KEYS {
+        let prefixed = format!("DBOPT_{}", key.name.to_uppercase());
+        let hit = env
+            .get(&prefixed)
+            .map(|v| (prefixed.clone(), v))
+            .or_else(|| {
+                key.env_alias
+                    .and_then(|a| env.get(a).map(|v| (a.to_string(), v)))
+            });
+        if let Some((var, value)) = hit {
+            values.insert(
+                key.name,
+                ConfigValue {
+                    value: value.clone(),
+                    source: ConfigSource::Env(var),
+                },
+            );
         }
-        let rate = self.try_f64("exploration_rate")?;
-        if !(0.0..=1.0).contains(&rate) {
-            return Err(self.invalid("exploration_rate", "must be between 0 and 1"));
-        }
-        if self.try_u64("batch_size")? == 0 {
-            return Err(self.invalid("batch_size", "must be positive"));
-        }
-        Ok(())
+    }
+}
+
+/// Overrides from command-line flags; an unknown key is an error.
+fn apply_flags(
+    values: &mut BTreeMap<&'static str, ConfigValue>,
+    flags: &[(&str, String, &str)],
+) -> Result<(), CoreError> {
+    for (key, value, flag) in flags {
+        let known =
+            KEYS.iter()
+                .find(|k| k.name == *key)
+                .ok_or_else(|| CoreError::InvalidConfig {
+                    key: key.to_string(),
+                    source_name: flag.to_string(),
+                    message: "unknown configuration key".into(),
+                })?;
+        values.insert(
+            known.name,
+            ConfigValue {
+                value: value.clone(),
+                source: ConfigSource::Flag(flag.to_string()),
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Parses one key's text into its type; errors name the key, its source and the value.
+struct Parser<'a> {
+    values: &'a BTreeMap<&'static str, ConfigValue>,
+}
+
+impl Parser<'_> {
+    fn text(&self, key: &str) -> &str {
+        self.values[key].value.trim()
     }
 
     fn invalid(&self, key: &str, message: &str) -> CoreError {
@@ -380,152 +573,90 @@ impl Config {
         }
     }
 
-    fn try_f64(&self, key: &str) -> Result<f64, CoreError> {
-        let v = &self.values[key].value;
-        v.trim()
+    fn number(&self, key: &str) -> Result<f64, CoreError> {
+        self.text(key)
             .parse::<f64>()
             .ok()
             .filter(|x| x.is_finite())
             .ok_or_else(|| self.invalid(key, "is not a number"))
     }
 
-    fn try_u64(&self, key: &str) -> Result<u64, CoreError> {
-        self.values[key]
-            .value
-            .trim()
+    fn non_negative(&self, key: &str) -> Result<f64, CoreError> {
+        let x = self.number(key)?;
+        if x < 0.0 {
+            return Err(self.invalid(key, "must not be negative"));
+        }
+        Ok(x)
+    }
+
+    fn fraction(&self, key: &str) -> Result<f64, CoreError> {
+        let x = self.number(key)?;
+        if !(0.0..=1.0).contains(&x) {
+            return Err(self.invalid(key, "must be between 0 and 1"));
+        }
+        Ok(x)
+    }
+
+    fn count(&self, key: &str) -> Result<u64, CoreError> {
+        self.text(key)
             .parse::<u64>()
             .map_err(|_| self.invalid(key, "is not a non-negative whole number"))
     }
 
-    fn try_bytes(&self, key: &str) -> Result<u64, CoreError> {
-        parse_bytes(&self.values[key].value)
+    fn positive(&self, key: &str) -> Result<u64, CoreError> {
+        match self.count(key)? {
+            0 => Err(self.invalid(key, "must be positive")),
+            n => Ok(n),
+        }
+    }
+
+    fn bytes(&self, key: &str) -> Result<u64, CoreError> {
+        parse_bytes(self.text(key))
             .ok_or_else(|| self.invalid(key, "is not a byte size (e.g. 512MiB, 2GiB, 1000000)"))
     }
 
-    fn try_timeout(&self, key: &str) -> Result<Option<std::time::Duration>, CoreError> {
-        parse_timeout(&self.values[key].value).ok_or_else(|| {
+    fn duration(&self, key: &str) -> Result<i64, CoreError> {
+        parse_duration_ms(self.text(key)).ok_or_else(|| {
+            self.invalid(
+                key,
+                "is not a duration: use a number with s, m, h, d or w, e.g. 30m or 7d",
+            )
+        })
+    }
+
+    fn window(&self, key: &str) -> Result<i64, CoreError> {
+        match self.duration(key)? {
+            0 => Err(self.invalid(key, "must be longer than 0s, e.g. 1h")),
+            ms => Ok(ms),
+        }
+    }
+
+    fn timeout(&self, key: &str) -> Result<Option<std::time::Duration>, CoreError> {
+        parse_timeout(self.text(key)).ok_or_else(|| {
             self.invalid(
                 key,
                 "is not a duration up to a year (e.g. 500ms, 30s, 5m, 1h; 0 = no limit)",
             )
         })
     }
+}
 
-    /// Longest a query may run before it is cancelled (None = no limit).
-    pub fn statement_timeout(&self) -> Option<std::time::Duration> {
-        self.try_timeout("statement_timeout")
-            .expect("checked at resolve")
-    }
-
-    /// Directory holding every table's layouts.
-    pub fn data_dir(&self) -> PathBuf {
-        PathBuf::from(&self.values["data_dir"].value)
-    }
-    /// SQLite catalog path.
-    pub fn metadata_db(&self) -> PathBuf {
-        PathBuf::from(&self.values["metadata_db"].value)
-    }
-    /// Epsilon-greedy: share of routed queries sent to a layout other than the best.
-    pub fn exploration_rate(&self) -> f64 {
-        self.try_f64("exploration_rate")
-            .expect("checked at resolve")
-    }
-    /// Reward weight of the improvement (ALPHA).
-    pub fn alpha(&self) -> f64 {
-        self.try_f64("alpha").expect("checked at resolve")
-    }
-    /// Reward weight of the amortized rewrite cost (BETA).
-    pub fn beta(&self) -> f64 {
-        self.try_f64("beta").expect("checked at resolve")
-    }
-    /// DataFusion target partitions (0 = cores).
-    pub fn threads(&self) -> usize {
-        self.try_u64("threads").expect("checked at resolve") as usize
-    }
-    /// Memory pool size in bytes.
-    pub fn memory_limit(&self) -> u64 {
-        self.try_bytes("memory_limit").expect("checked at resolve")
-    }
-    /// Rows per Arrow batch.
-    pub fn batch_size(&self) -> usize {
-        self.try_u64("batch_size").expect("checked at resolve") as usize
-    }
-    /// Most hive partitions a proposal may create.
-    pub fn max_partitions(&self) -> u64 {
-        self.try_u64("max_partitions").expect("checked at resolve")
-    }
-    /// Fewest average rows per partition.
-    pub fn min_partition_rows(&self) -> u64 {
-        self.try_u64("min_partition_rows")
-            .expect("checked at resolve")
-    }
-    /// Partition threshold (share of queries).
-    pub fn partition_min_query_share(&self) -> f64 {
-        self.try_f64("partition_min_query_share")
-            .expect("checked at resolve")
-    }
-    /// Sort threshold (share of queries).
-    pub fn sort_min_query_share(&self) -> f64 {
-        self.try_f64("sort_min_query_share")
-            .expect("checked at resolve")
-    }
-    /// Recommendation threshold (predicted reduction).
-    pub fn min_predicted_reduction(&self) -> f64 {
-        self.try_f64("min_predicted_reduction")
-            .expect("checked at resolve")
-    }
-    /// Migration lease length in seconds.
-    pub fn lease_seconds(&self) -> u64 {
-        self.try_u64("lease_seconds").expect("checked at resolve")
-    }
-    /// The routing policy name (checked by the facade against the route crate's names).
-    pub fn policy(&self) -> &str {
-        self.values["policy"].value.trim()
-    }
-    /// The objective name (checked by the facade).
-    pub fn objective(&self) -> &str {
-        self.values["objective"].value.trim()
-    }
-    /// The evaluation window as typed (checked by the facade).
-    pub fn eval_window(&self) -> &str {
-        self.values["eval_window"].value.trim()
-    }
-    /// The gc grace period as typed (checked by the facade).
-    pub fn gc_grace(&self) -> &str {
-        self.values["gc_grace"].value.trim()
-    }
-    /// Most ready layouts besides the initial one.
-    pub fn max_layouts(&self) -> u64 {
-        self.try_u64("max_layouts").expect("checked at resolve")
-    }
-    /// Bytes reduction a canary needs to promote.
-    pub fn min_canary_reduction(&self) -> f64 {
-        self.try_f64("min_canary_reduction")
-            .expect("checked at resolve")
-    }
-    /// Query shapes a canary replays.
-    pub fn canary_queries(&self) -> u64 {
-        self.try_u64("canary_queries").expect("checked at resolve")
-    }
-    /// Fewest queries in a window to score a layout.
-    pub fn min_samples(&self) -> u64 {
-        self.try_u64("min_samples").expect("checked at resolve")
-    }
-    /// Regressed windows before an automatic rollback.
-    pub fn rollback_after_windows(&self) -> u64 {
-        self.try_u64("rollback_after_windows")
-            .expect("checked at resolve")
-    }
-    /// How much worse than its predecessor a layout may be before a window counts as regressed.
-    pub fn regression_margin(&self) -> f64 {
-        self.try_f64("regression_margin")
-            .expect("checked at resolve")
-    }
-    /// Payback horizon of autopilot's rewrites, in workload runs.
-    pub fn max_payback_runs(&self) -> f64 {
-        self.try_f64("max_payback_runs")
-            .expect("checked at resolve")
-    }
+/// Parses `30s`, `5m`, `1h`, `7d`, `2w` into milliseconds (None when it does not parse or
+/// overflows).
+pub fn parse_duration_ms(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let unit_at = t.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = t.split_at(unit_at);
+    let n: i64 = num.parse().ok()?;
+    let ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(ms)
 }
 
 /// Parses `512MiB`, `2GiB`, `1.5GB`, `1000` into bytes.
@@ -670,6 +801,44 @@ mod tests {
             .to_string();
         assert!(err.contains("data_dri"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn settings_are_typed_once() {
+        let flags = [
+            ("eval_window", "30m".to_string(), "--eval-window"),
+            ("gc_grace", "0s".to_string(), "--gc-grace"),
+            ("memory_limit", "2GiB".to_string(), "--memory-limit"),
+        ];
+        let c = Config::resolve(Path::new("/nonexistent"), None, &BTreeMap::new(), &flags).unwrap();
+        let s = c.settings();
+        assert_eq!(s.eval_window_ms, 30 * 60_000);
+        assert_eq!(s.gc_grace_ms, 0);
+        assert_eq!(s.memory_limit, 2 << 30);
+        assert_eq!(s.policy, "thompson");
+        let moved = c.with_paths(Path::new("d"), Path::new("m.db"), "--data-dir");
+        assert_eq!(moved.settings().data_dir, PathBuf::from("d"));
+        assert_eq!(moved.metadata_db(), PathBuf::from("m.db"));
+        for (key, value) in [
+            ("gc_grace", "5 minutes"),
+            ("eval_window", "0h"),
+            ("batch_size", "0"),
+        ] {
+            let flags = [(key, value.to_string(), "--x")];
+            let err = Config::resolve(Path::new("/nonexistent"), None, &BTreeMap::new(), &flags)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key) && err.contains(value), "{err}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("90s"), Some(90_000));
+        assert_eq!(parse_duration_ms(" 2w "), Some(14 * 86_400_000));
+        for bad in ["", "5", "m", "5 m", "-1h", "1.5h", "99999999999999999999d"] {
+            assert_eq!(parse_duration_ms(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub mod plan;
 pub mod scan;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Config, ConfigSource, ConfigValue};
+pub use config::{Config, ConfigSource, ConfigValue, Settings};
 pub use digest::{FLOAT_RELATIVE_TOLERANCE, RowDigest};
 pub use error::CoreError;
 pub use failpoint::fail_point;

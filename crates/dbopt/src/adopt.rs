@@ -45,7 +45,7 @@ impl Workspace {
         let record = self.require_table(table)?;
         let info = inspect_source(source)?;
         if info.format != SourceFormat::Parquet || !info.partition_cols.is_empty() {
-            return Err(DbError::Invalid(format!(
+            return Err(DbError::NotALayout(format!(
                 "adopt-layout takes a directory of unpartitioned Parquet files; {} is not one",
                 source.display()
             )));
@@ -91,7 +91,7 @@ impl Workspace {
         progress.finish();
         let digest = digester.finish();
         if digest.to_string() != reference.digest {
-            return Err(DbError::Invalid(format!(
+            return Err(DbError::NotALayout(format!(
                 "the files under {} do not hold the same rows as table '{table}' ({} rows, digest {} vs {}): adopt only a rewrite of this table's data",
                 source.display(),
                 digest.rows,
@@ -155,9 +155,10 @@ impl Workspace {
     pub fn activate_layout(&self, table: &TableName, layout: &LayoutId) -> Result<(), DbError> {
         self.require_table(table)?;
         if self.catalog().get_layout(table, layout)?.is_none() {
-            return Err(DbError::Invalid(format!(
-                "table '{table}' has no layout '{layout}': run `dbopt tables` to list its layouts"
-            )));
+            return Err(DbError::UnknownLayout {
+                table: table.to_string(),
+                layout: layout.to_string(),
+            });
         }
         Ok(self.catalog().set_active_layout(table, layout)?)
     }
@@ -190,7 +191,7 @@ fn align_to(
     let mut columns = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
         let column = batch.column_by_name(field.name()).ok_or_else(|| {
-            DbError::Invalid(format!(
+            DbError::NotALayout(format!(
                 "the adopted files have no column '{}': they are not a layout of this table",
                 field.name()
             ))
@@ -199,7 +200,7 @@ fn align_to(
             column.clone()
         } else {
             cast(column, field.data_type()).map_err(|e| {
-                DbError::Invalid(format!(
+                DbError::NotALayout(format!(
                     "column '{}' cannot be read as {}: {e}",
                     field.name(),
                     field.data_type()
@@ -209,14 +210,14 @@ fn align_to(
         columns.push(column);
     }
     if batch.num_columns() != schema.fields().len() {
-        return Err(DbError::Invalid(format!(
+        return Err(DbError::NotALayout(format!(
             "the adopted files have {} columns, the table has {}",
             batch.num_columns(),
             schema.fields().len()
         )));
     }
     arrow::array::RecordBatch::try_new(schema.clone(), columns)
-        .map_err(|e| DbError::Invalid(format!("cannot align adopted rows: {e}")))
+        .map_err(|e| DbError::NotALayout(format!("cannot align adopted rows: {e}")))
 }
 
 fn parquet_footer_counts(path: &Path) -> Result<(u64, u64), DbError> {

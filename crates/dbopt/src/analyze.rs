@@ -51,24 +51,8 @@ pub struct Analysis {
 
 /// Parses a duration such as `90s`, `30m`, `12h`, `7d` or `2w` into milliseconds.
 pub fn parse_duration_ms(text: &str) -> Result<i64, DbError> {
-    let bad = || {
-        DbError::Invalid(format!(
-            "invalid duration '{text}': use a number with s, m, h, d or w, e.g. 30m or 7d"
-        ))
-    };
-    let t = text.trim();
-    let unit_at = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (num, unit) = t.split_at(unit_at);
-    let n: i64 = num.parse().map_err(|_| bad())?;
-    let ms = match unit {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "w" => 7 * 86_400_000,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(ms).ok_or_else(bad)
+    dbopt_core::config::parse_duration_ms(text)
+        .ok_or_else(|| DbError::BadDuration(text.to_string()))
 }
 
 impl Workspace {
@@ -83,14 +67,14 @@ impl Workspace {
         let dir = self.layout_dir(table, layout);
         let mut stats = footer_stats(&dir, &manifest)?;
         if stats.rows == 0 {
-            return Err(DbError::Invalid(format!(
-                "table '{table}' has no rows at layout '{layout}': load data before analyzing it"
-            )));
+            return Err(DbError::EmptyTable {
+                table: table.to_string(),
+                layout: layout.to_string(),
+            });
         }
         let fraction = (SAMPLE_TARGET_ROWS as f64 / stats.rows as f64).min(1.0);
         let batches = read_sample(&dir, &manifest, fraction, SAMPLE_SEED)?;
-        let sample = Sample::new(&batches, stats.rows)
-            .map_err(|e| DbError::Invalid(format!("sampling table '{table}': {e}")))?;
+        let sample = Sample::new(&batches, stats.rows).map_err(DbError::Propose)?;
         sample.complete_stats(&mut stats);
         self.catalog()
             .put_column_stats(table, layout, &stats, sample.rows() as u64)?;
@@ -120,9 +104,10 @@ impl Workspace {
             } else {
                 ""
             };
-            return Err(DbError::Invalid(format!(
-                "no logged queries for table '{table}'{window}: run `dbopt query` or `dbopt run-workload` first"
-            )));
+            return Err(DbError::NoLoggedQueries {
+                table: table.to_string(),
+                window: window.to_string(),
+            });
         }
         let session = self.query_session(table, None).await?;
         let mut planned: HashMap<String, Result<Option<dbopt_core::plan::TableUsage>, String>> =
@@ -186,10 +171,11 @@ impl Workspace {
                 .first()
                 .map(|s| s.reason.clone())
                 .unwrap_or_default();
-            return Err(DbError::Invalid(format!(
-                "none of the {} logged queries for table '{table}' can be planned any more (first: {first}): the table's columns may have changed; log new queries with `dbopt query`",
-                logged.len()
-            )));
+            return Err(DbError::NoPlannableQueries {
+                table: table.to_string(),
+                count: logged.len(),
+                first,
+            });
         }
         let (stats, sample) = if with_sample {
             let (s, sample) = self.layout_stats_and_sample(table, &layout)?;

@@ -151,7 +151,7 @@ impl TableLock {
             .map_err(|e| DbError::io(format!("opening {}", path.display()), e))?;
         match file.try_lock() {
             Ok(()) => Ok(TableLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(DbError::Invalid(format!(
+            Err(std::fs::TryLockError::WouldBlock) => Err(DbError::Busy(format!(
                 "another autopilot is running on table '{table}' (it holds {}): wait for its pass to end or stop it",
                 path.display()
             ))),

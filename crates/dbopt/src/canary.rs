@@ -60,14 +60,16 @@ impl Workspace {
     ) -> Result<CanaryReport, DbError> {
         let baseline = self.require_table(table)?.active_layout;
         if &baseline == layout {
-            return Err(DbError::Invalid(format!(
-                "layout {layout} is the active layout of table '{table}': a canary compares a candidate with it; name another layout"
-            )));
+            return Err(DbError::CanaryOnActive {
+                table: table.to_string(),
+                layout: layout.to_string(),
+            });
         }
         if self.catalog().get_layout(table, layout)?.is_none() {
-            return Err(DbError::Invalid(format!(
-                "table '{table}' has no layout '{layout}': run `dbopt tables` to list its layouts"
-            )));
+            return Err(DbError::UnknownLayout {
+                table: table.to_string(),
+                layout: layout.to_string(),
+            });
         }
         let predicted = crate::route::predicted_improvements(self, table, layout)?;
         let replay = self.hottest_shapes(table, shapes, &predicted)?;

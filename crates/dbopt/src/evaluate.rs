@@ -76,10 +76,10 @@ impl Workspace {
             table,
         );
         if by_layout.is_empty() {
-            return Err(DbError::Invalid(format!(
-                "no measured queries of table '{table}' in the last {}: run queries first or widen --window",
-                human_window(settings.window_ms)
-            )));
+            return Err(DbError::NoMeasuredQueries {
+                table: table.to_string(),
+                window: human_window(settings.window_ms),
+            });
         }
         let reference = self.previous_active(table, &baseline)?;
         let served = self.served_counts(table)?;

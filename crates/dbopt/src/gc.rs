@@ -30,9 +30,8 @@ fn entry_names(dir: &std::path::Path, dirs_only: bool) -> Result<Vec<String>, Db
 
 impl Workspace {
     /// The configured gc grace period (`gc_grace`) in ms.
-    pub fn gc_grace_ms(&self) -> Result<i64, DbError> {
-        crate::analyze::parse_duration_ms(self.config().gc_grace())
-            .map_err(|e| DbError::Invalid(format!("configuration key gc_grace: {e}")))
+    pub fn gc_grace_ms(&self) -> i64 {
+        self.config().gc_grace_ms()
     }
 
     /// Plans gc of `table`, keeping `keep` ready inactive layouts and the files of layouts out
@@ -43,7 +42,7 @@ impl Workspace {
         keep: usize,
         dry_run: bool,
     ) -> Result<GcPlan, DbError> {
-        let grace_ms = self.gc_grace_ms()?;
+        let grace_ms = self.gc_grace_ms();
         self.gc_table_with_grace(table, keep, grace_ms, dry_run)
     }
 

@@ -58,12 +58,12 @@ impl Workspace {
         progress: &dyn Progress,
     ) -> Result<GenerateReport, DbError> {
         if options.num_rows == 0 {
-            return Err(DbError::Invalid(
+            return Err(DbError::BadArgument(
                 "--num-rows must be at least 1".to_string(),
             ));
         }
         if options.table == options.customers_table {
-            return Err(DbError::Invalid(
+            return Err(DbError::BadArgument(
                 "the events table and the customers table need different names".to_string(),
             ));
         }

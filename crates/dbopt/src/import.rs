@@ -52,7 +52,7 @@ impl Workspace {
                     skipped.push(SkippedStatement { line, reason })
                 }
                 Err(e) => {
-                    return Err(DbError::Invalid(format!(
+                    return Err(DbError::BadFile(format!(
                         "{}:{line}: {e}; fix the statement and import again (nothing was imported)",
                         path.display()
                     )));

@@ -25,11 +25,10 @@ impl Workspace {
             && abs.starts_with(data_dir)
             && !abs.starts_with(data_dir.join(crate::nyc_taxi::DOWNLOADS_DIR))
         {
-            return Err(DbError::Invalid(format!(
-                "source {} is inside the data directory {}: load from a path outside it",
-                source.display(),
-                data_dir.display()
-            )));
+            return Err(DbError::SourceInsideDataDir {
+                source_path: source.to_path_buf(),
+                data_dir: data_dir.to_path_buf(),
+            });
         }
         let ctx = new_session(&self.engine_settings());
         let stream = stream_source(&ctx, &info).await?;

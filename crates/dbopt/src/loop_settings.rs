@@ -1,7 +1,6 @@
 //! The learning loop's settings, parsed once from the configuration: routing policy and its
 //! parameters, objective, reward weights, evaluation window and thresholds.
 
-use crate::analyze::parse_duration_ms;
 use crate::{DbError, Workspace};
 use dbopt_core::Config;
 use dbopt_evaluate::{Objective, RewardWeights};
@@ -39,26 +38,22 @@ pub struct LoopSettings {
 impl LoopSettings {
     /// Parses the loop's keys of `config`; a bad name or value is a one-line `Invalid` error.
     pub fn from_config(config: &Config) -> Result<LoopSettings, DbError> {
-        let policy = Policy::parse(config.policy())
-            .map_err(|e| DbError::Invalid(format!("configuration key policy: {e}")))?;
-        let objective = Objective::parse(config.objective())
-            .map_err(|e| DbError::Invalid(format!("configuration key objective: {e}")))?;
-        let weights = RewardWeights::new(config.alpha(), config.beta())
-            .map_err(|e| DbError::Invalid(e.to_string()))?;
+        let setting = |key: &'static str| {
+            move |e: DbError| DbError::Setting {
+                key,
+                source: Box::new(e),
+            }
+        };
+        let policy = Policy::parse(config.policy()).map_err(|e| setting("policy")(e.into()))?;
+        let objective =
+            Objective::parse(config.objective()).map_err(|e| setting("objective")(e.into()))?;
+        let weights = RewardWeights::new(config.alpha(), config.beta())?;
         let params = PolicyParams {
             exploration_rate: config.exploration_rate(),
             ..PolicyParams::default()
         };
-        params
-            .validate()
-            .map_err(|e| DbError::Invalid(e.to_string()))?;
-        let window_ms = parse_duration_ms(config.eval_window())
-            .map_err(|e| DbError::Invalid(format!("configuration key eval_window: {e}")))?;
-        if window_ms <= 0 {
-            return Err(DbError::Invalid(
-                "configuration key eval_window must be longer than 0s, e.g. 1h".into(),
-            ));
-        }
+        params.validate()?;
+        let window_ms = config.eval_window_ms();
         Ok(LoopSettings {
             policy,
             params,
@@ -113,13 +108,23 @@ mod tests {
         for (key, value, needle) in [
             ("policy", "greedy", "greedy"),
             ("objective", "speed", "speed"),
-            ("eval_window", "soon", "soon"),
-            ("eval_window", "0s", "eval_window"),
         ] {
             let err = LoopSettings::from_config(&config(&[(key, value)]).unwrap())
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(needle) && !err.contains('\n'), "{err}");
+            assert!(
+                err.starts_with(&format!("configuration key {key}: ")),
+                "{err}"
+            );
+        }
+        // Windows are checked when the configuration resolves, naming the key and the value.
+        for (value, needle) in [
+            ("soon", "'soon' is not a duration"),
+            ("0s", "longer than 0s"),
+        ] {
+            let err = config(&[("eval_window", value)]).unwrap_err().to_string();
+            assert!(err.contains("eval_window") && err.contains(needle), "{err}");
         }
         // Out-of-range rates and negative weights are refused when the configuration resolves.
         assert!(config(&[("exploration_rate", "1.5")]).is_err());

@@ -37,10 +37,11 @@ impl Workspace {
             && let Some(c) = self.catalog().latest_canary(table, layout)?
             && c.canary.verdict == Verdict::Reject
         {
-            return Err(DbError::Invalid(format!(
-                "layout {layout} of table '{table}' failed its canary ({}): fix or rebuild it, or pass --force to promote it anyway",
-                c.canary.reason
-            )));
+            return Err(DbError::CanaryFailed {
+                table: table.to_string(),
+                layout: layout.to_string(),
+                reason: c.canary.reason.clone(),
+            });
         }
         self.swap(
             table,
@@ -63,11 +64,13 @@ impl Workspace {
         let current = self.require_table(table)?.active_layout;
         let target = match to {
             Some(t) => t.clone(),
-            None => self.previous_active(table, &current)?.ok_or_else(|| {
-                DbError::Invalid(format!(
-                    "table '{table}' has no earlier active layout to roll back to (it reads '{current}'): name one with --to"
-                ))
-            })?,
+            None => {
+                self.previous_active(table, &current)?
+                    .ok_or_else(|| DbError::NoRollbackTarget {
+                        table: table.to_string(),
+                        current: current.to_string(),
+                    })?
+            }
         };
         self.require_servable(table, &target)?;
         self.swap(
@@ -100,24 +103,27 @@ impl Workspace {
     fn require_servable(&self, table: &TableName, layout: &LayoutId) -> Result<(), DbError> {
         match self.catalog().get_layout(table, layout)? {
             Some(l) if l.status == LayoutStatus::Ready => Ok(()),
-            Some(l) => Err(DbError::Invalid(format!(
-                "layout {layout} of table '{table}' is {}: only a ready layout can serve queries",
-                l.status
-            ))),
+            Some(l) => Err(DbError::LayoutNotReady {
+                table: table.to_string(),
+                layout: layout.to_string(),
+                status: l.status.to_string(),
+            }),
             None => {
                 for other in self.catalog().list_tables()? {
                     if &other.name != table
                         && self.catalog().get_layout(&other.name, layout)?.is_some()
                     {
-                        return Err(DbError::Invalid(format!(
-                            "layout {layout} belongs to table '{}', not '{table}'",
-                            other.name
-                        )));
+                        return Err(DbError::LayoutOfOtherTable {
+                            table: table.to_string(),
+                            layout: layout.to_string(),
+                            owner: other.name.to_string(),
+                        });
                     }
                 }
-                Err(DbError::Invalid(format!(
-                    "table '{table}' has no layout '{layout}': run `dbopt tables` to list its layouts"
-                )))
+                Err(DbError::UnknownLayout {
+                    table: table.to_string(),
+                    layout: layout.to_string(),
+                })
             }
         }
     }

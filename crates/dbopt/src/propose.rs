@@ -70,10 +70,10 @@ fn restrict_to_cluster(
     let mut flags = keep.iter();
     analysis.ran_on.retain(|_| *flags.next().unwrap_or(&false));
     if analysis.observations.is_empty() {
-        return Err(DbError::Invalid(format!(
-            "no analyzable logged queries of cluster {cluster} for table '{}': `dbopt analyze` lists the clusters",
-            analysis.table
-        )));
+        return Err(DbError::EmptyCluster {
+            table: analysis.table.to_string(),
+            cluster: cluster.to_string(),
+        });
     }
     analysis.profile = dbopt_analyze::profile(
         &analysis.table,
@@ -144,8 +144,7 @@ impl Workspace {
                 min_predicted_reduction: config.min_predicted_reduction(),
             },
         };
-        let invalid = |e: dbopt_propose::ProposeError| DbError::Invalid(e.to_string());
-        let proposals = propose(&input).map_err(invalid)?;
+        let proposals = propose(&input)?;
         let calibration = if measured.is_empty() {
             None
         } else {
@@ -158,8 +157,7 @@ impl Workspace {
                 true,
                 geometry,
                 &workload,
-            )
-            .map_err(invalid)?;
+            )?;
             let measured_bytes: u64 = bytes.iter().sum();
             Some(Calibration {
                 queries: qs.iter().map(|q| q.weight as u64).sum(),

@@ -170,10 +170,7 @@ impl<'a> Router<'a> {
     fn refresh(&mut self) -> Result<(), DbError> {
         let live = live_layouts(self.ws, &self.table)?;
         if live.is_empty() {
-            return Err(DbError::Invalid(format!(
-                "table '{}' has no ready layout to route to: run `dbopt tables` and reload the table",
-                self.table
-            )));
+            return Err(DbError::NoReadyLayout(self.table.to_string()));
         }
         self.live = live;
         self.refreshed = Instant::now();
@@ -252,8 +249,7 @@ impl<'a> Router<'a> {
             &arms,
             &self.settings.params,
             &mut self.rng,
-        )
-        .map_err(|e| DbError::Invalid(e.to_string()))?;
+        )?;
         Ok((self.live[decision.arm].id.clone(), Some(decision)))
     }
 

@@ -46,7 +46,7 @@ impl MetricsServer {
     /// Binds `addr` (e.g. `127.0.0.1:9090`; port 0 picks a free one).
     pub fn bind(addr: &str) -> Result<MetricsServer, DbError> {
         let parsed: SocketAddr = addr.parse().map_err(|_| {
-            DbError::Invalid(format!(
+            DbError::BadAddress(format!(
                 "--metrics-addr '{addr}' is not an address: use IP:PORT, e.g. 127.0.0.1:9090"
             ))
         })?;
@@ -55,7 +55,7 @@ impl MetricsServer {
             .local_addr()
             .map_err(|e| DbError::io("reading the metrics listener's address", e))?;
         let server = tiny_http::Server::from_listener(listener, None)
-            .map_err(|e| DbError::Invalid(format!("cannot serve on {addr}: {e}")))?;
+            .map_err(|e| DbError::BadAddress(format!("cannot serve on {addr}: {e}")))?;
         Ok(MetricsServer { server, addr })
     }
 
@@ -78,11 +78,11 @@ impl MetricsServer {
 
 fn bind_error(addr: SocketAddr, e: std::io::Error) -> DbError {
     match e.kind() {
-        std::io::ErrorKind::AddrInUse => DbError::Invalid(format!(
+        std::io::ErrorKind::AddrInUse => DbError::BadAddress(format!(
             "address {addr} is already in use: choose another --metrics-addr (port 0 picks a free one)"
         )),
         std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::AddrNotAvailable => {
-            DbError::Invalid(format!(
+            DbError::BadAddress(format!(
                 "cannot bind {addr}: {e}: choose another --metrics-addr"
             ))
         }

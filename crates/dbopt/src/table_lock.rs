@@ -105,7 +105,7 @@ impl ReplaceIntent {
             Err(e) => return Err(DbError::io(format!("reading {}", path.display()), e)),
         };
         serde_json::from_str(&text).map(Some).map_err(|e| {
-            DbError::Invalid(format!(
+            DbError::BadFile(format!(
                 "{} is not a replace intent ({e}): remove it by hand after checking the table's layouts",
                 path.display()
             ))

@@ -132,7 +132,7 @@ fn result_cells(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, DbError> {
             .iter()
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| DbError::Invalid(format!("cannot format a result: {e}")))?;
+            .map_err(|e| DbError::Internal(format!("cannot format a result: {e}")))?;
         for r in 0..batch.num_rows() {
             rows.push(formatters.iter().map(|f| f.value(r).to_string()).collect());
         }
@@ -253,7 +253,7 @@ impl Workspace {
             }
         }
         if !missing.is_empty() {
-            return Err(DbError::Invalid(format!(
+            return Err(DbError::Tpch(format!(
                 "the TPC-H tables {} are missing: run `dbopt generate-tpch --scale-factor 0.1` first",
                 missing.join(", ")
             )));
@@ -285,13 +285,13 @@ impl Workspace {
     /// with tpchgen's reference answer, which exists for scale factor 1 only.
     pub async fn validate_tpch(&self, queries: &[u8]) -> Result<Vec<TpchCheck>, DbError> {
         if let Some(bad) = queries.iter().find(|q| !(1..=22).contains(*q)) {
-            return Err(DbError::Invalid(format!(
+            return Err(DbError::Tpch(format!(
                 "there is no TPC-H query {bad}: use numbers from 1 to 22"
             )));
         }
         let sf = self.tpch_scale_factor()?;
         if (sf - 1.0).abs() > 1e-9 {
-            return Err(DbError::Invalid(format!(
+            return Err(DbError::Tpch(format!(
                 "the reference answers are for scale factor 1 and the tables have {sf}: run `dbopt generate-tpch --scale-factor 1 --replace` first"
             )));
         }

@@ -220,22 +220,14 @@ impl Workspace {
         domain.table = options.table.to_string();
         domain.customers_table = options.customers_table.to_string();
         let known = dbopt_data::workload::template_names();
-        if let Some(bad) = options
-            .exclude_templates
-            .iter()
-            .find(|t| !known.contains(&t.as_str()))
-        {
-            return Err(DbError::Invalid(format!(
-                "unknown template '{bad}': known templates are {}",
-                known.join(", ")
-            )));
-        }
+        let known_names: Vec<String> = known.iter().map(|t| t.to_string()).collect();
+        crate::workload_sql::check_templates(&options.exclude_templates, &known_names)?;
         if known
             .iter()
             .all(|t| options.exclude_templates.iter().any(|x| x == t))
         {
-            return Err(DbError::Invalid(
-                "every template is excluded: leave at least one out of --exclude-templates".into(),
+            return Err(DbError::NoTemplates(
+                "every template is excluded: leave at least one out of --exclude-templates",
             ));
         }
         let mut generator = EventsWorkload::new(options.seed, domain);

@@ -36,7 +36,7 @@ pub struct WorkloadFileOptions {
 
 impl From<WorkloadFileError> for DbError {
     fn from(e: WorkloadFileError) -> Self {
-        DbError::Invalid(e.to_string())
+        DbError::WorkloadFile(e)
     }
 }
 
@@ -47,7 +47,7 @@ pub const MAX_USER_FILE_BYTES: u64 = 256 << 20;
 pub(crate) fn read_user_file(path: &Path, what: &str) -> Result<String, DbError> {
     use std::io::Read;
     let cannot = |e: std::io::Error| {
-        DbError::Invalid(format!(
+        DbError::BadFile(format!(
             "cannot read {what} {}: {e}; check the path",
             path.display()
         ))
@@ -58,14 +58,14 @@ pub(crate) fn read_user_file(path: &Path, what: &str) -> Result<String, DbError>
         .read_to_end(&mut bytes)
         .map_err(cannot)?;
     if bytes.len() as u64 > MAX_USER_FILE_BYTES {
-        return Err(DbError::Invalid(format!(
+        return Err(DbError::BadFile(format!(
             "{what} {} is larger than {} MiB: split it into smaller files",
             path.display(),
             MAX_USER_FILE_BYTES >> 20
         )));
     }
     String::from_utf8(bytes).map_err(|e| {
-        DbError::Invalid(format!(
+        DbError::BadFile(format!(
             "{what} {} is not UTF-8 text (invalid byte at offset {}): save it as UTF-8",
             path.display(),
             e.utf8_error().valid_up_to()
@@ -84,7 +84,7 @@ pub(crate) fn checked_statements(
 ) -> Result<Vec<CheckedStatement>, DbError> {
     let statements = split_sql(text);
     if statements.is_empty() {
-        return Err(DbError::Invalid(format!(
+        return Err(DbError::BadFile(format!(
             "{}: no SQL statements: separate queries with ';'",
             path.display()
         )));
@@ -120,7 +120,7 @@ impl Workspace {
         let path = &options.file;
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         if !matches!(ext, "sql" | "toml") {
-            return Err(DbError::Invalid(format!(
+            return Err(DbError::BadFile(format!(
                 "workload file {} must end in .sql (queries separated by ';') or .toml (templates)",
                 path.display()
             )));
@@ -158,7 +158,7 @@ impl Workspace {
         for (line, sql, check) in checked_statements(path, text)? {
             check
                 .and(plan(session, &sql).await)
-                .map_err(|e| DbError::Invalid(format!("{}:{line}: {e}", path.display())))?;
+                .map_err(|e| DbError::BadFile(format!("{}:{line}: {e}", path.display())))?;
             statements.push((format!("{name}:{line}"), sql));
         }
         if !options.sample {
@@ -194,7 +194,7 @@ impl Workspace {
         for column in parsed.zipf_columns() {
             if schema.field_with_name(&column).is_err() {
                 let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-                return Err(DbError::Invalid(format!(
+                return Err(DbError::BadFile(format!(
                     "{file}: zipf parameter column '{column}' is not a column of '{table}' (columns: {})",
                     names.join(", ")
                 )));
@@ -212,7 +212,7 @@ impl Workspace {
         for i in 0..workload.len() {
             let q = workload.render(i);
             plan(session, &q.sql).await.map_err(|e| {
-                DbError::Invalid(format!(
+                DbError::BadFile(format!(
                     "{file}: template '{}' does not plan with sample parameters: {e} (query: {})",
                     q.template, q.sql
                 ))
@@ -257,7 +257,7 @@ pub(crate) async fn first_column(
         let column = batch.column(0);
         data_type = column.data_type().clone();
         let formatter = ArrayFormatter::try_new(column.as_ref(), &options)
-            .map_err(|e| DbError::Invalid(format!("cannot format column values: {e}")))?;
+            .map_err(|e| DbError::Internal(format!("cannot format column values: {e}")))?;
         out.extend(
             (0..column.len())
                 .filter(|i| !column.is_null(*i))

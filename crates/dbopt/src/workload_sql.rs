@@ -44,12 +44,12 @@ fn known_templates(source: WorkloadSource) -> Vec<String> {
 }
 
 /// Checks template names against the generator's list.
-fn check_templates(names: &[String], known: &[String]) -> Result<(), DbError> {
+pub(crate) fn check_templates(names: &[String], known: &[String]) -> Result<(), DbError> {
     match names.iter().find(|n| !known.contains(n)) {
-        Some(bad) => Err(DbError::Invalid(format!(
-            "unknown template '{bad}': known templates are {}",
-            known.join(", ")
-        ))),
+        Some(bad) => Err(DbError::UnknownTemplate {
+            name: bad.clone(),
+            known: known.join(", "),
+        }),
         None => Ok(()),
     }
 }
@@ -70,8 +70,8 @@ impl Workspace {
                 && !options.exclude_templates.iter().any(|e| e == t)
         };
         if !known.iter().any(|t| allowed(t)) {
-            return Err(DbError::Invalid(
-                "the template filters leave no template to draw from".to_string(),
+            return Err(DbError::NoTemplates(
+                "the template filters leave no template to draw from",
             )
             .into());
         }

@@ -106,10 +106,10 @@ impl Workspace {
     ) -> Result<LayoutManifest, DbError> {
         let dir = self.layout_dir(table, layout);
         if !dir.is_dir() {
-            return Err(DbError::Invalid(format!(
-                "layout directory {} is missing: the data directory was moved or cleaned; regenerate or reload table '{table}'",
-                dir.display()
-            )));
+            return Err(DbError::LayoutDirMissing {
+                table: table.to_string(),
+                dir,
+            });
         }
         Ok(dbopt_engine::writer::read_manifest(&dir)?)
     }

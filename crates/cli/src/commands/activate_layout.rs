@@ -22,7 +22,7 @@ pub struct ActivateLayoutArgs {
 pub fn run(ws: Workspace, args: ActivateLayoutArgs) -> Result<()> {
     let table = table_name(&args.table_name)?;
     let Some(layout) = LayoutId::parse(&args.layout) else {
-        bail!(DbError::Invalid(format!(
+        bail!(DbError::BadArgument(format!(
             "invalid layout id '{}': use 'initial' or the hex id shown by `dbopt tables`",
             args.layout
         )));

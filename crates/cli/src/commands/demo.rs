@@ -43,7 +43,7 @@ pub struct DemoArgs {
 /// Runs `dbopt demo`.
 pub async fn run(config: Config, args: DemoArgs) -> Result<()> {
     if args.num_rows < 10_000 || args.queries < 20 {
-        bail!(DbError::Invalid(
+        bail!(DbError::BadArgument(
             "the demo needs --num-rows of at least 10000 and --queries of at least 20".into()
         ));
     }
@@ -87,7 +87,7 @@ fn demo_dir(given: Option<&PathBuf>) -> Result<PathBuf> {
     };
     let non_empty = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());
     if non_empty {
-        bail!(DbError::Invalid(format!(
+        bail!(DbError::BadArgument(format!(
             "demo directory {} is not empty: give a new or empty --data-dir",
             dir.display()
         )));

@@ -83,7 +83,7 @@ fn typed_spec(args: &EnqueueMigrationArgs) -> Result<Option<LayoutSpec>> {
         let (column, descending) = match key.rsplit_once(':') {
             Some((c, "desc")) => (c, true),
             Some((c, "asc")) => (c, false),
-            Some(_) => bail!(DbError::Invalid(format!(
+            Some(_) => bail!(DbError::BadArgument(format!(
                 "bad sort key '{key}': use `col`, `col:asc` or `col:desc`"
             ))),
             None => (key.as_str(), false),

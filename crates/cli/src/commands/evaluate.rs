@@ -166,7 +166,7 @@ pub async fn run(ws: Workspace, args: EvaluateArgs) -> Result<()> {
     if let Some(w) = &args.window {
         settings.window_ms = parse_duration_ms(w)?;
         if settings.window_ms <= 0 {
-            bail!(DbError::Invalid(format!(
+            bail!(DbError::BadArgument(format!(
                 "--window {w} must be longer than 0s"
             )));
         }

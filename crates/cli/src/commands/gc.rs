@@ -35,8 +35,8 @@ pub fn run(ws: Workspace, args: GcArgs) -> Result<()> {
         .unwrap_or(usize::try_from(ws.config().max_layouts()).unwrap_or(usize::MAX));
     let grace_ms = match &args.grace {
         Some(text) => dbopt::analyze::parse_duration_ms(text)
-            .map_err(|e| dbopt::DbError::Invalid(format!("--grace: {e}")))?,
-        None => ws.gc_grace_ms()?,
+            .map_err(|e| dbopt::DbError::BadArgument(format!("--grace: {e}")))?,
+        None => ws.gc_grace_ms(),
     };
     let plan = ws.gc_table_with_grace(&table, keep, grace_ms, args.dry_run)?;
     let verb = if args.dry_run {

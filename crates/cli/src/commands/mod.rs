@@ -130,7 +130,7 @@ fn open(config: Config) -> Result<Workspace> {
 /// Validates a layout id typed by the user.
 pub fn layout_id(text: &str) -> Result<dbopt_core::LayoutId> {
     dbopt_core::LayoutId::parse(text).ok_or_else(|| {
-        anyhow::Error::from(DbError::Invalid(format!(
+        anyhow::Error::from(DbError::BadArgument(format!(
             "invalid layout id '{text}': use 'initial' or the hex id shown by `dbopt tables`"
         )))
     })
@@ -159,7 +159,7 @@ pub fn seconds(value: f64, flag: &str, allow_zero: bool) -> Result<std::time::Du
         value > 0.0
     };
     if !(value.is_finite() && low_ok && value <= MAX_PAUSE_SEC) {
-        anyhow::bail!(DbError::Invalid(format!(
+        anyhow::bail!(DbError::BadArgument(format!(
             "{flag} {value} is out of range: give a {} number of seconds up to {MAX_PAUSE_SEC} (a year)",
             if allow_zero {
                 "non-negative"

@@ -57,7 +57,7 @@ pub async fn run(ws: Workspace, args: RouteBenchArgs) -> Result<()> {
         .map(|s| s.cluster_id)
         .collect();
     if clusters.is_empty() {
-        anyhow::bail!(DbError::Invalid(format!(
+        anyhow::bail!(DbError::BadArgument(format!(
             "table '{table}' has no route statistics yet: run a workload on it first"
         )));
     }
@@ -66,7 +66,10 @@ pub async fn run(ws: Workspace, args: RouteBenchArgs) -> Result<()> {
         .queries_for_table(&table, None, Some(1))?
         .pop()
         .map(|q| q.entry)
-        .ok_or_else(|| DbError::Invalid("no logged query to copy".into()))?;
+        .ok_or_else(|| DbError::NoLoggedQueries {
+            table: table.to_string(),
+            window: String::new(),
+        })?;
     let mut decide = Vec::new();
     let (mut routed, mut plain) = (0.0, 0.0);
     for i in 0..args.decisions {

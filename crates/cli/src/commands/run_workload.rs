@@ -55,7 +55,7 @@ pub async fn run(ws: Workspace, args: RunWorkloadArgs) -> Result<()> {
         layout: None,
     };
     if !args.exclude_templates.is_empty() && args.workload != WorkloadKind::Events {
-        anyhow::bail!(dbopt::DbError::Invalid(
+        anyhow::bail!(dbopt::DbError::BadArgument(
             "--exclude-templates applies to the events workload only".into()
         ));
     }

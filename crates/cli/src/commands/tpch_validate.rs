@@ -27,7 +27,7 @@ pub async fn run(ws: Workspace, args: TpchValidateArgs) -> Result<()> {
             .ok()
             .or_else(|| tpch_query_number(q))
             .ok_or_else(|| {
-                DbError::Invalid(format!(
+                DbError::BadArgument(format!(
                     "unknown TPC-H query '{q}': use numbers from 1 to 22, e.g. --queries 1,6"
                 ))
             })?;
