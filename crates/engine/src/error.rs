@@ -77,13 +77,15 @@ impl EngineError {
         }
     }
 
-    /// Classifies a DataFusion error from execution.
+    /// Classifies a DataFusion error from execution by the typed errors in its cause chain:
+    /// a Parquet error anywhere in it means a corrupt or unreadable file; an IO, object-store
+    /// or resources error at its root means the machine; anything else is the query's.
     pub fn from_exec(err: DataFusionError) -> Self {
         let text = err.to_string();
-        if let DataFusionError::ParquetError(e) = err.find_root() {
+        if let Some(message) = parquet_cause(&err) {
             return EngineError::CorruptParquet {
                 path: extract_path(&text).unwrap_or_else(|| "(in table)".into()),
-                message: one_line(&e.to_string()),
+                message: one_line(&message),
             };
         }
         if matches!(
@@ -94,14 +96,29 @@ impl EngineError {
         ) {
             return EngineError::Resources(one_line(&strip_prefixes(&text)));
         }
-        if text.contains("Parquet error") || text.contains("parquet") && text.contains("magic") {
-            return EngineError::CorruptParquet {
-                path: extract_path(&text).unwrap_or_else(|| "(in table)".into()),
-                message: one_line(&strip_prefixes(&text)),
-            };
-        }
         EngineError::Execution(one_line(&strip_prefixes(&text)))
     }
+}
+
+/// The message of the first Parquet error in `err`'s cause chain (through DataFusion's
+/// external, context and shared wrappers and Arrow's external errors).
+fn parquet_cause(err: &DataFusionError) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if let Some(p) = e.downcast_ref::<parquet::errors::ParquetError>() {
+            return Some(p.to_string());
+        }
+        if let Some(arrow::error::ArrowError::ParquetError(m)) =
+            e.downcast_ref::<arrow::error::ArrowError>()
+        {
+            return Some(m.clone());
+        }
+        if let Some(DataFusionError::ParquetError(p)) = e.downcast_ref::<DataFusionError>() {
+            return Some(p.to_string());
+        }
+        cause = e.source();
+    }
+    None
 }
 
 fn format_timeout(d: std::time::Duration) -> String {
@@ -144,4 +161,46 @@ fn extract_path(text: &str) -> Option<String> {
         .map(|w| w.trim_matches(|c: char| c == '"' || c == '\'' || c == ',' || c == ':'))
         .find(|w| w.ends_with(".parquet"))
         .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parquet::errors::ParquetError;
+
+    #[test]
+    fn parquet_errors_are_found_by_type_anywhere_in_the_chain() {
+        let wrapped = [
+            DataFusionError::ParquetError(Box::new(ParquetError::General("bad footer".into()))),
+            DataFusionError::External(Box::new(ParquetError::EOF("short file".into()))),
+            DataFusionError::Context(
+                "reading /t/part-0.parquet".into(),
+                Box::new(DataFusionError::ArrowError(
+                    Box::new(arrow::error::ArrowError::ParquetError("bad page".into())),
+                    None,
+                )),
+            ),
+        ];
+        for err in wrapped {
+            let classified = EngineError::from_exec(err);
+            assert!(
+                matches!(classified, EngineError::CorruptParquet { .. }),
+                "{classified:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn message_text_alone_does_not_make_a_corrupt_file() {
+        let err = DataFusionError::Execution("Parquet error: magic bytes in a string".into());
+        assert!(matches!(
+            EngineError::from_exec(err),
+            EngineError::Execution(_)
+        ));
+        let io = DataFusionError::IoError(std::io::Error::other("disk gone"));
+        assert!(matches!(
+            EngineError::from_exec(io),
+            EngineError::Resources(_)
+        ));
+    }
 }
