@@ -9,6 +9,33 @@ pub enum MigrateError {
     /// The request or the data makes the rewrite impossible as asked (never retried).
     #[error("{0}")]
     Invalid(String),
+    /// A layout spec that cannot be built as asked.
+    #[error("{0}: fix the spec flags")]
+    Spec(#[source] dbopt_core::CoreError),
+    /// A spec naming a column the table does not have.
+    #[error("the spec names unknown column '{column}' of table '{table}': its columns are {columns}")]
+    UnknownColumn {
+        /// The column named.
+        column: String,
+        /// The table.
+        table: String,
+        /// Its columns, comma-separated.
+        columns: String,
+    },
+    /// A source layout without rows.
+    #[error("layout '{layout}' of table '{table}' has no rows: nothing to migrate")]
+    EmptySource {
+        /// The table.
+        table: String,
+        /// The source layout.
+        layout: String,
+    },
+    /// A file shape with zero rows per file.
+    #[error("rows per file must be positive")]
+    ZeroRowsPerFile,
+    /// Incremental mode asked of a partitioned source.
+    #[error("layout '{0}' is partitioned: rewrite it with --mode full")]
+    IncrementalOnPartitioned(String),
     /// The rewritten data does not match the source (never retried; staging is removed).
     #[error("verification failed: {0}")]
     Verify(String),
@@ -47,7 +74,13 @@ impl MigrateError {
     /// True when trying again later may succeed (machine trouble, not bad input).
     pub fn is_retryable(&self) -> bool {
         match self {
-            MigrateError::Invalid(_) | MigrateError::Verify(_) => false,
+            MigrateError::Invalid(_)
+            | MigrateError::Spec(_)
+            | MigrateError::UnknownColumn { .. }
+            | MigrateError::EmptySource { .. }
+            | MigrateError::ZeroRowsPerFile
+            | MigrateError::IncrementalOnPartitioned(_)
+            | MigrateError::Verify(_) => false,
             MigrateError::LeaseLost(_) | MigrateError::Interrupted(_) => true,
             MigrateError::Catalog(e) => !matches!(
                 e,
@@ -66,7 +99,20 @@ impl MigrateError {
 
     /// True when the input is at fault (exit code 2 in the CLI).
     pub fn is_user_error(&self) -> bool {
-        matches!(self, MigrateError::Invalid(_))
-            || matches!(self, MigrateError::Engine(EngineError::Plan(_)))
+        match self {
+            MigrateError::Invalid(_)
+            | MigrateError::Spec(_)
+            | MigrateError::UnknownColumn { .. }
+            | MigrateError::EmptySource { .. }
+            | MigrateError::ZeroRowsPerFile
+            | MigrateError::IncrementalOnPartitioned(_)
+            | MigrateError::Engine(EngineError::Plan(_)) => true,
+            MigrateError::Verify(_)
+            | MigrateError::LeaseLost(_)
+            | MigrateError::Interrupted(_)
+            | MigrateError::Catalog(_)
+            | MigrateError::Engine(_)
+            | MigrateError::Io { .. } => false,
+        }
     }
 }

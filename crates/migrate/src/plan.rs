@@ -64,26 +64,24 @@ impl MigrationPlan {
     pub fn build(req: &PlanRequest<'_>) -> Result<MigrationPlan, MigrateError> {
         req.spec
             .validate()
-            .map_err(|e| MigrateError::Invalid(format!("{e}: fix the spec flags")))?;
+            .map_err(MigrateError::Spec)?;
         for col in req.spec.referenced_columns() {
             if !req.columns.iter().any(|c| c == col) {
-                return Err(MigrateError::Invalid(format!(
-                    "the spec names unknown column '{col}' of table '{}': its columns are {}",
-                    req.table,
-                    req.columns.join(", ")
-                )));
+                return Err(MigrateError::UnknownColumn {
+                    column: col.to_string(),
+                    table: req.table.to_string(),
+                    columns: req.columns.join(", "),
+                });
             }
         }
         if req.source.files.is_empty() || req.source.row_count == 0 {
-            return Err(MigrateError::Invalid(format!(
-                "layout '{}' of table '{}' has no rows: nothing to migrate",
-                req.source.layout_id, req.table
-            )));
+            return Err(MigrateError::EmptySource {
+                table: req.table.to_string(),
+                layout: req.source.layout_id.to_string(),
+            });
         }
         if req.rows_per_file == 0 {
-            return Err(MigrateError::Invalid(
-                "rows per file must be positive".to_string(),
-            ));
+            return Err(MigrateError::ZeroRowsPerFile);
         }
         let partitioned_source = !req.source.spec.partition_by.is_empty();
         let files: Vec<&dbopt_core::ManifestFile> = req.source.files.iter().collect();
@@ -91,10 +89,9 @@ impl MigrationPlan {
             MigrationMode::Full => vec![files],
             MigrationMode::Incremental => {
                 if partitioned_source {
-                    return Err(MigrateError::Invalid(format!(
-                        "layout '{}' is partitioned: rewrite it with --mode full",
-                        req.source.layout_id
-                    )));
+                    return Err(MigrateError::IncrementalOnPartitioned(
+                        req.source.layout_id.to_string(),
+                    ));
                 }
                 files
                     .chunks(req.batch_files.max(1))
