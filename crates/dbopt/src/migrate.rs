@@ -3,10 +3,10 @@
 
 use crate::{DbError, Workspace};
 use dbopt_catalog::{Enqueued, MigrationMode, NewJob};
-use dbopt_core::{LayoutId, LayoutSpec, TableName};
+use dbopt_core::{LayoutSpec, TableName};
+use dbopt_engine::footer::table_schema;
 use dbopt_engine::writer::DEFAULT_ROWS_PER_FILE;
 use dbopt_migrate::plan::DEFAULT_BATCH_FILES;
-use dbopt_migrate::run::table_schema;
 use dbopt_migrate::{
     JobContext, MigrateError, MigrationPlan, PlanRequest, WorkerOptions, WorkerReport, run_worker,
 };
@@ -98,7 +98,7 @@ impl Workspace {
             }
         };
         let manifest = self.layout_manifest(table, &source)?;
-        let schema = table_schema(self.data_dir(), table).map_err(migrate_error)?;
+        let schema = table_schema(self.data_dir(), table)?;
         let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         MigrationPlan::build(&PlanRequest {
             table: table.as_str(),
@@ -160,38 +160,23 @@ impl Workspace {
     }
 
     /// Runs a migration worker until the queue is empty (or until stopped, with
-    /// `options.keep_polling`); `memory_limit` overrides the configured pool for the rewrite.
+    /// `options.keep_polling`); the rewrite's memory pool is the configured `memory_limit`.
     /// Setting `stop` (from another task or a signal handler) ends it cleanly: an idle worker
     /// returns within 100 ms, a busy one after its current unit, its job back in the queue with
     /// the finished units kept (`WorkerReport::interrupted`). Progress goes to `tracing`.
     pub async fn run_migration_worker(
         &self,
         options: &WorkerOptions,
-        memory_limit: Option<u64>,
         stop: &AtomicBool,
     ) -> Result<WorkerReport, DbError> {
-        let mut settings = self.engine_settings();
-        if let Some(m) = memory_limit {
-            settings.memory_limit = m;
-        }
         let ctx = JobContext {
             catalog: self.catalog(),
             data_dir: self.data_dir(),
-            settings,
+            settings: self.engine_settings(),
             max_partitions: self.config().max_partitions(),
             lease_ms: (self.config().lease_seconds() as i64 * 1000).max(1000),
             stop,
         };
         run_worker(&ctx, options).await.map_err(migrate_error)
-    }
-
-    /// The layout id a spec would get when built from the table's active layout.
-    pub fn target_layout_id(
-        &self,
-        table: &TableName,
-        spec: &LayoutSpec,
-    ) -> Result<LayoutId, DbError> {
-        let record = self.require_table(table)?;
-        Ok(LayoutId::derive(&record.active_layout, spec))
     }
 }

@@ -66,7 +66,7 @@ impl EngineError {
     }
 
     /// Classifies a DataFusion error from planning.
-    pub fn from_plan(err: DataFusionError) -> Self {
+    pub(crate) fn from_plan(err: DataFusionError) -> Self {
         match err.find_root() {
             DataFusionError::SQL(e, _) => EngineError::Syntax(one_line(&e.to_string())),
             DataFusionError::ParquetError(e) => EngineError::CorruptParquet {
@@ -78,7 +78,7 @@ impl EngineError {
     }
 
     /// Classifies a DataFusion error from execution.
-    pub fn from_exec(err: DataFusionError) -> Self {
+    pub(crate) fn from_exec(err: DataFusionError) -> Self {
         let text = err.to_string();
         if let DataFusionError::ParquetError(e) = err.find_root() {
             return EngineError::CorruptParquet {
@@ -119,6 +119,15 @@ pub fn one_line(text: &str) -> String {
         .find(|l| !l.is_empty())
         .unwrap_or("")
         .to_string()
+}
+
+/// The message a caught panic carried (empty when it was not a string).
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
 }
 
 fn strip_prefixes(text: &str) -> String {

@@ -64,9 +64,14 @@ impl MigrateError {
         }
     }
 
-    /// True when the input is at fault (exit code 2 in the CLI).
+    /// True when the input is at fault (exit code 2 in the CLI): a refused request, a query
+    /// that does not plan, or a table whose files cannot serve the spec (an unknown partition
+    /// column, an initial layout without files, a damaged manifest).
     pub fn is_user_error(&self) -> bool {
-        matches!(self, MigrateError::Invalid(_))
-            || matches!(self, MigrateError::Engine(EngineError::Plan(_)))
+        matches!(
+            self,
+            MigrateError::Invalid(_)
+                | MigrateError::Engine(EngineError::Plan(_) | EngineError::Source(_))
+        )
     }
 }
