@@ -495,25 +495,6 @@ impl Catalog {
         })
     }
 
-    /// Marks a queued job failed before any worker ran it (bad input found while planning).
-    pub fn fail_unclaimed_job(&self, id: i64, error: &str) -> Result<(), CatalogError> {
-        let now = self.now_ms();
-        self.write("failing a migration job", |tx| {
-            tx.execute(
-                "UPDATE migration_jobs SET status = 'failed', error = ?2, finished_at_ms = ?3 \
-                 WHERE id = ?1 AND status = 'queued'",
-                params![id, error, now],
-            )
-            .ctx("failing a migration job")?;
-            Ok(())
-        })
-    }
-
-    /// The job with this id.
-    pub fn get_job(&self, id: i64) -> Result<Option<JobRecord>, CatalogError> {
-        self.read("reading a migration job", |tx| find_job(tx, id))
-    }
-
     /// Every job (of `table`, if given), oldest first.
     pub fn list_jobs(&self, table: Option<&TableName>) -> Result<Vec<JobRecord>, CatalogError> {
         self.read("listing migration jobs", |tx| {

@@ -68,10 +68,9 @@ fn bound_allocator_retention() {
     }
 }
 
-/// 2 when the input is at fault, 1 when the machine is.
+/// The facade's error decides (2 when the input is at fault, 1 when the machine is); an
+/// error raised by the CLI itself is about its arguments, so 2.
 fn exit_code(err: &anyhow::Error) -> u8 {
-    match err.downcast_ref::<dbopt::DbError>() {
-        Some(e) if !e.is_user_error() => 1,
-        _ => 2,
-    }
+    err.downcast_ref::<dbopt::DbError>()
+        .map_or(2, dbopt::DbError::exit_code)
 }

@@ -2,7 +2,7 @@
 //!
 //! Sits at the bottom of the data flow: table names, layout specs and manifests,
 //! content-addressed layout ids, the order-insensitive row digest, the resolved
-//! configuration and the clock. No IO beyond reading a config file.
+//! configuration, the clock and the one retry policy. No IO beyond reading a config file.
 
 pub mod clock;
 pub mod config;
@@ -13,6 +13,7 @@ pub mod failpoint;
 pub mod layout;
 pub mod names;
 pub mod plan;
+pub mod retry;
 pub mod scan;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -6,8 +6,9 @@ use crate::{DbError, Progress, Workspace};
 use arrow::compute::cast;
 use arrow::datatypes::SchemaRef;
 use dbopt_catalog::{LayoutRecord, LayoutStatus};
-use dbopt_core::{LayoutId, LayoutManifest, LayoutSpec, ManifestFile, TableName};
+use dbopt_core::{LayoutId, LayoutManifest, LayoutSpec, TableName};
 use dbopt_engine::digest::BatchDigester;
+use dbopt_engine::footer::describe_file;
 use dbopt_engine::new_session;
 use dbopt_engine::source::{SourceFormat, inspect_source, stream_source};
 use dbopt_engine::writer::{fsync_dir, write_manifest};
@@ -77,13 +78,12 @@ impl Workspace {
             });
         }
 
-        let ctx = new_session(&self.engine_settings());
-        let mut stream = stream_source(&ctx, &info).await?;
+        let session = new_session(&self.engine_settings());
+        let mut rows = stream_source(&session, &info).await?;
         let mut digester = BatchDigester::new();
         progress.set_total(record.row_count);
-        while let Some(batch) = stream.next().await {
-            let batch =
-                batch.map_err(|e| DbError::Engine(dbopt_engine::EngineError::from_exec(e)))?;
+        while let Some(batch) = rows.batches.next().await {
+            let batch = batch?;
             let aligned = align_to(&batch, &reference_schema)?;
             digester.update(&aligned)?;
             progress.advance(batch.num_rows() as u64);
@@ -107,20 +107,14 @@ impl Workspace {
         std::fs::create_dir_all(&staging)
             .map_err(|e| DbError::io(format!("creating {}", staging.display()), e))?;
         let mut manifest_files = Vec::new();
-        for (i, (path, size)) in files.iter().enumerate() {
+        for (i, (path, _)) in files.iter().enumerate() {
             let name = format!("part-{i:05}.parquet");
             let target = staging.join(&name);
             if std::fs::hard_link(path, &target).is_err() {
                 std::fs::copy(path, &target)
                     .map_err(|e| DbError::io(format!("copying {}", path.display()), e))?;
             }
-            let footer = parquet_footer_counts(&target)?;
-            manifest_files.push(ManifestFile {
-                path: name,
-                size_bytes: *size,
-                rows: footer.0,
-                row_groups: footer.1,
-            });
+            manifest_files.push(describe_file(&staging, &name)?);
         }
         fsync_dir(&staging)?;
         let manifest = LayoutManifest {
@@ -169,13 +163,9 @@ impl Workspace {
         table: &TableName,
         layout: &LayoutId,
     ) -> Result<SchemaRef, DbError> {
-        let ctx = new_session(&self.engine_settings());
-        self.register_table_layout(&ctx, table, layout).await?;
-        let provider = ctx
-            .table_provider(table.as_str())
-            .await
-            .map_err(|e| DbError::Engine(dbopt_engine::EngineError::from_plan(e)))?;
-        Ok(provider.schema())
+        let session = new_session(&self.engine_settings());
+        self.register_table_layout(&session, table, layout).await?;
+        Ok(session.registered_schema(table.as_str()).await?)
     }
 }
 
@@ -218,12 +208,4 @@ fn align_to(
     }
     arrow::array::RecordBatch::try_new(schema.clone(), columns)
         .map_err(|e| DbError::NotALayout(format!("cannot align adopted rows: {e}")))
-}
-
-fn parquet_footer_counts(path: &Path) -> Result<(u64, u64), DbError> {
-    let meta = dbopt_engine::source::parquet_metadata(path)?;
-    Ok((
-        meta.file_metadata().num_rows() as u64,
-        meta.num_row_groups() as u64,
-    ))
 }

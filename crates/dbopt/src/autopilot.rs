@@ -371,7 +371,7 @@ impl Workspace {
             max_jobs: None,
             table: Some(pass.table.clone()),
         };
-        let report = self.run_migration_worker(&options, None, pass.stop).await?;
+        let report = self.run_migration_worker(&options, pass.stop).await?;
         for done in &report.done {
             pass.record(
                 "migrate",

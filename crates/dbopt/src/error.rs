@@ -234,10 +234,51 @@ pub enum DbError {
         /// The data directory.
         data_dir: std::path::PathBuf,
     },
-    /// The input is not usable as given (kept for the remaining call sites that move to
-    /// specific variants).
+    /// A proposal id that does not exist.
+    #[error("no proposal {id}: run `dbopt propose --table-name {table}` to list proposals")]
+    UnknownProposal {
+        /// The id given.
+        id: i64,
+        /// The table named.
+        table: String,
+    },
+    /// A proposal of another table.
+    #[error("proposal {id} is for table '{owner}', not '{table}'")]
+    ProposalOfOtherTable {
+        /// The id given.
+        id: i64,
+        /// The table named.
+        table: String,
+        /// The proposal's table.
+        owner: String,
+    },
+    /// No stored proposal to migrate to.
+    #[error(
+        "no stored proposal for table {0}: run `dbopt propose --table-name {0}` or give a spec (--sort-by ...)"
+    )]
+    NoProposal(String),
+    /// A migration that would change nothing.
+    #[error("{0}: nothing to migrate")]
+    NothingToMigrate(String),
+    /// A migration whose target layout is already built.
+    #[error(
+        "layout {layout} of table '{table}' already exists: activate it with `dbopt activate-layout`"
+    )]
+    LayoutExists {
+        /// The table.
+        table: String,
+        /// The layout.
+        layout: String,
+    },
+    /// A load source that cannot be loaded as given.
     #[error("{0}")]
-    Invalid(String),
+    BadSource(String),
+    /// A download that is not what was asked for (a missing month, an HTML page, a bad file).
+    #[error("{0}")]
+    BadDownload(String),
+    /// A table that does not hold NYC taxi trips.
+    #[error("{0}")]
+    NotATaxiTable(String),
     /// File system error with context.
     #[error("{context}: {source}")]
     Io {
@@ -306,7 +347,14 @@ impl DbError {
             | DbError::BadAddress(_)
             | DbError::Busy(_)
             | DbError::SourceInsideDataDir { .. }
-            | DbError::Invalid(_) => true,
+            | DbError::UnknownProposal { .. }
+            | DbError::ProposalOfOtherTable { .. }
+            | DbError::NoProposal(_)
+            | DbError::NothingToMigrate(_)
+            | DbError::LayoutExists { .. }
+            | DbError::BadSource(_)
+            | DbError::BadDownload(_)
+            | DbError::NotATaxiTable(_) => true,
             DbError::Io { .. } | DbError::Network(_) | DbError::Internal(_) => false,
         };
         if user { 2 } else { 1 }

@@ -7,10 +7,9 @@ use crate::{DbError, Progress, Workspace};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use dbopt_catalog::{LayoutRecord, LayoutStatus, TableRecord};
-use dbopt_core::RowDigest;
 use dbopt_core::{LayoutId, LayoutManifest, LayoutSpec, TableName};
-use dbopt_engine::digest::BatchDigester;
-use dbopt_engine::writer::{LayoutWriter, WrittenLayout, fsync_dir, write_manifest};
+use dbopt_engine::WriterPool;
+use dbopt_engine::writer::{fsync_dir, write_manifest};
 use futures::{Stream, StreamExt};
 use std::time::{Duration, Instant};
 
@@ -77,7 +76,7 @@ impl Workspace {
         let table = &request.table;
         self.check_can_create(table, request.replace)?;
         let _lock = TableWriteLock::try_acquire(&self.table_dir(table))?.ok_or_else(|| {
-            DbError::Invalid(format!(
+            DbError::Busy(format!(
                 "table '{table}' is being loaded or replaced by another dbopt process: wait for it to finish"
             ))
         })?;
@@ -87,24 +86,28 @@ impl Workspace {
         let staging = self
             .staging_dir(table)
             .join(format!("initial-{now}-{}", std::process::id()));
-        let writers = request.writers.max(1);
-        let run_rows = request.spec.effective_row_group_rows().max(1);
-        let mut pool = WriterPool::start(&staging, &schema, request, writers)?;
+        let mut pool = WriterPool::start(
+            &staging,
+            &schema,
+            &request.spec,
+            request.rows_per_file,
+            request.writers,
+        )?;
         let result: Result<(), DbError> = async {
             while let Some(batch) = batches.next().await {
                 let batch = batch?;
                 if batch.schema().fields() != schema.fields() {
-                    return Err(DbError::Invalid(format!(
+                    return Err(DbError::BadSource(format!(
                         "source batch schema changed mid-stream for table '{table}'"
                     )));
                 }
-                pool.send(&batch, run_rows)?;
+                pool.write(&batch);
                 progress.advance(batch.num_rows() as u64);
             }
             Ok(())
         }
         .await;
-        let finished = pool.finish();
+        let finished = pool.finish().map_err(DbError::from);
         let (written, digest) = match result.and(finished) {
             Ok(done) => done,
             Err(e) => {
@@ -114,7 +117,7 @@ impl Workspace {
         };
         if written.rows == 0 {
             self.discard_initial_staging(table, &staging);
-            return Err(DbError::Invalid(format!(
+            return Err(DbError::BadSource(format!(
                 "the source for table '{table}' has no rows: nothing to load"
             )));
         }
@@ -262,87 +265,6 @@ impl Workspace {
         fsync_dir(&table_dir)?;
         fail_point("publish.moved_aside")?;
         Ok(())
-    }
-}
-
-/// Encoding threads that each own a `LayoutWriter` and a digester; batches are cut into
-/// row-group-sized runs dealt round-robin, so every row group holds consecutive source rows.
-struct WriterPool {
-    senders: Vec<std::sync::mpsc::SyncSender<RecordBatch>>,
-    handles: Vec<std::thread::JoinHandle<Result<(WrittenLayout, RowDigest), DbError>>>,
-    current: usize,
-    filled: usize,
-}
-
-impl WriterPool {
-    fn start(
-        dir: &std::path::Path,
-        schema: &SchemaRef,
-        request: &InitialLayoutRequest,
-        writers: usize,
-    ) -> Result<Self, DbError> {
-        let mut senders = Vec::with_capacity(writers);
-        let mut handles = Vec::with_capacity(writers);
-        for i in 0..writers {
-            let mut writer =
-                LayoutWriter::create(dir, schema.clone(), &request.spec, request.rows_per_file)?;
-            if writers > 1 {
-                writer = writer.with_file_prefix(&format!("w{i}-"));
-            }
-            // Plain threads: callers may drive this future from any executor.
-            let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(4);
-            handles.push(std::thread::spawn(move || {
-                let mut digester = BatchDigester::new();
-                while let Ok(batch) = rx.recv() {
-                    digester.update(&batch)?;
-                    writer.write(&batch)?;
-                }
-                Ok((writer.finish()?, digester.finish()))
-            }));
-            senders.push(tx);
-        }
-        Ok(Self {
-            senders,
-            handles,
-            current: 0,
-            filled: 0,
-        })
-    }
-
-    fn send(&mut self, batch: &RecordBatch, run_rows: usize) -> Result<(), DbError> {
-        let mut offset = 0;
-        while offset < batch.num_rows() {
-            let take = (run_rows - self.filled).min(batch.num_rows() - offset);
-            let piece = batch.slice(offset, take);
-            if self.senders[self.current].send(piece).is_err() {
-                // The writer stopped on an error; `finish` reports it.
-                return Ok(());
-            }
-            offset += take;
-            self.filled += take;
-            if self.filled == run_rows {
-                self.filled = 0;
-                self.current = (self.current + 1) % self.senders.len();
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> Result<(WrittenLayout, RowDigest), DbError> {
-        drop(self.senders);
-        let mut files = Vec::new();
-        let mut rows = 0;
-        let mut digest = RowDigest::default();
-        for handle in self.handles {
-            let (written, d) = handle
-                .join()
-                .map_err(|_| DbError::Internal("a Parquet writer thread panicked".to_string()))??;
-            files.extend(written.files);
-            rows += written.rows;
-            digest.merge(&d);
-        }
-        files.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok((WrittenLayout { files, rows }, digest))
     }
 }
 

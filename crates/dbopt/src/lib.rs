@@ -11,6 +11,7 @@ pub mod canary;
 pub mod demo;
 pub mod error;
 pub mod evaluate;
+pub mod fetch;
 pub mod gc;
 pub mod generate;
 pub mod import;

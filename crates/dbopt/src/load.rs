@@ -30,9 +30,8 @@ impl Workspace {
                 data_dir: data_dir.to_path_buf(),
             });
         }
-        let ctx = new_session(&self.engine_settings());
-        let stream = stream_source(&ctx, &info).await?;
-        let schema = stream.schema();
+        let session = new_session(&self.engine_settings());
+        let rows = stream_source(&session, &info).await?;
         let request = InitialLayoutRequest {
             table: table.clone(),
             source: format!("load-dataset {}", source.display()),
@@ -41,9 +40,8 @@ impl Workspace {
             spec: LayoutSpec::default(),
             writers: 1,
         };
-        let batches =
-            stream.map(|b| b.map_err(|e| DbError::Engine(dbopt_engine::EngineError::from_exec(e))));
-        self.write_initial_layout(&request, schema, batches, progress)
+        let batches = rows.batches.map(|b| b.map_err(DbError::from));
+        self.write_initial_layout(&request, rows.schema, batches, progress)
             .await
     }
 }

@@ -3,10 +3,10 @@
 
 use crate::{DbError, Workspace};
 use dbopt_catalog::{Enqueued, MigrationMode, NewJob};
-use dbopt_core::{LayoutId, LayoutSpec, TableName};
+use dbopt_core::{LayoutSpec, TableName};
+use dbopt_engine::footer::table_schema;
 use dbopt_engine::writer::DEFAULT_ROWS_PER_FILE;
 use dbopt_migrate::plan::DEFAULT_BATCH_FILES;
-use dbopt_migrate::run::table_schema;
 use dbopt_migrate::{
     JobContext, MigrateError, MigrationPlan, PlanRequest, WorkerOptions, WorkerReport, run_worker,
 };
@@ -70,35 +70,37 @@ impl Workspace {
         let (source, spec) = match &req.spec {
             SpecSource::Given(spec) => (record.active_layout.clone(), spec.clone()),
             SpecSource::Proposal(id) => {
-                let p = self.catalog().get_proposal(*id)?.ok_or_else(|| {
-                    DbError::Invalid(format!(
-                        "no proposal {id}: run `dbopt propose --table-name {table}` to list proposals"
-                    ))
-                })?;
+                let p =
+                    self.catalog()
+                        .get_proposal(*id)?
+                        .ok_or_else(|| DbError::UnknownProposal {
+                            id: *id,
+                            table: table.to_string(),
+                        })?;
                 if &p.table != table {
-                    return Err(DbError::Invalid(format!(
-                        "proposal {id} is for table '{}', not '{table}'",
-                        p.table
-                    )));
+                    return Err(DbError::ProposalOfOtherTable {
+                        id: *id,
+                        table: table.to_string(),
+                        owner: p.table.to_string(),
+                    });
                 }
                 (p.proposal.source_layout, p.proposal.spec)
             }
             SpecSource::Best => {
-                let p = self.catalog().best_proposal(table)?.ok_or_else(|| {
-                    DbError::Invalid(format!(
-                        "no stored proposal for table {table}: run `dbopt propose --table-name {table}` or give a spec (--sort-by ...)"
-                    ))
-                })?;
+                let p = self
+                    .catalog()
+                    .best_proposal(table)?
+                    .ok_or_else(|| DbError::NoProposal(table.to_string()))?;
                 if p.proposal.is_current {
-                    return Err(DbError::Invalid(format!(
-                        "the best proposal for table {table} is to keep the current layout: nothing to migrate"
+                    return Err(DbError::NothingToMigrate(format!(
+                        "the best proposal for table {table} is to keep the current layout"
                     )));
                 }
                 (p.proposal.source_layout, p.proposal.spec)
             }
         };
         let manifest = self.layout_manifest(table, &source)?;
-        let schema = table_schema(self.data_dir(), table).map_err(migrate_error)?;
+        let schema = table_schema(self.data_dir(), table)?;
         let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         MigrationPlan::build(&PlanRequest {
             table: table.as_str(),
@@ -117,8 +119,8 @@ impl Workspace {
     pub fn enqueue_migration(&self, req: &EnqueueRequest) -> Result<EnqueueReport, DbError> {
         let plan = self.plan_migration(req)?;
         if plan.target_layout == plan.source_layout {
-            return Err(DbError::Invalid(
-                "the target layout equals the source layout: nothing to migrate".into(),
+            return Err(DbError::NothingToMigrate(
+                "the target layout equals the source layout".into(),
             ));
         }
         if req.dry_run {
@@ -136,13 +138,13 @@ impl Workspace {
                 .iter()
                 .all(|j| j.target_layout != plan.target_layout)
         {
-            return Err(DbError::Invalid(format!(
-                "layout {} of table '{}' already exists: activate it with `dbopt activate-layout`",
-                plan.target_layout, req.table
-            )));
+            return Err(DbError::LayoutExists {
+                table: req.table.to_string(),
+                layout: plan.target_layout.to_string(),
+            });
         }
         let plan_json = serde_json::to_string(&plan)
-            .map_err(|e| DbError::Invalid(format!("cannot serialize the plan: {e}")))?;
+            .map_err(|e| DbError::Internal(format!("cannot serialize the plan: {e}")))?;
         let enqueued = self.catalog().enqueue_job(&NewJob {
             table: req.table.clone(),
             source_layout: plan.source_layout.clone(),
@@ -160,38 +162,23 @@ impl Workspace {
     }
 
     /// Runs a migration worker until the queue is empty (or until stopped, with
-    /// `options.keep_polling`); `memory_limit` overrides the configured pool for the rewrite.
+    /// `options.keep_polling`); the rewrite's memory pool is the configured `memory_limit`.
     /// Setting `stop` (from another task or a signal handler) ends it cleanly: an idle worker
     /// returns within 100 ms, a busy one after its current unit, its job back in the queue with
     /// the finished units kept (`WorkerReport::interrupted`). Progress goes to `tracing`.
     pub async fn run_migration_worker(
         &self,
         options: &WorkerOptions,
-        memory_limit: Option<u64>,
         stop: &AtomicBool,
     ) -> Result<WorkerReport, DbError> {
-        let mut settings = self.engine_settings();
-        if let Some(m) = memory_limit {
-            settings.memory_limit = m;
-        }
         let ctx = JobContext {
             catalog: self.catalog(),
             data_dir: self.data_dir(),
-            settings,
+            settings: self.engine_settings(),
             max_partitions: self.config().max_partitions(),
             lease_ms: (self.config().lease_seconds() as i64 * 1000).max(1000),
             stop,
         };
         run_worker(&ctx, options).await.map_err(migrate_error)
-    }
-
-    /// The layout id a spec would get when built from the table's active layout.
-    pub fn target_layout_id(
-        &self,
-        table: &TableName,
-        spec: &LayoutSpec,
-    ) -> Result<LayoutId, DbError> {
-        let record = self.require_table(table)?;
-        Ok(LayoutId::derive(&record.active_layout, spec))
     }
 }

@@ -13,10 +13,11 @@ use dbopt_analyze::{cluster_id, shape};
 use dbopt_catalog::{LayoutStatus, QueryLogEntry, QueryOrigin, RouteChoice, TableScan};
 use dbopt_core::ScanMetrics;
 use dbopt_core::{LayoutId, TableName};
-use dbopt_engine::datafusion::prelude::SessionContext;
+use dbopt_engine::footer::{partition_types, table_schema};
 use dbopt_engine::plan_summary::summarize_sql;
 use dbopt_engine::{
-    QueryOutcome, RegisteredLayout, execute_query, fingerprint, new_session, register_layout,
+    QueryOutcome, RegisteredLayout, Session, execute_query, fingerprint, new_session,
+    register_layout,
 };
 
 /// A query's template fingerprint (literals stripped; empty when it does not parse) and its
@@ -44,7 +45,7 @@ pub(crate) const LAYOUT_GONE_RETRIES: usize = 3;
 /// A session with every managed table registered, reused across many queries.
 pub struct QuerySession<'a> {
     workspace: &'a Workspace,
-    ctx: SessionContext,
+    ctx: Session,
     primary: TableName,
     registered: Vec<RegisteredLayout>,
 }
@@ -100,9 +101,10 @@ impl Workspace {
             .get_layout(primary, &primary_layout)?
             .is_none()
         {
-            return Err(DbError::Invalid(format!(
-                "table '{primary}' has no layout '{primary_layout}': run `dbopt tables` to list its layouts"
-            )));
+            return Err(DbError::UnknownLayout {
+                table: primary.to_string(),
+                layout: primary_layout.to_string(),
+            });
         }
         let ctx = new_session(&self.engine_settings());
         let mut registered = Vec::new();
@@ -133,7 +135,7 @@ impl Workspace {
     /// Registers one table at one layout in `ctx`.
     pub async fn register_table_layout(
         &self,
-        ctx: &SessionContext,
+        ctx: &Session,
         table: &TableName,
         layout: &LayoutId,
     ) -> Result<RegisteredLayout, DbError> {
@@ -146,10 +148,8 @@ impl Workspace {
         }
         // Hive files lack the partition columns: take their types and the column order from
         // the table's canonical (initial layout) schema.
-        let schema = dbopt_migrate::run::table_schema(self.data_dir(), table)
-            .map_err(crate::migrate::migrate_error)?;
-        let parts = dbopt_migrate::run::partition_types(&schema, &manifest.spec.partition_by)
-            .map_err(crate::migrate::migrate_error)?;
+        let schema = table_schema(self.data_dir(), table)?;
+        let parts = partition_types(&schema, &manifest.spec.partition_by)?;
         let order: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         Ok(register_layout(ctx, table.as_str(), &dir, &manifest, parts, Some(&order)).await?)
     }
@@ -161,8 +161,8 @@ impl QuerySession<'_> {
         &self.registered
     }
 
-    /// The DataFusion session (for plan inspection).
-    pub fn context(&self) -> &SessionContext {
+    /// The engine session the tables are registered in (for planning and plan inspection).
+    pub fn context(&self) -> &Session {
         &self.ctx
     }
 

@@ -204,7 +204,7 @@ impl Workspace {
             max_jobs: None,
             table: None,
         };
-        let report = self.run_migration_worker(&worker, None, stop).await?;
+        let report = self.run_migration_worker(&worker, stop).await?;
         tracing::info!(
             published = report.done.len(),
             failed = report.failed.len(),

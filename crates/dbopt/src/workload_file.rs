@@ -101,12 +101,7 @@ pub(crate) fn checked_statements(
 /// Plans `sql` in `session` without running it.
 async fn plan(session: &QuerySession<'_>, sql: &str) -> Result<(), EngineError> {
     check_read_only(sql)?;
-    session
-        .context()
-        .sql(sql)
-        .await
-        .map(|_| ())
-        .map_err(EngineError::from_plan)
+    session.context().plan(sql).await
 }
 
 impl Workspace {
@@ -184,12 +179,7 @@ impl Workspace {
         let file = path.display().to_string();
         let parsed = parse_template_file(&file, text)?;
         let table = options.table.as_str();
-        let schema = session
-            .context()
-            .table_provider(table)
-            .await
-            .map_err(EngineError::from_plan)?
-            .schema();
+        let schema = session.context().registered_schema(table).await?;
         let mut values = BTreeMap::new();
         for column in parsed.zipf_columns() {
             if schema.field_with_name(&column).is_err() {
@@ -242,14 +232,7 @@ pub(crate) async fn first_column(
     session: &QuerySession<'_>,
     sql: &str,
 ) -> Result<(DataType, Vec<String>), DbError> {
-    let batches = session
-        .context()
-        .sql(sql)
-        .await
-        .map_err(EngineError::from_plan)?
-        .collect()
-        .await
-        .map_err(EngineError::from_exec)?;
+    let batches = session.context().collect(sql).await?;
     let mut out = Vec::new();
     let mut data_type = DataType::Null;
     let options = FormatOptions::default();

@@ -384,7 +384,7 @@ async fn build_layouts(
         table: Some(table.clone()),
     };
     let done = ws
-        .run_migration_worker(&options, None, &AtomicBool::new(false))
+        .run_migration_worker(&options, &AtomicBool::new(false))
         .await
         .unwrap();
     assert_eq!(done.done.len(), out.len(), "failed: {:?}", done.failed);

@@ -95,7 +95,7 @@ async fn build_sorted(ws: &Workspace, column: &str) -> LayoutId {
         table: Some(events()),
     };
     let done = ws
-        .run_migration_worker(&options, None, &AtomicBool::new(false))
+        .run_migration_worker(&options, &AtomicBool::new(false))
         .await
         .unwrap();
     assert_eq!(done.done.len(), 1, "{:?}", done.failed);

@@ -66,7 +66,7 @@ impl EngineError {
     }
 
     /// Classifies a DataFusion error from planning.
-    pub fn from_plan(err: DataFusionError) -> Self {
+    pub(crate) fn from_plan(err: DataFusionError) -> Self {
         match err.find_root() {
             DataFusionError::SQL(e, _) => EngineError::Syntax(one_line(&e.to_string())),
             DataFusionError::ParquetError(e) => EngineError::CorruptParquet {
@@ -80,7 +80,7 @@ impl EngineError {
     /// Classifies a DataFusion error from execution by the typed errors in its cause chain:
     /// a Parquet error anywhere in it means a corrupt or unreadable file; an IO, object-store
     /// or resources error at its root means the machine; anything else is the query's.
-    pub fn from_exec(err: DataFusionError) -> Self {
+    pub(crate) fn from_exec(err: DataFusionError) -> Self {
         let text = err.to_string();
         if let Some(message) = parquet_cause(&err) {
             return EngineError::CorruptParquet {
@@ -136,6 +136,15 @@ pub fn one_line(text: &str) -> String {
         .find(|l| !l.is_empty())
         .unwrap_or("")
         .to_string()
+}
+
+/// The message a caught panic carried (empty when it was not a string).
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
 }
 
 fn strip_prefixes(text: &str) -> String {

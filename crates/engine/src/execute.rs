@@ -2,7 +2,7 @@
 
 use crate::digest::digest_batches;
 use crate::register::RegisteredLayout;
-use crate::session::StatementTimeout;
+use crate::session::{Session, StatementTimeout};
 use crate::{EngineError, check_read_only};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -44,13 +44,15 @@ pub struct QueryOutcome {
     pub scans: Vec<TableScanMetrics>,
 }
 
-/// Runs `sql` in `ctx`, where `tables` are the registered layouts (to attribute scan metrics).
+/// Runs `sql` in `session`, where `tables` are the registered layouts (to attribute scan
+/// metrics).
 pub async fn execute_query(
-    ctx: &SessionContext,
+    session: &Session,
     sql: &str,
     tables: &[RegisteredLayout],
 ) -> Result<QueryOutcome, EngineError> {
     check_read_only(sql)?;
+    let ctx = session.ctx();
     let timeout = ctx
         .state()
         .config()

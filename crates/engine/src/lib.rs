@@ -3,7 +3,9 @@
 //! Sits between the facade and the files: it builds sessions (threads, memory pool, spill
 //! directory), registers a table at one of its layouts, executes read-only SQL while reading
 //! DataFusion's own scan metrics, digests results order-insensitively, writes Parquet with the
-//! settings a `LayoutSpec` asks for, and streams external CSV/Parquet sources.
+//! settings a `LayoutSpec` asks for (one writer or a pool of writer threads), reads Parquet
+//! footers, and streams external CSV/Parquet sources. Other crates reach DataFusion only
+//! through the engine's own types (`Session`, `QueryOutcome`, `SourceRows`, ...).
 
 pub mod column_stats;
 pub mod column_writer;
@@ -11,6 +13,7 @@ pub mod compare;
 pub mod digest;
 pub mod error;
 pub mod execute;
+pub mod footer;
 pub mod plan_summary;
 pub mod register;
 pub mod rewrite;
@@ -18,11 +21,12 @@ pub mod session;
 pub mod source;
 pub mod sql_guard;
 pub mod writer;
+pub mod writer_pool;
 
-pub use datafusion;
 pub use error::EngineError;
 pub use execute::{QueryOutcome, TableScanMetrics, execute_query};
 pub use register::{RegisteredLayout, register_layout};
-pub use session::{EngineSettings, StatementTimeout, new_session};
+pub use session::{EngineSettings, Session, StatementTimeout, new_session};
 pub use sql_guard::{check_read_only, fingerprint};
 pub use writer::{LayoutWriter, WrittenLayout};
+pub use writer_pool::WriterPool;

@@ -3,20 +3,23 @@
 //! order-by columns and the scan projection. Internal names of partitioned layouts
 //! (`__<table>_<layout>`) are mapped back to the table.
 
-use crate::EngineError;
 use crate::sql_guard::check_read_only;
+use crate::{EngineError, Session};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Operator};
-use datafusion::prelude::SessionContext;
 use dbopt_core::plan::{Bound, Lit, PlanSummary, Predicate, PredicateKind, TableUsage};
 use std::collections::BTreeMap;
 
-/// Plans `sql` in `ctx` (nothing runs) and summarizes its optimized logical plan.
-pub async fn summarize_sql(ctx: &SessionContext, sql: &str) -> Result<PlanSummary, EngineError> {
+/// Plans `sql` in `session` (nothing runs) and summarizes its optimized logical plan.
+pub async fn summarize_sql(session: &Session, sql: &str) -> Result<PlanSummary, EngineError> {
     check_read_only(sql)?;
-    let df = ctx.sql(sql).await.map_err(EngineError::from_plan)?;
+    let df = session
+        .ctx()
+        .sql(sql)
+        .await
+        .map_err(EngineError::from_plan)?;
     let plan = df.into_optimized_plan().map_err(EngineError::from_plan)?;
     Ok(summarize_plan(&plan))
 }
@@ -442,8 +445,8 @@ mod tests {
     use arrow::datatypes::{DataType, Field, Schema};
     use std::sync::Arc;
 
-    fn ctx() -> SessionContext {
-        let ctx = SessionContext::new();
+    fn ctx() -> Session {
+        let ctx = datafusion::prelude::SessionContext::new();
         let schema = Arc::new(Schema::new(vec![
             Field::new("d", DataType::Date32, false),
             Field::new("customer_id", DataType::Int64, false),
@@ -461,7 +464,7 @@ mod tests {
         ctx.register_batch("__events_initial", batch.clone())
             .unwrap();
         ctx.register_batch("customers", batch).unwrap();
-        ctx
+        Session::from(ctx)
     }
 
     #[tokio::test]

@@ -1,12 +1,11 @@
 //! Registers a table at one of its layouts as a DataFusion table.
 
-use crate::EngineError;
+use crate::{EngineError, Session};
 use arrow::datatypes::DataType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::prelude::SessionContext;
 use dbopt_core::{LayoutId, LayoutManifest};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,13 +31,14 @@ pub struct RegisteredLayout {
 /// `column_order` is given the table is exposed through a view with that column order, so a
 /// partitioned layout answers `SELECT *` exactly like the unpartitioned one.
 pub async fn register_layout(
-    ctx: &SessionContext,
+    session: &Session,
     table: &str,
     dir: &Path,
     manifest: &LayoutManifest,
     partition_cols: Vec<(String, DataType)>,
     column_order: Option<&[String]>,
 ) -> Result<RegisteredLayout, EngineError> {
+    let ctx = session.ctx();
     let dir = std::path::absolute(dir)
         .map_err(|e| EngineError::io(format!("resolving {}", dir.display()), e))?;
     let url = ListingTableUrl::parse(format!("{}/", dir.display()))

@@ -4,7 +4,7 @@
 
 use crate::digest::BatchDigester;
 use crate::writer::LayoutWriter;
-use crate::{EngineError, EngineSettings, new_session, register_layout};
+use crate::{EngineError, EngineSettings, Session, new_session, register_layout};
 use arrow::array::{Array, ArrayRef, RecordBatch};
 use arrow::compute::{cast, concat};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
@@ -17,7 +17,6 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
-use datafusion::prelude::SessionContext;
 use dbopt_core::curve::{ColumnBoundaries, curve_keys};
 use dbopt_core::{Curve, LayoutManifest, LayoutSpec, ManifestFile, RowDigest};
 use futures::StreamExt;
@@ -178,7 +177,7 @@ pub struct UnitTarget<'a> {
 }
 
 /// Opens a session sized by `settings` that lets the sort spill even under a small pool.
-pub async fn rewrite_session(settings: &EngineSettings) -> Result<SessionContext, EngineError> {
+pub async fn rewrite_session(settings: &EngineSettings) -> Result<Session, EngineError> {
     if settings.memory_limit < MIN_MEMORY_LIMIT {
         return Err(EngineError::Plan(format!(
             "memory limit of {} bytes is too small to run a rewrite: give at least {} bytes (--memory-limit 4MiB)",
@@ -197,27 +196,30 @@ pub async fn rewrite_session(settings: &EngineSettings) -> Result<SessionContext
     if settings.memory_limit < (256 << 20) {
         settings.batch_size = settings.batch_size.min(1024);
     }
-    let ctx = new_session(&settings);
+    let session = new_session(&settings);
     let reserve = (settings.memory_limit / 8).min(10 << 20);
-    ctx.sql(&format!(
-        "SET datafusion.execution.sort_spill_reservation_bytes = {reserve}"
-    ))
-    .await
-    .map_err(EngineError::from_plan)?;
-    Ok(ctx)
+    session
+        .ctx()
+        .sql(&format!(
+            "SET datafusion.execution.sort_spill_reservation_bytes = {reserve}"
+        ))
+        .await
+        .map_err(EngineError::from_plan)?;
+    Ok(session)
 }
 
-/// Registers the unit's source as table `name` in `ctx`.
+/// Registers the unit's source as table `name` in `session`.
 pub async fn register_unit_source(
-    ctx: &SessionContext,
+    session: &Session,
     name: &str,
     source: &UnitSource,
 ) -> Result<(), EngineError> {
+    let ctx = session.ctx();
     match &source.files {
         None => {
             let order = (!source.partition_cols.is_empty()).then_some(&source.column_order[..]);
             register_layout(
-                ctx,
+                session,
                 name,
                 &source.dir,
                 &source.manifest,
@@ -256,19 +258,9 @@ pub async fn register_unit_source(
     Ok(())
 }
 
-/// Runs `sql` and collects the result.
-async fn collect_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
-    ctx.sql(sql)
-        .await
-        .map_err(EngineError::from_plan)?
-        .collect()
-        .await
-        .map_err(EngineError::from_exec)
-}
-
 /// Counts distinct value combinations of `columns` in table `name`.
 pub async fn distinct_count(
-    ctx: &SessionContext,
+    session: &Session,
     name: &str,
     columns: &[String],
 ) -> Result<u64, EngineError> {
@@ -278,12 +270,12 @@ pub async fn distinct_count(
         cols.join(", "),
         quote_ident(name)
     );
-    count_sql(ctx, &sql).await
+    count_sql(session, &sql).await
 }
 
 /// Runs a `SELECT count(*) ...` and returns the count (0 when the result is empty).
-async fn count_sql(ctx: &SessionContext, sql: &str) -> Result<u64, EngineError> {
-    let batches = collect_sql(ctx, sql).await?;
+async fn count_sql(session: &Session, sql: &str) -> Result<u64, EngineError> {
+    let batches = session.collect(sql).await?;
     let value = batches
         .first()
         .and_then(|b| {
@@ -299,7 +291,7 @@ async fn count_sql(ctx: &SessionContext, sql: &str) -> Result<u64, EngineError> 
 /// Counts rows of table `name` where any of `columns` is null or an empty string: values a
 /// hive directory name cannot carry losslessly through DataFusion's partition parsing.
 pub async fn unrepresentable_partition_rows(
-    ctx: &SessionContext,
+    session: &Session,
     name: &str,
     columns: &[String],
 ) -> Result<u64, EngineError> {
@@ -315,12 +307,12 @@ pub async fn unrepresentable_partition_rows(
         quote_ident(name),
         conds.join(" OR ")
     );
-    count_sql(ctx, &sql).await
+    count_sql(session, &sql).await
 }
 
 /// Quantile boundaries of the clustering columns from (a sample of) table `name`.
 pub async fn curve_boundaries(
-    ctx: &SessionContext,
+    session: &Session,
     name: &str,
     columns: &[String],
     rows: u64,
@@ -339,7 +331,7 @@ pub async fn curve_boundaries(
         cols.join(", "),
         quote_ident(name)
     );
-    let batches = collect_sql(ctx, &sql).await?;
+    let batches = session.collect(&sql).await?;
     let mut out = Vec::with_capacity(columns.len());
     for (i, c) in columns.iter().enumerate() {
         let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
@@ -404,14 +396,15 @@ fn spilled_bytes(plan: &Arc<dyn ExecutionPlan>) -> u64 {
 /// writes files into `target` (hive subdirectories when partitioned). `bounds` are the curve
 /// boundaries when `spec.cluster_by` is set.
 pub async fn rewrite_unit(
-    ctx: &SessionContext,
+    session: &Session,
     source: &UnitSource,
     spec: &LayoutSpec,
     bounds: Option<Arc<Vec<ColumnBoundaries>>>,
     target: &UnitTarget<'_>,
 ) -> Result<UnitOutcome, EngineError> {
+    let ctx = session.ctx();
     let src_name = format!("__dbopt_src_{}", target.file_prefix);
-    register_unit_source(ctx, &src_name, source).await?;
+    register_unit_source(session, &src_name, source).await?;
     let with_key = !spec.cluster_by.is_empty();
     if with_key {
         let bounds = bounds.ok_or_else(|| {
@@ -501,7 +494,7 @@ pub async fn rewrite_unit(
             .map(|f| f.size_bytes)
             .sum(),
     };
-    let _ = ctx.deregister_table(src_name.as_str());
+    session.deregister(&src_name);
     Ok(UnitOutcome {
         rows: written.rows,
         files: written.files,
@@ -514,7 +507,7 @@ pub async fn rewrite_unit(
 /// Reads the layout in `dir` back (partition columns restored with their source types, columns
 /// in `column_order`, each cast to `schema`'s type) and returns its order-insensitive digest.
 pub async fn digest_layout(
-    ctx: &SessionContext,
+    session: &Session,
     dir: &Path,
     manifest: &LayoutManifest,
     partition_cols: Vec<(String, DataType)>,
@@ -523,11 +516,12 @@ pub async fn digest_layout(
     let name = format!("__dbopt_verify_{}", manifest.layout_id);
     let order: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let view = (!partition_cols.is_empty()).then_some(&order[..]);
-    register_layout(ctx, &name, dir, manifest, partition_cols, view).await?;
+    register_layout(session, &name, dir, manifest, partition_cols, view).await?;
     let cols: Vec<String> = order.iter().map(|c| quote_ident(c)).collect();
     let sql = format!("SELECT {} FROM {}", cols.join(", "), quote_ident(&name));
     // Each scan partition is digested on its own task; digests are sums, so they add up.
-    let streams = ctx
+    let streams = session
+        .ctx()
         .sql(&sql)
         .await
         .map_err(EngineError::from_plan)?
@@ -565,20 +559,8 @@ pub async fn digest_layout(
             .map_err(|e| EngineError::Execution(format!("digest task failed: {e}")))??;
         digest.merge(&part);
     }
-    let _ = ctx.deregister_table(name.as_str());
+    session.deregister(&name);
     Ok(digest)
-}
-
-/// The Arrow schema stored in a Parquet file's footer.
-pub fn parquet_file_schema(path: &Path) -> Result<SchemaRef, EngineError> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| EngineError::io(format!("opening {}", path.display()), e))?;
-    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| EngineError::CorruptParquet {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-    Ok(builder.schema().clone())
 }
 
 #[cfg(test)]

@@ -1,5 +1,10 @@
 //! Session factory: one place that decides threads, batch size, memory pool and spill dir.
+//! A [`Session`] is the engine's own handle on a DataFusion session: callers outside the
+//! engine register, plan and run through it and never name a DataFusion type.
 
+use crate::EngineError;
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -51,8 +56,64 @@ impl EngineSettings {
     }
 }
 
+/// A DataFusion session behind the engine's own type: tables registered in it stay registered
+/// until deregistered, and every query run through it honours its [`StatementTimeout`].
+#[derive(Clone)]
+pub struct Session {
+    ctx: SessionContext,
+}
+
+impl From<SessionContext> for Session {
+    fn from(ctx: SessionContext) -> Self {
+        Self { ctx }
+    }
+}
+
+impl Session {
+    /// The DataFusion context (engine-internal).
+    pub(crate) fn ctx(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The Arrow schema the registered table (or view) `name` exposes to queries.
+    pub async fn registered_schema(&self, name: &str) -> Result<SchemaRef, EngineError> {
+        Ok(self
+            .ctx
+            .table_provider(name)
+            .await
+            .map_err(EngineError::from_plan)?
+            .schema())
+    }
+
+    /// Plans `sql` without running it: Ok when it parses and plans against the registered
+    /// tables.
+    pub async fn plan(&self, sql: &str) -> Result<(), EngineError> {
+        self.ctx
+            .sql(sql)
+            .await
+            .map(|_| ())
+            .map_err(EngineError::from_plan)
+    }
+
+    /// Runs `sql` and collects its result (no scan metrics; see `execute_query` for those).
+    pub async fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
+        self.ctx
+            .sql(sql)
+            .await
+            .map_err(EngineError::from_plan)?
+            .collect()
+            .await
+            .map_err(EngineError::from_exec)
+    }
+
+    /// Removes the table `name` from the session, if it is registered.
+    pub fn deregister(&self, name: &str) {
+        let _ = self.ctx.deregister_table(name);
+    }
+}
+
 /// Builds a session with Parquet pruning on (statistics, page index, bloom filters).
-pub fn new_session(settings: &EngineSettings) -> SessionContext {
+pub fn new_session(settings: &EngineSettings) -> Session {
     let mut config = SessionConfig::new()
         .with_target_partitions(settings.effective_threads())
         .with_batch_size(settings.batch_size)
@@ -86,5 +147,5 @@ pub fn new_session(settings: &EngineSettings) -> SessionContext {
         .with_disk_manager_builder(disk)
         .build_arc()
         .expect("a runtime with a memory pool and a disk manager always builds");
-    SessionContext::new_with_config_rt(config, runtime)
+    Session::from(SessionContext::new_with_config_rt(config, runtime))
 }

@@ -1,7 +1,9 @@
 //! External sources for `load-dataset`: a Parquet or CSV file, or a directory of them
 //! (hive-partitioned or not), checked up front and streamed batch by batch.
 
-use crate::EngineError;
+use crate::footer::file_schema;
+use crate::{EngineError, Session};
+use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
@@ -10,8 +12,8 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::prelude::SessionContext;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -175,44 +177,6 @@ fn hive_keys(root: &Path, files: &[PathBuf]) -> Result<Vec<(String, DataType)>, 
         .collect())
 }
 
-fn open_parquet(
-    path: &Path,
-) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>, EngineError> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| EngineError::io(format!("opening {}", path.display()), e))?;
-    // arrow-ipc asserts (panics) on some corrupt embedded ARROW:schema footers (e.g. "Int type
-    // with bit width of 44096 ... not supported"): a corrupt file is an error, not a crash.
-    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        ParquetRecordBatchReaderBuilder::try_new(file)
-    }));
-    let corrupt = |message: String| EngineError::CorruptParquet {
-        path: path.display().to_string(),
-        message: crate::error::one_line(&message),
-    };
-    match opened {
-        Ok(result) => result.map_err(|e| corrupt(e.to_string())),
-        Err(panic) => Err(corrupt(format!(
-            "unreadable footer schema ({})",
-            panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default()
-        ))),
-    }
-}
-
-/// Reads the footer metadata of one Parquet file.
-pub fn parquet_metadata(
-    path: &Path,
-) -> Result<Arc<parquet::file::metadata::ParquetMetaData>, EngineError> {
-    Ok(open_parquet(path)?.metadata().clone())
-}
-
-fn parquet_schema(path: &Path) -> Result<SchemaRef, EngineError> {
-    Ok(open_parquet(path)?.schema().clone())
-}
-
 fn same_fields(a: &Schema, b: &Schema) -> bool {
     a.fields().len() == b.fields().len()
         && a.fields()
@@ -222,9 +186,9 @@ fn same_fields(a: &Schema, b: &Schema) -> bool {
 }
 
 fn check_parquet_schemas(info: &SourceInfo) -> Result<(), EngineError> {
-    let first = parquet_schema(&info.files[0])?;
+    let first = file_schema(&info.files[0])?;
     for f in &info.files[1..] {
-        let s = parquet_schema(f)?;
+        let s = file_schema(f)?;
         if !same_fields(&first, &s) {
             return Err(EngineError::Source(format!(
                 "schemas disagree: {} has columns [{}] but {} has [{}]; load files with one schema",
@@ -276,11 +240,21 @@ fn check_csv_headers(info: &SourceInfo) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// The rows of a source as they stream: their schema and the batches, in file order.
+pub struct SourceRows {
+    /// The schema of every batch: columns in file order, then partition keys.
+    pub schema: SchemaRef,
+    /// The batches; a read failure (a corrupt page, a decoder panic) is an error naming the
+    /// source.
+    pub batches: BoxStream<'static, Result<RecordBatch, EngineError>>,
+}
+
 /// Streams the rows of an inspected source, columns in file order then partition keys.
 pub async fn stream_source(
-    ctx: &SessionContext,
+    session: &Session,
     info: &SourceInfo,
-) -> Result<SendableRecordBatchStream, EngineError> {
+) -> Result<SourceRows, EngineError> {
+    let ctx = session.ctx();
     let root = std::path::absolute(&info.root)
         .map_err(|e| EngineError::io(format!("resolving {}", info.root.display()), e))?;
     let (format, ext): (Arc<dyn FileFormat>, String) = match info.format {
@@ -319,7 +293,11 @@ pub async fn stream_source(
         .read_table(Arc::new(table))
         .map_err(EngineError::from_plan)?;
     let stream = df.execute_stream().await.map_err(EngineError::from_exec)?;
-    Ok(catch_decoder_panics(stream, &root))
+    let stream = catch_decoder_panics(stream, &root);
+    Ok(SourceRows {
+        schema: stream.schema(),
+        batches: stream.map(|b| b.map_err(EngineError::from_exec)).boxed(),
+    })
 }
 
 /// The Parquet/arrow decoders assert on some corrupt pages (e.g. "offset + len out of
@@ -329,7 +307,6 @@ fn catch_decoder_panics(
     stream: SendableRecordBatchStream,
     root: &Path,
 ) -> SendableRecordBatchStream {
-    use futures::StreamExt;
     let schema = stream.schema();
     let root = root.display().to_string();
     let guarded = std::panic::AssertUnwindSafe(stream)
@@ -337,11 +314,7 @@ fn catch_decoder_panics(
         .map(move |item| match item {
             Ok(batch) => batch,
             Err(panic) => {
-                let what = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
+                let what = crate::error::panic_text(&*panic);
                 Err(datafusion::error::DataFusionError::Execution(format!(
                     "corrupt or unreadable source {root}: the reader failed on its data ({})",
                     crate::error::one_line(&what)

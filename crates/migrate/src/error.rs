@@ -6,14 +6,71 @@ use dbopt_engine::EngineError;
 /// Everything that can stop a migration.
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
-    /// The request or the data makes the rewrite impossible as asked (never retried).
-    #[error("{0}")]
-    Invalid(String),
+    /// The source layout's manifest cannot be read.
+    #[error("source layout '{layout}' of table '{table}' cannot be read: {source}")]
+    UnreadableSource {
+        /// The table.
+        table: String,
+        /// The source layout.
+        layout: String,
+        /// Why.
+        #[source]
+        source: EngineError,
+    },
+    /// A job whose stored plan does not parse (the catalog was damaged).
+    #[error("job {job} has an unreadable plan: {source}")]
+    CorruptPlan {
+        /// The job id.
+        job: i64,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Too little free disk for the rewrite.
+    #[error(
+        "not enough free disk for the rewrite: {need} bytes needed (1.2x the source), {free} free under {}: free space or move DATA_DIR",
+        data_dir.display()
+    )]
+    NotEnoughDisk {
+        /// Bytes needed.
+        need: u64,
+        /// Bytes free.
+        free: u64,
+        /// The data directory.
+        data_dir: std::path::PathBuf,
+    },
+    /// Partition columns holding values a hive directory cannot carry.
+    #[error(
+        "partition column(s) ({columns}) hold {count} null or empty values, which hive directories cannot carry losslessly: partition on columns without nulls"
+    )]
+    NullPartitionValues {
+        /// The partition columns, comma-separated.
+        columns: String,
+        /// Rows with such values.
+        count: u64,
+    },
+    /// A partitioning with more partitions than allowed.
+    #[error(
+        "partitioning on ({columns}) would create {count} partitions, more than max_partitions = {max}: choose a coarser column or raise max_partitions"
+    )]
+    TooManyPartitions {
+        /// The partition columns, comma-separated.
+        columns: String,
+        /// Partitions it would create.
+        count: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The job's target layout is already published by another run.
+    #[error("layout {0} is already published")]
+    AlreadyPublished(String),
     /// A layout spec that cannot be built as asked.
     #[error("{0}: fix the spec flags")]
     Spec(#[source] dbopt_core::CoreError),
     /// A spec naming a column the table does not have.
-    #[error("the spec names unknown column '{column}' of table '{table}': its columns are {columns}")]
+    #[error(
+        "the spec names unknown column '{column}' of table '{table}': its columns are {columns}"
+    )]
     UnknownColumn {
         /// The column named.
         column: String,
@@ -74,12 +131,17 @@ impl MigrateError {
     /// True when trying again later may succeed (machine trouble, not bad input).
     pub fn is_retryable(&self) -> bool {
         match self {
-            MigrateError::Invalid(_)
+            MigrateError::UnreadableSource { .. }
+            | MigrateError::NotEnoughDisk { .. }
+            | MigrateError::NullPartitionValues { .. }
+            | MigrateError::TooManyPartitions { .. }
+            | MigrateError::AlreadyPublished(_)
             | MigrateError::Spec(_)
             | MigrateError::UnknownColumn { .. }
             | MigrateError::EmptySource { .. }
             | MigrateError::ZeroRowsPerFile
             | MigrateError::IncrementalOnPartitioned(_)
+            | MigrateError::CorruptPlan { .. }
             | MigrateError::Verify(_) => false,
             MigrateError::LeaseLost(_) | MigrateError::Interrupted(_) => true,
             MigrateError::Catalog(e) => !matches!(
@@ -97,17 +159,24 @@ impl MigrateError {
         }
     }
 
-    /// True when the input is at fault (exit code 2 in the CLI).
+    /// True when the input is at fault (exit code 2 in the CLI): a refused request, a query
+    /// that does not plan, or a table whose files cannot serve the spec (an unknown partition
+    /// column, an initial layout without files, a damaged manifest).
     pub fn is_user_error(&self) -> bool {
         match self {
-            MigrateError::Invalid(_)
+            MigrateError::UnreadableSource { .. }
+            | MigrateError::NotEnoughDisk { .. }
+            | MigrateError::NullPartitionValues { .. }
+            | MigrateError::TooManyPartitions { .. }
+            | MigrateError::AlreadyPublished(_)
             | MigrateError::Spec(_)
             | MigrateError::UnknownColumn { .. }
             | MigrateError::EmptySource { .. }
             | MigrateError::ZeroRowsPerFile
             | MigrateError::IncrementalOnPartitioned(_)
-            | MigrateError::Engine(EngineError::Plan(_)) => true,
+            | MigrateError::Engine(EngineError::Plan(_) | EngineError::Source(_)) => true,
             MigrateError::Verify(_)
+            | MigrateError::CorruptPlan { .. }
             | MigrateError::LeaseLost(_)
             | MigrateError::Interrupted(_)
             | MigrateError::Catalog(_)

@@ -62,9 +62,7 @@ pub struct MigrationPlan {
 impl MigrationPlan {
     /// Plans the rewrite; refuses specs naming unknown columns or modes the source cannot do.
     pub fn build(req: &PlanRequest<'_>) -> Result<MigrationPlan, MigrateError> {
-        req.spec
-            .validate()
-            .map_err(MigrateError::Spec)?;
+        req.spec.validate().map_err(MigrateError::Spec)?;
         for col in req.spec.referenced_columns() {
             if !req.columns.iter().any(|c| c == col) {
                 return Err(MigrateError::UnknownColumn {

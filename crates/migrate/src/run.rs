@@ -1,5 +1,10 @@
-//! Running one claimed job: preflight checks, unit-by-unit rewrite into staging with durable
-//! progress, verification against the source digest, rename into place and the fenced publish.
+//! Running one claimed job, in the steps `run_job` names: `preflight` (read the plan and the
+//! source, prepare staging keeping finished units, check disk space, partition cardinality and
+//! clustering boundaries), `rewrite_units` (unit by unit into staging, each unit's progress
+//! recorded durably under the lease), `verify` (the staged rows against the source's count and
+//! digest), writing the staged manifest, and `publish` (rename into place, fenced catalog
+//! commit). A step that fails leaves the job resumable: finished units stay, a failed
+//! verification removes staging, and nothing is visible to queries before the commit.
 
 use crate::gc::job_staging_name;
 use crate::{MigrateError, MigrationPlan};
@@ -7,14 +12,14 @@ use arrow::datatypes::{DataType, SchemaRef};
 use dbopt_catalog::{Catalog, JobRecord, JobStats, LayoutRecord, LayoutStatus, Lease};
 use dbopt_core::curve::ColumnBoundaries;
 use dbopt_core::layout::MANIFEST_FILE;
-use dbopt_core::{LayoutId, LayoutManifest, ManifestFile, RowDigest, TableName};
-use dbopt_engine::EngineSettings;
-use dbopt_engine::datafusion::prelude::SessionContext;
+use dbopt_core::{LayoutId, LayoutManifest, ManifestFile, RowDigest};
+use dbopt_engine::footer::{describe_file, partition_types, table_schema};
 use dbopt_engine::rewrite::{
-    UnitSource, UnitTarget, curve_boundaries, digest_layout, distinct_count, parquet_file_schema,
-    register_unit_source, rewrite_session, rewrite_unit, unrepresentable_partition_rows,
+    UnitSource, UnitTarget, curve_boundaries, digest_layout, distinct_count, register_unit_source,
+    rewrite_session, rewrite_unit, unrepresentable_partition_rows,
 };
 use dbopt_engine::writer::{fsync_dir, read_manifest, write_manifest};
+use dbopt_engine::{EngineError, EngineSettings, Session};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,50 +59,450 @@ pub struct JobOutcome {
     pub activated: bool,
 }
 
-/// The table's canonical schema: the footer schema of its initial layout's first file.
-pub fn table_schema(data_dir: &Path, table: &TableName) -> Result<SchemaRef, MigrateError> {
-    let dir = data_dir
-        .join(table.as_str())
-        .join(LayoutId::initial().dir_name());
-    let manifest = read_manifest(&dir)?;
-    let first = manifest.files.first().ok_or_else(|| {
-        MigrateError::Invalid(format!(
-            "the initial layout of table '{table}' has no files"
-        ))
-    })?;
-    Ok(parquet_file_schema(&dir.join(&first.path))?)
+/// Runs a claimed job to its publish, step by step. Errors leave the job to the caller to
+/// fail or retry.
+#[tracing::instrument(name = "migration_job", skip_all, fields(job_id = job.id, table = %job.table, layout = %job.target_layout, attempt = job.attempt))]
+pub async fn run_job(
+    ctx: &JobContext<'_>,
+    job: &JobRecord,
+    lease: &Lease,
+) -> Result<JobOutcome, MigrateError> {
+    let started = Instant::now();
+    let prepared = preflight(ctx, job).await?;
+    let (attempt_stats, spilled) = rewrite_units(ctx, job, lease, &prepared).await?;
+    let manifest = verify(ctx, job, lease, &prepared).await?;
+    write_manifest(&prepared.data, &manifest)?;
+    fail_point("migrate.verified")?;
+    let activated = publish(
+        ctx,
+        job,
+        lease,
+        &prepared.data,
+        &manifest,
+        &attempt_stats,
+        started,
+    )?;
+    let _ = std::fs::remove_dir_all(&prepared.staging);
+    log_published(job, &manifest, activated);
+    Ok(JobOutcome {
+        job_id: job.id,
+        layout: job.target_layout.clone(),
+        stats: attempt_stats,
+        spilled_bytes: spilled,
+        activated,
+    })
 }
 
-/// The partition columns of `cols` with their types in `schema`.
-pub fn partition_types(
-    schema: &SchemaRef,
-    cols: &[String],
-) -> Result<Vec<(String, DataType)>, MigrateError> {
-    cols.iter()
-        .map(|c| {
-            schema
-                .field_with_name(c)
-                .map(|f| (c.clone(), f.data_type().clone()))
-                .map_err(|_| MigrateError::Invalid(format!("unknown partition column '{c}'")))
-        })
-        .collect()
+/// The table name the whole source layout is registered under during preflight.
+const WHOLE_SOURCE: &str = "__dbopt_whole";
+
+/// What the steps after preflight share.
+struct Prepared {
+    /// The job's plan.
+    plan: MigrationPlan,
+    /// The source layout's manifest.
+    source: LayoutManifest,
+    /// The source layout read whole (each unit narrows its files).
+    whole: UnitSource,
+    /// The table schema.
+    schema: SchemaRef,
+    /// The target's partition columns with their types.
+    target_parts: Vec<(String, DataType)>,
+    /// The rewrite session.
+    session: Session,
+    /// The job's staging directory (removed after publish or a failed verification).
+    staging: PathBuf,
+    /// The staging data directory, renamed into place on publish.
+    data: PathBuf,
+    /// Clustering boundaries, when the spec clusters.
+    bounds: Option<Arc<Vec<ColumnBoundaries>>>,
+}
+
+/// Reads the plan and the source, prepares staging (keeping finished units) and checks,
+/// before any unit runs, that the rewrite can finish: free disk, partition values and count,
+/// clustering boundaries.
+async fn preflight(ctx: &JobContext<'_>, job: &JobRecord) -> Result<Prepared, MigrateError> {
+    let plan = read_plan(job.id, &job.plan_json)?;
+    let table = &job.table;
+    let table_dir = ctx.data_dir.join(table.as_str());
+    let source_dir = table_dir.join(job.source_layout.dir_name());
+    let source = read_manifest(&source_dir).map_err(|e| MigrateError::UnreadableSource {
+        table: table.to_string(),
+        layout: job.source_layout.to_string(),
+        source: e,
+    })?;
+    let schema = table_schema(ctx.data_dir, table)?;
+    let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let source_parts = partition_types(&schema, &source.spec.partition_by)?;
+    let target_parts = partition_types(&schema, &plan.spec.partition_by)?;
+    let session = rewrite_session(&ctx.settings).await?;
+
+    let staging = table_dir.join("_staging").join(job_staging_name(job.id));
+    let data = staging.join("data");
+    reclaim_unpublished(ctx, job, &table_dir, &data)?;
+    std::fs::create_dir_all(&data)
+        .map_err(|e| MigrateError::io(format!("creating {}", data.display()), e))?;
+    drop_unfinished(&data, job.units_done)?;
+    check_free_disk(ctx, &staging, bytes_left(&plan, &source, job.units_done))?;
+
+    let whole = UnitSource {
+        dir: source_dir,
+        manifest: source.clone(),
+        partition_cols: source_parts,
+        column_order: columns,
+        files: None,
+    };
+    register_unit_source(&session, WHOLE_SOURCE, &whole).await?;
+    check_partitions(ctx, job, &plan, &session).await?;
+    let bounds = clustering_bounds(job, &plan, &session, source.row_count).await?;
+    session.deregister(WHOLE_SOURCE);
+    tracing::info!(
+        source = %job.source_layout,
+        "job {}: {} -> {} ({}), units {}/{} done, attempt {}",
+        job.id,
+        job.source_layout,
+        job.target_layout,
+        plan.spec.describe(),
+        job.units_done,
+        plan.units.len(),
+        job.attempt
+    );
+    Ok(Prepared {
+        plan,
+        source,
+        whole,
+        schema,
+        target_parts,
+        session,
+        staging,
+        data,
+        bounds,
+    })
+}
+
+/// The job's plan, parsed from the JSON stored with the job.
+fn read_plan(job_id: i64, plan_json: &str) -> Result<MigrationPlan, MigrateError> {
+    serde_json::from_str(plan_json).map_err(|source| MigrateError::CorruptPlan {
+        job: job_id,
+        source,
+    })
+}
+
+/// Source bytes of the units not yet done.
+fn bytes_left(plan: &MigrationPlan, source: &LayoutManifest, units_done: u64) -> u64 {
+    plan.units
+        .iter()
+        .skip(units_done as usize)
+        .flat_map(|u| u.iter())
+        .filter_map(|p| source.files.iter().find(|f| &f.path == p))
+        .map(|f| f.size_bytes)
+        .sum()
+}
+
+/// Refuses to start when the file system holding `staging` has less than `DISK_HEADROOM`
+/// times the bytes left to rewrite.
+fn check_free_disk(ctx: &JobContext<'_>, staging: &Path, left: u64) -> Result<(), MigrateError> {
+    let need = (left as f64 * DISK_HEADROOM) as u64;
+    let free = free_disk_bytes(staging)?;
+    if free < need {
+        return Err(MigrateError::NotEnoughDisk {
+            need,
+            free,
+            data_dir: ctx.data_dir.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a partitioning whose values hive directories cannot carry (null, empty) or that
+/// would create more than `max_partitions` directories.
+async fn check_partitions(
+    ctx: &JobContext<'_>,
+    job: &JobRecord,
+    plan: &MigrationPlan,
+    session: &Session,
+) -> Result<(), MigrateError> {
+    let columns = &plan.spec.partition_by;
+    if columns.is_empty() {
+        return Ok(());
+    }
+    let bad = unrepresentable_partition_rows(session, WHOLE_SOURCE, columns).await?;
+    if bad > 0 {
+        return Err(MigrateError::NullPartitionValues {
+            columns: columns.join(", "),
+            count: bad,
+        });
+    }
+    let n = distinct_count(session, WHOLE_SOURCE, columns).await?;
+    if n > ctx.max_partitions {
+        return Err(MigrateError::TooManyPartitions {
+            columns: columns.join(", "),
+            count: n,
+            max: ctx.max_partitions,
+        });
+    }
+    tracing::info!(
+        partitions = n,
+        "job {}: partitioning on ({}) into {n} partitions",
+        job.id,
+        columns.join(", ")
+    );
+    Ok(())
+}
+
+/// The curve's quantile boundaries over the whole source, when the spec clusters.
+async fn clustering_bounds(
+    job: &JobRecord,
+    plan: &MigrationPlan,
+    session: &Session,
+    rows: u64,
+) -> Result<Option<Arc<Vec<ColumnBoundaries>>>, MigrateError> {
+    if plan.spec.cluster_by.is_empty() {
+        return Ok(None);
+    }
+    let b = curve_boundaries(session, WHOLE_SOURCE, &plan.spec.cluster_by, rows).await?;
+    tracing::info!(
+        "job {}: clustering on ({}) with {:?} over {} buckets",
+        job.id,
+        plan.spec.cluster_by.join(", "),
+        plan.spec.curve,
+        b.iter()
+            .map(|x| x.bucket_count().to_string())
+            .collect::<Vec<_>>()
+            .join("x")
+    );
+    Ok(Some(Arc::new(b)))
+}
+
+/// Rewrites the units not yet done, in order, stopping between units when asked; returns
+/// this attempt's cost and the bytes its sorts spilled.
+async fn rewrite_units(
+    ctx: &JobContext<'_>,
+    job: &JobRecord,
+    lease: &Lease,
+    p: &Prepared,
+) -> Result<(JobStats, u64), MigrateError> {
+    let total = p.plan.units.len();
+    let mut attempt_stats = JobStats::default();
+    let mut spilled = 0;
+    for (k, files) in p
+        .plan
+        .units
+        .iter()
+        .enumerate()
+        .skip(job.units_done as usize)
+    {
+        if ctx.stop.load(Ordering::SeqCst) {
+            return Err(MigrateError::Interrupted(format!(
+                "stopped before unit {}/{total} of job {}",
+                k + 1,
+                job.id
+            )));
+        }
+        let source = UnitSource {
+            files: (total > 1).then(|| files.clone()),
+            ..p.whole.clone()
+        };
+        let (unit_stats, unit_spilled) = rewrite_one_unit(ctx, job, lease, p, k, &source).await?;
+        spilled += unit_spilled;
+        attempt_stats.accumulate(&unit_stats);
+    }
+    Ok((attempt_stats, spilled))
+}
+
+/// Rewrites unit `index` (reading `source`) into staging and records its progress durably
+/// under the lease; returns its measured cost and the bytes its sort spilled.
+#[tracing::instrument(name = "rewrite_unit", skip_all, fields(unit = index + 1, units = p.plan.units.len()))]
+async fn rewrite_one_unit(
+    ctx: &JobContext<'_>,
+    job: &JobRecord,
+    lease: &Lease,
+    p: &Prepared,
+    index: usize,
+    source: &UnitSource,
+) -> Result<(JobStats, u64), MigrateError> {
+    let unit_started = Instant::now();
+    let prefix = format!("u{index:05}-");
+    let outcome = with_heartbeat(ctx, lease, async {
+        let target = UnitTarget {
+            dir: &p.data,
+            file_prefix: &prefix,
+            rows_per_file: p.plan.rows_per_file,
+            encode_threads: ctx.settings.effective_threads(),
+        };
+        Ok(rewrite_unit(&p.session, source, &p.plan.spec, p.bounds.clone(), &target).await?)
+    })
+    .await?;
+    let unit_stats = JobStats {
+        bytes_read: outcome.bytes_read,
+        bytes_written: outcome.files.iter().map(|f| f.size_bytes).sum(),
+        rows_written: outcome.rows,
+        files_written: outcome.files.len() as u64,
+        duration_ms: unit_started.elapsed().as_millis() as u64,
+        peak_memory_bytes: peak_rss_bytes(),
+    };
+    fail_point("migrate.unit_written")?;
+    ctx.catalog
+        .record_job_progress(lease, index as u64 + 1, &unit_stats)
+        .map_err(|e| MigrateError::LeaseLost(e.to_string()))?;
+    fail_point("migrate.unit_recorded")?;
+    tracing::info!(
+        rows = outcome.rows,
+        spilled_bytes = outcome.spilled_bytes,
+        "job {}: unit {}/{}: {} rows into {} files ({} partitions), spilled {} bytes",
+        job.id,
+        index + 1,
+        p.plan.units.len(),
+        outcome.rows,
+        outcome.files.len(),
+        outcome.partitions,
+        outcome.spilled_bytes
+    );
+    Ok((unit_stats, outcome.spilled_bytes))
+}
+
+/// Checks the staged files hold the source's rows (count and digest) and returns their
+/// manifest, digest set; a mismatch removes the staging directory.
+#[tracing::instrument(skip_all)]
+async fn verify(
+    ctx: &JobContext<'_>,
+    job: &JobRecord,
+    lease: &Lease,
+    p: &Prepared,
+) -> Result<LayoutManifest, MigrateError> {
+    let files = describe_staged_files(&p.data)?;
+    let staged = LayoutManifest {
+        layout_id: job.target_layout.clone(),
+        table: job.table.to_string(),
+        source_layout: Some(job.source_layout.clone()),
+        spec: p.plan.spec.clone(),
+        row_count: files.iter().map(|f| f.rows).sum(),
+        files,
+        digest: String::new(),
+        created_at_ms: ctx.catalog.now_ms(),
+    };
+    let digest: RowDigest = with_heartbeat(ctx, lease, async {
+        Ok(digest_layout(
+            &p.session,
+            &p.data,
+            &staged,
+            p.target_parts.clone(),
+            &p.schema,
+        )
+        .await?)
+    })
+    .await?;
+    let verified = matching_source(staged, digest, &p.source).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&p.staging);
+    })?;
+    tracing::debug!(rows = verified.row_count, digest = %verified.digest, "verified");
+    Ok(verified)
+}
+
+/// The staged manifest with its `digest` set, when its row count and digest equal the
+/// source's; a verification error naming both otherwise.
+fn matching_source(
+    mut staged: LayoutManifest,
+    digest: RowDigest,
+    source: &LayoutManifest,
+) -> Result<LayoutManifest, MigrateError> {
+    let expected = RowDigest::parse(&source.digest);
+    if staged.row_count != source.row_count || Some(digest) != expected {
+        return Err(MigrateError::Verify(format!(
+            "layout {} holds {} rows with digest {digest}, the source holds {} rows with digest {}",
+            staged.layout_id, staged.row_count, source.row_count, source.digest
+        )));
+    }
+    staged.digest = digest.to_string();
+    Ok(staged)
+}
+
+/// Renames the verified staging directory into `layout_<id>`, fsyncs the table directory and
+/// commits the layout in one transaction that checks the lease; true if it became active.
+#[tracing::instrument(skip_all)]
+fn publish(
+    ctx: &JobContext<'_>,
+    job: &JobRecord,
+    lease: &Lease,
+    data: &Path,
+    manifest: &LayoutManifest,
+    stats: &JobStats,
+    started: Instant,
+) -> Result<bool, MigrateError> {
+    // Fail early (before touching the layout directory) if the lease is already gone.
+    ctx.catalog
+        .heartbeat_job(lease, ctx.lease_ms)
+        .map_err(|e| MigrateError::LeaseLost(e.to_string()))?;
+    let table_dir = ctx.data_dir.join(job.table.as_str());
+    let target: PathBuf = table_dir.join(job.target_layout.dir_name());
+    if target.exists() {
+        // Left by an earlier attempt that crashed between rename and commit; the catalog never
+        // saw it, so no query reads it.
+        let published = ctx
+            .catalog
+            .get_layout(&job.table, &job.target_layout)?
+            .is_some_and(|l| l.status == LayoutStatus::Ready);
+        if published {
+            return Err(MigrateError::AlreadyPublished(
+                job.target_layout.to_string(),
+            ));
+        }
+        std::fs::remove_dir_all(&target)
+            .map_err(|e| MigrateError::io(format!("removing stale {}", target.display()), e))?;
+    }
+    std::fs::rename(data, &target)
+        .map_err(|e| MigrateError::io(format!("renaming into {}", target.display()), e))?;
+    fsync_dir(&table_dir)?;
+    fail_point("migrate.renamed")?;
+    debug_assert!(target.join(MANIFEST_FILE).exists());
+    let path = format!("{}/{}", job.table, job.target_layout.dir_name());
+    let record = LayoutRecord::from_manifest(manifest, path, LayoutStatus::Ready)?;
+    let mut final_stats = JobStats {
+        duration_ms: 0,
+        peak_memory_bytes: peak_rss_bytes(),
+        ..Default::default()
+    };
+    // Unit costs were recorded with progress; add only the verify/publish time.
+    let unit_ms = stats.duration_ms;
+    final_stats.duration_ms = (started.elapsed().as_millis() as u64).saturating_sub(unit_ms);
+    let published = ctx
+        .catalog
+        .complete_job(lease, &record, &final_stats)
+        .map_err(|e| MigrateError::LeaseLost(e.to_string()))?;
+    fail_point("migrate.committed")?;
+    Ok(published.activated)
+}
+
+/// Logs what the publish did: the layout's size and whether it is now active.
+fn log_published(job: &JobRecord, manifest: &LayoutManifest, activated: bool) {
+    tracing::info!(
+        rows = manifest.row_count,
+        bytes = manifest.total_bytes(),
+        activated,
+        "job {}: published layout {} ({} rows, {} files, {} bytes){}",
+        job.id,
+        job.target_layout,
+        manifest.row_count,
+        manifest.files.len(),
+        manifest.total_bytes(),
+        publish_note(job.activate, activated)
+    );
+}
+
+/// How the publish log line ends: whether the layout is now active or a candidate.
+fn publish_note(asked_to_activate: bool, activated: bool) -> &'static str {
+    match (asked_to_activate, activated) {
+        (true, true) => ", now active",
+        (true, false) => ", kept as a candidate: the active layout changed meanwhile",
+        (false, _) => ", a routed candidate until its canary promotes it",
+    }
 }
 
 /// Free bytes on the file system holding `dir` (statvfs).
 pub fn free_disk_bytes(dir: &Path) -> Result<u64, MigrateError> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| MigrateError::Invalid(format!("bad path {}", dir.display())))?;
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `path` is a valid NUL-terminated string and `stat` a valid out pointer.
-    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
-    if rc != 0 {
-        return Err(MigrateError::io(
-            format!("statvfs {}", dir.display()),
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(stat.f_bavail as u64 * stat.f_frsize as u64)
+    let stat = rustix::fs::statvfs(dir)
+        .map_err(|e| MigrateError::io(format!("statvfs {}", dir.display()), e.into()))?;
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 /// The process's peak resident memory (VmHWM) in bytes, if the OS reports it.
@@ -162,32 +567,21 @@ fn drop_unfinished(data: &Path, done: u64) -> Result<(), MigrateError> {
     Ok(())
 }
 
-/// Describes every staged Parquet file (rows, row groups, size) from its footer.
-fn describe_files(data: &Path) -> Result<Vec<ManifestFile>, MigrateError> {
-    let mut out = Vec::new();
-    for rel in list_files(data)? {
-        if !rel.ends_with(".parquet") {
-            continue;
-        }
-        let path = data.join(&rel);
-        let file = std::fs::File::open(&path)
-            .map_err(|e| MigrateError::io(format!("opening {}", path.display()), e))?;
-        let size = file
-            .metadata()
-            .map_err(|e| MigrateError::io(format!("stat {}", path.display()), e))?
-            .len();
-        let reader = parquet::file::reader::SerializedFileReader::new(file).map_err(|e| {
-            MigrateError::Verify(format!("staged file {} is unreadable: {e}", path.display()))
-        })?;
-        let meta = parquet::file::reader::FileReader::metadata(&reader);
-        out.push(ManifestFile {
-            path: rel,
-            size_bytes: size,
-            rows: meta.file_metadata().num_rows() as u64,
-            row_groups: meta.num_row_groups() as u64,
-        });
-    }
-    Ok(out)
+/// Describes every staged Parquet file (rows, row groups, size) from its footer; an
+/// unreadable one fails verification.
+fn describe_staged_files(data: &Path) -> Result<Vec<ManifestFile>, MigrateError> {
+    list_files(data)?
+        .iter()
+        .filter(|rel| rel.ends_with(".parquet"))
+        .map(|rel| {
+            describe_file(data, rel).map_err(|e| match e {
+                EngineError::CorruptParquet { path, message } => {
+                    MigrateError::Verify(format!("staged file {path} is unreadable: {message}"))
+                }
+                other => other.into(),
+            })
+        })
+        .collect()
 }
 
 /// Runs `future` while renewing the lease every third of its length; a lost lease aborts.
@@ -210,143 +604,6 @@ async fn with_heartbeat<T>(
             }
         }
     }
-}
-
-/// One unit of a job's rewrite: which source files, into which staging directory.
-struct Unit<'a> {
-    /// The unit's index (0-based).
-    index: usize,
-    /// Units in the plan.
-    total: usize,
-    /// The rewrite session.
-    session: &'a SessionContext,
-    /// The unit's source files.
-    source: &'a UnitSource,
-    /// The job's plan.
-    plan: &'a MigrationPlan,
-    /// Clustering boundaries, when the spec clusters.
-    bounds: Option<Arc<Vec<ColumnBoundaries>>>,
-    /// The staging data directory.
-    data: &'a Path,
-}
-
-/// Rewrites one unit into staging and records its progress durably under the lease; returns
-/// its measured cost and the bytes its sort spilled.
-#[tracing::instrument(name = "rewrite_unit", skip_all, fields(unit = unit.index + 1, units = unit.total))]
-async fn rewrite_one_unit(
-    ctx: &JobContext<'_>,
-    job: &JobRecord,
-    lease: &Lease,
-    unit: &Unit<'_>,
-) -> Result<(JobStats, u64), MigrateError> {
-    let unit_started = Instant::now();
-    let prefix = format!("u{:05}-", unit.index);
-    let outcome = with_heartbeat(ctx, lease, async {
-        let target = UnitTarget {
-            dir: unit.data,
-            file_prefix: &prefix,
-            rows_per_file: unit.plan.rows_per_file,
-            encode_threads: ctx.settings.effective_threads(),
-        };
-        Ok(rewrite_unit(
-            unit.session,
-            unit.source,
-            &unit.plan.spec,
-            unit.bounds.clone(),
-            &target,
-        )
-        .await?)
-    })
-    .await?;
-    let unit_stats = JobStats {
-        bytes_read: outcome.bytes_read,
-        bytes_written: outcome.files.iter().map(|f| f.size_bytes).sum(),
-        rows_written: outcome.rows,
-        files_written: outcome.files.len() as u64,
-        duration_ms: unit_started.elapsed().as_millis() as u64,
-        peak_memory_bytes: peak_rss_bytes(),
-    };
-    fail_point("migrate.unit_written")?;
-    ctx.catalog
-        .record_job_progress(lease, unit.index as u64 + 1, &unit_stats)
-        .map_err(|e| MigrateError::LeaseLost(e.to_string()))?;
-    fail_point("migrate.unit_recorded")?;
-    tracing::info!(
-        rows = outcome.rows,
-        spilled_bytes = outcome.spilled_bytes,
-        "job {}: unit {}/{}: {} rows into {} files ({} partitions), spilled {} bytes",
-        job.id,
-        unit.index + 1,
-        unit.total,
-        outcome.rows,
-        outcome.files.len(),
-        outcome.partitions,
-        outcome.spilled_bytes
-    );
-    Ok((unit_stats, outcome.spilled_bytes))
-}
-
-/// What verification compares: the staged rewrite against its source.
-struct VerifyInput<'a> {
-    /// The rewrite session.
-    session: &'a SessionContext,
-    /// The staging data directory.
-    data: &'a Path,
-    /// The job's staging directory (removed when verification fails).
-    staging: &'a Path,
-    /// The job's plan.
-    plan: &'a MigrationPlan,
-    /// The source layout's manifest.
-    source: &'a LayoutManifest,
-    /// The target's partition columns with their types.
-    partition_types: Vec<(String, DataType)>,
-    /// The table schema.
-    schema: &'a SchemaRef,
-}
-
-/// Checks the staged files hold the source's rows (count and digest) and writes their
-/// manifest; a mismatch removes the staging directory.
-#[tracing::instrument(skip_all)]
-async fn verify(
-    ctx: &JobContext<'_>,
-    job: &JobRecord,
-    lease: &Lease,
-    v: &VerifyInput<'_>,
-) -> Result<LayoutManifest, MigrateError> {
-    let files = describe_files(v.data)?;
-    let mut manifest = LayoutManifest {
-        layout_id: job.target_layout.clone(),
-        table: job.table.to_string(),
-        source_layout: Some(job.source_layout.clone()),
-        spec: v.plan.spec.clone(),
-        row_count: files.iter().map(|f| f.rows).sum(),
-        files,
-        digest: String::new(),
-        created_at_ms: ctx.catalog.now_ms(),
-    };
-    let digest: RowDigest = with_heartbeat(ctx, lease, async {
-        Ok(digest_layout(
-            v.session,
-            v.data,
-            &manifest,
-            v.partition_types.clone(),
-            v.schema,
-        )
-        .await?)
-    })
-    .await?;
-    let expected = RowDigest::parse(&v.source.digest);
-    if manifest.row_count != v.source.row_count || Some(digest) != expected {
-        let _ = std::fs::remove_dir_all(v.staging);
-        return Err(MigrateError::Verify(format!(
-            "layout {} holds {} rows with digest {digest}, the source holds {} rows with digest {}",
-            job.target_layout, manifest.row_count, v.source.row_count, v.source.digest
-        )));
-    }
-    manifest.digest = digest.to_string();
-    write_manifest(v.data, &manifest)?;
-    tracing::debug!(rows = manifest.row_count, digest = %manifest.digest, "verified");
-    Ok(manifest)
 }
 
 /// Takes back a layout directory an earlier attempt renamed into place but never committed
@@ -392,250 +649,6 @@ fn fail_point(name: &str) -> Result<(), MigrateError> {
     dbopt_core::fail_point(name).map_err(|e| MigrateError::io(format!("at {name}"), e))
 }
 
-/// Runs a claimed job to its publish. Errors leave the job to the caller to fail or retry.
-#[tracing::instrument(name = "migration_job", skip_all, fields(job_id = job.id, table = %job.table, layout = %job.target_layout, attempt = job.attempt))]
-pub async fn run_job(
-    ctx: &JobContext<'_>,
-    job: &JobRecord,
-    lease: &Lease,
-) -> Result<JobOutcome, MigrateError> {
-    let started = Instant::now();
-    let plan: MigrationPlan = serde_json::from_str(&job.plan_json).map_err(|e| {
-        MigrateError::Invalid(format!("job {} has an unreadable plan: {e}", job.id))
-    })?;
-    let table = &job.table;
-    let table_dir = ctx.data_dir.join(table.as_str());
-    let source_dir = table_dir.join(job.source_layout.dir_name());
-    let source_manifest = read_manifest(&source_dir).map_err(|e| {
-        MigrateError::Invalid(format!(
-            "source layout '{}' of table '{table}' cannot be read: {e}",
-            job.source_layout
-        ))
-    })?;
-    let schema = table_schema(ctx.data_dir, table)?;
-    let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let source_parts = partition_types(&schema, &source_manifest.spec.partition_by)?;
-    let target_parts = partition_types(&schema, &plan.spec.partition_by)?;
-    let session = rewrite_session(&ctx.settings)
-        .await
-        .map_err(|e| MigrateError::Invalid(e.to_string()))?;
-
-    // Preflight: disk, partition cardinality, clustering boundaries.
-    let staging = table_dir.join("_staging").join(job_staging_name(job.id));
-    let data = staging.join("data");
-    reclaim_unpublished(ctx, job, &table_dir, &data)?;
-    std::fs::create_dir_all(&data)
-        .map_err(|e| MigrateError::io(format!("creating {}", data.display()), e))?;
-    drop_unfinished(&data, job.units_done)?;
-    let remaining: u64 = plan
-        .units
-        .iter()
-        .skip(job.units_done as usize)
-        .flat_map(|u| u.iter())
-        .filter_map(|p| source_manifest.files.iter().find(|f| &f.path == p))
-        .map(|f| f.size_bytes)
-        .sum();
-    let need = (remaining as f64 * DISK_HEADROOM) as u64;
-    let free = free_disk_bytes(&staging)?;
-    if free < need {
-        return Err(MigrateError::Invalid(format!(
-            "not enough free disk for the rewrite: {need} bytes needed (1.2x the source), {free} free under {}: free space or move DATA_DIR",
-            ctx.data_dir.display()
-        )));
-    }
-    let whole = UnitSource {
-        dir: source_dir.clone(),
-        manifest: source_manifest.clone(),
-        partition_cols: source_parts.clone(),
-        column_order: columns.clone(),
-        files: None,
-    };
-    register_unit_source(&session, "__dbopt_whole", &whole).await?;
-    if !plan.spec.partition_by.is_empty() {
-        let bad =
-            unrepresentable_partition_rows(&session, "__dbopt_whole", &plan.spec.partition_by)
-                .await?;
-        if bad > 0 {
-            return Err(MigrateError::Invalid(format!(
-                "partition column(s) ({}) hold {bad} null or empty values, which hive directories cannot carry losslessly: partition on columns without nulls",
-                plan.spec.partition_by.join(", ")
-            )));
-        }
-        let n = distinct_count(&session, "__dbopt_whole", &plan.spec.partition_by).await?;
-        if n > ctx.max_partitions {
-            return Err(MigrateError::Invalid(format!(
-                "partitioning on ({}) would create {n} partitions, more than max_partitions = {}: choose a coarser column or raise max_partitions",
-                plan.spec.partition_by.join(", "),
-                ctx.max_partitions
-            )));
-        }
-        tracing::info!(
-            partitions = n,
-            "job {}: partitioning on ({}) into {n} partitions",
-            job.id,
-            plan.spec.partition_by.join(", ")
-        );
-    }
-    let bounds = if plan.spec.cluster_by.is_empty() {
-        None
-    } else {
-        let b = curve_boundaries(
-            &session,
-            "__dbopt_whole",
-            &plan.spec.cluster_by,
-            source_manifest.row_count,
-        )
-        .await?;
-        tracing::info!(
-            "job {}: clustering on ({}) with {:?} over {} buckets",
-            job.id,
-            plan.spec.cluster_by.join(", "),
-            plan.spec.curve,
-            b.iter()
-                .map(|x| x.bucket_count().to_string())
-                .collect::<Vec<_>>()
-                .join("x")
-        );
-        Some(Arc::new(b))
-    };
-    let _ = session.deregister_table("__dbopt_whole");
-    tracing::info!(
-        source = %job.source_layout,
-        "job {}: {} -> {} ({}), units {}/{} done, attempt {}",
-        job.id,
-        job.source_layout,
-        job.target_layout,
-        plan.spec.describe(),
-        job.units_done,
-        plan.units.len(),
-        job.attempt
-    );
-
-    let mut attempt_stats = JobStats::default();
-    let mut spilled = 0;
-    for (k, files) in plan.units.iter().enumerate().skip(job.units_done as usize) {
-        if ctx.stop.load(Ordering::SeqCst) {
-            return Err(MigrateError::Interrupted(format!(
-                "stopped before unit {}/{} of job {}",
-                k + 1,
-                plan.units.len(),
-                job.id
-            )));
-        }
-        let source = UnitSource {
-            files: (plan.units.len() > 1).then(|| files.clone()),
-            ..whole.clone()
-        };
-        let unit = Unit {
-            index: k,
-            total: plan.units.len(),
-            session: &session,
-            source: &source,
-            plan: &plan,
-            bounds: bounds.clone(),
-            data: &data,
-        };
-        let (unit_stats, unit_spilled) = rewrite_one_unit(ctx, job, lease, &unit).await?;
-        spilled += unit_spilled;
-        attempt_stats.accumulate(&unit_stats);
-    }
-
-    // Verify, then publish.
-    let verified = VerifyInput {
-        session: &session,
-        data: &data,
-        staging: &staging,
-        plan: &plan,
-        source: &source_manifest,
-        partition_types: target_parts,
-        schema: &schema,
-    };
-    let manifest = verify(ctx, job, lease, &verified).await?;
-    fail_point("migrate.verified")?;
-    let activated = publish(ctx, job, lease, &data, &manifest, &attempt_stats, started)?;
-    let _ = std::fs::remove_dir_all(&staging);
-    tracing::info!(
-        rows = manifest.row_count,
-        bytes = manifest.total_bytes(),
-        activated,
-        "job {}: published layout {} ({} rows, {} files, {} bytes){}",
-        job.id,
-        job.target_layout,
-        manifest.row_count,
-        manifest.files.len(),
-        manifest.total_bytes(),
-        match (job.activate, activated) {
-            (true, true) => ", now active",
-            (true, false) => ", kept as a candidate: the active layout changed meanwhile",
-            (false, _) => ", a routed candidate until its canary promotes it",
-        }
-    );
-    Ok(JobOutcome {
-        job_id: job.id,
-        layout: job.target_layout.clone(),
-        stats: attempt_stats,
-        spilled_bytes: spilled,
-        activated,
-    })
-}
-
-/// Renames the verified staging directory into `layout_<id>`, fsyncs the table directory and
-/// commits the layout in one transaction that checks the lease; true if it became active.
-#[tracing::instrument(skip_all)]
-fn publish(
-    ctx: &JobContext<'_>,
-    job: &JobRecord,
-    lease: &Lease,
-    data: &Path,
-    manifest: &LayoutManifest,
-    stats: &JobStats,
-    started: Instant,
-) -> Result<bool, MigrateError> {
-    // Fail early (before touching the layout directory) if the lease is already gone.
-    ctx.catalog
-        .heartbeat_job(lease, ctx.lease_ms)
-        .map_err(|e| MigrateError::LeaseLost(e.to_string()))?;
-    let table_dir = ctx.data_dir.join(job.table.as_str());
-    let target: PathBuf = table_dir.join(job.target_layout.dir_name());
-    if target.exists() {
-        // Left by an earlier attempt that crashed between rename and commit; the catalog never
-        // saw it, so no query reads it.
-        let published = ctx
-            .catalog
-            .get_layout(&job.table, &job.target_layout)?
-            .is_some_and(|l| l.status == LayoutStatus::Ready);
-        if published {
-            return Err(MigrateError::Invalid(format!(
-                "layout {} is already published",
-                job.target_layout
-            )));
-        }
-        std::fs::remove_dir_all(&target)
-            .map_err(|e| MigrateError::io(format!("removing stale {}", target.display()), e))?;
-    }
-    std::fs::rename(data, &target)
-        .map_err(|e| MigrateError::io(format!("renaming into {}", target.display()), e))?;
-    fsync_dir(&table_dir)?;
-    fail_point("migrate.renamed")?;
-    debug_assert!(target.join(MANIFEST_FILE).exists());
-    let path = format!("{}/{}", job.table, job.target_layout.dir_name());
-    let record = LayoutRecord::from_manifest(manifest, path, LayoutStatus::Ready)?;
-    let mut final_stats = JobStats {
-        duration_ms: 0,
-        peak_memory_bytes: peak_rss_bytes(),
-        ..Default::default()
-    };
-    // Unit costs were recorded with progress; add only the verify/publish time.
-    let unit_ms = stats.duration_ms;
-    final_stats.duration_ms = (started.elapsed().as_millis() as u64).saturating_sub(unit_ms);
-    let published = ctx
-        .catalog
-        .complete_job(lease, &record, &final_stats)
-        .map_err(|e| MigrateError::LeaseLost(e.to_string()))?;
-    fail_point("migrate.committed")?;
-    Ok(published.activated)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -662,5 +675,90 @@ mod tests {
             vec!["c=US/part-u00000-00000.parquet"]
         );
         assert!(free_disk_bytes(dir.path()).unwrap() > 0);
+    }
+
+    fn manifest(files: &[(&str, u64)], rows: u64, digest: &str) -> LayoutManifest {
+        LayoutManifest {
+            layout_id: LayoutId::initial(),
+            table: "t".into(),
+            source_layout: None,
+            spec: Default::default(),
+            files: files
+                .iter()
+                .map(|(path, size)| ManifestFile {
+                    path: path.to_string(),
+                    size_bytes: *size,
+                    rows: 1,
+                    row_groups: 1,
+                })
+                .collect(),
+            row_count: rows,
+            digest: digest.into(),
+            created_at_ms: 0,
+        }
+    }
+
+    fn plan(units: &[&[&str]]) -> MigrationPlan {
+        MigrationPlan {
+            table: "t".into(),
+            source_layout: LayoutId::initial(),
+            target_layout: LayoutId::parse("ab12").unwrap(),
+            spec: Default::default(),
+            mode: dbopt_catalog::MigrationMode::Incremental,
+            activate: false,
+            units: units
+                .iter()
+                .map(|u| u.iter().map(|f| f.to_string()).collect())
+                .collect(),
+            files_to_rewrite: 0,
+            bytes_to_rewrite: 0,
+            rows: 0,
+            rows_per_file: 10,
+            expected_output_files: 1,
+        }
+    }
+
+    #[test]
+    fn plans_are_read_back_and_garbage_is_refused() {
+        let p = plan(&[&["a"], &["b"]]);
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(read_plan(7, &json).unwrap(), p);
+        let err = read_plan(7, "{not json").unwrap_err();
+        assert!(
+            err.to_string().starts_with("job 7 has an unreadable plan"),
+            "{err}"
+        );
+        assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn disk_need_counts_only_the_units_left() {
+        let source = manifest(&[("a", 100), ("b", 20), ("c", 3)], 3, "");
+        let p = plan(&[&["a"], &["b", "c"]]);
+        assert_eq!(bytes_left(&p, &source, 0), 123);
+        assert_eq!(bytes_left(&p, &source, 1), 23);
+        assert_eq!(bytes_left(&p, &source, 2), 0);
+    }
+
+    #[test]
+    fn verification_needs_the_source_count_and_digest() {
+        let rows = RowDigest { rows: 3, sum: 42 };
+        let source = manifest(&[("a", 1)], 3, &rows.to_string());
+        let staged = manifest(&[("x", 1)], 3, "");
+        let verified = matching_source(staged.clone(), rows, &source).unwrap();
+        assert_eq!(verified.digest, source.digest);
+        let mut short = staged.clone();
+        short.row_count = 2;
+        let err = matching_source(short, rows, &source).unwrap_err();
+        assert!(matches!(err, MigrateError::Verify(_)), "{err}");
+        let other = RowDigest { rows: 4, ..rows };
+        assert!(matching_source(staged, other, &source).is_err());
+    }
+
+    #[test]
+    fn the_publish_note_says_where_the_layout_stands() {
+        assert_eq!(publish_note(true, true), ", now active");
+        assert!(publish_note(true, false).contains("active layout changed"));
+        assert!(publish_note(false, false).contains("canary"));
     }
 }

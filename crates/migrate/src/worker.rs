@@ -1,14 +1,13 @@
-//! The worker loop: claim a job with a lease, run it, and record the result (done, retry with
-//! backoff, or failed with the reason). Stops cleanly between units when asked.
+//! The worker loop: claim a job with a lease, run it, and record the result (done, queued
+//! again under the retry policy of `dbopt_core::retry`, or failed with the reason). Stops
+//! cleanly between units when asked.
 
 use crate::{JobContext, JobOutcome, MigrateError, run_job};
 use dbopt_catalog::{JobRecord, JobStats, Lease};
 use dbopt_core::TableName;
+use dbopt_core::retry::delay_after_attempt;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-/// Attempts after which a retryable error fails the job for good.
-pub const MAX_ATTEMPTS: u64 = 5;
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -38,11 +37,6 @@ pub struct WorkerReport {
     pub retried: Vec<(i64, String)>,
     /// The worker was stopped by request.
     pub interrupted: bool,
-}
-
-/// Backoff before retry number `attempt` (1-based): 2^attempt seconds, at most a minute.
-pub fn backoff_ms(attempt: u64) -> i64 {
-    (1000i64 << attempt.min(6)).min(60_000)
 }
 
 /// Claims and runs jobs until the queue is empty (or forever with `keep_polling`). Setting
@@ -97,8 +91,7 @@ pub async fn run_worker(
             }
             Err(e) => {
                 let reason = e.to_string();
-                let retry = (e.is_retryable() && job.attempt < MAX_ATTEMPTS)
-                    .then(|| backoff_ms(job.attempt));
+                let retry = retry_in_ms(&e, job.attempt);
                 let recorded = ctx
                     .catalog
                     .fail_job(&lease, &reason, retry, &JobStats::default());
@@ -159,6 +152,15 @@ fn claim(
     Ok(claimed)
 }
 
+/// When a failed attempt runs again: after the retry policy's delay (`dbopt_core::retry`)
+/// if the error is retryable and attempts remain, else never (the job fails for good).
+fn retry_in_ms(error: &MigrateError, attempt: u64) -> Option<i64> {
+    if !error.is_retryable() {
+        return None;
+    }
+    delay_after_attempt(attempt).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Resolves once the stop flag is set.
 async fn wait_for_stop(ctx: &JobContext<'_>) {
     while !ctx.stop.load(Ordering::SeqCst) {
@@ -171,9 +173,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_and_caps() {
-        assert_eq!(backoff_ms(1), 2000);
-        assert_eq!(backoff_ms(2), 4000);
-        assert_eq!(backoff_ms(30), 60_000);
+    fn retryable_failures_wait_longer_each_attempt_then_fail() {
+        let machine = || MigrateError::io("writing", std::io::Error::other("disk"));
+        assert_eq!(retry_in_ms(&machine(), 1), Some(2000));
+        assert_eq!(retry_in_ms(&machine(), 2), Some(4000));
+        assert_eq!(retry_in_ms(&machine(), 4), Some(16_000));
+        assert_eq!(retry_in_ms(&machine(), 5), None, "the last attempt");
+        let bad_input = MigrateError::UnknownColumn {
+            column: "nope".into(),
+            table: "t".into(),
+            columns: "a, b".into(),
+        };
+        assert_eq!(retry_in_ms(&bad_input, 1), None, "never retried");
     }
 }

@@ -61,7 +61,7 @@ pub async fn run(ws: Workspace, args: MigrationWorkerArgs) -> Result<()> {
             }
         }
     });
-    let report = ws.run_migration_worker(&options, None, &stop).await?;
+    let report = ws.run_migration_worker(&options, &stop).await?;
     for done in &report.done {
         let s = &done.stats;
         println!(
