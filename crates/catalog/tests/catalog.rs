@@ -1,12 +1,12 @@
 //! Integration tests of the catalog on real files.
 
-use rusqlite::{Connection, TransactionBehavior};
 use dbopt_catalog::{
     ActivationKind, ActiveSwap, CanarySummary, Catalog, CatalogError, LayoutEval, LayoutRecord,
     LayoutStatus, NewCanary, QueryLogEntry, QueryOrigin, RouteChoice, SCHEMA_VERSION, ScanMetrics,
     TableRecord, TableScan, Verdict,
 };
 use dbopt_core::{LayoutId, LayoutSpec, ManualClock, SortKey, TableName};
+use rusqlite::{Connection, TransactionBehavior};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -367,7 +367,10 @@ fn logged_queries_read_the_whole_log_in_id_order() {
     };
 
     let all = cat.logged_queries(None, 0, None).unwrap();
-    assert_eq!(all[1].entry, entries[1], "entries round-trip with their scans");
+    assert_eq!(
+        all[1].entry, entries[1],
+        "entries round-trip with their scans"
+    );
     assert_eq!(ids_of(all), ids);
     assert_eq!(
         ids_of(cat.logged_queries(None, ids[1], None).unwrap()),
@@ -385,15 +388,14 @@ fn logged_queries_read_the_whole_log_in_id_order() {
         "a table keeps the queries that scanned it"
     );
     assert_eq!(
-        ids_of(cat.logged_queries(Some(&name("customers")), 0, None).unwrap()),
+        ids_of(
+            cat.logged_queries(Some(&name("customers")), 0, None)
+                .unwrap()
+        ),
         [ids[2]],
         "or name it without scans"
     );
-    assert!(
-        cat.logged_queries(None, ids[3], None)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(cat.logged_queries(None, ids[3], None).unwrap().is_empty());
 }
 
 #[test]

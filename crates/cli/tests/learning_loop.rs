@@ -109,7 +109,12 @@ fn the_seed_workflow_routes_evaluates_canaries_promotes_and_rolls_back() {
     );
     let policies = logged_queries(&ws)
         .iter()
-        .filter(|q| q.entry.route.as_ref().is_some_and(|r| r.policy == "epsilon-greedy"))
+        .filter(|q| {
+            q.entry
+                .route
+                .as_ref()
+                .is_some_and(|r| r.policy == "epsilon-greedy")
+        })
         .count();
     assert!(policies > 0);
 
@@ -476,7 +481,12 @@ fn evaluate_canary_and_autopilot_json_names_the_real_layouts() {
     assert_eq!(canary["table"], "events");
     assert_eq!(canary["layout"], target.as_str());
     assert_eq!(canary["baseline"], active.as_str());
-    let newest = ws.catalog().canaries(&events(), None).unwrap().pop().unwrap();
+    let newest = ws
+        .catalog()
+        .canaries(&events(), None)
+        .unwrap()
+        .pop()
+        .unwrap();
     assert_eq!(canary["id"].as_i64().unwrap(), newest.id);
     assert_eq!(canary["verdict"], newest.canary.verdict.as_str());
     let shapes = canary["queries"].as_array().unwrap();

@@ -97,7 +97,12 @@ fn status_jobs_history_and_report_show_what_the_catalog_holds() {
     assert_eq!(shown, logged, "every measured query is counted once");
     let target_queries = logged_queries(&ws)
         .iter()
-        .filter(|q| q.entry.layout_id.as_ref().is_some_and(|l| l.as_str() == target))
+        .filter(|q| {
+            q.entry
+                .layout_id
+                .as_ref()
+                .is_some_and(|l| l.as_str() == target)
+        })
         .count() as i64;
     assert_eq!(by_id(&target)["queries"].as_i64().unwrap(), target_queries);
     let active = active_layout(&ws);
@@ -128,7 +133,10 @@ fn status_jobs_history_and_report_show_what_the_catalog_holds() {
     let jobs_text = run(&ws, &["jobs", "--table-name", "events"]).success();
     assert!(jobs_text.contains(&target), "{jobs_text}");
 
-    let stored = ws.catalog().evals(&events(), None, None, usize::MAX).unwrap();
+    let stored = ws
+        .catalog()
+        .evals(&events(), None, None, usize::MAX)
+        .unwrap();
     let evals = stored.len() as i64;
     let history = json(
         &run(
@@ -398,7 +406,10 @@ fn serve_exposes_metrics_that_equal_the_catalog_and_stops_on_sigterm() {
     );
     let all_jobs = jobs(&ws);
     for state in ["queued", "running", "done", "failed"] {
-        let jobs = all_jobs.iter().filter(|j| j.status.as_str() == state).count();
+        let jobs = all_jobs
+            .iter()
+            .filter(|j| j.status.as_str() == state)
+            .count();
         assert_eq!(
             metrics[&format!("dbopt_migration_jobs{{state={state}}}")],
             jobs as f64

@@ -4,10 +4,10 @@
 
 mod common;
 use common::{logged_queries, run};
-use std::collections::BTreeSet;
 use dbopt_data::tpch_params::tpch_validation_query;
 use dbopt_testkit::TempWorkspace;
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 /// Table name -> rows, from `dbopt tables --format json`.
 fn table_rows(ws: &TempWorkspace) -> BTreeMap<String, u64> {

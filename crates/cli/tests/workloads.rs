@@ -179,11 +179,7 @@ fn bad_workload_files_fail_before_any_query_runs() {
     }
     run(&ws, &["run-workload", "--workload-file", "missing.sql"])
         .user_error("cannot read workload file missing.sql");
-    assert_eq!(
-        count(&ws, any),
-        before,
-        "nothing ran"
-    );
+    assert_eq!(count(&ws, any), before, "nothing ran");
 }
 
 #[test]
@@ -249,11 +245,7 @@ fn import_queries_logs_without_running() {
         &["import-queries", "--table-name", "nope", "--file", &path],
     )
     .user_error("nope");
-    assert_eq!(
-        count(&ws, any),
-        3,
-        "a refused file imports nothing"
-    );
+    assert_eq!(count(&ws, any), 3, "a refused file imports nothing");
 }
 
 /// How the loopback server answers.
@@ -489,7 +481,8 @@ fn taxi_download_resumes_loads_and_runs_the_workload() {
     );
     // Time-window queries land in the month of the trips and find some.
     assert!(
-        count(&ws, |e| e.workload.as_deref() == Some("pickup_window_by_payment")
+        count(&ws, |e| e.workload.as_deref()
+            == Some("pickup_window_by_payment")
             && e.rows_returned > 0)
             > 0
             || summary["per_template"]["pickup_window_by_payment"].is_null()

@@ -3,7 +3,7 @@
 
 use crate::{DbError, Workspace};
 use dbopt_catalog::LoggedQuery;
-use dbopt_core::TableName;
+use dbopt_core::{ScanMetrics, TableName};
 use serde::Serialize;
 
 /// One logged query as `dbopt query-log` shows it.
@@ -35,18 +35,11 @@ pub struct QueryLogRow {
     pub latency_ms: Option<f64>,
     /// Rows returned (count).
     pub rows_returned: u64,
-    /// Bytes scanned over every table the query read, in bytes.
-    pub bytes_scanned: u64,
-    /// Row groups of the layouts read (count).
-    pub row_groups_total: u64,
-    /// Row groups skipped: whole files, statistics, bloom filters, limits (count).
-    pub row_groups_pruned: u64,
-    /// Files of the layouts read (count).
-    pub files_total: u64,
-    /// Files never read (count).
-    pub files_pruned: u64,
-    /// Rows skipped by the page index (count).
-    pub rows_pruned_by_page_index: u64,
+    /// Bytes, row groups and files scanned and skipped over every table the query read
+    /// (flattened: `bytes_scanned`, `row_groups_total`, `row_groups_pruned`, `files_total`,
+    /// `files_pruned`, `rows_pruned_by_page_index`).
+    #[serde(flatten)]
+    pub metrics: ScanMetrics,
     /// The order-insensitive digest of the result.
     pub result_digest: Option<String>,
     /// The error, when the query failed.
@@ -89,12 +82,7 @@ fn query_log_row(q: LoggedQuery) -> QueryLogRow {
         explored: e.route.as_ref().map(|r| r.explored),
         latency_ms: Some(e.latency_ms).filter(|ms| ms.is_finite()),
         rows_returned: e.rows_returned,
-        bytes_scanned: e.metrics.bytes_scanned,
-        row_groups_total: e.metrics.row_groups_total,
-        row_groups_pruned: e.metrics.row_groups_pruned,
-        files_total: e.metrics.files_total,
-        files_pruned: e.metrics.files_pruned,
-        rows_pruned_by_page_index: e.metrics.rows_pruned_by_page_index,
+        metrics: e.metrics,
         result_digest: e.result_digest,
         error: e.error,
         scans: e
