@@ -32,7 +32,6 @@ import math
 import os
 import platform
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -92,8 +91,14 @@ class Dbopt:
         out, _, _ = self.run(*args)
         return json.loads(out)
 
-    def catalog(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.metadata_db)
+    def query_log(self, after_id: int = 0, limit: int = 0) -> list[dict]:
+        """Logged queries with an id above `after_id`, oldest first (`dbopt query-log`); only
+        the newest `limit` when it is not 0."""
+        return self.json("query-log", "--after-id", str(after_id), "--limit", str(limit), "--format", "json")
+
+    def tables(self) -> dict[str, dict]:
+        """Managed tables by name (`dbopt tables`): rows, active_layout, ready layouts."""
+        return {t["name"]: t for t in self.json("tables", "--format", "json")}
 
 
 _last_maxrss = 0
@@ -128,8 +133,8 @@ def write_sql_file(path: Path, queries: list[dict], repeats: int = 1) -> None:
 
 
 def max_query_id(db: Dbopt) -> int:
-    with db.catalog() as c:
-        return c.execute("SELECT coalesce(max(id), 0) FROM query_log").fetchone()[0]
+    newest = db.query_log(limit=1)
+    return newest[0]["id"] if newest else 0
 
 
 def replay(db: Dbopt, table: str, queries: list[dict], repeats: int, tag: str, routed: bool = False) -> list[dict]:
@@ -137,38 +142,32 @@ def replay(db: Dbopt, table: str, queries: list[dict], repeats: int, tag: str, r
     with `routed`); returns per-query medians."""
     path = db.workdir / f"{tag}.sql"
     write_sql_file(path, queries, repeats)
-    first = max_query_id(db) + 1
+    before = max_query_id(db)
     extra = ["--explore", "--seed", "5"] if routed else []
     db.run("run-workload", "--table-name", table, "--workload-file", str(path), *extra)
-    with db.catalog() as c:
-        rows = c.execute(
-            "SELECT sql, latency_ms, bytes_scanned, rows_returned, error, result_digest, "
-            "row_groups_total, row_groups_pruned, files_total, files_pruned, layout_id "
-            "FROM query_log WHERE id >= ? ORDER BY id",
-            (first,),
-        ).fetchall()
+    rows = db.query_log(after_id=before)
     if len(rows) != len(queries) * repeats:
         raise BenchError(f"{tag}: expected {len(queries) * repeats} logged queries, got {len(rows)}")
     results = []
     for i, q in enumerate(queries):
         runs = rows[i * repeats : (i + 1) * repeats]
-        errors = [r[4] for r in runs if r[4]]
+        errors = [r["error"] for r in runs if r["error"]]
         if errors:
             raise BenchError(f"{tag}: query failed: {errors[0]}\n{q['sql']}")
         last = runs[-1]
-        hot = [r[1] for r in runs[1:]] or [runs[0][1]]
+        hot = [r["latency_ms"] for r in runs[1:]] or [runs[0]["latency_ms"]]
         results.append(
             {
                 "template": q["template"],
                 "latency_ms": statistics.median(hot),
-                "bytes_scanned": last[2],
-                "rows": last[3],
-                "digest": last[5],
-                "row_groups_total": last[6],
-                "row_groups_pruned": last[7],
-                "files_total": last[8],
-                "files_pruned": last[9],
-                "layouts": sorted({r[10] for r in runs}),
+                "bytes_scanned": last["bytes_scanned"],
+                "rows": last["rows_returned"],
+                "digest": last["result_digest"],
+                "row_groups_total": last["row_groups_total"],
+                "row_groups_pruned": last["row_groups_pruned"],
+                "files_total": last["files_total"],
+                "files_pruned": last["files_pruned"],
+                "layouts": sorted({r["layout_id"] for r in runs}),
             }
         )
     return results
@@ -178,9 +177,7 @@ def replay(db: Dbopt, table: str, queries: list[dict], repeats: int, tag: str, r
 
 
 def active_layout_dirs(db: Dbopt) -> dict[str, Path]:
-    with db.catalog() as c:
-        rows = c.execute("SELECT name, active_layout FROM tables").fetchall()
-    return {name: db.data_dir / name / f"layout_{layout}" for name, layout in rows}
+    return {name: db.data_dir / name / f"layout_{t['active_layout']}" for name, t in db.tables().items()}
 
 
 def parquet_files(layout_dir: Path) -> list[Path]:
@@ -387,11 +384,8 @@ def migrate(db: Dbopt, table: str, best: dict | None, report: dict) -> bool:
     db.run("enqueue-migration", "--table-name", table, "--proposal", str(best["id"]), "--activate")
     out, worker_s, peak = db.run("migration-worker", "--once")
     report["worker_output"] = out[-4000:]
-    with db.catalog() as c:
-        job = c.execute("SELECT * FROM migration_jobs ORDER BY rowid DESC LIMIT 1")
-        names = [d[0] for d in job.description]
-        row = job.fetchone()
-    report["migration"] = dict(zip(names, row)) if row else {}
+    jobs = db.json("jobs", "--table-name", table, "--format", "json")  # oldest first
+    report["migration"] = dict(jobs[-1]) if jobs else {}
     report["migration"]["worker_wall_seconds"] = worker_s
     report["migration"]["worker_peak_rss_bytes"] = peak
     return True
@@ -443,8 +437,7 @@ def run_table(args, db: Dbopt, report: dict) -> None:
         db.run("load-dataset", "--table-name", name, "--source-path", str(Path(path).resolve()))
         names.append(name)
     table = names[0]
-    with db.catalog() as c:
-        rows = c.execute("SELECT row_count FROM tables WHERE name = ?", (table,)).fetchone()[0]
+    rows = db.tables()[table]["rows"]
     statements = sql_statements(args.workload_file)
     if not statements:
         raise BenchError(f"{args.workload_file} holds no SQL statements")
@@ -482,8 +475,7 @@ def time_tpchgen_cli(scale_factor: float, workdir: Path) -> float | None:
 
 def run_tpch(args, db: Dbopt, report: dict) -> None:
     _, gen_s, _ = db.run("generate-tpch", "--scale-factor", str(args.scale_factor))
-    with db.catalog() as c:
-        rows = dict(c.execute("SELECT name, row_count FROM tables").fetchall())
+    rows = {name: t["rows"] for name, t in db.tables().items()}
     report["dataset"] = {
         "name": "tpch",
         "scale_factor": args.scale_factor,
@@ -564,8 +556,7 @@ def run_pipeline(
     if args.delta:
         cols = most_filtered_columns(report.get("analysis"))
         if len(cols) >= 2:
-            with db.catalog() as c:
-                active = c.execute("SELECT active_layout FROM tables WHERE name = ?", (table,)).fetchone()[0]
+            active = db.tables()[table]["active_layout"]
             peer = build_delta_zorder(db, table, initial_layout, cols, db.workdir)
             db.run("activate-layout", "--table-name", table, "--layout", peer["layout_id"])
             measure("delta_zorder", False)
@@ -594,16 +585,13 @@ def adapt_twice(args, db: Dbopt, table: str, test: list[dict], layouts: dict, re
         if a["rows"] != b["rows"]:
             raise BenchError(f"routed replay returned {a['rows']} rows, the adapted layout {b['rows']}, for {a['template']}")
     layouts["adapted_twice"] = {"layout_dir": str(dirs[table]), "dbopt": runs}
-    with db.catalog() as c:
-        live = c.execute(
-            "SELECT layout_id, spec_json, total_bytes FROM layouts WHERE table_name = ? AND status = 'ready'",
-            (table,),
-        ).fetchall()
+    status = db.json("status", "--table-name", table, "--format", "json")
+    live = [l for l in status["layouts"] if l["state"] in ("active", "initial", "candidate")]  # ready
     route_out, _, _ = db.run("route-bench", "--table-name", table, "--decisions", "2000")
     report["adapt_twice"] = {
         "autopilot_seconds": secs,
         "autopilot_steps": pass_report.get("steps", []),
-        "live_layouts": [{"layout_id": l, "spec": json.loads(spec), "bytes": b} for l, spec, b in live],
+        "live_layouts": [{"layout_id": l["layout_id"], "spec": l["spec"], "bytes": l["size_bytes"]} for l in live],
         "routing_overhead": json.loads(route_out),
     }
 

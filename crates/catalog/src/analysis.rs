@@ -5,7 +5,7 @@ use crate::error::SqlContext;
 use crate::{Catalog, CatalogError, collect_rows, get, get_layout_id, get_table_name, sql_int};
 use dbopt_core::plan::TableStats;
 use dbopt_core::{LayoutId, LayoutSpec, TableName};
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, Params, Row, params};
 use serde::{Deserialize, Serialize};
 
 /// Cached column statistics of one layout.
@@ -91,6 +91,10 @@ const PROPOSAL_COLUMNS: &str = "id, run_id, table_name, created_at_ms, rank, sou
      predicted_bytes, predicted_reduction, predicted_files, predicted_row_groups, predicted_cost, \
      rewrite_read_bytes, rewrite_write_bytes, payback_runs, reasons_json, detail_json, \
      measured_bytes, measured_reduction, measured_latency_ms, measured_at_ms";
+
+/// Filter on the proposals of table ?1's latest propose run.
+const LATEST_RUN: &str = "table_name = ?1 AND run_id = (SELECT run_id FROM proposals \
+     WHERE table_name = ?1 ORDER BY created_at_ms DESC, id DESC LIMIT 1)";
 
 fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, col: &str) -> Result<T, CatalogError> {
     let text: String = get(row, col)?;
@@ -258,36 +262,20 @@ impl Catalog {
 
     /// One stored proposal by id.
     pub fn get_proposal(&self, id: i64) -> Result<Option<ProposalRecord>, CatalogError> {
-        self.read("reading a proposal", |tx| {
-            let sql = format!("SELECT {PROPOSAL_COLUMNS} FROM proposals WHERE id = ?1");
-            Ok(
-                collect_rows(tx, "reading a proposal", &sql, [id], proposal_from_row)?
-                    .into_iter()
-                    .next(),
-            )
-        })
+        Ok(self
+            .proposals_where("reading a proposal", "id = ?1", [id])?
+            .into_iter()
+            .next())
     }
 
     /// The best recommended proposal of the table's latest propose run (None when the latest
     /// run recommends keeping the layout, or no run exists).
     pub fn best_proposal(&self, table: &TableName) -> Result<Option<ProposalRecord>, CatalogError> {
-        self.read("reading the best proposal", |tx| {
-            let sql = format!(
-                "SELECT {PROPOSAL_COLUMNS} FROM proposals WHERE table_name = ?1 \
-                 AND recommended = 1 AND run_id = (SELECT run_id FROM proposals \
-                 WHERE table_name = ?1 ORDER BY created_at_ms DESC, id DESC LIMIT 1) \
-                 ORDER BY rank LIMIT 1"
-            );
-            Ok(collect_rows(
-                tx,
-                "reading the best proposal",
-                &sql,
-                [table.as_str()],
-                proposal_from_row,
-            )?
+        let filter = format!("recommended = 1 AND {LATEST_RUN} ORDER BY rank LIMIT 1");
+        Ok(self
+            .proposals_where("reading the best proposal", &filter, [table.as_str()])?
             .into_iter()
             .next())
-        })
     }
 
     /// The newest proposal of `table` whose target is `layout` (where its prediction was made).
@@ -296,21 +284,16 @@ impl Catalog {
         table: &TableName,
         layout: &LayoutId,
     ) -> Result<Option<ProposalRecord>, CatalogError> {
-        self.read("reading a proposal", |tx| {
-            let sql = format!(
-                "SELECT {PROPOSAL_COLUMNS} FROM proposals WHERE table_name = ?1 \
-                 AND target_layout = ?2 AND is_current = 0 ORDER BY id DESC LIMIT 1"
-            );
-            Ok(collect_rows(
-                tx,
+        let filter = "table_name = ?1 AND target_layout = ?2 AND is_current = 0 \
+                      ORDER BY id DESC LIMIT 1";
+        Ok(self
+            .proposals_where(
                 "reading a proposal",
-                &sql,
+                filter,
                 [table.as_str(), layout.as_str()],
-                proposal_from_row,
             )?
             .into_iter()
             .next())
-        })
     }
 
     /// Proposals of `table` whose measured figures are set, newest first.
@@ -318,36 +301,38 @@ impl Catalog {
         &self,
         table: &TableName,
     ) -> Result<Vec<ProposalRecord>, CatalogError> {
-        self.read("reading measured proposals", |tx| {
-            let sql = format!(
-                "SELECT {PROPOSAL_COLUMNS} FROM proposals WHERE table_name = ?1 \
-                 AND measured_at_ms IS NOT NULL ORDER BY id DESC"
-            );
-            collect_rows(
-                tx,
-                "reading measured proposals",
-                &sql,
-                [table.as_str()],
-                proposal_from_row,
-            )
-        })
+        self.proposals_where(
+            "reading measured proposals",
+            "table_name = ?1 AND measured_at_ms IS NOT NULL ORDER BY id DESC",
+            [table.as_str()],
+        )
     }
 
     /// The proposals of the table's latest propose run, by rank.
     pub fn latest_proposals(&self, table: &TableName) -> Result<Vec<ProposalRecord>, CatalogError> {
-        self.read("reading proposals", |tx| {
-            let sql = format!(
-                "SELECT {PROPOSAL_COLUMNS} FROM proposals WHERE table_name = ?1 \
-                 AND run_id = (SELECT run_id FROM proposals WHERE table_name = ?1 \
-                 ORDER BY created_at_ms DESC, id DESC LIMIT 1) ORDER BY rank"
-            );
-            collect_rows(
-                tx,
-                "reading proposals",
-                &sql,
-                [table.as_str()],
-                proposal_from_row,
-            )
+        let filter = format!("{LATEST_RUN} ORDER BY rank");
+        self.proposals_where("reading proposals", &filter, [table.as_str()])
+    }
+
+    /// Every proposal of `table` from every propose run, oldest first.
+    pub fn proposals(&self, table: &TableName) -> Result<Vec<ProposalRecord>, CatalogError> {
+        self.proposals_where(
+            "reading proposals",
+            "table_name = ?1 ORDER BY id",
+            [table.as_str()],
+        )
+    }
+
+    /// The proposals matching `filter` (the SQL after `WHERE`, ordering included).
+    fn proposals_where(
+        &self,
+        context: &str,
+        filter: &str,
+        params: impl Params,
+    ) -> Result<Vec<ProposalRecord>, CatalogError> {
+        self.read(context, |tx| {
+            let sql = format!("SELECT {PROPOSAL_COLUMNS} FROM proposals WHERE {filter}");
+            collect_rows(tx, context, &sql, params, proposal_from_row)
         })
     }
 
@@ -457,6 +442,33 @@ mod tests {
         );
         assert_eq!(cat.latest_proposals(&t).unwrap().len(), 1);
         assert!(cat.get_proposal(9999).unwrap().is_none());
+    }
+
+    #[test]
+    fn proposals_lists_every_run_oldest_first() {
+        let clock = Arc::new(ManualClock::new(1000));
+        let cat = Catalog::open_in_memory(clock.clone()).unwrap();
+        let (t, other) = (
+            TableName::new("events").unwrap(),
+            TableName::new("customers").unwrap(),
+        );
+        assert!(cat.proposals(&t).unwrap().is_empty());
+        let first = cat
+            .insert_proposals(&t, "run1", &[proposal(1, true), proposal(2, false)])
+            .unwrap();
+        cat.insert_proposals(&other, "run1", &[proposal(1, true)])
+            .unwrap();
+        clock.advance(10);
+        let second = cat
+            .insert_proposals(&t, "run2", &[proposal(1, false)])
+            .unwrap();
+        let all = cat.proposals(&t).unwrap();
+        let ids: Vec<i64> = all.iter().map(|p| p.id).collect();
+        assert_eq!(ids, [first[0], first[1], second[0]]);
+        assert_eq!(all.iter().filter(|p| p.proposal.recommended).count(), 1);
+        assert_eq!(all[1].run_id, "run1");
+        assert_eq!(all[2].run_id, "run2");
+        assert_eq!(cat.latest_proposals(&t).unwrap().len(), 1, "only run2");
     }
 
     #[test]

@@ -51,7 +51,6 @@ pub use jobs::{Enqueued, JobRecord, JobStats, JobStatus, Lease, MigrationMode, N
 pub use observe::{AutopilotCounts, LayoutTotals, LogTotals, QueryPointRecord, TemplateStat};
 pub use queries::{LoggedQuery, QueryLogEntry, QueryOrigin, RouteChoice, ScanMetrics, TableScan};
 pub use routes::RouteStat;
-pub use rusqlite;
 pub use schema::SCHEMA_VERSION;
 pub use serving::{
     Activation, ActivationKind, ActiveSwap, CanaryRecord, CanarySummary, DecisionRecord,

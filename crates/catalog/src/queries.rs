@@ -7,7 +7,7 @@ use crate::{
     get_u64, sql_int,
 };
 use dbopt_core::{LayoutId, TableName};
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, Params, Row, params};
 use serde::{Deserialize, Serialize};
 
 /// Where a logged query came from.
@@ -148,12 +148,30 @@ macro_rules! ids_for_table {
     };
 }
 
+/// The `query_log` columns `query_from_row` reads.
+macro_rules! query_columns {
+    () => {
+        concat!(
+            "id, ts_ms, table_name, layout_id, sql, fingerprint, cluster_id, latency_ms, \
+             rows_returned, result_digest, error, origin, workload, policy, explored, ",
+            metric_columns!()
+        )
+    };
+}
+
 const QUERY_SELECT: &str = concat!(
     ids_for_table!(),
-    "SELECT id, ts_ms, table_name, layout_id, sql, fingerprint, cluster_id, latency_ms, \
-     rows_returned, result_digest, error, origin, workload, policy, explored, ",
-    metric_columns!(),
+    "SELECT ",
+    query_columns!(),
     " FROM query_log WHERE id IN ids AND ts_ms >= ?2 ORDER BY ts_ms DESC, id DESC LIMIT ?3"
+);
+
+/// Newest first: queries with an id above ?2 that concern table ?1 (every table when NULL).
+const LOG_SELECT: &str = concat!(
+    ids_for_table!(),
+    "SELECT ",
+    query_columns!(),
+    " FROM query_log WHERE (?1 IS NULL OR id IN ids) AND id > ?2 ORDER BY id DESC LIMIT ?3"
 );
 
 const SCAN_SELECT: &str = concat!(
@@ -230,15 +248,33 @@ impl Catalog {
         limit: Option<usize>,
     ) -> Result<Vec<LoggedQuery>, CatalogError> {
         let since = since_ms.unwrap_or(i64::MIN);
-        let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        self.read_log(
+            QUERY_SELECT,
+            params![table.as_str(), since, sql_limit(limit)],
+        )
+    }
+
+    /// The query log in id order: queries with an id above `after_id` that concern `table`
+    /// (as in `queries_for_table`; every table when None); with `limit`, the newest `limit`
+    /// of them. Oldest first.
+    pub fn logged_queries(
+        &self,
+        table: Option<&TableName>,
+        after_id: i64,
+        limit: Option<usize>,
+    ) -> Result<Vec<LoggedQuery>, CatalogError> {
+        self.read_log(
+            LOG_SELECT,
+            params![table.map(TableName::as_str), after_id, sql_limit(limit)],
+        )
+    }
+
+    /// Runs a newest-first query log select (`QUERY_SELECT` or `LOG_SELECT`); oldest first.
+    fn read_log(&self, sql: &str, params: impl Params) -> Result<Vec<LoggedQuery>, CatalogError> {
         self.read("reading the query log", |tx| {
-            let mut queries = collect_rows(
-                tx,
-                "reading the query log",
-                QUERY_SELECT,
-                params![table.as_str(), since, limit],
-                |row| query_from_row(tx, row),
-            )?;
+            let mut queries = collect_rows(tx, "reading the query log", sql, params, |row| {
+                query_from_row(tx, row)
+            })?;
             queries.reverse();
             Ok(queries)
         })
@@ -287,6 +323,11 @@ impl Catalog {
             Ok(n as u64)
         })
     }
+}
+
+/// A `LIMIT` value: -1 (no limit) for None.
+fn sql_limit(limit: Option<usize>) -> i64 {
+    limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX))
 }
 
 /// Inserts one query_log row and its query_scans rows inside `tx`; returns the id.

@@ -1,12 +1,12 @@
 //! Integration tests of the catalog on real files.
 
-use dbopt_catalog::rusqlite::{Connection, TransactionBehavior};
 use dbopt_catalog::{
     ActivationKind, ActiveSwap, CanarySummary, Catalog, CatalogError, LayoutEval, LayoutRecord,
     LayoutStatus, NewCanary, QueryLogEntry, QueryOrigin, RouteChoice, SCHEMA_VERSION, ScanMetrics,
     TableRecord, TableScan, Verdict,
 };
 use dbopt_core::{LayoutId, LayoutSpec, ManualClock, SortKey, TableName};
+use rusqlite::{Connection, TransactionBehavior};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -347,6 +347,55 @@ fn query_log_round_trips_with_scans_and_joins() {
         .queries_for_table(&name("nan_table"), None, None)
         .unwrap();
     assert!(back[0].entry.latency_ms.is_nan());
+}
+
+#[test]
+fn logged_queries_read_the_whole_log_in_id_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = open(&dir.path().join("metadata.db"));
+    assert!(cat.logged_queries(None, 0, None).unwrap().is_empty());
+    // Logged out of time order: the log is read in id order all the same.
+    let entries = [
+        entry(300, "events", &["events"]),
+        entry(100, "orders", &["orders", "events"]),
+        entry(200, "customers", &[]),
+        entry(50, "orders", &["orders"]),
+    ];
+    let ids: Vec<i64> = entries.iter().map(|e| cat.log_query(e).unwrap()).collect();
+    let ids_of = |queries: Vec<dbopt_catalog::LoggedQuery>| -> Vec<i64> {
+        queries.iter().map(|q| q.id).collect()
+    };
+
+    let all = cat.logged_queries(None, 0, None).unwrap();
+    assert_eq!(
+        all[1].entry, entries[1],
+        "entries round-trip with their scans"
+    );
+    assert_eq!(ids_of(all), ids);
+    assert_eq!(
+        ids_of(cat.logged_queries(None, ids[1], None).unwrap()),
+        &ids[2..],
+        "after_id is exclusive"
+    );
+    assert_eq!(
+        ids_of(cat.logged_queries(None, 0, Some(1)).unwrap()),
+        [ids[3]],
+        "a limit keeps the newest"
+    );
+    assert_eq!(
+        ids_of(cat.logged_queries(Some(&name("events")), 0, None).unwrap()),
+        [ids[0], ids[1]],
+        "a table keeps the queries that scanned it"
+    );
+    assert_eq!(
+        ids_of(
+            cat.logged_queries(Some(&name("customers")), 0, None)
+                .unwrap()
+        ),
+        [ids[2]],
+        "or name it without scans"
+    );
+    assert!(cat.logged_queries(None, ids[3], None).unwrap().is_empty());
 }
 
 #[test]

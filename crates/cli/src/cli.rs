@@ -148,6 +148,8 @@ pub enum Command {
     Jobs(crate::commands::jobs::JobsArgs),
     /// The time series of a table's layout evaluations.
     History(crate::commands::history::HistoryArgs),
+    /// List logged queries with their layout, latency, bytes scanned, pruning and error.
+    QueryLog(crate::commands::query_log::QueryLogArgs),
     /// Write a shareable report directory: summary.md, CSV, JSON and SVG charts.
     Report(crate::commands::report::ReportArgs),
     /// Serve /metrics and /healthz; optionally run autopilot and the migration worker too.

@@ -91,19 +91,18 @@ fn date_ranges_on_a_shuffled_table_propose_a_date_led_layout() {
     assert!(best["payback_runs"].as_f64().is_some());
 
     // Stored with its content-addressed target id; the best one is recorded as recommended.
-    let db = rusqlite::Connection::open(ws.metadata_db()).unwrap();
-    let (target, source, recommended, measured): (String, String, i64, Option<f64>) = db
-        .query_row(
-            "SELECT target_layout, source_layout, recommended, measured_bytes FROM proposals \
-             WHERE id = ?1",
-            [best["id"].as_i64().unwrap()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+    let stored = ws
+        .catalog()
+        .get_proposal(best["id"].as_i64().unwrap())
+        .unwrap()
         .unwrap();
-    assert_eq!(target, best["target_layout"].as_str().unwrap());
-    assert_eq!(source, "initial");
-    assert_eq!(recommended, 1);
-    assert!(measured.is_none());
+    assert_eq!(
+        stored.proposal.target_layout.as_str(),
+        best["target_layout"].as_str().unwrap()
+    );
+    assert_eq!(stored.proposal.source_layout.as_str(), "initial");
+    assert!(stored.proposal.recommended);
+    assert!(stored.measured_bytes.is_none());
 
     // Explained table output names the driving cluster.
     let text = run(
@@ -148,13 +147,9 @@ fn analyze_profiles_columns_and_assigns_stable_clusters() {
     assert!(out["stats"]["columns"].as_array().unwrap().len() >= 10);
 
     let clusters = |ws: &TempWorkspace| -> Vec<(i64, Option<String>)> {
-        let db = rusqlite::Connection::open(ws.metadata_db()).unwrap();
-        let mut stmt = db
-            .prepare("SELECT id, cluster_id FROM query_log ORDER BY id")
-            .unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
+        common::logged_queries(ws)
+            .into_iter()
+            .map(|q| (q.id, q.entry.cluster_id))
             .collect()
     };
     let first = clusters(&ws);

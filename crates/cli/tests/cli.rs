@@ -1,19 +1,23 @@
 //! End-to-end tests: the real `dbopt` binary on small generated data.
 
 mod common;
-use common::{bin, generated, run};
+use common::{bin, generated, logged_queries, run};
+use dbopt_catalog::QueryOrigin;
 use dbopt_testkit::TempWorkspace;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// (bytes_scanned, row_groups_total, row_groups_pruned, error) of the latest logged query.
-fn last_logged(ws: &TempWorkspace) -> (i64, i64, i64, Option<String>) {
-    ws.catalog()
-        .query_row(
-            "SELECT bytes_scanned, row_groups_total, row_groups_pruned, error FROM query_log ORDER BY id DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .unwrap()
+fn last_logged(ws: &TempWorkspace) -> (u64, u64, u64, Option<String>) {
+    let newest = ws.catalog().logged_queries(None, 0, Some(1)).unwrap();
+    let last = newest.into_iter().next().expect("a query was logged").entry;
+    let m = last.metrics;
+    (
+        m.bytes_scanned,
+        m.row_groups_total,
+        m.row_groups_pruned,
+        last.error,
+    )
 }
 
 fn query_json(ws: &TempWorkspace, sql: &str) -> serde_json::Value {
@@ -68,16 +72,13 @@ fn generate_query_and_log_with_pruning() {
     );
     assert!(day_bytes < full_bytes, "{day_bytes} < {full_bytes}");
 
-    let (count, fp_count): (i64, i64) = ws
-        .catalog()
-        .query_row(
-            "SELECT count(*), count(DISTINCT fingerprint) FROM query_log WHERE origin = 'query'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!(count, 3);
-    assert_eq!(fp_count, 3);
+    let queries: Vec<_> = logged_queries(&ws)
+        .into_iter()
+        .filter(|q| q.entry.origin == QueryOrigin::Query)
+        .collect();
+    let fingerprints: BTreeSet<_> = queries.iter().map(|q| &q.entry.fingerprint).collect();
+    assert_eq!(queries.len(), 3);
+    assert_eq!(fingerprints.len(), 3);
 }
 
 #[test]
@@ -90,24 +91,15 @@ fn joins_are_logged_against_both_tables_and_fingerprints_ignore_literals() {
         let rows = query_json(&ws, &sql);
         assert!(!rows.as_array().unwrap().is_empty());
     }
-    let conn = ws.catalog();
-    let fps: i64 = conn
-        .query_row(
-            "SELECT count(DISTINCT fingerprint) FROM query_log",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(fps, 1, "same shape, other literal, same fingerprint");
-    let mut stmt = conn
-        .prepare("SELECT DISTINCT table_name FROM query_scans ORDER BY 1")
-        .unwrap();
-    let scanned: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
+    let logged = logged_queries(&ws);
+    let fps: BTreeSet<_> = logged.iter().map(|q| &q.entry.fingerprint).collect();
+    assert_eq!(fps.len(), 1, "same shape, other literal, same fingerprint");
+    let scanned: BTreeSet<&str> = logged
+        .iter()
+        .flat_map(|q| &q.entry.scans)
+        .map(|s| s.table.as_str())
         .collect();
-    assert_eq!(scanned, ["customers", "events"]);
+    assert_eq!(Vec::from_iter(scanned), ["customers", "events"]);
 }
 
 #[test]
@@ -180,14 +172,18 @@ fn run_workload_logs_every_query() {
     assert_eq!(summary["queries"], 40);
     assert_eq!(summary["errors"], 0, "{summary}");
     assert!(summary["total_bytes_scanned"].as_u64().unwrap() > 0);
-    let (n, templates, with_bytes): (i64, i64, i64) = ws.catalog()
-        .query_row(
-            "SELECT count(*), count(DISTINCT workload), sum(bytes_scanned > 0) FROM query_log WHERE origin = 'workload' AND error IS NULL",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
-    assert_eq!(n, 40);
+    let ran: Vec<_> = logged_queries(&ws)
+        .into_iter()
+        .map(|q| q.entry)
+        .filter(|e| e.origin == QueryOrigin::Workload && e.error.is_none())
+        .collect();
+    let templates = ran
+        .iter()
+        .filter_map(|e| e.workload.as_ref())
+        .collect::<BTreeSet<_>>()
+        .len();
+    let with_bytes = ran.iter().filter(|e| e.metrics.bytes_scanned > 0).count();
+    assert_eq!(ran.len(), 40);
     assert!(templates >= 4, "several templates drawn, got {templates}");
     assert!(with_bytes >= 35);
 }
@@ -475,15 +471,9 @@ fn config_show_reports_sources_by_precedence() {
 #[test]
 fn newer_catalog_schema_is_refused_unchanged() {
     let ws = generated();
-    ws.catalog()
-        .execute_batch("PRAGMA user_version = 999")
-        .unwrap();
+    ws.write_catalog_schema_version(999);
     run(&ws, &["tables"]).user_error("newer");
-    let v: i64 = ws
-        .catalog()
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(v, 999);
+    assert_eq!(ws.read_catalog_schema_version(), 999);
 }
 
 #[test]
@@ -598,11 +588,11 @@ fn workload_sql_prints_filtered_queries_without_running_them() {
     )
     .success();
     assert_eq!(only.matches("-- template: segment_join").count(), 5);
-    let logged: i64 = ws
-        .catalog()
-        .query_row("SELECT count(*) FROM query_log", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(logged, 0, "printing queries runs nothing");
+    assert_eq!(
+        logged_queries(&ws).len(),
+        0,
+        "printing queries runs nothing"
+    );
     run(&ws, &["workload-sql", "--only-templates", "nope"]).user_error("unknown template 'nope'");
 }
 

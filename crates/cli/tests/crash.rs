@@ -10,8 +10,8 @@
 
 mod common;
 use common::{
-    active_layout, checksum, cmd, gc_now, generate_events, layout_dirs, manifest_digest, run,
-    scalar, staging_entries, target_of,
+    active_layout, checksum, cmd, gc_now, generate_events, jobs, layout_dirs, layouts,
+    logged_queries, manifest_digest, run, staging_entries, target_of,
 };
 use dbopt_testkit::TempWorkspace;
 use std::os::unix::process::ExitStatusExt;
@@ -52,17 +52,13 @@ fn with_fault(ws: &TempWorkspace, point: &str, args: &[&str]) -> Output {
 
 /// Catalog layouts of `events` with the given status.
 fn layouts_with(ws: &TempWorkspace, status: &str) -> Vec<String> {
-    let conn = ws.catalog();
-    let mut stmt = conn
-        .prepare(
-            "SELECT layout_id FROM layouts WHERE table_name = 'events' AND status = ?1 \
-             ORDER BY layout_id",
-        )
-        .unwrap();
-    stmt.query_map([status], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    let mut ids: Vec<String> = layouts(ws)
+        .into_iter()
+        .filter(|l| l.status.as_str() == status)
+        .map(|l| l.layout_id.to_string())
+        .collect();
+    ids.sort();
+    ids
 }
 
 /// A small events table of 4 files (20k rows), the checksum of its rows.
@@ -117,6 +113,18 @@ fn finish_job(ws: &TempWorkspace, target: &str) {
             String::from_utf8_lossy(&out.stderr)
         );
         std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// A lease that outlives any test, in milliseconds.
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// Sleeps until the job building `target` is due again after a failed attempt's backoff.
+fn wait_for_retry(ws: &TempWorkspace, target: &str) {
+    let due = common::job(ws, target).retry_after_ms.unwrap_or(0);
+    let wait = due.saturating_sub(ws.catalog().now_ms());
+    if wait > 0 {
+        std::thread::sleep(Duration::from_millis(wait as u64 + 50));
     }
 }
 
@@ -403,14 +411,8 @@ fn a_full_disk_during_a_migration_fails_the_attempt_and_keeps_the_table() {
             "a retryable failure is not the worker's failure: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let (status, error): (String, String) = ws
-            .catalog()
-            .query_row(
-                "SELECT status, error FROM migration_jobs WHERE target_layout = ?1",
-                [&target],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
+        let (status, error) = common::job_status(&ws, &target);
+        let error = error.unwrap_or_default();
         assert_eq!(status, "queued", "{fault}: retried later");
         let expected = if fault.contains("enospc") {
             "No space left on device"
@@ -420,10 +422,8 @@ fn a_full_disk_during_a_migration_fails_the_attempt_and_keeps_the_table() {
         assert!(error.contains(expected), "{fault}: {error}");
         assert_eq!(active_layout(&ws), "initial");
         assert_eq!(checksum(&ws, None), before);
-        // The retry waits out its backoff; make it due now.
-        ws.catalog()
-            .execute("UPDATE migration_jobs SET retry_after_ms = 0", [])
-            .unwrap();
+        // The retry waits out its backoff (2 s after the first attempt, 4 s after the second).
+        wait_for_retry(&ws, &target);
     }
     finish_job(&ws, &target);
     assert_eq!(checksum(&ws, None), before);
@@ -503,16 +503,11 @@ fn a_job_planned_before_an_activation_publishes_a_candidate() {
 fn replace_drops_queued_and_running_jobs() {
     let ws = TempWorkspace::new();
     let before = table(&ws);
-    let queued = enqueue(&ws, "event_ts");
-    // A second job left running by a dead worker.
+    // A job left running by a dead worker (claimed under a day's lease), and a queued one.
     let running = enqueue(&ws, "user_id");
-    ws.catalog()
-        .execute(
-            "UPDATE migration_jobs SET status = 'running', lease_owner = 'gone', \
-             lease_expires_ms = 9000000000000 WHERE target_layout = ?1",
-            [&running],
-        )
-        .unwrap();
+    let claimed = ws.catalog().claim_job("gone", DAY_MS, None).unwrap();
+    assert_eq!(claimed.unwrap().0.target_layout.as_str(), running);
+    let queued = enqueue(&ws, "event_ts");
     run(
         &ws,
         &[
@@ -527,8 +522,11 @@ fn replace_drops_queued_and_running_jobs() {
         ],
     )
     .success();
-    let jobs: i64 = scalar(&ws, "SELECT count(*) FROM migration_jobs");
-    assert_eq!(jobs, 0, "jobs planned from the old rows are gone");
+    assert_eq!(
+        jobs(&ws).len(),
+        0,
+        "jobs planned from the old rows are gone"
+    );
     let again = enqueue(&ws, "event_ts");
     assert_eq!(again, queued);
     finish_job(&ws, &again);
@@ -560,8 +558,11 @@ fn two_workers_racing_for_one_job_publish_it_once() {
         );
     }
     assert_eq!(job_status(&ws, &target), "done");
-    let attempts: i64 = scalar(&ws, "SELECT attempt FROM migration_jobs");
-    assert_eq!(attempts, 1, "only one worker claimed the job");
+    assert_eq!(
+        common::job(&ws, &target).attempt,
+        1,
+        "only one worker claimed the job"
+    );
     assert_eq!(active_layout(&ws), target);
     assert_eq!(checksum(&ws, None), before);
 }
@@ -602,8 +603,7 @@ fn a_worker_paused_past_its_lease_does_not_publish() {
         stderr.contains("lease"),
         "A must notice it lost the lease: {stderr}"
     );
-    let attempts: i64 = scalar(&ws, "SELECT attempt FROM migration_jobs");
-    assert_eq!(attempts, 2);
+    assert_eq!(common::job(&ws, &target).attempt, 2);
     assert_eq!(active_layout(&ws), target);
     assert_eq!(checksum(&ws, None), before);
     gc_now(&ws, "0");
@@ -675,7 +675,7 @@ fn routing_a_worker_and_gc_write_the_catalog_at_once() {
     let ws = TempWorkspace::new();
     let (before, _, _) = two_layouts(&ws);
     let target = enqueue(&ws, "session_id");
-    let logged_before: i64 = scalar(&ws, "SELECT count(*) FROM query_log");
+    let logged_before = logged_queries(&ws).len();
     let spawn = |args: &[&str]| {
         cmd(&ws, &[], args)
             .stdout(Stdio::null())
@@ -712,16 +712,13 @@ fn routing_a_worker_and_gc_write_the_catalog_at_once() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let logged: i64 = scalar(&ws, "SELECT count(*) FROM query_log");
+    let logged = logged_queries(&ws);
     assert_eq!(
-        logged - logged_before,
+        logged.len() - logged_before,
         80,
         "every routed query is logged once"
     );
-    let errors: i64 = scalar(
-        &ws,
-        "SELECT count(*) FROM query_log WHERE error IS NOT NULL",
-    );
+    let errors = logged.iter().filter(|q| q.entry.error.is_some()).count();
     assert_eq!(errors, 0);
     assert_eq!(job_status(&ws, &target), "done");
     assert_eq!(checksum(&ws, None), before);

@@ -20,7 +20,8 @@ mod common;
 use common::run;
 use dbopt::loop_settings::LoopSettings;
 use dbopt::{NoProgress, Workspace};
-use dbopt_core::{Config, LayoutManifest, TableName};
+use dbopt_catalog::{MigrationMode, NewJob};
+use dbopt_core::{Config, LayoutId, LayoutManifest, LayoutSpec, TableName};
 use dbopt_data::workload_file::{TemplateWorkload, parse_template_file, split_sql};
 use dbopt_testkit::TempWorkspace;
 use std::collections::BTreeMap;
@@ -933,15 +934,19 @@ fn cli_hand_edited_catalog_and_manifest() {
         ws.data_dir().join("base/layout_initial"),
     )
     .unwrap();
-    // A queued job whose plan was edited into garbage.
-    let tables: i64 = common::scalar(&ws, "SELECT count(*) FROM tables");
-    assert_eq!(tables, 1);
+    // A queued job whose plan was edited into garbage (the catalog stores plans as text).
+    assert_eq!(ws.catalog().list_tables().unwrap().len(), 1);
     ws.catalog()
-        .execute(
-            "INSERT INTO migration_jobs (table_name, source_layout, target_layout, spec_json, plan_json, mode, status, created_at_ms) \
-             VALUES ('base', 'initial', '00000000000000aa', '{}', 'not json', 'full', 'queued', 0)",
-            [],
-        )
+        .enqueue_job(&NewJob {
+            table: TableName::new("base").unwrap(),
+            source_layout: LayoutId::initial(),
+            target_layout: LayoutId::parse("00000000000000aa").unwrap(),
+            spec: LayoutSpec::default(),
+            plan_json: "not json".into(),
+            mode: MigrationMode::Full,
+            activate: false,
+            units_total: 0,
+        })
         .unwrap();
     let r = run(&ws, &["migration-worker", "--once"]);
     assert!(!r.stderr().contains("panicked"), "{}", r.stderr());
@@ -984,10 +989,12 @@ fn cli_statement_timeout_cancels_a_slow_query() {
         .unwrap();
     let text = String::from_utf8_lossy(&r.stdout).to_string() + &String::from_utf8_lossy(&r.stderr);
     assert!(!text.contains("panicked"), "{text}");
-    let logged: String = common::scalar(
-        &ws,
-        "SELECT coalesce(max(error), '') FROM query_log WHERE sql LIKE '%base e%'",
-    );
+    let logged: String = common::logged_queries(&ws)
+        .into_iter()
+        .filter(|q| q.entry.sql.contains("base e"))
+        .filter_map(|q| q.entry.error)
+        .max()
+        .unwrap_or_default();
     assert!(logged.contains("statement_timeout"), "{logged}\n{text}");
     let r = run(
         &ws,

@@ -4,9 +4,22 @@
 
 mod common;
 
-use common::{active_layout, generate_events, run, scalar};
+use common::{active_layout, events, generate_events, layouts, logged_queries, run};
+use dbopt_catalog::DecisionRecord;
 use dbopt_testkit::TempWorkspace;
 use serde_json::Value;
+
+/// How many evaluations of `events` the catalog stores.
+fn stored_evals(ws: &TempWorkspace) -> usize {
+    let evals = ws.catalog().evals(&events(), None, None, usize::MAX);
+    evals.unwrap().len()
+}
+
+/// The stored decisions of the autopilot pass `pass_id` on `events`, oldest first.
+fn pass_decisions(ws: &TempWorkspace, pass_id: &str) -> Vec<DecisionRecord> {
+    let all = ws.catalog().decisions(&events(), usize::MAX).unwrap();
+    all.into_iter().filter(|d| d.pass_id == pass_id).collect()
+}
 
 fn json(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
@@ -94,10 +107,15 @@ fn the_seed_workflow_routes_evaluates_canaries_promotes_and_rolls_back() {
         2,
         "both layouts served queries: {routed}"
     );
-    let policies: i64 = scalar(
-        &ws,
-        "SELECT count(*) FROM query_log WHERE policy = 'epsilon-greedy'",
-    );
+    let policies = logged_queries(&ws)
+        .iter()
+        .filter(|q| {
+            q.entry
+                .route
+                .as_ref()
+                .is_some_and(|r| r.policy == "epsilon-greedy")
+        })
+        .count();
     assert!(policies > 0);
 
     let dry = run(
@@ -116,8 +134,7 @@ fn the_seed_workflow_routes_evaluates_canaries_promotes_and_rolls_back() {
         dry.contains("baseline initial") && dry.contains(&target),
         "{dry}"
     );
-    let evals = |ws: &TempWorkspace| -> i64 { scalar(ws, "SELECT count(*) FROM layout_evals") };
-    assert_eq!(evals(&ws), 0, "a dry run stores nothing");
+    assert_eq!(stored_evals(&ws), 0, "a dry run stores nothing");
     let eval = json(
         &run(
             &ws,
@@ -132,7 +149,7 @@ fn the_seed_workflow_routes_evaluates_canaries_promotes_and_rolls_back() {
         )
         .success(),
     );
-    assert!(evals(&ws) > 0);
+    assert!(stored_evals(&ws) > 0);
     let scored = eval["scored"].as_array().unwrap();
     let target_all = scored
         .iter()
@@ -195,8 +212,8 @@ fn the_seed_workflow_routes_evaluates_canaries_promotes_and_rolls_back() {
         .success(),
     );
     assert!(!pass["steps"].as_array().unwrap().is_empty(), "{pass}");
-    let decisions: i64 = scalar(&ws, "SELECT count(*) FROM decisions");
-    assert_eq!(decisions as usize, pass["steps"].as_array().unwrap().len());
+    let decisions = ws.catalog().decisions(&events(), usize::MAX).unwrap();
+    assert_eq!(decisions.len(), pass["steps"].as_array().unwrap().len());
 }
 
 #[test]
@@ -225,10 +242,11 @@ fn bad_loop_inputs_exit_2_and_change_nothing() {
     )
     .success();
     run(&ws, &["migration-worker", "--once"]).success();
-    let layout: String = scalar(
-        &ws,
-        "SELECT layout_id FROM layouts WHERE table_name = 'events' AND layout_id != 'initial'",
-    );
+    let layout = layouts(&ws)
+        .into_iter()
+        .map(|l| l.layout_id.to_string())
+        .find(|l| l != "initial")
+        .expect("the worker published a layout");
     run(
         &ws,
         &["promote", "--table-name", "customers", "--layout", &layout],
@@ -422,19 +440,13 @@ fn evaluate_canary_and_autopilot_json_names_the_real_layouts() {
     assert_eq!(eval["written"], true);
     assert!(eval["window_start_ms"].as_i64().unwrap() < eval["window_end_ms"].as_i64().unwrap());
     let scored = eval["scored"].as_array().unwrap();
-    let stored: i64 = scalar(&ws, "SELECT count(*) FROM layout_evals");
-    assert_eq!(stored as usize, scored.len());
+    assert_eq!(stored_evals(&ws), scored.len());
     for row in scored {
         let layout = row["layout_id"].as_str().unwrap();
         assert!(layouts.iter().any(|l| l == layout), "{row}");
         if row["cluster_id"] == "*" {
-            let logged: i64 = scalar(
-                &ws,
-                &format!(
-                    "SELECT count(*) FROM query_log WHERE table_name = 'events' AND layout_id = '{layout}' AND error IS NULL"
-                ),
-            );
-            assert_eq!(row["queries"].as_i64().unwrap(), logged, "{row}");
+            let logged = common::served_by(&ws, layout).len();
+            assert_eq!(row["queries"].as_u64().unwrap() as usize, logged, "{row}");
             assert!(row["avg_bytes_scanned"].as_f64().unwrap() > 0.0, "{row}");
             assert!(
                 row["p95_latency_ms"].as_f64().unwrap() >= row["p50_latency_ms"].as_f64().unwrap()
@@ -469,10 +481,14 @@ fn evaluate_canary_and_autopilot_json_names_the_real_layouts() {
     assert_eq!(canary["table"], "events");
     assert_eq!(canary["layout"], target.as_str());
     assert_eq!(canary["baseline"], active.as_str());
-    let id: i64 = scalar(&ws, "SELECT max(id) FROM canaries");
-    assert_eq!(canary["id"].as_i64().unwrap(), id);
-    let verdict: String = scalar(&ws, "SELECT verdict FROM canaries ORDER BY id DESC LIMIT 1");
-    assert_eq!(canary["verdict"], verdict.as_str());
+    let newest = ws
+        .catalog()
+        .canaries(&events(), None)
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(canary["id"].as_i64().unwrap(), newest.id);
+    assert_eq!(canary["verdict"], newest.canary.verdict.as_str());
     let shapes = canary["queries"].as_array().unwrap();
     assert_eq!(
         canary["summary"]["queries"].as_u64().unwrap() as usize,
@@ -482,10 +498,10 @@ fn evaluate_canary_and_autopilot_json_names_the_real_layouts() {
     for shape in shapes {
         assert!(shape.get("sql").is_none(), "no SQL literals: {shape}");
         let fingerprint = shape["fingerprint"].as_str().unwrap();
-        let logged: i64 = scalar(
-            &ws,
-            &format!("SELECT count(*) FROM query_log WHERE fingerprint = '{fingerprint}'"),
-        );
+        let logged = logged_queries(&ws)
+            .iter()
+            .filter(|q| q.entry.fingerprint == fingerprint)
+            .count();
         assert!(logged > 0, "{shape}");
     }
 
@@ -509,18 +525,10 @@ fn evaluate_canary_and_autopilot_json_names_the_real_layouts() {
     assert_eq!(pass["active"], active_after.as_str());
     assert!(layouts_after.contains(&active_after));
     let pass_id = pass["pass_id"].as_str().unwrap();
-    let decisions: i64 = scalar(
-        &ws,
-        &format!("SELECT count(*) FROM decisions WHERE pass_id = '{pass_id}'"),
-    );
+    let decisions = pass_decisions(&ws, pass_id);
     let steps = pass["steps"].as_array().unwrap();
-    assert_eq!(decisions as usize, steps.len());
-    let first: String = scalar(
-        &ws,
-        &format!(
-            "SELECT step || ':' || decision FROM decisions WHERE pass_id = '{pass_id}' ORDER BY id LIMIT 1"
-        ),
-    );
+    assert_eq!(decisions.len(), steps.len());
+    let first = format!("{}:{}", decisions[0].step, decisions[0].decision);
     assert_eq!(
         first,
         format!(
@@ -572,11 +580,8 @@ fn autopilot_loop_prints_one_json_object_per_pass() {
         );
         assert!(!pass["steps"].as_array().unwrap().is_empty(), "{pass}");
         let pass_id = pass["pass_id"].as_str().unwrap();
-        let decisions: i64 = scalar(
-            &ws,
-            &format!("SELECT count(*) FROM decisions WHERE pass_id = '{pass_id}'"),
-        );
-        assert_eq!(decisions as usize, pass["steps"].as_array().unwrap().len());
+        let decisions = pass_decisions(&ws, pass_id);
+        assert_eq!(decisions.len(), pass["steps"].as_array().unwrap().len());
     }
     assert_ne!(passes[0]["pass_id"], passes[1]["pass_id"]);
 }

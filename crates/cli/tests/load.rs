@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{bin, generate_events, run, scalar};
+use common::{bin, generate_events, logged_queries, run};
+use dbopt_catalog::{LayoutStatus, QueryOrigin};
 use dbopt_testkit::TempWorkspace;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -73,31 +74,22 @@ fn write_sql(path: &Path, statements: &[String]) {
     std::fs::write(path, text).unwrap();
 }
 
-/// `(sql, result digest)` of every logged query of `workload` files matching `like`, and the
-/// number of logged errors among them.
-fn logged(ws: &TempWorkspace, like: &str) -> (Vec<(String, String)>, i64) {
-    let conn = ws.catalog();
-    let mut stmt = conn
-        .prepare(
-            "SELECT sql, coalesce(result_digest, ''), error IS NOT NULL FROM query_log \
-             WHERE workload LIKE ?1 OR (?1 = 'query' AND origin = 'query')",
-        )
-        .unwrap();
+/// `(sql, result digest)` of every logged query whose workload starts with `prefix` (with
+/// `query`: of every `dbopt query`), and the number of logged errors among them.
+fn logged(ws: &TempWorkspace, prefix: &str) -> (Vec<(String, String)>, i64) {
     let mut rows = Vec::new();
     let mut errors = 0;
-    for r in stmt
-        .query_map([like], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, bool>(2)?,
-            ))
-        })
-        .unwrap()
-    {
-        let (sql, digest, failed) = r.unwrap();
-        errors += i64::from(failed);
-        rows.push((sql, digest));
+    for q in logged_queries(ws) {
+        let e = q.entry;
+        let matches = if prefix == "query" {
+            e.origin == QueryOrigin::Query
+        } else {
+            e.workload.as_deref().is_some_and(|w| w.starts_with(prefix))
+        };
+        if matches {
+            errors += i64::from(e.error.is_some());
+            rows.push((e.sql, e.result_digest.unwrap_or_default()));
+        }
     }
     (rows, errors)
 }
@@ -150,7 +142,7 @@ fn a_thousand_concurrent_queries_survive_a_migration_promotions_and_gc() {
     .success();
     let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(summary["errors"], 0, "{out}");
-    let (rows, errors) = logged(&ws, "expected.sql:%");
+    let (rows, errors) = logged(&ws, "expected.sql:");
     assert_eq!((rows.len(), errors), (all.len(), 0));
     let expected: BTreeMap<String, String> = rows.into_iter().collect();
     let csv_queries: Vec<String> = all.iter().step_by(3).cloned().collect();
@@ -182,7 +174,7 @@ fn a_thousand_concurrent_queries_survive_a_migration_promotions_and_gc() {
     let a = target_of(&out);
     run(&ws, &["migration-worker", "--once"]).success();
     assert_eq!(common::active_layout(&ws), a);
-    let before: i64 = scalar(&ws, "SELECT count(*) FROM query_log");
+    let before = logged_queries(&ws).len();
 
     // Clients: run-workload processes (one session each, half routed across the live
     // layouts), and threads starting one `dbopt query` process per query (each resolves the
@@ -255,11 +247,11 @@ fn a_thousand_concurrent_queries_survive_a_migration_promotions_and_gc() {
         "{out}"
     );
     assert!(a_dir.is_dir(), "A is kept for the grace period:\n{out}");
-    let status: String = scalar(
-        &ws,
-        &format!("SELECT status FROM layouts WHERE layout_id = '{a}'"),
-    );
-    assert_eq!(status, "retired");
+    let status = common::layouts(&ws)
+        .into_iter()
+        .find(|l| l.layout_id.as_str() == a)
+        .map(|l| l.status);
+    assert_eq!(status, Some(LayoutStatus::Retired));
     // The catalog remembers when A was retired: a long grace keeps it on the next gc too.
     let out = run(
         &ws,
@@ -336,7 +328,7 @@ fn a_thousand_concurrent_queries_survive_a_migration_promotions_and_gc() {
         "query failures:\n{}",
         failures.join("\n")
     );
-    let (mut rows, mut errors) = logged(&ws, "client%");
+    let (mut rows, mut errors) = logged(&ws, "client");
     let (query_rows, query_errors) = logged(&ws, "query");
     let query_rows: Vec<_> = query_rows
         .into_iter()
@@ -351,8 +343,8 @@ fn a_thousand_concurrent_queries_survive_a_migration_promotions_and_gc() {
     for (sql, digest) in &rows {
         assert_eq!(&expected[sql], digest, "a different answer to {sql}");
     }
-    let after: i64 = scalar(&ws, "SELECT count(*) FROM query_log");
-    assert_eq!(after - before, total as i64);
+    let after = logged_queries(&ws).len();
+    assert_eq!(after - before, total);
     assert!(
         still_running > 0,
         "every client had finished before gc removed layout {a}: the test needs longer clients"
@@ -405,11 +397,7 @@ fn a_rewrite_larger_than_the_memory_limit_spills_and_stays_within_limit_plus_ove
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("the worker reports spilled bytes:\n{out}"));
     assert!(spilled > 0, "the sort must spill:\n{out}");
-    let peak: i64 = scalar(
-        &ws,
-        &format!("SELECT peak_memory_bytes FROM migration_jobs WHERE target_layout = '{target}'"),
-    );
-    let peak = peak as u64;
+    let peak = common::job(&ws, &target).stats.peak_memory_bytes;
     assert!(peak > 0, "peak RSS is recorded");
     eprintln!(
         "rewrite of 400k rows at memory_limit {} MiB: spilled {} MiB, peak RSS {} MiB",

@@ -3,8 +3,8 @@
 
 mod common;
 use common::{
-    active_layout, checksum, cmd, generate_events, job_status, layout_dirs, manifest_digest, run,
-    staging_entries, target_of,
+    active_layout, checksum, cmd, generate_events, job, job_status, jobs, layout_dirs,
+    manifest_digest, run, staging_entries, target_of,
 };
 use dbopt_testkit::TempWorkspace;
 use std::process::Stdio;
@@ -36,11 +36,7 @@ fn enqueue_is_idempotent_and_the_worker_publishes_a_verified_layout() {
     assert_eq!(target_of(&dry), target);
     let second = run(&ws, &args).success();
     assert!(second.contains("nothing to do"), "{second}");
-    let jobs: i64 = ws
-        .catalog()
-        .query_row("SELECT count(*) FROM migration_jobs", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(jobs, 1);
+    assert_eq!(jobs(&ws).len(), 1);
 
     let out = run(&ws, &["migration-worker", "--once"]).success();
     assert!(out.contains(&format!("published layout {target}")), "{out}");
@@ -57,14 +53,13 @@ fn enqueue_is_idempotent_and_the_worker_publishes_a_verified_layout() {
         .join(format!("layout_{target}"));
     assert!(dir.join("device=mobile").is_dir());
     // The cost of the rewrite is recorded.
-    let (read, written, rows, files): (i64, i64, i64, i64) = ws
-        .catalog()
-        .query_row(
-            "SELECT bytes_read, bytes_written, rows_written, files_written FROM migration_jobs",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .unwrap();
+    let stats = job(&ws, &target).stats;
+    let (read, written, rows, files) = (
+        stats.bytes_read,
+        stats.bytes_written,
+        stats.rows_written,
+        stats.files_written,
+    );
     assert!(
         read > 0 && written > 0 && files > 0,
         "{read} {written} {files}"
@@ -365,14 +360,7 @@ fn ctrl_c_stops_the_worker_between_units_and_the_job_resumes() {
     // Wait until at least one unit is durable, then send SIGINT (Ctrl+C).
     let started = Instant::now();
     loop {
-        let done: i64 = ws
-            .catalog()
-            .query_row(
-                "SELECT units_done FROM migration_jobs WHERE target_layout = ?1",
-                [&target],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let done = job(&ws, &target).units_done;
         if done >= 1 || started.elapsed() > Duration::from_secs(30) {
             break;
         }

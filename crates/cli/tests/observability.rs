@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{bin, generate_events, run, scalar};
+use common::{active_layout, bin, events, generate_events, jobs, logged_queries, run};
+use dbopt_catalog::{JobStatus, Verdict};
 use dbopt_testkit::TempWorkspace;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -49,10 +50,12 @@ fn looped() -> (TempWorkspace, String) {
     )
     .success();
     run(&ws, &["migration-worker", "--once"]).success();
-    let target: String = scalar(
-        &ws,
-        "SELECT target_layout FROM migration_jobs WHERE status = 'done'",
-    );
+    let target = jobs(&ws)
+        .into_iter()
+        .find(|j| j.status == JobStatus::Done)
+        .expect("the worker published the job")
+        .target_layout
+        .to_string();
     workload(
         "2",
         &[
@@ -86,21 +89,23 @@ fn status_jobs_history_and_report_show_what_the_catalog_holds() {
             .find(|l| l["layout_id"] == id)
             .unwrap_or_else(|| panic!("no layout {id} in {status}"))
     };
-    let logged: i64 = scalar(
-        &ws,
-        "SELECT count(*) FROM query_log WHERE error IS NULL AND layout_id IS NOT NULL",
-    );
+    let logged = logged_queries(&ws)
+        .iter()
+        .filter(|q| q.entry.error.is_none() && q.entry.layout_id.is_some())
+        .count() as i64;
     let shown: i64 = layouts.iter().map(|l| l["queries"].as_i64().unwrap()).sum();
     assert_eq!(shown, logged, "every measured query is counted once");
-    let target_queries: i64 = scalar(
-        &ws,
-        &format!("SELECT count(*) FROM query_log WHERE layout_id = '{target}'"),
-    );
+    let target_queries = logged_queries(&ws)
+        .iter()
+        .filter(|q| {
+            q.entry
+                .layout_id
+                .as_ref()
+                .is_some_and(|l| l.as_str() == target)
+        })
+        .count() as i64;
     assert_eq!(by_id(&target)["queries"].as_i64().unwrap(), target_queries);
-    let active: String = scalar(
-        &ws,
-        "SELECT active_layout FROM tables WHERE name = 'events'",
-    );
+    let active = active_layout(&ws);
     assert_eq!(status["active_layout"], active.as_str());
     assert_eq!(by_id(&active)["state"], "active");
     let shares: f64 = layouts
@@ -128,7 +133,11 @@ fn status_jobs_history_and_report_show_what_the_catalog_holds() {
     let jobs_text = run(&ws, &["jobs", "--table-name", "events"]).success();
     assert!(jobs_text.contains(&target), "{jobs_text}");
 
-    let evals: i64 = scalar(&ws, "SELECT count(*) FROM layout_evals");
+    let stored = ws
+        .catalog()
+        .evals(&events(), None, None, usize::MAX)
+        .unwrap();
+    let evals = stored.len() as i64;
     let history = json(
         &run(
             &ws,
@@ -161,10 +170,7 @@ fn status_jobs_history_and_report_show_what_the_catalog_holds() {
         .success(),
     );
     assert_eq!(limited.as_array().unwrap().len(), 3.min(evals as usize));
-    let scored: i64 = scalar(
-        &ws,
-        "SELECT count(*) FROM layout_evals WHERE reward IS NOT NULL",
-    );
+    let scored = stored.iter().filter(|e| e.eval.reward.is_some()).count() as i64;
     let csv = run(
         &ws,
         &[
@@ -218,7 +224,7 @@ fn status_jobs_history_and_report_show_what_the_catalog_holds() {
     assert_eq!(report_json.as_array().unwrap().len() as i64, evals);
 
     // No query text (literal values) unless asked for.
-    let sample_sql: String = scalar(&ws, "SELECT sql FROM query_log ORDER BY id DESC LIMIT 1");
+    let sample_sql = logged_queries(&ws).pop().unwrap().entry.sql;
     let all_text: String = ["summary.md", "query_routing_summary.csv", "proposals.csv"]
         .iter()
         .map(|f| std::fs::read_to_string(out.join(f)).unwrap())
@@ -378,15 +384,9 @@ fn serve_exposes_metrics_that_equal_the_catalog_and_stops_on_sigterm() {
     let metrics = parse_exposition(&text);
 
     for layout in ["initial", target.as_str()] {
-        let (queries, bytes): (i64, i64) = ws
-            .catalog()
-            .query_row(
-                "SELECT count(*), coalesce(sum(bytes_scanned), 0) FROM query_log \
-                 WHERE table_name = 'events' AND layout_id = ?1 AND error IS NULL",
-                [layout],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
+        let served = common::served_by(&ws, layout);
+        let queries = served.len();
+        let bytes: u64 = served.iter().map(|e| e.metrics.bytes_scanned).sum();
         let key = |name: &str| format!("{name}{{layout={layout},table=events}}");
         assert_eq!(
             metrics[&key("dbopt_queries_total")],
@@ -399,37 +399,37 @@ fn serve_exposes_metrics_that_equal_the_catalog_and_stops_on_sigterm() {
             queries as f64
         );
     }
-    let active: String = scalar(
-        &ws,
-        "SELECT active_layout FROM tables WHERE name = 'events'",
-    );
+    let active = active_layout(&ws);
     assert_eq!(
         metrics[&format!("dbopt_active_layout_info{{layout={active},table=events}}")],
         1.0
     );
+    let all_jobs = jobs(&ws);
     for state in ["queued", "running", "done", "failed"] {
-        let jobs: i64 = scalar(
-            &ws,
-            &format!("SELECT count(*) FROM migration_jobs WHERE status = '{state}'"),
-        );
+        let jobs = all_jobs
+            .iter()
+            .filter(|j| j.status.as_str() == state)
+            .count();
         assert_eq!(
             metrics[&format!("dbopt_migration_jobs{{state={state}}}")],
             jobs as f64
         );
     }
     assert!(metrics["dbopt_migration_jobs{state=done}"] >= 1.0);
-    let written: i64 = scalar(&ws, "SELECT sum(bytes_written) FROM migration_jobs");
+    let written: u64 = all_jobs.iter().map(|j| j.stats.bytes_written).sum();
     assert_eq!(metrics["dbopt_rewrite_bytes_total{}"], written as f64);
-    let recommended: i64 = scalar(&ws, "SELECT count(*) FROM proposals WHERE recommended = 1");
+    let proposals = ws.catalog().proposals(&events()).unwrap();
+    let recommended = proposals.iter().filter(|p| p.proposal.recommended).count();
     assert_eq!(
         metrics["autopilot_recommendations_total{table=events}"],
         recommended as f64
     );
     // prometheus_client names counter samples with `_total` even when the family has none.
-    let rejected: i64 = scalar(
-        &ws,
-        "SELECT count(*) FROM canaries WHERE verdict = 'reject'",
-    );
+    let canaries = ws.catalog().canaries(&events(), None).unwrap();
+    let rejected = canaries
+        .iter()
+        .filter(|c| c.canary.verdict == Verdict::Reject)
+        .count();
     assert_eq!(
         metrics["autopilot_canary_failures_total{table=events}"],
         rejected as f64
@@ -468,7 +468,7 @@ fn serve_with_the_worker_hands_back_or_finishes_its_job_on_sigterm() {
     let served = Served::start(&ws, &["--worker"]);
     // Let the worker claim the job, then stop the service mid-way or after.
     let start = Instant::now();
-    while scalar::<i64>(&ws, "SELECT attempt FROM migration_jobs") == 0 {
+    while jobs(&ws)[0].attempt == 0 {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "the worker claims the job"
@@ -477,12 +477,8 @@ fn serve_with_the_worker_hands_back_or_finishes_its_job_on_sigterm() {
     }
     let (code, stderr) = served.terminate();
     assert_eq!(code, Some(0), "{stderr}");
-    let (status, owner): (String, Option<String>) = ws
-        .catalog()
-        .query_row("SELECT status, lease_owner FROM migration_jobs", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
+    let job = jobs(&ws).remove(0);
+    let (status, owner) = (job.status.as_str(), job.lease_owner);
     assert!(
         status == "done" || (status == "queued" && owner.is_none()),
         "the job is published or back in the queue, not left running: {status} {owner:?}"

@@ -3,10 +3,11 @@
 //! `#[ignore]`d: `cargo test --workspace -- --ignored tpch_sf1`).
 
 mod common;
-use common::run;
+use common::{logged_queries, run};
 use dbopt_data::tpch_params::tpch_validation_query;
 use dbopt_testkit::TempWorkspace;
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 /// Table name -> rows, from `dbopt tables --format json`.
 fn table_rows(ws: &TempWorkspace) -> BTreeMap<String, u64> {
@@ -59,14 +60,10 @@ fn tpch_sf_0_01_generates_specification_row_counts_and_runs_all_22_queries() {
         );
         out.success();
     }
-    let errors: i64 = ws
-        .catalog()
-        .query_row(
-            "SELECT count(*) FROM query_log WHERE error IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let errors = logged_queries(&ws)
+        .iter()
+        .filter(|q| q.entry.error.is_some())
+        .count();
     assert_eq!(errors, 0);
 
     // ... and with random parameters: the uniform workload over all templates.
@@ -93,24 +90,20 @@ fn tpch_sf_0_01_generates_specification_row_counts_and_runs_all_22_queries() {
     assert!(templates.keys().all(|t| t.starts_with('q')));
 
     // Workload queries are logged against lineitem, with one scan row per table read.
-    let conn = ws.catalog();
-    let (logged, tables): (i64, String) = conn
-        .query_row(
-            "SELECT count(*), group_concat(DISTINCT table_name) FROM query_log WHERE workload = 'q5'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert!(logged >= 1);
-    assert_eq!(tables, "lineitem");
-    let scanned: i64 = conn
-        .query_row(
-            "SELECT count(DISTINCT s.table_name) FROM query_scans s JOIN query_log q ON q.id = s.query_id WHERE q.workload = 'q5'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(scanned, 6, "Q5 reads six tables");
+    let q5: Vec<_> = logged_queries(&ws)
+        .into_iter()
+        .map(|q| q.entry)
+        .filter(|e| e.workload.as_deref() == Some("q5"))
+        .collect();
+    assert!(!q5.is_empty());
+    let tables: BTreeSet<&str> = q5.iter().map(|e| e.table.as_str()).collect();
+    assert_eq!(Vec::from_iter(tables), ["lineitem"]);
+    let scanned: BTreeSet<&str> = q5
+        .iter()
+        .flat_map(|e| &e.scans)
+        .map(|s| s.table.as_str())
+        .collect();
+    assert_eq!(scanned.len(), 6, "Q5 reads six tables");
 
     // The filter-heavy mix draws mostly the selective lineitem/orders templates.
     let summary = run(

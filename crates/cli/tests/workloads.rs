@@ -3,7 +3,8 @@
 //! HTTP by a bounded server on 127.0.0.1 (tests have no internet).
 
 mod common;
-use common::{bin, generated, run};
+use common::{bin, generated, logged_queries, run};
+use dbopt_catalog::{QueryLogEntry, QueryOrigin};
 use dbopt_data::taxi::{TaxiColor, taxi_sample};
 use dbopt_testkit::TempWorkspace;
 use std::io::{BufRead, BufReader, Write};
@@ -13,8 +14,14 @@ use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn count(ws: &TempWorkspace, sql: &str) -> i64 {
-    ws.catalog().query_row(sql, [], |r| r.get(0)).unwrap()
+/// How many logged queries `keep` accepts.
+fn count(ws: &TempWorkspace, keep: impl Fn(&QueryLogEntry) -> bool) -> i64 {
+    logged_queries(ws).iter().filter(|q| keep(&q.entry)).count() as i64
+}
+
+/// Every logged query.
+fn any(_: &QueryLogEntry) -> bool {
+    true
 }
 
 fn write(ws: &TempWorkspace, name: &str, text: &str) -> String {
@@ -59,10 +66,9 @@ fn example_workload_files_run_replay_and_sample() {
         "{out}"
     );
     assert_eq!(
-        count(
-            &ws,
-            "SELECT count(*) FROM query_log WHERE origin = 'workload' AND workload = 'customer_activity' AND error IS NULL"
-        ),
+        count(&ws, |e| e.origin == QueryOrigin::Workload
+            && e.workload.as_deref() == Some("customer_activity")
+            && e.error.is_none()),
         summary["per_template"]["customer_activity"]
             .as_i64()
             .unwrap_or(0)
@@ -127,7 +133,7 @@ fn example_workload_files_run_replay_and_sample() {
 #[test]
 fn bad_workload_files_fail_before_any_query_runs() {
     let ws = generated();
-    let before = count(&ws, "SELECT count(*) FROM query_log");
+    let before = count(&ws, any);
     let cases: Vec<(&str, &str, &str)> = vec![
         (
             "syntax.sql",
@@ -173,11 +179,7 @@ fn bad_workload_files_fail_before_any_query_runs() {
     }
     run(&ws, &["run-workload", "--workload-file", "missing.sql"])
         .user_error("cannot read workload file missing.sql");
-    assert_eq!(
-        count(&ws, "SELECT count(*) FROM query_log"),
-        before,
-        "nothing ran"
-    );
+    assert_eq!(count(&ws, any), before, "nothing ran");
 }
 
 #[test]
@@ -210,21 +212,24 @@ fn import_queries_logs_without_running() {
     assert_eq!(report["skipped"][0]["line"], 3);
     assert!(out.stderr().contains("trino.sql:3"), "{}", out.stderr());
     assert_eq!(
-        count(
-            &ws,
-            "SELECT count(*) FROM query_log WHERE origin = 'imported' AND layout_id IS NULL AND workload = 'trino.sql' AND bytes_scanned = 0 AND result_digest IS NULL"
-        ),
+        count(&ws, |e| e.origin == QueryOrigin::Imported
+            && e.layout_id.is_none()
+            && e.workload.as_deref() == Some("trino.sql")
+            && e.metrics.bytes_scanned == 0
+            && e.result_digest.is_none()),
         3
     );
     assert_eq!(
-        count(
-            &ws,
-            "SELECT count(DISTINCT fingerprint) FROM query_log WHERE origin = 'imported'"
-        ),
+        logged_queries(&ws)
+            .iter()
+            .filter(|q| q.entry.origin == QueryOrigin::Imported)
+            .map(|q| &q.entry.fingerprint)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
         2
     );
     assert_eq!(
-        count(&ws, "SELECT count(*) FROM query_scans"),
+        count(&ws, |e| !e.scans.is_empty()),
         0,
         "nothing was executed"
     );
@@ -240,11 +245,7 @@ fn import_queries_logs_without_running() {
         &["import-queries", "--table-name", "nope", "--file", &path],
     )
     .user_error("nope");
-    assert_eq!(
-        count(&ws, "SELECT count(*) FROM query_log"),
-        3,
-        "a refused file imports nothing"
-    );
+    assert_eq!(count(&ws, any), 3, "a refused file imports nothing");
 }
 
 /// How the loopback server answers.
@@ -473,18 +474,17 @@ fn taxi_download_resumes_loads_and_runs_the_workload() {
         "{out}"
     );
     assert_eq!(
-        count(
-            &ws,
-            "SELECT count(*) FROM query_log WHERE table_name = 'nyc_taxi' AND origin = 'workload' AND error IS NULL"
-        ),
+        count(&ws, |e| e.table.as_str() == "nyc_taxi"
+            && e.origin == QueryOrigin::Workload
+            && e.error.is_none()),
         40
     );
     // Time-window queries land in the month of the trips and find some.
     assert!(
-        count(
-            &ws,
-            "SELECT count(*) FROM query_log WHERE workload = 'pickup_window_by_payment' AND rows_returned > 0"
-        ) > 0
+        count(&ws, |e| e.workload.as_deref()
+            == Some("pickup_window_by_payment")
+            && e.rows_returned > 0)
+            > 0
             || summary["per_template"]["pickup_window_by_payment"].is_null()
     );
     run(&ws, &["generate", "--num-rows", "1000"]).success();
@@ -565,13 +565,11 @@ fn green_taxi_month_downloads_and_runs() {
     .success();
     let summary = json(&out);
     assert_eq!(summary["errors"], 0, "{out}");
-    let sql: String = ws.catalog()
-        .query_row(
-            "SELECT sql FROM query_log WHERE sql LIKE '%lpep_pickup_datetime >= TIMESTAMP%' LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let sql = logged_queries(&ws)
+        .into_iter()
+        .map(|q| q.entry.sql)
+        .find(|sql| sql.contains("lpep_pickup_datetime >= TIMESTAMP"))
+        .expect("a time-window query was logged");
     assert!(
         sql.contains("TIMESTAMP '2023-11-") || sql.contains("TIMESTAMP '2023-12-01"),
         "{sql}"

@@ -25,6 +25,7 @@ pub mod progress;
 pub mod promote;
 pub mod propose;
 pub mod query;
+pub mod query_log;
 pub mod report;
 pub mod route;
 pub mod serve;

@@ -1,8 +1,16 @@
 //! dbopt-testkit: temporary workspaces and a runner for the real `dbopt` binary, shared by the
 //! end-to-end tests (a dev-dependency only).
 
+use dbopt_catalog::Catalog;
+use dbopt_core::SystemClock;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Arc;
+
+/// Where SQLite keeps `PRAGMA user_version` in a database file: a 4-byte big-endian integer at
+/// byte 60 of the file header (sqlite.org/fileformat2.html, "The Database Header").
+const USER_VERSION_OFFSET: u64 = 60;
 
 /// A temporary directory holding a data directory and a catalog, removed on drop.
 pub struct TempWorkspace {
@@ -41,9 +49,51 @@ impl TempWorkspace {
         self.root().join("metadata.db")
     }
 
-    /// A direct SQLite connection to the workspace's catalog, for assertions.
-    pub fn catalog(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.metadata_db()).expect("the catalog file opens")
+    /// The workspace's catalog, opened through its typed API, for assertions.
+    pub fn catalog(&self) -> Catalog {
+        Catalog::open(&self.metadata_db(), Arc::new(SystemClock)).expect("the catalog opens")
+    }
+
+    /// Tampers with the catalog on purpose: overwrites the schema version stored in the file
+    /// header, as a newer dbopt would have left it. Deliberately below the catalog's API (which
+    /// never writes a version it does not know) and without SQLite: it edits the header bytes,
+    /// so it needs a catalog no process has open (every dbopt command has exited, which
+    /// checkpoints and removes the write-ahead log).
+    pub fn write_catalog_schema_version(&self, version: u32) {
+        self.assert_no_write_ahead_log();
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(self.metadata_db())
+            .expect("the catalog file opens for writing");
+        file.seek(SeekFrom::Start(USER_VERSION_OFFSET))
+            .and_then(|_| file.write_all(&version.to_be_bytes()))
+            .and_then(|_| file.sync_all())
+            .expect("the catalog header is writable");
+    }
+
+    /// The schema version stored in the catalog file header, read without opening the catalog
+    /// (which could migrate it); see `write_catalog_schema_version`.
+    pub fn read_catalog_schema_version(&self) -> u32 {
+        self.assert_no_write_ahead_log();
+        let mut file = std::fs::File::open(self.metadata_db()).expect("the catalog file opens");
+        let mut bytes = [0u8; 4];
+        file.seek(SeekFrom::Start(USER_VERSION_OFFSET))
+            .and_then(|_| file.read_exact(&mut bytes))
+            .expect("the catalog header is readable");
+        u32::from_be_bytes(bytes)
+    }
+
+    /// Panics unless the catalog's write-ahead log is gone or empty (the header bytes in the
+    /// main file are then the current ones).
+    fn assert_no_write_ahead_log(&self) {
+        let wal = PathBuf::from(format!("{}-wal", self.metadata_db().display()));
+        let len = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        assert_eq!(
+            len,
+            0,
+            "{} holds frames: a process still has the catalog open",
+            wal.display()
+        );
     }
 
     /// A command for `bin` running in the workspace with its DATA_DIR and METADATA_DB, and no

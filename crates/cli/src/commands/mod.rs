@@ -22,6 +22,7 @@ pub mod migration_worker;
 pub mod promote;
 pub mod propose;
 mod query;
+pub mod query_log;
 pub mod report;
 pub mod rollback;
 pub mod route_bench;
@@ -88,6 +89,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::Status(args) => status::run(open(config)?, args),
         Command::Jobs(args) => jobs::run(open(config)?, args),
         Command::History(args) => history::run(open(config)?, args),
+        Command::QueryLog(args) => query_log::run(open(config)?, args),
         Command::Report(args) => report::run(open(config)?, args),
         Command::Serve(args) => serve::run(open(config)?, args).await,
     }

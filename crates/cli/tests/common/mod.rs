@@ -1,6 +1,8 @@
 //! Helpers shared by the CLI integration tests: the binary under test and the events table.
 #![allow(dead_code)] // each test file uses its own subset
 
+use dbopt_catalog::{JobRecord, LayoutRecord, LoggedQuery, QueryLogEntry};
+use dbopt_core::TableName;
 use dbopt_testkit::{Run, TempWorkspace};
 use std::path::PathBuf;
 use std::process::Command;
@@ -45,16 +47,48 @@ pub fn generated() -> TempWorkspace {
     ws
 }
 
-/// The single value `sql` selects from the workspace's catalog.
-pub fn scalar<T: rusqlite::types::FromSql>(ws: &TempWorkspace, sql: &str) -> T {
-    ws.catalog()
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+/// The name of the `events` table.
+pub fn events() -> TableName {
+    TableName::new("events").unwrap()
 }
 
 /// The active layout of `events`.
 pub fn active_layout(ws: &TempWorkspace) -> String {
-    scalar(ws, "SELECT active_layout FROM tables WHERE name = 'events'")
+    let table = ws.catalog().require_table(&events()).unwrap();
+    table.active_layout.to_string()
+}
+
+/// Every layout of `events` the catalog holds, in any status.
+pub fn layouts(ws: &TempWorkspace) -> Vec<LayoutRecord> {
+    ws.catalog().list_layouts(&events()).unwrap()
+}
+
+/// Every query the catalog logged, of every table, oldest first.
+pub fn logged_queries(ws: &TempWorkspace) -> Vec<LoggedQuery> {
+    ws.catalog().logged_queries(None, 0, None).unwrap()
+}
+
+/// The queries logged against `events` that read `layout` and succeeded, oldest first.
+pub fn served_by(ws: &TempWorkspace, layout: &str) -> Vec<QueryLogEntry> {
+    logged_queries(ws)
+        .into_iter()
+        .map(|q| q.entry)
+        .filter(|e| e.table == events() && e.error.is_none())
+        .filter(|e| e.layout_id.as_ref().is_some_and(|l| l.as_str() == layout))
+        .collect()
+}
+
+/// The migration jobs of every table, oldest first.
+pub fn jobs(ws: &TempWorkspace) -> Vec<JobRecord> {
+    ws.catalog().list_jobs(None).unwrap()
+}
+
+/// The job building `target`.
+pub fn job(ws: &TempWorkspace, target: &str) -> JobRecord {
+    jobs(ws)
+        .into_iter()
+        .find(|j| j.target_layout.as_str() == target)
+        .unwrap_or_else(|| panic!("no job builds {target}"))
 }
 
 /// `dbopt args` with extra environment, as a `Command`.
@@ -69,13 +103,8 @@ pub fn cmd(ws: &TempWorkspace, env: &[(&str, &str)], args: &[&str]) -> Command {
 
 /// (status, error) of the job building `target`.
 pub fn job_status(ws: &TempWorkspace, target: &str) -> (String, Option<String>) {
-    ws.catalog()
-        .query_row(
-            "SELECT status, error FROM migration_jobs WHERE target_layout = ?1",
-            [target],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap_or_else(|e| panic!("job for {target}: {e}"))
+    let job = job(ws, target);
+    (job.status.to_string(), job.error)
 }
 
 /// The digest recorded in the manifest of `layout` of `events`.
