@@ -47,6 +47,7 @@ impl Workspace {
     }
 
     /// `gc_table` with an explicit grace period in ms (0: remove at once what is not kept).
+    #[tracing::instrument(name = "gc", skip_all, fields(table = %table, keep, grace_ms, dry_run))]
     pub fn gc_table_with_grace(
         &self,
         table: &TableName,

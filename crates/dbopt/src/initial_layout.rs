@@ -63,6 +63,7 @@ impl Workspace {
     }
 
     /// Writes `batches` as the initial layout of `request.table` and registers the table.
+    #[tracing::instrument(name = "initial_layout", skip_all, fields(table = %request.table))]
     pub async fn write_initial_layout<S>(
         &self,
         request: &InitialLayoutRequest,

@@ -11,6 +11,7 @@ use std::path::Path;
 
 impl Workspace {
     /// Converts the source at `source` into the initial layout of `table` (ZSTD Parquet).
+    #[tracing::instrument(name = "load", skip_all, fields(table = %table))]
     pub async fn load_dataset(
         &self,
         table: &TableName,

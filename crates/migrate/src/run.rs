@@ -121,6 +121,7 @@ struct Prepared {
 /// Reads the plan and the source, prepares staging (keeping finished units) and checks,
 /// before any unit runs, that the rewrite can finish: free disk, partition values and count,
 /// clustering boundaries.
+#[tracing::instrument(skip_all)]
 async fn preflight(ctx: &JobContext<'_>, job: &JobRecord) -> Result<Prepared, MigrateError> {
     let plan = read_plan(job.id, &job.plan_json)?;
     let table = &job.table;
@@ -276,6 +277,7 @@ async fn clustering_bounds(
 
 /// Rewrites the units not yet done, in order, stopping between units when asked; returns
 /// this attempt's cost and the bytes its sorts spilled.
+#[tracing::instrument(skip_all, fields(units = p.plan.units.len()))]
 async fn rewrite_units(
     ctx: &JobContext<'_>,
     job: &JobRecord,
