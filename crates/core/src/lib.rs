@@ -2,7 +2,8 @@
 //!
 //! Sits at the bottom of the data flow: table names, layout specs and manifests,
 //! content-addressed layout ids, the order-insensitive row digest, the resolved
-//! configuration and the clock. No IO beyond reading a config file.
+//! configuration and the clock, and the constants and text helpers that several stages
+//! must agree on. No IO beyond reading a config file.
 
 pub mod clock;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod layout;
 pub mod names;
 pub mod plan;
 pub mod scan;
+pub mod text;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, ConfigSource, ConfigValue};

@@ -1,6 +1,7 @@
 //! Errors raised by the engine, each one line that names the problem.
 
 use datafusion::error::DataFusionError;
+use dbopt_core::text::first_line;
 
 /// An error while planning, executing, reading or writing.
 #[derive(Debug, thiserror::Error)]
@@ -68,12 +69,12 @@ impl EngineError {
     /// Classifies a DataFusion error from planning.
     pub fn from_plan(err: DataFusionError) -> Self {
         match err.find_root() {
-            DataFusionError::SQL(e, _) => EngineError::Syntax(one_line(&e.to_string())),
+            DataFusionError::SQL(e, _) => EngineError::Syntax(first_line(&e.to_string())),
             DataFusionError::ParquetError(e) => EngineError::CorruptParquet {
                 path: "(in table)".into(),
-                message: one_line(&e.to_string()),
+                message: first_line(&e.to_string()),
             },
-            other => EngineError::Plan(one_line(&strip_prefixes(&other.to_string()))),
+            other => EngineError::Plan(first_line(&strip_prefixes(&other.to_string()))),
         }
     }
 
@@ -83,7 +84,7 @@ impl EngineError {
         if let DataFusionError::ParquetError(e) = err.find_root() {
             return EngineError::CorruptParquet {
                 path: extract_path(&text).unwrap_or_else(|| "(in table)".into()),
-                message: one_line(&e.to_string()),
+                message: first_line(&e.to_string()),
             };
         }
         if matches!(
@@ -92,15 +93,15 @@ impl EngineError {
                 | DataFusionError::ResourcesExhausted(_)
                 | DataFusionError::ObjectStore(_)
         ) {
-            return EngineError::Resources(one_line(&strip_prefixes(&text)));
+            return EngineError::Resources(first_line(&strip_prefixes(&text)));
         }
         if text.contains("Parquet error") || text.contains("parquet") && text.contains("magic") {
             return EngineError::CorruptParquet {
                 path: extract_path(&text).unwrap_or_else(|| "(in table)".into()),
-                message: one_line(&strip_prefixes(&text)),
+                message: first_line(&strip_prefixes(&text)),
             };
         }
-        EngineError::Execution(one_line(&strip_prefixes(&text)))
+        EngineError::Execution(first_line(&strip_prefixes(&text)))
     }
 }
 
@@ -112,14 +113,9 @@ fn format_timeout(d: std::time::Duration) -> String {
     }
 }
 
-/// Keeps the first line of a message (DataFusion may append backtraces or hints).
-pub fn one_line(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("")
-        .to_string()
-}
+/// The old name of `dbopt_core::text::first_line`, still called by the facade's nyc_taxi
+/// module; remove once that calls the core function.
+pub use dbopt_core::text::first_line as one_line;
 
 fn strip_prefixes(text: &str) -> String {
     let mut t = text.trim();

@@ -187,7 +187,7 @@ fn open_parquet(
     }));
     let corrupt = |message: String| EngineError::CorruptParquet {
         path: path.display().to_string(),
-        message: crate::error::one_line(&message),
+        message: dbopt_core::text::first_line(&message),
     };
     match opened {
         Ok(result) => result.map_err(|e| corrupt(e.to_string())),
@@ -344,7 +344,7 @@ fn catch_decoder_panics(
                     .unwrap_or_default();
                 Err(datafusion::error::DataFusionError::Execution(format!(
                     "corrupt or unreadable source {root}: the reader failed on its data ({})",
-                    crate::error::one_line(&what)
+                    dbopt_core::text::first_line(&what)
                 )))
             }
         });
