@@ -21,7 +21,7 @@ use common::run;
 use dbopt::loop_settings::LoopSettings;
 use dbopt::{NoProgress, Workspace};
 use dbopt_core::{Config, LayoutManifest, TableName};
-use dbopt_data::workload_file::{TemplateWorkload, parse_template_file, split_sql};
+use dbopt_data::workload_spec::{TemplateWorkload, parse_template_file, split_sql};
 use dbopt_testkit::TempWorkspace;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
