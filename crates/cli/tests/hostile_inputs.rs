@@ -22,7 +22,7 @@ use dbopt::loop_settings::LoopSettings;
 use dbopt::{NoProgress, Workspace};
 use dbopt_catalog::{MigrationMode, NewJob};
 use dbopt_core::{Config, LayoutId, LayoutManifest, LayoutSpec, TableName};
-use dbopt_data::workload_file::{TemplateWorkload, parse_template_file, split_sql};
+use dbopt_data::workload_spec::{TemplateWorkload, parse_template_file, split_sql};
 use dbopt_testkit::TempWorkspace;
 use std::collections::BTreeMap;
 use std::fmt::Debug;

@@ -13,6 +13,10 @@ use arrow::datatypes::{ArrowNativeType, ArrowPrimitiveType, DataType, Float64Typ
 use arrow::error::ArrowError;
 use arrow::row::{OwnedRow, RowConverter, SortField};
 
+/// Quantile buckets per clustering column (the rewrite and the what-if model must cut
+/// columns into the same buckets to predict the same order).
+pub const CURVE_BUCKETS: usize = 1024;
+
 /// Bits per dimension used for `dims` clustering columns (at most 16, 64 bits in total).
 pub fn bits_per_dim(dims: usize) -> u32 {
     if dims == 0 {

@@ -87,6 +87,9 @@ impl Default for FileShape {
 pub const DEFAULT_ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Rows per data page when a spec does not say.
 pub const DEFAULT_PAGE_ROWS: usize = 8 * 1024;
+/// False-positive rate of the Parquet bloom filters a layout's `bloom_filter_columns` get
+/// (the writer builds them at this rate; the what-if model prices them with it).
+pub const BLOOM_FPP: f64 = 0.01;
 
 impl LayoutSpec {
     /// Every column the spec names, for validation against a schema.

@@ -2,7 +2,8 @@
 //!
 //! Sits at the bottom of the data flow: table names, layout specs and manifests,
 //! content-addressed layout ids, the order-insensitive row digest, the resolved
-//! configuration, the clock and the one retry policy. No IO beyond reading a config file.
+//! configuration, the clock, the one retry policy, and the constants and text helpers that
+//! several stages must agree on. No IO beyond reading a config file.
 
 pub mod clock;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod names;
 pub mod plan;
 pub mod retry;
 pub mod scan;
+pub mod text;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, ConfigSource, ConfigValue, Settings};

@@ -19,7 +19,7 @@ pub mod tpch;
 pub mod tpch_params;
 pub mod tpch_queries;
 pub mod workload;
-pub mod workload_file;
+pub mod workload_spec;
 
 mod blocks;
 

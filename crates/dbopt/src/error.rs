@@ -208,7 +208,7 @@ pub enum DbError {
     NoTemplates(&'static str),
     /// A workload file (SQL or templates) that does not parse.
     #[error(transparent)]
-    WorkloadFile(dbopt_data::workload_file::WorkloadFileError),
+    WorkloadFile(dbopt_data::workload_spec::WorkloadFileError),
     /// A user file (workload, query log, intent) that cannot be used.
     #[error("{0}")]
     BadFile(String),

@@ -7,7 +7,7 @@
 
 use crate::{DbError, Progress};
 use backon::{BackoffBuilder, BlockingRetryable};
-use dbopt_engine::error::one_line;
+use dbopt_core::text::first_line;
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -128,7 +128,7 @@ fn transfer(
     }
     let response = request
         .call()
-        .map_err(|e| TransferError::Broken(one_line(&e.to_string())))?;
+        .map_err(|e| TransferError::Broken(first_line(&e.to_string())))?;
     let status = response.status().as_u16();
     let header = |name: &str| {
         response
@@ -186,7 +186,7 @@ fn transfer(
                 file.flush().ok();
                 return Err(TransferError::Broken(format!(
                     "transfer broke off at byte {written}: {}",
-                    one_line(&e.to_string())
+                    first_line(&e.to_string())
                 )));
             }
         };

@@ -10,7 +10,7 @@ use arrow::datatypes::DataType;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use dbopt_core::TableName;
 use dbopt_data::sampling::{mix64, unit_f64};
-use dbopt_data::workload_file::{
+use dbopt_data::workload_spec::{
     TemplateWorkload, WorkloadFileError, parse_template_file, quote_string, split_sql,
 };
 use dbopt_engine::{EngineError, check_read_only};

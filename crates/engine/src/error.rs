@@ -1,6 +1,7 @@
 //! Errors raised by the engine, each one line that names the problem.
 
 use datafusion::error::DataFusionError;
+use dbopt_core::text::first_line;
 
 /// An error while planning, executing, reading or writing.
 #[derive(Debug, thiserror::Error)]
@@ -68,12 +69,12 @@ impl EngineError {
     /// Classifies a DataFusion error from planning.
     pub(crate) fn from_plan(err: DataFusionError) -> Self {
         match err.find_root() {
-            DataFusionError::SQL(e, _) => EngineError::Syntax(one_line(&e.to_string())),
+            DataFusionError::SQL(e, _) => EngineError::Syntax(first_line(&e.to_string())),
             DataFusionError::ParquetError(e) => EngineError::CorruptParquet {
                 path: "(in table)".into(),
-                message: one_line(&e.to_string()),
+                message: first_line(&e.to_string()),
             },
-            other => EngineError::Plan(one_line(&strip_prefixes(&other.to_string()))),
+            other => EngineError::Plan(first_line(&strip_prefixes(&other.to_string()))),
         }
     }
 
@@ -85,7 +86,7 @@ impl EngineError {
         if let Some(message) = parquet_cause(&err) {
             return EngineError::CorruptParquet {
                 path: extract_path(&text).unwrap_or_else(|| "(in table)".into()),
-                message: one_line(&message),
+                message: first_line(&message),
             };
         }
         if matches!(
@@ -94,9 +95,9 @@ impl EngineError {
                 | DataFusionError::ResourcesExhausted(_)
                 | DataFusionError::ObjectStore(_)
         ) {
-            return EngineError::Resources(one_line(&strip_prefixes(&text)));
+            return EngineError::Resources(first_line(&strip_prefixes(&text)));
         }
-        EngineError::Execution(one_line(&strip_prefixes(&text)))
+        EngineError::Execution(first_line(&strip_prefixes(&text)))
     }
 }
 
@@ -127,15 +128,6 @@ fn format_timeout(d: std::time::Duration) -> String {
     } else {
         format!("{}s", d.as_secs())
     }
-}
-
-/// Keeps the first line of a message (DataFusion may append backtraces or hints).
-pub fn one_line(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("")
-        .to_string()
 }
 
 /// The message a caught panic carried (empty when it was not a string).

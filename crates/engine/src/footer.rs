@@ -5,9 +5,10 @@
 //! `EngineError::CorruptParquet` naming the file, never a panic.
 
 use crate::EngineError;
-use crate::error::{one_line, panic_text};
+use crate::error::panic_text;
 use crate::writer::read_manifest;
 use arrow::datatypes::{DataType, SchemaRef};
+use dbopt_core::text::first_line;
 use dbopt_core::{LayoutId, ManifestFile, TableName};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::fs::File;
@@ -18,7 +19,7 @@ use std::path::Path;
 fn corrupt(path: &Path, message: &str) -> EngineError {
     EngineError::CorruptParquet {
         path: path.display().to_string(),
-        message: one_line(message),
+        message: first_line(message),
     }
 }
 

@@ -17,7 +17,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
-use dbopt_core::curve::{ColumnBoundaries, curve_keys};
+use dbopt_core::curve::{CURVE_BUCKETS, ColumnBoundaries, curve_keys};
 use dbopt_core::{Curve, LayoutManifest, LayoutSpec, ManifestFile, RowDigest};
 use futures::StreamExt;
 use std::hash::{Hash, Hasher};
@@ -28,8 +28,6 @@ use std::sync::Arc;
 pub const KEY_COLUMN: &str = "__dbopt_curve_key";
 /// The directory value written for a null partition value (Hive convention).
 pub const HIVE_NULL: &str = "__HIVE_DEFAULT_PARTITION__";
-/// Quantile buckets per clustering column.
-pub const CURVE_BUCKETS: usize = 1024;
 /// Rows sampled (at most) to compute the curve's quantile boundaries.
 pub const CURVE_SAMPLE_ROWS: u64 = 200_000;
 /// The smallest memory limit a rewrite accepts.

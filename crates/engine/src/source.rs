@@ -317,7 +317,7 @@ fn catch_decoder_panics(
                 let what = crate::error::panic_text(&*panic);
                 Err(datafusion::error::DataFusionError::Execution(format!(
                     "corrupt or unreadable source {root}: the reader failed on its data ({})",
-                    crate::error::one_line(&what)
+                    dbopt_core::text::first_line(&what)
                 )))
             }
         });

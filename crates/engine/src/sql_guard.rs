@@ -21,7 +21,7 @@ pub struct Fingerprint {
 
 fn parse(sql: &str) -> Result<Vec<Statement>, EngineError> {
     Parser::parse_sql(&GenericDialect {}, sql)
-        .map_err(|e| EngineError::Syntax(crate::error::one_line(&e.to_string())))
+        .map_err(|e| EngineError::Syntax(dbopt_core::text::first_line(&e.to_string())))
 }
 
 /// Parses `sql` and refuses anything but a single SELECT, WITH or EXPLAIN of one.

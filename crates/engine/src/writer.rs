@@ -6,7 +6,7 @@ use crate::EngineError;
 use crate::column_writer::ColumnParallelWriter;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use dbopt_core::layout::MANIFEST_FILE;
+use dbopt_core::layout::{BLOOM_FPP, MANIFEST_FILE};
 use dbopt_core::{LayoutManifest, LayoutSpec, ManifestFile};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -34,7 +34,7 @@ pub fn writer_properties(spec: &LayoutSpec) -> WriterProperties {
         let path = ColumnPath::from(column.as_str());
         builder = builder
             .set_column_bloom_filter_enabled(path.clone(), true)
-            .set_column_bloom_filter_fpp(path, 0.01);
+            .set_column_bloom_filter_fpp(path, BLOOM_FPP);
     }
     builder.build()
 }

@@ -5,12 +5,19 @@
 //! generates candidate `LayoutSpec`s, predicts each one's bytes scanned, files and row groups
 //! without rewriting anything, and ranks them as `Proposal`s (plain serde values) against the
 //! current layout, which stays a candidate and often wins.
+//!
+//! `propose` reads as its steps: `candidates::generate`, `whatif::estimate` for each (and
+//! for the layout as it is), `rank::rank` (figures, order and reasons as values), then
+//! `explain::explain` (the reasons in words).
 
 pub mod candidates;
+pub mod explain;
+pub mod rank;
 pub mod sample;
 pub mod whatif;
 
 pub use candidates::{Candidate, Thresholds};
+pub use rank::{Loss, RankContext, Ranked, Reason};
 pub use sample::Sample;
 pub use whatif::{Estimate, Geometry, WhatIfQuery};
 
@@ -102,17 +109,6 @@ pub struct ProposeInput<'a> {
     pub thresholds: Thresholds,
 }
 
-fn human(bytes: f64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{v:.1} {}", units[i])
-}
-
 /// Generates, prices and ranks candidates; the current layout is always among them.
 pub fn propose(input: &ProposeInput<'_>) -> Result<Vec<Proposal>, ProposeError> {
     if input.queries.is_empty() {
@@ -120,6 +116,20 @@ pub fn propose(input: &ProposeInput<'_>) -> Result<Vec<Proposal>, ProposeError> 
             "no analyzable queries to propose from".into(),
         ));
     }
+    let (current, candidates) = price(input)?;
+    let ctx = RankContext {
+        current_layout: &input.current_layout,
+        current_spec: &input.current_spec,
+        rewrite_bytes: input.stats.total_bytes,
+        profile: input.profile,
+        thresholds: &input.thresholds,
+    };
+    Ok(explain::explain(rank::rank(&ctx, &current, candidates)))
+}
+
+/// The what-if estimate of the current layout (kept as it is) and of each generated
+/// candidate (rewritten at its own geometry).
+fn price(input: &ProposeInput<'_>) -> Result<(Estimate, Vec<(Candidate, Estimate)>), ProposeError> {
     let workload = whatif::Workload::new(input.sample, input.queries);
     let current = whatif::estimate(
         input.sample,
@@ -135,7 +145,7 @@ pub fn propose(input: &ProposeInput<'_>) -> Result<Vec<Proposal>, ProposeError> 
         &input.current_spec,
         &input.thresholds,
     );
-    let mut priced: Vec<(Option<Candidate>, Estimate)> = vec![(None, current.clone())];
+    let mut priced = Vec::with_capacity(generated.len());
     for c in generated {
         let geometry = Geometry {
             row_group_rows: c.spec.effective_row_group_rows() as u64,
@@ -149,178 +159,9 @@ pub fn propose(input: &ProposeInput<'_>) -> Result<Vec<Proposal>, ProposeError> 
             geometry,
             &workload,
         )?;
-        priced.push((Some(c), e));
+        priced.push((c, e));
     }
-    let base = current.bytes_scanned.max(1.0);
-    let cluster_share = |id: &str| {
-        input
-            .profile
-            .clusters
-            .iter()
-            .find(|c| c.id == id)
-            .map(|c| (c.share, c.shape.join(" ")))
-    };
-    let mut proposals: Vec<Proposal> = priced
-        .into_iter()
-        .map(|(cand, e)| {
-            let is_current = cand.is_none();
-            let spec = cand
-                .as_ref()
-                .map_or(input.current_spec.clone(), |c| c.spec.clone());
-            let reduction = 1.0 - e.bytes_scanned / base;
-            let saved = current.bytes_scanned - e.bytes_scanned;
-            let rewrite = if is_current { 0 } else { input.stats.total_bytes };
-            let payback = (!is_current && saved > 0.0).then(|| rewrite as f64 / saved);
-            let recommended = !is_current
-                && reduction >= input.thresholds.min_predicted_reduction
-                && e.cost < current.cost;
-            let clusters: Vec<ClusterFigure> = current
-                .cluster_bytes
-                .iter()
-                .map(|(id, cur)| ClusterFigure {
-                    cluster_id: id.clone(),
-                    current_bytes: *cur,
-                    predicted_bytes: e.cluster_bytes.get(id).copied().unwrap_or(0.0),
-                })
-                .collect();
-            let mut reasons = Vec::new();
-            match &cand {
-                Some(c) => reasons.push(format!("generated because {}", c.rationale)),
-                None => reasons.push(format!(
-                    "the layout as it is: no rewrite, {} predicted for the logged workload",
-                    human(e.bytes_scanned)
-                )),
-            }
-            let mut drivers: Vec<&ClusterFigure> = clusters
-                .iter()
-                .filter(|c| c.current_bytes - c.predicted_bytes > 0.01 * base)
-                .collect();
-            drivers.sort_by(|a, b| {
-                (b.current_bytes - b.predicted_bytes).total_cmp(&(a.current_bytes - a.predicted_bytes))
-            });
-            for d in drivers.iter().take(2) {
-                let (share, shape) = cluster_share(&d.cluster_id).unwrap_or((0.0, String::new()));
-                reasons.push(format!(
-                    "cluster {} ({:.0}% of queries, {}) drops from {} to {}",
-                    d.cluster_id,
-                    share * 100.0,
-                    if shape.is_empty() { "no filter" } else { &shape },
-                    human(d.current_bytes),
-                    human(d.predicted_bytes)
-                ));
-            }
-            if let Some(worse) = clusters
-                .iter()
-                .filter(|c| c.predicted_bytes > c.current_bytes * 1.05 + 0.01 * base)
-                .max_by(|a, b| {
-                    (a.predicted_bytes - a.current_bytes).total_cmp(&(b.predicted_bytes - b.current_bytes))
-                })
-            {
-                reasons.push(format!(
-                    "cluster {} gets worse: {} -> {}",
-                    worse.cluster_id,
-                    human(worse.current_bytes),
-                    human(worse.predicted_bytes)
-                ));
-            }
-            if !is_current && !recommended {
-                if reduction < input.thresholds.min_predicted_reduction {
-                    reasons.push(format!(
-                        "not recommended: predicted reduction {:.0}% is below min_predicted_reduction {:.0}%",
-                        reduction * 100.0,
-                        input.thresholds.min_predicted_reduction * 100.0
-                    ));
-                } else {
-                    reasons.push(format!(
-                        "not recommended: {:.0} files and {:.0} row groups opened cost more than the bytes saved",
-                        e.files_read, e.row_groups_read
-                    ));
-                }
-            }
-            Proposal {
-                rank: 0,
-                description: if is_current {
-                    format!("keep current ({})", spec.describe())
-                } else {
-                    spec.describe()
-                },
-                target_layout: if is_current {
-                    input.current_layout.clone()
-                } else {
-                    LayoutId::derive(&input.current_layout, &spec)
-                },
-                source_layout: input.current_layout.clone(),
-                spec,
-                is_current,
-                predicted: e,
-                current_bytes: current.bytes_scanned,
-                predicted_reduction: reduction,
-                rewrite_read_bytes: rewrite,
-                rewrite_write_bytes: rewrite,
-                payback_runs: payback,
-                recommended,
-                reasons,
-                clusters,
-            }
-        })
-        .collect();
-    // Recommended candidates first (cheapest first), then the current layout, then the rest.
-    proposals.sort_by(|a, b| {
-        let class = |p: &Proposal| {
-            if p.recommended {
-                0
-            } else if p.is_current {
-                1
-            } else {
-                2
-            }
-        };
-        class(a)
-            .cmp(&class(b))
-            .then(a.predicted.cost.total_cmp(&b.predicted.cost))
-            .then(a.description.cmp(&b.description))
-    });
-    let runner_up = proposals
-        .get(1)
-        .map(|p| (p.description.clone(), p.predicted_reduction));
-    for (i, p) in proposals.iter_mut().enumerate() {
-        p.rank = i + 1;
-    }
-    if let Some(best) = proposals.first().cloned() {
-        for p in proposals.iter_mut().skip(1).filter(|p| p.recommended) {
-            let why = if p.predicted.bytes_scanned < best.predicted.bytes_scanned {
-                format!(
-                    "scans fewer bytes but visits {:.0} row groups and {:.0} pages against {:.0} and {:.0}",
-                    p.predicted.row_groups_read,
-                    p.predicted.pages_read,
-                    best.predicted.row_groups_read,
-                    best.predicted.pages_read
-                )
-            } else {
-                "scans more bytes".to_string()
-            };
-            p.reasons.push(format!(
-                "loses to #1 {} on predicted cost ({} vs {}): {why}",
-                best.description,
-                human(p.predicted.cost),
-                human(best.predicted.cost)
-            ));
-        }
-    }
-    if let Some(best) = proposals.first_mut() {
-        if best.is_current {
-            best.reasons.push(format!(
-                "no candidate is predicted to cut bytes scanned by at least {:.0}% at a lower cost: leave the layout as it is",
-                input.thresholds.min_predicted_reduction * 100.0
-            ));
-        } else if let Some((desc, red)) = runner_up {
-            best.reasons.push(format!(
-                "beats the runner-up {desc} ({:.0}% reduction) on predicted cost",
-                red * 100.0
-            ));
-        }
-    }
-    Ok(proposals)
+    Ok((current, priced))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
+use dbopt_core::text::one_line;
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::SegmentedCoord;
 use plotters::coord::types::{RangedCoordf64, RangedCoordu32};
@@ -216,7 +217,7 @@ fn scatter_series(
             .filter(|(_, y)| y.is_finite())
             .collect();
         Series {
-            label: format::one_line(layout),
+            label: one_line(layout),
             points,
         }
     };
@@ -244,7 +245,7 @@ fn share_series(queries: &[QueryPoint], axis: &TimeAxis) -> Vec<Series> {
             })
             .collect();
         Series {
-            label: format::one_line(layout),
+            label: one_line(layout),
             points,
         }
     };
@@ -441,11 +442,7 @@ fn proposals_desc(shown: usize, total: usize) -> String {
 }
 
 fn proposal_label(proposal: &ProposalRow) -> String {
-    format!(
-        "{} (#{})",
-        format::one_line(&proposal.target_layout),
-        proposal.id
-    )
+    format!("{} (#{})", one_line(&proposal.target_layout), proposal.id)
 }
 
 fn legend<'a, X: Ranged, Y: Ranged>(

@@ -85,16 +85,6 @@ pub fn progress(done: u64, total: u64) -> String {
     format!("{done}/{total} ({pct}%)")
 }
 
-/// Replaces line breaks and other control characters with spaces, and trims the ends, so a
-/// value stays on one line and carries no terminal escape codes.
-pub fn one_line(text: &str) -> String {
-    let line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    line.trim().to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,10 +118,5 @@ mod tests {
             format!("{0}/{0} (100%)", u64::MAX)
         );
         assert_eq!(progress(0, 0), "0/0");
-    }
-
-    #[test]
-    fn one_line_removes_control_characters() {
-        assert_eq!(one_line("a\nb\r\x1b[31mc\td\n"), "a b  [31mc d");
     }
 }

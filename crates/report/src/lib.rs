@@ -4,7 +4,8 @@
 //! into terminal tables ([`text`]), JSON (serde of the models, whose field names are the
 //! stable JSON names), CSV, the shareable report directory with Markdown and SVG charts
 //! ([`report`], [`charts`]), and the Prometheus text exposition format ([`exposition`]).
-//! It depends on no other dbopt crate and on neither DataFusion nor SQLite.
+//! Of the dbopt crates it depends only on dbopt-core (the shared `text::one_line`), and on
+//! neither DataFusion nor SQLite.
 
 #![warn(missing_docs)]
 

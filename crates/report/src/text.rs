@@ -9,6 +9,7 @@ use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::format::{self, NONE};
 use crate::model::{DecisionRow, HistoryRow, JobRow, LayoutStatus, StatusReport};
+use dbopt_core::text::one_line;
 
 /// How tables are drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,8 +120,8 @@ pub(crate) fn history_text_at(rows: &[HistoryRow], style: Style, width: Option<u
 fn status_header(status: &StatusReport) -> String {
     format!(
         "table: {}\nactive layout: {}\nwindow: {} s\ngenerated: {} UTC\n",
-        format::one_line(&status.table),
-        format::one_line(&status.active_layout),
+        one_line(&status.table),
+        one_line(&status.active_layout),
         status.window_sec,
         format::utc_time(status.generated_ms),
     )
@@ -234,9 +235,9 @@ fn last_decision_section(decision: Option<&DecisionRow>) -> String {
     format!(
         "last autopilot decision\n{} UTC  {}: {}\nreason: {}\n",
         format::utc_time(decision.at_ms),
-        format::one_line(&decision.step),
-        format::one_line(&decision.decision),
-        format::one_line(&decision.reason),
+        one_line(&decision.step),
+        one_line(&decision.decision),
+        one_line(&decision.reason),
     )
 }
 
@@ -297,12 +298,12 @@ fn pretty_table(header: &[&str], rows: &[Vec<String>], width: Option<u16>) -> St
     table
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.iter().map(|cell| format::one_line(cell)));
+        .set_header(header.iter().map(|cell| one_line(cell)));
     if let Some(width) = width {
         table.set_width(width);
     }
     for row in rows {
-        table.add_row(row.iter().map(|cell| format::one_line(cell)));
+        table.add_row(row.iter().map(|cell| one_line(cell)));
     }
     format!("{table}\n")
 }
@@ -323,7 +324,7 @@ fn plain_table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 /// One line, and `-` for an empty cell so every column stays visible to `awk`-style splitting.
 fn plain_cell(cell: &str) -> String {
-    let line = format::one_line(cell);
+    let line = one_line(cell);
     if line.trim().is_empty() {
         NONE.to_string()
     } else {

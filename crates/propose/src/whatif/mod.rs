@@ -1,0 +1,877 @@
+//! The what-if cost model: lay a sample out as a candidate would (partitions, curve key, sort),
+//! cut it into row groups and pages at sizes scaled to the full table, build min/max zone
+//! maps, and count for each logged query (with its literals) the files, row groups and pages
+//! that survive pruning, converted to bytes with the per-column compressed sizes.
+//!
+//! `estimate` reads as its steps: `arrange` the sample, `Scale` sizes down to the sample,
+//! `ColumnRates` (bytes per row, adjusted for the new order's compression), `ZoneLayout`
+//! (zone maps per part, row group and page), then per query a `QueryScan` counted by
+//! `scan_query` / `scan_row_group`, weighted into the `Estimate` and priced by `Estimate::price`.
+
+mod arrange;
+mod zone;
+
+pub use arrange::{Part, arrange, compression_ratios};
+pub use zone::{Zone, row_matches};
+
+use crate::ProposeError;
+use crate::sample::{Key, Sample};
+use dbopt_core::LayoutSpec;
+use dbopt_core::layout::{BLOOM_FPP, ROWS_PER_FILE};
+use dbopt_core::plan::{Predicate, PredicateKind, TableStats, TableUsage};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Price of opening one file, in byte-equivalents (metadata read, request setup).
+pub const FILE_PRICE_BYTES: f64 = 256.0 * 1024.0;
+/// Price of visiting one row group, in byte-equivalents (decoder setup).
+pub const ROW_GROUP_PRICE_BYTES: f64 = 16.0 * 1024.0;
+/// Price of decoding one data page of one column, in byte-equivalents (page header, page
+/// index entry, decoder call).
+pub const PAGE_PRICE_BYTES: f64 = 1024.0;
+
+/// One logged query to price, with its weight (how many times it ran).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WhatIfQuery {
+    /// Its workload cluster.
+    pub cluster_id: String,
+    /// What it asks of the table (filters with literals, columns read).
+    pub usage: TableUsage,
+    /// Times it ran.
+    pub weight: f64,
+}
+
+/// The predicted cost of the workload on one layout.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Estimate {
+    /// Bytes scanned (column data, as DataFusion counts it), summed over the weighted queries.
+    pub bytes_scanned: f64,
+    /// Footer and page-index bytes read besides (priced in `cost`).
+    pub metadata_bytes: f64,
+    /// Files opened, summed over queries.
+    pub files_read: f64,
+    /// Row groups visited, summed over queries.
+    pub row_groups_read: f64,
+    /// Column pages decoded, summed over queries.
+    #[serde(default)]
+    pub pages_read: f64,
+    /// Files in the layout.
+    pub files_total: u64,
+    /// Row groups in the layout.
+    pub row_groups_total: u64,
+    /// Bytes plus the prices of files and row groups.
+    pub cost: f64,
+    /// Bytes per cluster.
+    pub cluster_bytes: BTreeMap<String, f64>,
+}
+
+/// Per query: which sample rows match all its prunable predicates, and the overall rate.
+struct QueryMatch {
+    rows: Vec<bool>,
+    rate: f64,
+}
+
+fn match_rows(sample: &Sample, filters: &[Predicate]) -> QueryMatch {
+    let n = sample.rows();
+    let mut rows = vec![true; n];
+    for p in filters {
+        let Some(keys) = sample.keys(&p.column) else {
+            continue;
+        };
+        for (r, ok) in rows.iter_mut().enumerate() {
+            if *ok && !row_matches(&keys[r], &p.kind) {
+                *ok = false;
+            }
+        }
+    }
+    let hits = rows.iter().filter(|b| **b).count();
+    let rate = if hits == 0 {
+        0.5 / sample.table_rows as f64
+    } else {
+        hits as f64 / n as f64
+    };
+    QueryMatch { rows, rate }
+}
+
+/// Probability that a run of `full_rows` rows holds at least one row matching at `rate`.
+fn p_any(rate: f64, full_rows: f64) -> f64 {
+    1.0 - (1.0 - rate.clamp(0.0, 1.0)).powf(full_rows.max(0.0))
+}
+
+/// Precomputed row matches of the workload over a sample, shared by every candidate.
+pub struct Workload<'a> {
+    queries: &'a [WhatIfQuery],
+    matches: Vec<QueryMatch>,
+    filter_columns: BTreeSet<String>,
+}
+
+impl<'a> Workload<'a> {
+    /// Evaluates every query's predicates on the sample rows once.
+    pub fn new(sample: &Sample, queries: &'a [WhatIfQuery]) -> Self {
+        let matches = queries
+            .iter()
+            .map(|q| match_rows(sample, &prunable(&q.usage.filters)))
+            .collect();
+        let filter_columns = queries
+            .iter()
+            .flat_map(|q| q.usage.filters.iter().map(|p| p.column.clone()))
+            .collect();
+        Workload {
+            queries,
+            matches,
+            filter_columns,
+        }
+    }
+}
+
+fn prunable(filters: &[Predicate]) -> Vec<Predicate> {
+    filters
+        .iter()
+        .filter(|p| p.kind.prunable())
+        .cloned()
+        .collect()
+}
+
+/// Geometry of a layout: rows per row group and page, and metadata bytes per row group.
+#[derive(Debug, Clone, Copy)]
+pub struct Geometry {
+    /// Rows per row group.
+    pub row_group_rows: u64,
+    /// Rows per data page.
+    pub page_rows: u64,
+}
+
+/// How the sample stands for the table: the sampled fraction, and the layout's row-group
+/// and page sizes in sample rows.
+#[derive(Debug, Clone, Copy)]
+struct Scale {
+    /// Sample rows over table rows.
+    fraction: f64,
+    /// Table rows per row group (the layout's geometry).
+    row_group_rows: u64,
+    /// Sample rows per row group.
+    sample_row_group_rows: usize,
+    /// Sample rows per page (at most a row group).
+    sample_page_rows: usize,
+}
+
+impl Scale {
+    /// Scales `geometry` to a sample of `fraction` of the table (at least one row each).
+    fn new(fraction: f64, geometry: Geometry) -> Self {
+        let scaled = |rows: u64| ((rows as f64 * fraction).round() as usize).max(1);
+        let sample_row_group_rows = scaled(geometry.row_group_rows);
+        Self {
+            fraction,
+            row_group_rows: geometry.row_group_rows,
+            sample_row_group_rows,
+            sample_page_rows: scaled(geometry.page_rows).min(sample_row_group_rows),
+        }
+    }
+
+    /// The table rows that `sample_rows` sample rows stand for.
+    fn full_rows(&self, sample_rows: usize) -> f64 {
+        sample_rows as f64 / self.fraction
+    }
+}
+
+/// Compressed bytes per table row of each column, data pages and dictionary pages apart
+/// (data pages are read page by page; a dictionary page whenever its row group is read).
+#[derive(Debug, Default)]
+struct ColumnRates {
+    data: HashMap<String, f64>,
+    dictionary: HashMap<String, f64>,
+}
+
+impl ColumnRates {
+    /// The rates of `stats`, each column scaled by its compression `ratios` (1 when absent).
+    fn new(stats: &TableStats, ratios: &HashMap<String, f64>) -> Self {
+        let rows_total = stats.rows.max(1) as f64;
+        let ratio = |c: &str| ratios.get(c).copied().unwrap_or(1.0);
+        let mut rates = Self::default();
+        for c in &stats.columns {
+            let data = c.compressed_bytes.saturating_sub(c.dictionary_bytes);
+            rates.data.insert(
+                c.column.clone(),
+                data as f64 / rows_total * ratio(&c.column),
+            );
+            rates.dictionary.insert(
+                c.column.clone(),
+                c.dictionary_bytes as f64 / rows_total * ratio(&c.column),
+            );
+        }
+        rates
+    }
+}
+
+/// The sum of `rates` over `columns` (columns without a rate count nothing).
+fn sum_rates<'c>(rates: &HashMap<String, f64>, columns: impl Iterator<Item = &'c String>) -> f64 {
+    columns.filter_map(|c| rates.get(c.as_str())).sum()
+}
+
+/// One page of the laid-out sample: its rows and a zone map per filtered column.
+#[derive(Debug)]
+struct PageZones {
+    rows: Vec<usize>,
+    zones: HashMap<String, Zone>,
+}
+
+/// One row group of the laid-out sample: its pages, and their zones merged.
+#[derive(Debug)]
+struct RowGroupZones {
+    pages: Vec<PageZones>,
+    zones: HashMap<String, Zone>,
+}
+
+impl RowGroupZones {
+    /// A row group of `pages`, its zone per column merged from theirs in page order.
+    fn new(pages: Vec<PageZones>) -> Self {
+        let mut zones: HashMap<String, Zone> = HashMap::new();
+        for page in &pages {
+            for (c, z) in &page.zones {
+                match zones.get_mut(c) {
+                    Some(acc) => acc.merge(z),
+                    None => {
+                        zones.insert(c.clone(), z.clone());
+                    }
+                }
+            }
+        }
+        Self { pages, zones }
+    }
+
+    /// Sample rows in the row group.
+    fn rows(&self) -> usize {
+        self.pages.iter().map(|p| p.rows.len()).sum()
+    }
+
+    /// Sample rows of the row group that match the query.
+    fn hits(&self, matched: &[bool]) -> usize {
+        self.pages
+            .iter()
+            .flat_map(|p| &p.rows)
+            .filter(|r| matched[**r])
+            .count()
+    }
+}
+
+/// One part (hive partition) of the laid-out sample.
+#[derive(Debug)]
+struct PartZones {
+    /// Partition values, one per partition column.
+    values: Vec<Option<Key>>,
+    /// Files the part is written to (0 when the current files are kept).
+    files: f64,
+    /// Table row groups each sample row group stands for.
+    row_group_weight: f64,
+    row_groups: Vec<RowGroupZones>,
+}
+
+/// The sample laid out with zone maps: part -> row group -> page.
+#[derive(Debug)]
+struct ZoneLayout {
+    parts: Vec<PartZones>,
+    /// Files of the whole table in this layout.
+    files_total: u64,
+    /// Row groups of the whole table in this layout.
+    row_groups_total: u64,
+}
+
+impl ZoneLayout {
+    /// Cuts each part into row groups and pages of `scale`'s sample sizes, with zone maps of
+    /// `columns`; counts files at `ROWS_PER_FILE` unless `keep_order` keeps the current files.
+    fn build(
+        sample: &Sample,
+        parts: &[Part],
+        scale: &Scale,
+        keep_order: bool,
+        columns: &BTreeSet<String>,
+    ) -> Self {
+        let mut layout = Self {
+            parts: Vec::new(),
+            files_total: 0,
+            row_groups_total: 0,
+        };
+        for part in parts {
+            let full_rows = scale.full_rows(part.rows.len());
+            let full_rgs = (full_rows / scale.row_group_rows as f64).ceil().max(1.0);
+            let files = if keep_order {
+                0.0
+            } else {
+                (full_rows / ROWS_PER_FILE as f64).ceil().max(1.0)
+            };
+            layout.files_total += files as u64;
+            layout.row_groups_total += full_rgs as u64;
+            let row_groups: Vec<RowGroupZones> = part
+                .rows
+                .chunks(scale.sample_row_group_rows)
+                .map(|rg| {
+                    RowGroupZones::new(
+                        rg.chunks(scale.sample_page_rows)
+                            .map(|page| PageZones {
+                                rows: page.to_vec(),
+                                zones: columns
+                                    .iter()
+                                    .filter_map(|c| {
+                                        Some((c.clone(), Zone::of(sample.keys(c)?, page)))
+                                    })
+                                    .collect(),
+                            })
+                            .collect(),
+                    )
+                })
+                .collect();
+            layout.parts.push(PartZones {
+                values: part.values.clone(),
+                files,
+                // Each sample row group stands for full_rgs / row_groups.len() real ones.
+                row_group_weight: full_rgs / row_groups.len().max(1) as f64,
+                row_groups,
+            });
+        }
+        layout
+    }
+}
+
+/// Whether every filter may match in `zones` (a column without a zone cannot prune).
+fn zones_may_match(zones: &HashMap<String, Zone>, filters: &[Predicate]) -> bool {
+    filters.iter().all(|p| {
+        zones
+            .get(p.column.as_str())
+            .is_none_or(|z| z.may_match(&p.kind))
+    })
+}
+
+/// Whether a hive partition with `values` (of `columns`) survives the filters on them.
+fn part_survives(columns: &[String], values: &[Option<Key>], filters: &[Predicate]) -> bool {
+    columns.iter().zip(values).all(|(c, v)| {
+        filters
+            .iter()
+            .filter(|p| &p.column == c)
+            .all(|p| row_matches(v, &p.kind))
+    })
+}
+
+/// One query as the scan sees it: its prunable filters, its matches on the sample, and the
+/// byte rates of the columns it reads outside the partition directories.
+struct QueryScan<'q> {
+    filters: Vec<Predicate>,
+    matched: &'q QueryMatch,
+    /// Columns read (one page each per surviving page).
+    read_columns: usize,
+    /// Data bytes per row of the read columns it filters on (read on every surviving page).
+    filter_bytes: f64,
+    /// Data bytes per row of its other read columns (read where a page may hold a match).
+    other_bytes: f64,
+    /// Dictionary bytes per row of the read columns it filters on.
+    filter_dictionary: f64,
+    /// Dictionary bytes per row of its other read columns.
+    other_dictionary: f64,
+    /// Whether a bloom filter can answer one of its equality or IN filters.
+    uses_bloom: bool,
+}
+
+impl<'q> QueryScan<'q> {
+    /// The scan of `usage` on a layout partitioned on `partition_by` with bloom filters on
+    /// `bloom_columns`.
+    fn new(
+        usage: &TableUsage,
+        matched: &'q QueryMatch,
+        rates: &ColumnRates,
+        partition_by: &[String],
+        bloom_columns: &[String],
+    ) -> Self {
+        let filters = prunable(&usage.filters);
+        let read_cols: Vec<String> = usage
+            .columns_read()
+            .into_iter()
+            .filter(|c| !partition_by.contains(c))
+            .collect();
+        let filter_cols: BTreeSet<&str> = filters.iter().map(|p| p.column.as_str()).collect();
+        let filtered = || {
+            read_cols
+                .iter()
+                .filter(|c| filter_cols.contains(c.as_str()))
+        };
+        let others = || {
+            read_cols
+                .iter()
+                .filter(|c| !filter_cols.contains(c.as_str()))
+        };
+        let uses_bloom = filters.iter().any(|p| {
+            bloom_columns.contains(&p.column)
+                && matches!(p.kind, PredicateKind::Eq { .. } | PredicateKind::In { .. })
+        });
+        Self {
+            filter_bytes: sum_rates(&rates.data, filtered()),
+            other_bytes: sum_rates(&rates.data, others()),
+            filter_dictionary: sum_rates(&rates.dictionary, filtered()),
+            other_dictionary: sum_rates(&rates.dictionary, others()),
+            read_columns: read_cols.len(),
+            filters,
+            matched,
+            uses_bloom,
+        }
+    }
+
+    /// The share of a run of `sample_rows` sample rows with `hits` matches in which the
+    /// columns it does not filter on are read: all of it when the run holds a sample match
+    /// (or the query filters nothing), else the chance that the real rows hold one.
+    fn other_columns_read(&self, hits: usize, sample_rows: usize, scale: &Scale) -> f64 {
+        if self.filters.is_empty() || hits > 0 {
+            1.0
+        } else {
+            p_any(self.matched.rate, scale.full_rows(sample_rows))
+        }
+    }
+
+    /// The share of a surviving row group that is read: a bloom filter drops row groups that
+    /// hold none of the looked-up values, but for false positives and unseen matches.
+    fn bloom_keep(&self, rg: &RowGroupZones, scale: &Scale) -> f64 {
+        if self.uses_bloom && rg.hits(&self.matched.rows) == 0 {
+            (p_any(self.matched.rate, scale.full_rows(rg.rows())) + BLOOM_FPP).min(1.0)
+        } else {
+            1.0
+        }
+    }
+}
+
+/// What one run of one query reads on a layout (before its weight).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Scan {
+    bytes: f64,
+    metadata_bytes: f64,
+    files: f64,
+    row_groups: f64,
+    pages: f64,
+}
+
+/// Counts what `query` reads on `layout`: the parts its partition filters keep, and in each
+/// their files, metadata and surviving row groups.
+fn scan_query(
+    layout: &ZoneLayout,
+    partition_by: &[String],
+    meta_per_rg: f64,
+    query: &QueryScan<'_>,
+    scale: &Scale,
+) -> Scan {
+    let mut scan = Scan::default();
+    for part in &layout.parts {
+        if !part_survives(partition_by, &part.values, &query.filters) {
+            continue;
+        }
+        scan.files += part.files;
+        scan.metadata_bytes += meta_per_rg * part.row_group_weight * part.row_groups.len() as f64;
+        for rg in &part.row_groups {
+            scan_row_group(&mut scan, rg, part.row_group_weight, query, scale);
+        }
+    }
+    scan
+}
+
+/// Adds to `scan` what `query` reads of one sample row group standing for `weight` real
+/// ones: nothing when its zone maps prune it, else the surviving pages' bytes (filter columns
+/// always, the others where a match may be) and the dictionaries of the columns read.
+fn scan_row_group(
+    scan: &mut Scan,
+    rg: &RowGroupZones,
+    weight: f64,
+    query: &QueryScan<'_>,
+    scale: &Scale,
+) {
+    if !zones_may_match(&rg.zones, &query.filters) {
+        return;
+    }
+    let keep = query.bloom_keep(rg, scale);
+    scan.row_groups += weight * keep;
+    let mut any_page = false;
+    let mut other_read: f64 = 0.0;
+    for page in &rg.pages {
+        if !zones_may_match(&page.zones, &query.filters) {
+            continue;
+        }
+        let hits = page.rows.iter().filter(|r| query.matched.rows[**r]).count();
+        let p_other = query.other_columns_read(hits, page.rows.len(), scale);
+        scan.bytes += keep
+            * scale.full_rows(page.rows.len())
+            * (query.filter_bytes + query.other_bytes * p_other);
+        any_page = true;
+        scan.pages += keep * weight * query.read_columns as f64;
+        other_read = other_read.max(p_other);
+    }
+    if any_page {
+        scan.bytes += keep
+            * scale.full_rows(rg.rows())
+            * (query.filter_dictionary + query.other_dictionary * other_read);
+    }
+}
+
+impl Estimate {
+    /// Adds `scan`, run `weight` times by a query of `cluster_id`.
+    ///
+    /// DataFusion's bytes_scanned counts column data only (footers and page indexes are read
+    /// through the metadata path), so metadata is priced in `cost`, not in bytes.
+    fn add_query(&mut self, cluster_id: &str, weight: f64, scan: &Scan) {
+        let total = scan.bytes * weight;
+        self.bytes_scanned += total;
+        self.metadata_bytes += scan.metadata_bytes * weight;
+        self.files_read += scan.files * weight;
+        self.row_groups_read += scan.row_groups * weight;
+        self.pages_read += scan.pages * weight;
+        *self
+            .cluster_bytes
+            .entry(cluster_id.to_string())
+            .or_default() += total;
+    }
+
+    /// Bytes plus metadata plus the fixed prices of the files, row groups and pages read.
+    pub fn price(&self) -> f64 {
+        self.bytes_scanned
+            + self.metadata_bytes
+            + self.files_read * FILE_PRICE_BYTES
+            + self.row_groups_read * ROW_GROUP_PRICE_BYTES
+            + self.pages_read * PAGE_PRICE_BYTES
+    }
+}
+
+/// Predicts the workload's cost on `spec` (laid out from the current order when `keep_order`).
+pub fn estimate(
+    sample: &Sample,
+    stats: &TableStats,
+    spec: &LayoutSpec,
+    keep_order: bool,
+    geometry: Geometry,
+    workload: &Workload<'_>,
+) -> Result<Estimate, ProposeError> {
+    let parts = arrange(sample, spec, keep_order)?;
+    let scale = Scale::new(sample.fraction(), geometry);
+    // A new order compresses differently: scale each column's size by how much better (or
+    // worse) the sample compresses in the candidate's order than in its current order.
+    let ratios = if keep_order {
+        HashMap::new()
+    } else {
+        compression_ratios(sample, &parts, geometry.page_rows)?
+    };
+    let rates = ColumnRates::new(stats, &ratios);
+    let layout = ZoneLayout::build(sample, &parts, &scale, keep_order, &workload.filter_columns);
+    let meta_per_rg = if stats.row_groups > 0 {
+        stats.metadata_bytes as f64 / stats.row_groups as f64
+    } else {
+        0.0
+    };
+    let mut est = Estimate {
+        // Kept files are counted from the table as it is.
+        files_total: if keep_order {
+            stats.files
+        } else {
+            layout.files_total
+        },
+        row_groups_total: if keep_order {
+            stats.row_groups
+        } else {
+            layout.row_groups_total
+        },
+        ..Default::default()
+    };
+    for (q, m) in workload.queries.iter().zip(&workload.matches) {
+        let query = QueryScan::new(
+            &q.usage,
+            m,
+            &rates,
+            &spec.partition_by,
+            &spec.bloom_filter_columns,
+        );
+        let scan = scan_query(&layout, &spec.partition_by, meta_per_rg, &query, &scale);
+        est.add_query(&q.cluster_id, q.weight, &scan);
+    }
+    if keep_order {
+        // The current files are all opened unless every row group is pruned; count them.
+        est.files_read =
+            workload.queries.iter().map(|q| q.weight).sum::<f64>() * stats.files as f64;
+    }
+    est.cost = est.price();
+    Ok(est)
+}
+
+#[cfg(test)]
+mod tests {
+    //! A 30-row table held whole in the sample (fraction 1): `x` = 0..30 in order, `k` = "a"
+    //! for the first 15 rows and "b" after, `c` = 7x mod 30 (every value once, scattered).
+    //! With 10-row row groups and 5-row pages it is three row groups of two pages each, and
+    //! `x` costs 10 bytes a row, `c` 3, `k` 1 plus 1 of dictionary.
+    use super::*;
+    use arrow::array::{Int64Array, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use dbopt_core::plan::{Bound, ColumnStats, Lit};
+    use std::sync::Arc;
+
+    const GEOMETRY: Geometry = Geometry {
+        row_group_rows: 10,
+        page_rows: 5,
+    };
+
+    fn sample() -> Sample {
+        let x: Vec<i64> = (0..30).collect();
+        let k: Vec<&str> = (0..30).map(|i| if i < 15 { "a" } else { "b" }).collect();
+        let c: Vec<i64> = (0..30).map(|i| i * 7 % 30).collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("x", DataType::Int64, false),
+            Field::new("k", DataType::Utf8, false),
+            Field::new("c", DataType::Int64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(x)),
+                Arc::new(StringArray::from(k)),
+                Arc::new(Int64Array::from(c)),
+            ],
+        )
+        .unwrap();
+        Sample::new(&[batch], 30).unwrap()
+    }
+
+    fn stats() -> TableStats {
+        let col = |column: &str, compressed_bytes: u64, dictionary_bytes: u64| ColumnStats {
+            column: column.into(),
+            data_type: String::new(),
+            compressed_bytes,
+            dictionary_bytes,
+            null_count: 0,
+            distinct_estimate: 0,
+            min: None,
+            max: None,
+            clustering: 0.0,
+        };
+        TableStats {
+            rows: 30,
+            files: 1,
+            row_groups: 3,
+            total_bytes: 480,
+            metadata_bytes: 300,
+            row_group_rows: 10,
+            page_rows: 5,
+            columns: vec![col("x", 300, 0), col("k", 60, 30), col("c", 90, 0)],
+        }
+    }
+
+    fn query(filters: Vec<Predicate>, projected: &[&str]) -> WhatIfQuery {
+        WhatIfQuery {
+            cluster_id: "q".into(),
+            usage: TableUsage {
+                table: "t".into(),
+                filters,
+                projected: projected.iter().map(|c| c.to_string()).collect(),
+                ..Default::default()
+            },
+            weight: 1.0,
+        }
+    }
+
+    /// `low <= column < high`.
+    fn range(column: &str, low: i64, high: i64) -> Predicate {
+        Predicate {
+            column: column.into(),
+            kind: PredicateKind::Range {
+                low: Some(Bound {
+                    value: Lit::Int(low),
+                    inclusive: true,
+                }),
+                high: Some(Bound {
+                    value: Lit::Int(high),
+                    inclusive: false,
+                }),
+            },
+        }
+    }
+
+    fn eq(column: &str, value: Lit) -> Predicate {
+        Predicate {
+            column: column.into(),
+            kind: PredicateKind::Eq { value },
+        }
+    }
+
+    fn run(spec: &LayoutSpec, keep_order: bool, q: WhatIfQuery) -> Estimate {
+        let sample = sample();
+        let queries = [q];
+        let workload = Workload::new(&sample, &queries);
+        estimate(&sample, &stats(), spec, keep_order, GEOMETRY, &workload).unwrap()
+    }
+
+    #[test]
+    fn scale_sizes_row_groups_and_pages_down_to_the_sample() {
+        let s = Scale::new(
+            0.1,
+            Geometry {
+                row_group_rows: 100,
+                page_rows: 30,
+            },
+        );
+        assert_eq!((s.sample_row_group_rows, s.sample_page_rows), (10, 3));
+        assert_eq!(s.full_rows(5), 50.0);
+        let wide_pages = Scale::new(
+            0.1,
+            Geometry {
+                row_group_rows: 100,
+                page_rows: 500,
+            },
+        );
+        assert_eq!(
+            wide_pages.sample_page_rows, 10,
+            "a page is at most a row group"
+        );
+        let tiny = Scale::new(0.001, GEOMETRY);
+        assert_eq!((tiny.sample_row_group_rows, tiny.sample_page_rows), (1, 1));
+    }
+
+    #[test]
+    fn column_rates_split_data_and_dictionary_bytes_per_row() {
+        let ratios = HashMap::from([("x".to_string(), 0.5)]);
+        let rates = ColumnRates::new(&stats(), &ratios);
+        assert_eq!(rates.data["x"], 5.0, "300 bytes over 30 rows, halved");
+        assert_eq!((rates.data["k"], rates.dictionary["k"]), (1.0, 1.0));
+        let read = ["x".to_string(), "c".to_string(), "nope".to_string()];
+        assert_eq!(sum_rates(&rates.data, read.iter()), 8.0);
+    }
+
+    #[test]
+    fn the_zone_layout_is_three_row_groups_of_two_pages() {
+        let sample = sample();
+        let parts = arrange(&sample, &LayoutSpec::default(), true).unwrap();
+        let columns = BTreeSet::from(["x".to_string(), "missing".to_string()]);
+        let layout =
+            ZoneLayout::build(&sample, &parts, &Scale::new(1.0, GEOMETRY), false, &columns);
+        assert_eq!((layout.files_total, layout.row_groups_total), (1, 3));
+        let [part] = layout.parts.as_slice() else {
+            panic!("one part: {layout:?}")
+        };
+        assert_eq!((part.files, part.row_group_weight), (1.0, 1.0));
+        let bounds: Vec<(Option<Key>, Option<Key>)> = part
+            .row_groups
+            .iter()
+            .map(|rg| (rg.zones["x"].min.clone(), rg.zones["x"].max.clone()))
+            .collect();
+        let num = |v: f64| Some(Key::Num(v));
+        assert_eq!(
+            bounds,
+            vec![
+                (num(0.0), num(9.0)),
+                (num(10.0), num(19.0)),
+                (num(20.0), num(29.0))
+            ]
+        );
+        let second = &part.row_groups[1];
+        assert_eq!(second.pages.len(), 2);
+        assert_eq!(second.pages[1].rows, vec![15, 16, 17, 18, 19]);
+        assert_eq!(second.pages[1].zones["x"].min, num(15.0));
+        assert!(!second.zones.contains_key("missing"), "no keys, no zone");
+    }
+
+    #[test]
+    fn a_range_keeps_exactly_one_row_group_and_one_page() {
+        let e = run(
+            &LayoutSpec::default(),
+            true,
+            query(vec![range("x", 12, 15)], &["x", "c"]),
+        );
+        assert_eq!(e.row_groups_read, 1.0);
+        assert_eq!(
+            e.pages_read, 2.0,
+            "one page of each of the two columns read"
+        );
+        // Rows 10..15 of x (10 bytes) and c (3 bytes); no dictionaries.
+        assert_eq!(e.bytes_scanned, 5.0 * (10.0 + 3.0));
+        // The table's one file is opened; its footer covers all three row groups.
+        assert_eq!((e.files_read, e.metadata_bytes), (1.0, 300.0));
+        assert_eq!((e.files_total, e.row_groups_total), (1, 3));
+        assert_eq!(
+            e.cost,
+            65.0 + 300.0 + FILE_PRICE_BYTES + ROW_GROUP_PRICE_BYTES + 2.0 * PAGE_PRICE_BYTES
+        );
+        assert_eq!(e.cluster_bytes["q"], 65.0);
+    }
+
+    #[test]
+    fn without_filters_every_page_is_read() {
+        let e = run(&LayoutSpec::default(), true, query(vec![], &["x", "k"]));
+        assert_eq!((e.row_groups_read, e.pages_read), (3.0, 12.0));
+        // x and k data on every row, plus k's dictionary in each row group.
+        assert_eq!(e.bytes_scanned, 30.0 * (10.0 + 1.0) + 30.0 * 1.0);
+    }
+
+    #[test]
+    fn a_partition_filter_skips_the_other_part_and_its_column() {
+        let spec = LayoutSpec {
+            partition_by: vec!["k".into()],
+            ..Default::default()
+        };
+        assert!(part_survives(
+            &spec.partition_by,
+            &[Some(Key::Str("a".into()))],
+            &[eq("k", Lit::Str("a".into())), range("x", 0, 5)]
+        ));
+        assert!(!part_survives(
+            &spec.partition_by,
+            &[Some(Key::Str("b".into()))],
+            &[eq("k", Lit::Str("a".into()))]
+        ));
+        let e = run(
+            &spec,
+            false,
+            query(vec![eq("k", Lit::Str("a".into()))], &["x"]),
+        );
+        // Part "a" is rows 0..15: a file, row groups of 10 and 5 rows, pages 5+5 and 5; k
+        // lives in the directory name and is not read.
+        assert_eq!((e.files_total, e.row_groups_total), (2, 4));
+        assert_eq!(
+            (e.files_read, e.row_groups_read, e.pages_read),
+            (1.0, 2.0, 3.0)
+        );
+        assert_eq!(e.bytes_scanned, 15.0 * 10.0);
+        assert_eq!(e.metadata_bytes, 2.0 * 100.0);
+    }
+
+    #[test]
+    fn a_bloom_filter_drops_row_groups_without_the_value() {
+        // c = 12 only on row 6 (row group 0), but every row group's c spans 12.
+        let q = || query(vec![eq("c", Lit::Int(12))], &["c"]);
+        let plain = run(&LayoutSpec::default(), true, q());
+        assert_eq!(plain.row_groups_read, 3.0);
+        let bloom = LayoutSpec {
+            bloom_filter_columns: vec!["c".into()],
+            ..Default::default()
+        };
+        let with_bloom = run(&bloom, true, q());
+        // The two row groups without a sample hit stay with the chance that their ten rows
+        // hold one at the sample's match rate (1 in 30), plus the false-positive rate.
+        let stays = 1.0 - (29.0_f64 / 30.0).powf(10.0) + BLOOM_FPP;
+        assert!(
+            (with_bloom.row_groups_read - (1.0 + 2.0 * stays)).abs() < 1e-12,
+            "{}",
+            with_bloom.row_groups_read
+        );
+        assert!(with_bloom.bytes_scanned < plain.bytes_scanned);
+    }
+
+    #[test]
+    fn weights_multiply_and_kept_files_are_all_opened() {
+        let mut q = query(vec![range("x", 12, 15)], &["x"]);
+        q.weight = 3.0;
+        let kept = run(&LayoutSpec::default(), true, q.clone());
+        assert_eq!((kept.bytes_scanned, kept.row_groups_read), (150.0, 3.0));
+        assert_eq!(kept.files_read, 3.0);
+        let sorted = LayoutSpec {
+            sort_by: vec![dbopt_core::SortKey {
+                column: "x".into(),
+                descending: false,
+            }],
+            ..Default::default()
+        };
+        let rewritten = run(&sorted, false, q);
+        assert_eq!(
+            rewritten.files_read, 3.0,
+            "one new file, opened three times"
+        );
+        assert_eq!(rewritten.files_total, 1);
+    }
+}
