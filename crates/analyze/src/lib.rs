@@ -6,7 +6,7 @@
 //! measured and estimated selectivity of its predicates; the hot columns; and the workload
 //! clusters, each with a stable id derived from the query's shape.
 
-use dbopt_core::plan::{Lit, Predicate, PredicateKind, TableStats, TableUsage};
+use dbopt_core::plan_summary::{Lit, Predicate, PredicateKind, TableStats, TableUsage};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -288,7 +288,7 @@ impl WorkloadProfile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dbopt_core::plan::{Bound, ColumnStats};
+    use dbopt_core::plan_summary::{Bound, ColumnStats};
 
     fn range(col: &str, lo: i32, hi: i32) -> Predicate {
         Predicate {

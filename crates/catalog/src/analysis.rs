@@ -3,7 +3,7 @@
 
 use crate::error::SqlContext;
 use crate::{Catalog, CatalogError, collect_rows, get, get_layout_id, get_table_name, sql_int};
-use dbopt_core::plan::TableStats;
+use dbopt_core::plan_summary::TableStats;
 use dbopt_core::{LayoutId, LayoutSpec, TableName};
 use rusqlite::{OptionalExtension, Params, Row, params};
 use serde::{Deserialize, Serialize};

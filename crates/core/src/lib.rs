@@ -13,7 +13,7 @@ pub mod error;
 pub mod failpoint;
 pub mod layout;
 pub mod names;
-pub mod plan;
+pub mod plan_summary;
 pub mod retry;
 pub mod scan;
 pub mod text;

@@ -6,7 +6,7 @@
 use crate::{DbError, Workspace};
 use dbopt_analyze::{Observation, WorkloadProfile, cluster_id, profile, shape};
 use dbopt_catalog::LoggedQuery;
-use dbopt_core::plan::TableStats;
+use dbopt_core::plan_summary::TableStats;
 use dbopt_core::{LayoutId, TableName};
 use dbopt_engine::column_stats::{footer_stats, read_sample};
 use dbopt_engine::plan_summary::summarize_sql;
@@ -110,8 +110,10 @@ impl Workspace {
             });
         }
         let session = self.query_session(table, None).await?;
-        let mut planned: HashMap<String, Result<Option<dbopt_core::plan::TableUsage>, String>> =
-            HashMap::new();
+        let mut planned: HashMap<
+            String,
+            Result<Option<dbopt_core::plan_summary::TableUsage>, String>,
+        > = HashMap::new();
         let mut layout_bytes: HashMap<LayoutId, Option<u64>> = HashMap::new();
         let mut observations = Vec::new();
         let mut ran_on = Vec::new();

@@ -7,7 +7,7 @@ use arrow::array::{ArrayRef, BooleanArray, Date32Array, Int64Array, RecordBatch,
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Schema};
 use dbopt_core::LayoutManifest;
-use dbopt_core::plan::{ColumnStats, TableStats};
+use dbopt_core::plan_summary::{ColumnStats, TableStats};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::metadata::ParquetMetaDataReader;
 use std::fs::File;

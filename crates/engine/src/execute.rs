@@ -1,7 +1,7 @@
 //! Executes read-only SQL and reads what it cost from DataFusion's own Parquet scan metrics.
 
-use crate::digest::digest_batches;
 use crate::register::RegisteredLayout;
+use crate::result_digest::digest_batches;
 use crate::session::{Session, StatementTimeout};
 use crate::{EngineError, check_read_only};
 use arrow::array::RecordBatch;

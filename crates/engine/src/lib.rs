@@ -10,12 +10,12 @@
 pub mod column_stats;
 pub mod column_writer;
 pub mod compare;
-pub mod digest;
 pub mod error;
 pub mod execute;
 pub mod footer;
 pub mod plan_summary;
 pub mod register;
+pub mod result_digest;
 pub mod rewrite;
 pub mod session;
 pub mod source;

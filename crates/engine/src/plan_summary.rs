@@ -9,7 +9,7 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Operator};
-use dbopt_core::plan::{Bound, Lit, PlanSummary, Predicate, PredicateKind, TableUsage};
+use dbopt_core::plan_summary::{Bound, Lit, PlanSummary, Predicate, PredicateKind, TableUsage};
 use std::collections::BTreeMap;
 
 /// Plans `sql` in `session` (nothing runs) and summarizes its optimized logical plan.

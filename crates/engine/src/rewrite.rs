@@ -2,7 +2,7 @@
 //! with DataFusion's external (spilling) sort under the session's memory pool, and write
 //! ZSTD Parquet with the spec's sizing into hive directories when partitioned.
 
-use crate::digest::BatchDigester;
+use crate::result_digest::BatchDigester;
 use crate::writer::LayoutWriter;
 use crate::{EngineError, EngineSettings, Session, new_session, register_layout};
 use arrow::array::{Array, ArrayRef, RecordBatch};

@@ -4,7 +4,7 @@
 //! source order; the digests add up to the digest of every row sent.
 
 use crate::EngineError;
-use crate::digest::BatchDigester;
+use crate::result_digest::BatchDigester;
 use crate::writer::{LayoutWriter, WrittenLayout};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;

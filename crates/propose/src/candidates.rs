@@ -4,7 +4,7 @@
 
 use dbopt_analyze::{ColumnUsage, WorkloadProfile};
 use dbopt_core::layout::{DEFAULT_PAGE_ROWS, DEFAULT_ROW_GROUP_ROWS};
-use dbopt_core::plan::TableStats;
+use dbopt_core::plan_summary::TableStats;
 use dbopt_core::{Curve, LayoutSpec, SortKey};
 use serde::{Deserialize, Serialize};
 
@@ -240,7 +240,7 @@ pub fn generate(
 mod tests {
     use super::*;
     use dbopt_analyze::ColumnUsage;
-    use dbopt_core::plan::ColumnStats;
+    use dbopt_core::plan_summary::ColumnStats;
 
     fn usage(column: &str, share: f64, eq: u64, range: u64) -> ColumnUsage {
         ColumnUsage {

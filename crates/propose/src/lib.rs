@@ -22,7 +22,7 @@ pub use sample::Sample;
 pub use whatif::{Estimate, Geometry, WhatIfQuery};
 
 use dbopt_analyze::WorkloadProfile;
-use dbopt_core::plan::TableStats;
+use dbopt_core::plan_summary::TableStats;
 use dbopt_core::{LayoutId, LayoutSpec};
 use serde::{Deserialize, Serialize};
 
@@ -170,7 +170,7 @@ mod tests {
     use arrow::array::{Date32Array, Float64Array, Int64Array, RecordBatch};
     use arrow::datatypes::{DataType, Field, Schema};
     use dbopt_analyze::{Observation, cluster_id, profile, shape};
-    use dbopt_core::plan::{Bound, ColumnStats, Lit, Predicate, PredicateKind, TableUsage};
+    use dbopt_core::plan_summary::{Bound, ColumnStats, Lit, Predicate, PredicateKind, TableUsage};
     use std::sync::Arc;
 
     const ROWS: usize = 40_000;

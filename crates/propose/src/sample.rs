@@ -7,7 +7,7 @@ use arrow::array::{
 };
 use arrow::compute::{cast, concat_batches};
 use arrow::datatypes::{DataType, Date32Type, Float64Type, Int64Type, TimeUnit};
-use dbopt_core::plan::{Lit, TableStats};
+use dbopt_core::plan_summary::{Lit, TableStats};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
@@ -259,7 +259,7 @@ mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray};
     use arrow::datatypes::{Field, Schema};
-    use dbopt_core::plan::ColumnStats;
+    use dbopt_core::plan_summary::ColumnStats;
     use std::sync::Arc;
 
     #[test]

@@ -18,7 +18,7 @@ use crate::ProposeError;
 use crate::sample::{Key, Sample};
 use dbopt_core::LayoutSpec;
 use dbopt_core::layout::{BLOOM_FPP, ROWS_PER_FILE};
-use dbopt_core::plan::{Predicate, PredicateKind, TableStats, TableUsage};
+use dbopt_core::plan_summary::{Predicate, PredicateKind, TableStats, TableUsage};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -601,7 +601,7 @@ mod tests {
     use super::*;
     use arrow::array::{Int64Array, RecordBatch, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
-    use dbopt_core::plan::{Bound, ColumnStats, Lit};
+    use dbopt_core::plan_summary::{Bound, ColumnStats, Lit};
     use std::sync::Arc;
 
     const GEOMETRY: Geometry = Geometry {

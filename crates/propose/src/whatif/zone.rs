@@ -2,7 +2,7 @@
 //! may match inside it (false means the run is pruned), and whether one value matches.
 
 use crate::sample::Key;
-use dbopt_core::plan::PredicateKind;
+use dbopt_core::plan_summary::PredicateKind;
 use std::cmp::Ordering;
 
 /// min/max/null zone map of one column over a run of rows.
@@ -171,7 +171,7 @@ pub fn row_matches(key: &Option<Key>, kind: &PredicateKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dbopt_core::plan::{Bound, Lit};
+    use dbopt_core::plan_summary::{Bound, Lit};
 
     fn num(v: f64) -> Option<Key> {
         Some(Key::Num(v))
