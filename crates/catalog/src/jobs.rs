@@ -308,7 +308,7 @@ impl Catalog {
                     "UPDATE migration_jobs SET status = 'queued', error = NULL, \
                      retry_after_ms = NULL, lease_owner = NULL, lease_expires_ms = NULL, \
                      finished_at_ms = NULL, activate = ?2 WHERE id = ?1",
-                    params![id, job.activate as i64],
+                    params![id, i64::from(job.activate)],
                 )
                 .ctx("requeueing a migration job")?;
                 return Ok(Enqueued::Requeued(find_job(tx, id)?.expect("row exists")));
@@ -324,7 +324,7 @@ impl Catalog {
                     spec_json,
                     job.plan_json,
                     job.mode.as_str(),
-                    job.activate as i64,
+                    i64::from(job.activate),
                     sql_int(job.units_total),
                     now,
                 ],

@@ -359,7 +359,7 @@ fn insert_query(
             entry.origin.as_str(),
             entry.workload,
             entry.route.as_ref().map(|r| r.policy.as_str()),
-            entry.route.as_ref().map(|r| r.explored as i64),
+            entry.route.as_ref().map(|r| i64::from(r.explored)),
             m[0],
             m[1],
             m[2],

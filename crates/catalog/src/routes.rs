@@ -54,7 +54,7 @@ pub(crate) fn record_route_sample(
         .find(|s| s.table == entry.table)
         .map_or(entry.metrics.bytes_scanned, |s| s.metrics.bytes_scanned) as f64;
     let latency = entry.latency_ms;
-    let explored = entry.route.as_ref().is_some_and(|r| r.explored) as i64;
+    let explored = i64::from(entry.route.as_ref().is_some_and(|r| r.explored));
     tx.prepare_cached(
         "INSERT INTO route_stats (table_name, cluster_id, layout_id, n, sum_latency_ms, \
          sum_sq_latency_ms, sum_bytes, sum_sq_bytes, explored, updated_at_ms) \

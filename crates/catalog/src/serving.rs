@@ -478,7 +478,7 @@ impl Catalog {
                     e.avg_rows_returned,
                     e.improvement,
                     e.reward,
-                    e.regressed as i64,
+                    i64::from(e.regressed),
                 ])
                 .ctx("recording an evaluation")?;
             }

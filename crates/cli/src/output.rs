@@ -33,7 +33,10 @@ impl Rows {
     /// An empty table with these column names.
     pub fn new(header: &[&str]) -> Self {
         Self {
-            header: header.iter().map(|h| h.to_string()).collect(),
+            header: header
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
             rows: Vec::new(),
         }
     }

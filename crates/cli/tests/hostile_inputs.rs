@@ -124,7 +124,11 @@ fn fuzz<T: Debug>(
                 let msg = panic
                     .downcast_ref::<String>()
                     .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .or_else(|| {
+                        panic
+                            .downcast_ref::<&str>()
+                            .map(std::string::ToString::to_string)
+                    })
                     .unwrap_or_default();
                 format!("panicked: {msg}")
             }
@@ -238,7 +242,7 @@ fn apply(data: &mut Vec<u8>, m: &Mutation) {
             }
         }
         Mutation::FooterLen(v) if len >= 8 => {
-            data[len - 8..len - 4].copy_from_slice(&v.to_le_bytes())
+            data[len - 8..len - 4].copy_from_slice(&v.to_le_bytes());
         }
         Mutation::FooterLen(_) => {}
         Mutation::Insert(i, bytes) => {

@@ -59,6 +59,10 @@ fn workload(ws: &TempWorkspace, n: &str, seed: &str, extra: &[&str]) -> Value {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "an end-to-end scenario that reads top to bottom"
+)]
 fn the_seed_workflow_routes_evaluates_canaries_promotes_and_rolls_back() {
     let ws = shuffled();
     // With one live layout, routing has a single choice.
@@ -387,6 +391,10 @@ fn events_tables_entry(ws: &TempWorkspace) -> (String, Vec<String>) {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "an end-to-end scenario that reads top to bottom"
+)]
 fn evaluate_canary_and_autopilot_json_names_the_real_layouts() {
     let ws = shuffled();
     workload(&ws, "40", "1", &[]);

@@ -118,6 +118,10 @@ fn spawn_workload(ws: &TempWorkspace, file: &Path, explore: bool) -> Child {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "an end-to-end scenario that reads top to bottom"
+)]
 fn a_thousand_concurrent_queries_survive_a_migration_promotions_and_gc() {
     let ws = Arc::new(TempWorkspace::new());
     generate_events(&ws, "60000", "5", "2000", &["--rows-per-file", "15000"]);

@@ -366,8 +366,7 @@ fn ctrl_c_stops_the_worker_between_units_and_the_job_resumes() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    // SAFETY: signalling a child process this test started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    common::signal(&child, "INT");
     let res = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&res.stderr);
     assert_eq!(res.status.code(), Some(0), "{stderr}");

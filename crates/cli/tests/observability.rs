@@ -72,6 +72,10 @@ fn looped() -> (TempWorkspace, String) {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "an end-to-end scenario that reads top to bottom"
+)]
 fn status_jobs_history_and_report_show_what_the_catalog_holds() {
     let (ws, target) = looped();
 
@@ -306,9 +310,7 @@ impl Served {
 
     /// Sends SIGTERM and waits (up to a minute) for the exit code.
     fn terminate(mut self) -> (Option<i32>, String) {
-        // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
-        let rc = unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        assert_eq!(rc, 0);
+        common::signal(&self.child, "TERM");
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

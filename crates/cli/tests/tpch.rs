@@ -27,6 +27,10 @@ fn table_rows(ws: &TempWorkspace) -> BTreeMap<String, u64> {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "an end-to-end scenario that reads top to bottom"
+)]
 fn tpch_sf_0_01_generates_specification_row_counts_and_runs_all_22_queries() {
     let ws = TempWorkspace::new();
     let out = run(&ws, &["generate-tpch", "--scale-factor", "0.01"]).success();

@@ -202,7 +202,7 @@ fn scale(bucket: u32, count: usize, bits: u32) -> u32 {
         return 0;
     }
     let max = (1u64 << bits) - 1;
-    ((bucket as u64 * max) / (count as u64 - 1)).min(max) as u32
+    ((u64::from(bucket) * max) / (count as u64 - 1)).min(max) as u32
 }
 
 /// Interleaves the low `bits` bits of each coordinate, most significant bit first
@@ -211,7 +211,7 @@ pub fn z_order(coords: &[u32], bits: u32) -> u64 {
     let mut key = 0u64;
     for bit in (0..bits).rev() {
         for c in coords {
-            key = (key << 1) | ((c >> bit) & 1) as u64;
+            key = (key << 1) | u64::from((c >> bit) & 1);
         }
     }
     key
@@ -351,7 +351,7 @@ mod tests {
             }
             q >>= 1;
         }
-        for v in x.iter_mut() {
+        for v in &mut x {
             *v ^= t;
         }
         z_order(&x, bits)
@@ -430,7 +430,7 @@ mod tests {
         ));
         let floats: ArrayRef =
             Arc::new(Float64Array::from_iter((0..5000).map(|i| {
-                (i % 13 != 0).then_some(((i * 31) % 997) as f64 / 3.0 - 100.0)
+                (i % 13 != 0).then_some(f64::from((i * 31) % 997) / 3.0 - 100.0)
             })));
         let dates: ArrayRef = Arc::new(Date32Array::from_iter_values((0..5000).map(|i| i % 365)));
         for values in [ints, floats, dates] {

@@ -136,7 +136,9 @@ mod armed {
             return Ok(());
         };
         let hit = {
-            let mut guard = HITS.lock().unwrap_or_else(|p| p.into_inner());
+            let mut guard = HITS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let counts = guard.get_or_insert_with(HashMap::new);
             let n = counts.entry(name.to_string()).or_insert(0);
             *n += 1;

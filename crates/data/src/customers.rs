@@ -127,7 +127,7 @@ impl BlockSource for CustomersBlocks {
             segment.append_value(SEGMENTS[self.segments.sample(&mut rng)].0);
             country.append_value(COUNTRIES[self.countries.sample(&mut rng)].0);
             // sqrt skews signups toward recent years (the business grows).
-            let offset = (SIGNUP_DAYS as f64 * rng.random::<f64>().sqrt()) as i32;
+            let offset = (f64::from(SIGNUP_DAYS) * rng.random::<f64>().sqrt()) as i32;
             signup_date.append_value(SIGNUP_START_EPOCH_DAYS + offset.min(SIGNUP_DAYS - 1));
         }
 
@@ -168,7 +168,7 @@ mod tests {
         let d = chrono::NaiveDate::from_ymd_opt(2019, 1, 1).unwrap();
         assert_eq!(
             (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days(),
-            SIGNUP_START_EPOCH_DAYS as i64
+            i64::from(SIGNUP_START_EPOCH_DAYS)
         );
     }
 

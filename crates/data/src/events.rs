@@ -313,7 +313,7 @@ impl TimeProfile {
             for hour in 0..hours {
                 let day = hour / 24;
                 let weekday = (START_WEEKDAY + day) % 7;
-                let growth = 1.0 + YEARLY_GROWTH * day as f64 / DAYS as f64;
+                let growth = 1.0 + YEARLY_GROWTH * day as f64 / f64::from(DAYS);
                 total += HOURLY_RATE[hour % 24] * WEEKDAY_RATE[weekday] * growth;
                 cumulative.push(total);
             }
@@ -700,7 +700,7 @@ mod tests {
             .as_primitive::<Date32Type>();
         for (date, ts) in dates.values().iter().zip(timestamps(&b)) {
             assert!((START_MICROS..END_MICROS).contains(&ts));
-            assert_eq!(*date as i64, ts.div_euclid(MICROS_PER_DAY));
+            assert_eq!(i64::from(*date), ts.div_euclid(MICROS_PER_DAY));
             assert!((START_EPOCH_DAYS..START_EPOCH_DAYS + DAYS).contains(date));
         }
         let users = num_users(n) as i64;

@@ -176,7 +176,7 @@ mod tests {
             }
             let norm: f64 = (1..=n).map(|k| (k as f64).powf(-exponent)).sum();
             for k in [1u64, 2, 5, 20] {
-                let expected = draws as f64 * (k as f64).powf(-exponent) / norm;
+                let expected = f64::from(draws) * (k as f64).powf(-exponent) / norm;
                 let got = counts[k as usize] as f64;
                 assert!(
                     (got - expected).abs() < 0.05 * expected + 30.0,

@@ -108,7 +108,7 @@ pub fn taxi_sample(color: TaxiColor, year: i32, month: u32, rows: usize, seed: u
         .expect("midnight exists")
         .and_utc()
         .timestamp_micros();
-    let month_us = days_in_month(year, month) as i64 * 86_400_000_000;
+    let month_us = i64::from(days_in_month(year, month)) * 86_400_000_000;
     let zones = Zipf::new(NUM_ZONES as u64, 1.0);
     let payments = Weighted::from_weights([0.75, 0.2, 0.03, 0.02]);
     let mut cols: Vec<Vec<f64>> = (0..9).map(|_| Vec::with_capacity(rows)).collect();
@@ -248,7 +248,7 @@ impl TaxiWorkload {
 
     /// A `[start, end)` pickup window of `minutes` inside the month.
     fn window(&mut self, minutes: i64) -> String {
-        let total = self.days as i64 * 24 * 60;
+        let total = i64::from(self.days) * 24 * 60;
         let start_min = self.rng.random_range(0..=(total - minutes).max(0)) / 15 * 15;
         let base = self
             .domain

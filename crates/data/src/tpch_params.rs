@@ -236,7 +236,7 @@ pub fn validation_params(n: u8, scale_factor: f64) -> Vec<String> {
         22 => &["13", "31", "23", "29", "30", "18", "17"],
         _ => &[],
     };
-    v.iter().map(|s| s.to_string()).collect()
+    v.iter().map(std::string::ToString::to_string).collect()
 }
 
 /// Query `n` with the validation values substituted (None for another number).

@@ -178,7 +178,7 @@ impl EventsWorkload {
             }
             Template::HourlyWindow => {
                 let day = self.window_start(1);
-                let start = day as i64 * 24 * 60 + self.rng.random_range(0..24 * 4) * 15;
+                let start = i64::from(day) * 24 * 60 + self.rng.random_range(0..24 * 4) * 15;
                 let end = start + self.rng.random_range(1..=6) * 60;
                 format!(
                     "SELECT event_type, COUNT(*) AS events, COUNT(DISTINCT user_id) AS users FROM {t} \

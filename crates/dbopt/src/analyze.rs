@@ -109,6 +109,54 @@ impl Workspace {
                 window: window.to_string(),
             });
         }
+        let (observations, ran_on, skipped) = self.observe(table, &logged).await?;
+        if observations.is_empty() {
+            let first = skipped
+                .first()
+                .map(|s| s.reason.clone())
+                .unwrap_or_default();
+            return Err(DbError::NoPlannableQueries {
+                table: table.to_string(),
+                count: logged.len(),
+                first,
+            });
+        }
+        let (stats, sample) = self.profile_stats(table, &layout, with_sample)?;
+        let prof = profile(
+            table.as_str(),
+            &observations,
+            skipped.len() as u64,
+            Some(&stats),
+        );
+        let assignments: Vec<(i64, String)> = observations
+            .iter()
+            .map(|o| (o.query_id, cluster_id(&shape(&o.usage))))
+            .collect();
+        self.catalog().set_cluster_ids(&assignments)?;
+        // Queries logged before their cluster was known now count for routing too.
+        self.catalog().rebuild_route_stats(table)?;
+        Ok((
+            Analysis {
+                table: table.to_string(),
+                layout,
+                profile: prof,
+                stats,
+                observations,
+                ran_on,
+                skipped,
+            },
+            sample,
+        ))
+    }
+
+    /// Plans each logged query of `table` once (queries repeat) and turns it into an
+    /// observation of what it asks of the table; queries that no longer plan or do not scan
+    /// the table are skipped with the reason.
+    async fn observe(
+        &self,
+        table: &TableName,
+        logged: &[LoggedQuery],
+    ) -> Result<(Vec<Observation>, Vec<Option<LayoutId>>, Vec<SkippedQuery>), DbError> {
         let session = self.query_session(table, None).await?;
         let mut planned: HashMap<
             String,
@@ -118,7 +166,7 @@ impl Workspace {
         let mut observations = Vec::new();
         let mut ran_on = Vec::new();
         let mut skipped = Vec::new();
-        for q in &logged {
+        for q in logged {
             if !planned.contains_key(&q.entry.sql) {
                 let result = summarize_sql(session.context(), &q.entry.sql)
                     .await
@@ -168,25 +216,25 @@ impl Workspace {
                 layout_bytes: total,
             });
         }
-        if observations.is_empty() {
-            let first = skipped
-                .first()
-                .map(|s| s.reason.clone())
-                .unwrap_or_default();
-            return Err(DbError::NoPlannableQueries {
-                table: table.to_string(),
-                count: logged.len(),
-                first,
-            });
-        }
-        let (stats, sample) = if with_sample {
-            let (s, sample) = self.layout_stats_and_sample(table, &layout)?;
+        Ok((observations, ran_on, skipped))
+    }
+
+    /// Column statistics of `table` at `layout` and, when asked, the what-if sample. Cached
+    /// statistics are used only while they still describe the files on disk.
+    fn profile_stats(
+        &self,
+        table: &TableName,
+        layout: &LayoutId,
+        with_sample: bool,
+    ) -> Result<(TableStats, Option<Sample>), DbError> {
+        Ok(if with_sample {
+            let (s, sample) = self.layout_stats_and_sample(table, layout)?;
             (s, Some(sample))
         } else {
             // The cache is keyed by layout id; a reloaded table keeps the id `initial`, so
             // cached figures are used only while they still describe the files on disk.
-            let manifest = self.layout_manifest(table, &layout)?;
-            match self.catalog().column_stats(table, &layout)? {
+            let manifest = self.layout_manifest(table, layout)?;
+            match self.catalog().column_stats(table, layout)? {
                 Some(cached)
                     if cached.stats.rows == manifest.row_count
                         && cached.stats.total_bytes == manifest.total_bytes() =>
@@ -194,36 +242,11 @@ impl Workspace {
                     (cached.stats, None)
                 }
                 _ => {
-                    let (s, _) = self.layout_stats_and_sample(table, &layout)?;
+                    let (s, _) = self.layout_stats_and_sample(table, layout)?;
                     (s, None)
                 }
             }
-        };
-        let prof = profile(
-            table.as_str(),
-            &observations,
-            skipped.len() as u64,
-            Some(&stats),
-        );
-        let assignments: Vec<(i64, String)> = observations
-            .iter()
-            .map(|o| (o.query_id, cluster_id(&shape(&o.usage))))
-            .collect();
-        self.catalog().set_cluster_ids(&assignments)?;
-        // Queries logged before their cluster was known now count for routing too.
-        self.catalog().rebuild_route_stats(table)?;
-        Ok((
-            Analysis {
-                table: table.to_string(),
-                layout,
-                profile: prof,
-                stats,
-                observations,
-                ran_on,
-                skipped,
-            },
-            sample,
-        ))
+        })
     }
 }
 

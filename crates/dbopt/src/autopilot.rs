@@ -546,7 +546,7 @@ impl Workspace {
         if let Some((layout, _, reason)) = winner {
             match self.promote(pass.table, &layout, false, "autopilot", &reason) {
                 Ok(_) => {
-                    pass.record("promote", "promoted", &format!("layout {layout}: {reason}"))?
+                    pass.record("promote", "promoted", &format!("layout {layout}: {reason}"))?;
                 }
                 Err(DbError::Catalog(e)) => pass.record("promote", "lost", &e.to_string())?,
                 Err(e) => return Err(e),

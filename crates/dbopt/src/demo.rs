@@ -91,7 +91,10 @@ impl Workspace {
                 settings: s.clone(),
                 seed: options.seed,
             }),
-            exclude_templates: exclude.iter().map(|t| t.to_string()).collect(),
+            exclude_templates: exclude
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
             layout,
         };
         tracing::info!(

@@ -49,7 +49,7 @@ impl Workspace {
             match check {
                 Ok(()) => accepted.push(sql),
                 Err(EngineError::NotReadOnly(reason)) => {
-                    skipped.push(SkippedStatement { line, reason })
+                    skipped.push(SkippedStatement { line, reason });
                 }
                 Err(e) => {
                     return Err(DbError::BadFile(format!(

@@ -119,7 +119,7 @@ impl Workspace {
                 Ok(r) => registered.push(r),
                 // Another table that cannot be read must not stop queries on this one.
                 Err(e) if !is_primary => {
-                    tracing::warn!(table = %table.name, "table '{}' skipped: {e}", table.name)
+                    tracing::warn!(table = %table.name, "table '{}' skipped: {e}", table.name);
                 }
                 Err(e) => return Err(e),
             }

@@ -138,7 +138,7 @@ pub struct Router<'a> {
 
 impl<'a> Router<'a> {
     /// A router for `table` with the workspace's settings; `seed` makes its choices repeatable.
-    pub async fn new(
+    pub fn new(
         ws: &'a Workspace,
         table: &TableName,
         settings: LoopSettings,

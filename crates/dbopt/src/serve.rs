@@ -168,7 +168,7 @@ impl Workspace {
                 }
                 match self.autopilot_pass_with_stop(&table, &settings, stop).await {
                     Ok(pass) => {
-                        tracing::info!(table = %table, active = %pass.active, "autopilot pass done")
+                        tracing::info!(table = %table, active = %pass.active, "autopilot pass done");
                     }
                     Err(e) => tracing::warn!(table = %table, error = %e, "autopilot pass failed"),
                 }

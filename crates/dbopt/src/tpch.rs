@@ -142,7 +142,7 @@ fn result_cells(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, DbError> {
 
 impl Workspace {
     /// Generates the TPC-H tables as managed tables, each in its own atomic initial layout.
-    pub async fn generate_tpch(
+    pub fn generate_tpch(
         &self,
         options: &TpchGenerateOptions,
         progress: &dyn Progress,
@@ -160,7 +160,7 @@ impl Workspace {
             self.check_can_create(&table_name(*table), options.replace)?;
         }
         let threads = match options.threads.unwrap_or(self.config().threads()) {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            0 => std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             n => n,
         };
         progress.set_total(tables.iter().map(|t| t.estimated_rows(sf)).sum());

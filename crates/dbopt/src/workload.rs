@@ -62,7 +62,7 @@ impl<'a> Runner<'a> {
     ) -> Result<Runner<'a>, DbError> {
         let session = ws.query_session(table, None).await?;
         let router = match routing {
-            Some(r) => Some(Router::new(ws, table, r.settings.clone(), r.seed).await?),
+            Some(r) => Some(Router::new(ws, table, r.settings.clone(), r.seed)?),
             None => None,
         };
         Ok(Runner {
@@ -220,7 +220,7 @@ impl Workspace {
         domain.table = options.table.to_string();
         domain.customers_table = options.customers_table.to_string();
         let known = dbopt_data::workload::template_names();
-        let known_names: Vec<String> = known.iter().map(|t| t.to_string()).collect();
+        let known_names: Vec<String> = known.iter().map(std::string::ToString::to_string).collect();
         crate::workload_sql::check_templates(&options.exclude_templates, &known_names)?;
         if known
             .iter()

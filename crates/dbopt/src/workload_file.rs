@@ -270,7 +270,11 @@ mod tests {
 
     #[test]
     fn column_values_become_typed_literals() {
-        let texts = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let texts = |v: &[&str]| {
+            v.iter()
+                .map(std::string::ToString::to_string)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
             sql_literals(&DataType::Utf8, texts(&["US", "it's"])),
             ["'US'", "'it''s'"]

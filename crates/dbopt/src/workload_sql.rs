@@ -38,7 +38,10 @@ pub struct WorkloadSqlOptions {
 /// Template names of a generator (`q1`..`q22` for TPC-H).
 fn known_templates(source: WorkloadSource) -> Vec<String> {
     match source {
-        WorkloadSource::Events => template_names().iter().map(|t| t.to_string()).collect(),
+        WorkloadSource::Events => template_names()
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect(),
         WorkloadSource::Tpch(_) => (1..=22).map(|n| format!("q{n}")).collect(),
     }
 }

@@ -120,7 +120,10 @@ impl Workspace {
         table: &TableName,
         fingerprint: &str,
     ) -> Option<Option<String>> {
-        let cache = self.clusters.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = self
+            .clusters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         cache
             .get(&(table.clone(), fingerprint.to_string()))
             .cloned()
@@ -133,7 +136,10 @@ impl Workspace {
         fingerprint: &str,
         cluster: Option<String>,
     ) {
-        let mut cache = self.clusters.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self
+            .clusters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         cache.insert((table.clone(), fingerprint.to_string()), cluster);
     }
 

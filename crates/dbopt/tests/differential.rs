@@ -33,6 +33,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -145,12 +146,12 @@ fn cells_of(array: &ArrayRef) -> Vec<Cell> {
         DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => {
             let c = cast(&array, &DataType::Int64).unwrap();
             let a = c.as_primitive::<Int64Type>();
-            each(&|i| Cell::Int(a.value(i) as i128))
+            each(&|i| Cell::Int(i128::from(a.value(i))))
         }
         DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
             let c = cast(&array, &DataType::UInt64).unwrap();
             let a = c.as_primitive::<UInt64Type>();
-            each(&|i| Cell::Int(a.value(i) as i128))
+            each(&|i| Cell::Int(i128::from(a.value(i))))
         }
         DataType::Float16 | DataType::Float32 | DataType::Float64 => {
             let c = cast(&array, &DataType::Float64).unwrap();
@@ -164,7 +165,7 @@ fn cells_of(array: &ArrayRef) -> Vec<Cell> {
                 if scale <= 0 {
                     Cell::Int(v * 10i128.pow((-scale) as u32))
                 } else {
-                    Cell::Dec(v as f64 / 10f64.powi(scale as i32), scale as i32)
+                    Cell::Dec(v as f64 / 10f64.powi(i32::from(scale)), i32::from(scale))
                 }
             })
         }
@@ -175,7 +176,7 @@ fn cells_of(array: &ArrayRef) -> Vec<Cell> {
         }
         DataType::Date32 => {
             let a = array.as_primitive::<arrow::datatypes::Date32Type>();
-            each(&|i| Cell::Date(a.value(i) as i64))
+            each(&|i| Cell::Date(i64::from(a.value(i))))
         }
         DataType::Date64 => {
             let a = array.as_primitive::<Date64Type>();
@@ -274,7 +275,7 @@ fn results_agree(order: Order, sql: &str, expected: &Rows, got: &Rows) -> bool {
 fn show(rows: &Rows) -> String {
     let mut s = format!("{} rows", rows.len());
     for r in rows.iter().take(6) {
-        s.push_str(&format!("\n      {r:?}"));
+        let _ = write!(s, "\n      {r:?}");
     }
     s
 }
@@ -694,7 +695,7 @@ impl QueryGen {
             }
             "status_code" => {
                 if self.chance(0.8) {
-                    self.pick(STATUS_CODES).0 as i64
+                    i64::from(self.pick(STATUS_CODES).0)
                 } else {
                     self.rng.random_range(100..600)
                 }
@@ -952,11 +953,12 @@ impl QueryGen {
                 let mut order = Order::Any;
                 if self.chance(0.5) {
                     let terms: Vec<String> = keys.iter().map(|k| self.order_term(k)).collect();
-                    sql.push_str(&format!(
+                    let _ = write!(
+                        sql,
                         " ORDER BY {} LIMIT {}",
                         terms.join(", "),
                         self.rng.random_range(1..=20)
-                    ));
+                    );
                     order = Order::Total;
                 }
                 Case { sql, order }
@@ -1255,7 +1257,6 @@ async fn differential_tpch_against_duckdb() {
         },
         &NoProgress,
     )
-    .await
     .unwrap();
     let lineitem = name("lineitem");
     let layouts = build_layouts(

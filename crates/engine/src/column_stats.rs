@@ -60,7 +60,7 @@ pub fn footer_stats(dir: &Path, manifest: &LayoutManifest) -> Result<TableStats,
                 data_bytes += bytes;
                 let nulls = chunk
                     .statistics()
-                    .and_then(|s| s.null_count_opt())
+                    .and_then(parquet::file::statistics::Statistics::null_count_opt)
                     .unwrap_or(0);
                 let pos = match stats.columns.iter().position(|c| c.column == name) {
                     Some(p) => p,

@@ -180,11 +180,13 @@ where
                     let Some(slot) = slots.get(i) else { break };
                     let item = slot
                         .lock()
-                        .unwrap_or_else(|p| p.into_inner())
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .take()
                         .expect("each item is claimed once");
                     let out = f(item);
-                    *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(out);
+                    *results[i]
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(out);
                 }
             });
         }
@@ -193,7 +195,7 @@ where
         .into_iter()
         .map(|r| {
             r.into_inner()
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .expect("every item was mapped")
         })
         .collect()
@@ -288,7 +290,11 @@ mod tests {
         }
         let meta = writer.finish().unwrap();
         assert_eq!(meta.file_metadata().num_rows(), 250_000);
-        let groups: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
+        let groups: Vec<i64> = meta
+            .row_groups()
+            .iter()
+            .map(parquet::file::metadata::RowGroupMetaData::num_rows)
+            .collect();
         assert_eq!(groups, vec![100_000, 100_000, 50_000]);
 
         let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())

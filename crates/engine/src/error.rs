@@ -135,7 +135,11 @@ pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<String>()
         .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .or_else(|| {
+            panic
+                .downcast_ref::<&str>()
+                .map(std::string::ToString::to_string)
+        })
         .unwrap_or_default()
 }
 

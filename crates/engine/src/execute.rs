@@ -202,18 +202,18 @@ fn collect_file_metrics(plan: &Arc<dyn ExecutionPlan>, out: &mut BTreeMap<String
             let c = out.entry(file).or_default();
             match metric.value() {
                 MetricValue::Count { name, count } if name == "bytes_scanned" => {
-                    c.bytes += count.value() as u64
+                    c.bytes += count.value() as u64;
                 }
                 MetricValue::PruningMetrics {
                     name,
                     pruning_metrics,
                 } => match name.as_ref() {
                     "row_groups_pruned_bloom_filter" => {
-                        c.row_groups_read += pruning_metrics.matched() as u64
+                        c.row_groups_read += pruning_metrics.matched() as u64;
                     }
                     "limit_pruned_row_groups" => c.limit_pruned += pruning_metrics.pruned() as u64,
                     "page_index_rows_pruned" => {
-                        c.page_rows_pruned += pruning_metrics.pruned() as u64
+                        c.page_rows_pruned += pruning_metrics.pruned() as u64;
                     }
                     _ => {}
                 },

@@ -54,7 +54,7 @@ impl BatchDigester {
         let rows = converter
             .convert_columns(batch.columns())
             .map_err(|e| EngineError::Execution(format!("cannot digest result: {e}")))?;
-        for row in rows.iter() {
+        for row in &rows {
             self.digest.add_row_hash(xxh3_128(row.as_ref()));
         }
         Ok(())

@@ -51,7 +51,7 @@ pub fn escape_partition_value(value: &str) -> String {
         if safe {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = std::fmt::Write::write_fmt(&mut out, format_args!("%{b:02X}"));
         }
     }
     if out.chars().all(|c| c == '.') {

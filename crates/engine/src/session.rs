@@ -49,7 +49,7 @@ impl EngineSettings {
     /// Target partitions after resolving 0 to the number of cores.
     pub fn effective_threads(&self) -> usize {
         if self.threads == 0 {
-            std::thread::available_parallelism().map_or(2, |n| n.get())
+            std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         } else {
             self.threads
         }

@@ -90,7 +90,7 @@ pub fn fingerprint(sql: &str) -> Result<Fingerprint, EngineError> {
     });
     let normalized = statements
         .iter()
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ");
     let digest = Sha256::digest(normalized.to_lowercase().as_bytes());

@@ -710,7 +710,7 @@ mod tests {
             activate: false,
             units: units
                 .iter()
-                .map(|u| u.iter().map(|f| f.to_string()).collect())
+                .map(|u| u.iter().map(std::string::ToString::to_string).collect())
                 .collect(),
             files_to_rewrite: 0,
             bytes_to_rewrite: 0,

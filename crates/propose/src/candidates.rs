@@ -61,7 +61,8 @@ fn sort(cols: &[&str]) -> Vec<SortKey> {
         .collect()
 }
 
-/// Generates candidates (the current layout is not among them; the caller adds it).
+/// Generates candidates (the current layout is not among them; the caller adds it), family
+/// by family, dropping specs that do not validate and repeats.
 pub fn generate(
     profile: &WorkloadProfile,
     stats: &TableStats,
@@ -82,15 +83,33 @@ pub fn generate(
             .total_cmp(&benefit(a))
             .then(a.column.cmp(&b.column))
     });
+    let qualifying = &qualifying;
+    let families = [
+        single_sorts(qualifying),
+        compound_sort(qualifying),
+        curves(qualifying),
+        partitions(qualifying, stats, t),
+        finer_sizes(qualifying),
+        blooms(qualifying, stats, current),
+    ];
     let mut out: Vec<Candidate> = Vec::new();
-    let mut push = |spec: LayoutSpec, rationale: String| {
+    for (spec, rationale) in families.into_iter().flatten() {
         if spec.validate().is_ok() && &spec != current && !out.iter().any(|c| c.spec == spec) {
             out.push(Candidate { spec, rationale });
         }
-    };
-    let share = |c: &ColumnUsage| format!("{:.0}%", c.filter_share * 100.0);
+    }
+    out
+}
 
-    // Sorts led by each qualifying column.
+/// The share of queries filtering on `c`, as a percentage.
+fn share(c: &ColumnUsage) -> String {
+    format!("{:.0}%", c.filter_share * 100.0)
+}
+
+/// Sorts led by each of the three most useful filter columns.
+fn single_sorts(qualifying: &[&ColumnUsage]) -> Vec<(LayoutSpec, String)> {
+    let mut out = Vec::new();
+    let mut push = |spec: LayoutSpec, rationale: String| out.push((spec, rationale));
     for c in qualifying.iter().take(3) {
         push(
             LayoutSpec {
@@ -107,7 +126,13 @@ pub fn generate(
             ),
         );
     }
-    // A compound sort: equality and IN columns first, then range columns.
+    out
+}
+
+/// A compound sort: equality and IN columns first, then range columns.
+fn compound_sort(qualifying: &[&ColumnUsage]) -> Vec<(LayoutSpec, String)> {
+    let mut out = Vec::new();
+    let mut push = |spec: LayoutSpec, rationale: String| out.push((spec, rationale));
     let points: Vec<&str> = qualifying
         .iter()
         .filter(|c| is_point(c))
@@ -131,7 +156,13 @@ pub fn generate(
             ),
         );
     }
-    // Space-filling curve when several filters compete.
+    out
+}
+
+/// Z-order and Hilbert clustering when several filters compete.
+fn curves(qualifying: &[&ColumnUsage]) -> Vec<(LayoutSpec, String)> {
+    let mut out = Vec::new();
+    let mut push = |spec: LayoutSpec, rationale: String| out.push((spec, rationale));
     let curve_cols: Vec<&str> = qualifying
         .iter()
         .take(4)
@@ -141,7 +172,10 @@ pub fn generate(
         for curve in [Curve::ZOrder, Curve::Hilbert] {
             push(
                 LayoutSpec {
-                    cluster_by: curve_cols.iter().map(|c| c.to_string()).collect(),
+                    cluster_by: curve_cols
+                        .iter()
+                        .map(std::string::ToString::to_string)
+                        .collect(),
                     curve,
                     ..Default::default()
                 },
@@ -153,8 +187,18 @@ pub fn generate(
             );
         }
     }
-    // Hive partitions on low-cardinality filtered columns, bounded in count and size.
-    for c in &qualifying {
+    out
+}
+
+/// Hive partitions on low-cardinality filtered columns, bounded in count and size.
+fn partitions(
+    qualifying: &[&ColumnUsage],
+    stats: &TableStats,
+    t: &Thresholds,
+) -> Vec<(LayoutSpec, String)> {
+    let mut out = Vec::new();
+    let mut push = |spec: LayoutSpec, rationale: String| out.push((spec, rationale));
+    for c in qualifying {
         if c.filter_share <= t.partition_min_query_share {
             continue;
         }
@@ -184,7 +228,13 @@ pub fn generate(
             ),
         );
     }
-    // Smaller row groups under the best sort: finer pruning, more row groups to visit.
+    out
+}
+
+/// Smaller row groups or pages under the best sort: finer pruning, more to visit.
+fn finer_sizes(qualifying: &[&ColumnUsage]) -> Vec<(LayoutSpec, String)> {
+    let mut out = Vec::new();
+    let mut push = |spec: LayoutSpec, rationale: String| out.push((spec, rationale));
     if let Some(best) = qualifying.first() {
         push(
             LayoutSpec {
@@ -203,8 +253,18 @@ pub fn generate(
             format!("finer data pages under the {} sort", best.column),
         );
     }
-    // Bloom filters on high-cardinality equality columns.
-    for c in &qualifying {
+    out
+}
+
+/// Bloom filters on high-cardinality equality columns, alone or under a sort.
+fn blooms(
+    qualifying: &[&ColumnUsage],
+    stats: &TableStats,
+    current: &LayoutSpec,
+) -> Vec<(LayoutSpec, String)> {
+    let mut out = Vec::new();
+    let mut push = |spec: LayoutSpec, rationale: String| out.push((spec, rationale));
+    for c in qualifying {
         let ndv = stats.column(&c.column).map_or(0, |s| s.distinct_estimate);
         if !is_point(c) || ndv < BLOOM_MIN_DISTINCT {
             continue;

@@ -315,7 +315,7 @@ mod tests {
             .collect();
         let p = run(w);
         let best = &p[0];
-        assert!(best.recommended, "{:#?}", best);
+        assert!(best.recommended, "{best:#?}");
         let leads_date = best.spec.sort_by.first().is_some_and(|k| k.column == "day")
             || best.spec.partition_by.first().is_some_and(|c| c == "day");
         assert!(leads_date, "{}", best.description);
@@ -358,7 +358,7 @@ mod tests {
     fn competing_ranges_yield_a_curve_candidate() {
         let w: Vec<TableUsage> = (0..20)
             .map(|i| {
-                let lo = (i * 457 % 9000) as f64;
+                let lo = f64::from(i * 457 % 9000);
                 if i % 2 == 0 {
                     usage(vec![range("x", Lit::Float(lo), Lit::Float(lo + 500.0))])
                 } else {

@@ -77,7 +77,9 @@ pub(crate) fn to_csv<T: Serialize>(header: &[&str], rows: &[T]) -> Result<String
     for row in rows {
         writer.serialize(row)?;
     }
-    let bytes = writer.into_inner().map_err(|error| error.into_error())?;
+    let bytes = writer
+        .into_inner()
+        .map_err(csv::IntoInnerError::into_error)?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 

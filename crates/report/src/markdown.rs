@@ -22,7 +22,7 @@ pub fn escape_markdown(text: &str) -> String {
 
 /// Renders a Markdown table; cells must already be escaped.
 pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut out = row_line(header.iter().map(|cell| cell.to_string()));
+    let mut out = row_line(header.iter().map(std::string::ToString::to_string));
     out.push_str(&row_line(header.iter().map(|_| "---".to_string())));
     for row in rows {
         out.push_str(&row_line(row.iter().cloned()));

@@ -26,7 +26,7 @@ fn assert_valid(svg: &str) {
                 .unwrap_or("0")
                 .parse()
                 .expect("number");
-            assert!(value >= 0.0, "negative {attribute} in {:?}", rect);
+            assert!(value >= 0.0, "negative {attribute} in {rect:?}");
         }
     }
 }

@@ -312,7 +312,10 @@ fn force_replaces_an_existing_report() {
     fs::create_dir(&dir).expect("dir");
     fs::write(dir.join("old-notes.txt"), "old").expect("old file");
     write(&dir, true).expect("forced report");
-    let mut expected: Vec<String> = REPORT_FILES.iter().map(|n| n.to_string()).collect();
+    let mut expected: Vec<String> = REPORT_FILES
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     expected.sort();
     assert_eq!(
         entries(&dir),

@@ -130,7 +130,7 @@ impl TempWorkspace {
             .output()
             .expect("the dbopt binary can be started");
         Run {
-            args: args.iter().map(|a| a.to_string()).collect(),
+            args: args.iter().map(std::string::ToString::to_string).collect(),
             output,
         }
     }

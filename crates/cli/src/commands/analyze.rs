@@ -139,8 +139,12 @@ pub async fn run(ws: Workspace, args: AnalyzeArgs) -> Result<()> {
             human_bytes(c.compressed_bytes),
             pct(Some(s.null_fraction(&c.column))),
             format!("~{}", c.distinct_estimate),
-            c.min.as_ref().map_or("-".into(), |v| v.to_string()),
-            c.max.as_ref().map_or("-".into(), |v| v.to_string()),
+            c.min
+                .as_ref()
+                .map_or("-".into(), std::string::ToString::to_string),
+            c.max
+                .as_ref()
+                .map_or("-".into(), std::string::ToString::to_string),
             format!("{:.2}", c.clustering),
         ]);
     }

@@ -125,7 +125,7 @@ impl From<&EvaluateReport> for EvaluateJson {
             window_end_ms: r.window_end_ms,
             objective: r.objective.as_str().to_string(),
             baseline: r.baseline.to_string(),
-            reference: r.reference.as_ref().map(|l| l.to_string()),
+            reference: r.reference.as_ref().map(std::string::ToString::to_string),
             scored: r
                 .scored
                 .iter()

@@ -27,7 +27,7 @@ pub struct GenerateTpchArgs {
 }
 
 /// Runs `dbopt generate-tpch`.
-pub async fn run(ws: Workspace, args: GenerateTpchArgs) -> Result<()> {
+pub fn run(ws: Workspace, args: GenerateTpchArgs) -> Result<()> {
     let scale_factor: f64 = args
         .scale_factor
         .trim()
@@ -44,7 +44,7 @@ pub async fn run(ws: Workspace, args: GenerateTpchArgs) -> Result<()> {
         threads: None,
     };
     let bar = Bar::rows("generating");
-    let report = ws.generate_tpch(&options, &bar).await?;
+    let report = ws.generate_tpch(&options, &bar)?;
     for r in &report.tables {
         print_initial_layout(r);
     }

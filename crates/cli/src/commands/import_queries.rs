@@ -30,7 +30,7 @@ pub struct ImportQueriesArgs {
 }
 
 /// Runs `dbopt import-queries`.
-pub async fn run(ws: Workspace, args: ImportQueriesArgs) -> Result<()> {
+pub fn run(ws: Workspace, args: ImportQueriesArgs) -> Result<()> {
     let table = table_name(&args.table_name)?;
     let report = ws.import_queries(&table, &args.file)?;
     for s in &report.skipped {

@@ -39,7 +39,7 @@ struct Timings {
 }
 
 /// Runs `dbopt route-bench`.
-pub async fn run(ws: Workspace, args: RouteBenchArgs) -> Result<()> {
+pub fn run(ws: Workspace, args: RouteBenchArgs) -> Result<()> {
     let table = table_name(&args.table_name)?;
     // A scratch copy, so the timed writes never touch the real query log.
     let scratch = tempfile::tempdir().map_err(|e| DbError::io("creating a scratch dir", e))?;
@@ -49,7 +49,7 @@ pub async fn run(ws: Workspace, args: RouteBenchArgs) -> Result<()> {
     let scratch_ws = Workspace::open(config)?;
     let settings = scratch_ws.loop_settings()?;
     let policy = settings.policy.to_string();
-    let mut router = Router::new(&scratch_ws, &table, settings, 7).await?;
+    let mut router = Router::new(&scratch_ws, &table, settings, 7)?;
     let clusters: Vec<String> = scratch_ws
         .catalog()
         .route_stats(&table)?

@@ -34,7 +34,7 @@ pub fn run(ws: Workspace, args: StatusArgs) -> Result<()> {
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&status)?),
         Format::Table | Format::Csv => {
-            print!("{}", dbopt_report::status_text(&status, text_style()))
+            print!("{}", dbopt_report::status_text(&status, text_style()));
         }
     }
     Ok(())

@@ -182,3 +182,14 @@ pub fn gc_now(ws: &TempWorkspace, keep: &str) {
     ];
     run(ws, &args).success();
 }
+
+/// Sends signal `name` (`INT`, `TERM`, `KILL`) to a child this test started and has not
+/// reaped, through kill(1) so the tests need no unsafe code.
+pub fn signal(child: &std::process::Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {} failed", child.id());
+}

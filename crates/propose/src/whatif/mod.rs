@@ -660,7 +660,10 @@ mod tests {
             usage: TableUsage {
                 table: "t".into(),
                 filters,
-                projected: projected.iter().map(|c| c.to_string()).collect(),
+                projected: projected
+                    .iter()
+                    .map(std::string::ToString::to_string)
+                    .collect(),
                 ..Default::default()
             },
             weight: 1.0,
