@@ -128,8 +128,8 @@ impl MigrateError {
         }
     }
 
-    /// True when trying again later may succeed (machine trouble, not bad input).
-    pub fn is_retryable(&self) -> bool {
+    /// Whose fault the error is, which decides both retry and exit code.
+    pub fn fault(&self) -> Fault {
         match self {
             MigrateError::UnreadableSource { .. }
             | MigrateError::NotEnoughDisk { .. }
@@ -141,47 +141,47 @@ impl MigrateError {
             | MigrateError::EmptySource { .. }
             | MigrateError::ZeroRowsPerFile
             | MigrateError::IncrementalOnPartitioned(_)
-            | MigrateError::CorruptPlan { .. }
-            | MigrateError::Verify(_) => false,
-            MigrateError::LeaseLost(_) | MigrateError::Interrupted(_) => true,
-            MigrateError::Catalog(e) => !matches!(
-                e,
-                CatalogError::UnknownTable(_) | CatalogError::UnknownLayout { .. }
-            ),
-            MigrateError::Engine(e) => matches!(
-                e,
+            | MigrateError::Engine(EngineError::Plan(_) | EngineError::Source(_)) => Fault::Input,
+            MigrateError::LeaseLost(_)
+            | MigrateError::Interrupted(_)
+            | MigrateError::Io { .. }
+            | MigrateError::Engine(
                 EngineError::Io { .. }
-                    | EngineError::Write { .. }
-                    | EngineError::Execution(_)
-                    | EngineError::Resources(_)
-            ),
-            MigrateError::Io { .. } => true,
+                | EngineError::Write { .. }
+                | EngineError::Execution(_)
+                | EngineError::Resources(_),
+            ) => Fault::Transient,
+            MigrateError::Catalog(e) => match e {
+                CatalogError::UnknownTable(_) | CatalogError::UnknownLayout { .. } => Fault::Fatal,
+                _ => Fault::Transient,
+            },
+            MigrateError::Verify(_)
+            | MigrateError::CorruptPlan { .. }
+            | MigrateError::Engine(_) => Fault::Fatal,
         }
+    }
+
+    /// True when trying again later may succeed (machine trouble, not bad input).
+    pub fn is_retryable(&self) -> bool {
+        self.fault() == Fault::Transient
     }
 
     /// True when the input is at fault (exit code 2 in the CLI): a refused request, a query
     /// that does not plan, or a table whose files cannot serve the spec (an unknown partition
     /// column, an initial layout without files, a damaged manifest).
     pub fn is_user_error(&self) -> bool {
-        match self {
-            MigrateError::UnreadableSource { .. }
-            | MigrateError::NotEnoughDisk { .. }
-            | MigrateError::NullPartitionValues { .. }
-            | MigrateError::TooManyPartitions { .. }
-            | MigrateError::AlreadyPublished(_)
-            | MigrateError::Spec(_)
-            | MigrateError::UnknownColumn { .. }
-            | MigrateError::EmptySource { .. }
-            | MigrateError::ZeroRowsPerFile
-            | MigrateError::IncrementalOnPartitioned(_)
-            | MigrateError::Engine(EngineError::Plan(_) | EngineError::Source(_)) => true,
-            MigrateError::Verify(_)
-            | MigrateError::CorruptPlan { .. }
-            | MigrateError::LeaseLost(_)
-            | MigrateError::Interrupted(_)
-            | MigrateError::Catalog(_)
-            | MigrateError::Engine(_)
-            | MigrateError::Io { .. } => false,
-        }
+        self.fault() == Fault::Input
     }
+}
+
+/// Whose fault a migration error is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The request or the data: never retried, exit code 2.
+    Input,
+    /// The machine for a while (IO, a lost lease, a busy catalog): the job is retried later.
+    Transient,
+    /// Neither the input nor worth retrying (a failed verification, a damaged job): the job
+    /// fails for good, exit code 1.
+    Fatal,
 }

@@ -12,7 +12,7 @@ pub mod plan;
 pub mod run;
 pub mod worker;
 
-pub use error::MigrateError;
+pub use error::{Fault, MigrateError};
 pub use gc::{GcInput, GcPlan, plan_gc};
 pub use plan::{MigrationPlan, PlanRequest};
 pub use run::{JobContext, JobOutcome, run_job};
