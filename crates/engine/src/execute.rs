@@ -169,7 +169,7 @@ impl<T> Drop for AbortOnDrop<T> {
 }
 
 /// Names of the tables an optimized logical plan scans (views already inlined).
-pub fn scanned_table_names(plan: &LogicalPlan) -> BTreeSet<String> {
+pub(crate) fn scanned_table_names(plan: &LogicalPlan) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {

@@ -8,7 +8,7 @@
 //! through the engine's own types (`Session`, `QueryOutcome`, `SourceRows`, ...).
 
 pub mod column_stats;
-pub mod column_writer;
+pub(crate) mod column_writer;
 pub mod compare;
 pub mod error;
 pub mod execute;

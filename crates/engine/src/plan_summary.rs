@@ -70,7 +70,7 @@ impl Resolver {
 }
 
 /// Summarizes an optimized logical plan (subqueries included).
-pub fn summarize_plan(plan: &LogicalPlan) -> PlanSummary {
+pub(crate) fn summarize_plan(plan: &LogicalPlan) -> PlanSummary {
     let mut resolver = Resolver {
         scans: Vec::new(),
         aliases: BTreeMap::new(),
