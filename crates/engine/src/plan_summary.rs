@@ -464,7 +464,7 @@ mod tests {
         ctx.register_batch("__events_initial", batch.clone())
             .unwrap();
         ctx.register_batch("customers", batch).unwrap();
-        Session::from(ctx)
+        Session::from_context(ctx)
     }
 
     #[tokio::test]

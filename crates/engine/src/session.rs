@@ -63,13 +63,12 @@ pub struct Session {
     ctx: SessionContext,
 }
 
-impl From<SessionContext> for Session {
-    fn from(ctx: SessionContext) -> Self {
+impl Session {
+    /// Wraps a DataFusion context (engine-internal: no DataFusion type leaves the crate).
+    pub(crate) fn from_context(ctx: SessionContext) -> Self {
         Self { ctx }
     }
-}
 
-impl Session {
     /// The DataFusion context (engine-internal).
     pub(crate) fn ctx(&self) -> &SessionContext {
         &self.ctx
@@ -147,5 +146,5 @@ pub fn new_session(settings: &EngineSettings) -> Session {
         .with_disk_manager_builder(disk)
         .build_arc()
         .expect("a runtime with a memory pool and a disk manager always builds");
-    Session::from(SessionContext::new_with_config_rt(config, runtime))
+    Session::from_context(SessionContext::new_with_config_rt(config, runtime))
 }

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_ROWS_PER_FILE: u64 = dbopt_core::layout::ROWS_PER_FILE;
 
 /// Writer properties for a layout spec.
-pub fn writer_properties(spec: &LayoutSpec) -> WriterProperties {
+pub(crate) fn writer_properties(spec: &LayoutSpec) -> WriterProperties {
     let page_rows = spec.effective_page_rows();
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
