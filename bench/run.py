@@ -249,6 +249,80 @@ def measure_duckdb(dirs: dict[str, Path], queries: list[dict], repeats: int, thr
     return out
 
 
+# ----------------------------------------------------------------------------- dbopt serve
+
+
+def measure_server(db: Dbopt, table: str, queries: list[dict], repeats: int) -> dict:
+    """The same queries through a warm `dbopt serve --sql-addr` (psycopg, one connection,
+    client-side binding, so the simple query protocol psql also uses), on the active layouts:
+    per-query client latency (median of the hot runs), the server-path overhead (client time
+    minus the engine time the server logged), the footer cache's hit rate, the server's peak
+    memory."""
+    import psycopg
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [str(db.binary), "serve", "--sql-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--no-route"],
+        cwd=db.workdir, env=db.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        metrics_addr = sql_host = sql_port = None
+        while sql_port is None:
+            line = proc.stdout.readline()
+            if not line:
+                raise BenchError(f"dbopt serve exited: {proc.stderr.read().strip()}")
+            if line.startswith("serving http://"):
+                metrics_addr = line.split("http://")[1].split("/")[0]
+            if line.startswith("serving SQL on"):
+                host_port = line.split("@")[1].split("/")[0]
+                sql_host, sql_port = host_port.rsplit(":", 1)
+        before = max_query_id(db)
+        out = []
+        with psycopg.connect(host=sql_host, port=int(sql_port), user="dbopt", dbname="dbopt", autocommit=True,
+                             cursor_factory=psycopg.ClientCursor) as conn:
+            for q in queries:
+                times = []
+                rows = 0
+                for _ in range(repeats + 1):  # the first run warms the server
+                    started = time.perf_counter()
+                    cur = conn.execute(q["sql"])
+                    rows = len(cur.fetchall()) if cur.description else 0
+                    times.append((time.perf_counter() - started) * 1000)
+                out.append({"template": q["template"], "latency_ms": statistics.median(times[1:]), "all_ms": times, "rows": rows})
+        logged = db.query_log(after_id=before)
+        runs = repeats + 1
+        if len(logged) != len(queries) * runs:
+            raise BenchError(f"server: expected {len(queries) * runs} logged queries, got {len(logged)}")
+        overheads = []
+        for i, q in enumerate(out):
+            for j in range(1, runs):
+                overheads.append(q["all_ms"][j] - logged[i * runs + j]["latency_ms"])
+        text = urllib.request.urlopen(f"http://{metrics_addr}/metrics", timeout=30).read().decode()
+        values = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                values[name] = float(value)
+        entries = values.get("dbopt_footer_cache_entries", 0.0)
+        hits = values.get("dbopt_footer_cache_hits_total", 0.0)
+        with open(f"/proc/{proc.pid}/status") as f:
+            hwm = next((int(l.split()[1]) * 1024 for l in f if l.startswith("VmHWM:")), 0)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return {
+        "queries": out,
+        "overhead_ms_median": statistics.median(overheads) if overheads else None,
+        "overhead_ms_mean": statistics.fmean(overheads) if overheads else None,
+        "footer_cache_hit_rate": hits / (hits + entries) if hits + entries else None,
+        "footer_cache_entries": entries,
+        "peak_rss_bytes": hwm,
+    }
+
+
 # ----------------------------------------------------------------------------- ideal bytes
 
 
@@ -546,6 +620,12 @@ def run_pipeline(
         for t, d in per_table.items()
     }
     measure("adapted", True)
+    if args.server:
+        server = measure_server(db, table, test, args.repeats)
+        for a, b in zip(layouts["adapted"]["dbopt"], server["queries"]):
+            if a["rows"] != b["rows"]:
+                raise BenchError(f"server: {b['rows']} rows, CLI {a['rows']} for {a['template']}")
+        report["server"] = server
     # The prediction concerns the training workload: replay it on the adapted layout.
     replay_train = replay(db, table, train, 1, "train_on_adapted")
     report["prediction"] = prediction_vs_measured(report, replay_train)
@@ -636,6 +716,15 @@ def ratios(layouts: dict, report: dict) -> dict:
         o = summarize([lay["dbopt"][i] for i in both], "latency_ms")
         out[f"dbopt_over_duckdb_latency_total_{label}"] = ratio(o["sum"], d["sum"])
         out[f"dbopt_over_duckdb_latency_geomean_{label}"] = ratio(o["geomean"], d["geomean"])
+    if "server" in report:
+        srv = report["server"]["queries"]
+        duck = adap["duckdb"]
+        both = [i for i, q in enumerate(duck) if q["latency_ms"] is not None]
+        sv = summarize([srv[i] for i in both], "latency_ms")
+        d = summarize([duck[i] for i in both], "latency_ms")
+        out["server_over_duckdb_latency_total_adapted"] = ratio(sv["sum"], d["sum"])
+        out["server_over_duckdb_latency_geomean_adapted"] = ratio(sv["geomean"], d["geomean"])
+        out["server_over_cli_latency_total_adapted"] = ratio(sv["sum"], l_adap["sum"])
     if "delta_zorder" in layouts:
         dz = layouts["delta_zorder"]
         out["bytes_delta_zorder_over_adapted_total"] = ratio(
@@ -710,6 +799,16 @@ def markdown(report: dict) -> str:
         f"| dbopt / DuckDB latency, adapted files (total) | {fmt(r['dbopt_over_duckdb_latency_total_adapted'])} | <= 1.2 |",
         f"| dbopt / DuckDB latency, adapted files (geomean) | {fmt(r['dbopt_over_duckdb_latency_geomean_adapted'])} | |",
     ]
+    if "server_over_duckdb_latency_total_adapted" in r:
+        srv = report["server"]
+        lines += [
+            f"| `dbopt serve` (warm, psycopg) / DuckDB latency, adapted files (total) | {fmt(r['server_over_duckdb_latency_total_adapted'])} | <= 1.0 |",
+            f"| `dbopt serve` / DuckDB latency, adapted files (geomean) | {fmt(r['server_over_duckdb_latency_geomean_adapted'])} | |",
+            f"| `dbopt serve` / `dbopt run-workload` latency, adapted files (total) | {fmt(r['server_over_cli_latency_total_adapted'])} | |",
+            f"| server path overhead per query (client time - engine time, median) | {fmt(srv['overhead_ms_median'], 3)} ms | < 1 ms |",
+            f"| footer cache hit rate on the repeated test set | {fmt(srv['footer_cache_hit_rate'])} | >= 0.9 |",
+            f"| server peak RSS (memory_limit {report.get('memory_limit', '?')}) | {fmt(srv['peak_rss_bytes'] / 2**20, 0)} MiB | within the bound |",
+        ]
     if "bytes_delta_zorder_over_adapted_total" in r:
         lines.append(
             f"| bytes, Delta Z-order ({', '.join(report['delta_peer']['columns'])}) / dbopt adapted | "
@@ -841,6 +940,7 @@ def main() -> int:
     p.add_argument("--memory-limit", default="4GiB")
     p.add_argument("--quick", action="store_true", help="small smoke run for CI (asserts no timing)")
     p.add_argument("--no-delta", dest="delta", action="store_false", help="skip the Delta Z-order peer")
+    p.add_argument("--no-server", dest="server", action="store_false", help="skip the test set through `dbopt serve --sql-addr`")
     p.add_argument("--no-adapt-twice", dest="adapt_twice", action="store_false", help="skip the second autopilot pass and routed replay")
     p.add_argument("--binary", type=Path, help="dbopt binary (default: release build, else debug)")
     p.add_argument("--workdir", type=Path, help="scratch directory (default: bench/results/tmp/<ts>)")
@@ -883,6 +983,7 @@ def main() -> int:
         "binary": str(binary),
         "quick": args.quick,
         "repeats": args.repeats,
+        "memory_limit": args.memory_limit,
         "machine": machine(),
         "command": reproduce_command(sys.argv[1:]),
     }

@@ -20,12 +20,15 @@ pub enum QueryOrigin {
     Workload,
     /// Imported from another engine's query log; never executed here.
     Imported,
+    /// Sent by a client of the SQL endpoint (`dbopt serve --sql-addr`).
+    Sql,
 }
 
 stored_as_text!(QueryOrigin, "origin" {
     Query => "query",
     Workload => "workload",
     Imported => "imported",
+    Sql => "sql",
 });
 
 pub use dbopt_core::ScanMetrics;
@@ -406,6 +409,7 @@ mod tests {
             QueryOrigin::Query,
             QueryOrigin::Workload,
             QueryOrigin::Imported,
+            QueryOrigin::Sql,
         ] {
             assert_eq!(QueryOrigin::parse(o.as_str()), Some(o));
         }

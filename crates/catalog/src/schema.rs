@@ -87,7 +87,10 @@ const V4: &str = include_str!("migrations/v4_learning_loop.sql");
 /// Version 5: `layouts.retired_at_ms`, when a layout left service (gc's grace period).
 const V5: &str = include_str!("migrations/v5_gc_grace.sql");
 
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+/// Version 6: origin `sql` (the SQL endpoint) in `query_log` (the table rebuilt).
+const V6: &str = include_str!("migrations/v6_sql_origin.sql");
+
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this build writes (the number of migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -203,5 +206,43 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn, MIGRATIONS, Path::new(":memory:")).unwrap();
         assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn version_6_keeps_logged_queries_and_their_scans_and_accepts_sql() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        migrate(&mut conn, &MIGRATIONS[..5], Path::new(":memory:")).unwrap();
+        let row = "INSERT INTO query_log (ts_ms, table_name, sql, fingerprint, rows_returned, \
+            bytes_scanned, row_groups_total, row_groups_pruned, files_total, files_pruned, \
+            rows_pruned_by_page_index, origin, policy) VALUES (1, 't', 'SELECT 1', 'f', 1, 10, 2, 1, 1, 0, 0, ?1, 'thompson')";
+        conn.execute(row, ["workload"]).unwrap();
+        conn.execute(
+            "INSERT INTO query_scans VALUES (1, 't', 'initial', 10, 2, 1, 1, 0, 0)",
+            [],
+        )
+        .unwrap();
+        assert!(conn.execute(row, ["sql"]).is_err(), "v5 refuses origin sql");
+        migrate(&mut conn, MIGRATIONS, Path::new(":memory:")).unwrap();
+        let kept: (i64, String, String, i64) = conn
+            .query_row(
+                "SELECT q.id, q.origin, q.policy, s.bytes_scanned FROM query_log q JOIN query_scans s ON s.query_id = q.id",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(kept, (1, "workload".into(), "thompson".into(), 10));
+        conn.execute(row, ["sql"]).unwrap();
+        let next: i64 = conn
+            .query_row("SELECT max(id) FROM query_log", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(next, 2, "ids keep counting after the rebuild");
+        // The cascade from query_log to query_scans still holds.
+        conn.execute("DELETE FROM query_log WHERE id = 1", [])
+            .unwrap();
+        let scans: i64 = conn
+            .query_row("SELECT count(*) FROM query_scans", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(scans, 0);
     }
 }

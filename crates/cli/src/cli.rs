@@ -112,6 +112,8 @@ pub enum Command {
     LoadDataset(LoadDatasetArgs),
     /// Run one read-only SQL query against managed tables and log it.
     Query(QueryArgs),
+    /// Run a query and show where its time went, per operator, with advice on the bottleneck.
+    Profile(crate::commands::profile::ProfileArgs),
     /// Run a generated workload of realistic queries and log each one.
     RunWorkload(RunWorkloadArgs),
     /// Download a month of NYC taxi trip records and load it as a table.
@@ -220,6 +222,9 @@ pub struct GenerateArgs {
     /// Rows per row group [default: 131072]
     #[arg(long)]
     pub row_group_rows: Option<usize>,
+    /// Write checkpoints, samples (memory, CPU, IO, disk) and a closing report to FILE (JSON lines).
+    #[arg(long, value_name = "FILE")]
+    pub monitor: Option<PathBuf>,
 }
 
 /// `dbopt load-dataset`
@@ -237,6 +242,9 @@ pub struct LoadDatasetArgs {
     /// Overwrite the table if it exists.
     #[arg(long)]
     pub replace: bool,
+    /// Write checkpoints, samples (memory, CPU, IO, disk) and a closing report to FILE (JSON lines).
+    #[arg(long, value_name = "FILE")]
+    pub monitor: Option<PathBuf>,
 }
 
 /// `dbopt query`
@@ -257,6 +265,9 @@ pub struct QueryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// After the result, show where the time went and advice (see `dbopt profile`).
+    #[arg(long)]
+    pub profile: bool,
     /// The SQL (SELECT, WITH or EXPLAIN).
     pub sql: String,
 }

@@ -13,8 +13,11 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    restore_default_sigpipe();
     let cli = cli::Cli::parse();
+    // A server must outlive clients that hang up: it keeps SIGPIPE ignored (Rust's default).
+    if !matches!(cli.command, cli::Command::Serve(_)) {
+        restore_default_sigpipe();
+    }
     logging::init(cli.global.verbose, cli.global.quiet);
     if matches!(
         cli.command,

@@ -209,6 +209,36 @@ pub const KEYS: &[ConfigKey] = &[
         default: "0",
         doc: "cancel a query running longer than this (e.g. 500ms, 30s, 5m); 0 = no limit",
     },
+    ConfigKey {
+        name: "metadata_cache",
+        env_alias: None,
+        default: "64MiB",
+        doc: "bound of the cache of Parquet footers and page indexes that `serve` keeps hot",
+    },
+    ConfigKey {
+        name: "sql_user",
+        env_alias: None,
+        default: "dbopt",
+        doc: "user name the SQL endpoint (`serve --sql-addr`) asks for when a password is set",
+    },
+    ConfigKey {
+        name: "sql_password",
+        env_alias: None,
+        default: "",
+        doc: "password of the SQL endpoint (empty: none, allowed only on a loopback address)",
+    },
+    ConfigKey {
+        name: "sql_tls_cert",
+        env_alias: None,
+        default: "",
+        doc: "PEM certificate chain: the SQL endpoint offers TLS when it and sql_tls_key are set",
+    },
+    ConfigKey {
+        name: "sql_tls_key",
+        env_alias: None,
+        default: "",
+        doc: "PEM private key of sql_tls_cert",
+    },
 ];
 
 /// Every key's value parsed into its type, once, when the configuration is resolved.
@@ -266,6 +296,16 @@ pub struct Settings {
     pub max_payback_runs: f64,
     /// Longest a query may run before it is cancelled (None = no limit).
     pub statement_timeout: Option<std::time::Duration>,
+    /// Bound of the Parquet footer and page-index cache, in bytes.
+    pub metadata_cache: u64,
+    /// The SQL endpoint's user name.
+    pub sql_user: String,
+    /// The SQL endpoint's password (None: no password).
+    pub sql_password: Option<String>,
+    /// The SQL endpoint's TLS certificate chain (PEM), if any.
+    pub sql_tls_cert: Option<PathBuf>,
+    /// The SQL endpoint's TLS private key (PEM), if any.
+    pub sql_tls_key: Option<PathBuf>,
 }
 
 /// The resolved configuration: each value in text with its source (for `config show`) and
@@ -382,6 +422,11 @@ impl Config {
             regression_margin: p.non_negative("regression_margin")?,
             max_payback_runs: p.non_negative("max_payback_runs")?,
             statement_timeout: p.timeout("statement_timeout")?,
+            metadata_cache: p.bytes("metadata_cache")?,
+            sql_user: p.text("sql_user").to_string(),
+            sql_password: Some(p.text("sql_password").to_string()).filter(|s| !s.is_empty()),
+            sql_tls_cert: p.optional_path("sql_tls_cert"),
+            sql_tls_key: p.optional_path("sql_tls_key"),
         };
         Ok(Config { values, settings })
     }
@@ -563,6 +608,12 @@ struct Parser<'a> {
 impl Parser<'_> {
     fn text(&self, key: &str) -> &str {
         self.values[key].value.trim()
+    }
+
+    fn optional_path(&self, key: &str) -> Option<PathBuf> {
+        Some(self.text(key))
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
     }
 
     fn invalid(&self, key: &str, message: &str) -> CoreError {

@@ -8,7 +8,6 @@ use arrow::datatypes::SchemaRef;
 use dbopt_catalog::{LayoutRecord, LayoutStatus};
 use dbopt_core::{LayoutId, LayoutManifest, LayoutSpec, TableName};
 use dbopt_engine::footer::describe_file;
-use dbopt_engine::new_session;
 use dbopt_engine::result_digest::BatchDigester;
 use dbopt_engine::source::{SourceFormat, inspect_source, stream_source};
 use dbopt_engine::writer::{fsync_dir, write_manifest};
@@ -78,7 +77,7 @@ impl Workspace {
             });
         }
 
-        let session = new_session(&self.engine_settings());
+        let session = self.engine_session();
         let mut rows = stream_source(&session, &info).await?;
         let mut digester = BatchDigester::new();
         progress.set_total(record.row_count);
@@ -163,7 +162,7 @@ impl Workspace {
         table: &TableName,
         layout: &LayoutId,
     ) -> Result<SchemaRef, DbError> {
-        let session = new_session(&self.engine_settings());
+        let session = self.engine_session();
         self.register_table_layout(&session, table, layout).await?;
         Ok(session.registered_schema(table.as_str()).await?)
     }

@@ -110,6 +110,11 @@ pub enum DbError {
         /// The directory.
         dir: std::path::PathBuf,
     },
+    /// A SQL client's statement, but the workspace has no managed table.
+    #[error(
+        "no managed tables to query: load one first (`dbopt load-dataset`, `dbopt generate` or `dbopt demo`)"
+    )]
+    NoTables,
     /// A table with no ready layout to route to.
     #[error("table '{0}' has no ready layout to route to: run `dbopt tables` and reload the table")]
     NoReadyLayout(String),
@@ -330,6 +335,7 @@ impl DbError {
             | DbError::LayoutNotReady { .. }
             | DbError::LayoutDirMissing { .. }
             | DbError::NoReadyLayout(_)
+            | DbError::NoTables
             | DbError::CanaryFailed { .. }
             | DbError::CanaryOnActive { .. }
             | DbError::NoRollbackTarget { .. }

@@ -1,13 +1,51 @@
 //! `load-dataset`: a Parquet/CSV file or directory becomes a managed table's initial layout.
+//! For a CSV source it also measures what the conversion bought: both sizes, and one full scan
+//! of each through the same reader path (every column decoded).
 
 use crate::initial_layout::{InitialLayoutReport, InitialLayoutRequest};
 use crate::{DbError, Progress, Workspace};
 use dbopt_core::{LayoutSpec, TableName};
-use dbopt_engine::new_session;
-use dbopt_engine::source::{inspect_source, stream_source};
+use dbopt_engine::source::{SourceFormat, SourceInfo, inspect_source, stream_source};
 use dbopt_engine::writer::DEFAULT_ROWS_PER_FILE;
 use futures::StreamExt;
 use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A CSV source against the Parquet it became.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvComparison {
+    /// Bytes of the CSV files.
+    pub csv_bytes: u64,
+    /// Bytes of the Parquet files written.
+    pub parquet_bytes: u64,
+    /// One full scan of the CSV (parse every column).
+    pub csv_scan: Duration,
+    /// One full scan of the Parquet (decode every column).
+    pub parquet_scan: Duration,
+    /// Rows each scan read.
+    pub rows: u64,
+}
+
+impl CsvComparison {
+    /// CSV bytes per Parquet byte.
+    pub fn compression_ratio(&self) -> f64 {
+        self.csv_bytes as f64 / self.parquet_bytes.max(1) as f64
+    }
+
+    /// How many times faster the Parquet scan was.
+    pub fn scan_speedup(&self) -> f64 {
+        self.csv_scan.as_secs_f64() / self.parquet_scan.as_secs_f64().max(1e-9)
+    }
+}
+
+/// What `load-dataset` did.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    /// The initial layout written.
+    pub layout: InitialLayoutReport,
+    /// For a CSV source: sizes and scan times of both formats.
+    pub csv: Option<CsvComparison>,
+}
 
 impl Workspace {
     /// Converts the source at `source` into the initial layout of `table` (ZSTD Parquet).
@@ -18,7 +56,7 @@ impl Workspace {
         source: &Path,
         replace: bool,
         progress: &dyn Progress,
-    ) -> Result<InitialLayoutReport, DbError> {
+    ) -> Result<LoadReport, DbError> {
         self.check_can_create(table, replace)?;
         let info = inspect_source(source)?;
         let data_dir = self.data_dir();
@@ -31,7 +69,7 @@ impl Workspace {
                 data_dir: data_dir.to_path_buf(),
             });
         }
-        let session = new_session(&self.engine_settings());
+        let session = self.engine_session();
         let rows = stream_source(&session, &info).await?;
         let request = InitialLayoutRequest {
             table: table.clone(),
@@ -42,7 +80,61 @@ impl Workspace {
             writers: 1,
         };
         let batches = rows.batches.map(|b| b.map_err(DbError::from));
-        self.write_initial_layout(&request, rows.schema, batches, progress)
-            .await
+        let layout = self
+            .write_initial_layout(&request, rows.schema, batches, progress)
+            .await?;
+        // The table is loaded: a comparison that fails is a warning, not a failed load.
+        let csv = match info.format {
+            SourceFormat::Csv => {
+                progress.message("scanning the CSV and the Parquet once each");
+                let compared = self.compare_with_csv(table, &info, &layout).await;
+                match compared {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        tracing::warn!("cannot compare the CSV with its Parquet: {e}");
+                        None
+                    }
+                }
+            }
+            SourceFormat::Parquet => None,
+        };
+        Ok(LoadReport { layout, csv })
+    }
+
+    /// Sizes of the CSV source and the table's initial layout, and one full scan of each.
+    async fn compare_with_csv(
+        &self,
+        table: &TableName,
+        csv: &SourceInfo,
+        layout: &InitialLayoutReport,
+    ) -> Result<CsvComparison, DbError> {
+        let csv_bytes = csv
+            .files
+            .iter()
+            .map(|f| std::fs::metadata(f).map(|m| m.len()))
+            .sum::<Result<u64, _>>()
+            .map_err(|e| DbError::io(format!("reading the size of {}", csv.root.display()), e))?;
+        let parquet = inspect_source(&self.layout_dir(table, &dbopt_core::LayoutId::initial()))?;
+        let (rows, csv_scan) = self.full_scan(csv).await?;
+        let (_, parquet_scan) = self.full_scan(&parquet).await?;
+        Ok(CsvComparison {
+            csv_bytes,
+            parquet_bytes: layout.bytes,
+            csv_scan,
+            parquet_scan,
+            rows,
+        })
+    }
+
+    /// Reads every row and column of `source` once: rows and wall time.
+    async fn full_scan(&self, source: &SourceInfo) -> Result<(u64, Duration), DbError> {
+        let session = self.engine_session();
+        let started = Instant::now();
+        let mut stream = stream_source(&session, source).await?.batches;
+        let mut rows = 0u64;
+        while let Some(batch) = stream.next().await {
+            rows += batch?.num_rows() as u64;
+        }
+        Ok((rows, started.elapsed()))
     }
 }

@@ -22,7 +22,47 @@ impl Workspace {
         families.extend(self.job_families()?);
         families.push(self.active_layout_family()?);
         families.extend(autopilot_families(&counts));
+        families.extend(self.cache_families());
         Ok(families)
+    }
+
+    /// The engine's metadata caches, when this process serves queries from a shared runtime
+    /// (`serve --sql-addr`).
+    fn cache_families(&self) -> Vec<MetricFamily> {
+        let Some(stats) = self.engine_cache_stats() else {
+            return Vec::new();
+        };
+        let gauge = |name: &str, help: &str, v: u64| {
+            family(name, help, MetricKind::Gauge, vec![sample(&[], v as f64)])
+        };
+        vec![
+            gauge(
+                "dbopt_footer_cache_entries",
+                "Parquet footers and page indexes held by the metadata cache.",
+                stats.footer_entries,
+            ),
+            gauge(
+                "dbopt_footer_cache_bytes",
+                "Bytes the metadata cache holds.",
+                stats.footer_bytes,
+            ),
+            gauge(
+                "dbopt_footer_cache_limit_bytes",
+                "Bound of the metadata cache (metadata_cache).",
+                stats.footer_limit,
+            ),
+            family(
+                "dbopt_footer_cache_hits_total",
+                "Lookups answered by a cached footer (over the entries still cached).",
+                MetricKind::Counter,
+                vec![sample(&[], stats.footer_hits as f64)],
+            ),
+            gauge(
+                "dbopt_engine_memory_reserved_bytes",
+                "Bytes the shared memory pool has handed to running queries.",
+                stats.memory_reserved,
+            ),
+        ]
     }
 
     /// The exposition text of `metric_families`.

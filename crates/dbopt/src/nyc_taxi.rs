@@ -104,7 +104,8 @@ impl Workspace {
         let download = download_parquet(&url, &dest, download_progress)?;
         let load = self
             .load_dataset(&options.table, &dest, options.replace, load_progress)
-            .await?;
+            .await?
+            .layout;
         Ok(TaxiDownloadReport { download, load })
     }
 

@@ -13,12 +13,10 @@ use dbopt_analyze::{cluster_id, shape};
 use dbopt_catalog::{LayoutStatus, QueryLogEntry, QueryOrigin, RouteChoice, TableScan};
 use dbopt_core::ScanMetrics;
 use dbopt_core::{LayoutId, TableName};
+pub use dbopt_engine::QueryOutcome;
 use dbopt_engine::footer::{partition_types, table_schema};
 use dbopt_engine::plan_summary::summarize_sql;
-use dbopt_engine::{
-    QueryOutcome, RegisteredLayout, Session, execute_query, fingerprint, new_session,
-    register_layout,
-};
+use dbopt_engine::{RegisteredLayout, Session, execute_query, fingerprint, register_layout};
 
 /// A query's template fingerprint (literals stripped; empty when it does not parse) and its
 /// workload cluster on the session's primary table.
@@ -106,7 +104,7 @@ impl Workspace {
                 layout: primary_layout.to_string(),
             });
         }
-        let ctx = new_session(&self.engine_settings());
+        let ctx = self.engine_session();
         let mut registered = Vec::new();
         for table in self.catalog().list_tables()? {
             let is_primary = &table.name == primary;

@@ -144,7 +144,8 @@ impl Workspace {
         stop: Arc<AtomicBool>,
     ) -> Result<std::thread::JoinHandle<()>, DbError> {
         // The HTTP thread reads through its own catalog connection.
-        let ws = Workspace::open_with_clock(self.config().clone(), self.clock().clone())?;
+        let ws = Workspace::open_with_clock(self.config().clone(), self.clock().clone())?
+            .with_engine_runtime(self.shared_engine_runtime());
         std::thread::Builder::new()
             .name("dbopt-metrics".into())
             .spawn(move || server.serve_until(&ws, &stop))

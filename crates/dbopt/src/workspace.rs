@@ -3,7 +3,7 @@
 use crate::DbError;
 use dbopt_catalog::Catalog;
 use dbopt_core::{Clock, Config, LayoutId, LayoutManifest, SystemClock, TableName};
-use dbopt_engine::EngineSettings;
+use dbopt_engine::{EngineRuntime, EngineSettings, Session, new_session, new_session_in};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -16,6 +16,8 @@ pub struct Workspace {
     clock: Arc<dyn Clock>,
     /// (table, fingerprint) -> cluster id, so a query shape is planned for its cluster once.
     clusters: Mutex<HashMap<(TableName, String), Option<String>>>,
+    /// The engine runtime queries share (a server's); None: each session gets its own.
+    engine: Option<EngineRuntime>,
 }
 
 impl Workspace {
@@ -44,12 +46,48 @@ impl Workspace {
             data_dir,
             clock,
             clusters: Mutex::new(HashMap::new()),
+            engine: None,
         };
         // A `--replace` killed halfway is completed or undone before anything reads the table.
         if let Err(e) = ws.repair_interrupted_replaces() {
             tracing::warn!("cannot repair an interrupted --replace: {e}");
         }
         Ok(ws)
+    }
+
+    /// This workspace with its query sessions opened in `runtime` (shared memory pool and
+    /// metadata caches), as a long-running server wants.
+    pub fn with_engine_runtime(mut self, runtime: EngineRuntime) -> Self {
+        self.engine = Some(runtime);
+        self
+    }
+
+    /// This workspace with one engine runtime, sized by the configuration, shared by all its
+    /// sessions (and by the workspaces a server opens per connection).
+    pub fn with_engine_runtime_from_config(self) -> Self {
+        let runtime = EngineRuntime::new(&self.engine_settings());
+        self.with_engine_runtime(runtime)
+    }
+
+    /// The engine runtime this workspace's sessions share, or a new one sized by the
+    /// configuration (for a server to hand to every connection's workspace).
+    pub fn shared_engine_runtime(&self) -> EngineRuntime {
+        self.engine
+            .clone()
+            .unwrap_or_else(|| EngineRuntime::new(&self.engine_settings()))
+    }
+
+    /// What the shared engine runtime's caches hold (None without a shared runtime).
+    pub fn engine_cache_stats(&self) -> Option<dbopt_engine::MetadataCacheStats> {
+        self.engine.as_ref().map(EngineRuntime::cache_stats)
+    }
+
+    /// A new engine session: in the shared runtime when there is one.
+    pub fn engine_session(&self) -> Session {
+        match &self.engine {
+            Some(runtime) => new_session_in(runtime, &self.engine_settings()),
+            None => new_session(&self.engine_settings()),
+        }
     }
 
     /// The resolved configuration.
@@ -80,6 +118,7 @@ impl Workspace {
             memory_limit: self.config.memory_limit(),
             spill_dir: Some(self.data_dir.join("_spill")),
             statement_timeout: self.config.statement_timeout(),
+            metadata_cache_bytes: self.config.settings().metadata_cache,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Executes read-only SQL and reads what it cost from DataFusion's own Parquet scan metrics.
 
+use crate::profile::QueryProfile;
 use crate::register::RegisteredLayout;
 use crate::result_digest::digest_batches;
 use crate::session::{Session, StatementTimeout};
@@ -42,6 +43,8 @@ pub struct QueryOutcome {
     pub digest: RowDigest,
     /// One entry per registered table the query scanned.
     pub scans: Vec<TableScanMetrics>,
+    /// Where the time went, per operator.
+    pub profile: QueryProfile,
 }
 
 /// Runs `sql` in `session`, where `tables` are the registered layouts (to attribute scan
@@ -149,6 +152,7 @@ async fn run_query(
     let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
     let digest = digest_batches(&batches)?;
     let scans = attribute_scans(&plan, tables, &scanned_tables);
+    let profile = QueryProfile::of_plan(&plan, ctx.state().config().target_partitions());
     Ok(QueryOutcome {
         schema,
         batches,
@@ -156,6 +160,7 @@ async fn run_query(
         latency,
         digest,
         scans,
+        profile,
     })
 }
 

@@ -13,7 +13,9 @@ pub mod compare;
 pub mod error;
 pub mod execute;
 pub mod footer;
+pub mod params;
 pub mod plan_summary;
+pub mod profile;
 pub mod register;
 pub mod result_digest;
 pub mod rewrite;
@@ -25,8 +27,13 @@ pub mod writer_pool;
 
 pub use error::EngineError;
 pub use execute::{QueryOutcome, TableScanMetrics, execute_query};
+pub use params::{ParamValue, StatementDescription, bind_parameters};
+pub use profile::{OperatorKind, OperatorProfile, QueryProfile};
 pub use register::{RegisteredLayout, register_layout};
-pub use session::{EngineSettings, Session, StatementTimeout, new_session};
-pub use sql_guard::{check_read_only, fingerprint};
+pub use session::{
+    EngineRuntime, EngineSettings, MetadataCacheStats, Session, StatementTimeout, new_session,
+    new_session_in,
+};
+pub use sql_guard::{check_read_only, fingerprint, referenced_tables};
 pub use writer::{LayoutWriter, WrittenLayout};
 pub use writer_pool::WriterPool;

@@ -5,9 +5,10 @@
 use crate::EngineError;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,6 +27,8 @@ pub struct EngineSettings {
     pub spill_dir: Option<PathBuf>,
     /// A query running longer is cancelled (None = no limit); see [`StatementTimeout`].
     pub statement_timeout: Option<Duration>,
+    /// Bound of the Parquet footer and page-index cache, in bytes.
+    pub metadata_cache_bytes: u64,
 }
 
 /// The statement timeout a session was built with, kept in its config as an extension so
@@ -41,6 +44,7 @@ impl Default for EngineSettings {
             memory_limit: 2 << 30,
             spill_dir: None,
             statement_timeout: None,
+            metadata_cache_bytes: 64 << 20,
         }
     }
 }
@@ -111,8 +115,82 @@ impl Session {
     }
 }
 
-/// Builds a session with Parquet pruning on (statistics, page index, bloom filters).
+/// The memory pool, spill directory and metadata caches that sessions share. A long-running
+/// process (the SQL endpoint) builds one and opens every session in it, so Parquet footers,
+/// page indexes, file listings and statistics read by one query stay cached for the next, and
+/// all queries together stay inside one `memory_limit`. Layout directories are immutable (a
+/// layout id names one set of files forever), so cached entries never go stale.
+#[derive(Clone)]
+pub struct EngineRuntime {
+    env: Arc<RuntimeEnv>,
+}
+
+/// What the shared metadata caches hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetadataCacheStats {
+    /// Parquet footers and page indexes cached.
+    pub footer_entries: u64,
+    /// Their size in bytes.
+    pub footer_bytes: u64,
+    /// Lookups of a cached footer that hit (summed over the entries still cached).
+    pub footer_hits: u64,
+    /// The footer cache's bound in bytes.
+    pub footer_limit: u64,
+    /// Directory listings cached.
+    pub listing_entries: u64,
+    /// Bytes the memory pool has handed to running queries now.
+    pub memory_reserved: u64,
+    /// File statistics cached.
+    pub statistics_entries: u64,
+}
+
+impl EngineRuntime {
+    /// A runtime with `settings`' memory pool and spill directory, and metadata caches
+    /// (footers and page indexes up to `metadata_cache_bytes`).
+    pub fn new(settings: &EngineSettings) -> Self {
+        let disk = match &settings.spill_dir {
+            Some(dir) => DiskManagerBuilder::default()
+                .with_mode(DiskManagerMode::Directories(vec![dir.clone()])),
+            None => DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory),
+        };
+        let caches = CacheManagerConfig::default()
+            .with_metadata_cache_limit(settings.metadata_cache_bytes as usize);
+        let env = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(settings.memory_limit as usize)))
+            .with_disk_manager_builder(disk)
+            .with_cache_manager(caches)
+            .build_arc()
+            .expect("a runtime with a memory pool, a disk manager and caches always builds");
+        Self { env }
+    }
+
+    /// What the metadata caches hold now.
+    pub fn cache_stats(&self) -> MetadataCacheStats {
+        let caches = &self.env.cache_manager;
+        let footers = caches.get_file_metadata_cache();
+        let entries = footers.list_entries();
+        MetadataCacheStats {
+            footer_entries: entries.len() as u64,
+            footer_bytes: entries.values().map(|e| e.size_bytes as u64).sum(),
+            footer_hits: entries.values().map(|e| e.hits as u64).sum(),
+            footer_limit: footers.cache_limit() as u64,
+            listing_entries: caches.get_list_files_cache().map_or(0, |c| c.len() as u64),
+            memory_reserved: self.env.memory_pool.reserved() as u64,
+            statistics_entries: caches
+                .get_file_statistic_cache()
+                .map_or(0, |c| c.len() as u64),
+        }
+    }
+}
+
+/// Builds a session with Parquet pruning on (statistics, page index, bloom filters) in a
+/// runtime of its own.
 pub fn new_session(settings: &EngineSettings) -> Session {
+    new_session_in(&EngineRuntime::new(settings), settings)
+}
+
+/// Builds a session like [`new_session`] in a shared `runtime`.
+pub fn new_session_in(runtime: &EngineRuntime, settings: &EngineSettings) -> Session {
     let mut config = SessionConfig::new()
         .with_target_partitions(settings.effective_threads())
         .with_batch_size(settings.batch_size)
@@ -135,16 +213,8 @@ pub fn new_session(settings: &EngineSettings) -> Session {
         // crates/dbopt/tests/differential.rs, kept there as a regression query.
         opts.optimizer.enable_aggregate_dynamic_filter_pushdown = false;
     }
-    let disk = match &settings.spill_dir {
-        Some(dir) => {
-            DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir.clone()]))
-        }
-        None => DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory),
-    };
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(FairSpillPool::new(settings.memory_limit as usize)))
-        .with_disk_manager_builder(disk)
-        .build_arc()
-        .expect("a runtime with a memory pool and a disk manager always builds");
-    Session::from_context(SessionContext::new_with_config_rt(config, runtime))
+    Session::from_context(SessionContext::new_with_config_rt(
+        config,
+        Arc::clone(&runtime.env),
+    ))
 }

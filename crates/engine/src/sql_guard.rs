@@ -24,6 +24,29 @@ fn parse(sql: &str) -> Result<Vec<Statement>, EngineError> {
         .map_err(|e| EngineError::Syntax(dbopt_core::text::first_line(&e.to_string())))
 }
 
+/// The table names `sql` mentions (the last part of a qualified name, in order of first
+/// appearance, CTE names included); empty when it does not parse.
+pub fn referenced_tables(sql: &str) -> Vec<String> {
+    let Ok(statements) = parse(sql) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = Vec::new();
+    let _ = sqlparser::ast::visit_relations(&statements, |relation| {
+        if let Some(part) = relation.0.last().and_then(|p| p.as_ident()) {
+            let name = if part.quote_style.is_some() {
+                part.value.clone()
+            } else {
+                part.value.to_lowercase()
+            };
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    names
+}
+
 /// Parses `sql` and refuses anything but a single SELECT, WITH or EXPLAIN of one.
 pub fn check_read_only(sql: &str) -> Result<(), EngineError> {
     let statements = parse(sql)?;
@@ -103,6 +126,18 @@ pub fn fingerprint(sql: &str) -> Result<Fingerprint, EngineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn referenced_tables_in_order_without_repeats() {
+        assert_eq!(
+            referenced_tables(
+                "SELECT * FROM Events e JOIN cat.db.users u ON e.u = u.id WHERE e.x IN (SELECT x FROM events)"
+            ),
+            vec!["events".to_string(), "users".to_string()]
+        );
+        assert!(referenced_tables("SELECT 1").is_empty());
+        assert!(referenced_tables("SELEC nonsense").is_empty());
+    }
 
     #[test]
     fn read_only_statements_pass() {

@@ -12,11 +12,20 @@ pub fn run(config: &Config, command: ConfigCommand) -> Result<()> {
     for (key, value) in config.entries() {
         rows.push(vec![
             key.name.to_string(),
-            value.value.clone(),
+            shown_value(key.name, &value.value),
             value.source.to_string(),
             key.doc.to_string(),
         ]);
     }
     print_rows(&rows, args.format);
     Ok(())
+}
+
+/// The value as `config show` prints it: a password is masked.
+fn shown_value(key: &str, value: &str) -> String {
+    if key.ends_with("password") && !value.is_empty() {
+        "********".to_string()
+    } else {
+        value.to_string()
+    }
 }

@@ -7,6 +7,7 @@ use crate::progress::Bar;
 use anyhow::Result;
 use dbopt::Workspace;
 use dbopt::generate::GenerateOptions;
+use dbopt::monitor::Monitored;
 use dbopt_data::events::RowOrder;
 
 /// Runs `dbopt generate`.
@@ -25,7 +26,14 @@ pub async fn run(ws: Workspace, args: GenerateArgs) -> Result<()> {
         row_group_rows: args.row_group_rows,
     };
     let bar = Bar::rows("generating");
-    let report = ws.generate_events(&options, &bar).await?;
+    let monitor = super::start_monitor(&ws, args.monitor.as_deref())?;
+    let progress = Monitored {
+        inner: &bar,
+        monitor: monitor.as_ref(),
+    };
+    let report = ws.generate_events(&options, &progress).await;
+    super::finish_monitor(&ws, monitor);
+    let report = report?;
     for r in [&report.customers, &report.events] {
         print_initial_layout(r);
     }

@@ -32,6 +32,9 @@ pub struct MigrationWorkerArgs {
     /// Only take jobs of this table.
     #[arg(long)]
     pub table_name: Option<String>,
+    /// Write checkpoints, samples (memory, CPU, IO, disk) and a closing report to FILE (JSON lines).
+    #[arg(long, value_name = "FILE")]
+    pub monitor: Option<std::path::PathBuf>,
 }
 
 /// Runs `dbopt migration-worker`.
@@ -61,7 +64,10 @@ pub async fn run(ws: Workspace, args: MigrationWorkerArgs) -> Result<()> {
             }
         }
     });
-    let report = ws.run_migration_worker(&options, &stop).await?;
+    let monitor = super::start_monitor(&ws, args.monitor.as_deref())?;
+    let report = ws.run_migration_worker(&options, &stop).await;
+    super::finish_monitor(&ws, monitor);
+    let report = report?;
     for done in &report.done {
         let s = &done.stats;
         println!(

@@ -19,6 +19,7 @@ pub mod import_queries;
 pub mod jobs;
 mod load_dataset;
 pub mod migration_worker;
+pub mod profile;
 pub mod promote;
 pub mod propose;
 mod query;
@@ -69,6 +70,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::TpchValidate(args) => tpch_validate::run(open(config)?, args).await,
         Command::LoadDataset(args) => load_dataset::run(open(config)?, args).await,
         Command::Query(args) => query::run(open(config)?, args).await,
+        Command::Profile(args) => profile::run(open(config)?, args).await,
         Command::RunWorkload(args) => run_workload::run(open(config)?, args).await,
         Command::DownloadNycTaxi(args) => download_nyc_taxi::run(open(config)?, args).await,
         Command::ImportQueries(args) => import_queries::run(open(config)?, args),
@@ -130,6 +132,36 @@ fn open(config: Config) -> Result<Workspace> {
 }
 
 /// Validates a layout id typed by the user.
+/// Starts `--monitor FILE` when it was given (one sample a second).
+pub fn start_monitor(
+    ws: &Workspace,
+    path: Option<&std::path::Path>,
+) -> Result<Option<dbopt::monitor::Monitor>> {
+    path.map(|p| {
+        dbopt::monitor::Monitor::start(p, ws.data_dir(), std::time::Duration::from_secs(1))
+    })
+    .transpose()
+    .map_err(Into::into)
+}
+
+/// Writes the monitor's closing report and prints its summary and recommendations.
+pub fn finish_monitor(ws: &Workspace, monitor: Option<dbopt::monitor::Monitor>) {
+    let Some(m) = monitor else { return };
+    let r = m.finish(ws.config().memory_limit());
+    eprintln!(
+        "monitor: {:.1}s, peak memory {} MiB, CPU {:.0}% of every core, read {} MiB, wrote {} MiB",
+        r.elapsed_s,
+        r.peak_rss_bytes >> 20,
+        r.cpu_utilization * 100.0,
+        r.read_bytes >> 20,
+        r.write_bytes >> 20
+    );
+    for text in &r.recommendations {
+        eprintln!("monitor: {text}");
+    }
+}
+
+/// Parses a layout id given on the command line.
 pub fn layout_id(text: &str) -> Result<dbopt_core::LayoutId> {
     dbopt_core::LayoutId::parse(text).ok_or_else(|| {
         anyhow::Error::from(DbError::BadArgument(format!(
