@@ -1,0 +1,120 @@
+//! `dbopt profile` names the dominant work of a join-bound and a scan-bound query, and long
+//! jobs write their `--monitor` file; `load-dataset` reports CSV against Parquet.
+
+mod common;
+
+use serde_json::Value;
+
+fn profile(ws: &dbopt_testkit::TempWorkspace, sql: &str) -> Value {
+    let out = common::run(
+        ws,
+        &["profile", "--table-name", "events", "--format", "json", sql],
+    )
+    .success();
+    serde_json::from_str(&out).unwrap()
+}
+
+fn advised(report: &Value) -> Vec<String> {
+    report["advice"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["bottleneck"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn profile_names_the_join_and_the_scan_and_advises() {
+    let ws = common::generated();
+    // Every (country, device) pair of 20k rows joined with itself: millions of join rows.
+    let join = profile(
+        &ws,
+        "SELECT count(*) FROM events a JOIN events b ON a.country = b.country AND a.device = b.device",
+    );
+    assert_eq!(join["dominant"]["work"], "join", "{join:#}");
+    assert!(advised(&join).contains(&"join".to_string()), "{join:#}");
+    assert!(
+        join["operators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["name"].as_str().unwrap().contains("Join"))
+    );
+
+    // Every column of every row, no filter: decoding is the work.
+    let scan = profile(&ws, "SELECT * FROM events");
+    assert_eq!(scan["dominant"]["work"], "scan and decode", "{scan:#}");
+    assert!(advised(&scan).contains(&"decode".to_string()), "{scan:#}");
+
+    // The table view prints the same advice; query --profile prints it after the result.
+    let text = common::run(
+        &ws,
+        &[
+            "query",
+            "--table-name",
+            "events",
+            "--profile",
+            "SELECT count(*) FROM events a JOIN events b ON a.country = b.country AND a.device = b.device",
+        ],
+    )
+    .success();
+    assert!(text.contains("advice: join-bound"), "{text}");
+}
+
+#[test]
+fn load_dataset_compares_csv_with_parquet_and_writes_its_monitor_file() {
+    let ws = dbopt_testkit::TempWorkspace::new();
+    let csv = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/seed.csv");
+    let monitor = ws.root().join("load.jsonl");
+    let out = common::run(
+        &ws,
+        &[
+            "load-dataset",
+            "--table-name",
+            "seed",
+            "--source-path",
+            csv,
+            "--monitor",
+            monitor.to_str().unwrap(),
+        ],
+    )
+    .success();
+    assert!(
+        out.contains("csv ") && out.contains("-> parquet") && out.contains("full scan of"),
+        "{out}"
+    );
+    let lines: Vec<Value> = std::fs::read_to_string(&monitor)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.first().unwrap()["stage"], "start");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["kind"] == "checkpoint" && l["stage"] == "done")
+    );
+    let report = lines.last().unwrap();
+    assert_eq!(report["kind"], "report");
+    assert!(report["peak_rss_bytes"].as_u64().unwrap() > 0);
+    // A monitor path that cannot be written is refused before anything runs.
+    common::run(
+        &ws,
+        &[
+            "load-dataset",
+            "--table-name",
+            "other",
+            "--source-path",
+            csv,
+            "--monitor",
+            "/nonexistent/dir/m.jsonl",
+        ],
+    )
+    .user_error("--monitor");
+    assert!(
+        ws.catalog()
+            .get_table(&dbopt_core::TableName::new("other").unwrap())
+            .unwrap()
+            .is_none()
+    );
+}
