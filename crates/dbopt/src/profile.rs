@@ -67,7 +67,7 @@ pub struct AdviceInputs {
 const DOMINANT_SHARE: f64 = 0.4;
 /// A scan is selective when it reads at most this share of the row groups.
 const SELECTIVE_READ: f64 = 0.5;
-/// Skew: the busiest partition produced this many times the mean or more.
+/// Skew: the busiest partition produced this many times the mean or more (see `skew`).
 const SKEW_RATIO: f64 = 3.0;
 
 impl Workspace {
@@ -224,7 +224,9 @@ fn skew(profile: &QueryProfile) -> Option<Advice> {
             let mean = o.output_rows as f64 / o.partitions as f64;
             (o, o.max_partition_rows as f64 / mean)
         })
-        .filter(|(_, ratio)| *ratio >= SKEW_RATIO)
+        // With few partitions the ratio cannot reach SKEW_RATIO: there, three quarters of the
+        // rows in one partition count as skew.
+        .filter(|(o, ratio)| *ratio >= SKEW_RATIO.min(0.75 * o.partitions as f64))
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(o, ratio)| Advice {
             bottleneck: Bottleneck::Skew,
