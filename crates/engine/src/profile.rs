@@ -203,7 +203,7 @@ mod tests {
                 op(OperatorKind::Join, 30),
                 op(OperatorKind::Scan, 25),
                 op(OperatorKind::Scan, 20),
-                op(OperatorKind::Other, 5),
+                op(OperatorKind::Other, 15),
             ],
             target_partitions: 2,
         };
