@@ -156,6 +156,8 @@ pub enum Command {
     Report(crate::commands::report::ReportArgs),
     /// Serve /metrics and /healthz; optionally run autopilot and the migration worker too.
     Serve(crate::commands::serve::ServeArgs),
+    /// The column-chunk cache of a running `dbopt serve`: stats, clear, warm.
+    Cache(crate::commands::cache::CacheArgs),
     /// Print the shell completion script for dbopt (bash, zsh, fish, powershell, elvish).
     Completions(crate::commands::completions::CompletionsArgs),
     /// Time routing decisions and their catalog writes (for the benchmark).

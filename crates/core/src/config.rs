@@ -216,6 +216,36 @@ pub const KEYS: &[ConfigKey] = &[
         doc: "bound of the cache of Parquet footers and page indexes that `serve` keeps hot",
     },
     ConfigKey {
+        name: "cache_max_bytes",
+        env_alias: None,
+        default: "1GiB",
+        doc: "bound of the column-chunk cache `serve` keeps in memory (counts against memory_limit; 0 = off)",
+    },
+    ConfigKey {
+        name: "spill_dir",
+        env_alias: None,
+        default: "",
+        doc: "where sorts and joins spill; must be a local file system (empty = DATA_DIR/_spill)",
+    },
+    ConfigKey {
+        name: "pushdown_filters",
+        env_alias: None,
+        default: "true",
+        doc: "evaluate filters while decoding Parquet, skipping the rows they reject (`dbopt tune` measures it)",
+    },
+    ConfigKey {
+        name: "page_index",
+        env_alias: None,
+        default: "true",
+        doc: "read Parquet page indexes to skip pages inside row groups",
+    },
+    ConfigKey {
+        name: "repartition_joins",
+        env_alias: None,
+        default: "true",
+        doc: "hash-repartition both join inputs across the threads (false: collect the build side)",
+    },
+    ConfigKey {
         name: "sql_user",
         env_alias: None,
         default: "dbopt",
@@ -298,6 +328,16 @@ pub struct Settings {
     pub statement_timeout: Option<std::time::Duration>,
     /// Bound of the Parquet footer and page-index cache, in bytes.
     pub metadata_cache: u64,
+    /// Bound of the server's column-chunk cache, in bytes (0 = off).
+    pub cache_max_bytes: u64,
+    /// Where operators spill (None = DATA_DIR/_spill).
+    pub spill_dir: Option<PathBuf>,
+    /// Parquet filter pushdown into the decoder.
+    pub pushdown_filters: bool,
+    /// Parquet page-index pruning.
+    pub page_index: bool,
+    /// Hash-repartitioned joins.
+    pub repartition_joins: bool,
     /// The SQL endpoint's user name.
     pub sql_user: String,
     /// The SQL endpoint's password (None: no password).
@@ -423,6 +463,11 @@ impl Config {
             max_payback_runs: p.non_negative("max_payback_runs")?,
             statement_timeout: p.timeout("statement_timeout")?,
             metadata_cache: p.bytes("metadata_cache")?,
+            cache_max_bytes: p.bytes("cache_max_bytes")?,
+            spill_dir: p.optional_path("spill_dir"),
+            pushdown_filters: p.flag("pushdown_filters")?,
+            page_index: p.flag("page_index")?,
+            repartition_joins: p.flag("repartition_joins")?,
             sql_user: p.text("sql_user").to_string(),
             sql_password: Some(p.text("sql_password").to_string()).filter(|s| !s.is_empty()),
             sql_tls_cert: p.optional_path("sql_tls_cert"),
@@ -621,6 +666,14 @@ impl Parser<'_> {
             key: key.to_string(),
             source_name: self.values[key].source.to_string(),
             message: format!("'{}' {message}", self.values[key].value),
+        }
+    }
+
+    fn flag(&self, key: &str) -> Result<bool, CoreError> {
+        match self.text(key).to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(self.invalid(key, "is not true or false")),
         }
     }
 

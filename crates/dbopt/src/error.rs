@@ -226,6 +226,17 @@ pub enum DbError {
     /// An address that cannot be served on.
     #[error("{0}")]
     BadAddress(String),
+    /// This process keeps no column-chunk cache.
+    #[error(
+        "this server keeps no column-chunk cache: cache_max_bytes is 0; set it (e.g. 1GiB) and restart dbopt serve"
+    )]
+    CacheOff,
+    /// A running `dbopt serve` cannot be reached.
+    #[error("{0}")]
+    ServerUnreachable(String),
+    /// A running `dbopt serve` failed to answer.
+    #[error("dbopt serve failed: {0}")]
+    ServerFailed(String),
     /// Another process holds what this one needs.
     #[error("{0}")]
     Busy(String),
@@ -351,6 +362,7 @@ impl DbError {
             | DbError::NotALayout(_)
             | DbError::Tpch(_)
             | DbError::BadAddress(_)
+            | DbError::CacheOff
             | DbError::Busy(_)
             | DbError::SourceInsideDataDir { .. }
             | DbError::UnknownProposal { .. }
@@ -361,7 +373,11 @@ impl DbError {
             | DbError::BadSource(_)
             | DbError::BadDownload(_)
             | DbError::NotATaxiTable(_) => true,
-            DbError::Io { .. } | DbError::Network(_) | DbError::Internal(_) => false,
+            DbError::Io { .. }
+            | DbError::Network(_)
+            | DbError::Internal(_)
+            | DbError::ServerUnreachable(_)
+            | DbError::ServerFailed(_) => false,
         };
         if user { 2 } else { 1 }
     }

@@ -7,6 +7,7 @@
 pub mod adopt;
 pub mod analyze;
 pub mod autopilot;
+pub mod cache;
 pub mod canary;
 pub mod demo;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod generate;
 pub mod import;
 pub mod initial_layout;
 pub mod load;
+pub mod local_fs;
 pub mod loop_settings;
 pub mod metrics;
 pub mod migrate;

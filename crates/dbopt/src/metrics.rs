@@ -35,7 +35,7 @@ impl Workspace {
         let gauge = |name: &str, help: &str, v: u64| {
             family(name, help, MetricKind::Gauge, vec![sample(&[], v as f64)])
         };
-        vec![
+        let mut families = vec![
             gauge(
                 "dbopt_footer_cache_entries",
                 "Parquet footers and page indexes held by the metadata cache.",
@@ -59,10 +59,49 @@ impl Workspace {
             ),
             gauge(
                 "dbopt_engine_memory_reserved_bytes",
-                "Bytes the shared memory pool has handed to running queries.",
+                "Bytes the shared memory pool has handed out (running queries and the column-chunk cache).",
                 stats.memory_reserved,
             ),
-        ]
+        ];
+        if let Some(chunks) = self.engine_runtime().and_then(|r| r.chunk_cache()) {
+            let c = chunks.stats();
+            let counter = |name: &str, help: &str, v: u64| {
+                family(name, help, MetricKind::Counter, vec![sample(&[], v as f64)])
+            };
+            families.extend([
+                gauge(
+                    "dbopt_chunk_cache_entries",
+                    "Parquet column chunks held by the column-chunk cache.",
+                    c.entries,
+                ),
+                gauge(
+                    "dbopt_chunk_cache_bytes",
+                    "Bytes the column-chunk cache holds (reserved in the memory pool).",
+                    c.bytes,
+                ),
+                gauge(
+                    "dbopt_chunk_cache_limit_bytes",
+                    "Bound of the column-chunk cache (cache_max_bytes).",
+                    c.max_bytes,
+                ),
+                counter(
+                    "dbopt_chunk_cache_hits_total",
+                    "Column-chunk reads answered from memory.",
+                    c.hits,
+                ),
+                counter(
+                    "dbopt_chunk_cache_misses_total",
+                    "Column-chunk reads that read a file.",
+                    c.misses,
+                ),
+                counter(
+                    "dbopt_chunk_cache_evictions_total",
+                    "Column chunks evicted for the bound or for queries' memory.",
+                    c.evictions,
+                ),
+            ]);
+        }
+        families
     }
 
     /// The exposition text of `metric_families`.

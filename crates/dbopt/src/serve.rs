@@ -91,20 +91,34 @@ fn bind_error(addr: SocketAddr, e: std::io::Error) -> DbError {
 }
 
 fn respond(ws: &Workspace, request: tiny_http::Request) {
-    let path = request.url().split('?').next().unwrap_or("").to_string();
-    let (status, content_type, body) = match path.as_str() {
-        "/metrics" => match ws.metrics_text() {
+    let url = request.url().to_string();
+    let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+    let post = *request.method() == tiny_http::Method::Post;
+    let (status, content_type, body) = match (path, post) {
+        ("/metrics", _) => match ws.metrics_text() {
             Ok(text) => (200, "text/plain; version=0.0.4; charset=utf-8", text),
             Err(e) => {
                 tracing::error!(error = %e, "reading metrics from the catalog failed");
                 (500, "text/plain; charset=utf-8", format!("error: {e}\n"))
             }
         },
-        "/healthz" => (200, "text/plain; charset=utf-8", "ok\n".to_string()),
+        ("/healthz", _) => (200, "text/plain; charset=utf-8", "ok\n".to_string()),
+        ("/cache", false) => json_answer(ws.cache_stats()),
+        ("/cache/clear", true) => json_answer(
+            table_param(query)
+                .map_err(DbError::BadArgument)
+                .and_then(|t| ws.cache_clear(t.as_ref())),
+        ),
+        ("/cache/warm", true) => json_answer(warm(ws, query)),
+        ("/cache/clear" | "/cache/warm", false) => (
+            405,
+            "text/plain; charset=utf-8",
+            "use POST for /cache/clear and /cache/warm\n".to_string(),
+        ),
         _ => (
             404,
             "text/plain; charset=utf-8",
-            "not found: try /metrics or /healthz\n".to_string(),
+            "not found: try /metrics, /healthz or /cache\n".to_string(),
         ),
     };
     let header = tiny_http::Header::from_bytes("Content-Type", content_type)
@@ -114,6 +128,44 @@ fn respond(ws: &Workspace, request: tiny_http::Request) {
         .with_header(header);
     if let Err(e) = request.respond(response) {
         tracing::debug!(error = %e, "a metrics client went away");
+    }
+}
+
+/// The `table=T` parameter of a query string (None when absent).
+fn table_param(query: &str) -> Result<Option<TableName>, String> {
+    let Some(raw) = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("table="))
+    else {
+        return Ok(None);
+    };
+    TableName::new(raw).map(Some).map_err(|e| e.to_string())
+}
+
+/// `cache warm` on the HTTP thread, which has no async runtime of its own.
+fn warm(ws: &Workspace, query: &str) -> Result<crate::cache::Warmed, DbError> {
+    let table = table_param(query)
+        .map_err(DbError::BadArgument)?
+        .ok_or_else(|| DbError::BadArgument("POST /cache/warm needs ?table=NAME".into()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| DbError::io("starting a runtime to warm the cache", e))?;
+    runtime.block_on(ws.cache_warm(&table))
+}
+
+/// A JSON answer, or the error as text with 400 (the request's fault) or 500.
+fn json_answer<T: serde::Serialize>(result: Result<T, DbError>) -> (u16, &'static str, String) {
+    match result {
+        Ok(value) => (
+            200,
+            "application/json",
+            serde_json::to_string(&value).expect("cache answers serialize"),
+        ),
+        Err(e) => {
+            let status = if e.is_user_error() { 400 } else { 500 };
+            (status, "text/plain; charset=utf-8", format!("{e}\n"))
+        }
     }
 }
 

@@ -20,6 +20,27 @@ pub struct Workspace {
     engine: Option<EngineRuntime>,
 }
 
+/// Refuses a configured `spill_dir` on a network file system.
+fn check_spill_dir(config: &Config) -> Result<(), DbError> {
+    let Some(dir) = &config.settings().spill_dir else {
+        return Ok(());
+    };
+    match crate::local_fs::network_fs_of(dir) {
+        None => Ok(()),
+        Some(fs) => Err(dbopt_core::CoreError::InvalidConfig {
+            key: "spill_dir".into(),
+            source_name: config
+                .get("spill_dir")
+                .map_or_else(String::new, |v| v.source.to_string()),
+            message: format!(
+                "'{}' is on a network file system ({fs}): spill files must be local, set spill_dir to a local directory",
+                dir.display()
+            ),
+        }
+        .into()),
+    }
+}
+
 impl Workspace {
     /// Opens (creating if needed) the data directory and catalog named by `config`.
     pub fn open(config: Config) -> Result<Self, DbError> {
@@ -34,6 +55,7 @@ impl Workspace {
         })?;
         let data_dir = std::path::absolute(&data_dir)
             .map_err(|e| DbError::io(format!("resolving {}", data_dir.display()), e))?;
+        check_spill_dir(&config)?;
         let db = config.metadata_db();
         if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
@@ -65,7 +87,11 @@ impl Workspace {
     /// This workspace with one engine runtime, sized by the configuration, shared by all its
     /// sessions (and by the workspaces a server opens per connection).
     pub fn with_engine_runtime_from_config(self) -> Self {
-        let runtime = EngineRuntime::new(&self.engine_settings());
+        let settings = EngineSettings {
+            chunk_cache_bytes: self.config.settings().cache_max_bytes,
+            ..self.engine_settings()
+        };
+        let runtime = EngineRuntime::new(&settings);
         self.with_engine_runtime(runtime)
     }
 
@@ -75,6 +101,11 @@ impl Workspace {
         self.engine
             .clone()
             .unwrap_or_else(|| EngineRuntime::new(&self.engine_settings()))
+    }
+
+    /// The engine runtime this workspace's sessions share, if it has one.
+    pub fn engine_runtime(&self) -> Option<&EngineRuntime> {
+        self.engine.as_ref()
     }
 
     /// What the shared engine runtime's caches hold (None without a shared runtime).
@@ -116,10 +147,23 @@ impl Workspace {
             threads: self.config.threads(),
             batch_size: self.config.batch_size(),
             memory_limit: self.config.memory_limit(),
-            spill_dir: Some(self.data_dir.join("_spill")),
+            spill_dir: Some(self.spill_dir()),
             statement_timeout: self.config.statement_timeout(),
             metadata_cache_bytes: self.config.settings().metadata_cache,
+            chunk_cache_bytes: 0,
+            pushdown_filters: self.config.settings().pushdown_filters,
+            page_index: self.config.settings().page_index,
+            repartition_joins: self.config.settings().repartition_joins,
         }
+    }
+
+    /// Where operators spill: `spill_dir`, or DATA_DIR/_spill.
+    pub fn spill_dir(&self) -> PathBuf {
+        self.config
+            .settings()
+            .spill_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("_spill"))
     }
 
     /// DATA_DIR/<table>.

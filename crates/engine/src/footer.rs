@@ -41,6 +41,26 @@ fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, EngineErro
     }
 }
 
+/// The byte ranges of the column chunks of `columns` (top-level column names) in every row
+/// group of the Parquet file `path`: (row group, column index, first byte, length).
+pub fn column_chunk_ranges(
+    path: &Path,
+    columns: &[String],
+) -> Result<Vec<(usize, usize, u64, u64)>, EngineError> {
+    let footer = open(path)?;
+    let mut ranges = Vec::new();
+    for (rg, group) in footer.metadata().row_groups().iter().enumerate() {
+        for (col, chunk) in group.columns().iter().enumerate() {
+            let top = chunk.column_descr().path().parts().first().cloned();
+            if top.is_some_and(|name| columns.contains(&name)) {
+                let (start, len) = chunk.byte_range();
+                ranges.push((rg, col, start, len));
+            }
+        }
+    }
+    Ok(ranges)
+}
+
 /// The Arrow schema stored in a Parquet file's footer.
 pub fn file_schema(path: &Path) -> Result<SchemaRef, EngineError> {
     Ok(open(path)?.schema().clone())

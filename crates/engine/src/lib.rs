@@ -7,6 +7,7 @@
 //! footers, and streams external CSV/Parquet sources. Other crates reach DataFusion only
 //! through the engine's own types (`Session`, `QueryOutcome`, `SourceRows`, ...).
 
+pub mod chunk_cache;
 pub mod column_stats;
 pub(crate) mod column_writer;
 pub mod compare;
@@ -25,6 +26,7 @@ pub mod sql_guard;
 pub mod writer;
 pub mod writer_pool;
 
+pub use chunk_cache::{ChunkCache, ChunkCacheStats, WarmReport};
 pub use error::EngineError;
 pub use execute::{QueryOutcome, TableScanMetrics, execute_query};
 pub use params::{ParamValue, StatementDescription, bind_parameters};

@@ -3,11 +3,14 @@
 //! engine register, plan and run through it and never name a DataFusion type.
 
 use crate::EngineError;
+use crate::chunk_cache::{CacheYieldingPool, CachingStore, ChunkCache};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use object_store::local::LocalFileSystem;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use std::path::PathBuf;
@@ -29,6 +32,14 @@ pub struct EngineSettings {
     pub statement_timeout: Option<Duration>,
     /// Bound of the Parquet footer and page-index cache, in bytes.
     pub metadata_cache_bytes: u64,
+    /// Bound of the column-chunk cache of a shared [`EngineRuntime`], in bytes (0 = none).
+    pub chunk_cache_bytes: u64,
+    /// Evaluate filters inside the Parquet decoder (late materialization).
+    pub pushdown_filters: bool,
+    /// Prune pages with the Parquet page index.
+    pub page_index: bool,
+    /// Hash-repartition join inputs across the threads.
+    pub repartition_joins: bool,
 }
 
 /// The statement timeout a session was built with, kept in its config as an extension so
@@ -45,6 +56,10 @@ impl Default for EngineSettings {
             spill_dir: None,
             statement_timeout: None,
             metadata_cache_bytes: 64 << 20,
+            chunk_cache_bytes: 0,
+            pushdown_filters: true,
+            page_index: true,
+            repartition_joins: true,
         }
     }
 }
@@ -123,6 +138,7 @@ impl Session {
 #[derive(Clone)]
 pub struct EngineRuntime {
     env: Arc<RuntimeEnv>,
+    chunks: Option<Arc<ChunkCache>>,
 }
 
 /// What the shared metadata caches hold.
@@ -145,8 +161,9 @@ pub struct MetadataCacheStats {
 }
 
 impl EngineRuntime {
-    /// A runtime with `settings`' memory pool and spill directory, and metadata caches
-    /// (footers and page indexes up to `metadata_cache_bytes`).
+    /// A runtime with `settings`' memory pool and spill directory, metadata caches (footers
+    /// and page indexes up to `metadata_cache_bytes`) and, when `chunk_cache_bytes` is not 0,
+    /// a column-chunk cache whose memory counts against the pool.
     pub fn new(settings: &EngineSettings) -> Self {
         let disk = match &settings.spill_dir {
             Some(dir) => DiskManagerBuilder::default()
@@ -155,13 +172,38 @@ impl EngineRuntime {
         };
         let caches = CacheManagerConfig::default()
             .with_metadata_cache_limit(settings.metadata_cache_bytes as usize);
+        let pool = Arc::new(CacheYieldingPool::new(Arc::new(FairSpillPool::new(
+            settings.memory_limit as usize,
+        ))));
         let env = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(FairSpillPool::new(settings.memory_limit as usize)))
+            .with_memory_pool(pool.clone())
             .with_disk_manager_builder(disk)
             .with_cache_manager(caches)
             .build_arc()
             .expect("a runtime with a memory pool, a disk manager and caches always builds");
-        Self { env }
+        let chunks = (settings.chunk_cache_bytes > 0).then(|| {
+            let cache = Arc::new(ChunkCache::new(
+                settings.chunk_cache_bytes,
+                &env.memory_pool,
+            ));
+            pool.attach(&cache);
+            let store = CachingStore::new(
+                Arc::new(LocalFileSystem::new()),
+                Arc::clone(&cache),
+                env.cache_manager.get_file_metadata_cache(),
+            );
+            env.register_object_store(
+                ObjectStoreUrl::local_filesystem().as_ref(),
+                Arc::new(store),
+            );
+            cache
+        });
+        Self { env, chunks }
+    }
+
+    /// The column-chunk cache (None when `chunk_cache_bytes` was 0).
+    pub fn chunk_cache(&self) -> Option<&Arc<ChunkCache>> {
+        self.chunks.as_ref()
     }
 
     /// What the metadata caches hold now.
@@ -200,9 +242,10 @@ pub fn new_session_in(runtime: &EngineRuntime, settings: &EngineSettings) -> Ses
     }
     {
         let opts = config.options_mut();
-        opts.execution.parquet.pushdown_filters = true;
-        opts.execution.parquet.reorder_filters = true;
-        opts.execution.parquet.enable_page_index = true;
+        opts.execution.parquet.pushdown_filters = settings.pushdown_filters;
+        opts.execution.parquet.reorder_filters = settings.pushdown_filters;
+        opts.execution.parquet.enable_page_index = settings.page_index;
+        opts.optimizer.repartition_joins = settings.repartition_joins;
         opts.execution.parquet.bloom_filter_on_read = true;
         opts.execution.parquet.pruning = true;
         opts.execution.collect_statistics = true;

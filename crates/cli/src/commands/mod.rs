@@ -4,6 +4,7 @@ pub mod activate_layout;
 pub mod adopt_layout;
 pub mod analyze;
 pub mod autopilot;
+pub mod cache;
 pub mod canary;
 pub mod completions;
 mod config;
@@ -87,6 +88,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::Autopilot(args) => autopilot::run(open(config)?, args).await,
         Command::Demo(args) => demo::run(config, args).await,
         Command::Completions(args) => completions::run(&args),
+        Command::Cache(args) => cache::run(args),
         Command::RouteBench(args) => route_bench::run(open(config)?, args),
         Command::Status(args) => status::run(open(config)?, args),
         Command::Jobs(args) => jobs::run(open(config)?, args),
