@@ -156,6 +156,8 @@ pub enum Command {
     Report(crate::commands::report::ReportArgs),
     /// Serve /metrics and /healthz; optionally run autopilot and the migration worker too.
     Serve(crate::commands::serve::ServeArgs),
+    /// Measure engine settings on the hottest logged queries; --write stores the fastest.
+    Tune(crate::commands::tune::TuneArgs),
     /// The column-chunk cache of a running `dbopt serve`: stats, clear, warm.
     Cache(crate::commands::cache::CacheArgs),
     /// Print the shell completion script for dbopt (bash, zsh, fish, powershell, elvish).

@@ -21,6 +21,8 @@ struct Served {
     child: Child,
     host: String,
     port: u16,
+    /// The HTTP address of /metrics and /cache, e.g. `http://127.0.0.1:41234`.
+    http: String,
 }
 
 impl Served {
@@ -42,12 +44,17 @@ impl Served {
             .expect("dbopt serve starts");
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
+        let mut http = String::new();
         while !line.contains("serving SQL on") {
             line.clear();
             assert!(
                 out.read_line(&mut line).unwrap() > 0,
                 "serve printed no SQL address"
             );
+            // "serving http://127.0.0.1:PORT/metrics and ..."
+            if let Some(rest) = line.strip_prefix("serving http://") {
+                http = format!("http://{}", rest.split('/').next().unwrap());
+            }
         }
         // "serving SQL on postgresql://dbopt@127.0.0.1:PORT/dbopt (...)"
         let addr = line
@@ -60,6 +67,7 @@ impl Served {
             child,
             host: host.to_string(),
             port: port.parse().unwrap(),
+            http,
         }
     }
 
@@ -409,4 +417,183 @@ fn psycopg_and_psql_agree_with_duckdb_in_plain_text_and_over_tls() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("sql_tls_key"));
+}
+
+/// `dbopt cache ACTION --json` against `served`, parsed.
+fn cache(ws: &TempWorkspace, served: &Served, action: &[&str]) -> serde_json::Value {
+    let args = [
+        &["cache"][..],
+        action,
+        &["--server", &served.http, "--json"],
+    ]
+    .concat();
+    let out = common::run(ws, &args).success();
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{out}: {e}"))
+}
+
+fn num(v: &serde_json::Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or_else(|| panic!("no {key} in {v}"))
+}
+
+/// A query that reads two columns of every row group.
+const CACHED: &str =
+    "SELECT country, sum(amount), count(*) FROM events GROUP BY country ORDER BY country";
+
+#[test]
+fn the_column_chunk_cache_serves_repeats_warms_clears_and_follows_layouts() {
+    let ws = common::generated();
+    let served = Served::start(&ws, &[], &[]);
+    let rt = runtime();
+    let client = rt.block_on(served.connect(None)).unwrap();
+    let answer = |client: &Client| {
+        rt.block_on(client.simple_query(CACHED))
+            .map(|m| count(&m))
+            .unwrap()
+    };
+    let first = answer(&client);
+    let cold = cache(&ws, &served, &["stats"]);
+    assert!(
+        num(&cold, "misses") > 0 && num(&cold, "entries") > 0,
+        "{cold}"
+    );
+    assert_eq!(num(&cold, "hits"), 0, "{cold}");
+    assert_eq!(answer(&client), first, "a cached answer is the same answer");
+    let warm = cache(&ws, &served, &["stats"]);
+    assert_eq!(
+        num(&warm, "misses"),
+        num(&cold, "misses"),
+        "the repeat read no file: {warm}"
+    );
+    assert!(num(&warm, "hits") >= num(&cold, "misses"), "{warm}");
+    assert!(num(&warm, "bytes") <= num(&warm, "max_bytes"));
+    assert!(
+        num(&warm, "memory_reserved") >= num(&warm, "bytes"),
+        "the pool holds the cache: {warm}"
+    );
+
+    // clear releases the table's chunks; warm reads its hot columns back before any query.
+    let cleared = cache(&ws, &served, &["clear", "--table-name", "events"]);
+    assert_eq!(num(&cleared, "entries"), num(&warm, "entries"), "{cleared}");
+    assert_eq!(num(&cache(&ws, &served, &["stats"]), "entries"), 0);
+    let warmed = cache(&ws, &served, &["warm", "--table-name", "events"]);
+    assert_eq!(warmed["from_workload"], true, "{warmed}");
+    let columns: Vec<&str> = warmed["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(
+        columns.contains(&"country") && columns.contains(&"amount"),
+        "{warmed}"
+    );
+    assert!(num(&warmed, "chunks") >= num(&warm, "entries"), "{warmed}");
+    let before = cache(&ws, &served, &["stats"]);
+    assert_eq!(answer(&client), first);
+    let after = cache(&ws, &served, &["stats"]);
+    assert_eq!(
+        num(&after, "misses"),
+        num(&before, "misses"),
+        "warm preloaded every chunk the query reads: {after}"
+    );
+
+    // A new layout is new files, so new keys: its answer is read from its own files.
+    let migrate = |sort_by: &str| {
+        let out = common::run(
+            &ws,
+            &[
+                "enqueue-migration",
+                "--activate",
+                "--table-name",
+                "events",
+                "--sort-by",
+                sort_by,
+            ],
+        )
+        .success();
+        let target = common::target_of(&out);
+        common::run(&ws, &["migration-worker", "--once"]).success();
+        assert_eq!(common::active_layout(&ws), target);
+        target
+    };
+    let sorted = migrate("country");
+    let fresh = rt.block_on(served.connect(None)).unwrap();
+    assert_eq!(answer(&fresh), first, "the new layout answers the same");
+    let moved = cache(&ws, &served, &["stats"]);
+    assert!(
+        num(&moved, "misses") > num(&after, "misses"),
+        "the new layout's chunks were read from its files: {moved}"
+    );
+    // Once gc removes a layout's files, the server releases their chunks.
+    migrate("event_date");
+    let newest = rt.block_on(served.connect(None)).unwrap();
+    assert_eq!(answer(&newest), first);
+    let held = cache(&ws, &served, &["stats"]);
+    common::gc_now(&ws, "0");
+    assert!(
+        !common::layout_dirs(&ws).contains(&format!("layout_{sorted}")),
+        "gc removed {sorted}"
+    );
+    let released = cache(&ws, &served, &["stats"]);
+    assert!(num(&released, "bytes") < num(&held, "bytes"), "{released}");
+    // A table that does not exist is the caller's mistake: exit 2, one line.
+    let bad = ws
+        .command(&common::bin())
+        .args([
+            "cache",
+            "clear",
+            "--table-name",
+            "nope",
+            "--server",
+            &served.http,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    drop((client, fresh, newest));
+    served.stop();
+}
+
+#[test]
+fn a_small_cache_stays_within_its_bound_and_a_bad_size_is_refused() {
+    let ws = common::generated();
+    let served = Served::start(&ws, &[("DBOPT_CACHE_MAX_BYTES", "64KiB")], &[]);
+    let rt = runtime();
+    let client = rt.block_on(served.connect(None)).unwrap();
+    for _ in 0..3 {
+        rt.block_on(client.simple_query(
+            "SELECT sum(amount), count(DISTINCT session_id), max(country) FROM events",
+        ))
+        .unwrap();
+    }
+    let stats = cache(&ws, &served, &["stats"]);
+    assert_eq!(num(&stats, "max_bytes"), 64 << 10);
+    assert!(num(&stats, "bytes") <= 64 << 10, "{stats}");
+    assert!(
+        num(&stats, "evictions") > 0,
+        "three columns of 20k rows do not fit in 64 KiB: {stats}"
+    );
+    drop(client);
+    served.stop();
+    let out = common::cmd(
+        &ws,
+        &[("DBOPT_CACHE_MAX_BYTES", "lots")],
+        &["serve", "--metrics-addr", "127.0.0.1:0"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cache_max_bytes") && err.contains("byte size"),
+        "{err}"
+    );
+    // No server: a clear one-line error, exit 1 (nothing is wrong with the input).
+    let none = ws
+        .command(&common::bin())
+        .args(["cache", "stats", "--server", "http://127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(1), "{none:?}");
+    assert!(String::from_utf8_lossy(&none.stderr).contains("cannot reach dbopt serve"));
 }

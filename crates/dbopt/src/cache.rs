@@ -157,8 +157,7 @@ impl Workspace {
                     .columns
                     .iter()
                     .map(|c| {
-                        let uses =
-                            c.projected + c.filtered + c.joined + c.grouped + c.ordered;
+                        let uses = c.projected + c.filtered + c.joined + c.grouped + c.ordered;
                         (uses, c.column.clone())
                     })
                     .filter(|(uses, _)| *uses > 0)
@@ -202,10 +201,7 @@ pub fn ask_server(server: &str, path: &str, post: bool) -> Result<String, DbErro
         agent.get(&url).call().map_err(unreachable)?
     };
     let status = response.status().as_u16();
-    let body = response
-        .into_body()
-        .read_to_string()
-        .map_err(unreachable)?;
+    let body = response.into_body().read_to_string().map_err(unreachable)?;
     match status {
         200 => Ok(body),
         400..=499 => Err(DbError::BadArgument(body.trim().to_string())),

@@ -40,11 +40,11 @@ pub struct CanaryReport {
 }
 
 /// A logged query shape to replay: its fingerprint, cluster, frequency and latest SQL.
-struct Shape {
-    fingerprint: String,
-    cluster: Option<String>,
-    count: u64,
-    sql: String,
+pub(crate) struct Shape {
+    pub(crate) fingerprint: String,
+    pub(crate) cluster: Option<String>,
+    pub(crate) count: u64,
+    pub(crate) sql: String,
 }
 
 impl Workspace {
@@ -118,7 +118,7 @@ impl Workspace {
     /// recently logged SQL, that did not fail; plus the most frequent shape of each cluster the
     /// layout's proposal made a prediction for that the first `n` miss (so a layout built for
     /// one cluster is measured on it).
-    fn hottest_shapes(
+    pub(crate) fn hottest_shapes(
         &self,
         table: &TableName,
         n: u64,

@@ -38,6 +38,7 @@ pub mod status;
 pub mod table_lock;
 pub mod tables;
 pub mod tpch;
+pub mod tune;
 pub mod workload;
 pub mod workload_file;
 pub mod workload_sql;

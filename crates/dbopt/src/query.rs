@@ -64,7 +64,11 @@ impl Workspace {
                 Some(l) => l.clone(),
                 None => self.require_table(primary)?.active_layout,
             };
-            match self.query_session_at(primary, primary_layout.clone()).await {
+            let ctx = self.engine_session();
+            match self
+                .query_session_at(primary, primary_layout.clone(), ctx)
+                .await
+            {
                 Err(e)
                     if layout.is_none()
                         && tries < LAYOUT_GONE_RETRIES
@@ -89,10 +93,24 @@ impl Workspace {
         unready || !self.layout_dir(table, layout).is_dir()
     }
 
+    /// A session like [`Self::query_session`] on `primary`'s active layout, opened with
+    /// `settings` in `runtime` instead of the configuration's (for `tune`).
+    pub async fn query_session_with(
+        &self,
+        primary: &TableName,
+        runtime: &dbopt_engine::EngineRuntime,
+        settings: &dbopt_engine::EngineSettings,
+    ) -> Result<QuerySession<'_>, DbError> {
+        let layout = self.require_table(primary)?.active_layout;
+        let ctx = dbopt_engine::new_session_in(runtime, settings);
+        self.query_session_at(primary, layout, ctx).await
+    }
+
     async fn query_session_at(
         &self,
         primary: &TableName,
         primary_layout: LayoutId,
+        ctx: dbopt_engine::Session,
     ) -> Result<QuerySession<'_>, DbError> {
         if self
             .catalog()
@@ -104,7 +122,6 @@ impl Workspace {
                 layout: primary_layout.to_string(),
             });
         }
-        let ctx = self.engine_session();
         let mut registered = Vec::new();
         for table in self.catalog().list_tables()? {
             let is_primary = &table.name == primary;

@@ -20,7 +20,9 @@
 //!   and the scan's `bytes_scanned` metric is unchanged (it counts the ranges asked for).
 
 use bytes::Bytes;
-use datafusion::datasource::physical_plan::parquet::CachedParquetMetaData;
+// The footer cache stores this type (the crate root exports a twin of the same name that the
+// cache never holds).
+use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
 use datafusion::execution::cache::cache_manager::FileMetadataCache;
 use datafusion::execution::memory_pool::{
     MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation,
@@ -145,7 +147,9 @@ struct FileChunks {
 impl FileChunks {
     /// The chunk (range, row group, column) that holds all of `range`.
     fn holding(&self, range: &Range<u64>) -> Option<&(Range<u64>, usize, usize)> {
-        let i = self.chunks.partition_point(|(r, _, _)| r.start <= range.start);
+        let i = self
+            .chunks
+            .partition_point(|(r, _, _)| r.start <= range.start);
         let found = self.chunks.get(i.checked_sub(1)?)?;
         (range.end <= found.0.end).then_some(found)
     }
@@ -191,7 +195,9 @@ impl ChunkCache {
     }
 
     fn lru(&self) -> std::sync::MutexGuard<'_, Lru> {
-        self.lru.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.lru
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The cached chunk `key`, counted as a hit or a miss.
@@ -308,9 +314,8 @@ impl ChunkCache {
             let path = Path::from_absolute_path(file).map_err(|e| {
                 crate::EngineError::Source(format!("bad file path {}: {e}", file.display()))
             })?;
-            let mut handle = std::fs::File::open(file).map_err(|e| {
-                crate::EngineError::io(format!("opening {}", file.display()), e)
-            })?;
+            let mut handle = std::fs::File::open(file)
+                .map_err(|e| crate::EngineError::io(format!("opening {}", file.display()), e))?;
             for (row_group, column, start, len) in
                 crate::footer::column_chunk_ranges(file, columns)?
             {
@@ -331,7 +336,9 @@ impl ChunkCache {
                 handle
                     .seek(SeekFrom::Start(start))
                     .and_then(|_| handle.read_exact(&mut data))
-                    .map_err(|e| crate::EngineError::io(format!("reading {}", file.display()), e))?;
+                    .map_err(|e| {
+                        crate::EngineError::io(format!("reading {}", file.display()), e)
+                    })?;
                 if self.insert(key, Bytes::from(data)) {
                     report.chunks += 1;
                     report.bytes += len;
@@ -520,7 +527,8 @@ impl ObjectStore for CachingStore {
         location: &Path,
         ranges: &[Range<u64>],
     ) -> object_store::Result<Vec<Bytes>> {
-        match self.cache.chunks_of(location, self.metadata.as_ref()) {
+        let found = self.cache.chunks_of(location, self.metadata.as_ref());
+        match found {
             Some(chunks) => self.cached_ranges(location, ranges, &chunks).await,
             None => self.inner.get_ranges(location, ranges).await,
         }
@@ -674,12 +682,19 @@ mod tests {
         assert!(cache.insert(key(2), bytes(100)));
         assert!(cache.get(&key(0)).is_some(), "0 is now the most recent");
         assert!(cache.insert(key(3), bytes(100)));
-        assert!(cache.get(&key(1)).is_none(), "1 was the least recently used");
+        assert!(
+            cache.get(&key(1)).is_none(),
+            "1 was the least recently used"
+        );
         assert!(cache.get(&key(0)).is_some());
         let stats = cache.stats();
         assert_eq!((stats.entries, stats.bytes, stats.evictions), (3, 300, 1));
         assert_eq!((stats.hits, stats.misses), (2, 1));
-        assert_eq!(pool.reserved(), 300, "the pool holds exactly what the cache holds");
+        assert_eq!(
+            pool.reserved(),
+            300,
+            "the pool holds exactly what the cache holds"
+        );
         assert!(!cache.insert(key(9), bytes(301)), "larger than the bound");
     }
 

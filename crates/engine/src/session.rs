@@ -10,9 +10,9 @@ use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::object_store::ObjectStoreUrl;
-use object_store::local::LocalFileSystem;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use object_store::local::LocalFileSystem;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -192,10 +192,7 @@ impl EngineRuntime {
                 Arc::clone(&cache),
                 env.cache_manager.get_file_metadata_cache(),
             );
-            env.register_object_store(
-                ObjectStoreUrl::local_filesystem().as_ref(),
-                Arc::new(store),
-            );
+            env.register_object_store(ObjectStoreUrl::local_filesystem().as_ref(), Arc::new(store));
             cache
         });
         Self { env, chunks }

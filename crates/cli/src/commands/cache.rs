@@ -25,7 +25,12 @@ pub struct CacheArgs {
     #[command(subcommand)]
     pub action: CacheAction,
     /// The running `dbopt serve`'s HTTP address (its --metrics-addr).
-    #[arg(long, global = true, default_value = "http://127.0.0.1:9090", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "http://127.0.0.1:9090",
+        value_name = "URL"
+    )]
     pub server: String,
     /// Print the server's JSON answer instead of text.
     #[arg(long, global = true)]

@@ -34,6 +34,7 @@ pub mod serve;
 pub mod status;
 mod tables;
 pub mod tpch_validate;
+pub mod tune;
 pub mod workload_sql;
 
 use crate::cli::{Cli, Command, GlobalArgs};
@@ -89,6 +90,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::run(config, args).await,
         Command::Completions(args) => completions::run(&args),
         Command::Cache(args) => cache::run(args),
+        Command::Tune(args) => tune::run(open(config)?, args, cli.global.config.clone()).await,
         Command::RouteBench(args) => route_bench::run(open(config)?, args),
         Command::Status(args) => status::run(open(config)?, args),
         Command::Jobs(args) => jobs::run(open(config)?, args),
