@@ -118,3 +118,92 @@ fn load_dataset_compares_csv_with_parquet_and_writes_its_monitor_file() {
             .is_none()
     );
 }
+
+#[test]
+fn tune_measures_each_setting_on_the_logged_workload_and_writes_a_config_that_parses() {
+    let ws = common::generated();
+    // Without logged queries there is nothing to measure: the caller is told what to run.
+    let none = common::cmd(&ws, &[], &["tune", "--table-name", "events"])
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(2), "{none:?}");
+    common::run(
+        &ws,
+        &[
+            "run-workload",
+            "--table-name",
+            "events",
+            "--num-queries",
+            "30",
+            "--seed",
+            "5",
+        ],
+    )
+    .success();
+    let out = common::run(
+        &ws,
+        &[
+            "tune",
+            "--table-name",
+            "events",
+            "--shapes",
+            "3",
+            "--rounds",
+            "1",
+            "--write",
+            "--format",
+            "json",
+        ],
+    )
+    .success();
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let trials = report["trials"].as_array().unwrap();
+    assert!(
+        trials.len() >= 6,
+        "the baseline and one trial per change: {report}"
+    );
+    assert!(trials[0]["changes"].as_array().unwrap().is_empty());
+    assert!((trials[0]["ratio"].as_f64().unwrap() - 1.0).abs() < 1e-9);
+    for t in trials {
+        assert!(t["total_ms"].as_f64().unwrap() > 0.0, "{t}");
+        assert_eq!(t["errors"], 0, "{t}");
+    }
+    let keys: Vec<&str> = report["chosen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "threads",
+            "batch_size",
+            "pushdown_filters",
+            "page_index",
+            "repartition_joins"
+        ]
+    );
+    // The written file holds every tuned key, and dbopt reads it back.
+    let written = std::fs::read_to_string(ws.root().join("dbopt.toml")).unwrap();
+    for key in keys {
+        assert!(written.contains(&format!("{key} = ")), "{written}");
+    }
+    let shown = common::run(&ws, &["config", "show"]).success();
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.contains("pushdown_filters") && l.contains("dbopt.toml")),
+        "{shown}"
+    );
+    common::run(
+        &ws,
+        &[
+            "query",
+            "--table-name",
+            "events",
+            "SELECT count(*) FROM events",
+        ],
+    )
+    .success();
+}

@@ -96,7 +96,8 @@ def main() -> int:
         ],
         capture_output=True, text=True, env=env, timeout=120,
     )
-    if out.returncode != 0:
+    if out.returncode != 0 or out.stderr.strip():
+        # psql warns on stderr (exit 0) about a malformed command tag such as "SELECT 20 20".
         print(f"psql failed ({out.returncode}): {out.stderr}")
         return 1
     lines = out.stdout.split()

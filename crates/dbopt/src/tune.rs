@@ -6,8 +6,9 @@
 //! - One factor at a time from the current configuration (the baseline): each trial changes one
 //!   key to one value. Every trial runs the same queries on the table's active layout, in one
 //!   process, in sessions sharing one runtime (footer cache, memory pool).
-//! - A warm-up round first (not measured), then `rounds` rounds that interleave the settings,
-//!   so drift in the machine (page cache, another process) hits every setting alike. A query's
+//! - A warm-up round first (not measured), then `rounds` rounds; within a round each query runs
+//!   under every setting in turn, the order rotated each round, so drift in the machine (page
+//!   cache, another process, clock speed) hits every setting alike. A query's
 //!   time is its median over the rounds; a setting's time is the sum over queries.
 //! - A value is chosen only when it beats the baseline by more than `margin`, so noise does not
 //!   rewrite the configuration; a setting under which any query fails is never chosen. The
@@ -267,8 +268,12 @@ impl Workspace {
                 queries.len(),
                 if round == 0 { ", warm-up" } else { "" }
             ));
-            for (i, session) in sessions.iter().enumerate() {
-                for (q, sql) in queries.iter().enumerate() {
+            for (q, sql) in queries.iter().enumerate() {
+                // Each query runs under every setting in turn, starting one setting later each
+                // round, so no setting is always first (cold) or last.
+                for k in 0..sessions.len() {
+                    let i = (k + round) % sessions.len();
+                    let session = &sessions[i];
                     let started = Instant::now();
                     let ok = session.execute_unlogged(sql).await.is_ok();
                     let ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -27,7 +27,8 @@ pub fn rows(outcome: QueryOutcome, format: &Format) -> PgWireResult<Response> {
         ));
     }
     let mut response = QueryResponse::new(fields, futures::stream::iter(rows));
-    response.set_command_tag(&format!("SELECT {}", outcome.rows));
+    // pgwire appends the row count to the tag itself ("SELECT n").
+    response.set_command_tag("SELECT");
     Ok(Response::Query(response))
 }
 
