@@ -256,8 +256,8 @@ def measure_server(db: Dbopt, table: str, queries: list[dict], repeats: int) -> 
     """The same queries through a warm `dbopt serve --sql-addr` (psycopg, one connection,
     client-side binding, so the simple query protocol psql also uses), on the active layouts:
     per-query client latency (median of the hot runs), the server-path overhead (client time
-    minus the engine time the server logged), the footer cache's hit rate, the server's peak
-    memory."""
+    minus the engine time the server logged), the footer and column-chunk caches' hit rates,
+    the server's peak memory."""
     import psycopg
     import urllib.request
 
@@ -305,6 +305,9 @@ def measure_server(db: Dbopt, table: str, queries: list[dict], repeats: int) -> 
                 values[name] = float(value)
         entries = values.get("dbopt_footer_cache_entries", 0.0)
         hits = values.get("dbopt_footer_cache_hits_total", 0.0)
+        chunk_hits = values.get("dbopt_chunk_cache_hits_total", 0.0)
+        chunk_misses = values.get("dbopt_chunk_cache_misses_total", 0.0)
+        chunk_bytes = values.get("dbopt_chunk_cache_bytes", 0.0)
         with open(f"/proc/{proc.pid}/status") as f:
             hwm = next((int(l.split()[1]) * 1024 for l in f if l.startswith("VmHWM:")), 0)
     finally:
@@ -319,6 +322,8 @@ def measure_server(db: Dbopt, table: str, queries: list[dict], repeats: int) -> 
         "overhead_ms_mean": statistics.fmean(overheads) if overheads else None,
         "footer_cache_hit_rate": hits / (hits + entries) if hits + entries else None,
         "footer_cache_entries": entries,
+        "chunk_cache_hit_rate": chunk_hits / (chunk_hits + chunk_misses) if chunk_hits + chunk_misses else None,
+        "chunk_cache_bytes": chunk_bytes,
         "peak_rss_bytes": hwm,
     }
 
@@ -807,6 +812,7 @@ def markdown(report: dict) -> str:
             f"| `dbopt serve` / `dbopt run-workload` latency, adapted files (total) | {fmt(r['server_over_cli_latency_total_adapted'])} | |",
             f"| server path overhead per query (client time - engine time, median) | {fmt(srv['overhead_ms_median'], 3)} ms | < 1 ms |",
             f"| footer cache hit rate on the repeated test set | {fmt(srv['footer_cache_hit_rate'])} | >= 0.9 |",
+            f"| column-chunk cache hit rate on the repeated test set (holding {fmt((srv.get('chunk_cache_bytes') or 0) / 2**20, 0)} MiB) | {fmt(srv.get('chunk_cache_hit_rate'))} | >= 0.9 |",
             f"| server peak RSS (memory_limit {report.get('memory_limit', '?')}) | {fmt(srv['peak_rss_bytes'] / 2**20, 0)} MiB | within the bound |",
         ]
     if "bytes_delta_zorder_over_adapted_total" in r:

@@ -437,6 +437,26 @@ fn serve_exposes_metrics_that_equal_the_catalog_and_stops_on_sigterm() {
         rejected as f64
     );
     assert!(!text.contains("SELECT"), "no SQL on /metrics");
+    // The column-chunk cache: the same figures on /metrics and on /cache.
+    let (code, cache) = served.get("/cache");
+    assert_eq!(code, 200, "{cache}");
+    let cache: serde_json::Value = serde_json::from_str(&cache).unwrap();
+    for (metric, field) in [
+        ("dbopt_chunk_cache_limit_bytes{}", "max_bytes"),
+        ("dbopt_chunk_cache_entries{}", "entries"),
+        ("dbopt_chunk_cache_hits_total{}", "hits"),
+        ("dbopt_chunk_cache_misses_total{}", "misses"),
+    ] {
+        assert_eq!(
+            metrics[metric],
+            cache[field].as_f64().unwrap(),
+            "{metric}: {cache}"
+        );
+    }
+    assert_eq!(
+        metrics["dbopt_chunk_cache_limit_bytes{}"],
+        f64::from(1u32 << 30)
+    );
 
     // A second server on the same port is refused with exit 2.
     let port = served.addr.rsplit(':').next().unwrap().to_string();
