@@ -289,8 +289,13 @@ def measure_server(db: Dbopt, table: str, queries: list[dict], repeats: int) -> 
                     rows = len(cur.fetchall()) if cur.description else 0
                     times.append((time.perf_counter() - started) * 1000)
                 out.append({"template": q["template"], "latency_ms": statistics.median(times[1:]), "all_ms": times, "rows": rows})
-        logged = db.query_log(after_id=before)
         runs = repeats + 1
+        # The server writes its query log off the answer path: wait for the last entries.
+        deadline = time.monotonic() + 30
+        logged = db.query_log(after_id=before)
+        while len(logged) < len(queries) * runs and time.monotonic() < deadline:
+            time.sleep(0.1)
+            logged = db.query_log(after_id=before)
         if len(logged) != len(queries) * runs:
             raise BenchError(f"server: expected {len(queries) * runs} logged queries, got {len(logged)}")
         overheads = []

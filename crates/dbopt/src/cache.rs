@@ -17,23 +17,13 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// What the cache holds and how it has served, as `/cache` reports it.
+/// What the cache holds and how it has served, as `/cache` reports it (the cache's own
+/// figures, flattened, then the hit rate and the memory pool).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct CacheStats {
-    /// Column chunks held.
-    pub entries: u64,
-    /// Bytes held.
-    pub bytes: u64,
-    /// The bound (`cache_max_bytes`).
-    pub max_bytes: u64,
-    /// Chunk lookups answered from memory.
-    pub hits: u64,
-    /// Chunk lookups that read a file.
-    pub misses: u64,
-    /// Chunks evicted to stay within the bound or to give queries memory.
-    pub evictions: u64,
-    /// Bytes ever read into the cache.
-    pub inserted_bytes: u64,
+    /// Entries, bytes, bound, hits, misses, evictions, bytes read.
+    #[serde(flatten)]
+    pub cache: ChunkCacheStats,
     /// Hits over lookups (None before the first lookup).
     pub hit_rate: Option<f64>,
     /// Bytes the shared memory pool holds now (cache and running queries).
@@ -87,17 +77,11 @@ impl Workspace {
     pub fn cache_stats(&self) -> Result<CacheStats, DbError> {
         let cache = self.chunk_cache()?;
         cache.release_missing();
-        let s: ChunkCacheStats = cache.stats();
+        let stats = cache.stats();
         let memory = self.engine_cache_stats().unwrap_or_default();
         Ok(CacheStats {
-            entries: s.entries,
-            bytes: s.bytes,
-            max_bytes: s.max_bytes,
-            hits: s.hits,
-            misses: s.misses,
-            evictions: s.evictions,
-            inserted_bytes: s.inserted_bytes,
-            hit_rate: s.hit_rate(),
+            cache: stats,
+            hit_rate: stats.hit_rate(),
             memory_reserved: memory.memory_reserved,
             memory_limit: self.config().memory_limit(),
         })

@@ -19,6 +19,7 @@ pub mod import;
 pub mod initial_layout;
 pub mod load;
 pub mod local_fs;
+pub mod log_writer;
 pub mod loop_settings;
 pub mod metrics;
 pub mod migrate;

@@ -333,7 +333,7 @@ impl QuerySession<'_> {
                 entry.error = Some(e.to_string());
             }
         }
-        self.workspace.catalog().log_query(&entry)?;
+        self.workspace.record_query(entry)?;
         Ok(result?)
     }
 }

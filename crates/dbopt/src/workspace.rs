@@ -18,6 +18,7 @@ pub struct Workspace {
     clusters: Mutex<HashMap<(TableName, String), Option<String>>>,
     /// The engine runtime queries share (a server's); None: each session gets its own.
     engine: Option<EngineRuntime>,
+    log_writer: Option<Arc<crate::log_writer::QueryLogWriter>>,
 }
 
 /// Refuses a configured `spill_dir` on a network file system.
@@ -69,6 +70,7 @@ impl Workspace {
             clock,
             clusters: Mutex::new(HashMap::new()),
             engine: None,
+            log_writer: None,
         };
         // A `--replace` killed halfway is completed or undone before anything reads the table.
         if let Err(e) = ws.repair_interrupted_replaces() {
@@ -82,6 +84,25 @@ impl Workspace {
     pub fn with_engine_runtime(mut self, runtime: EngineRuntime) -> Self {
         self.engine = Some(runtime);
         self
+    }
+
+    /// This workspace with its finished queries logged by `writer` (off the answer path)
+    /// instead of written before the answer returns.
+    pub fn with_log_writer(mut self, writer: Arc<crate::log_writer::QueryLogWriter>) -> Self {
+        self.log_writer = Some(writer);
+        self
+    }
+
+    /// Logs one finished query: through the log writer when there is one, else now.
+    pub(crate) fn record_query(&self, entry: dbopt_catalog::QueryLogEntry) -> Result<(), DbError> {
+        match &self.log_writer {
+            Some(writer) => writer.send(self, entry),
+            None => self
+                .catalog
+                .log_query(&entry)
+                .map(|_| ())
+                .map_err(Into::into),
+        }
     }
 
     /// This workspace with one engine runtime, sized by the configuration, shared by all its

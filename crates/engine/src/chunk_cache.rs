@@ -54,7 +54,7 @@ pub struct ChunkKey {
 }
 
 /// What the column-chunk cache holds and how it has served.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChunkCacheStats {
     /// Column chunks held.
     pub entries: u64,

@@ -28,13 +28,16 @@ pub struct ExecutorFactory {
     pub runtime: EngineRuntime,
     /// Route statements across the live layouts (false: the active layout).
     pub routed: bool,
+    /// Writes every connection's query log, off the answer path.
+    pub log: Arc<dbopt::log_writer::QueryLogWriter>,
 }
 
 impl ExecutorFactory {
     /// Opens a workspace for one connection and starts its query thread.
     pub fn start(&self, seed: u64) -> Result<Executor, DbError> {
         let ws = Workspace::open_with_clock(self.config.clone(), self.clock.clone())?
-            .with_engine_runtime(self.runtime.clone());
+            .with_engine_runtime(self.runtime.clone())
+            .with_log_writer(self.log.clone());
         Executor::start(ws, self.routed, seed)
     }
 }

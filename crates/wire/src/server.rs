@@ -123,6 +123,7 @@ impl SqlServer {
             clock: ws.clock().clone(),
             runtime: ws.shared_engine_runtime(),
             routed,
+            log: Arc::new(dbopt::log_writer::QueryLogWriter::start(ws)?),
         };
         let manager = Arc::new(ConnectionManager::new());
         let seeds = AtomicU64::new(ws.clock().now_ms() as u64);
@@ -154,6 +155,8 @@ impl SqlServer {
                 }
             });
         }
+        // Everything answered is in the query log before serve returns.
+        factory.log.stop();
         Ok(())
     }
 }

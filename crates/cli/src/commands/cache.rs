@@ -84,8 +84,9 @@ pub fn run(args: CacheArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_stats(s: &CacheStats) {
-    let rate = s
+fn print_stats(stats: &CacheStats) {
+    let s = &stats.cache;
+    let rate = stats
         .hit_rate
         .map_or_else(|| "-".to_string(), |r| format!("{:.1}%", r * 100.0));
     println!(
@@ -104,8 +105,8 @@ fn print_stats(s: &CacheStats) {
     );
     println!(
         "memory pool: {} reserved of {} (cache and running queries)",
-        human_bytes(s.memory_reserved),
-        human_bytes(s.memory_limit)
+        human_bytes(stats.memory_reserved),
+        human_bytes(stats.memory_limit)
     );
 }
 
