@@ -598,3 +598,31 @@ fn a_small_cache_stays_within_its_bound_and_a_bad_size_is_refused() {
     assert_eq!(none.status.code(), Some(1), "{none:?}");
     assert!(String::from_utf8_lossy(&none.stderr).contains("cannot reach dbopt serve"));
 }
+
+#[test]
+fn a_query_over_the_memory_limit_fails_for_its_client_only() {
+    let ws = common::generated();
+    let served = Served::start(&ws, &[("DBOPT_MEMORY_LIMIT", "1MiB")], &[]);
+    runtime().block_on(async {
+        let greedy = served.connect(None).await.unwrap();
+        // A hash join's build side cannot spill: 20k rows of strings do not fit in 1 MiB.
+        let err = greedy
+            .simple_query(
+                "SELECT count(*) FROM events a JOIN events b ON a.session_id = b.session_id AND a.country = b.country",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some(&SqlState::OUT_OF_MEMORY), "{err}");
+        // The same session and another one go on.
+        assert_eq!(
+            count(&greedy.simple_query("SELECT count(*) FROM events").await.unwrap()),
+            vec!["20000"]
+        );
+        let other = served.connect(None).await.unwrap();
+        assert_eq!(
+            count(&other.simple_query("SELECT count(*) FROM events WHERE country = 'US'").await.unwrap()).len(),
+            1
+        );
+    });
+    served.stop();
+}
