@@ -50,7 +50,8 @@ impl MetricsServer {
                 "--metrics-addr '{addr}' is not an address: use IP:PORT, e.g. 127.0.0.1:9090"
             ))
         })?;
-        let listener = TcpListener::bind(parsed).map_err(|e| bind_error(parsed, e))?;
+        let listener =
+            TcpListener::bind(parsed).map_err(|e| bind_error(parsed, "--metrics-addr", e))?;
         let addr = listener
             .local_addr()
             .map_err(|e| DbError::io("reading the metrics listener's address", e))?;
@@ -76,15 +77,15 @@ impl MetricsServer {
     }
 }
 
-fn bind_error(addr: SocketAddr, e: std::io::Error) -> DbError {
+/// The error for a listener on `addr` that cannot bind: a busy or forbidden address is the
+/// caller's to change (`flag` names the option that set it); anything else is the machine's.
+pub fn bind_error(addr: SocketAddr, flag: &str, e: std::io::Error) -> DbError {
     match e.kind() {
         std::io::ErrorKind::AddrInUse => DbError::BadAddress(format!(
-            "address {addr} is already in use: choose another --metrics-addr (port 0 picks a free one)"
+            "address {addr} is already in use: choose another {flag} (port 0 picks a free one)"
         )),
         std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::AddrNotAvailable => {
-            DbError::BadAddress(format!(
-                "cannot bind {addr}: {e}: choose another --metrics-addr"
-            ))
+            DbError::BadAddress(format!("cannot bind {addr}: {e}: choose another {flag}"))
         }
         _ => DbError::io(format!("binding {addr}"), e),
     }

@@ -77,7 +77,8 @@ impl SqlServer {
             Some((cert, key)) => Some(tls_acceptor(cert, key)?),
             None => None,
         };
-        let listener = std::net::TcpListener::bind(parsed).map_err(|e| bind_error(parsed, e))?;
+        let listener = std::net::TcpListener::bind(parsed)
+            .map_err(|e| dbopt::serve::bind_error(parsed, "--sql-addr", e))?;
         listener
             .set_nonblocking(true)
             .map_err(|e| DbError::io("configuring the SQL listener", e))?;
@@ -239,18 +240,4 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, DbError> {
     .with_single_cert(chain, key_der)
     .map_err(|e| bad("sql_tls_cert and sql_tls_key", &e))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
-}
-
-fn bind_error(addr: SocketAddr, e: std::io::Error) -> DbError {
-    match e.kind() {
-        std::io::ErrorKind::AddrInUse => DbError::BadAddress(format!(
-            "address {addr} is already in use: choose another --sql-addr (port 0 picks a free one)"
-        )),
-        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::AddrNotAvailable => {
-            DbError::BadAddress(format!(
-                "cannot bind {addr}: {e}: choose another --sql-addr"
-            ))
-        }
-        _ => DbError::io(format!("binding {addr}"), e),
-    }
 }
