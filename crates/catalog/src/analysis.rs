@@ -84,13 +84,18 @@ pub struct ProposalRecord {
     pub measured_latency_ms: Option<f64>,
     /// When the measurement was stored.
     pub measured_at_ms: Option<i64>,
+    /// Size on disk of the proposed layout once built (None until then): the measured
+    /// figure beside the predicted `rewrite_write_bytes`.
+    pub built_size_bytes: Option<u64>,
 }
 
 const PROPOSAL_COLUMNS: &str = "id, run_id, table_name, created_at_ms, rank, source_layout, \
      target_layout, spec_json, description, is_current, recommended, queries, current_bytes, \
      predicted_bytes, predicted_reduction, predicted_files, predicted_row_groups, predicted_cost, \
      rewrite_read_bytes, rewrite_write_bytes, payback_runs, reasons_json, detail_json, \
-     measured_bytes, measured_reduction, measured_latency_ms, measured_at_ms";
+     measured_bytes, measured_reduction, measured_latency_ms, measured_at_ms, \
+     (SELECT l.total_bytes FROM layouts l WHERE l.table_name = proposals.table_name \
+      AND l.layout_id = proposals.target_layout) AS built_size_bytes";
 
 /// Filter on the proposals of table ?1's latest propose run.
 const LATEST_RUN: &str = "table_name = ?1 AND run_id = (SELECT run_id FROM proposals \
@@ -137,6 +142,7 @@ fn proposal_from_row(row: &Row<'_>) -> Result<ProposalRecord, CatalogError> {
         measured_reduction: get(row, "measured_reduction")?,
         measured_latency_ms: get(row, "measured_latency_ms")?,
         measured_at_ms: get(row, "measured_at_ms")?,
+        built_size_bytes: get::<Option<i64>>(row, "built_size_bytes")?.map(|b| b.max(0) as u64),
     })
 }
 
@@ -427,6 +433,7 @@ mod tests {
         assert_eq!(best.id, ids[0]);
         assert_eq!(best.proposal, proposal(1, true));
         assert!(best.measured_bytes.is_none());
+        assert_eq!(best.built_size_bytes, None, "no layout built yet");
         assert!(
             cat.set_proposal_measured(ids[0], 42.0, 0.58, Some(3.0))
                 .unwrap()

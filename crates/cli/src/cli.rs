@@ -124,6 +124,8 @@ pub enum Command {
     RunNycTaxiWorkload(crate::commands::run_nyc_taxi_workload::RunNycTaxiWorkloadArgs),
     /// List managed tables with rows, size and layouts.
     Tables(TablesArgs),
+    /// Predict the bytes a .sql file's queries scan on a target layout, without rewriting.
+    Whatif(crate::commands::whatif::WhatIfArgs),
     /// Plan a rewrite of a table into a new layout and queue it as a migration job.
     EnqueueMigration(crate::commands::enqueue_migration::EnqueueMigrationArgs),
     /// Claim queued migration jobs; rewrite, verify and publish them.

@@ -188,6 +188,8 @@ pub fn print_predicted_vs_measured(proposals: &[dbopt_catalog::ProposalRecord], 
         "measured scan",
         "predicted reduction",
         "measured reduction",
+        "predicted size",
+        "built size",
     ]);
     for p in proposals {
         rows.push(vec![
@@ -200,6 +202,8 @@ pub fn print_predicted_vs_measured(proposals: &[dbopt_catalog::ProposalRecord], 
             format!("{:.0}%", p.proposal.predicted_reduction * 100.0),
             p.measured_reduction
                 .map_or("-".into(), |m| format!("{:.0}%", m * 100.0)),
+            human_bytes(p.proposal.rewrite_write_bytes),
+            p.built_size_bytes.map_or("-".into(), human_bytes),
         ]);
     }
     print_rows(&rows, format);

@@ -249,3 +249,147 @@ fn customer_lookups_propose_a_customer_led_sort_or_bloom_filter() {
             .is_some_and(|b| b.iter().any(|c| c == "customer_id"));
     assert!(customer_led, "{}", best["description"]);
 }
+
+/// Measured bytes of the queries logged on `layout` after query id `after`, in log order.
+fn measured_on(ws: &TempWorkspace, layout: &str, after: i64) -> Vec<u64> {
+    common::logged_queries(ws)
+        .into_iter()
+        .filter(|q| q.id > after && q.entry.error.is_none())
+        .filter(|q| {
+            q.entry
+                .layout_id
+                .as_ref()
+                .is_some_and(|l| l.as_str() == layout)
+        })
+        .map(|q| q.entry.metrics.bytes_scanned)
+        .collect()
+}
+
+fn last_query_id(ws: &TempWorkspace) -> i64 {
+    common::logged_queries(ws).last().map_or(0, |q| q.id)
+}
+
+#[test]
+fn whatif_predicts_fresh_queries_within_15_percent_before_and_after_the_rewrite() {
+    let ws = TempWorkspace::new();
+    generate_events(&ws, "60000", "11", "16384", &["--order", "shuffled"]);
+    date_queries(&ws);
+    let proposals = json(&run(
+        &ws,
+        &["propose", "--table-name", "events", "--format", "json"],
+    ));
+    let best = &proposals["proposals"][0];
+    assert_eq!(best["recommended"], true, "{best:#}");
+    // Fresh literals of the same shape, never logged before the prediction.
+    let fresh = ws.root().join("fresh.sql");
+    let sql: String = [("2025-04-02", "2025-04-09"), ("2025-08-10", "2025-08-13"), ("2025-12-01", "2025-12-24")]
+        .iter()
+        .map(|(from, to)| {
+            format!(
+                "SELECT event_type, count(*), sum(amount) FROM events \
+                 WHERE event_date >= DATE '{from}' AND event_date < DATE '{to}' GROUP BY event_type;\n"
+            )
+        })
+        .collect();
+    std::fs::write(&fresh, sql).unwrap();
+    let fresh_arg = fresh.to_str().unwrap();
+    let w = json(&run(
+        &ws,
+        &[
+            "whatif",
+            "--table-name",
+            "events",
+            "--workload-file",
+            fresh_arg,
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(w["target"]["description"], best["description"], "{w:#}");
+    assert_eq!(w["queries"].as_array().unwrap().len(), 3);
+    let predicted = |layout: &str| w[layout]["estimate"]["bytes_scanned"].as_f64().unwrap();
+    let within = |what: &str, predicted: f64, measured: u64| {
+        let ratio = predicted / measured as f64;
+        assert!(
+            (0.85..=1.15).contains(&ratio),
+            "{what}: predicted {predicted} vs measured {measured} ({ratio:.2})"
+        );
+    };
+
+    let before = last_query_id(&ws);
+    run(
+        &ws,
+        &[
+            "run-workload",
+            "--table-name",
+            "events",
+            "--workload-file",
+            fresh_arg,
+        ],
+    )
+    .success();
+    let initial: u64 = measured_on(&ws, "initial", before).iter().sum();
+    within("the layout as it is", predicted("current"), initial);
+
+    let id = best["id"].as_i64().unwrap().to_string();
+    run(
+        &ws,
+        &[
+            "enqueue-migration",
+            "--table-name",
+            "events",
+            "--proposal",
+            &id,
+            "--activate",
+        ],
+    )
+    .success();
+    run(&ws, &["migration-worker", "--once"]).success();
+    let target = best["target_layout"].as_str().unwrap();
+    let before = last_query_id(&ws);
+    run(
+        &ws,
+        &[
+            "run-workload",
+            "--table-name",
+            "events",
+            "--workload-file",
+            fresh_arg,
+        ],
+    )
+    .success();
+    let adapted: u64 = measured_on(&ws, target, before).iter().sum();
+    within("the target layout", predicted("target"), adapted);
+
+    // The predicted size is stored with the proposal and shown beside the built layout's.
+    let stored = ws
+        .catalog()
+        .get_proposal(best["id"].as_i64().unwrap())
+        .unwrap()
+        .unwrap();
+    let built = stored.built_size_bytes.expect("the layout is built");
+    let size_ratio = stored.proposal.rewrite_write_bytes as f64 / built as f64;
+    assert!(
+        (0.8..=1.25).contains(&size_ratio),
+        "predicted size {} vs built {built}",
+        stored.proposal.rewrite_write_bytes
+    );
+
+    // A file that does not plan is refused with its line.
+    let bad = ws.root().join("bad.sql");
+    std::fs::write(&bad, "SELECT 1 FROM events;\nSELECT nope FROM events;\n").unwrap();
+    let err = run(
+        &ws,
+        &[
+            "whatif",
+            "--table-name",
+            "events",
+            "--workload-file",
+            bad.to_str().unwrap(),
+            "--sort-by",
+            "user_id",
+        ],
+    )
+    .user_error("bad.sql:2");
+    assert!(err.contains("nope"), "{err}");
+}

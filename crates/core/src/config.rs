@@ -132,6 +132,12 @@ pub const KEYS: &[ConfigKey] = &[
         doc: "recommend a candidate only above this predicted scan reduction",
     },
     ConfigKey {
+        name: "max_size_growth",
+        env_alias: None,
+        default: "0.25",
+        doc: "recommend a candidate only if its predicted size grows the table by at most this fraction",
+    },
+    ConfigKey {
         name: "lease_seconds",
         env_alias: None,
         default: "30",
@@ -300,6 +306,8 @@ pub struct Settings {
     pub sort_min_query_share: f64,
     /// Recommendation threshold (predicted reduction).
     pub min_predicted_reduction: f64,
+    /// Most predicted growth of the table's size a recommended candidate may bring.
+    pub max_size_growth: f64,
     /// Migration lease length in seconds.
     pub lease_seconds: u64,
     /// The routing policy name (the route crate owns the names and checks it).
@@ -449,6 +457,7 @@ impl Config {
             partition_min_query_share: p.number("partition_min_query_share")?,
             sort_min_query_share: p.number("sort_min_query_share")?,
             min_predicted_reduction: p.number("min_predicted_reduction")?,
+            max_size_growth: p.non_negative("max_size_growth")?,
             lease_seconds: p.count("lease_seconds")?,
             policy: p.text("policy").to_string(),
             objective: p.text("objective").to_string(),
@@ -531,6 +540,10 @@ impl Config {
     /// Recommendation threshold (predicted reduction).
     pub fn min_predicted_reduction(&self) -> f64 {
         self.settings.min_predicted_reduction
+    }
+    /// Most predicted growth of the table's size a recommended candidate may bring.
+    pub fn max_size_growth(&self) -> f64 {
+        self.settings.max_size_growth
     }
     /// Migration lease length in seconds.
     pub fn lease_seconds(&self) -> u64 {

@@ -40,6 +40,7 @@ pub mod table_lock;
 pub mod tables;
 pub mod tpch;
 pub mod tune;
+pub mod whatif;
 pub mod workload;
 pub mod workload_file;
 pub mod workload_sql;

@@ -3,7 +3,7 @@
 
 use crate::{DbError, Workspace};
 use dbopt_catalog::{Enqueued, MigrationMode, NewJob};
-use dbopt_core::{LayoutSpec, TableName};
+use dbopt_core::{LayoutId, LayoutSpec, TableName};
 use dbopt_engine::footer::table_schema;
 use dbopt_engine::writer::DEFAULT_ROWS_PER_FILE;
 use dbopt_migrate::plan::DEFAULT_BATCH_FILES;
@@ -66,8 +66,39 @@ impl Workspace {
     /// reading manifests and the schema).
     pub fn plan_migration(&self, req: &EnqueueRequest) -> Result<MigrationPlan, DbError> {
         let table = &req.table;
+        let (source, spec) = self.resolve_spec(table, &req.spec)?;
+        let manifest = self.layout_manifest(table, &source)?;
+        let schema = table_schema(self.data_dir(), table)?;
+        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let nested: Vec<String> = schema
+            .fields()
+            .iter()
+            .filter(|f| f.data_type().is_nested())
+            .map(|f| f.name().clone())
+            .collect();
+        MigrationPlan::build(&PlanRequest {
+            table: table.as_str(),
+            source: &manifest,
+            columns: &columns,
+            nested_columns: &nested,
+            spec: &spec,
+            mode: req.mode,
+            batch_files: req.batch_files.unwrap_or(DEFAULT_BATCH_FILES),
+            rows_per_file: req.rows_per_file.unwrap_or(DEFAULT_ROWS_PER_FILE),
+            activate: req.activate,
+        })
+        .map_err(migrate_error)
+    }
+
+    /// The layout a spec would be built from and the spec itself: a typed spec starts from
+    /// the active layout, a stored proposal from the layout it was proposed for.
+    pub(crate) fn resolve_spec(
+        &self,
+        table: &TableName,
+        source: &SpecSource,
+    ) -> Result<(LayoutId, LayoutSpec), DbError> {
         let record = self.require_table(table)?;
-        let (source, spec) = match &req.spec {
+        Ok(match source {
             SpecSource::Given(spec) => (record.active_layout.clone(), spec.clone()),
             SpecSource::Proposal(id) => {
                 let p =
@@ -98,21 +129,7 @@ impl Workspace {
                 }
                 (p.proposal.source_layout, p.proposal.spec)
             }
-        };
-        let manifest = self.layout_manifest(table, &source)?;
-        let schema = table_schema(self.data_dir(), table)?;
-        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        MigrationPlan::build(&PlanRequest {
-            table: table.as_str(),
-            source: &manifest,
-            columns: &columns,
-            spec: &spec,
-            mode: req.mode,
-            batch_files: req.batch_files.unwrap_or(DEFAULT_BATCH_FILES),
-            rows_per_file: req.rows_per_file.unwrap_or(DEFAULT_ROWS_PER_FILE),
-            activate: req.activate,
         })
-        .map_err(migrate_error)
     }
 
     /// Plans the migration and queues it (unless `dry_run`); the same target twice is queued once.

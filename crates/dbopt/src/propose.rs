@@ -142,6 +142,7 @@ impl Workspace {
                 partition_min_query_share: config.partition_min_query_share(),
                 sort_min_query_share: config.sort_min_query_share(),
                 min_predicted_reduction: config.min_predicted_reduction(),
+                max_size_growth: config.max_size_growth(),
             },
         };
         let proposals = propose(&input)?;

@@ -128,6 +128,8 @@ fn proposal_row(p: ProposalRecord) -> ProposalRow {
         measured_bytes: p.measured_bytes,
         measured_reduction: p.measured_reduction,
         rewrite_bytes,
+        predicted_size_bytes: p.proposal.rewrite_write_bytes,
+        built_size_bytes: p.built_size_bytes,
         payback_runs: p.proposal.payback_runs,
         reason: p.proposal.reasons.first().cloned().unwrap_or_default(),
     }

@@ -79,6 +79,16 @@ pub enum MigrateError {
         /// Its columns, comma-separated.
         columns: String,
     },
+    /// A spec that partitions, sorts, clusters or bloom-filters on a nested column.
+    #[error(
+        "column '{column}' of table '{table}' is nested (a struct, list or map): it cannot be a partition, sort, cluster or bloom-filter column; name a scalar column"
+    )]
+    NestedColumn {
+        /// The column named.
+        column: String,
+        /// The table.
+        table: String,
+    },
     /// A source layout without rows.
     #[error("layout '{layout}' of table '{table}' has no rows: nothing to migrate")]
     EmptySource {
@@ -138,6 +148,7 @@ impl MigrateError {
             | MigrateError::AlreadyPublished(_)
             | MigrateError::Spec(_)
             | MigrateError::UnknownColumn { .. }
+            | MigrateError::NestedColumn { .. }
             | MigrateError::EmptySource { .. }
             | MigrateError::ZeroRowsPerFile
             | MigrateError::IncrementalOnPartitioned(_)

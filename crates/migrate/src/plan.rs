@@ -18,6 +18,8 @@ pub struct PlanRequest<'a> {
     pub source: &'a LayoutManifest,
     /// The table's columns in canonical order.
     pub columns: &'a [String],
+    /// Those of them that are nested (struct, list, map): no spec may key on them.
+    pub nested_columns: &'a [String],
     /// The target spec.
     pub spec: &'a LayoutSpec,
     /// Full or incremental.
@@ -69,6 +71,12 @@ impl MigrationPlan {
                     column: col.to_string(),
                     table: req.table.to_string(),
                     columns: req.columns.join(", "),
+                });
+            }
+            if req.nested_columns.iter().any(|c| c == col) {
+                return Err(MigrateError::NestedColumn {
+                    column: col.to_string(),
+                    table: req.table.to_string(),
                 });
             }
         }
@@ -170,6 +178,7 @@ impl MigrationPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Fault;
     use dbopt_core::{ManifestFile, SortKey};
 
     fn manifest(files: usize, rows_each: u64) -> LayoutManifest {
@@ -212,6 +221,7 @@ mod tests {
             table: "t",
             source: m,
             columns: cols,
+            nested_columns: &[],
             spec: s,
             mode,
             batch_files: 4,
@@ -247,6 +257,22 @@ mod tests {
             LayoutId::derive(&LayoutId::initial(), &s)
         );
         assert!(plan.describe().iter().any(|l| l.contains("sort(a)")));
+    }
+
+    #[test]
+    fn a_spec_on_a_nested_column_is_refused() {
+        let m = manifest(10, 100);
+        let cols = vec!["a".to_string(), "tags".into()];
+        let nested = vec!["tags".to_string()];
+        let s = LayoutSpec {
+            bloom_filter_columns: vec!["tags".into()],
+            ..Default::default()
+        };
+        let mut req = request(&m, &cols, &s, MigrationMode::Full);
+        req.nested_columns = &nested;
+        let err = MigrationPlan::build(&req).unwrap_err();
+        assert!(matches!(err, MigrateError::NestedColumn { ref column, .. } if column == "tags"));
+        assert_eq!(err.fault(), Fault::Input);
     }
 
     #[test]

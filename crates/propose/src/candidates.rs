@@ -21,6 +21,8 @@ pub struct Thresholds {
     pub sort_min_query_share: f64,
     /// Recommend only above this predicted reduction of bytes scanned.
     pub min_predicted_reduction: f64,
+    /// Recommend only when the predicted size grows the table by at most this fraction.
+    pub max_size_growth: f64,
 }
 
 /// Distinct values above which an equality-filtered column is worth a bloom filter.
@@ -347,6 +349,7 @@ mod tests {
             partition_min_query_share: 0.3,
             sort_min_query_share: 0.2,
             min_predicted_reduction: 0.3,
+            max_size_growth: 0.25,
         }
     }
 

@@ -75,6 +75,17 @@ impl fmt::Display for Reason {
                 reduction * 100.0,
                 min_reduction * 100.0
             ),
+            Reason::SizeGrowth {
+                current_size,
+                predicted_size,
+                max_growth,
+            } => write!(
+                f,
+                "not recommended: the table would grow from {} to a predicted {}, more than max_size_growth {:.0}%",
+                human(*current_size),
+                human(*predicted_size),
+                max_growth * 100.0
+            ),
             Reason::FixedCostsOutweighSavings {
                 files_read,
                 row_groups_read,
@@ -180,6 +191,14 @@ mod tests {
                     min_reduction: 0.3,
                 },
                 "not recommended: predicted reduction 12% is below min_predicted_reduction 30%",
+            ),
+            (
+                Reason::SizeGrowth {
+                    current_size: 100.0 * 1024.0 * 1024.0,
+                    predicted_size: 150.0 * 1024.0 * 1024.0,
+                    max_growth: 0.25,
+                },
+                "not recommended: the table would grow from 100.0 MiB to a predicted 150.0 MiB, more than max_size_growth 25%",
             ),
             (
                 Reason::FixedCostsOutweighSavings {

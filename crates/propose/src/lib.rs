@@ -77,7 +77,8 @@ pub struct Proposal {
     pub predicted_reduction: f64,
     /// Bytes the rewrite reads.
     pub rewrite_read_bytes: u64,
-    /// Bytes the rewrite writes (about the table size).
+    /// Bytes the rewrite writes: the new layout's predicted size (`predicted.size_bytes`),
+    /// shown beside the size measured once it is built.
     pub rewrite_write_bytes: u64,
     /// Workload runs until saved bytes repay the rewrite (None when it saves nothing).
     pub payback_runs: Option<f64>,
@@ -303,6 +304,7 @@ mod tests {
                 partition_min_query_share: 0.3,
                 sort_min_query_share: 0.2,
                 min_predicted_reduction: 0.3,
+                max_size_growth: 0.25,
             },
         };
         propose(&input).unwrap()

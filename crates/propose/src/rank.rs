@@ -50,6 +50,15 @@ pub enum Reason {
         /// `min_predicted_reduction` (0..1).
         min_reduction: f64,
     },
+    /// Not recommended: the new layout is predicted to grow the table beyond the limit.
+    SizeGrowth {
+        /// The table's size now.
+        current_size: f64,
+        /// The candidate's predicted size.
+        predicted_size: f64,
+        /// `max_size_growth` (a fraction).
+        max_growth: f64,
+    },
     /// Not recommended: the fixed prices of files and row groups outweigh the bytes saved.
     FixedCostsOutweighSavings {
         /// Files opened by the workload.
@@ -115,7 +124,7 @@ pub struct RankContext<'a> {
     pub current_layout: &'a LayoutId,
     /// The current layout's spec.
     pub current_spec: &'a LayoutSpec,
-    /// Bytes a rewrite reads and writes (the table's size).
+    /// Bytes a rewrite reads (the table's size now).
     pub rewrite_bytes: u64,
     /// The workload profile (cluster shares and shapes).
     pub profile: &'a WorkloadProfile,
@@ -152,9 +161,16 @@ fn judge(
     let is_current = candidate.is_none();
     let reduction = 1.0 - e.bytes_scanned / base;
     let saved = current.bytes_scanned - e.bytes_scanned;
-    let rewrite = if is_current { 0 } else { ctx.rewrite_bytes };
+    let (read, written) = if is_current {
+        (0, 0)
+    } else {
+        (ctx.rewrite_bytes, e.size_bytes.round() as u64)
+    };
     let min_reduction = ctx.thresholds.min_predicted_reduction;
-    let recommended = !is_current && reduction >= min_reduction && e.cost < current.cost;
+    let current_size = ctx.rewrite_bytes as f64;
+    let too_big = e.size_bytes > current_size * (1.0 + ctx.thresholds.max_size_growth);
+    let recommended =
+        !is_current && reduction >= min_reduction && e.cost < current.cost && !too_big;
     let clusters = cluster_figures(current, &e);
     let mut reasons = vec![match &candidate {
         Some(c) => Reason::Generated {
@@ -170,6 +186,12 @@ fn judge(
             Reason::BelowMinReduction {
                 reduction,
                 min_reduction,
+            }
+        } else if too_big {
+            Reason::SizeGrowth {
+                current_size,
+                predicted_size: e.size_bytes,
+                max_growth: ctx.thresholds.max_size_growth,
             }
         } else {
             Reason::FixedCostsOutweighSavings {
@@ -198,9 +220,9 @@ fn judge(
             predicted: e,
             current_bytes: current.bytes_scanned,
             predicted_reduction: reduction,
-            rewrite_read_bytes: rewrite,
-            rewrite_write_bytes: rewrite,
-            payback_runs: (!is_current && saved > 0.0).then(|| rewrite as f64 / saved),
+            rewrite_read_bytes: read,
+            rewrite_write_bytes: written,
+            payback_runs: (!is_current && saved > 0.0).then(|| written as f64 / saved),
             recommended,
             reasons: Vec::new(),
             clusters,
@@ -350,6 +372,8 @@ mod tests {
             row_groups_read: bytes / 10.0,
             pages_read: bytes / 2.0,
             cluster_bytes: BTreeMap::from([("c1".to_string(), c1), ("c2".to_string(), c2)]),
+            // The 5000-byte table rewritten 10% smaller.
+            size_bytes: 4500.0,
             ..Default::default()
         }
     }
@@ -395,6 +419,7 @@ mod tests {
             partition_min_query_share: 0.3,
             sort_min_query_share: 0.2,
             min_predicted_reduction: 0.3,
+            max_size_growth: 0.25,
         };
         let ctx = RankContext {
             current_layout: &layout,
@@ -455,10 +480,32 @@ mod tests {
         assert_eq!(order, expected);
         let a = by_column(&r, "a");
         assert_eq!(a.proposal.predicted_reduction, 1.0 - 100.0 / 1000.0);
-        assert_eq!(a.proposal.payback_runs, Some(5000.0 / 900.0));
+        // Payback: the predicted bytes written over the bytes saved per run.
+        assert_eq!(a.proposal.payback_runs, Some(4500.0 / 900.0));
         assert_eq!(a.proposal.rewrite_read_bytes, 5000);
+        assert_eq!(a.proposal.rewrite_write_bytes, 4500);
         assert_eq!(r[3].proposal.rewrite_read_bytes, 0);
         assert_eq!(r[3].proposal.payback_runs, None);
+    }
+
+    #[test]
+    fn a_candidate_that_grows_the_table_beyond_max_size_growth_is_not_recommended() {
+        let mut grows = est(100.0, 500.0, None);
+        grows.size_bytes = 6300.0; // 26% over 5000, the limit is 25%
+        let mut within = est(110.0, 510.0, None);
+        within.size_bytes = 6200.0;
+        let r = ranked(vec![(candidate("a"), grows), (candidate("b"), within)]);
+        let (a, b) = (by_column(&r, "a"), by_column(&r, "b"));
+        assert!(!a.proposal.recommended && b.proposal.recommended);
+        assert_eq!(
+            a.reasons.last(),
+            Some(&Reason::SizeGrowth {
+                current_size: 5000.0,
+                predicted_size: 6300.0,
+                max_growth: 0.25
+            })
+        );
+        assert_eq!(r[0].proposal.description, "sort(b)");
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub(crate) const PROPOSALS_HEADER: &[&str] = &[
     "measured_bytes",
     "measured_reduction",
     "rewrite_bytes",
+    "predicted_size_bytes",
+    "built_size_bytes",
     "payback_runs",
     "reason",
 ];

@@ -250,6 +250,10 @@ pub struct ProposalRow {
     pub measured_reduction: Option<f64>,
     /// Estimated bytes the rewrite reads and writes, in bytes.
     pub rewrite_bytes: u64,
+    /// Predicted size of the layout on disk, in bytes.
+    pub predicted_size_bytes: u64,
+    /// Size of the layout on disk once built, in bytes.
+    pub built_size_bytes: Option<u64>,
     /// Workload runs until the rewrite pays for itself (count).
     pub payback_runs: Option<f64>,
     /// Why it was proposed.

@@ -114,6 +114,8 @@ fn proposed(proposals: &[ProposalRow]) -> String {
         "predicted reduction",
         "measured reduction",
         "rewrite",
+        "predicted size",
+        "built size",
         "payback runs",
         "reason",
     ];
@@ -131,6 +133,8 @@ fn proposal_row(p: &ProposalRow) -> Vec<String> {
         format::percent(p.predicted_reduction),
         format::opt(p.measured_reduction, format::percent),
         format::bytes_u64(p.rewrite_bytes),
+        format::bytes_u64(p.predicted_size_bytes),
+        format::opt(p.built_size_bytes, format::bytes_u64),
         format::opt(p.payback_runs, |runs| format!("{runs:.1}")),
         esc(&p.reason),
     ]

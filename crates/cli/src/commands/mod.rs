@@ -31,10 +31,12 @@ pub mod route_bench;
 pub mod run_nyc_taxi_workload;
 mod run_workload;
 pub mod serve;
+mod spec_flags;
 pub mod status;
 mod tables;
 pub mod tpch_validate;
 pub mod tune;
+pub mod whatif;
 pub mod workload_sql;
 
 use crate::cli::{Cli, Command, GlobalArgs};
@@ -66,6 +68,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::AdoptLayout(args) => adopt_layout::run(open(config)?, args).await,
         Command::Analyze(args) => analyze::run(open(config)?, args).await,
         Command::Propose(args) => propose::run(open(config)?, args).await,
+        Command::Whatif(args) => whatif::run(open(config)?, args).await,
         Command::ActivateLayout(args) => activate_layout::run(open(config)?, args),
         Command::Generate(args) => generate::run(open(config)?, args).await,
         Command::GenerateTpch(args) => generate_tpch::run(open(config)?, args),

@@ -1,5 +1,5 @@
-//! `dbopt propose`: ranked candidate layouts with predicted bytes scanned, reduction, rewrite
-//! cost and payback, stored in the catalog.
+//! `dbopt propose`: ranked candidate layouts with predicted bytes scanned, reduction, size
+//! (compression in the new order) and payback, stored in the catalog.
 
 use super::analyze::since_ms;
 use super::table_name;
@@ -68,7 +68,7 @@ pub async fn run(ws: Workspace, args: ProposeArgs) -> Result<()> {
         "reduction",
         "files",
         "row groups",
-        "rewrite",
+        "size",
         "payback runs",
         "recommended",
     ]);
@@ -82,11 +82,7 @@ pub async fn run(ws: Workspace, args: ProposeArgs) -> Result<()> {
             format!("{:.0}%", p.predicted_reduction * 100.0),
             format!("{:.0}", p.predicted.files_read),
             format!("{:.0}", p.predicted.row_groups_read),
-            if p.is_current {
-                "-".to_string()
-            } else {
-                human_bytes(p.rewrite_read_bytes + p.rewrite_write_bytes)
-            },
+            human_bytes(p.predicted.size_bytes.round() as u64),
             p.payback_runs
                 .map_or("-".to_string(), |r| format!("{r:.2}")),
             if p.recommended { "yes" } else { "no" }.to_string(),

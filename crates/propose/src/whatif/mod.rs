@@ -61,6 +61,11 @@ pub struct Estimate {
     pub row_groups_total: u64,
     /// Bytes plus the prices of files and row groups.
     pub cost: f64,
+    /// Predicted size of the layout on disk: each column's compressed size in the new order,
+    /// partition columns left out (they live in directory names), plus footer metadata per
+    /// row group. The current layout's measured size when it is kept as it is.
+    #[serde(default)]
+    pub size_bytes: f64,
     /// Bytes per cluster.
     pub cluster_bytes: BTreeMap<String, f64>,
 }
@@ -587,9 +592,33 @@ pub fn estimate(
         // The current files are all opened unless every row group is pruned; count them.
         est.files_read =
             workload.queries.iter().map(|q| q.weight).sum::<f64>() * stats.files as f64;
+        est.size_bytes = stats.total_bytes as f64;
+    } else {
+        est.size_bytes = predicted_size(stats, &rates, &spec.partition_by, est.row_groups_total);
     }
     est.cost = est.price();
     Ok(est)
+}
+
+/// The size on disk of the table written at `rates` in `row_groups` row groups: column data
+/// and dictionaries (partition columns left out), plus the current footer bytes per row group.
+fn predicted_size(
+    stats: &TableStats,
+    rates: &ColumnRates,
+    partition_by: &[String],
+    row_groups: u64,
+) -> f64 {
+    let rows = stats.rows as f64;
+    let stored = stats
+        .columns
+        .iter()
+        .map(|c| &c.column)
+        .filter(|c| !partition_by.contains(c));
+    let per_row: f64 = stored
+        .map(|c| rates.data.get(c).unwrap_or(&0.0) + rates.dictionary.get(c).unwrap_or(&0.0))
+        .sum();
+    let meta_per_rg = stats.metadata_bytes as f64 / stats.row_groups.max(1) as f64;
+    per_row * rows + meta_per_rg * row_groups as f64
 }
 
 #[cfg(test)]
@@ -735,6 +764,23 @@ mod tests {
         assert_eq!((rates.data["k"], rates.dictionary["k"]), (1.0, 1.0));
         let read = ["x".to_string(), "c".to_string(), "nope".to_string()];
         assert_eq!(sum_rates(&rates.data, read.iter()), 8.0);
+    }
+
+    #[test]
+    fn the_predicted_size_drops_partition_columns_and_prices_footers_per_row_group() {
+        let ratios = HashMap::from([("x".to_string(), 0.5)]);
+        let rates = ColumnRates::new(&stats(), &ratios);
+        let partitioned = vec!["k".to_string()];
+        // x halves to 5 bytes a row, c stays at 3, k lives in directory names: 8 x 30 rows,
+        // plus 100 footer bytes per row group (300 over 3) for 4 row groups.
+        assert_eq!(
+            predicted_size(&stats(), &rates, &partitioned, 4),
+            240.0 + 400.0
+        );
+        // Unpartitioned, k's data and dictionary (1 + 1 a row) count too.
+        assert_eq!(predicted_size(&stats(), &rates, &[], 3), 300.0 + 300.0);
+        let kept = run(&LayoutSpec::default(), true, query(vec![], &["x"]));
+        assert_eq!(kept.size_bytes, 480.0, "a kept layout is its measured size");
     }
 
     #[test]

@@ -192,6 +192,8 @@ pub fn proposals() -> Vec<ProposalRow> {
         measured_bytes: measured.map(|_| 5.0 * MIB as f64),
         measured_reduction: measured,
         rewrite_bytes: 900 * MIB,
+        predicted_size_bytes: 430 * MIB,
+        built_size_bytes: measured.map(|_| 445 * MIB),
         payback_runs: Some(3.5),
         reason: "filters on user_id in 80% of queries | hot".into(),
     };
