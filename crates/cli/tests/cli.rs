@@ -266,6 +266,72 @@ fn write_csv(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 #[test]
+fn load_dataset_keeps_the_source_row_order_across_files_and_threads() {
+    // Four files of ascending ids, read by four scan partitions: the loaded table must hold
+    // the rows in file order, not interleaved as the partitions happen to deliver them.
+    let ws = TempWorkspace::new();
+    let src = ws.root().join("ordered");
+    let per_file = 20_000;
+    for f in 0..4 {
+        let rows: String = (f * per_file..(f + 1) * per_file)
+            .map(|i| format!("{i},{}\n", i % 7))
+            .collect();
+        write_csv(&src, &format!("part-{f}.csv"), &format!("id,k\n{rows}"));
+    }
+    run(
+        &ws,
+        &[
+            "load-dataset",
+            "--table-name",
+            "ordered",
+            "--source-path",
+            src.to_str().unwrap(),
+            "--threads",
+            "4",
+        ],
+    )
+    .success();
+    let table = dbopt_core::TableName::new("ordered").unwrap();
+    let layout = ws
+        .catalog()
+        .list_layouts(&table)
+        .unwrap()
+        .into_iter()
+        .next()
+        .expect("the initial layout");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(ws.data_dir().join(&layout.path))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    files.sort();
+    let mut ids = Vec::new();
+    for file in files {
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(file).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let col = batch.column_by_name("id").unwrap();
+            let col = col
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .expect("id is Int64");
+            ids.extend(col.values().iter().copied());
+        }
+    }
+    let expected: Vec<i64> = (0..4 * per_file).collect();
+    assert!(
+        ids == expected,
+        "rows out of source order: first ids {:?}",
+        &ids[..20.min(ids.len())]
+    );
+}
+
+#[test]
 fn load_dataset_csv_parquet_and_hive_directories() {
     let ws = TempWorkspace::new();
     let src = ws.root().join("src");

@@ -292,12 +292,34 @@ pub async fn stream_source(
     let df = ctx
         .read_table(Arc::new(table))
         .map_err(EngineError::from_plan)?;
-    let stream = df.execute_stream().await.map_err(EngineError::from_exec)?;
+    let stream = in_source_order(df).await?;
     let stream = catch_decoder_panics(stream, &root);
     Ok(SourceRows {
         schema: stream.schema(),
         batches: stream.map(|b| b.map_err(EngineError::from_exec)).boxed(),
     })
+}
+
+/// The source's rows in the order they are stored: the scan's partitions one after the other.
+///
+/// DataFusion splits the files (and byte ranges of large files) into contiguous runs, one per
+/// partition, in path order; merging the partitions as they come would interleave them, and a
+/// table that arrives ordered by time (as real tables often do) would be loaded shuffled in
+/// blocks of a batch. Reading them in sequence keeps the order: a load is bound by encoding
+/// and compressing the new files, which the writer pool spreads over the cores.
+async fn in_source_order(
+    df: datafusion::dataframe::DataFrame,
+) -> Result<SendableRecordBatchStream, EngineError> {
+    let planned: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let partitions = df
+        .execute_stream_partitioned()
+        .await
+        .map_err(EngineError::from_exec)?;
+    let schema = partitions.first().map_or(planned, |p| p.schema());
+    let chained = futures::stream::iter(partitions).flatten();
+    Ok(Box::pin(
+        datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, chained),
+    ))
 }
 
 /// The Parquet/arrow decoders assert on some corrupt pages (e.g. "offset + len out of
