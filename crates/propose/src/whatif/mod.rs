@@ -103,6 +103,67 @@ fn p_any(rate: f64, full_rows: f64) -> f64 {
     1.0 - (1.0 - rate.clamp(0.0, 1.0)).powf(full_rows.max(0.0))
 }
 
+/// How one query's matches spread over a layout's pages: the per-row match rate of a page is
+/// taken as Gamma(`shape`, `scale`) distributed, fitted to the sample's hits per page by the
+/// method of moments (a negative binomial). Matches scattered at random (hits per page no more
+/// variable than Poisson) have no `scale`; matches that cluster (a date range on a table in
+/// time order: a few pages hold them all) have a large variance and a small `shape`.
+///
+/// It answers the question the zone maps leave open: a page that may match by its min/max
+/// but whose sample rows hold no match, does the page hold one among the rows not sampled?
+/// For scattered matches, probably (a rare value is missed by the sample); for clustered
+/// ones, hardly (a run of matches would have been sampled).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Dispersion {
+    /// The query's match rate (matches per row) over the whole layout.
+    rate: f64,
+    /// Gamma shape and scale of the per-page rate; `None` when matches look scattered.
+    gamma: Option<(f64, f64)>,
+}
+
+impl Dispersion {
+    /// Fits the hits per page, given as (sample rows, sample hits) of every page.
+    fn fit(pages: &[(usize, usize)], rate: f64) -> Self {
+        let scattered = Self { rate, gamma: None };
+        let count = pages.len() as f64;
+        let rows: usize = pages.iter().map(|p| p.0).sum();
+        if pages.len() < 2 || rows == 0 {
+            return scattered;
+        }
+        let rows_per_page = rows as f64 / count;
+        let mean = pages.iter().map(|p| p.1 as f64).sum::<f64>() / count;
+        let var = pages
+            .iter()
+            .map(|p| (p.1 as f64 - mean).powi(2))
+            .sum::<f64>()
+            / (count - 1.0);
+        if mean <= 0.0 || var <= mean {
+            return scattered;
+        }
+        let scale = (var - mean) / (rows_per_page * mean);
+        let shape = mean / (rows_per_page * scale);
+        Self {
+            rate,
+            gamma: Some((shape, scale)),
+        }
+    }
+
+    /// The chance that `unsampled` table rows of a page hold a match when its `sampled` sample
+    /// rows hold none.
+    fn unseen_match(&self, sampled: usize, unsampled: f64) -> f64 {
+        match self.gamma {
+            None => p_any(self.rate, unsampled),
+            Some((shape, scale)) => {
+                // The page's rate after seeing no hit in `sampled` rows is Gamma(shape,
+                // scale / (1 + sampled * scale)); no match in `unsampled` more rows has
+                // probability (1 + unsampled * that scale)^-shape.
+                let posterior = scale / (1.0 + sampled as f64 * scale);
+                1.0 - (1.0 + unsampled.max(0.0) * posterior).powf(-shape)
+            }
+        }
+    }
+}
+
 /// Precomputed row matches of the workload over a sample, shared by every candidate.
 pub struct Workload<'a> {
     queries: &'a [WhatIfQuery],
@@ -373,6 +434,8 @@ struct QueryScan<'q> {
     other_dictionary: f64,
     /// Whether a bloom filter can answer one of its equality or IN filters.
     uses_bloom: bool,
+    /// How its matches spread over the layout's pages.
+    dispersion: Dispersion,
 }
 
 impl<'q> QueryScan<'q> {
@@ -415,17 +478,37 @@ impl<'q> QueryScan<'q> {
             filters,
             matched,
             uses_bloom,
+            dispersion: Dispersion {
+                rate: matched.rate,
+                gamma: None,
+            },
         }
+    }
+
+    /// Fits how the query's sample matches spread over the pages of `layout`.
+    fn fit_pages(&mut self, layout: &ZoneLayout) {
+        let pages: Vec<(usize, usize)> = layout
+            .parts
+            .iter()
+            .flat_map(|part| &part.row_groups)
+            .flat_map(|rg| &rg.pages)
+            .map(|page| {
+                let hits = page.rows.iter().filter(|r| self.matched.rows[**r]).count();
+                (page.rows.len(), hits)
+            })
+            .collect();
+        self.dispersion = Dispersion::fit(&pages, self.matched.rate);
     }
 
     /// The share of a run of `sample_rows` sample rows with `hits` matches in which the
     /// columns it does not filter on are read: all of it when the run holds a sample match
-    /// (or the query filters nothing), else the chance that the real rows hold one.
+    /// (or the query filters nothing), else the chance that the rows not sampled hold one.
     fn other_columns_read(&self, hits: usize, sample_rows: usize, scale: &Scale) -> f64 {
         if self.filters.is_empty() || hits > 0 {
             1.0
         } else {
-            p_any(self.matched.rate, scale.full_rows(sample_rows))
+            let unsampled = scale.full_rows(sample_rows) - sample_rows as f64;
+            self.dispersion.unseen_match(sample_rows, unsampled)
         }
     }
 
@@ -578,13 +661,14 @@ pub fn estimate(
         ..Default::default()
     };
     for (q, m) in workload.queries.iter().zip(&workload.matches) {
-        let query = QueryScan::new(
+        let mut query = QueryScan::new(
             &q.usage,
             m,
             &rates,
             &spec.partition_by,
             &spec.bloom_filter_columns,
         );
+        query.fit_pages(&layout);
         let scan = scan_query(&layout, &spec.partition_by, meta_per_rg, &query, &scale);
         est.add_query(&q.cluster_id, q.weight, &scan);
     }
@@ -781,6 +865,37 @@ mod tests {
         assert_eq!(predicted_size(&stats(), &rates, &[], 3), 300.0 + 300.0);
         let kept = run(&LayoutSpec::default(), true, query(vec![], &["x"]));
         assert_eq!(kept.size_bytes, 480.0, "a kept layout is its measured size");
+    }
+
+    #[test]
+    fn hits_per_page_tell_scattered_from_clustered_matches() {
+        // Poisson-like hits (variance 0.7 under the mean 0.8): scattered, the global rate.
+        let scattered = Dispersion::fit(&[(100, 1), (100, 0), (100, 2), (100, 1), (100, 0)], 0.008);
+        assert_eq!(scattered.gamma, None);
+        assert_eq!(scattered.unseen_match(100, 400.0), p_any(0.008, 400.0));
+        // All 50 hits in one page of four: mean 12.5, variance 625, so scale
+        // (625 - 12.5) / (100 * 12.5) = 0.49 and shape 12.5 / (100 * 0.49).
+        let clustered = Dispersion::fit(&[(100, 50), (100, 0), (100, 0), (100, 0)], 0.125);
+        let (shape, scale) = clustered.gamma.expect("overdispersed");
+        assert!((scale - 0.49).abs() < 1e-12 && (shape - 12.5 / 49.0).abs() < 1e-12);
+        // A page without sample hits: Gamma posterior scale 0.49 / (1 + 100 * 0.49).
+        let expected = 1.0 - (1.0 + 400.0 * 0.49 / 50.0_f64).powf(-12.5 / 49.0);
+        assert!((clustered.unseen_match(100, 400.0) - expected).abs() < 1e-12);
+        assert!(
+            expected < 0.35,
+            "a run of matches would have been sampled: {expected}"
+        );
+        assert!(
+            p_any(0.125, 400.0) > 0.999,
+            "the scattered model would read the page"
+        );
+        // Nothing unsampled (the sample is the table), nothing unseen.
+        assert_eq!(clustered.unseen_match(100, 0.0), 0.0);
+        assert_eq!(
+            Dispersion::fit(&[(100, 3)], 0.03).gamma,
+            None,
+            "one page fits nothing"
+        );
     }
 
     #[test]
