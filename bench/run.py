@@ -11,8 +11,10 @@ For a dataset and a workload it:
   4. builds a Delta Lake Z-order peer on the two most-filtered columns and measures it;
   5. computes the ideal bytes of every query (matching rows x compressed bytes per row of the
      columns read) and reports bytes / ideal per layout;
-  6. records the rewrite (time, rows/s/core, bytes written, peak memory) and the what-if
-     prediction against the measured bytes;
+  6. records the rewrite (time, rows/s/core, bytes written, peak memory) and checks the what-if
+     model: predicted against measured bytes on the current and the chosen layout, for the
+     training and the test queries (`dbopt whatif` prices the test set before it runs), and
+     the chosen layout's predicted size against its built size;
   7. adapts twice (unless --no-adapt-twice): the test set has now been logged, held-out shapes
      included, so `dbopt autopilot --once` runs again (it may give a shape that no live layout
      serves a layout of its own) and the test set is replayed routed (`--explore`) across the
@@ -168,6 +170,9 @@ def replay(db: Dbopt, table: str, queries: list[dict], repeats: int, tag: str, r
                 "files_total": last["files_total"],
                 "files_pruned": last["files_pruned"],
                 "layouts": sorted({r["layout_id"] for r in runs}),
+                "scans": last.get("scans") or [],
+                # The bytes of `table` alone (a join's other tables apart), as the model prices it.
+                "table_bytes": (last.get("bytes_by_table") or {}).get(table, last["bytes_scanned"]),
             }
         )
     return results
@@ -455,7 +460,7 @@ def propose_for(db: Dbopt, table: str) -> dict:
     """dbopt's analysis and ranked proposals for one table; `best` is the top recommended
     proposal, or None when dbopt recommends keeping the layout (a correct answer too)."""
     analysis = db.json("analyze", "--table-name", table, "--format", "json")
-    proposals = db.json("propose", "--table-name", table, "--format", "json")
+    proposals = db.json("propose", "--table-name", table, "--top", "1000", "--format", "json")
     best = next((p for p in proposals.get("proposals", []) if p.get("recommended")), None)
     return {"analysis": analysis, "proposals": proposals, "chosen_proposal": best}
 
@@ -657,6 +662,9 @@ def run_pipeline(
     replay(db, table, train, 1, "train")
     per_table = {t: propose_for(db, t) for t in adapt_tables}
     report.update(per_table[table])
+    # The model's prediction for the fresh test queries, before any of them is logged or run
+    # and before the rewrite: on the layout as it is and on the chosen proposal.
+    whatif_test(db, table, test, report)
     measure("initial", True)
     initial_layout = active_layout_dirs(db)[table]
     for t in adapt_tables:
@@ -676,7 +684,7 @@ def run_pipeline(
         report["server"] = server
     # The prediction concerns the training workload: replay it on the adapted layout.
     replay_train = replay(db, table, train, 1, "train_on_adapted")
-    report["prediction"] = prediction_vs_measured(report, replay_train)
+    report["prediction"] = prediction_vs_measured(report, replay_train, table)
 
     if args.adapt_twice:
         adapt_twice(args, db, table, test, layouts, report)
@@ -694,6 +702,7 @@ def run_pipeline(
             report["delta_peer"] = {"skipped": "analysis did not report two filtered columns"}
     report["layouts"] = layouts
     report["ratios"] = ratios(layouts, report)
+    model_check(report)
 
 
 def adapt_twice(args, db: Dbopt, table: str, test: list[dict], layouts: dict, report: dict) -> None:
@@ -724,8 +733,10 @@ def adapt_twice(args, db: Dbopt, table: str, test: list[dict], layouts: dict, re
     }
 
 
-def prediction_vs_measured(report: dict, replay_train: list[dict]) -> dict:
+def prediction_vs_measured(report: dict, replay_train: list[dict], table: str | None = None) -> dict:
     measured = sum(q["bytes_scanned"] for q in replay_train)
+    # The model prices only the queries that scan `table` (propose skips the others).
+    scanning = [q for q in replay_train if table is None or any(s.split("@")[0] == table for s in q.get("scans", []))]
     best = report.get("chosen_proposal") or {}
     predicted = (best.get("predicted") or {}).get("bytes_scanned")
     if predicted is None:  # kept the layout: the prediction is the current layout's
@@ -734,7 +745,163 @@ def prediction_vs_measured(report: dict, replay_train: list[dict]) -> dict:
         "predicted_bytes_train": predicted,
         "measured_bytes_train": measured,
         "predicted_over_measured": ratio(predicted, measured) if predicted else None,
+        "queries_train_scanning_table": len(scanning),
+        "measured_bytes_train_scanning_table": sum(q["table_bytes"] for q in scanning),
     }
+
+
+MODEL_BAND = (0.85, 1.15)  # predicted / measured target of the what-if model, every cell
+
+
+def whatif_test(db: Dbopt, table: str, test: list[dict], report: dict) -> None:
+    """`dbopt whatif` on the test queries (one statement per query, in test-set order) for the
+    chosen proposal, or for the current layout's proposal when dbopt kept the layout; stores
+    the JSON and, per priced statement, the index of its test query."""
+    proposals = (report.get("proposals") or {}).get("proposals", [])
+    chosen = report.get("chosen_proposal")
+    current = next((p for p in proposals if p.get("is_current")), None)
+    pick = chosen or current
+    if pick is None:
+        # dbopt kept the layout but listed no is_current proposal: any stored proposal gives
+        # the same "current" figures, which are the only ones used then.
+        pick = proposals[0] if proposals else None
+        print(f"note: propose listed no is_current proposal for {table}; whatif uses "
+              f"{'proposal ' + str(pick['id']) if pick else 'the best stored proposal'}", file=sys.stderr)
+    path = db.workdir / "whatif_test.sql"
+    starts = []  # 1-based line where each test query starts
+    line = 1
+    with path.open("w") as f:
+        for q in test:
+            sql = q["sql"].strip().rstrip(";")
+            starts.append(line)
+            f.write(sql + ";\n")
+            line += sql.count("\n") + 1
+    args = ["whatif", "--table-name", table, "--workload-file", str(path), "--format", "json"]
+    if pick is not None:
+        args += ["--proposal", str(pick["id"])]
+    w = db.json(*args)
+    by_line = {l: i for i, l in enumerate(starts)}
+    index = []
+    for q in w.get("queries", []):
+        i = by_line.get(q["line"])
+        if i is None or " ".join(q["sql"].split()) != " ".join(test[i]["sql"].strip().rstrip(";").split()):
+            raise BenchError(f"whatif: statement at line {q['line']} of {path} does not match a test query")
+        index.append(i)
+    skipped = [by_line.get(l) for l in w.get("skipped", [])]
+    if None in skipped:
+        raise BenchError(f"whatif: skipped lines {w.get('skipped')} of {path} do not all start a test query")
+    if len(index) + len(skipped) != len(test):
+        raise BenchError(f"whatif: {len(index)} priced + {len(skipped)} skipped statements, {len(test)} test queries")
+    report["whatif_test"] = w
+    report["whatif_test_index"] = {
+        "proposal_id": pick["id"] if pick else None,
+        "proposal_is_current": bool(pick and pick.get("is_current")),
+        "priced": index,
+        "skipped": skipped,
+    }
+
+
+def _cell(layout: str, queries: str, predicted, measured, **extra) -> dict:
+    r = ratio(predicted, measured) if predicted is not None and measured else None
+    return {
+        "layout": layout,
+        "queries": queries,
+        "predicted": predicted,
+        "measured": measured,
+        "ratio": r,
+        "in_band": (MODEL_BAND[0] <= r <= MODEL_BAND[1]) if r is not None and not math.isnan(r) else None,
+        **extra,
+    }
+
+
+def model_check(report: dict) -> None:
+    """The what-if model's predicted bytes beside the measured ones: current (initial) and
+    chosen layout, training and test queries; the chosen layout's predicted size beside its
+    built size; the test set per template. Measured bytes are the adapted table's own per query
+    (`query-log`'s `bytes_by_table`), the bytes the model prices; test queries that also scan
+    another table are counted apart as well (`*_single_table`)."""
+    layouts = report.get("layouts", {})
+    table = report.get("whatif_test", {}).get("table")
+    kept = not report.get("migrated")
+    calib = (report.get("proposals") or {}).get("calibration") or {}
+    pred = report.get("prediction") or {}
+    rows = [
+        _cell("current", "train", calib.get("predicted_bytes"), calib.get("measured_bytes"),
+              n=calib.get("queries"), source="propose calibration (logged training queries on the current layout)"),
+        _cell("chosen", "train", pred.get("predicted_bytes_train"),
+              pred.get("measured_bytes_train_scanning_table", pred.get("measured_bytes_train")),
+              n=pred.get("queries_train_scanning_table"),
+              source="chosen proposal's predicted bytes vs the training queries that scan the table, replayed on "
+              "the adapted layout" + (" (layout kept: current layout)" if kept else "")),
+    ]
+    w = report.get("whatif_test")
+    idx = report.get("whatif_test_index") or {}
+    templates = []
+    if w and "initial" in layouts:
+        priced = idx.get("priced", [])
+        init = layouts["initial"]["dbopt"]
+        adap = layouts.get("adapted", {}).get("dbopt")
+        single = [k for k, i in enumerate(priced) if {s.split("@")[0] for s in init[i].get("scans", [table])} <= {table}]
+        single_set = set(single)
+
+        def cells(layout: str, pkey: str, runs: list[dict] | None, total: float) -> dict:
+            if runs is None:
+                return _cell(layout, "test", None, None)
+            measured = sum(runs[i]["table_bytes"] for i in priced)
+            p1 = sum(w["queries"][k][pkey] for k in single)
+            m1 = sum(runs[priced[k]]["table_bytes"] for k in single)
+            return _cell(
+                layout, "test", total, measured, n=len(priced), skipped=len(idx.get("skipped", [])),
+                n_single_table=len(single), predicted_single_table=p1, measured_single_table=m1,
+                ratio_single_table=ratio(p1, m1) if m1 else None,
+                source=f"dbopt whatif ({'current' if pkey == 'current_bytes' else 'target'}) vs the test set on the "
+                + ("initial" if layout == "current" else "adapted") + " layout",
+            )
+
+        rows.append(cells("current", "current_bytes", init, w["current"]["estimate"]["bytes_scanned"]))
+        if kept:
+            rows.append(dict(_cell("chosen", "test", None, None), note="layout kept: no migration"))
+        else:
+            rows.append(cells("chosen", "target_bytes", adap, w["target"]["estimate"]["bytes_scanned"]))
+        by_t: dict[str, dict] = {}
+        for k, i in enumerate(priced):
+            t = by_t.setdefault(init[i]["template"], {
+                "template": init[i]["template"], "queries": 0, "other_tables": False,
+                "current_predicted": 0.0, "current_measured": 0, "chosen_predicted": 0.0, "chosen_measured": 0,
+            })
+            t["queries"] += 1
+            t["other_tables"] |= k not in single_set
+            t["current_predicted"] += w["queries"][k]["current_bytes"]
+            t["current_measured"] += init[i]["table_bytes"]
+            t["chosen_predicted"] += w["queries"][k]["target_bytes"]
+            t["chosen_measured"] += adap[i]["table_bytes"] if adap is not None else 0
+        for t in sorted(by_t.values(), key=lambda t: t["template"]):
+            for lay in ("current", "chosen"):
+                if lay == "chosen" and kept:
+                    t["chosen_predicted"] = t["chosen_measured"] = t["chosen_ratio"] = t["chosen_in_band"] = None
+                    continue
+                r = ratio(t[f"{lay}_predicted"], t[f"{lay}_measured"]) if t[f"{lay}_measured"] else None
+                t[f"{lay}_ratio"] = r
+                t[f"{lay}_in_band"] = MODEL_BAND[0] <= r <= MODEL_BAND[1] if r is not None else None
+            templates.append(t)
+        for i in idx.get("skipped", []):
+            templates.append({"template": init[i]["template"], "skipped": True})
+    report["model_check"] = rows
+    report["model_check_templates"] = templates
+    best = report.get("chosen_proposal")
+    if best and not kept and "adapted" in layouts:
+        built = layouts["adapted"]["bytes_on_disk"]
+        predicted = best.get("rewrite_write_bytes")
+        r = ratio(predicted, built) if predicted is not None else None
+        report["size_check"] = {
+            "predicted_bytes": predicted,
+            "built_bytes": built,
+            "ratio": r,
+            "in_band": MODEL_BAND[0] <= r <= MODEL_BAND[1] if r is not None else None,
+            "initial_bytes": layouts["initial"]["bytes_on_disk"],
+        }
+    else:
+        report["size_check"] = {"skipped": "layout kept: nothing was built"}
 
 
 def ratios(layouts: dict, report: dict) -> dict:
@@ -884,12 +1051,19 @@ def markdown(report: dict) -> str:
             f"({fmt(d['generate_seconds'], 1)} s / {fmt(d['tpchgen_cli_seconds'], 1)} s) | "
             f"{fmt(d['generate_seconds'] / d['tpchgen_cli_seconds'])} | near 1 |"
         )
-    p = report.get("prediction", {})
+    if "whatif_test" in report and "model_check" not in report:
+        model_check(report)  # a saved run from before the check was stored
+    if "model_check" in report:
+        lines += model_check_markdown(report)
+    else:
+        p = report.get("prediction", {})
+        lines += [
+            "",
+            f"What-if prediction for the training workload on the chosen layout: "
+            f"{fmt(p.get('predicted_bytes_train'))} bytes predicted, {fmt(p.get('measured_bytes_train'))} measured "
+            f"(predicted / measured {fmt(p.get('predicted_over_measured'))}).",
+        ]
     lines += [
-        "",
-        f"What-if prediction for the training workload on the chosen layout: "
-        f"{fmt(p.get('predicted_bytes_train'))} bytes predicted, {fmt(p.get('measured_bytes_train'))} measured "
-        f"(predicted / measured {fmt(p.get('predicted_over_measured'))}).",
         "",
         "## Per template (test set, medians)",
         "",
@@ -943,6 +1117,87 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def model_check_markdown(report: dict) -> list[str]:
+    lo, hi = MODEL_BAND
+
+    def band(x) -> str:
+        return "n/a" if x is None else ("yes" if x else "no")
+
+    def mib(x) -> str:
+        return "n/a" if x is None else f"{x / 2**20:,.2f}"
+
+    table = (report.get("whatif_test") or {}).get("table", report["dataset"]["name"])
+    idx = report.get("whatif_test_index") or {}
+    lines = [
+        "",
+        "## What-if model check",
+        "",
+        f"The what-if model's predicted bytes scanned of `{table}` beside the bytes measured (query log) on the "
+        f"current (initial) layout and on the chosen one, for the training queries and for the fresh test queries "
+        f"(predicted with `dbopt whatif` before any of them ran or the layout was rewritten"
+        + (f", proposal {idx['proposal_id']}" if idx.get("proposal_id") is not None else "")
+        + f"). Target: {lo} <= predicted / measured <= {hi} in every cell.",
+        "",
+        "| layout | queries | predicted MiB | measured MiB | predicted / measured | in band |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in report["model_check"]:
+        n = f" ({c['n']})" if c.get("n") is not None else ""
+        lines.append(
+            f"| {c['layout']} | {c['queries']}{n} | {mib(c['predicted'])} | {mib(c['measured'])} | "
+            f"{fmt(c['ratio'], 3)} | {band(c['in_band'])}{' (' + c['note'] + ')' if c.get('note') else ''} |"
+        )
+    lines += [
+        "",
+        f"Only queries that scan `{table}` count, and only `{table}`'s bytes of each (a join's other tables "
+        f"apart: `dbopt query-log`'s `bytes_by_table`), the bytes the model prices.",
+    ]
+    tests = [c for c in report["model_check"] if c["queries"] == "test" and c.get("n") is not None]
+    if tests and (tests[0].get("skipped") or tests[0].get("n_single_table") != tests[0]["n"]):
+        t0 = tests[0]
+        lines[-1] += (
+            f" Test set: {t0.get('skipped', 0)} queries do not scan `{table}` and are left out; "
+            f"{t0['n'] - t0['n_single_table']} of the {t0['n']} priced ones also scan another table. On the "
+            f"{t0['n_single_table']} that scan `{table}` alone, predicted / measured is "
+            + "; ".join(f"{c['layout']} {fmt(c.get('ratio_single_table'), 3)}" for c in tests)
+            + "."
+        )
+    sc = report.get("size_check") or {}
+    lines.append("")
+    if "skipped" in sc:
+        lines.append(f"Size of the chosen layout: {sc['skipped']}.")
+    else:
+        lines.append(
+            f"Size of the chosen layout: {mib(sc['predicted_bytes'])} MiB predicted (proposal's rewrite_write_bytes), "
+            f"{mib(sc['built_bytes'])} MiB built (initial {mib(sc['initial_bytes'])} MiB); predicted / built "
+            f"{fmt(sc['ratio'], 3)}, in band: {band(sc['in_band'])}."
+        )
+    tps = report.get("model_check_templates") or []
+    if tps:
+        lines += [
+            "",
+            "Per template, test set (sums over the template's queries; * = also scans another table):",
+            "",
+            "| template | queries | current predicted MiB | current measured MiB | current ratio | chosen predicted MiB | chosen measured MiB | chosen ratio |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for t in tps:
+            if t.get("skipped"):
+                continue
+            def r(lay):
+                x = t.get(f"{lay}_ratio")
+                return "n/a" if x is None else f"{x:.3f}{'' if t.get(f'{lay}_in_band') else ' (out)'}"
+            lines.append(
+                f"| {t['template']}{' *' if t['other_tables'] else ''} | {t['queries']} | {mib(t['current_predicted'])} | "
+                f"{mib(t['current_measured'])} | {r('current')} | {mib(t['chosen_predicted'])} | "
+                f"{mib(t['chosen_measured'])} | {r('chosen')} |"
+            )
+        skipped = sorted({t["template"] for t in tps if t.get("skipped")})
+        if skipped:
+            lines.append(f"\nNot priced (no scan of `{table}`): {', '.join(skipped)}.")
+    return lines
+
+
 def workload_line(report: dict) -> str:
     w = report["workload"]
     runs = f"{report['repeats']} runs each, median of the hot runs."
@@ -971,7 +1226,7 @@ def chosen_line(report: dict) -> str:
     return "\n".join(lines)
 
 
-REQUIRED_KEYS = ["machine", "dataset", "workload", "layouts", "ratios", "migration", "prediction"]
+REQUIRED_KEYS = ["machine", "dataset", "workload", "layouts", "ratios", "migration", "prediction", "model_check"]
 
 
 def main() -> int:

@@ -900,3 +900,30 @@ fn verbosity_flags_and_rust_log_choose_what_stderr_shows() {
     let both = run(&ws, &["-v", "-q", "tables"]);
     assert_eq!(both.code(), Some(2), "{}", both.stderr());
 }
+
+#[test]
+fn query_log_json_splits_a_joins_bytes_by_table() {
+    let ws = generated();
+    run(
+        &ws,
+        &[
+            "query",
+            "--table-name",
+            "events",
+            "SELECT c.segment, count(*) FROM events e JOIN customers c \
+             ON e.customer_id = c.customer_id WHERE e.customer_id < 50 GROUP BY c.segment",
+        ],
+    )
+    .success();
+    let out = run(&ws, &["query-log", "--format", "json"]).success();
+    let rows: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let last = rows
+        .as_array()
+        .and_then(|r| r.last())
+        .expect("one logged query");
+    let by_table = last["bytes_by_table"].as_object().expect("bytes_by_table");
+    let events = by_table["events"].as_u64().unwrap();
+    let customers = by_table["customers"].as_u64().unwrap();
+    assert!(events > 0 && customers > 0, "{by_table:?}");
+    assert_eq!(last["bytes_scanned"].as_u64(), Some(events + customers));
+}

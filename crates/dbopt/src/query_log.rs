@@ -46,6 +46,8 @@ pub struct QueryLogRow {
     pub error: Option<String>,
     /// `table@layout` of every managed table the query scanned.
     pub scans: Vec<String>,
+    /// Bytes scanned per managed table (a join's tables apart; `bytes_scanned` is their sum).
+    pub bytes_by_table: std::collections::BTreeMap<String, u64>,
 }
 
 impl Workspace {
@@ -90,5 +92,9 @@ fn query_log_row(q: LoggedQuery) -> QueryLogRow {
             .iter()
             .map(|s| format!("{}@{}", s.table, s.layout_id))
             .collect(),
+        bytes_by_table: e.scans.iter().fold(Default::default(), |mut acc, s| {
+            *acc.entry(s.table.to_string()).or_default() += s.metrics.bytes_scanned;
+            acc
+        }),
     }
 }
