@@ -250,11 +250,23 @@ fn customer_lookups_propose_a_customer_led_sort_or_bloom_filter() {
     assert!(customer_led, "{}", best["description"]);
 }
 
-/// Measured bytes of the queries logged on `layout` after query id `after`, in log order.
-fn measured_on(ws: &TempWorkspace, layout: &str, after: i64) -> Vec<u64> {
+/// Runs the `.sql` file `file` on `events` and sums the bytes its queries measured on `layout`.
+fn run_and_measure(ws: &TempWorkspace, file: &str, layout: &str) -> u64 {
+    let before = common::logged_queries(ws).last().map_or(0, |q| q.id);
+    run(
+        ws,
+        &[
+            "run-workload",
+            "--table-name",
+            "events",
+            "--workload-file",
+            file,
+        ],
+    )
+    .success();
     common::logged_queries(ws)
         .into_iter()
-        .filter(|q| q.id > after && q.entry.error.is_none())
+        .filter(|q| q.id > before && q.entry.error.is_none())
         .filter(|q| {
             q.entry
                 .layout_id
@@ -262,11 +274,7 @@ fn measured_on(ws: &TempWorkspace, layout: &str, after: i64) -> Vec<u64> {
                 .is_some_and(|l| l.as_str() == layout)
         })
         .map(|q| q.entry.metrics.bytes_scanned)
-        .collect()
-}
-
-fn last_query_id(ws: &TempWorkspace) -> i64 {
-    common::logged_queries(ws).last().map_or(0, |q| q.id)
+        .sum()
 }
 
 #[test]
@@ -316,19 +324,7 @@ fn whatif_predicts_fresh_queries_within_15_percent_before_and_after_the_rewrite(
         );
     };
 
-    let before = last_query_id(&ws);
-    run(
-        &ws,
-        &[
-            "run-workload",
-            "--table-name",
-            "events",
-            "--workload-file",
-            fresh_arg,
-        ],
-    )
-    .success();
-    let initial: u64 = measured_on(&ws, "initial", before).iter().sum();
+    let initial = run_and_measure(&ws, fresh_arg, "initial");
     within("the layout as it is", predicted("current"), initial);
 
     let id = best["id"].as_i64().unwrap().to_string();
@@ -346,19 +342,7 @@ fn whatif_predicts_fresh_queries_within_15_percent_before_and_after_the_rewrite(
     .success();
     run(&ws, &["migration-worker", "--once"]).success();
     let target = best["target_layout"].as_str().unwrap();
-    let before = last_query_id(&ws);
-    run(
-        &ws,
-        &[
-            "run-workload",
-            "--table-name",
-            "events",
-            "--workload-file",
-            fresh_arg,
-        ],
-    )
-    .success();
-    let adapted: u64 = measured_on(&ws, target, before).iter().sum();
+    let adapted = run_and_measure(&ws, fresh_arg, target);
     within("the target layout", predicted("target"), adapted);
 
     // The predicted size is stored with the proposal and shown beside the built layout's.
