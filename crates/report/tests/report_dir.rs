@@ -121,7 +121,7 @@ fn csv_files_parse_with_expected_rows() {
     let expected = [
         ("layout_eval.csv", 4, 11),
         ("query_routing_summary.csv", 3, 7),
-        ("proposals.csv", 3, 13),
+        ("proposals.csv", 3, 15),
     ];
     for (name, rows, columns) in expected {
         let (header, records) = csv_records(&read(&dir, name));
