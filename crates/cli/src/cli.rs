@@ -158,6 +158,8 @@ pub enum Command {
     Report(crate::commands::report::ReportArgs),
     /// Serve /metrics and /healthz; optionally run autopilot and the migration worker too.
     Serve(crate::commands::serve::ServeArgs),
+    /// Fit the what-if model's file and row-group prices to this machine from logged latencies.
+    Calibrate(crate::commands::calibrate::CalibrateArgs),
     /// Measure engine settings on the hottest logged queries; --write stores the fastest.
     Tune(crate::commands::tune::TuneArgs),
     /// The column-chunk cache of a running `dbopt serve`: stats, clear, warm.

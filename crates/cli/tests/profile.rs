@@ -207,3 +207,69 @@ fn tune_measures_each_setting_on_the_logged_workload_and_writes_a_config_that_pa
     )
     .success();
 }
+
+#[test]
+fn calibrate_fits_prices_from_logged_latencies_and_writes_them() {
+    let ws = dbopt_testkit::TempWorkspace::new();
+    common::generate_events(&ws, "300000", "5", "16384", &["--order", "shuffled"]);
+    // Too few measured queries: refused with the reason, exit code 2.
+    common::run(&ws, &["calibrate", "--table-name", "events"]).user_error("at least 20");
+    // Whole-table aggregates over wide columns and point lookups: latency grows with bytes.
+    let sql: String = (0..12)
+        .map(|i| {
+            format!(
+                "SELECT count(*), sum(amount), max(event_ts), min(session_id), max(referrer) FROM events WHERE duration_ms >= {i};\n\
+                 SELECT event_type, count(*) FROM events WHERE event_id = {} GROUP BY event_type;\n",
+                1000 + i
+            )
+        })
+        .collect();
+    let file = ws.root().join("mix.sql");
+    std::fs::write(&file, sql).unwrap();
+    common::run(
+        &ws,
+        &[
+            "run-workload",
+            "--table-name",
+            "events",
+            "--workload-file",
+            file.to_str().unwrap(),
+        ],
+    )
+    .success();
+    let out = common::run(
+        &ws,
+        &[
+            "calibrate",
+            "--table-name",
+            "events",
+            "--write",
+            "--format",
+            "json",
+        ],
+    )
+    .success();
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["fit"]["queries"], 24, "{report}");
+    assert!(
+        report["fit"]["ms_per_byte"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    for key in ["file", "row_group", "page"] {
+        assert!(
+            report["calibrated"][key].as_f64().unwrap() >= 0.0,
+            "{report}"
+        );
+    }
+    assert_eq!(report["calibrated"]["page"], report["current"]["page"]);
+    // The written prices are what dbopt now reads, and propose runs with them.
+    let shown = common::run(&ws, &["config", "show"]).success();
+    let row_group = report["calibrated"]["row_group"].as_f64().unwrap().round() as u64;
+    assert!(
+        shown.lines().any(|l| l.contains("row_group_price_bytes")
+            && l.contains(&row_group.to_string())
+            && l.contains("dbopt.toml")),
+        "{shown}"
+    );
+    common::run(&ws, &["propose", "--table-name", "events"]).success();
+}

@@ -138,6 +138,24 @@ pub const KEYS: &[ConfigKey] = &[
         doc: "recommend a candidate only if its predicted size grows the table by at most this fraction",
     },
     ConfigKey {
+        name: "file_price_bytes",
+        env_alias: None,
+        default: "262144",
+        doc: "what-if price of opening a file, in bytes scanned (`dbopt calibrate --write` fits it)",
+    },
+    ConfigKey {
+        name: "row_group_price_bytes",
+        env_alias: None,
+        default: "16384",
+        doc: "what-if price of visiting a row group, in bytes scanned (`dbopt calibrate --write` fits it)",
+    },
+    ConfigKey {
+        name: "page_price_bytes",
+        env_alias: None,
+        default: "1024",
+        doc: "what-if price of decoding one column page, in bytes scanned",
+    },
+    ConfigKey {
         name: "lease_seconds",
         env_alias: None,
         default: "30",
@@ -308,6 +326,8 @@ pub struct Settings {
     pub min_predicted_reduction: f64,
     /// Most predicted growth of the table's size a recommended candidate may bring.
     pub max_size_growth: f64,
+    /// What-if prices in byte-equivalents: file, row group, page.
+    pub prices: [f64; 3],
     /// Migration lease length in seconds.
     pub lease_seconds: u64,
     /// The routing policy name (the route crate owns the names and checks it).
@@ -458,6 +478,11 @@ impl Config {
             sort_min_query_share: p.number("sort_min_query_share")?,
             min_predicted_reduction: p.number("min_predicted_reduction")?,
             max_size_growth: p.non_negative("max_size_growth")?,
+            prices: [
+                p.non_negative("file_price_bytes")?,
+                p.non_negative("row_group_price_bytes")?,
+                p.non_negative("page_price_bytes")?,
+            ],
             lease_seconds: p.count("lease_seconds")?,
             policy: p.text("policy").to_string(),
             objective: p.text("objective").to_string(),
@@ -544,6 +569,11 @@ impl Config {
     /// Most predicted growth of the table's size a recommended candidate may bring.
     pub fn max_size_growth(&self) -> f64 {
         self.settings.max_size_growth
+    }
+    /// The what-if model's prices in bytes: opening a file, visiting a row group, decoding a
+    /// page (`dbopt calibrate` fits the first two per machine).
+    pub fn price_bytes(&self) -> [f64; 3] {
+        self.settings.prices
     }
     /// Migration lease length in seconds.
     pub fn lease_seconds(&self) -> u64 {

@@ -8,6 +8,7 @@ pub mod adopt;
 pub mod analyze;
 pub mod autopilot;
 pub mod cache;
+pub mod calibrate;
 pub mod canary;
 pub mod demo;
 pub mod error;

@@ -7,7 +7,7 @@ use dbopt_analyze::{cluster_id, shape};
 use dbopt_catalog::NewProposal;
 use dbopt_core::TableName;
 use dbopt_propose::whatif::{Workload, estimate};
-use dbopt_propose::{Geometry, Proposal, ProposeInput, Thresholds, WhatIfQuery, propose};
+use dbopt_propose::{Geometry, Prices, Proposal, ProposeInput, Thresholds, WhatIfQuery, propose};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -85,6 +85,16 @@ fn restrict_to_cluster(
 }
 
 impl Workspace {
+    /// The what-if model's prices as configured (`dbopt calibrate --write` fits them).
+    pub fn model_prices(&self) -> Prices {
+        let [file, row_group, page] = self.config().price_bytes();
+        Prices {
+            file,
+            row_group,
+            page,
+        }
+    }
+
     /// Proposes layouts for `table` from its logged queries at or after `since_ms` (only those
     /// of `cluster` when given: a layout for one query shape that the live layouts serve badly).
     #[tracing::instrument(name = "propose", skip_all, fields(table = %table, cluster = cluster))]
@@ -144,13 +154,14 @@ impl Workspace {
                 min_predicted_reduction: config.min_predicted_reduction(),
                 max_size_growth: config.max_size_growth(),
             },
+            prices: self.model_prices(),
         };
         let proposals = propose(&input)?;
         let calibration = if measured.is_empty() {
             None
         } else {
             let (qs, bytes): (Vec<WhatIfQuery>, Vec<u64>) = measured.into_values().unzip();
-            let workload = Workload::new(&sample, &qs);
+            let workload = Workload::new(&sample, &qs).with_prices(self.model_prices());
             let e = estimate(
                 &sample,
                 &analysis.stats,

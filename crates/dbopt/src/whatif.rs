@@ -74,7 +74,7 @@ impl Workspace {
         let manifest = self.layout_manifest(table, &layout)?;
         let (stats, sample) = self.layout_stats_and_sample(table, &layout)?;
         let (lines, queries, skipped) = self.priced_statements(table, file).await?;
-        let workload = Workload::new(&sample, &queries);
+        let workload = Workload::new(&sample, &queries).with_prices(self.model_prices());
         let current_geometry = Geometry {
             row_group_rows: stats.row_group_rows.max(1),
             page_rows: manifest.spec.effective_page_rows() as u64,

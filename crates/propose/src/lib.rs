@@ -10,12 +10,14 @@
 //! for the layout as it is), `rank::rank` (figures, order and reasons as values), then
 //! `explain::explain` (the reasons in words).
 
+pub mod calibrate;
 pub mod candidates;
 pub mod explain;
 pub mod rank;
 pub mod sample;
 pub mod whatif;
 
+pub use calibrate::Prices;
 pub use candidates::{Candidate, Thresholds};
 pub use rank::{Loss, RankContext, Ranked, Reason};
 pub use sample::Sample;
@@ -108,6 +110,8 @@ pub struct ProposeInput<'a> {
     pub sample: &'a Sample,
     /// Thresholds from the configuration.
     pub thresholds: Thresholds,
+    /// The model's fixed prices (calibrated per machine, or the defaults).
+    pub prices: Prices,
 }
 
 /// Generates, prices and ranks candidates; the current layout is always among them.
@@ -131,7 +135,7 @@ pub fn propose(input: &ProposeInput<'_>) -> Result<Vec<Proposal>, ProposeError> 
 /// The what-if estimate of the current layout (kept as it is) and of each generated
 /// candidate (rewritten at its own geometry).
 fn price(input: &ProposeInput<'_>) -> Result<(Estimate, Vec<(Candidate, Estimate)>), ProposeError> {
-    let workload = whatif::Workload::new(input.sample, input.queries);
+    let workload = whatif::Workload::new(input.sample, input.queries).with_prices(input.prices);
     let current = whatif::estimate(
         input.sample,
         input.stats,
@@ -306,6 +310,7 @@ mod tests {
                 min_predicted_reduction: 0.3,
                 max_size_growth: 0.25,
             },
+            prices: Prices::default(),
         };
         propose(&input).unwrap()
     }

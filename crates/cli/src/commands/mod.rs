@@ -5,6 +5,7 @@ pub mod adopt_layout;
 pub mod analyze;
 pub mod autopilot;
 pub mod cache;
+pub mod calibrate;
 pub mod canary;
 pub mod completions;
 mod config;
@@ -94,6 +95,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::Completions(args) => completions::run(&args),
         Command::Cache(args) => cache::run(args),
         Command::Tune(args) => tune::run(open(config)?, args, cli.global.config.clone()).await,
+        Command::Calibrate(args) => calibrate::run(open(config)?, args, cli.global.config.clone()),
         Command::RouteBench(args) => route_bench::run(open(config)?, args),
         Command::Status(args) => status::run(open(config)?, args),
         Command::Jobs(args) => jobs::run(open(config)?, args),

@@ -15,6 +15,7 @@ pub use arrange::{Part, arrange, compression_ratios};
 pub use zone::{Zone, row_matches};
 
 use crate::ProposeError;
+use crate::calibrate::Prices;
 use crate::sample::{Key, Sample};
 use dbopt_core::LayoutSpec;
 use dbopt_core::layout::{BLOOM_FPP, ROWS_PER_FILE};
@@ -169,6 +170,7 @@ pub struct Workload<'a> {
     queries: &'a [WhatIfQuery],
     matches: Vec<QueryMatch>,
     filter_columns: BTreeSet<String>,
+    prices: Prices,
 }
 
 impl<'a> Workload<'a> {
@@ -186,7 +188,15 @@ impl<'a> Workload<'a> {
             queries,
             matches,
             filter_columns,
+            prices: Prices::default(),
         }
+    }
+
+    /// The same workload priced at `prices` (calibrated for this machine) instead of the
+    /// built-in defaults.
+    pub fn with_prices(mut self, prices: Prices) -> Self {
+        self.prices = prices;
+        self
     }
 }
 
@@ -611,13 +621,13 @@ impl Estimate {
             .or_default() += total;
     }
 
-    /// Bytes plus metadata plus the fixed prices of the files, row groups and pages read.
-    pub fn price(&self) -> f64 {
+    /// Bytes plus metadata plus the fixed `prices` of the files, row groups and pages read.
+    pub fn price(&self, prices: &Prices) -> f64 {
         self.bytes_scanned
             + self.metadata_bytes
-            + self.files_read * FILE_PRICE_BYTES
-            + self.row_groups_read * ROW_GROUP_PRICE_BYTES
-            + self.pages_read * PAGE_PRICE_BYTES
+            + self.files_read * prices.file
+            + self.row_groups_read * prices.row_group
+            + self.pages_read * prices.page
     }
 }
 
@@ -680,7 +690,7 @@ pub fn estimate(
     } else {
         est.size_bytes = predicted_size(stats, &rates, &spec.partition_by, est.row_groups_total);
     }
-    est.cost = est.price();
+    est.cost = est.price(&workload.prices);
     Ok(est)
 }
 
