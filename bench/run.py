@@ -43,7 +43,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 HOLDOUT_TEMPLATES = ["user_sessions", "amount_duration"]
-TPCHGEN_ZSTD_LEVEL = 3  # the level dbopt writes; tpchgen-cli is timed at the same one
+TPCHGEN_ZSTD_LEVEL = 1  # dbopt_core::layout::ZSTD_LEVEL; tpchgen-cli is timed at the same one
 IDEAL_FLOOR_BYTES = 1024  # a count(*) needs only metadata; floor the ideal so ratios stay finite
 
 

@@ -87,6 +87,19 @@ impl Default for FileShape {
 pub const DEFAULT_ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Rows per data page when a spec does not say.
 pub const DEFAULT_PAGE_ROWS: usize = 8 * 1024;
+/// ZSTD level of every Parquet file dbopt writes (and of the sample the what-if model
+/// compresses to predict a layout's size). Level 1 against 3, measured on a rewrite of 2M
+/// events and of TPC-H SF 0.5 lineitem (with `DICTIONARY_PAGE_BYTES`): 9-13% less time per
+/// rewrite for 2.8% more bytes on lineitem and 3.6% fewer on events.
+pub const ZSTD_LEVEL: i32 = 1;
+
+/// Largest dictionary page a column chunk keeps before the writer falls back to plain
+/// encoding. A high-cardinality column (ids, session keys, timestamps) otherwise interns up to
+/// 1 MiB of values per row group and writes a dictionary it then abandons: at 128 KiB the
+/// same rewrites ran 8-20% faster and wrote 10-13% fewer bytes; low-cardinality columns
+/// (countries, devices, flags) stay dictionary encoded.
+pub const DICTIONARY_PAGE_BYTES: usize = 128 << 10;
+
 /// False-positive rate of the Parquet bloom filters a layout's `bloom_filter_columns` get
 /// (the writer builds them at this rate; the what-if model prices them with it).
 pub const BLOOM_FPP: f64 = 0.01;

@@ -6,7 +6,7 @@ use crate::EngineError;
 use crate::column_writer::ColumnParallelWriter;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use dbopt_core::layout::{BLOOM_FPP, MANIFEST_FILE};
+use dbopt_core::layout::{BLOOM_FPP, DICTIONARY_PAGE_BYTES, MANIFEST_FILE, ZSTD_LEVEL};
 use dbopt_core::{LayoutManifest, LayoutSpec, ManifestFile};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -23,13 +23,15 @@ pub(crate) fn writer_properties(spec: &LayoutSpec) -> WriterProperties {
     let page_rows = spec.effective_page_rows();
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
+            ZstdLevel::try_new(ZSTD_LEVEL).expect("ZSTD_LEVEL is a valid zstd level"),
         ))
+        .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(spec.effective_row_group_rows()))
         .set_data_page_row_count_limit(page_rows)
         .set_write_batch_size(page_rows.clamp(1, 1024))
         .set_created_by(format!("dbopt {}", env!("CARGO_PKG_VERSION")));
+
     for column in &spec.bloom_filter_columns {
         let path = ColumnPath::from(column.as_str());
         builder = builder

@@ -131,7 +131,8 @@ fn partition(
     Ok(parts)
 }
 
-/// Compressed bytes per column of `batch` written as one ZSTD Parquet row group.
+/// Compressed bytes per column of `batch` written as one ZSTD Parquet row group, at the
+/// writer's level and dictionary limit.
 fn compressed_sizes(
     batch: &arrow::array::RecordBatch,
     page_rows: u64,
@@ -141,8 +142,9 @@ fn compressed_sizes(
     use parquet::file::properties::WriterProperties;
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
+            ZstdLevel::try_new(dbopt_core::layout::ZSTD_LEVEL).expect("a valid zstd level"),
         ))
+        .set_dictionary_page_size_limit(dbopt_core::layout::DICTIONARY_PAGE_BYTES)
         .set_max_row_group_row_count(Some(batch.num_rows().max(1)))
         .set_data_page_row_count_limit(page_rows.max(1) as usize)
         .set_write_batch_size((page_rows as usize).clamp(1, 1024))
