@@ -166,6 +166,25 @@ impl Sample {
         self.batch.column_by_name(column)
     }
 
+    /// The table's distinct non-null values of `column`, estimated from the sample with GEE:
+    /// values seen once scale by sqrt(table rows / sample rows), values seen more often count
+    /// once. None for a column the sample does not hold.
+    pub fn distinct_estimate(&self, column: &str) -> Option<u64> {
+        let keys = self.keys(column)?;
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for k in keys.iter().flatten() {
+            let text = match k {
+                Key::Num(v) => v.to_bits().to_string(),
+                Key::Str(s) => s.clone(),
+            };
+            *counts.entry(text).or_default() += 1;
+        }
+        let singletons = counts.values().filter(|v| **v == 1).count() as f64;
+        let repeated = counts.len() as f64 - singletons;
+        let scale = (1.0 / self.fraction()).sqrt();
+        Some((scale * singletons + repeated).round() as u64)
+    }
+
     /// Fills the sample-based fields of `stats`: data type, distinct estimate (GEE), min/max
     /// and clustering (how narrow each row group's range is, at the layout's row-group size).
     pub fn complete_stats(&self, stats: &mut TableStats) {
@@ -183,15 +202,9 @@ impl Sample {
             let Some(keys) = self.keys(&c.column) else {
                 continue;
             };
-            let mut counts: BTreeMap<String, u64> = BTreeMap::new();
             let mut min: Option<&Key> = None;
             let mut max: Option<&Key> = None;
             for k in keys.iter().flatten() {
-                let text = match k {
-                    Key::Num(v) => v.to_bits().to_string(),
-                    Key::Str(s) => s.clone(),
-                };
-                *counts.entry(text).or_default() += 1;
                 if min.is_none_or(|m| k.total_cmp(m) == Ordering::Less) {
                     min = Some(k);
                 }
@@ -199,15 +212,7 @@ impl Sample {
                     max = Some(k);
                 }
             }
-            let n = keys.iter().flatten().count() as f64;
-            let singletons = counts.values().filter(|v| **v == 1).count() as f64;
-            let repeated = counts.len() as f64 - singletons;
-            let scale = (1.0 / self.fraction()).sqrt();
-            c.distinct_estimate = if n == 0.0 {
-                0
-            } else {
-                (scale * singletons + repeated).round() as u64
-            };
+            c.distinct_estimate = self.distinct_estimate(&c.column).unwrap_or(0);
             let to_lit = |k: &Key| match k {
                 Key::Str(s) => Lit::Str(s.clone()),
                 Key::Num(v) if is_date => Lit::Date(*v as i32),

@@ -99,6 +99,34 @@ fn match_rows(sample: &Sample, filters: &[Predicate]) -> QueryMatch {
     QueryMatch { rows, rate }
 }
 
+/// The match rate of a query no sample row matches. An equality or IN lookup matches about
+/// its values' share of the column's distinct values (a user's events, an order's lines):
+/// values / distinct estimate, at most one row in the sample's size (it saw none). Without a
+/// lookup, half a row of the table.
+fn unseen_rate(
+    sample: &Sample,
+    filters: &[Predicate],
+    distinct: &mut HashMap<String, Option<u64>>,
+) -> f64 {
+    let floor = 0.5 / sample.table_rows as f64;
+    let ceiling = 1.0 / sample.rows().max(1) as f64;
+    filters
+        .iter()
+        .filter_map(|p| {
+            let values = match &p.kind {
+                PredicateKind::Eq { .. } => 1.0,
+                PredicateKind::In { values } => values.len() as f64,
+                _ => return None,
+            };
+            let d = *distinct
+                .entry(p.column.clone())
+                .or_insert_with(|| sample.distinct_estimate(&p.column));
+            d.filter(|d| *d > 0).map(|d| values / d as f64)
+        })
+        .reduce(f64::min)
+        .map_or(floor, |rate| rate.clamp(floor, ceiling.max(floor)))
+}
+
 /// Probability that a run of `full_rows` rows holds at least one row matching at `rate`.
 fn p_any(rate: f64, full_rows: f64) -> f64 {
     1.0 - (1.0 - rate.clamp(0.0, 1.0)).powf(full_rows.max(0.0))
@@ -176,9 +204,17 @@ pub struct Workload<'a> {
 impl<'a> Workload<'a> {
     /// Evaluates every query's predicates on the sample rows once.
     pub fn new(sample: &Sample, queries: &'a [WhatIfQuery]) -> Self {
+        let mut distinct: HashMap<String, Option<u64>> = HashMap::new();
         let matches = queries
             .iter()
-            .map(|q| match_rows(sample, &prunable(&q.usage.filters)))
+            .map(|q| {
+                let filters = prunable(&q.usage.filters);
+                let mut m = match_rows(sample, &filters);
+                if m.rows.iter().all(|r| !r) {
+                    m.rate = unseen_rate(sample, &filters, &mut distinct);
+                }
+                m
+            })
             .collect();
         let filter_columns = queries
             .iter()
@@ -733,6 +769,11 @@ mod tests {
     };
 
     fn sample() -> Sample {
+        sample_of(30)
+    }
+
+    /// The 30-row fixture as a sample of a table of `table_rows` rows.
+    fn sample_of(table_rows: u64) -> Sample {
         let x: Vec<i64> = (0..30).collect();
         let k: Vec<&str> = (0..30).map(|i| if i < 15 { "a" } else { "b" }).collect();
         let c: Vec<i64> = (0..30).map(|i| i * 7 % 30).collect();
@@ -750,7 +791,7 @@ mod tests {
             ],
         )
         .unwrap();
-        Sample::new(&[batch], 30).unwrap()
+        Sample::new(&[batch], table_rows).unwrap()
     }
 
     fn stats() -> TableStats {
@@ -875,6 +916,36 @@ mod tests {
         assert_eq!(predicted_size(&stats(), &rates, &[], 3), 300.0 + 300.0);
         let kept = run(&LayoutSpec::default(), true, query(vec![], &["x"]));
         assert_eq!(kept.size_bytes, 480.0, "a kept layout is its measured size");
+    }
+
+    #[test]
+    fn a_lookup_the_sample_never_saw_matches_its_share_of_the_distinct_values() {
+        // 30 sample rows of a 300-row table: c's 30 values are each seen once, so GEE
+        // estimates sqrt(300 / 30) * 30 = 94.9, rounded to 95 distinct values; one is 1/95.
+        let sample = sample_of(300);
+        let mut cache = HashMap::new();
+        let lookup = unseen_rate(&sample, &[eq("c", Lit::Int(1000))], &mut cache);
+        assert!((lookup - 1.0 / 95.0).abs() < 1e-12, "{lookup}");
+        assert!(
+            cache.contains_key("c"),
+            "the estimate is computed once per column"
+        );
+        // Three IN values, three times the share; a range keeps half a row of the table.
+        let values = vec![Lit::Int(1000), Lit::Int(1001), Lit::Int(1002)];
+        let three = PredicateKind::In { values };
+        let p = Predicate {
+            column: "c".into(),
+            kind: three,
+        };
+        assert!((unseen_rate(&sample, &[p], &mut cache) - 3.0 * lookup).abs() < 1e-12);
+        assert_eq!(
+            unseen_rate(&sample, &[range("x", 100, 200)], &mut cache),
+            0.5 / 300.0
+        );
+        // k has two values: one of them would be half the rows, more than the sample allows
+        // for a value it never saw (at most one row in its 30).
+        let rare = unseen_rate(&sample, &[eq("k", Lit::Str("z".into()))], &mut cache);
+        assert_eq!(rare, 1.0 / 30.0);
     }
 
     #[test]
