@@ -161,7 +161,8 @@ fn compound_sort(qualifying: &[&ColumnUsage]) -> Vec<(LayoutSpec, String)> {
     out
 }
 
-/// Z-order and Hilbert clustering when several filters compete.
+/// Z-order and Hilbert clustering when several filters compete; with three or more, also a
+/// curve on the two most useful and a sort on the third inside its cells.
 fn curves(qualifying: &[&ColumnUsage]) -> Vec<(LayoutSpec, String)> {
     let mut out = Vec::new();
     let mut push = |spec: LayoutSpec, rationale: String| out.push((spec, rationale));
@@ -188,6 +189,22 @@ fn curves(qualifying: &[&ColumnUsage]) -> Vec<(LayoutSpec, String)> {
                 ),
             );
         }
+    }
+    // With three or more, the two most useful on a Hilbert curve (finer cells than a curve
+    // over all of them) and, inside each cell, a sort on the third: its ranges stay narrow
+    // in every page the curve leaves to read.
+    if let [first, second, third, ..] = curve_cols[..] {
+        push(
+            LayoutSpec {
+                cluster_by: vec![first.to_string(), second.to_string()],
+                curve: Curve::Hilbert,
+                sort_by: sort(&[third]),
+                ..Default::default()
+            },
+            format!(
+                "a curve on the two most useful filters ({first}, {second}) and a sort on {third} inside each of its cells"
+            ),
+        );
     }
     out
 }
@@ -426,5 +443,41 @@ mod tests {
                 .any(|c| c.spec.page_rows == Some(DEFAULT_PAGE_ROWS / 4))
         );
         assert!(c.iter().all(|c| c.spec.validate().is_ok()));
+    }
+
+    #[test]
+    fn three_competing_filters_also_get_a_curve_on_two_and_a_sort_inside_its_cells() {
+        let p = profile(vec![
+            usage("day", 0.6, 0, 6),
+            usage("customer_id", 0.4, 4, 0),
+            usage("amount", 0.3, 0, 3),
+        ]);
+        let ndv = [("day", 365), ("customer_id", 50_000), ("amount", 10_000)];
+        let c = generate(
+            &p,
+            &stats(1_000_000, &ndv),
+            &LayoutSpec::default(),
+            &thresholds(),
+        );
+        let all_three = c.iter().filter(|c| c.spec.cluster_by.len() == 3).count();
+        assert_eq!(all_three, 2, "Z-order and Hilbert on all three");
+        let nested = c
+            .iter()
+            .find(|c| c.spec.cluster_by.len() == 2 && !c.spec.sort_by.is_empty())
+            .expect("a curve on two with a sort inside");
+        assert_eq!(nested.spec.curve, Curve::Hilbert);
+        let sorted: Vec<&str> = nested
+            .spec
+            .sort_by
+            .iter()
+            .map(|k| k.column.as_str())
+            .collect();
+        assert_eq!(sorted.len(), 1);
+        assert!(!nested.spec.cluster_by.iter().any(|c| c == sorted[0]));
+        assert!(
+            nested.rationale.contains("inside each of its cells"),
+            "{}",
+            nested.rationale
+        );
     }
 }
