@@ -133,10 +133,7 @@ impl Workspace {
             }
         }
         let queries: Vec<WhatIfQuery> = by_sql.into_values().collect();
-        let geometry = Geometry {
-            row_group_rows: analysis.stats.row_group_rows.max(1),
-            page_rows: manifest.spec.effective_page_rows() as u64,
-        };
+        let geometry = Geometry::as_written(&analysis.stats, &manifest.spec);
         let config = self.config();
         let input = ProposeInput {
             current_layout: analysis.layout.clone(),

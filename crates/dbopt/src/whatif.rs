@@ -69,20 +69,14 @@ impl Workspace {
         target: &SpecSource,
         file: &Path,
     ) -> Result<WhatIf, DbError> {
-        let (_, target_spec) = self.resolve_spec(table, target)?;
         let layout = self.require_table(table)?.active_layout;
+        let (_, target_spec) = self.resolve_spec(table, target)?;
         let manifest = self.layout_manifest(table, &layout)?;
         let (stats, sample) = self.layout_stats_and_sample(table, &layout)?;
         let (lines, queries, skipped) = self.priced_statements(table, file).await?;
         let workload = Workload::new(&sample, &queries).with_prices(self.model_prices());
-        let current_geometry = Geometry {
-            row_group_rows: stats.row_group_rows.max(1),
-            page_rows: manifest.spec.effective_page_rows() as u64,
-        };
-        let target_geometry = Geometry {
-            row_group_rows: target_spec.effective_row_group_rows() as u64,
-            page_rows: target_spec.effective_page_rows() as u64,
-        };
+        let current_geometry = Geometry::as_written(&stats, &manifest.spec);
+        let target_geometry = Geometry::of_spec(&target_spec);
         let now = estimate(
             &sample,
             &stats,

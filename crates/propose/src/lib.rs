@@ -152,16 +152,12 @@ fn price(input: &ProposeInput<'_>) -> Result<(Estimate, Vec<(Candidate, Estimate
     );
     let mut priced = Vec::with_capacity(generated.len());
     for c in generated {
-        let geometry = Geometry {
-            row_group_rows: c.spec.effective_row_group_rows() as u64,
-            page_rows: c.spec.effective_page_rows() as u64,
-        };
         let e = whatif::estimate(
             input.sample,
             input.stats,
             &c.spec,
             false,
-            geometry,
+            Geometry::of_spec(&c.spec),
             &workload,
         )?;
         priced.push((c, e));

@@ -77,7 +77,13 @@ struct QueryMatch {
     rate: f64,
 }
 
-fn match_rows(sample: &Sample, filters: &[Predicate]) -> QueryMatch {
+/// The sample rows matching all of `filters`, and the query's match rate (from the hits, or
+/// `unseen_rate` when there are none; `distinct` caches the columns' distinct estimates).
+fn match_rows(
+    sample: &Sample,
+    filters: &[Predicate],
+    distinct: &mut HashMap<String, Option<u64>>,
+) -> QueryMatch {
     let n = sample.rows();
     let mut rows = vec![true; n];
     for p in filters {
@@ -92,7 +98,7 @@ fn match_rows(sample: &Sample, filters: &[Predicate]) -> QueryMatch {
     }
     let hits = rows.iter().filter(|b| **b).count();
     let rate = if hits == 0 {
-        0.5 / sample.table_rows as f64
+        unseen_rate(sample, filters, distinct)
     } else {
         hits as f64 / n as f64
     };
@@ -207,14 +213,7 @@ impl<'a> Workload<'a> {
         let mut distinct: HashMap<String, Option<u64>> = HashMap::new();
         let matches = queries
             .iter()
-            .map(|q| {
-                let filters = prunable(&q.usage.filters);
-                let mut m = match_rows(sample, &filters);
-                if m.rows.iter().all(|r| !r) {
-                    m.rate = unseen_rate(sample, &filters, &mut distinct);
-                }
-                m
-            })
+            .map(|q| match_rows(sample, &prunable(&q.usage.filters), &mut distinct))
             .collect();
         let filter_columns = queries
             .iter()
@@ -251,6 +250,25 @@ pub struct Geometry {
     pub row_group_rows: u64,
     /// Rows per data page.
     pub page_rows: u64,
+}
+
+impl Geometry {
+    /// The sizes `spec` asks the writer for (a candidate's geometry).
+    pub fn of_spec(spec: &LayoutSpec) -> Self {
+        Self {
+            row_group_rows: spec.effective_row_group_rows() as u64,
+            page_rows: spec.effective_page_rows() as u64,
+        }
+    }
+
+    /// A written layout's geometry: its row groups as the footers measure them, its pages
+    /// as its `spec` asked.
+    pub fn as_written(stats: &TableStats, spec: &LayoutSpec) -> Self {
+        Self {
+            row_group_rows: stats.row_group_rows.max(1),
+            page_rows: spec.effective_page_rows() as u64,
+        }
+    }
 }
 
 /// How the sample stands for the table: the sampled fraction, and the layout's row-group
@@ -485,15 +503,16 @@ struct QueryScan<'q> {
 }
 
 impl<'q> QueryScan<'q> {
-    /// The scan of `usage` on a layout partitioned on `partition_by` with bloom filters on
-    /// `bloom_columns`.
+    /// The scan of `usage` on `layout`, laid out as `spec` asks (its partition columns live in
+    /// directory names; its bloom filters answer lookups).
     fn new(
         usage: &TableUsage,
         matched: &'q QueryMatch,
         rates: &ColumnRates,
-        partition_by: &[String],
-        bloom_columns: &[String],
+        spec: &LayoutSpec,
+        layout: &ZoneLayout,
     ) -> Self {
+        let (partition_by, bloom_columns) = (&spec.partition_by, &spec.bloom_filter_columns);
         let filters = prunable(&usage.filters);
         let read_cols: Vec<String> = usage
             .columns_read()
@@ -524,26 +543,8 @@ impl<'q> QueryScan<'q> {
             filters,
             matched,
             uses_bloom,
-            dispersion: Dispersion {
-                rate: matched.rate,
-                gamma: None,
-            },
+            dispersion: page_dispersion(layout, matched),
         }
-    }
-
-    /// Fits how the query's sample matches spread over the pages of `layout`.
-    fn fit_pages(&mut self, layout: &ZoneLayout) {
-        let pages: Vec<(usize, usize)> = layout
-            .parts
-            .iter()
-            .flat_map(|part| &part.row_groups)
-            .flat_map(|rg| &rg.pages)
-            .map(|page| {
-                let hits = page.rows.iter().filter(|r| self.matched.rows[**r]).count();
-                (page.rows.len(), hits)
-            })
-            .collect();
-        self.dispersion = Dispersion::fit(&pages, self.matched.rate);
     }
 
     /// The share of a run of `sample_rows` sample rows with `hits` matches in which the
@@ -567,6 +568,21 @@ impl<'q> QueryScan<'q> {
             1.0
         }
     }
+}
+
+/// How the sample matches of a query spread over the pages of `layout`.
+fn page_dispersion(layout: &ZoneLayout, matched: &QueryMatch) -> Dispersion {
+    let pages: Vec<(usize, usize)> = layout
+        .parts
+        .iter()
+        .flat_map(|part| &part.row_groups)
+        .flat_map(|rg| &rg.pages)
+        .map(|page| {
+            let hits = page.rows.iter().filter(|r| matched.rows[**r]).count();
+            (page.rows.len(), hits)
+        })
+        .collect();
+    Dispersion::fit(&pages, matched.rate)
 }
 
 /// What one run of one query reads on a layout (before its weight).
@@ -707,14 +723,7 @@ pub fn estimate(
         ..Default::default()
     };
     for (q, m) in workload.queries.iter().zip(&workload.matches) {
-        let mut query = QueryScan::new(
-            &q.usage,
-            m,
-            &rates,
-            &spec.partition_by,
-            &spec.bloom_filter_columns,
-        );
-        query.fit_pages(&layout);
+        let query = QueryScan::new(&q.usage, m, &rates, spec, &layout);
         let scan = scan_query(&layout, &spec.partition_by, meta_per_rg, &query, &scale);
         est.add_query(&q.cluster_id, q.weight, &scan);
     }
