@@ -24,6 +24,10 @@ pub struct Observation {
     pub bytes_scanned: Option<u64>,
     /// Total bytes of the layout it ran on (to turn bytes into a measured selectivity).
     pub layout_bytes: Option<u64>,
+    /// Read from the query's syntax tree because DataFusion could not plan it (an imported
+    /// query with another engine's functions).
+    #[serde(default)]
+    pub from_syntax: bool,
 }
 
 /// How one column is used by the workload.
@@ -87,6 +91,9 @@ pub struct WorkloadProfile {
     pub queries_analyzed: u64,
     /// Queries skipped because they no longer plan or do not scan the table.
     pub queries_skipped: u64,
+    /// Analyzed queries read from their syntax tree because DataFusion could not plan them.
+    #[serde(default)]
+    pub queries_from_syntax: u64,
     /// Per-column usage, most filtered first.
     pub columns: Vec<ColumnUsage>,
     /// Columns filtered by a notable share of queries, hottest first.
@@ -263,6 +270,7 @@ pub fn profile(
         table: table.to_string(),
         queries_analyzed: n,
         queries_skipped: skipped,
+        queries_from_syntax: observations.iter().filter(|o| o.from_syntax).count() as u64,
         columns,
         hot_columns,
         clusters,
@@ -326,6 +334,7 @@ mod tests {
             },
             bytes_scanned: Some(bytes),
             layout_bytes: Some(1000),
+            from_syntax: false,
         }
     }
 

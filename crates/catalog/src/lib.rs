@@ -49,7 +49,9 @@ pub use analysis::{CachedStats, NewProposal, ProposalRecord};
 pub use error::CatalogError;
 pub use jobs::{Enqueued, JobRecord, JobStats, JobStatus, Lease, MigrationMode, NewJob, Published};
 pub use observe::{AutopilotCounts, LayoutTotals, LogTotals, QueryPointRecord, TemplateStat};
-pub use queries::{LoggedQuery, QueryLogEntry, QueryOrigin, RouteChoice, ScanMetrics, TableScan};
+pub use queries::{
+    LoggedQuery, QueryLogEntry, QueryOrigin, QuerySource, RouteChoice, ScanMetrics, TableScan,
+};
 pub use routes::RouteStat;
 pub use schema::SCHEMA_VERSION;
 pub use serving::{

@@ -292,6 +292,7 @@ mod tests {
             origin: QueryOrigin::Query,
             workload: None,
             route: None,
+            source: None,
         }
     }
 

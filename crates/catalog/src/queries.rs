@@ -119,6 +119,28 @@ pub struct QueryLogEntry {
     /// How the layout was chosen when a routing policy chose it (None: forced or active).
     #[serde(default)]
     pub route: Option<RouteChoice>,
+    /// Where an imported query ran and what its engine measured (None: dbopt ran it).
+    #[serde(default)]
+    pub source: Option<QuerySource>,
+}
+
+/// Where an imported query ran, with the source engine's own measurements.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuerySource {
+    /// The engine whose log it came from: `trino`, `clickhouse`, or `sql` for a plain file.
+    pub engine: String,
+    /// The SQL dialect its text is written in (see `dbopt_engine::Dialect`).
+    pub dialect: String,
+    /// The engine's query id.
+    pub query_id: Option<String>,
+    /// The user who ran it.
+    pub user: Option<String>,
+    /// Elapsed time in ms as the engine measured it.
+    pub elapsed_ms: Option<f64>,
+    /// Rows the engine read.
+    pub read_rows: Option<u64>,
+    /// Bytes the engine read.
+    pub read_bytes: Option<u64>,
 }
 
 /// How a routing policy chose a query's layout.
@@ -156,7 +178,7 @@ macro_rules! query_columns {
     () => {
         concat!(
             "id, ts_ms, table_name, layout_id, sql, fingerprint, cluster_id, latency_ms, \
-             rows_returned, result_digest, error, origin, workload, policy, explored, ",
+             rows_returned, result_digest, error, origin, workload, policy, explored, source_json, ",
             metric_columns!()
         )
     };
@@ -200,6 +222,11 @@ fn query_from_row(conn: &Connection, row: &Row<'_>) -> Result<LoggedQuery, Catal
     let latency: Option<f64> = get(row, "latency_ms")?;
     let policy: Option<String> = get(row, "policy")?;
     let explored: Option<i64> = get(row, "explored")?;
+    let source: Option<String> = get(row, "source_json")?;
+    let source = source
+        .map(|json| serde_json::from_str::<QuerySource>(&json))
+        .transpose()
+        .map_err(|e| CatalogError::Corrupt(format!("query {id} has a bad source: {e}")))?;
     let entry = QueryLogEntry {
         ts_ms: get(row, "ts_ms")?,
         table: get_table_name(row, "table_name")?,
@@ -225,6 +252,7 @@ fn query_from_row(conn: &Connection, row: &Row<'_>) -> Result<LoggedQuery, Catal
             policy,
             explored: explored.unwrap_or(0) != 0,
         }),
+        source,
     };
     Ok(LoggedQuery { id, entry })
 }
@@ -280,6 +308,25 @@ impl Catalog {
             })?;
             queries.reverse();
             Ok(queries)
+        })
+    }
+
+    /// The query ids of `engine` already in the log (so a log imported twice is not logged
+    /// twice).
+    pub fn imported_query_ids(
+        &self,
+        engine: &str,
+    ) -> Result<std::collections::HashSet<String>, CatalogError> {
+        self.read("reading imported query ids", |tx| {
+            let ids = collect_rows(
+                tx,
+                "reading imported query ids",
+                "SELECT source_query_id FROM query_log \
+                 WHERE source_engine = ?1 AND source_query_id IS NOT NULL",
+                [engine],
+                |row| get::<String>(row, "source_query_id"),
+            )?;
+            Ok(ids.into_iter().collect())
         })
     }
 
@@ -339,13 +386,19 @@ fn insert_query(
     entry: &QueryLogEntry,
 ) -> Result<i64, CatalogError> {
     let m = entry.metrics.to_params();
+    let source_json = entry
+        .source
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| CatalogError::Corrupt(format!("query source does not serialize: {e}")))?;
     tx.prepare_cached(concat!(
         "INSERT INTO query_log (ts_ms, table_name, layout_id, sql, fingerprint, \
          cluster_id, latency_ms, rows_returned, result_digest, error, origin, workload, \
-         policy, explored, ",
+         policy, explored, source_engine, source_query_id, source_json, ",
         metric_columns!(),
         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
-         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
     ))
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -363,6 +416,9 @@ fn insert_query(
             entry.workload,
             entry.route.as_ref().map(|r| r.policy.as_str()),
             entry.route.as_ref().map(|r| i64::from(r.explored)),
+            entry.source.as_ref().map(|s| s.engine.as_str()),
+            entry.source.as_ref().and_then(|s| s.query_id.as_deref()),
+            source_json,
             m[0],
             m[1],
             m[2],

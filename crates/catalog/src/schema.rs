@@ -90,7 +90,10 @@ const V5: &str = include_str!("migrations/v5_gc_grace.sql");
 /// Version 6: origin `sql` (the SQL endpoint) in `query_log` (the table rebuilt).
 const V6: &str = include_str!("migrations/v6_sql_origin.sql");
 
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+/// Version 7: `query_log.source_*`, where an imported query ran and what its engine measured.
+const V7: &str = include_str!("migrations/v7_query_source.sql");
+
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this build writes (the number of migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

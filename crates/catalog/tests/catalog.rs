@@ -94,6 +94,7 @@ fn entry(ts_ms: i64, table: &str, scans: &[&str]) -> QueryLogEntry {
         workload: Some("point_lookup".into()),
         scans,
         route: None,
+        source: None,
     }
 }
 

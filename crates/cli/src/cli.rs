@@ -118,7 +118,7 @@ pub enum Command {
     RunWorkload(RunWorkloadArgs),
     /// Download a month of NYC taxi trip records and load it as a table.
     DownloadNycTaxi(crate::commands::download_nyc_taxi::DownloadNycTaxiArgs),
-    /// Log the queries of a SQL file without running them (origin: imported).
+    /// Log the queries of a SQL file or a Trino or ClickHouse query log without running them.
     ImportQueries(crate::commands::import_queries::ImportQueriesArgs),
     /// Run realistic NYC taxi queries against a trip-record table and log each one.
     RunNycTaxiWorkload(crate::commands::run_nyc_taxi_workload::RunNycTaxiWorkloadArgs),

@@ -18,6 +18,7 @@
 mod common;
 
 use common::run;
+use dbopt::import::{ImportFormat, ImportInput, ImportOptions, Zone};
 use dbopt::loop_settings::LoopSettings;
 use dbopt::{NoProgress, Workspace};
 use dbopt_catalog::{MigrationMode, NewJob};
@@ -461,7 +462,9 @@ fn import_sql(n: u32) {
             let _ = split_sql(text);
         }
         let path = f.source("log.sql", &bytes);
-        if let Err(err) = f.ws.import_queries(&table("base"), &path) {
+        if let Err(err) =
+            f.ws.import_queries(&import_options(&path, ImportFormat::Sql))
+        {
             let msg = err.to_string();
             let checked = check_error(&msg, &path.display().to_string()).and_then(|()| {
                 ensure!(
@@ -471,6 +474,48 @@ fn import_sql(n: u32) {
                 Ok(())
             });
             keeping("log.sql", &bytes, checked)?;
+        }
+        Ok(())
+    });
+}
+
+/// `import-queries` of `path` into `base` (engine names `analytics.events` mapped onto it).
+fn import_options(path: &Path, format: ImportFormat) -> ImportOptions {
+    ImportOptions {
+        input: ImportInput::File(path.to_path_buf()),
+        table: Some(table("base")),
+        format,
+        dialect: None,
+        table_map: vec![("analytics.events".into(), table("base"))],
+        since_ms: None,
+        zone: Zone::default(),
+        skip_bad_lines: false,
+    }
+}
+
+/// A real ClickHouse query log (TSVWithNames), mutated: detected or refused naming the file.
+fn import_log(n: u32) {
+    let f = Fixture::new();
+    let seed = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/querylogs/clickhouse_query_log.tsv"),
+    )
+    .unwrap();
+    fuzz("import_log", n, edits, |e| {
+        let bytes = mutated(&seed, e);
+        let path = f.source("query_log.tsv", &bytes);
+        if let Err(err) =
+            f.ws.import_queries(&import_options(&path, ImportFormat::Auto))
+        {
+            let msg = err.to_string();
+            let checked = check_error(&msg, &path.display().to_string()).and_then(|()| {
+                ensure!(
+                    msg.contains("query_log.tsv"),
+                    "error does not name the file: {msg}"
+                );
+                Ok(())
+            });
+            keeping("query_log.tsv", &bytes, checked)?;
         }
         Ok(())
     });
@@ -720,6 +765,11 @@ fn hostile_import_sql() {
 #[ignore = "long fuzz run"]
 fn hostile_import_sql_long() {
     import_sql(cases(5000));
+}
+
+#[test]
+fn hostile_import_log() {
+    import_log(cases(64));
 }
 
 #[test]

@@ -202,7 +202,7 @@ fn import_queries_logs_without_running() {
             "events",
             "--file",
             &path,
-            "--format",
+            "--output",
             "json",
         ],
     );
@@ -248,6 +248,454 @@ fn import_queries_logs_without_running() {
     assert_eq!(count(&ws, any), 3, "a refused file imports nothing");
 }
 
+/// A query-log fixture of `crates/cli/tests/fixtures/querylogs`.
+fn querylog(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/querylogs")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// `import-queries --output json` of `file` with extra `args`.
+/// `import-queries --output json` of `file` (or of `--from` in `args` when `file` is empty)
+/// with extra `args`.
+fn import(ws: &TempWorkspace, file: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["import-queries", "--output", "json"];
+    if !file.is_empty() {
+        all.extend_from_slice(&["--file", file]);
+    }
+    all.extend_from_slice(args);
+    json(&run(ws, &all).success())
+}
+
+/// Runs the binary in `ws` with extra environment variables.
+fn run_env(ws: &TempWorkspace, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = ws.command(&bin());
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn import_queries_reads_a_real_clickhouse_query_log_in_each_export_format() {
+    let ws = generated();
+    let map = ["--table-map", "analytics.events=events", "--since", "all"];
+    let first = import(&ws, &querylog("clickhouse_query_log.jsonl"), &map);
+    assert_eq!(first["format"], "clickhouse");
+    assert_eq!(first["dialect"], "clickhouse");
+    assert_eq!(first["imported"], 5, "{first:#}");
+    assert_eq!(first["by_table"]["events"], 5);
+    assert_eq!(
+        first["fingerprints"], 4,
+        "customer_id 42 and 7 are one shape"
+    );
+    let counts = &first["skipped_counts"];
+    assert_eq!(counts["not_read_only"], 6, "{counts}");
+    assert_eq!(counts["unfinished"], 12, "QueryStart rows");
+    assert_eq!(counts["failed"], 1);
+    assert_eq!(counts["other_tables"], 1);
+    // The same log in the other two formats: the same records, already imported by id.
+    for name in ["clickhouse_query_log.tsv", "clickhouse_query_log.csv"] {
+        let again = import(&ws, &querylog(name), &map);
+        assert_eq!(again["imported"], 0, "{name}: {again:#}");
+        assert_eq!(again["skipped_counts"]["already_imported"], 5, "{name}");
+        assert_eq!(again["skipped_counts"]["not_read_only"], 6, "{name}");
+        assert_eq!(again["skipped_counts"]["unfinished"], 12, "{name}");
+    }
+    let imported: Vec<_> = logged_queries(&ws)
+        .into_iter()
+        .filter(|q| q.entry.origin == QueryOrigin::Imported)
+        .collect();
+    assert_eq!(imported.len(), 5);
+    for q in &imported {
+        let source = q.entry.source.as_ref().expect("engine figures kept");
+        assert_eq!(source.engine, "clickhouse");
+        assert!(
+            source.query_id.is_some() && source.read_rows.is_some(),
+            "{source:?}"
+        );
+        assert!(source.elapsed_ms.is_some() && source.user.as_deref() == Some("default"));
+        assert!(
+            q.entry.sql.contains("FROM events"),
+            "renamed: {}",
+            q.entry.sql
+        );
+        assert!(
+            q.entry.ts_ms > 1_700_000_000_000,
+            "the time it ran, not the import's"
+        );
+    }
+    // Two of the five use ClickHouse functions DataFusion lacks: read from the syntax tree.
+    let out = run(
+        &ws,
+        &["analyze", "--table-name", "events", "--format", "json"],
+    );
+    let analysis = json(&out.success());
+    assert_eq!(analysis["profile"]["queries_analyzed"], 5, "{analysis:#}");
+    assert_eq!(analysis["profile"]["queries_from_syntax"], 2);
+    let country = analysis["profile"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["column"] == "country")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        country["eq"], 1,
+        "country = 'DE' inside the toStartOfHour query"
+    );
+}
+
+#[test]
+fn import_queries_reads_trino_event_listener_json_and_runtime_queries() {
+    let ws = generated();
+    let map = [
+        "--table-map",
+        "iceberg.curated.events=events",
+        "--since",
+        "all",
+    ];
+    let events = import(&ws, &querylog("trino_events.jsonl"), &map);
+    assert_eq!(events["format"], "trino-event");
+    assert_eq!(events["imported"], 3, "{events:#}");
+    let counts = &events["skipped_counts"];
+    assert_eq!(counts["failed"], 1, "{counts}");
+    assert_eq!(
+        counts["other_tables"], 1,
+        "iceberg.raw.clicks is not mapped"
+    );
+    assert_eq!(counts["not_read_only"], 1, "CREATE TABLE AS");
+    assert_eq!(counts["already_imported"], 1, "a redelivered event");
+    let runtime = import(&ws, &querylog("trino_runtime_queries.csv"), &map);
+    assert_eq!(runtime["format"], "trino-queries");
+    assert_eq!(runtime["imported"], 2, "{runtime:#}");
+    assert_eq!(runtime["skipped_counts"]["failed"], 1);
+    assert_eq!(runtime["skipped_counts"]["unfinished"], 1);
+    let trino: Vec<_> = logged_queries(&ws)
+        .into_iter()
+        .filter_map(|q| q.entry.source.clone().map(|s| (q.entry, s)))
+        .collect();
+    assert_eq!(trino.len(), 5);
+    let bob = trino
+        .iter()
+        .find(|(_, s)| s.query_id.as_deref() == Some("20261120_100005_00002_aaaaa"))
+        .unwrap();
+    assert_eq!(bob.1.user.as_deref(), Some("bob"));
+    assert_eq!(bob.1.elapsed_ms, Some(800.0));
+    assert_eq!(
+        (bob.1.read_rows, bob.1.read_bytes),
+        (Some(4000), Some(52_000))
+    );
+    assert_eq!(bob.0.ts_ms, 1_795_168_805_000);
+    let out = run(
+        &ws,
+        &["analyze", "--table-name", "events", "--format", "json"],
+    );
+    let analysis = json(&out.success());
+    assert_eq!(analysis["profile"]["queries_analyzed"], 5, "{analysis:#}");
+    assert_eq!(
+        analysis["profile"]["queries_from_syntax"], 1,
+        "from_iso8601_date is Trino's own"
+    );
+}
+
+#[test]
+fn import_queries_keeps_the_lookback_window_and_refuses_bad_logs() {
+    let ws = generated();
+    let now = chrono::Utc::now();
+    let at = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
+    let row = |t: &str, id: &str, sql: &str| {
+        format!(
+            "{{\"type\":\"QueryFinish\",\"event_time\":\"{t}\",\"query_duration_ms\":5,\"read_rows\":10,\"read_bytes\":100,\"query\":\"{sql}\",\"user\":\"u\",\"query_id\":\"{id}\"}}\n"
+        )
+    };
+    let sql = "SELECT count(*) FROM events WHERE country = 'DE'";
+    let text = row(&at(now - chrono::Duration::days(30)), "old", sql)
+        + &row(&at(now - chrono::Duration::hours(1)), "new", sql);
+    let log = write(&ws, "window.jsonl", &text);
+    let report = import(&ws, &log, &[]);
+    assert_eq!(
+        report["imported"], 1,
+        "default --since is lookback_days (7)"
+    );
+    assert_eq!(report["skipped_counts"]["outside_window"], 1);
+    let wider = import(&ws, &log, &["--since", "60d"]);
+    assert_eq!(
+        wider["imported"], 1,
+        "the old one now; the new one was imported before"
+    );
+    assert_eq!(wider["skipped_counts"]["already_imported"], 1);
+    let before = count(&ws, any);
+
+    let broken = write(&ws, "broken.jsonl", &(text.clone() + "{\"type\": oops\n"));
+    run(
+        &ws,
+        &["import-queries", "--file", &broken, "--since", "all"],
+    )
+    .user_error("line 3 is not a clickhouse log record");
+    let skipped = import(&ws, &broken, &["--since", "all", "--skip-bad-lines"]);
+    assert_eq!(skipped["skipped_counts"]["bad_line"], 1);
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--file", &write(&ws, "x.csv", "a,b\n1,2\n")],
+            "cannot tell the format",
+        ),
+        (
+            &["--file", &log, "--timezone", "Mars/Olympus"],
+            "not a time zone name",
+        ),
+        (
+            &["--file", &log, "--table-map", "db.events=nope"],
+            "'nope' is not a managed table",
+        ),
+        (
+            &["--file", &log, "--table-map", "db.events"],
+            "write ENGINE_NAME=TABLE",
+        ),
+        (
+            &["--file", &log, "--format", "trino-event"],
+            "line 1 is not a trino-event log record",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut all = vec!["import-queries"];
+        all.extend_from_slice(args);
+        run(&ws, &all).user_error(needle);
+    }
+    assert_eq!(count(&ws, any), before, "a refused import logs nothing");
+}
+
+/// A request a scripted server received.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A loopback HTTP server that answers each request with `script` (status and JSON body;
+/// None: never answers, like a stalled server) and records what it received.
+fn scripted(
+    script: impl Fn(&Seen, &str) -> Option<(u16, String)> + Send + 'static,
+) -> (String, Arc<Mutex<Vec<Seen>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let own = base.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(32) {
+            let Ok(mut stream) = stream else { continue };
+            let Ok(request) = read_request(&stream) else {
+                continue;
+            };
+            log.lock().unwrap().push(request.clone());
+            match script(&request, &own) {
+                Some((status, body)) => {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                }
+                None => std::thread::sleep(Duration::from_secs(5)),
+            }
+        }
+    });
+    (base, seen)
+}
+
+fn read_request(stream: &TcpStream) -> std::io::Result<Seen> {
+    use std::io::Read;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut first = String::new();
+    reader.read_line(&mut first)?;
+    let mut parts = first.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let path = parts.next().unwrap_or_default().to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body)?;
+    Ok(Seen {
+        method,
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).to_string(),
+    })
+}
+
+#[test]
+fn import_queries_pulls_clickhouse_over_http_and_names_server_errors() {
+    let ws = generated();
+    // ClickHouse's answer to the pull's query: the real log's finished and failed rows.
+    let rows: String = std::fs::read_to_string(querylog("clickhouse_query_log.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("\"QueryStart\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let (base, seen) = scripted(move |r, _| {
+        if r.header("X-ClickHouse-Key") == Some("wrong") {
+            return Some((403, "Code: 516. DB::Exception: default: Authentication failed: password is incorrect. (AUTHENTICATION_FAILED)".into()));
+        }
+        Some((200, rows.clone()))
+    });
+    let from = base.replace("http://", "clickhouse://");
+    let report = import(
+        &ws,
+        "",
+        &[
+            "--from",
+            &from,
+            "--table-map",
+            "analytics.events=events",
+            "--since",
+            "all",
+        ],
+    );
+    assert_eq!(report["imported"], 5, "{report:#}");
+    assert_eq!(report["format"], "clickhouse");
+    let request = seen.lock().unwrap()[0].clone();
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.header("X-ClickHouse-User"), Some("default"));
+    assert!(
+        request.body.contains("FROM system.query_log"),
+        "{}",
+        request.body
+    );
+    assert!(
+        request.body.ends_with("FORMAT JSONEachRow"),
+        "{}",
+        request.body
+    );
+    assert_eq!(
+        count(&ws, |e| e.workload.as_deref() == Some(from.as_str())),
+        5,
+        "the pull's source is the queries' workload"
+    );
+    let before = count(&ws, any);
+    let out = run_env(
+        &ws,
+        &["import-queries", "--from", &from, "--since", "all"],
+        &[("CLICKHOUSE_PASSWORD", "wrong")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Authentication failed"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A server that accepts and never answers.
+    let (slow, _) = scripted(|_, _| None);
+    let slow = slow.replace("http://", "clickhouse://");
+    let out = run_env(
+        &ws,
+        &["import-queries", "--from", &slow, "--timeout", "1s"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("did not answer within"),
+        "{}",
+        text(&out.stderr)
+    );
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    run(
+        &ws,
+        &[
+            "import-queries",
+            "--from",
+            &format!("clickhouse://127.0.0.1:{closed}"),
+        ],
+    )
+    .user_error("cannot reach clickhouse://127.0.0.1");
+    assert_eq!(count(&ws, any), before, "failed pulls import nothing");
+}
+
+#[test]
+fn import_queries_pulls_trino_runtime_queries_following_next_uri() {
+    let ws = generated();
+    let columns = r#"[{"name":"query_id","type":"varchar"},{"name":"state","type":"varchar"},{"name":"user","type":"varchar"},{"name":"source","type":"varchar"},{"name":"query","type":"varchar"},{"name":"created","type":"timestamp(3) with time zone"},{"name":"started","type":"timestamp(3) with time zone"},{"name":"end","type":"timestamp(3) with time zone"},{"name":"error_type","type":"varchar"},{"name":"error_code","type":"varchar"}]"#;
+    let page1 = format!(
+        r#"{{"id":"q1","columns":{columns},"data":[["20261120_1","FINISHED","ann","cli","SELECT count(*) FROM iceberg.curated.events WHERE country = 'DE'","2026-11-20 11:00:00.000 UTC","2026-11-20 11:00:00.010 UTC","2026-11-20 11:00:00.400 UTC",null,null]],"nextUri":"NEXT/2","stats":{{"state":"RUNNING"}}}}"#
+    );
+    let page2 = r#"{"id":"q1","data":[["20261120_2","FAILED","bob","cli","SELECT nope FROM iceberg.curated.events","2026-11-20 11:00:01.000 UTC",null,"2026-11-20 11:00:01.010 UTC","USER_ERROR","COLUMN_NOT_FOUND"],["20261120_3","FINISHED","bob","cli","SELECT avg(amount) FROM iceberg.curated.events WHERE event_date >= DATE '2025-02-01'","2026-11-20 11:00:02.000 UTC","2026-11-20 11:00:02.010 UTC","2026-11-20 11:00:02.300 UTC",null,null]],"stats":{"state":"FINISHED"}}"#.to_string();
+    let (base, seen) = scripted(move |r, own| {
+        match r.path.as_str() {
+        "/v1/statement" if r.body.contains("no_such_table") => Some((200, r#"{"id":"q9","stats":{"state":"FAILED"},"error":{"message":"line 1:15: Table 'system.runtime.no_such_table' does not exist","errorName":"TABLE_NOT_FOUND","errorType":"USER_ERROR"}}"#.into())),
+        "/v1/statement" => Some((200, format!(r#"{{"id":"q1","nextUri":"{own}/v1/statement/queued/q1/1","stats":{{"state":"QUEUED"}}}}"#))),
+        "/v1/statement/queued/q1/1" => Some((200, page1.replace("NEXT", &format!("{own}/v1/statement/executing/q1"))))
+        ,
+        "/v1/statement/executing/q1/2" => Some((200, page2.clone())),
+        _ => Some((404, "{}".into())),
+    }
+    });
+    let from = format!("{}/iceberg", base.replace("http://", "trino://"));
+    let report = import(
+        &ws,
+        "",
+        &[
+            "--from",
+            &from,
+            "--table-map",
+            "iceberg.curated.events=events",
+            "--since",
+            "all",
+            "--user",
+            "ann",
+        ],
+    );
+    assert_eq!(report["format"], "trino-queries");
+    assert_eq!(report["imported"], 2, "{report:#}");
+    assert_eq!(report["skipped_counts"]["failed"], 1);
+    let requests = seen.lock().unwrap().clone();
+    let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1/statement",
+            "/v1/statement/queued/q1/1",
+            "/v1/statement/executing/q1/2"
+        ]
+    );
+    assert_eq!(requests[0].method, "POST");
+    assert!(requests[0].body.contains("FROM system.runtime.queries"));
+    assert_eq!(requests[0].header("X-Trino-User"), Some("ann"));
+    assert_eq!(requests[0].header("X-Trino-Catalog"), Some("iceberg"));
+    assert_eq!(requests[1].method, "GET");
+}
 /// How the loopback server answers.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Serve {

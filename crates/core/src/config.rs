@@ -138,6 +138,12 @@ pub const KEYS: &[ConfigKey] = &[
         doc: "recommend a candidate only if its predicted size grows the table by at most this fraction",
     },
     ConfigKey {
+        name: "lookback_days",
+        env_alias: Some("LOOKBACK_DAYS"),
+        default: "7",
+        doc: "days of an engine's query log that `import-queries` keeps (its --since default)",
+    },
+    ConfigKey {
         name: "file_price_bytes",
         env_alias: None,
         default: "262144",
@@ -326,6 +332,8 @@ pub struct Settings {
     pub min_predicted_reduction: f64,
     /// Most predicted growth of the table's size a recommended candidate may bring.
     pub max_size_growth: f64,
+    /// Days of an engine's query log `import-queries` keeps by default.
+    pub lookback_days: u64,
     /// What-if prices in byte-equivalents: file, row group, page.
     pub prices: [f64; 3],
     /// Migration lease length in seconds.
@@ -478,6 +486,7 @@ impl Config {
             sort_min_query_share: p.number("sort_min_query_share")?,
             min_predicted_reduction: p.number("min_predicted_reduction")?,
             max_size_growth: p.non_negative("max_size_growth")?,
+            lookback_days: p.positive("lookback_days")?,
             prices: [
                 p.non_negative("file_price_bytes")?,
                 p.non_negative("row_group_price_bytes")?,
@@ -569,6 +578,10 @@ impl Config {
     /// Most predicted growth of the table's size a recommended candidate may bring.
     pub fn max_size_growth(&self) -> f64 {
         self.settings.max_size_growth
+    }
+    /// Days of an engine's query log `import-queries` keeps by default (`--since`).
+    pub fn lookback_days(&self) -> u64 {
+        self.settings.lookback_days
     }
     /// The what-if model's prices in bytes: opening a file, visiting a row group, decoding a
     /// page (`dbopt calibrate` fits the first two per machine).

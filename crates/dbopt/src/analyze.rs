@@ -1,15 +1,19 @@
 //! Workload analysis: plan every logged query of a table with DataFusion, summarize its
 //! optimized plan, and build the `WorkloadProfile` (column usage, selectivity, clusters);
 //! column statistics of the active layout come from Parquet footers plus a sample and are
-//! cached in the catalog. Stable cluster ids are written back to the query log.
+//! cached in the catalog. Stable cluster ids are written back to the query log. An imported
+//! query DataFusion cannot plan is read from its syntax tree in its engine's dialect instead,
+//! and an imported query's rows read, as its engine measured them, count as its measured
+//! selectivity.
 
 use crate::{DbError, Workspace};
 use dbopt_analyze::{Observation, WorkloadProfile, cluster_id, profile, shape};
 use dbopt_catalog::LoggedQuery;
-use dbopt_core::plan_summary::TableStats;
+use dbopt_core::plan_summary::{TableStats, TableUsage};
 use dbopt_core::{LayoutId, TableName};
 use dbopt_engine::column_stats::{footer_stats, read_sample};
 use dbopt_engine::plan_summary::summarize_sql;
+use dbopt_engine::{Dialect, referenced_tables, summarize_syntax};
 use dbopt_propose::Sample;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -158,23 +162,18 @@ impl Workspace {
         logged: &[LoggedQuery],
     ) -> Result<(Vec<Observation>, Vec<Option<LayoutId>>, Vec<SkippedQuery>), DbError> {
         let session = self.query_session(table, None).await?;
-        let mut planned: HashMap<
-            String,
-            Result<Option<dbopt_core::plan_summary::TableUsage>, String>,
-        > = HashMap::new();
+        let mut planned: HashMap<String, Result<Option<(TableUsage, bool)>, String>> =
+            HashMap::new();
         let mut layout_bytes: HashMap<LayoutId, Option<u64>> = HashMap::new();
         let mut observations = Vec::new();
         let mut ran_on = Vec::new();
         let mut skipped = Vec::new();
         for q in logged {
             if !planned.contains_key(&q.entry.sql) {
-                let result = summarize_sql(session.context(), &q.entry.sql)
-                    .await
-                    .map(|s| s.table(table.as_str()).cloned())
-                    .map_err(|e| e.to_string());
+                let result = usage_of(session.context(), &q.entry, table).await;
                 planned.insert(q.entry.sql.clone(), result);
             }
-            let usage = match &planned[&q.entry.sql] {
+            let (usage, from_syntax) = match &planned[&q.entry.sql] {
                 Ok(Some(u)) => u.clone(),
                 Ok(None) => {
                     skipped.push(SkippedQuery {
@@ -197,26 +196,55 @@ impl Workspace {
                 .iter()
                 .find(|s| &s.table == table)
                 .map(|s| (s.layout_id.clone(), s.metrics.bytes_scanned));
-            let total = match &scan {
-                Some((l, _)) => {
+            let (bytes_scanned, total) = match &scan {
+                Some((l, bytes)) => {
                     if !layout_bytes.contains_key(l) {
                         let bytes = self.catalog().get_layout(table, l)?.map(|r| r.total_bytes);
                         layout_bytes.insert(l.clone(), bytes);
                     }
-                    layout_bytes[l]
+                    (Some(*bytes), layout_bytes[l])
                 }
-                None => None,
+                None => self.engine_measured_bytes(table, &q.entry)?,
             };
             ran_on.push(scan.as_ref().map(|(l, _)| l.clone()));
             observations.push(Observation {
                 query_id: q.id,
                 sql: q.entry.sql.clone(),
                 usage,
-                bytes_scanned: scan.map(|(_, b)| b),
+                bytes_scanned,
                 layout_bytes: total,
+                from_syntax,
             });
         }
         Ok((observations, ran_on, skipped))
+    }
+
+    /// An imported single-table query's share of the table as its engine measured it (rows
+    /// read / the table's rows, at most all of it), as bytes of the active layout; (None, None)
+    /// without such a figure. This assumes the engine's table holds the rows dbopt's does.
+    fn engine_measured_bytes(
+        &self,
+        table: &TableName,
+        entry: &dbopt_catalog::QueryLogEntry,
+    ) -> Result<(Option<u64>, Option<u64>), DbError> {
+        let Some(read_rows) = entry.source.as_ref().and_then(|s| s.read_rows) else {
+            return Ok((None, None));
+        };
+        if referenced_tables(&entry.sql).len() != 1 {
+            return Ok((None, None));
+        }
+        let record = self.require_table(table)?;
+        let Some(layout) = self.catalog().get_layout(table, &record.active_layout)? else {
+            return Ok((None, None));
+        };
+        if layout.row_count == 0 {
+            return Ok((None, None));
+        }
+        let share = (read_rows as f64 / layout.row_count as f64).min(1.0);
+        Ok((
+            Some((share * layout.total_bytes as f64).round() as u64),
+            Some(layout.total_bytes),
+        ))
     }
 
     /// Column statistics of `table` at `layout` and, when asked, the what-if sample. Cached
@@ -247,6 +275,30 @@ impl Workspace {
                 }
             }
         })
+    }
+}
+
+/// What a logged query asks of `table`: from DataFusion's plan, or, for an imported query
+/// DataFusion cannot plan (another engine's functions), from its syntax tree in its dialect
+/// (the flag says which). Ok(None): it does not read the table.
+async fn usage_of(
+    session: &dbopt_engine::Session,
+    entry: &dbopt_catalog::QueryLogEntry,
+    table: &TableName,
+) -> Result<Option<(TableUsage, bool)>, String> {
+    let planned = summarize_sql(session, &entry.sql)
+        .await
+        .map(|s| s.table(table.as_str()).cloned().map(|u| (u, false)));
+    let Err(plan_error) = planned else {
+        return Ok(planned.unwrap_or_default());
+    };
+    let Some(source) = &entry.source else {
+        return Err(plan_error.to_string());
+    };
+    let dialect = Dialect::from_name(&source.dialect).unwrap_or_default();
+    match summarize_syntax(session, &entry.sql, dialect, table.as_str()).await {
+        Ok(usage) => Ok(usage.map(|u| (u, true))),
+        Err(_) => Err(plan_error.to_string()),
     }
 }
 

@@ -1,6 +1,7 @@
-//! HTTP(S) downloads: the only network code of dbopt. [`download`] fetches a URL into a
+//! HTTP(S) requests: the only network code of dbopt. [`download`] fetches a URL into a
 //! partial file, resuming a broken transfer with an HTTP Range request and trying again under
-//! the one retry policy of `dbopt_core::retry`. Ok means the server sent the whole body (as
+//! the one retry policy of `dbopt_core::retry`; [`request_text`] makes one API call (a query
+//! log pull) and returns the answer's status and body, once, within a timeout. Ok means the server sent the whole body (as
 //! far as Content-Length and Content-Range tell); what the bytes are is the caller's to
 //! check. A refused request (a 4xx status, an HTML page) removes the partial file and is not
 //! tried again; so does giving up after the last attempt.
@@ -203,6 +204,91 @@ fn transfer(
         ))),
         _ => Ok(()),
     }
+}
+
+/// An API call whose answer is text: a live query-log pull.
+#[derive(Debug, Clone)]
+pub struct TextRequest {
+    /// POST with this body, or GET without one.
+    pub body: Option<String>,
+    /// The URL.
+    pub url: String,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// Longest wait for the connection, the answer and each read of its body.
+    pub timeout: Duration,
+}
+
+/// Why an API call got no answer.
+#[derive(Debug)]
+pub enum TextFailure {
+    /// No connection (refused, unknown host).
+    Unreachable(String),
+    /// The server did not answer within the timeout.
+    TimedOut(String),
+    /// The answer broke off or was not text.
+    Broken(String),
+}
+
+/// Largest answer body read by [`request_text`].
+pub const MAX_TEXT_BYTES: u64 = 256 << 20;
+
+/// Makes `request` once and returns the answer's HTTP status and body (any status: the
+/// caller reads the server's own error message from the body).
+pub fn request_text(request: &TextRequest) -> Result<(u16, String), TextFailure> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(request.timeout))
+        .timeout_recv_response(Some(request.timeout))
+        .timeout_per_read(Some(request.timeout))
+        .build()
+        .into();
+    let classify = |e: ureq::Error| {
+        let text = first_line(&e.to_string());
+        match e {
+            ureq::Error::Timeout(_) => TextFailure::TimedOut(text),
+            ureq::Error::Io(ref io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                TextFailure::TimedOut(text)
+            }
+            ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
+                TextFailure::Unreachable(text)
+            }
+            ureq::Error::Io(ref io)
+                if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                ) =>
+            {
+                TextFailure::Unreachable(text)
+            }
+            _ => TextFailure::Broken(text),
+        }
+    };
+    let response = match &request.body {
+        Some(body) => {
+            let mut call = agent.post(&request.url);
+            for (k, v) in &request.headers {
+                call = call.header(k, v);
+            }
+            call.send(body.as_str())
+        }
+        None => {
+            let mut call = agent.get(&request.url);
+            for (k, v) in &request.headers {
+                call = call.header(k, v);
+            }
+            call.call()
+        }
+    }
+    .map_err(classify)?;
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .with_config()
+        .limit(MAX_TEXT_BYTES)
+        .read_to_string()
+        .map_err(classify)?;
+    Ok((status, body))
 }
 
 /// `bytes START-END/TOTAL` as (START, TOTAL).

@@ -30,6 +30,7 @@ pub mod profile;
 pub mod progress;
 pub mod promote;
 pub mod propose;
+pub mod pull;
 pub mod query;
 pub mod query_log;
 pub mod report;

@@ -313,6 +313,7 @@ impl QuerySession<'_> {
             workload: workload.map(str::to_string),
             scans: Vec::new(),
             route,
+            source: None,
         };
         match &result {
             Ok(outcome) => {

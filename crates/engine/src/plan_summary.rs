@@ -207,7 +207,7 @@ fn push_unique(v: &mut Vec<String>, s: String) {
 }
 
 /// Intersects the range predicates on each column into one.
-fn merge_ranges(preds: Vec<Predicate>) -> Vec<Predicate> {
+pub(crate) fn merge_ranges(preds: Vec<Predicate>) -> Vec<Predicate> {
     let mut out: Vec<Predicate> = Vec::new();
     for p in preds {
         let PredicateKind::Range { low, high } = &p.kind else {

@@ -49,8 +49,12 @@ pub fn referenced_tables(sql: &str) -> Vec<String> {
 
 /// Parses `sql` and refuses anything but a single SELECT, WITH or EXPLAIN of one.
 pub fn check_read_only(sql: &str) -> Result<(), EngineError> {
-    let statements = parse(sql)?;
-    match statements.as_slice() {
+    check_statements_read_only(&parse(sql)?)
+}
+
+/// Refuses anything but a single SELECT, WITH or EXPLAIN of one among parsed `statements`.
+pub(crate) fn check_statements_read_only(statements: &[Statement]) -> Result<(), EngineError> {
+    match statements {
         [] => Err(EngineError::Syntax(
             "empty statement: give a SELECT query".into(),
         )),
@@ -99,7 +103,11 @@ fn statement_kind(statement: &Statement) -> String {
 
 /// The template fingerprint of `sql`: the same shape with other literals gives the same hash.
 pub fn fingerprint(sql: &str) -> Result<Fingerprint, EngineError> {
-    let mut statements = parse(sql)?;
+    Ok(normalized_fingerprint(parse(sql)?))
+}
+
+/// The template fingerprint of parsed `statements` (see [`fingerprint`]).
+pub(crate) fn normalized_fingerprint(mut statements: Vec<Statement>) -> Fingerprint {
     let _ = visit_expressions_mut(&mut statements, |expr: &mut Expr| {
         match expr {
             Expr::Value(v) => v.value = Value::Placeholder("?".into()),
@@ -117,10 +125,10 @@ pub fn fingerprint(sql: &str) -> Result<Fingerprint, EngineError> {
         .collect::<Vec<_>>()
         .join("; ");
     let digest = Sha256::digest(normalized.to_lowercase().as_bytes());
-    Ok(Fingerprint {
+    Fingerprint {
         hash: hex::encode(&digest[..8]),
         normalized,
-    })
+    }
 }
 
 #[cfg(test)]

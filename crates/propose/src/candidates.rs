@@ -375,6 +375,7 @@ mod tests {
             table: "t".into(),
             queries_analyzed: 10,
             queries_skipped: 0,
+            queries_from_syntax: 0,
             columns,
             hot_columns: Vec::new(),
             clusters: Vec::new(),

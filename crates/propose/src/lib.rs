@@ -276,6 +276,7 @@ mod tests {
                 usage: u.clone(),
                 bytes_scanned: None,
                 layout_bytes: None,
+                from_syntax: false,
             })
             .collect();
         let prof = profile("t", &observations, 0, Some(&stats));

@@ -396,6 +396,7 @@ mod tests {
             table: "t".into(),
             queries_analyzed: 10,
             queries_skipped: 0,
+            queries_from_syntax: 0,
             columns: Vec::new(),
             hot_columns: Vec::new(),
             clusters: vec![Cluster {
