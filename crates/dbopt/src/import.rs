@@ -286,7 +286,14 @@ fn admit(
     }
     let query =
         translate(&c.sql, dialect, |parts| resolver.resolve(parts)).map_err(|e| match e {
-            EngineError::NotReadOnly(reason) => (SkipReason::NotReadOnly, reason),
+            EngineError::NotReadOnly(reason) => (
+                SkipReason::NotReadOnly,
+                reason
+                    .split_once(" is not a read-only query")
+                    .map_or(reason.clone(), |(kind, _)| {
+                        format!("{kind} is not a read-only query")
+                    }),
+            ),
             // Engines log writes without their data (`INSERT INTO t VALUES `): still a write.
             _ if c.record.is_some() && writes(&c.sql) => (
                 SkipReason::NotReadOnly,

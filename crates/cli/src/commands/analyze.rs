@@ -52,8 +52,16 @@ pub async fn run(ws: Workspace, args: AnalyzeArgs) -> Result<()> {
         return Ok(());
     }
     let p = &analysis.profile;
+    let syntax = if p.queries_from_syntax > 0 {
+        format!(
+            " ({} read from their syntax tree: functions DataFusion does not have)",
+            p.queries_from_syntax
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "{}@{}: {} queries analyzed, {} skipped",
+        "{}@{}: {} queries analyzed{syntax}, {} skipped",
         analysis.table, analysis.layout, p.queries_analyzed, p.queries_skipped
     );
     for s in analysis.skipped.iter().take(3) {

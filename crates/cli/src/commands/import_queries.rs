@@ -146,16 +146,22 @@ pub fn run(ws: Workspace, args: ImportQueriesArgs) -> Result<()> {
         skip_bad_lines: args.skip_bad_lines,
     };
     let report = ws.import_queries(&options)?;
-    for s in report.skipped.iter().take(LISTED_SKIPS) {
+    // Start rows, running queries and repeats are expected in any log: counted, not listed.
+    let notable: Vec<_> = report
+        .skipped
+        .iter()
+        .filter(|s| !matches!(s.kind, "unfinished" | "already_imported"))
+        .collect();
+    for s in notable.iter().take(LISTED_SKIPS) {
         eprintln!(
             "skipped {}:{}: {}: {}",
             report.file, s.line, s.kind, s.reason
         );
     }
-    if report.skipped.len() > LISTED_SKIPS {
+    if notable.len() > LISTED_SKIPS {
         eprintln!(
             "... and {} more skipped (--output json lists them all)",
-            report.skipped.len() - LISTED_SKIPS
+            notable.len() - LISTED_SKIPS
         );
     }
     if args.output == Format::Json {
