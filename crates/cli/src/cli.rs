@@ -128,6 +128,8 @@ pub enum Command {
     Whatif(crate::commands::whatif::WhatIfArgs),
     /// Plan a rewrite of a table into a new layout and queue it as a migration job.
     EnqueueMigration(crate::commands::enqueue_migration::EnqueueMigrationArgs),
+    /// Queue the migration a reviewed table spec file (tables/<table>.toml) asks for.
+    Apply(crate::commands::apply::ApplyArgs),
     /// Claim queued migration jobs; rewrite, verify and publish them.
     MigrationWorker(crate::commands::migration_worker::MigrationWorkerArgs),
     /// Remove orphaned staging and layouts that were not kept.

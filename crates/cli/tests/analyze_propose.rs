@@ -2,7 +2,7 @@
 //! generated tables.
 
 mod common;
-use common::{generate_events, run};
+use common::{generate_events, run, scripted};
 use dbopt_testkit::{Run, TempWorkspace};
 use serde_json::Value;
 
@@ -376,4 +376,206 @@ fn whatif_predicts_fresh_queries_within_15_percent_before_and_after_the_rewrite(
     )
     .user_error("bad.sql:2");
     assert!(err.contains("nope"), "{err}");
+}
+
+/// `git args` in `dir`, which must succeed; its stdout.
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn propose_writes_a_pull_request_commits_the_spec_and_apply_queues_it() {
+    let ws = TempWorkspace::new();
+    generate_events(&ws, "60000", "11", "16384", &["--order", "shuffled"]);
+    date_queries(&ws);
+    // A team repository (with an upstream the branch is pushed to) and a fake GitHub API.
+    let upstream = ws.root().join("upstream.git");
+    let repo = ws.root().join("platform");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(
+        ws.root(),
+        &["init", "-q", "--bare", upstream.to_str().unwrap()],
+    );
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["config", "user.email", "team@example.com"]);
+    git(&repo, &["config", "user.name", "Team"]);
+    std::fs::write(repo.join("README.md"), "tables\n").unwrap();
+    git(&repo, &["add", "README.md"]);
+    git(&repo, &["commit", "-q", "-m", "start"]);
+    git(
+        &repo,
+        &["remote", "add", "origin", upstream.to_str().unwrap()],
+    );
+    let (api, seen) = scripted(|r, _| {
+        Some(if r.header("Authorization") == Some("Bearer t0ken") {
+            (
+                201,
+                r#"{"number":12,"html_url":"https://github.example/acme/platform/pull/12"}"#.into(),
+            )
+        } else {
+            (401, r#"{"message":"Bad credentials"}"#.into())
+        })
+    });
+    let pr = ws.root().join("pr");
+    let pr_arg = pr.display().to_string();
+    let repo_arg = repo.display().to_string();
+    let propose = |extra: &[&str]| {
+        let mut cmd = ws.command(&common::bin());
+        cmd.args([
+            "propose",
+            "--table-name",
+            "events",
+            "--pr-dir",
+            &pr_arg,
+            "--git-repo",
+            &repo_arg,
+        ]);
+        cmd.args(extra);
+        cmd.env("GITHUB_API_URL", &api)
+            .env("GITHUB_REPOSITORY", "acme/platform")
+            .env("GITHUB_TOKEN", "t0ken");
+        cmd.output().unwrap()
+    };
+    let out = propose(&["--open-pr", "github"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("opened https://github.example/acme/platform/pull/12"),
+        "{stderr}"
+    );
+
+    // PR.md: the delta, the predicted figures, the clusters, how to apply and roll back.
+    let text = std::fs::read_to_string(pr.join("PR.md")).unwrap();
+    for needle in [
+        "# dbopt: ",
+        "## Change",
+        "event_date",
+        "## Expected effect",
+        "## Query clusters served",
+        "No canary has run",
+        "dbopt apply --spec tables/events.toml",
+        "dbopt rollback --table-name events",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from\n{text}");
+    }
+    let proposal: Value =
+        serde_json::from_str(&std::fs::read_to_string(pr.join("proposal.json")).unwrap()).unwrap();
+    assert_eq!(proposal["proposal"]["recommended"], true);
+
+    // The branch holds the spec file, was pushed, and the forge got the pull request.
+    let branch = git(
+        &repo,
+        &["branch", "--list", "dbopt/*", "--format=%(refname:short)"],
+    );
+    assert!(branch.starts_with("dbopt/events-"), "{branch}");
+    assert_eq!(
+        git(&repo, &["rev-parse", "--abbrev-ref", "HEAD"]),
+        "main",
+        "checkout untouched"
+    );
+    assert!(
+        !repo.join("tables").exists(),
+        "nothing written into the checkout"
+    );
+    let spec = git(&repo, &["show", &format!("{branch}:tables/events.toml")]);
+    assert!(
+        spec.contains("table = \"events\"") && spec.contains("[layout]"),
+        "{spec}"
+    );
+    assert!(
+        git(&upstream, &["branch", "--list", &branch]).contains(&branch),
+        "pushed"
+    );
+    let request = seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("POST", "/repos/acme/platform/pulls")
+    );
+    let body: Value = serde_json::from_str(&request.body).unwrap();
+    assert_eq!(body["head"], branch.as_str());
+    assert_eq!(body["base"], "main");
+    assert!(
+        body["body"]
+            .as_str()
+            .unwrap()
+            .contains("## Expected effect")
+    );
+
+    // The same proposal again: its branch exists, a clear error and nothing new.
+    let again = propose(&[]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("exists"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    // Applying the reviewed file queues the rewrite it describes.
+    let merged = ws.root().join("events.toml");
+    std::fs::write(&merged, &spec).unwrap();
+    let merged_arg = merged.display().to_string();
+    let dry = run(&ws, &["apply", "--spec", &merged_arg, "--dry-run"]).success();
+    assert!(dry.contains("dry run: nothing queued"), "{dry}");
+    let queued = run(&ws, &["apply", "--spec", &merged_arg]).success();
+    assert!(queued.contains("queued job"), "{queued}");
+    let target = proposal["proposal"]["target_layout"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        queued.contains(&target),
+        "the reviewed spec is the proposal's layout: {queued}"
+    );
+
+    // Bad input: unknown keys, unknown columns, not a repository, no token.
+    std::fs::write(&merged, spec.replace("[layout]", "[layout]\nshards = 4")).unwrap();
+    run(&ws, &["apply", "--spec", &merged_arg]).user_error("unknown field `shards`");
+    std::fs::write(
+        &merged,
+        "table = \"events\"\n[layout]\nsort_by = [\"no_such_column\"]\n",
+    )
+    .unwrap();
+    run(&ws, &["apply", "--spec", &merged_arg]).user_error("no_such_column");
+    let not_repo = ws.root().join("plain");
+    std::fs::create_dir_all(&not_repo).unwrap();
+    run(
+        &ws,
+        &[
+            "propose",
+            "--table-name",
+            "events",
+            "--pr-dir",
+            &pr_arg,
+            "--git-repo",
+            not_repo.to_str().unwrap(),
+        ],
+    )
+    .user_error("not a git repository");
+    git(&repo, &["branch", "-D", &branch]);
+    let mut cmd = ws.command(&common::bin());
+    cmd.args([
+        "propose",
+        "--table-name",
+        "events",
+        "--pr-dir",
+        &pr_arg,
+        "--git-repo",
+        &repo_arg,
+        "--open-pr",
+        "gitlab",
+    ]);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GITLAB_TOKEN is not set"));
 }

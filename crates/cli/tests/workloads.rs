@@ -3,7 +3,7 @@
 //! HTTP by a bounded server on 127.0.0.1 (tests have no internet).
 
 mod common;
-use common::{bin, generated, logged_queries, run};
+use common::{bin, generated, logged_queries, run, scripted};
 use dbopt_catalog::{QueryLogEntry, QueryOrigin};
 use dbopt_data::taxi::{TaxiColor, taxi_sample};
 use dbopt_testkit::TempWorkspace;
@@ -466,90 +466,6 @@ fn import_queries_keeps_the_lookback_window_and_refuses_bad_logs() {
         run(&ws, &all).user_error(needle);
     }
     assert_eq!(count(&ws, any), before, "a refused import logs nothing");
-}
-
-/// A request a scripted server received.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A loopback HTTP server that answers each request with `script` (status and JSON body;
-/// None: never answers, like a stalled server) and records what it received.
-fn scripted(
-    script: impl Fn(&Seen, &str) -> Option<(u16, String)> + Send + 'static,
-) -> (String, Arc<Mutex<Vec<Seen>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    let own = base.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(32) {
-            let Ok(mut stream) = stream else { continue };
-            let Ok(request) = read_request(&stream) else {
-                continue;
-            };
-            log.lock().unwrap().push(request.clone());
-            match script(&request, &own) {
-                Some((status, body)) => {
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                }
-                None => std::thread::sleep(Duration::from_secs(5)),
-            }
-        }
-    });
-    (base, seen)
-}
-
-fn read_request(stream: &TcpStream) -> std::io::Result<Seen> {
-    use std::io::Read;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut first = String::new();
-    reader.read_line(&mut first)?;
-    let mut parts = first.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
-    let path = parts.next().unwrap_or_default().to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    let length: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0u8; length];
-    reader.read_exact(&mut body)?;
-    Ok(Seen {
-        method,
-        path,
-        headers,
-        body: String::from_utf8_lossy(&body).to_string(),
-    })
 }
 
 #[test]

@@ -138,6 +138,12 @@ pub const KEYS: &[ConfigKey] = &[
         doc: "recommend a candidate only if its predicted size grows the table by at most this fraction",
     },
     ConfigKey {
+        name: "sample_rows",
+        env_alias: None,
+        default: "60000",
+        doc: "rows of the table sample the what-if model lays out (the whole table when smaller)",
+    },
+    ConfigKey {
         name: "lookback_days",
         env_alias: Some("LOOKBACK_DAYS"),
         default: "7",
@@ -334,6 +340,8 @@ pub struct Settings {
     pub max_size_growth: f64,
     /// Days of an engine's query log `import-queries` keeps by default.
     pub lookback_days: u64,
+    /// Rows of the what-if model's table sample.
+    pub sample_rows: u64,
     /// What-if prices in byte-equivalents: file, row group, page.
     pub prices: [f64; 3],
     /// Migration lease length in seconds.
@@ -487,6 +495,7 @@ impl Config {
             min_predicted_reduction: p.number("min_predicted_reduction")?,
             max_size_growth: p.non_negative("max_size_growth")?,
             lookback_days: p.positive("lookback_days")?,
+            sample_rows: p.positive("sample_rows")?,
             prices: [
                 p.non_negative("file_price_bytes")?,
                 p.non_negative("row_group_price_bytes")?,
@@ -578,6 +587,10 @@ impl Config {
     /// Most predicted growth of the table's size a recommended candidate may bring.
     pub fn max_size_growth(&self) -> f64 {
         self.settings.max_size_growth
+    }
+    /// Rows of the table sample the what-if model lays out.
+    pub fn sample_rows(&self) -> u64 {
+        self.settings.sample_rows
     }
     /// Days of an engine's query log `import-queries` keeps by default (`--since`).
     pub fn lookback_days(&self) -> u64 {

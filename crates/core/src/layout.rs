@@ -163,6 +163,62 @@ impl LayoutSpec {
         self.page_rows.unwrap_or(DEFAULT_PAGE_ROWS)
     }
 
+    /// What changes from this spec to `to`, one entry per part that differs, in a fixed
+    /// order: `partition: [] -> [country]`, `sort: [] -> [event_date]`, ...
+    pub fn delta(&self, to: &LayoutSpec) -> Vec<SpecChange> {
+        let keys = |s: &LayoutSpec| -> Vec<String> {
+            s.sort_by
+                .iter()
+                .map(|k| {
+                    if k.descending {
+                        format!("{} desc", k.column)
+                    } else {
+                        k.column.clone()
+                    }
+                })
+                .collect()
+        };
+        let cluster = |s: &LayoutSpec| -> Vec<String> {
+            if s.cluster_by.is_empty() {
+                return Vec::new();
+            }
+            let curve = match s.curve {
+                Curve::ZOrder => "zorder",
+                Curve::Hilbert => "hilbert",
+            };
+            vec![format!("{curve}({})", s.cluster_by.join(","))]
+        };
+        let parts: [(&'static str, Vec<String>, Vec<String>); 6] = [
+            (
+                "partition",
+                self.partition_by.clone(),
+                to.partition_by.clone(),
+            ),
+            ("cluster", cluster(self), cluster(to)),
+            ("sort", keys(self), keys(to)),
+            (
+                "row_group_rows",
+                vec![self.effective_row_group_rows().to_string()],
+                vec![to.effective_row_group_rows().to_string()],
+            ),
+            (
+                "page_rows",
+                vec![self.effective_page_rows().to_string()],
+                vec![to.effective_page_rows().to_string()],
+            ),
+            (
+                "bloom",
+                self.bloom_filter_columns.clone(),
+                to.bloom_filter_columns.clone(),
+            ),
+        ];
+        parts
+            .into_iter()
+            .filter(|(_, from, to)| from != to)
+            .map(|(part, from, to)| SpecChange { part, from, to })
+            .collect()
+    }
+
     /// A short human description, e.g. `partition(country) cluster-zorder(a,b) rg=131072`.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
@@ -204,6 +260,29 @@ impl LayoutSpec {
         } else {
             parts.join(" ")
         }
+    }
+}
+
+/// One part of a layout spec that changes (see [`LayoutSpec::delta`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpecChange {
+    /// `partition`, `cluster`, `sort`, `row_group_rows`, `page_rows` or `bloom`.
+    pub part: &'static str,
+    /// The current value.
+    pub from: Vec<String>,
+    /// The new value.
+    pub to: Vec<String>,
+}
+
+impl std::fmt::Display for SpecChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: [{}] -> [{}]",
+            self.part,
+            self.from.join(", "),
+            self.to.join(", ")
+        )
     }
 }
 
@@ -424,5 +503,29 @@ mod tests {
     fn describe_is_readable() {
         assert_eq!(LayoutSpec::default().describe(), "as-is");
         assert_eq!(spec().describe(), "sort(event_date) rg=65536");
+    }
+
+    #[test]
+    fn delta_names_each_changed_part() {
+        let from = LayoutSpec::default();
+        let to = LayoutSpec {
+            partition_by: vec!["country".into()],
+            sort_by: vec![SortKey {
+                column: "event_date".into(),
+                descending: true,
+            }],
+            page_rows: Some(2048),
+            ..LayoutSpec::default()
+        };
+        let lines: Vec<String> = from.delta(&to).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "partition: [] -> [country]",
+                "sort: [] -> [event_date desc]",
+                "page_rows: [8192] -> [2048]",
+            ]
+        );
+        assert!(to.delta(&to).is_empty());
     }
 }

@@ -23,6 +23,8 @@ pub use config::{Config, ConfigSource, ConfigValue, Settings};
 pub use digest::{FLOAT_RELATIVE_TOLERANCE, RowDigest};
 pub use error::CoreError;
 pub use failpoint::fail_point;
-pub use layout::{Curve, FileShape, LayoutId, LayoutManifest, LayoutSpec, ManifestFile, SortKey};
+pub use layout::{
+    Curve, FileShape, LayoutId, LayoutManifest, LayoutSpec, ManifestFile, SortKey, SpecChange,
+};
 pub use names::TableName;
 pub use scan::ScanMetrics;

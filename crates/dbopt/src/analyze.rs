@@ -18,8 +18,6 @@ use dbopt_propose::Sample;
 use serde::Serialize;
 use std::collections::HashMap;
 
-/// Rows the table sample aims for (the whole table when smaller).
-pub const SAMPLE_TARGET_ROWS: u64 = 60_000;
 /// Seed of the deterministic sample.
 pub const SAMPLE_SEED: u64 = 0x5EED;
 
@@ -76,7 +74,7 @@ impl Workspace {
                 layout: layout.to_string(),
             });
         }
-        let fraction = (SAMPLE_TARGET_ROWS as f64 / stats.rows as f64).min(1.0);
+        let fraction = (self.config().sample_rows() as f64 / stats.rows as f64).min(1.0);
         let batches = read_sample(&dir, &manifest, fraction, SAMPLE_SEED)?;
         let sample = Sample::new(&batches, stats.rows).map_err(DbError::Propose)?;
         sample.complete_stats(&mut stats);

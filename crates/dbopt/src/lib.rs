@@ -10,6 +10,7 @@ pub mod autopilot;
 pub mod cache;
 pub mod calibrate;
 pub mod canary;
+pub mod change;
 pub mod demo;
 pub mod error;
 pub mod evaluate;

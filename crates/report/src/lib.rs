@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+pub mod change_request;
 pub mod charts;
 mod csv_out;
 pub mod exposition;
@@ -25,6 +26,7 @@ extern crate self as dbopt_report;
 #[path = "../tests/common/mod.rs"]
 mod fixtures;
 
+pub use change_request::{CanaryLine, ChangeRequest, ClusterChange};
 pub use exposition::{
     HistogramSample, MetricFamily, MetricKind, Sample, histogram_from_values, render_exposition,
 };

@@ -72,11 +72,17 @@ pub fn run(ws: Workspace, args: EnqueueMigrationArgs) -> Result<()> {
         dry_run: args.dry_run,
     };
     let report = ws.enqueue_migration(&req)?;
+    print_report(&report);
+    Ok(())
+}
+
+/// Prints a migration plan and what the queue did with it.
+pub fn print_report(report: &dbopt::migrate::EnqueueReport) {
     println!("MigrationPlan");
     for line in report.plan.describe() {
         println!("  {line}");
     }
-    match report.enqueued {
+    match &report.enqueued {
         None => println!("dry run: nothing queued"),
         Some(Enqueued::New(job)) => println!(
             "queued job {} for layout {}: run `dbopt migration-worker`",
@@ -91,5 +97,4 @@ pub fn run(ws: Workspace, args: EnqueueMigrationArgs) -> Result<()> {
             job.target_layout, job.id, job.status
         ),
     }
-    Ok(())
 }

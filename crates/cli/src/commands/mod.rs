@@ -3,6 +3,7 @@
 pub mod activate_layout;
 pub mod adopt_layout;
 pub mod analyze;
+pub mod apply;
 pub mod autopilot;
 pub mod cache;
 pub mod calibrate;
@@ -83,6 +84,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::RunNycTaxiWorkload(args) => run_nyc_taxi_workload::run(open(config)?, args).await,
         Command::Tables(args) => tables::run(open(config)?, args),
         Command::EnqueueMigration(args) => enqueue_migration::run(open(config)?, args),
+        Command::Apply(args) => apply::run(open(config)?, args),
         Command::MigrationWorker(args) => migration_worker::run(open(config)?, args).await,
         Command::Gc(args) => gc::run(open(config)?, args),
         Command::WorkloadSql(args) => workload_sql::run(open(config)?, args),

@@ -6,14 +6,30 @@ use super::table_name;
 use crate::cli::Format;
 use crate::output::{Rows, human_bytes, print_predicted_vs_measured, print_rows};
 use anyhow::Result;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use dbopt::Workspace;
+use dbopt::change::{Forge, commit_spec, open_pull_request, spec_file_text, write_pr_dir};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 /// `dbopt propose`
 #[derive(Debug, Args)]
-#[command(
-    after_help = "Examples:\n  dbopt propose --table-name events\n  dbopt propose --table-name events --top 3 --explain\n  dbopt propose --table-name events --format json"
-)]
+#[command(after_help = "Examples:
+  dbopt propose --table-name events
+  dbopt propose --table-name events --top 3 --explain
+  dbopt propose --table-name events --format json
+  dbopt propose --table-name events --pr-dir ./pr
+  dbopt propose --table-name events --pr-dir ./pr --git-repo ../data-platform --open-pr github
+
+--pr-dir writes a reviewable change for the best recommended proposal: PR.md (the spec
+delta, expected scan reduction, size and payback, the query clusters it serves, the canary
+verdict when one ran, how to apply and roll back), proposal.json and tables/<table>.toml.
+--git-repo also commits tables/<table>.toml on a new branch <prefix><table>-<layout> of that
+repository, with the PR text as the commit message (the checkout itself is not touched);
+`dbopt apply --spec tables/<table>.toml` queues the rewrite once it is merged. --open-pr
+pushes the branch to --remote and opens the pull request: GitHub with GITHUB_TOKEN and
+GITHUB_REPOSITORY (owner/name; GITHUB_API_URL for GitHub Enterprise), GitLab with
+GITLAB_TOKEN and GITLAB_PROJECT (GITLAB_API_URL for a self-hosted instance).")]
 pub struct ProposeArgs {
     /// The table to propose layouts for.
     #[arg(long)]
@@ -30,6 +46,34 @@ pub struct ProposeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Write PR.md, proposal.json and tables/<table>.toml for the best proposal here.
+    #[arg(long, value_name = "DIR")]
+    pub pr_dir: Option<PathBuf>,
+    /// Also commit tables/<table>.toml on a new branch of this git repository.
+    #[arg(long, value_name = "PATH", requires = "pr_dir")]
+    pub git_repo: Option<PathBuf>,
+    /// Prefix of the new branch's name.
+    #[arg(long, default_value = "dbopt/", requires = "git_repo")]
+    pub branch_prefix: String,
+    /// Branch the new one starts from and the pull request targets [default: the
+    /// repository's current branch]
+    #[arg(long, requires = "git_repo")]
+    pub base: Option<String>,
+    /// Push the branch and open the pull request on this forge.
+    #[arg(long, value_enum, requires = "git_repo")]
+    pub open_pr: Option<ForgeArg>,
+    /// Remote the branch is pushed to for --open-pr.
+    #[arg(long, default_value = "origin", requires = "open_pr")]
+    pub remote: String,
+}
+
+/// `--open-pr`: the forge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ForgeArg {
+    /// GitHub or GitHub Enterprise.
+    Github,
+    /// GitLab.
+    Gitlab,
 }
 
 /// Runs `dbopt propose`.
@@ -37,6 +81,19 @@ pub async fn run(ws: Workspace, args: ProposeArgs) -> Result<()> {
     let table = table_name(&args.table_name)?;
     let since = since_ms(&ws, args.since.as_deref())?;
     let mut outcome = ws.propose_layouts(&table, since, None).await?;
+    if let Some(dir) = &args.pr_dir {
+        let best = outcome
+            .proposals
+            .iter()
+            .find(|s| s.proposal.recommended && !s.proposal.is_current);
+        match best {
+            Some(best) => write_change(&ws, &table, best.id, dir, &args)?,
+            None => eprintln!(
+                "no change to propose for {table}: no candidate other than the current layout is recommended; nothing written to {}",
+                dir.display()
+            ),
+        }
+    }
     outcome.proposals.truncate(args.top.max(1));
     if args.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
@@ -116,6 +173,53 @@ fn print_checked_predictions(
     if !checked.is_empty() {
         println!("\nearlier predictions checked by a canary:");
         print_predicted_vs_measured(&checked, format);
+    }
+    Ok(())
+}
+
+/// `--pr-dir` (and `--git-repo`, `--open-pr`): the reviewable change of proposal `id`.
+fn write_change(
+    ws: &Workspace,
+    table: &dbopt_core::TableName,
+    id: i64,
+    dir: &std::path::Path,
+    args: &ProposeArgs,
+) -> Result<()> {
+    let (request, record) = ws.change_request(table, id)?;
+    let files = write_pr_dir(dir, &request, &record)?;
+    eprintln!(
+        "wrote {}, {} and {}",
+        files.pr_md.display(),
+        files.proposal_json.display(),
+        files.spec_file.display()
+    );
+    let Some(repo) = &args.git_repo else {
+        return Ok(());
+    };
+    let message = format!("{}\n\n{}", request.title(), request.markdown());
+    let commit = commit_spec(
+        repo,
+        &args.branch_prefix,
+        args.base.as_deref(),
+        table,
+        record.proposal.target_layout.as_str(),
+        &spec_file_text(table, &record.proposal.spec, Some(record.id)),
+        &message,
+    )?;
+    eprintln!(
+        "committed tables/{table}.toml on branch {} (from {}) as {}",
+        commit.branch,
+        commit.base,
+        &commit.commit[..commit.commit.len().min(12)]
+    );
+    if let Some(forge) = args.open_pr {
+        let forge = match forge {
+            ForgeArg::Github => Forge::Github,
+            ForgeArg::Gitlab => Forge::Gitlab,
+        };
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        let url = open_pull_request(forge, repo, &args.remote, &commit, &request, &env)?;
+        eprintln!("opened {url}");
     }
     Ok(())
 }

@@ -4,8 +4,12 @@
 use dbopt_catalog::{JobRecord, LayoutRecord, LoggedQuery, QueryLogEntry};
 use dbopt_core::TableName;
 use dbopt_testkit::{Run, TempWorkspace};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The `dbopt` binary cargo built for these tests.
 pub fn bin() -> PathBuf {
@@ -192,4 +196,93 @@ pub fn signal(child: &std::process::Child, name: &str) {
         .status()
         .expect("run kill");
     assert!(status.success(), "kill -{name} {} failed", child.id());
+}
+
+/// A request a scripted server received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// GET, POST, ...
+    pub method: String,
+    /// The request path.
+    pub path: String,
+    /// Headers in order.
+    pub headers: Vec<(String, String)>,
+    /// The body as text.
+    pub body: String,
+}
+
+impl Seen {
+    /// A header by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A loopback HTTP server that answers each request with `script` (status and JSON body;
+/// None: never answers, like a stalled server) and records what it received.
+pub fn scripted(
+    script: impl Fn(&Seen, &str) -> Option<(u16, String)> + Send + 'static,
+) -> (String, Arc<Mutex<Vec<Seen>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let own = base.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(32) {
+            let Ok(mut stream) = stream else { continue };
+            let Ok(request) = read_request(&stream) else {
+                continue;
+            };
+            log.lock().unwrap().push(request.clone());
+            match script(&request, &own) {
+                Some((status, body)) => {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                }
+                None => std::thread::sleep(Duration::from_secs(5)),
+            }
+        }
+    });
+    (base, seen)
+}
+
+fn read_request(stream: &TcpStream) -> std::io::Result<Seen> {
+    use std::io::Read;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut first = String::new();
+    reader.read_line(&mut first)?;
+    let mut parts = first.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let path = parts.next().unwrap_or_default().to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body)?;
+    Ok(Seen {
+        method,
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).to_string(),
+    })
 }
