@@ -214,6 +214,13 @@ impl Workspace {
                 id,
                 table: table.to_string(),
             })?;
+        if &record.table != table {
+            return Err(DbError::ProposalOfOtherTable {
+                id,
+                table: table.to_string(),
+                owner: record.table.to_string(),
+            });
+        }
         let p = &record.proposal;
         let current_spec = self.layout_manifest(table, &p.source_layout)?.spec;
         let current_size = self

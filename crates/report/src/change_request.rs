@@ -106,15 +106,11 @@ impl ChangeRequest {
         out.push_str("## Canary\n\n");
         match &self.canary {
             Some(c) => {
-                let _ = write!(
+                let _ = writeln!(
                     out,
-                "Verdict **{}** on {} query shapes ({} with different results): {:.0}% fewer bytes, latency {:+.0}%. {}\n\n",
-                c.verdict,
-                c.queries,
-                c.mismatches,
-                c.reduction * 100.0,
-                c.latency_change * 100.0,
-                c.reason
+                    "Verdict **{}**: {}.\n",
+                    c.verdict,
+                    c.reason.trim_end_matches('.')
                 );
             }
             None => out.push_str(
@@ -153,7 +149,7 @@ impl ChangeRequest {
         );
         let payback = self
             .payback_runs
-            .map_or_else(|| "never".to_string(), |r| format!("{r:.1} runs"));
+            .map_or_else(|| "never".to_string(), |r| format!("{r:.2} runs"));
         let _ = write!(out, "| rewrite paid back after | | {payback} |\n\n");
         if !self.reasons.is_empty() {
             for r in &self.reasons {
@@ -232,7 +228,7 @@ mod tests {
             "cluster: [] -> [hilbert(event_date,customer_id)]",
             "| bytes scanned per run of the logged workload (300 queries) | 1000.0 MiB | 100.0 MiB (90% fewer) |",
             "| table size | 300.0 MiB | 250.0 MiB |",
-            "0.3 runs",
+            "0.34 runs",
             "| `c1` | 200 B | 50 B | -75% |",
             "No canary has run",
             "dbopt apply --spec tables/events.toml",
@@ -247,12 +243,12 @@ mod tests {
             mismatches: 0,
             reduction: 0.85,
             latency_change: -0.4,
-            reason: "identical results".into(),
+            reason: "identical results on 10 shapes".into(),
         });
         assert!(
             with_canary
                 .markdown()
-                .contains("Verdict **promote** on 10 query shapes (0 with different results): 85% fewer bytes, latency -40%.")
+                .contains("Verdict **promote**: identical results on 10 shapes.")
         );
     }
 }

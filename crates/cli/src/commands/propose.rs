@@ -49,6 +49,10 @@ pub struct ProposeArgs {
     /// Write PR.md, proposal.json and tables/<table>.toml for the best proposal here.
     #[arg(long, value_name = "DIR")]
     pub pr_dir: Option<PathBuf>,
+    /// Write the change of this stored proposal instead of this run's best (e.g. one a
+    /// canary has already proven).
+    #[arg(long, value_name = "ID", requires = "pr_dir")]
+    pub pr_proposal: Option<i64>,
     /// Also commit tables/<table>.toml on a new branch of this git repository.
     #[arg(long, value_name = "PATH", requires = "pr_dir")]
     pub git_repo: Option<PathBuf>,
@@ -82,12 +86,15 @@ pub async fn run(ws: Workspace, args: ProposeArgs) -> Result<()> {
     let since = since_ms(&ws, args.since.as_deref())?;
     let mut outcome = ws.propose_layouts(&table, since, None).await?;
     if let Some(dir) = &args.pr_dir {
-        let best = outcome
-            .proposals
-            .iter()
-            .find(|s| s.proposal.recommended && !s.proposal.is_current);
+        let best = args.pr_proposal.or_else(|| {
+            outcome
+                .proposals
+                .iter()
+                .find(|s| s.proposal.recommended && !s.proposal.is_current)
+                .map(|s| s.id)
+        });
         match best {
-            Some(best) => write_change(&ws, &table, best.id, dir, &args)?,
+            Some(id) => write_change(&ws, &table, id, dir, &args)?,
             None => eprintln!(
                 "no change to propose for {table}: no candidate other than the current layout is recommended; nothing written to {}",
                 dir.display()
