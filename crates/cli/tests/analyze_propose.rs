@@ -563,19 +563,7 @@ fn propose_writes_a_pull_request_commits_the_spec_and_apply_queues_it() {
     )
     .user_error("not a git repository");
     git(&repo, &["branch", "-D", &branch]);
-    let mut cmd = ws.command(&common::bin());
-    cmd.args([
-        "propose",
-        "--table-name",
-        "events",
-        "--pr-dir",
-        &pr_arg,
-        "--git-repo",
-        &repo_arg,
-        "--open-pr",
-        "gitlab",
-    ]);
-    let out = cmd.output().unwrap();
+    let out = propose(&["--open-pr", "gitlab"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("GITLAB_TOKEN is not set"));
 }

@@ -163,31 +163,36 @@ impl LayoutSpec {
         self.page_rows.unwrap_or(DEFAULT_PAGE_ROWS)
     }
 
+    /// `hilbert(a,b)` or `zorder(a,b)`; None without clustering.
+    fn cluster_label(&self) -> Option<String> {
+        if self.cluster_by.is_empty() {
+            return None;
+        }
+        let curve = match self.curve {
+            Curve::ZOrder => "zorder",
+            Curve::Hilbert => "hilbert",
+        };
+        Some(format!("{curve}({})", self.cluster_by.join(",")))
+    }
+
+    /// Each sort key as `col` or `col desc`.
+    fn sort_labels(&self) -> Vec<String> {
+        self.sort_by
+            .iter()
+            .map(|k| {
+                if k.descending {
+                    format!("{} desc", k.column)
+                } else {
+                    k.column.clone()
+                }
+            })
+            .collect()
+    }
+
     /// What changes from this spec to `to`, one entry per part that differs, in a fixed
     /// order: `partition: [] -> [country]`, `sort: [] -> [event_date]`, ...
     pub fn delta(&self, to: &LayoutSpec) -> Vec<SpecChange> {
-        let keys = |s: &LayoutSpec| -> Vec<String> {
-            s.sort_by
-                .iter()
-                .map(|k| {
-                    if k.descending {
-                        format!("{} desc", k.column)
-                    } else {
-                        k.column.clone()
-                    }
-                })
-                .collect()
-        };
-        let cluster = |s: &LayoutSpec| -> Vec<String> {
-            if s.cluster_by.is_empty() {
-                return Vec::new();
-            }
-            let curve = match s.curve {
-                Curve::ZOrder => "zorder",
-                Curve::Hilbert => "hilbert",
-            };
-            vec![format!("{curve}({})", s.cluster_by.join(","))]
-        };
+        let cluster = |s: &LayoutSpec| -> Vec<String> { s.cluster_label().into_iter().collect() };
         let parts: [(&'static str, Vec<String>, Vec<String>); 6] = [
             (
                 "partition",
@@ -195,7 +200,7 @@ impl LayoutSpec {
                 to.partition_by.clone(),
             ),
             ("cluster", cluster(self), cluster(to)),
-            ("sort", keys(self), keys(to)),
+            ("sort", self.sort_labels(), to.sort_labels()),
             (
                 "row_group_rows",
                 vec![self.effective_row_group_rows().to_string()],
@@ -225,26 +230,9 @@ impl LayoutSpec {
         if !self.partition_by.is_empty() {
             parts.push(format!("partition({})", self.partition_by.join(",")));
         }
-        if !self.cluster_by.is_empty() {
-            let curve = match self.curve {
-                Curve::ZOrder => "zorder",
-                Curve::Hilbert => "hilbert",
-            };
-            parts.push(format!("{curve}({})", self.cluster_by.join(",")));
-        }
+        parts.extend(self.cluster_label());
         if !self.sort_by.is_empty() {
-            let keys: Vec<String> = self
-                .sort_by
-                .iter()
-                .map(|k| {
-                    if k.descending {
-                        format!("{} desc", k.column)
-                    } else {
-                        k.column.clone()
-                    }
-                })
-                .collect();
-            parts.push(format!("sort({})", keys.join(",")));
+            parts.push(format!("sort({})", self.sort_labels().join(",")));
         }
         if let Some(rg) = self.row_group_rows {
             parts.push(format!("rg={rg}"));
