@@ -563,7 +563,54 @@ fn propose_writes_a_pull_request_commits_the_spec_and_apply_queues_it() {
     )
     .user_error("not a git repository");
     git(&repo, &["branch", "-D", &branch]);
+    git(&repo, &["push", "-q", "origin", "--delete", &branch]);
     let out = propose(&["--open-pr", "gitlab"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("GITLAB_TOKEN is not set"));
+    assert_eq!(
+        git(&repo, &["branch", "--list", "dbopt/*"]),
+        "",
+        "a missing token commits nothing"
+    );
+
+    // GitLab: a merge request against the project's API, with its own token header.
+    let (gitlab, seen) = scripted(|r, _| {
+        Some(if r.header("PRIVATE-TOKEN") == Some("gl-t0ken") {
+            (
+                201,
+                r#"{"iid":3,"web_url":"https://gitlab.example/acme/platform/-/merge_requests/3"}"#
+                    .into(),
+            )
+        } else {
+            (401, r#"{"message":"401 Unauthorized"}"#.into())
+        })
+    });
+    let mut cmd = ws.command(&common::bin());
+    cmd.args([
+        "propose",
+        "--table-name",
+        "events",
+        "--pr-dir",
+        &pr_arg,
+        "--git-repo",
+        &repo_arg,
+        "--open-pr",
+        "gitlab",
+    ])
+    .env("GITLAB_API_URL", &gitlab)
+    .env("GITLAB_PROJECT", "acme/platform")
+    .env("GITLAB_TOKEN", "gl-t0ken");
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("opened https://gitlab.example/acme/platform/-/merge_requests/3"),
+        "{stderr}"
+    );
+    let request = seen.lock().unwrap()[0].clone();
+    assert_eq!(request.path, "/projects/acme%2Fplatform/merge_requests");
+    let body: Value = serde_json::from_str(&request.body).unwrap();
+    assert_eq!(body["source_branch"], branch.as_str());
+    assert_eq!(body["target_branch"], "main");
+    assert!(body["description"].as_str().unwrap().contains("## Change"));
 }

@@ -320,7 +320,8 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {
-        Err(dbopt_core::text::first_line(
+        // git's first line is often only context (`To <remote>`): keep every line.
+        Err(dbopt_core::text::one_line(
             String::from_utf8_lossy(&out.stderr).trim(),
         ))
     }
@@ -436,77 +437,103 @@ pub enum Forge {
     Gitlab,
 }
 
-/// Pushes `commit.branch` to `remote` and opens a pull (merge) request for it; returns its
-/// web address. Token, repository and API address come from `env`.
-pub fn open_pull_request(
+/// A forge's API address and credentials, read from the environment before anything is
+/// committed (a missing token must not leave a branch behind).
+#[derive(Debug, Clone)]
+pub struct ForgeTarget {
     forge: Forge,
+    /// The endpoint that creates pull (merge) requests.
+    url: String,
+    /// The authentication header.
+    auth: (String, String),
+}
+
+impl ForgeTarget {
+    /// The target of `forge` from `env`: token, repository or project, API address.
+    pub fn from_env(forge: Forge, env: &BTreeMap<String, String>) -> Result<ForgeTarget, DbError> {
+        let need = |key: &str, what: &str| {
+            env.get(key)
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .ok_or_else(|| {
+                    DbError::BadArgument(format!(
+                        "--open-pr: {key} is not set; export {what} (nothing was committed)"
+                    ))
+                })
+        };
+        let api = |key: &str, default: &str| {
+            env.get(key)
+                .cloned()
+                .unwrap_or_else(|| default.to_string())
+                .trim_end_matches('/')
+                .to_string()
+        };
+        Ok(match forge {
+            Forge::Github => {
+                let token = need("GITHUB_TOKEN", "a token that may open pull requests")?;
+                let repository = need("GITHUB_REPOSITORY", "owner/name of the repository")?;
+                ForgeTarget {
+                    forge,
+                    url: format!(
+                        "{}/repos/{repository}/pulls",
+                        api("GITHUB_API_URL", "https://api.github.com")
+                    ),
+                    auth: ("Authorization".into(), format!("Bearer {token}")),
+                }
+            }
+            Forge::Gitlab => {
+                let token = need("GITLAB_TOKEN", "a token with the api scope")?;
+                let project = need("GITLAB_PROJECT", "the project id or group/name path")?;
+                ForgeTarget {
+                    forge,
+                    url: format!(
+                        "{}/projects/{}/merge_requests",
+                        api("GITLAB_API_URL", "https://gitlab.com/api/v4"),
+                        project.replace('/', "%2F")
+                    ),
+                    auth: ("PRIVATE-TOKEN".into(), token),
+                }
+            }
+        })
+    }
+}
+
+/// Pushes `commit.branch` to `remote` and opens a pull (merge) request for it on `target`;
+/// returns its web address.
+pub fn open_pull_request(
+    target: &ForgeTarget,
     repo: &Path,
     remote: &str,
     commit: &SpecCommit,
     request: &ChangeRequest,
-    env: &BTreeMap<String, String>,
 ) -> Result<String, DbError> {
-    let need = |key: &str, what: &str| {
-        env.get(key)
-            .filter(|v| !v.is_empty())
-            .cloned()
-            .ok_or_else(|| {
-                DbError::BadArgument(format!("--open-pr: {key} is not set; export {what}"))
-            })
+    let url = target.url.clone();
+    let (body, link) = match target.forge {
+        Forge::Github => (
+            serde_json::json!({
+                "title": request.title(),
+                "head": commit.branch,
+                "base": commit.base,
+                "body": request.markdown(),
+            }),
+            "html_url",
+        ),
+        Forge::Gitlab => (
+            serde_json::json!({
+                "title": request.title(),
+                "source_branch": commit.branch,
+                "target_branch": commit.base,
+                "description": request.markdown(),
+            }),
+            "web_url",
+        ),
     };
-    let (url, headers, body, link) = match forge {
-        Forge::Github => {
-            let token = need("GITHUB_TOKEN", "a token that may open pull requests")?;
-            let repository = need("GITHUB_REPOSITORY", "owner/name of the repository")?;
-            let api = env
-                .get("GITHUB_API_URL")
-                .cloned()
-                .unwrap_or_else(|| "https://api.github.com".into());
-            (
-                format!("{}/repos/{repository}/pulls", api.trim_end_matches('/')),
-                vec![
-                    ("Authorization".to_string(), format!("Bearer {token}")),
-                    (
-                        "Accept".to_string(),
-                        "application/vnd.github+json".to_string(),
-                    ),
-                ],
-                serde_json::json!({
-                    "title": request.title(),
-                    "head": commit.branch,
-                    "base": commit.base,
-                    "body": request.markdown(),
-                }),
-                "html_url",
-            )
-        }
-        Forge::Gitlab => {
-            let token = need("GITLAB_TOKEN", "a token with the api scope")?;
-            let project = need("GITLAB_PROJECT", "the project id or group/name path")?;
-            let api = env
-                .get("GITLAB_API_URL")
-                .cloned()
-                .unwrap_or_else(|| "https://gitlab.com/api/v4".into());
-            (
-                format!(
-                    "{}/projects/{}/merge_requests",
-                    api.trim_end_matches('/'),
-                    project.replace('/', "%2F")
-                ),
-                vec![("PRIVATE-TOKEN".to_string(), token)],
-                serde_json::json!({
-                    "title": request.title(),
-                    "source_branch": commit.branch,
-                    "target_branch": commit.base,
-                    "description": request.markdown(),
-                }),
-                "web_url",
-            )
-        }
-    };
+    let mut headers = vec![target.auth.clone()];
+    if target.forge == Forge::Github {
+        headers.push(("Accept".into(), "application/vnd.github+json".into()));
+    }
     git(repo, &["push", "-q", remote, &commit.branch])
         .map_err(|e| DbError::BadArgument(format!("pushing {} to {remote}: {e}", commit.branch)))?;
-    let mut headers = headers;
     headers.push(("Content-Type".to_string(), "application/json".to_string()));
     headers.push(("User-Agent".to_string(), "dbopt".to_string()));
     let (status, answer) = request_text(&TextRequest {

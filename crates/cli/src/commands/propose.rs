@@ -8,7 +8,9 @@ use crate::output::{Rows, human_bytes, print_predicted_vs_measured, print_rows};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use dbopt::Workspace;
-use dbopt::change::{Forge, commit_spec, open_pull_request, spec_file_text, write_pr_dir};
+use dbopt::change::{
+    Forge, ForgeTarget, commit_spec, open_pull_request, spec_file_text, write_pr_dir,
+};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -192,6 +194,18 @@ fn write_change(
     dir: &std::path::Path,
     args: &ProposeArgs,
 ) -> Result<()> {
+    // The forge's credentials are checked before anything is written.
+    let target = match args.open_pr {
+        Some(forge) => {
+            let forge = match forge {
+                ForgeArg::Github => Forge::Github,
+                ForgeArg::Gitlab => Forge::Gitlab,
+            };
+            let env: BTreeMap<String, String> = std::env::vars().collect();
+            Some(ForgeTarget::from_env(forge, &env)?)
+        }
+        None => None,
+    };
     let (request, record) = ws.change_request(table, id)?;
     let files = write_pr_dir(dir, &request, &record)?;
     eprintln!(
@@ -203,6 +217,7 @@ fn write_change(
     let Some(repo) = &args.git_repo else {
         return Ok(());
     };
+
     let message = format!("{}\n\n{}", request.title(), request.markdown());
     let commit = commit_spec(
         repo,
@@ -219,13 +234,8 @@ fn write_change(
         commit.base,
         &commit.commit[..commit.commit.len().min(12)]
     );
-    if let Some(forge) = args.open_pr {
-        let forge = match forge {
-            ForgeArg::Github => Forge::Github,
-            ForgeArg::Gitlab => Forge::Gitlab,
-        };
-        let env: BTreeMap<String, String> = std::env::vars().collect();
-        let url = open_pull_request(forge, repo, &args.remote, &commit, &request, &env)?;
+    if let Some(target) = &target {
+        let url = open_pull_request(target, repo, &args.remote, &commit, &request)?;
         eprintln!("opened {url}");
     }
     Ok(())
