@@ -611,6 +611,22 @@ fn import_queries_pulls_trino_runtime_queries_following_next_uri() {
     assert_eq!(requests[0].header("X-Trino-User"), Some("ann"));
     assert_eq!(requests[0].header("X-Trino-Catalog"), Some("iceberg"));
     assert_eq!(requests[1].method, "GET");
+    let out = run_env(
+        &ws,
+        &["import-queries", "--from", &from, "--since", "all"],
+        &[("TRINO_PASSWORD", "secret")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("only over HTTPS; write trino+https://"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        3,
+        "no request sent with a password over HTTP"
+    );
 }
 /// How the loopback server answers.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! Live query-log pulls for `import-queries --from`: ClickHouse's `system.query_log` over its
-//! HTTP interface, Trino's `system.runtime.queries` over its client REST protocol. Each pull
+//! HTTP interface, Trino's `system.runtime.queries` over its client REST protocol, each over
+//! HTTP or, with `+https` in the scheme, HTTPS. Each pull
 //! returns the log as text in a format `dbopt_logs` reads, so a pulled log is parsed exactly
 //! like an exported file. The HTTP calls go through [`crate::fetch::request_text`].
 //!
@@ -36,6 +37,8 @@ pub enum PullSource {
         host: String,
         /// HTTP port.
         port: u16,
+        /// HTTPS instead of HTTP (`clickhouse+https://`).
+        tls: bool,
     },
     /// A Trino coordinator.
     Trino {
@@ -45,6 +48,8 @@ pub enum PullSource {
         port: u16,
         /// The catalog sent with the request (`X-Trino-Catalog`).
         catalog: String,
+        /// HTTPS instead of HTTP (`trino+https://`).
+        tls: bool,
     },
 }
 
@@ -59,6 +64,10 @@ impl PullSource {
             ))
         };
         let (scheme, rest) = text.split_once("://").unwrap_or((text, ""));
+        let (scheme, tls) = match scheme.strip_suffix("+https") {
+            Some(engine) => (engine, true),
+            None => (scheme, false),
+        };
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         let (host, port) = match authority.rsplit_once(':') {
             Some((h, p)) => (
@@ -90,6 +99,7 @@ impl PullSource {
             "clickhouse" => Ok(PullSource::Clickhouse {
                 host: host_or("CLICKHOUSE_HOST")?,
                 port: port.map_or_else(|| env_port("CLICKHOUSE_PORT", CLICKHOUSE_PORT), Ok)?,
+                tls,
             }),
             "trino" => Ok(PullSource::Trino {
                 host: host_or("TRINO_HOST")?,
@@ -101,20 +111,42 @@ impl PullSource {
                 } else {
                     path.to_string()
                 },
+                tls,
             }),
             _ => Err(bad("unknown source")),
         }
     }
 
-    /// `clickhouse://host:port` or `trino://host:port/catalog`.
+    /// `clickhouse://host:port` or `trino://host:port/catalog` (`+https` when it is TLS).
     pub fn label(&self) -> String {
+        let suffix = if self.tls() { "+https" } else { "" };
         match self {
-            PullSource::Clickhouse { host, port } => format!("clickhouse://{host}:{port}"),
+            PullSource::Clickhouse { host, port, .. } => {
+                format!("clickhouse{suffix}://{host}:{port}")
+            }
             PullSource::Trino {
                 host,
                 port,
                 catalog,
-            } => format!("trino://{host}:{port}/{catalog}"),
+                ..
+            } => format!("trino{suffix}://{host}:{port}/{catalog}"),
+        }
+    }
+
+    /// Whether the server is reached over HTTPS.
+    pub fn tls(&self) -> bool {
+        match self {
+            PullSource::Clickhouse { tls, .. } | PullSource::Trino { tls, .. } => *tls,
+        }
+    }
+
+    /// `http://host:port` or `https://host:port`.
+    fn base_url(&self) -> String {
+        let scheme = if self.tls() { "https" } else { "http" };
+        match self {
+            PullSource::Clickhouse { host, port, .. } | PullSource::Trino { host, port, .. } => {
+                format!("{scheme}://{host}:{port}")
+            }
         }
     }
 
@@ -145,12 +177,8 @@ pub struct PullOptions {
 /// Pulls the query log and returns it as text in [`PullSource::format`].
 pub fn pull(options: &PullOptions) -> Result<String, DbError> {
     match &options.source {
-        PullSource::Clickhouse { host, port } => pull_clickhouse(options, host, *port),
-        PullSource::Trino {
-            host,
-            port,
-            catalog,
-        } => pull_trino(options, host, *port, catalog),
+        PullSource::Clickhouse { .. } => pull_clickhouse(options),
+        PullSource::Trino { catalog, .. } => pull_trino(options, catalog),
     }
 }
 
@@ -169,7 +197,7 @@ pub fn clickhouse_query(since_ms: Option<i64>) -> String {
     )
 }
 
-fn pull_clickhouse(options: &PullOptions, host: &str, port: u16) -> Result<String, DbError> {
+fn pull_clickhouse(options: &PullOptions) -> Result<String, DbError> {
     let label = options.source.label();
     let mut headers = vec![(
         "X-ClickHouse-User".to_string(),
@@ -180,7 +208,7 @@ fn pull_clickhouse(options: &PullOptions, host: &str, port: u16) -> Result<Strin
     }
     let request = TextRequest {
         body: Some(clickhouse_query(options.since_ms)),
-        url: format!("http://{host}:{port}/"),
+        url: format!("{}/", options.source.base_url()),
         headers,
         timeout: options.timeout,
     };
@@ -203,13 +231,13 @@ pub fn trino_query(since_ms: Option<i64>) -> String {
     )
 }
 
-fn pull_trino(
-    options: &PullOptions,
-    host: &str,
-    port: u16,
-    catalog: &str,
-) -> Result<String, DbError> {
+fn pull_trino(options: &PullOptions, catalog: &str) -> Result<String, DbError> {
     let label = options.source.label();
+    if options.password.is_some() && !options.source.tls() {
+        return Err(DbError::BadArgument(format!(
+            "{label}: Trino accepts a password only over HTTPS; write trino+https://HOST:PORT/CATALOG"
+        )));
+    }
     let mut headers = vec![
         (
             "X-Trino-User".to_string(),
@@ -219,6 +247,7 @@ fn pull_trino(
         ("X-Trino-Source".to_string(), "dbopt".to_string()),
     ];
     if let Some(password) = &options.password {
+        // Over HTTPS only (checked above), as Trino requires.
         let user = options.user.clone().unwrap_or_else(|| "dbopt".into());
         headers.push((
             "Authorization".to_string(),
@@ -227,7 +256,7 @@ fn pull_trino(
     }
     let mut request = TextRequest {
         body: Some(trino_query(options.since_ms)),
-        url: format!("http://{host}:{port}/v1/statement"),
+        url: format!("{}/v1/statement", options.source.base_url()),
         headers,
         timeout: options.timeout,
     };
@@ -369,7 +398,8 @@ mod tests {
             PullSource::parse("clickhouse://ch.local:9000", &none).unwrap(),
             PullSource::Clickhouse {
                 host: "ch.local".into(),
-                port: 9000
+                port: 9000,
+                tls: false
             }
         );
         assert_eq!(
@@ -377,7 +407,8 @@ mod tests {
             PullSource::Trino {
                 host: "coord".into(),
                 port: 8443,
-                catalog: "hive".into()
+                catalog: "hive".into(),
+                tls: false
             }
         );
         let seeded = env(&[("TRINO_HOST", "t.local"), ("CLICKHOUSE_HOST", "c.local")]);
@@ -389,7 +420,22 @@ mod tests {
             PullSource::parse("clickhouse", &seeded).unwrap().label(),
             "clickhouse://c.local:8123"
         );
-        for bad in ["clickhouse", "mysql://h:1", "trino://h:port"] {
+        let secure = PullSource::parse("trino+https://coord:8443/hive", &none).unwrap();
+        assert!(secure.tls());
+        assert_eq!(secure.base_url(), "https://coord:8443");
+        assert_eq!(secure.label(), "trino+https://coord:8443/hive");
+        assert_eq!(
+            PullSource::parse("clickhouse+https://c:8443", &none)
+                .unwrap()
+                .base_url(),
+            "https://c:8443"
+        );
+        for bad in [
+            "clickhouse",
+            "mysql://h:1",
+            "trino://h:port",
+            "trino+tls://h:1",
+        ] {
             assert!(PullSource::parse(bad, &none).is_err(), "{bad}");
         }
     }
