@@ -430,7 +430,7 @@ fn propose_writes_a_pull_request_commits_the_spec_and_apply_queues_it() {
     let pr = ws.root().join("pr");
     let pr_arg = pr.display().to_string();
     let repo_arg = repo.display().to_string();
-    let propose = |extra: &[&str]| {
+    let propose = |extra: &[&str], env: &[(&str, &str)]| {
         let mut cmd = ws.command(&common::bin());
         cmd.args([
             "propose",
@@ -442,12 +442,15 @@ fn propose_writes_a_pull_request_commits_the_spec_and_apply_queues_it() {
             &repo_arg,
         ]);
         cmd.args(extra);
-        cmd.env("GITHUB_API_URL", &api)
-            .env("GITHUB_REPOSITORY", "acme/platform")
-            .env("GITHUB_TOKEN", "t0ken");
+        cmd.envs(env.iter().copied());
         cmd.output().unwrap()
     };
-    let out = propose(&["--open-pr", "github"]);
+    let github = [
+        ("GITHUB_API_URL", api.as_str()),
+        ("GITHUB_REPOSITORY", "acme/platform"),
+        ("GITHUB_TOKEN", "t0ken"),
+    ];
+    let out = propose(&["--open-pr", "github"], &github);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -513,7 +516,7 @@ fn propose_writes_a_pull_request_commits_the_spec_and_apply_queues_it() {
     );
 
     // The same proposal again: its branch exists, a clear error and nothing new.
-    let again = propose(&[]);
+    let again = propose(&[], &github);
     assert_eq!(again.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("exists"),
@@ -564,7 +567,7 @@ fn propose_writes_a_pull_request_commits_the_spec_and_apply_queues_it() {
     .user_error("not a git repository");
     git(&repo, &["branch", "-D", &branch]);
     git(&repo, &["push", "-q", "origin", "--delete", &branch]);
-    let out = propose(&["--open-pr", "gitlab"]);
+    let out = propose(&["--open-pr", "gitlab"], &github);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("GITLAB_TOKEN is not set"));
     assert_eq!(
@@ -585,22 +588,14 @@ fn propose_writes_a_pull_request_commits_the_spec_and_apply_queues_it() {
             (401, r#"{"message":"401 Unauthorized"}"#.into())
         })
     });
-    let mut cmd = ws.command(&common::bin());
-    cmd.args([
-        "propose",
-        "--table-name",
-        "events",
-        "--pr-dir",
-        &pr_arg,
-        "--git-repo",
-        &repo_arg,
-        "--open-pr",
-        "gitlab",
-    ])
-    .env("GITLAB_API_URL", &gitlab)
-    .env("GITLAB_PROJECT", "acme/platform")
-    .env("GITLAB_TOKEN", "gl-t0ken");
-    let out = cmd.output().unwrap();
+    let out = propose(
+        &["--open-pr", "gitlab"],
+        &[
+            ("GITLAB_API_URL", gitlab.as_str()),
+            ("GITLAB_PROJECT", "acme/platform"),
+            ("GITLAB_TOKEN", "gl-t0ken"),
+        ],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "{stderr}");
     assert!(

@@ -461,22 +461,23 @@ fn import_sql(n: u32) {
         if let Ok(text) = std::str::from_utf8(&bytes) {
             let _ = split_sql(text);
         }
-        let path = f.source("log.sql", &bytes);
-        if let Err(err) =
-            f.ws.import_queries(&import_options(&path, ImportFormat::Sql))
-        {
-            let msg = err.to_string();
-            let checked = check_error(&msg, &path.display().to_string()).and_then(|()| {
-                ensure!(
-                    msg.contains("log.sql"),
-                    "error does not name the file: {msg}"
-                );
-                Ok(())
-            });
-            keeping("log.sql", &bytes, checked)?;
-        }
-        Ok(())
+        import_named(&f, "log.sql", &bytes, ImportFormat::Sql)
     });
+}
+
+/// Imports `bytes` as the file `name`: it imports, or refuses with a one-line error that
+/// names the file.
+fn import_named(f: &Fixture, name: &str, bytes: &[u8], format: ImportFormat) -> Result<(), String> {
+    let path = f.source(name, bytes);
+    if let Err(err) = f.ws.import_queries(&import_options(&path, format)) {
+        let msg = err.to_string();
+        let checked = check_error(&msg, &path.display().to_string()).and_then(|()| {
+            ensure!(msg.contains(name), "error does not name the file: {msg}");
+            Ok(())
+        });
+        keeping(name, bytes, checked)?;
+    }
+    Ok(())
 }
 
 /// `import-queries` of `path` into `base` (engine names `analytics.events` mapped onto it).
@@ -503,21 +504,7 @@ fn import_log(n: u32) {
     .unwrap();
     fuzz("import_log", n, edits, |e| {
         let bytes = mutated(&seed, e);
-        let path = f.source("query_log.tsv", &bytes);
-        if let Err(err) =
-            f.ws.import_queries(&import_options(&path, ImportFormat::Auto))
-        {
-            let msg = err.to_string();
-            let checked = check_error(&msg, &path.display().to_string()).and_then(|()| {
-                ensure!(
-                    msg.contains("query_log.tsv"),
-                    "error does not name the file: {msg}"
-                );
-                Ok(())
-            });
-            keeping("query_log.tsv", &bytes, checked)?;
-        }
-        Ok(())
+        import_named(&f, "query_log.tsv", &bytes, ImportFormat::Auto)
     });
 }
 

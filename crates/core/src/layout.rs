@@ -22,6 +22,26 @@ pub struct SortKey {
     pub descending: bool,
 }
 
+impl SortKey {
+    /// Reads `col`, `col:asc` or `col:desc` (the form of `--sort-by` and spec files).
+    pub fn parse(text: &str) -> Result<SortKey, String> {
+        let (column, descending) = match text.rsplit_once(':') {
+            Some((c, "desc")) => (c, true),
+            Some((c, "asc")) => (c, false),
+            Some(_) => {
+                return Err(format!(
+                    "bad sort key '{text}': use `col`, `col:asc` or `col:desc`"
+                ));
+            }
+            None => (text, false),
+        };
+        Ok(SortKey {
+            column: column.to_string(),
+            descending,
+        })
+    }
+}
+
 /// The space-filling curve used to cluster on several columns at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]

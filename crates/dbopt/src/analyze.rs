@@ -163,6 +163,8 @@ impl Workspace {
         let mut planned: HashMap<String, Result<Option<(TableUsage, bool)>, String>> =
             HashMap::new();
         let mut layout_bytes: HashMap<LayoutId, Option<u64>> = HashMap::new();
+        let active = self.require_table(table)?.active_layout;
+        let active = self.catalog().get_layout(table, &active)?;
         let mut observations = Vec::new();
         let mut ran_on = Vec::new();
         let mut skipped = Vec::new();
@@ -202,7 +204,7 @@ impl Workspace {
                     }
                     (Some(*bytes), layout_bytes[l])
                 }
-                None => self.engine_measured_bytes(table, &q.entry)?,
+                None => engine_measured_bytes(active.as_ref(), &q.entry),
             };
             ran_on.push(scan.as_ref().map(|(l, _)| l.clone()));
             observations.push(Observation {
@@ -215,34 +217,6 @@ impl Workspace {
             });
         }
         Ok((observations, ran_on, skipped))
-    }
-
-    /// An imported single-table query's share of the table as its engine measured it (rows
-    /// read / the table's rows, at most all of it), as bytes of the active layout; (None, None)
-    /// without such a figure. This assumes the engine's table holds the rows dbopt's does.
-    fn engine_measured_bytes(
-        &self,
-        table: &TableName,
-        entry: &dbopt_catalog::QueryLogEntry,
-    ) -> Result<(Option<u64>, Option<u64>), DbError> {
-        let Some(read_rows) = entry.source.as_ref().and_then(|s| s.read_rows) else {
-            return Ok((None, None));
-        };
-        if referenced_tables(&entry.sql).len() != 1 {
-            return Ok((None, None));
-        }
-        let record = self.require_table(table)?;
-        let Some(layout) = self.catalog().get_layout(table, &record.active_layout)? else {
-            return Ok((None, None));
-        };
-        if layout.row_count == 0 {
-            return Ok((None, None));
-        }
-        let share = (read_rows as f64 / layout.row_count as f64).min(1.0);
-        Ok((
-            Some((share * layout.total_bytes as f64).round() as u64),
-            Some(layout.total_bytes),
-        ))
     }
 
     /// Column statistics of `table` at `layout` and, when asked, the what-if sample. Cached
@@ -274,6 +248,29 @@ impl Workspace {
             }
         })
     }
+}
+
+/// An imported single-table query's share of the table as its engine measured it (rows
+/// read / the table's rows, at most all of it), as bytes of the `active` layout; (None, None)
+/// without such a figure. This assumes the engine's table holds the rows dbopt's does.
+fn engine_measured_bytes(
+    active: Option<&dbopt_catalog::LayoutRecord>,
+    entry: &dbopt_catalog::QueryLogEntry,
+) -> (Option<u64>, Option<u64>) {
+    let Some(read_rows) = entry.source.as_ref().and_then(|s| s.read_rows) else {
+        return (None, None);
+    };
+    let Some(layout) = active.filter(|l| l.row_count > 0) else {
+        return (None, None);
+    };
+    if referenced_tables(&entry.sql).len() != 1 {
+        return (None, None);
+    }
+    let share = (read_rows as f64 / layout.row_count as f64).min(1.0);
+    (
+        Some((share * layout.total_bytes as f64).round() as u64),
+        Some(layout.total_bytes),
+    )
 }
 
 /// What a logged query asks of `table`: from DataFusion's plan, or, for an imported query

@@ -101,19 +101,11 @@ impl LayoutSection {
             Some("hilbert") => Curve::Hilbert,
             Some(other) => return Err(format!("curve '{other}': use zorder or hilbert")),
         };
-        let mut sort_by = Vec::new();
-        for key in &self.sort_by {
-            let (column, descending) = match key.rsplit_once(':') {
-                Some((c, "desc")) => (c, true),
-                Some((c, "asc")) => (c, false),
-                Some(_) => return Err(format!("sort key '{key}': use col, col:asc or col:desc")),
-                None => (key.as_str(), false),
-            };
-            sort_by.push(SortKey {
-                column: column.to_string(),
-                descending,
-            });
-        }
+        let sort_by = self
+            .sort_by
+            .iter()
+            .map(|key| SortKey::parse(key))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(LayoutSpec {
             partition_by: self.partition_by.clone(),
             sort_by,

@@ -264,7 +264,7 @@ fn admit(
         match &record.outcome {
             Outcome::Finished => {}
             Outcome::Failed(message) => {
-                return Err((SkipReason::Failed, first_line(message)));
+                return Err((SkipReason::Failed, dbopt_core::text::first_line(message)));
             }
             Outcome::Unfinished(state) => {
                 return Err((SkipReason::Unfinished, state.clone()));
@@ -466,10 +466,6 @@ fn skip(line: usize, reason: SkipReason, detail: String) -> SkippedStatement {
         kind: reason.name(),
         reason: detail,
     }
-}
-
-fn first_line(text: &str) -> String {
-    dbopt_core::text::first_line(text)
 }
 
 /// The statements of a `.sql` file as candidates.

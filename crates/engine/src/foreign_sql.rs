@@ -11,7 +11,7 @@
 //! derived tables are not resolved.
 
 use crate::EngineError;
-use crate::plan_summary::{merge_ranges, summarize_sql};
+use crate::plan_summary::{merge_ranges, push_unique, summarize_sql};
 use crate::session::Session;
 use crate::sql_guard::{Fingerprint, check_statements_read_only, normalized_fingerprint};
 use dbopt_core::plan_summary::{Predicate, PredicateKind, TableUsage};
@@ -140,7 +140,7 @@ pub fn translate(
 }
 
 /// An identifier as SQL resolves it: lowercased unless quoted.
-fn ident_name(ident: &Ident) -> String {
+pub(crate) fn ident_name(ident: &Ident) -> String {
     if ident.quote_style.is_some() {
         ident.value.clone()
     } else {
@@ -513,12 +513,6 @@ impl<F: FnMut(&Expr)> Visitor for RefWalk<F> {
             (self.f)(expr);
         }
         ControlFlow::Continue(())
-    }
-}
-
-fn push_unique(v: &mut Vec<String>, s: String) {
-    if !v.contains(&s) {
-        v.push(s);
     }
 }
 

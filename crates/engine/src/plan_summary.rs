@@ -200,7 +200,8 @@ fn usage_entry<'a>(usage: &'a mut Vec<TableUsage>, table: &str) -> &'a mut Table
     &mut usage[pos]
 }
 
-fn push_unique(v: &mut Vec<String>, s: String) {
+/// Appends `s` unless `v` holds it already.
+pub(crate) fn push_unique(v: &mut Vec<String>, s: String) {
     if !v.contains(&s) {
         v.push(s);
     }

@@ -33,11 +33,7 @@ pub fn referenced_tables(sql: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     let _ = sqlparser::ast::visit_relations(&statements, |relation| {
         if let Some(part) = relation.0.last().and_then(|p| p.as_ident()) {
-            let name = if part.quote_style.is_some() {
-                part.value.clone()
-            } else {
-                part.value.to_lowercase()
-            };
+            let name = crate::foreign_sql::ident_name(part);
             if !names.contains(&name) {
                 names.push(name);
             }

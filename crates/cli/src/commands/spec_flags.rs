@@ -1,7 +1,7 @@
 //! The layout-spec flags shared by the commands that take a target layout
 //! (`enqueue-migration`, `whatif`): a typed spec, or a stored proposal, or the best one.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
 use dbopt::DbError;
 use dbopt::migrate::SpecSource;
@@ -49,21 +49,12 @@ impl SpecFlags {
 
     /// The spec typed on the command line, or None when no spec flag was given.
     fn typed_spec(&self) -> Result<Option<LayoutSpec>> {
-        let mut sort_by = Vec::new();
-        for key in &self.sort_by {
-            let (column, descending) = match key.rsplit_once(':') {
-                Some((c, "desc")) => (c, true),
-                Some((c, "asc")) => (c, false),
-                Some(_) => bail!(DbError::BadArgument(format!(
-                    "bad sort key '{key}': use `col`, `col:asc` or `col:desc`"
-                ))),
-                None => (key.as_str(), false),
-            };
-            sort_by.push(SortKey {
-                column: column.to_string(),
-                descending,
-            });
-        }
+        let sort_by = self
+            .sort_by
+            .iter()
+            .map(|key| SortKey::parse(key))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(DbError::BadArgument)?;
         let (cluster_by, curve) = if self.hilbert_by.is_empty() {
             (self.zorder_by.clone(), Curve::ZOrder)
         } else {
