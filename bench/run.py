@@ -1250,6 +1250,8 @@ def main() -> int:
     p.add_argument("--workdir", type=Path, help="scratch directory (default: bench/results/tmp/<ts>)")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
     p.add_argument("--write-benchmarks", action="store_true", help="update BENCHMARKS.md from this run")
+    p.add_argument("--store", type=Path, default=RESULTS / "store", help="experiment store the run is written into (`dbopt exp`; default bench/results/store)")
+    p.add_argument("--no-store", dest="use_store", action="store_false", help="do not write the run into the experiment store")
     p.add_argument("--render", type=Path, help="only re-render the Markdown of a saved result JSON")
     args = p.parse_args()
     if args.render:
@@ -1307,8 +1309,13 @@ def main() -> int:
     (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2, default=str))
     md = markdown(report)
     (RESULTS / f"{name}.md").write_text(md)
+    if args.use_store:
+        import store
+
+        print(f"experiment store: {store.store_report(report, binary, args.store)}", file=sys.stderr)
     if args.write_benchmarks:
         args.command = report["command"]
+        args.binary = binary
         write_benchmarks(md, args)
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -1343,6 +1350,17 @@ def write_benchmarks(md: str, args) -> None:
         f"Reproduce with:\n\n```sh\ncargo build --release\npip install -r bench/requirements.txt\n{cmd}\n```\n\n"
         + md.replace("# dbopt benchmark", "## Latest run", 1)
     )
+    if getattr(args, "use_store", False) and args.binary:
+        import store
+
+        text += (
+            "\n## Every stored run\n\n"
+            "Read back from the experiment store (bench/results/store) with "
+            "`python3 bench/store.py history`, i.e. `dbopt exp query bench/results/store seeds --where \"NOT quick\"`; "
+            "each run's per-query measurements are its `events`.\n\n"
+            + store.history(Path(args.binary), args.store)
+            + "\n"
+        )
     path = REPO / "BENCHMARKS.md"
     marker = "<!-- analysis: kept across runs -->"
     old = path.read_text() if path.exists() else ""

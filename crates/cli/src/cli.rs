@@ -166,6 +166,9 @@ pub enum Command {
     Tune(crate::commands::tune::TuneArgs),
     /// The column-chunk cache of a running `dbopt serve`: stats, clear, warm.
     Cache(crate::commands::cache::CacheArgs),
+    /// Layout experiments as a reproducible store: write, views, query, info, convert.
+    #[command(subcommand)]
+    Exp(crate::commands::exp::ExpCommand),
     /// Print the shell completion script for dbopt (bash, zsh, fish, powershell, elvish).
     Completions(crate::commands::completions::CompletionsArgs),
     /// Time routing decisions and their catalog writes (for the benchmark).

@@ -384,6 +384,62 @@ fn crash_in_promote_and_rollback() {
     assert_eq!(checksum(&ws, None), before);
 }
 
+/// A writer killed while replacing an experiment run leaves the old run whole: the store
+/// answers the same rows, and the next write clears the orphaned staging and replaces it.
+#[test]
+fn a_killed_experiment_write_keeps_the_old_run() {
+    let ws = TempWorkspace::new();
+    let base = ws.root().join("store");
+    let b = base.to_str().unwrap();
+    let csv = |name: &str, n: usize| {
+        let path = ws.root().join(name);
+        let rows: String = (0..n).map(|i| format!("{i},{}\n", i * 10)).collect();
+        std::fs::write(&path, format!("query,latency_ms\n{rows}")).unwrap();
+        path.display().to_string()
+    };
+    let (old, new) = (csv("old.csv", 7), csv("new.csv", 3));
+    let write = |events: &str| {
+        [
+            "exp",
+            "write",
+            b,
+            "--params",
+            r#"{"algo": "ucb1"}"#,
+            "--seed",
+            "1",
+            "--events",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([events.to_string()])
+        .collect::<Vec<_>>()
+    };
+    let args = write(&old);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(&ws, &args).success();
+    let count = || {
+        let out = run(&ws, &["exp", "query", b, "events", "--format", "json"]).success();
+        serde_json::from_str::<Vec<serde_json::Value>>(out.trim())
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count(), 7);
+    let args = write(&new);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    dies_at(&ws, "exp.staged", &args);
+    assert_eq!(count(), 7, "the old run is intact");
+    assert!(
+        std::fs::read_dir(base.join("_staging")).unwrap().count() > 0,
+        "the killed writer left its staged file"
+    );
+    run(&ws, &args).success();
+    assert_eq!(count(), 3, "the rerun replaced it");
+    assert!(
+        std::fs::read_dir(base.join("_staging")).map_or(true, |d| d.count() == 0),
+        "orphans cleared"
+    );
+}
+
 /// Every fail point listed in the code has a test in this file.
 #[test]
 fn every_fail_point_is_exercised() {

@@ -462,6 +462,14 @@ impl Config {
         config
     }
 
+    /// This configuration with `flags` (key, value, flag name) applied on top, as the
+    /// command line's flags are; a bad value is the same error a flag gets.
+    pub fn with_flags(&self, flags: &[(&str, String, &str)]) -> Result<Config, CoreError> {
+        let mut values = self.values.clone();
+        apply_flags(&mut values, flags)?;
+        Config::from_values(values)
+    }
+
     /// Every key with its resolved value and source, in key order.
     pub fn entries(&self) -> Vec<(&'static ConfigKey, &ConfigValue)> {
         KEYS.iter().map(|k| (k, &self.values[k.name])).collect()

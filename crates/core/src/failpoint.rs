@@ -74,6 +74,10 @@ pub const FAIL_POINTS: &[(&str, &str)] = &[
         "promote or rollback has committed, its caller not yet told",
     ),
     (
+        "exp.staged",
+        "an experiment run is written in staging and the store's column types saved, nothing renamed in",
+    ),
+    (
         "write.file",
         "a Parquet file's footer is about to be written (abort, enospc, eio)",
     ),

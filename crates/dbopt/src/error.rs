@@ -49,6 +49,9 @@ pub enum DbError {
     /// A routing policy or its parameters were refused.
     #[error(transparent)]
     Route(#[from] dbopt_route::RouteError),
+    /// An experiment store error.
+    #[error(transparent)]
+    Exp(#[from] dbopt_exp::ExpError),
     /// An objective or reward weight was refused.
     #[error(transparent)]
     Evaluate(#[from] dbopt_evaluate::EvaluateError),
@@ -331,6 +334,7 @@ impl DbError {
             }
             DbError::Report(e) => e.is_user_error(),
             DbError::Migrate(e) => e.is_user_error(),
+            DbError::Exp(e) => e.is_user_error(),
             DbError::JobFailed { user_error, .. } => *user_error,
             DbError::Setting { source, .. } => source.is_user_error(),
             DbError::Core(_)

@@ -14,6 +14,8 @@ pub mod change;
 pub mod demo;
 pub mod error;
 pub mod evaluate;
+pub mod exp;
+pub mod exp_run;
 pub mod fetch;
 pub mod gc;
 pub mod generate;

@@ -164,18 +164,7 @@ impl Workspace {
 
     /// Engine sizing from the configuration; spills go under DATA_DIR/_spill.
     pub fn engine_settings(&self) -> EngineSettings {
-        EngineSettings {
-            threads: self.config.threads(),
-            batch_size: self.config.batch_size(),
-            memory_limit: self.config.memory_limit(),
-            spill_dir: Some(self.spill_dir()),
-            statement_timeout: self.config.statement_timeout(),
-            metadata_cache_bytes: self.config.settings().metadata_cache,
-            chunk_cache_bytes: 0,
-            pushdown_filters: self.config.settings().pushdown_filters,
-            page_index: self.config.settings().page_index,
-            repartition_joins: self.config.settings().repartition_joins,
-        }
+        engine_settings(&self.config, self.spill_dir())
     }
 
     /// Where operators spill: `spill_dir`, or DATA_DIR/_spill.
@@ -250,5 +239,22 @@ impl Workspace {
     /// The managed table, or an error that says how to list tables.
     pub fn require_table(&self, table: &TableName) -> Result<dbopt_catalog::TableRecord, DbError> {
         Ok(self.catalog.require_table(table)?)
+    }
+}
+
+/// Engine sizing from a configuration, spilling into `spill_dir`; for commands that run
+/// queries without a workspace (the experiment store).
+pub fn engine_settings(config: &Config, spill_dir: PathBuf) -> EngineSettings {
+    EngineSettings {
+        threads: config.threads(),
+        batch_size: config.batch_size(),
+        memory_limit: config.memory_limit(),
+        spill_dir: Some(spill_dir),
+        statement_timeout: config.statement_timeout(),
+        metadata_cache_bytes: config.settings().metadata_cache,
+        chunk_cache_bytes: 0,
+        pushdown_filters: config.settings().pushdown_filters,
+        page_index: config.settings().page_index,
+        repartition_joins: config.settings().repartition_joins,
     }
 }

@@ -89,3 +89,51 @@ pub async fn register_layout(
         row_groups_total: manifest.total_row_groups(),
     })
 }
+
+/// Registers every Parquet file under `dir` (hive directories `key=value`, keys
+/// `partition_cols` outermost first) under the SQL name `table`, read with the declared
+/// `schema` (a file missing a column reads it as null), and describes it for scan attribution.
+///
+/// Used for directory trees dbopt does not manage as layouts, such as the experiment store.
+pub async fn register_hive_dir(
+    session: &Session,
+    table: &str,
+    dir: &Path,
+    schema: arrow::datatypes::SchemaRef,
+    partition_cols: Vec<(String, DataType)>,
+) -> Result<RegisteredLayout, EngineError> {
+    let ctx = session.ctx();
+    let dir = std::path::absolute(dir)
+        .map_err(|e| EngineError::io(format!("resolving {}", dir.display()), e))?;
+    let url = ListingTableUrl::parse(format!("{}/", dir.display()))
+        .map_err(|e| EngineError::Source(format!("bad path {}: {e}", dir.display())))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partition_cols);
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(schema);
+    let provider = ListingTable::try_new(config).map_err(EngineError::from_plan)?;
+    ctx.register_table(table, Arc::new(provider))
+        .map_err(|e| EngineError::Plan(format!("registering table {table}: {e}")))?;
+    let mut files = 0u64;
+    count_parquet_files(&dir, &mut files);
+    Ok(RegisteredLayout {
+        table: table.to_string(),
+        layout_id: LayoutId::initial(),
+        dir,
+        files_total: files,
+        row_groups_total: 0,
+    })
+}
+
+fn count_parquet_files(dir: &Path, count: &mut u64) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            count_parquet_files(&path, count);
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            *count += 1;
+        }
+    }
+}

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod download_nyc_taxi;
 pub mod enqueue_migration;
 pub mod evaluate;
+pub mod exp;
 pub mod gc;
 mod generate;
 pub mod generate_tpch;
@@ -96,6 +97,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::run(config, args).await,
         Command::Completions(args) => completions::run(&args),
         Command::Cache(args) => cache::run(args),
+        Command::Exp(cmd) => exp::run(&config, cmd).await,
         Command::Tune(args) => tune::run(open(config)?, args, cli.global.config.clone()).await,
         Command::Calibrate(args) => calibrate::run(open(config)?, args, cli.global.config.clone()),
         Command::RouteBench(args) => route_bench::run(open(config)?, args),
