@@ -398,8 +398,8 @@ fn a_killed_experiment_write_keeps_the_old_run() {
         path.display().to_string()
     };
     let (old, new) = (csv("old.csv", 7), csv("new.csv", 3));
-    let write = |events: &str| {
-        [
+    let write = |events: &str| -> Vec<String> {
+        let fixed = [
             "exp",
             "write",
             b,
@@ -408,11 +408,13 @@ fn a_killed_experiment_write_keeps_the_old_run() {
             "--seed",
             "1",
             "--events",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([events.to_string()])
-        .collect::<Vec<_>>()
+        ];
+        fixed
+            .iter()
+            .copied()
+            .chain([events])
+            .map(String::from)
+            .collect()
     };
     let args = write(&old);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -5,6 +5,7 @@ mod common;
 use common::run;
 use dbopt_testkit::TempWorkspace;
 use serde_json::Value;
+use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -13,12 +14,13 @@ fn events_csv(dir: &Path, name: &str, n: usize, shift: f64) -> PathBuf {
     let path = dir.join(name);
     let mut text = String::from("query,latency_ms,regret,kind\n");
     for i in 0..n {
-        text.push_str(&format!(
-            "{i},{:.3},{:.4},{}\n",
+        let _ = writeln!(
+            text,
+            "{i},{:.3},{:.4},{}",
             shift + i as f64 * 0.5,
             (i as f64) / (n as f64 * 10.0),
             if i % 2 == 0 { "scan" } else { "lookup" }
-        ));
+        );
     }
     std::fs::write(&path, text).unwrap();
     path
@@ -258,10 +260,11 @@ fn convert_imports_a_csv_sweep_and_a_dry_run_writes_nothing() {
     let mut text = String::from("algo,lr,seed,step,regret\n");
     for seed in [1, 2] {
         for step in 0..50 {
-            text.push_str(&format!(
-                "ucb1,0.1,{seed},{step},{:.4}\n",
+            let _ = writeln!(
+                text,
+                "ucb1,0.1,{seed},{step},{:.4}",
                 1.0 / f64::from(step + 1)
-            ));
+            );
         }
     }
     std::fs::write(csv_dir.join("a.csv"), text).unwrap();
@@ -322,7 +325,7 @@ fn convert_imports_a_csv_sweep_and_a_dry_run_writes_nothing() {
 }
 
 #[test]
-fn bad_input_is_one_line_exit_2_and_writes_nothing() {
+fn bad_queries_and_directories_are_one_line_exit_2() {
     let ws = TempWorkspace::new();
     let base = store_with_runs(&ws);
     let b = base.to_str().unwrap();
@@ -338,87 +341,52 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("x.txt"), "hello").unwrap();
     exp(&ws, &["info", other.to_str().unwrap()]).user_error("not an experiment store");
-    let csv = events_csv(ws.root(), "e.csv", 3, 0.0);
-    let e = csv.to_str().unwrap();
-    exp(
-        &ws,
-        &[
-            "write",
-            other.to_str().unwrap(),
-            "--params",
-            "{}",
-            "--seed",
-            "1",
-            "--events",
-            e,
-        ],
-    )
-    .user_error("not an experiment store");
-    exp(
-        &ws,
-        &["write", b, "--params", "[1]", "--seed", "1", "--events", e],
-    )
-    .user_error("not a JSON object");
-    exp(
-        &ws,
-        &["write", b, "--params", r#"{"algo": "x"}"#, "--events", e],
-    )
-    .user_error("no seed");
-    exp(
-        &ws,
-        &[
-            "write",
-            b,
-            "--params",
-            r#"{"algo": "a/b"}"#,
-            "--seed",
-            "1",
-            "--events",
-            e,
-        ],
-    )
-    .user_error("algo");
-    // An event column named like a parameter would be ambiguous in the views.
-    let clash = ws.root().join("clash.csv");
-    std::fs::write(&clash, "lr,latency_ms\n1,2\n").unwrap();
-    exp(
-        &ws,
-        &[
-            "write",
-            b,
-            "--params",
-            r#"{"algo": "new"}"#,
-            "--seed",
-            "1",
-            "--events",
-            clash.to_str().unwrap(),
-        ],
-    )
-    .user_error("lr");
-    // A column's type cannot change under the files already written.
-    let text_latency = ws.root().join("text.csv");
-    std::fs::write(&text_latency, "query,latency_ms\n1,fast\n").unwrap();
-    exp(
-        &ws,
-        &[
-            "write",
-            b,
-            "--params",
-            r#"{"algo": "new"}"#,
-            "--seed",
-            "1",
-            "--events",
-            text_latency.to_str().unwrap(),
-        ],
-    )
-    .user_error("latency_ms");
-    // A params.json edited by hand conflicts with its grid id.
+}
+
+#[test]
+fn bad_writes_are_one_line_exit_2_and_change_nothing() {
+    let ws = TempWorkspace::new();
+    let base = store_with_runs(&ws);
+    let b = base.to_str().unwrap();
     let sorted = |text: String| {
         let mut rows: Vec<String> = json_rows(&text).iter().map(Value::to_string).collect();
         rows.sort();
         rows
     };
     let before = sorted(exp(&ws, &["query", b, "events", "--format", "json"]).success());
+    let other = ws.root().join("notes");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("x.txt"), "hello").unwrap();
+    let e = events_csv(ws.root(), "e.csv", 3, 0.0);
+    // An event column named like a parameter would be ambiguous in the views.
+    let clash = ws.root().join("clash.csv");
+    std::fs::write(&clash, "lr,latency_ms\n1,2\n").unwrap();
+    // A column's type cannot change under the files already written.
+    let text_latency = ws.root().join("text.csv");
+    std::fs::write(&text_latency, "query,latency_ms\n1,fast\n").unwrap();
+    let write = |base: &str, params: &str, events: &Path, extra: &[&str], needle: &str| {
+        let events = events.to_str().unwrap();
+        let args = [
+            &["write", base, "--params", params, "--events", events],
+            extra,
+        ]
+        .concat();
+        exp(&ws, &args).user_error(needle);
+    };
+    let seed = ["--seed", "1"];
+    write(
+        other.to_str().unwrap(),
+        "{}",
+        &e,
+        &seed,
+        "not an experiment store",
+    );
+    write(b, "[1]", &e, &seed, "not a JSON object");
+    write(b, r#"{"algo": "x"}"#, &e, &[], "no seed");
+    write(b, r#"{"algo": "a/b"}"#, &e, &seed, "algo");
+    write(b, r#"{"algo": "new"}"#, &clash, &seed, "lr");
+    write(b, r#"{"algo": "new"}"#, &text_latency, &seed, "latency_ms");
+    // A params.json edited by hand conflicts with its grid id.
     let grid = std::fs::read_dir(base.join("grids"))
         .unwrap()
         .next()
@@ -427,38 +395,20 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
         .path();
     let original = std::fs::read_to_string(grid.join("params.json")).unwrap();
     std::fs::write(grid.join("params.json"), r#"{"algo": "edited"}"#).unwrap();
-    exp(
-        &ws,
-        &[
-            "write",
-            b,
-            "--params",
-            &original,
-            "--seed",
-            "1",
-            "--events",
-            e,
-            "--id-chars",
-            "8",
-        ],
-    )
-    .user_error("params.json");
-    exp(
-        &ws,
-        &[
-            "write",
-            b,
-            "--params",
-            &original,
-            "--seed",
-            "1",
-            "--events",
-            e,
-            "--id-chars",
-            "4",
-        ],
-    )
-    .user_error("--id-chars");
+    write(
+        b,
+        &original,
+        &e,
+        &["--seed", "1", "--id-chars", "8"],
+        "params.json",
+    );
+    write(
+        b,
+        &original,
+        &e,
+        &["--seed", "1", "--id-chars", "4"],
+        "--id-chars",
+    );
     std::fs::write(grid.join("params.json"), &original).unwrap();
     let after = sorted(exp(&ws, &["query", b, "events", "--format", "json"]).success());
     assert!(after == before, "no failed write changed the store");

@@ -127,7 +127,7 @@ pub async fn write_run(
             staged.push(stage(&store, &slot, kind, rows).await?);
         }
     }
-    commit(&mut store, &slot, seed, staged).await
+    commit(&mut store, &slot, seed, staged)
 }
 
 /// Writes `rows` of `kind` into a fresh staging file with the store's column types.
@@ -161,7 +161,7 @@ async fn stage(store: &Store, slot: &GridSlot, kind: Kind, rows: Rows) -> Result
 
 /// Saves the column types, publishes the grid's parameters when new, then renames each
 /// staged file over its (grid, seed) file.
-async fn commit(
+fn commit(
     store: &mut Store,
     slot: &GridSlot,
     seed: u64,
@@ -348,7 +348,7 @@ pub async fn query(
         .scans
         .iter()
         .find(|s| s.table == raw_table(kind))
-        .map(|s| s.metrics.clone())
+        .map(|s| s.metrics)
         .unwrap_or_default();
     Ok(ExpAnswer {
         files_read: scan.files_total.saturating_sub(scan.files_pruned),
@@ -632,7 +632,7 @@ pub async fn convert(
                     .exists(),
             });
             if let Some(staged) = staged {
-                let written = commit(&mut store, &slot, run.seed, vec![staged]).await?;
+                let written = commit(&mut store, &slot, run.seed, vec![staged])?;
                 report.parquet_bytes += written.bytes;
                 converted = true;
             }

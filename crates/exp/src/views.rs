@@ -7,6 +7,7 @@
 //! join by hand.
 
 use crate::store::{Kind, StoreMeta};
+use std::fmt::Write;
 use std::path::Path;
 
 /// Quotes an SQL identifier.
@@ -75,11 +76,12 @@ pub fn duckdb_views(base: &Path, meta: &StoreMeta, has: impl Fn(Kind) -> bool) -
             .iter()
             .map(|p| format!(", g.{}", ident(p)))
             .collect::<String>();
-        out.push_str(&format!(
-            "CREATE OR REPLACE VIEW {name} AS SELECT e.*{joined} FROM {scan} AS e LEFT JOIN grids AS g ON e.grid_id = g.grid_id;\n",
+        let _ = writeln!(
+            out,
+            "CREATE OR REPLACE VIEW {name} AS SELECT e.*{joined} FROM {scan} AS e LEFT JOIN grids AS g ON e.grid_id = g.grid_id;",
             name = kind.name(),
             scan = read_parquet(&glob, meta, Some(kind)),
-        ));
+        );
     }
     out
 }
@@ -119,20 +121,21 @@ pub fn view_query(
                 .iter()
                 .map(|p| format!("g.{}", ident(p))),
         );
-        from.push_str(&format!(
+        let _ = write!(
+            from,
             " LEFT JOIN {} AS g ON e.\"grid_id\" = g.\"grid_id\"",
             raw_table(None)
-        ));
+        );
     }
     let mut sql = format!(
         "SELECT * FROM (SELECT {} FROM {from}) AS v",
         select.join(", ")
     );
     if let Some(f) = filter {
-        sql.push_str(&format!(" WHERE ({f})"));
+        let _ = write!(sql, " WHERE ({f})");
     }
     if let Some(n) = limit {
-        sql.push_str(&format!(" LIMIT {n}"));
+        let _ = write!(sql, " LIMIT {n}");
     }
     sql
 }

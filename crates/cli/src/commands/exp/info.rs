@@ -53,7 +53,10 @@ pub async fn run(settings: &EngineSettings, args: InfoArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ");
         if p.values.len() > SHOWN_VALUES {
-            values.push_str(&format!(" ... and {} more", p.values.len() - SHOWN_VALUES));
+            let more = p.values.len() - SHOWN_VALUES;
+            values.push_str(" ... and ");
+            values.push_str(&more.to_string());
+            values.push_str(" more");
         }
         rows.push(vec![p.name.clone(), p.data_type.clone(), values]);
     }
