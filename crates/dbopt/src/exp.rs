@@ -237,7 +237,11 @@ fn has_files(store: &Store, kind: Kind) -> bool {
 /// The DuckDB statements that expose the store at `base` as views `grids`, `events`, `seeds`.
 pub fn views(base: &Path) -> Result<String, DbError> {
     let store = Store::open(base)?;
-    let abs = std::path::absolute(base).map_err(|e| DbError::io("resolving the base", e))?;
+    // Components drop a trailing slash, so the globs read `BASE/grids/...`, not `BASE//grids`.
+    let abs: PathBuf = std::path::absolute(base)
+        .map_err(|e| DbError::io("resolving the base", e))?
+        .components()
+        .collect();
     Ok(duckdb_views(&abs, store.meta(), |k| has_files(&store, k)))
 }
 
