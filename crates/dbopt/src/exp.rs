@@ -443,7 +443,9 @@ pub async fn info(settings: &EngineSettings, base: &Path) -> Result<StoreInfo, D
             (Kind::Seeds, &mut seed_rows),
         ] {
             if has_files(&store, kind) {
-                *rows = count_rows(&session, raw_table(Some(kind))).await?;
+                *rows = session
+                    .count(&format!("SELECT count(*) FROM {}", raw_table(Some(kind))))
+                    .await?;
             }
         }
     }
@@ -477,22 +479,6 @@ fn value_text(value: &dbopt_exp::ParamValue) -> String {
             .unwrap_or_else(|| x.to_string()),
         P::Text(s) | P::Json(s) => s.clone(),
     }
-}
-
-async fn count_rows(session: &Session, table: &str) -> Result<u64, DbError> {
-    let batches = session
-        .collect(&format!("SELECT count(*) FROM {table}"))
-        .await?;
-    let count = batches
-        .first()
-        .and_then(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<arrow::array::Int64Array>()
-                .map(|a| a.value(0))
-        })
-        .unwrap_or(0);
-    Ok(u64::try_from(count).unwrap_or(0))
 }
 
 /// Parquet files under `dir` and their total size.

@@ -39,24 +39,18 @@ pub async fn register_layout(
     column_order: Option<&[String]>,
 ) -> Result<RegisteredLayout, EngineError> {
     let ctx = session.ctx();
-    let dir = std::path::absolute(dir)
-        .map_err(|e| EngineError::io(format!("resolving {}", dir.display()), e))?;
-    let url = ListingTableUrl::parse(format!("{}/", dir.display()))
-        .map_err(|e| EngineError::Source(format!("bad layout path {}: {e}", dir.display())))?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(partition_cols.clone());
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(options)
-        .infer_schema(&ctx.state())
-        .await
-        .map_err(|e| match EngineError::from_exec(e) {
-            EngineError::CorruptParquet { message, .. } => EngineError::CorruptParquet {
-                path: dir.display().to_string(),
-                message,
-            },
-            other => other,
-        })?;
+    let (dir, config) = parquet_listing(dir, partition_cols.clone())?;
+    let config =
+        config
+            .infer_schema(&ctx.state())
+            .await
+            .map_err(|e| match EngineError::from_exec(e) {
+                EngineError::CorruptParquet { message, .. } => EngineError::CorruptParquet {
+                    path: dir.display().to_string(),
+                    message,
+                },
+                other => other,
+            })?;
     let provider = ListingTable::try_new(config).map_err(EngineError::from_plan)?;
     let needs_view = !partition_cols.is_empty() && column_order.is_some();
     let register_err = |e| EngineError::Plan(format!("registering table {table}: {e}"));
@@ -103,16 +97,8 @@ pub async fn register_hive_dir(
     partition_cols: Vec<(String, DataType)>,
 ) -> Result<RegisteredLayout, EngineError> {
     let ctx = session.ctx();
-    let dir = std::path::absolute(dir)
-        .map_err(|e| EngineError::io(format!("resolving {}", dir.display()), e))?;
-    let url = ListingTableUrl::parse(format!("{}/", dir.display()))
-        .map_err(|e| EngineError::Source(format!("bad path {}: {e}", dir.display())))?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(partition_cols);
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(options)
-        .with_schema(schema);
+    let (dir, config) = parquet_listing(dir, partition_cols)?;
+    let config = config.with_schema(schema);
     let provider = ListingTable::try_new(config).map_err(EngineError::from_plan)?;
     ctx.register_table(table, Arc::new(provider))
         .map_err(|e| EngineError::Plan(format!("registering table {table}: {e}")))?;
@@ -125,6 +111,24 @@ pub async fn register_hive_dir(
         files_total: files,
         row_groups_total: 0,
     })
+}
+
+/// The absolute `dir` and a listing of its `.parquet` files with hive keys `partition_cols`.
+fn parquet_listing(
+    dir: &Path,
+    partition_cols: Vec<(String, DataType)>,
+) -> Result<(PathBuf, ListingTableConfig), EngineError> {
+    let dir = std::path::absolute(dir)
+        .map_err(|e| EngineError::io(format!("resolving {}", dir.display()), e))?;
+    let url = ListingTableUrl::parse(format!("{}/", dir.display()))
+        .map_err(|e| EngineError::Source(format!("bad path {}: {e}", dir.display())))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partition_cols);
+    Ok((
+        dir,
+        ListingTableConfig::new(url).with_listing_options(options),
+    ))
 }
 
 fn count_parquet_files(dir: &Path, count: &mut u64) {

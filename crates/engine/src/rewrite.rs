@@ -268,22 +268,7 @@ pub async fn distinct_count(
         cols.join(", "),
         quote_ident(name)
     );
-    count_sql(session, &sql).await
-}
-
-/// Runs a `SELECT count(*) ...` and returns the count (0 when the result is empty).
-async fn count_sql(session: &Session, sql: &str) -> Result<u64, EngineError> {
-    let batches = session.collect(sql).await?;
-    let value = batches
-        .first()
-        .and_then(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<arrow::array::Int64Array>()
-                .map(|a| a.value(0))
-        })
-        .unwrap_or(0);
-    Ok(value.max(0) as u64)
+    session.count(&sql).await
 }
 
 /// Counts rows of table `name` where any of `columns` is null or an empty string: values a
@@ -305,7 +290,7 @@ pub async fn unrepresentable_partition_rows(
         quote_ident(name),
         conds.join(" OR ")
     );
-    count_sql(session, &sql).await
+    session.count(&sql).await
 }
 
 /// Quantile boundaries of the clustering columns from (a sample of) table `name`.

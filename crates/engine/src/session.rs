@@ -124,6 +124,21 @@ impl Session {
             .map_err(EngineError::from_exec)
     }
 
+    /// Runs a `SELECT count(*) ...` and returns the count (0 when the result is empty).
+    pub async fn count(&self, sql: &str) -> Result<u64, EngineError> {
+        let batches = self.collect(sql).await?;
+        let value = batches
+            .first()
+            .and_then(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .map(|a| a.value(0))
+            })
+            .unwrap_or(0);
+        Ok(value.max(0) as u64)
+    }
+
     /// Removes the table `name` from the session, if it is registered.
     pub fn deregister(&self, name: &str) {
         let _ = self.ctx.deregister_table(name);

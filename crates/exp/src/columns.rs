@@ -39,17 +39,8 @@ impl Column {
 /// The type a column of `data_type` is stored as.
 pub fn store_type(data_type: &DataType) -> DataType {
     match data_type {
-        DataType::Int8
-        | DataType::Int16
-        | DataType::Int32
-        | DataType::Int64
-        | DataType::UInt8
-        | DataType::UInt16
-        | DataType::UInt32
-        | DataType::UInt64 => DataType::Int64,
-        DataType::Float16 | DataType::Float32 | DataType::Float64 | DataType::Decimal128(..) => {
-            DataType::Float64
-        }
+        t if t.is_integer() => DataType::Int64,
+        t if t.is_floating() || matches!(t, DataType::Decimal128(..)) => DataType::Float64,
         DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(..) => DataType::Utf8,
         other => other.clone(),
     }
