@@ -147,6 +147,24 @@ fn runs_are_stored_once_per_grid_and_seed_and_replaced_atomically() {
         rows.iter().all(|r| r["lr"].as_f64() == Some(0.1)),
         "parameters joined in"
     );
+    // The views are tables too: a subquery over them works in --where.
+    let top = json_rows(
+        &exp(
+            &ws,
+            &[
+                "query",
+                b,
+                "events",
+                "--where",
+                "latency_ms = (SELECT max(latency_ms) FROM events)",
+                "--format",
+                "json",
+            ],
+        )
+        .success(),
+    );
+    assert_eq!(top.len(), 1);
+    assert_eq!(top[0]["latency_ms"].as_f64(), Some(102.0));
     // Pruning: a grid and seed filter reads that run's file only.
     assert_eq!(files_read(&run.stderr()), (1, 4));
     let run = exp(
@@ -281,6 +299,22 @@ fn convert_imports_a_csv_sweep_and_a_dry_run_writes_nothing() {
     // b.csv has no lr/algo columns: naming them for every file is refused ...
     exp(&ws, &["convert", c, b, "--param-columns", "algo,lr"]).user_error("has no column `algo`");
     assert!(!base.exists(), "nothing half-written");
+    // A file that is only a header fails after the checks: the new store is removed again.
+    let empty = ws.root().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("h.csv"), "algo,lr,seed,step\n").unwrap();
+    exp(
+        &ws,
+        &[
+            "convert",
+            empty.to_str().unwrap(),
+            b,
+            "--param-columns",
+            "algo,lr",
+        ],
+    )
+    .user_error("no rows");
+    assert!(!base.exists(), "a failed first import leaves no store");
     std::fs::remove_file(csv_dir.join("b.csv")).unwrap();
     std::fs::remove_file(csv_dir.join("b.json")).unwrap();
     let out = exp(
@@ -374,6 +408,18 @@ fn bad_writes_are_one_line_exit_2_and_change_nothing() {
         exp(&ws, &args).user_error(needle);
     };
     let seed = ["--seed", "1"];
+    // A failed first write leaves no store behind.
+    let header_only = ws.root().join("header.csv");
+    std::fs::write(&header_only, "query,latency_ms\n").unwrap();
+    let fresh = ws.root().join("fresh");
+    write(
+        fresh.to_str().unwrap(),
+        "{}",
+        &header_only,
+        &seed,
+        "no rows",
+    );
+    assert!(!fresh.exists());
     write(
         other.to_str().unwrap(),
         "{}",

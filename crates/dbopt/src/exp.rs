@@ -14,13 +14,14 @@ use dbopt_core::LayoutSpec;
 use dbopt_engine::source::{SourceFormat, inspect_source, stream_source};
 use dbopt_engine::{
     LayoutWriter, QueryOutcome, Session, execute_query, new_session, register_hive_dir,
+    register_view,
 };
 use dbopt_exp::columns::{Column, conform, file_schema, params_batch, reconcile};
 use dbopt_exp::store::{DATA_FILE, GridSlot, Store};
 
 pub use dbopt_engine::EngineSettings;
 pub use dbopt_exp::store::Kind;
-use dbopt_exp::views::{duckdb_views, hive_keys, raw_table, view_query};
+use dbopt_exp::views::{duckdb_views, filtered, hive_keys, raw_table, view_name, view_query};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde::Serialize;
@@ -118,16 +119,42 @@ pub async fn write_run(
             "nothing to write: give --events FILE, --seeds FILE or both".into(),
         ));
     }
-    let mut store = Store::open_or_create(base, options.partition_by.as_deref(), options.id_chars)?;
-    let _lock = store.lock()?;
-    let slot = store.resolve_grid(&params, &options.extra_volatile)?;
-    let mut staged = Vec::new();
-    for (kind, rows) in [(Kind::Events, events), (Kind::Seeds, seeds)] {
-        if let Some(rows) = rows {
-            staged.push(stage(&store, &slot, kind, rows).await?);
+    undo_new_store_on_error(base, async {
+        let mut store =
+            Store::open_or_create(base, options.partition_by.as_deref(), options.id_chars)?;
+        let _lock = store.lock()?;
+        let slot = store.resolve_grid(&params, &options.extra_volatile)?;
+        let mut staged = Vec::new();
+        for (kind, rows) in [(Kind::Events, events), (Kind::Seeds, seeds)] {
+            if let Some(rows) = rows {
+                staged.push(stage(&store, &slot, kind, rows).await?);
+            }
+        }
+        commit(&mut store, &slot, seed, staged)
+    })
+    .await
+}
+
+/// Runs `work` on the store at `base`; when `base` held no store before and `work` fails,
+/// removes what it created, so a failed first write or import leaves no half-made store.
+async fn undo_new_store_on_error<T>(
+    base: &Path,
+    work: impl std::future::Future<Output = Result<T, DbError>>,
+) -> Result<T, DbError> {
+    let existed = base.exists();
+    if base.join(dbopt_exp::store::MARKER_FILE).exists() {
+        return work.await;
+    }
+    let result = work.await;
+    if result.is_err() && base.join(dbopt_exp::store::MARKER_FILE).exists() {
+        // Opening refuses a directory that is neither empty nor a store, so everything in
+        // `base` now was created by this call.
+        let _ = std::fs::remove_dir_all(base);
+        if existed {
+            let _ = std::fs::create_dir(base);
         }
     }
-    commit(&mut store, &slot, seed, staged)
+    result
 }
 
 /// Writes `rows` of `kind` into a fresh staging file with the store's column types.
@@ -310,6 +337,7 @@ async fn open_tables(
             .collect();
         let schema = file_schema(meta, kind)?;
         tables.push(register_hive_dir(&session, raw_table(kind), &dir, schema, partitions).await?);
+        register_view(&session, view_name(kind), &view_query(meta, kind)).await?;
     }
     Ok((session, tables))
 }
@@ -344,7 +372,7 @@ pub async fn query(
         ));
     }
     let (session, tables) = open_tables(settings, &store).await?;
-    let sql = view_query(store.meta(), kind, filter, limit);
+    let sql = filtered(kind, filter, limit);
     let outcome = execute_query(&session, &sql, &tables)
         .await
         .map_err(|e| where_error(e, filter))?;
@@ -572,6 +600,24 @@ pub async fn convert(
     for file in &files {
         open_csv(&session, file, options).await?;
     }
+    if options.dry_run {
+        return convert_files(settings, &session, &files, base, options).await;
+    }
+    undo_new_store_on_error(
+        base,
+        convert_files(settings, &session, &files, base, options),
+    )
+    .await
+}
+
+/// Converts the checked `files` into the store at `base` (or, under `--dry-run`, reports).
+async fn convert_files(
+    settings: &EngineSettings,
+    session: &Session,
+    files: &[PathBuf],
+    base: &Path,
+    options: &ConvertOptions,
+) -> Result<ConvertReport, DbError> {
     let mut store = if options.dry_run && !base.join(dbopt_exp::store::MARKER_FILE).exists() {
         // A dry run creates nothing: resolve ids against an empty store in a temp dir.
         let tmp = std::env::temp_dir().join(format!("dbopt-exp-dry-{}", std::process::id()));
@@ -605,9 +651,9 @@ pub async fn convert(
         dry_run: options.dry_run,
     };
     let mut converted = false;
-    for file in &files {
+    for file in files {
         report.csv_bytes += std::fs::metadata(file).map_or(0, |m| m.len());
-        let runs = convert_file(&session, &mut store, file, options).await?;
+        let runs = convert_file(session, &mut store, file, options).await?;
         for (run, staged) in runs {
             // Resolved again: a grid written earlier in this conversion exists now.
             let slot = store.resolve_grid(&run.slot.canonical.params, &[])?;
@@ -629,7 +675,7 @@ pub async fn convert(
         }
     }
     if converted {
-        let (csv_rows, csv_time) = scan_csv(&session, &files).await?;
+        let (csv_rows, csv_time) = scan_csv(session, files).await?;
         let (pq_rows, pq_time) = scan_store(settings, &store, options.granularity).await?;
         report.csv_rows_per_s = Some(csv_rows as f64 / csv_time.max(1e-9));
         report.parquet_rows_per_s = Some(pq_rows as f64 / pq_time.max(1e-9));

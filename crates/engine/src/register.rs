@@ -113,6 +113,21 @@ pub async fn register_hive_dir(
     })
 }
 
+/// Registers the result of the read-only query `sql` as the view `name` (inlined into every
+/// query that reads it, so filters still reach the scans below).
+pub async fn register_view(session: &Session, name: &str, sql: &str) -> Result<(), EngineError> {
+    crate::check_read_only(sql)?;
+    let ctx = session.ctx();
+    let view = ctx
+        .sql(sql)
+        .await
+        .map_err(EngineError::from_plan)?
+        .into_view();
+    ctx.register_table(name, view)
+        .map(|_| ())
+        .map_err(|e| EngineError::Plan(format!("registering view {name}: {e}")))
+}
+
 /// The absolute `dir` and a listing of its `.parquet` files with hive keys `partition_cols`.
 fn parquet_listing(
     dir: &Path,

@@ -95,15 +95,15 @@ pub fn raw_table(kind: Option<Kind>) -> &'static str {
     }
 }
 
-/// The DataFusion query that gives the `kind` view (`None`: grids) over the tables named by
-/// [`raw_table`], filtered by `filter` and cut at `limit`; columns in DuckDB's order: the
-/// files' columns, the hive keys, then the joined parameters.
-pub fn view_query(
-    meta: &StoreMeta,
-    kind: Option<Kind>,
-    filter: Option<&str>,
-    limit: Option<u64>,
-) -> String {
+/// The view name of a kind (`None`: grids), the same in DuckDB and DataFusion.
+pub fn view_name(kind: Option<Kind>) -> &'static str {
+    kind.map_or("grids", Kind::name)
+}
+
+/// The DataFusion query that defines the `kind` view (`None`: grids) over the tables named
+/// by [`raw_table`]; columns in DuckDB's order: the files' columns, the hive keys, then the
+/// joined parameters.
+pub fn view_query(meta: &StoreMeta, kind: Option<Kind>) -> String {
     let files = kind.map_or(meta.params.as_slice(), |k| meta.columns(k));
     let mut select: Vec<String> = files
         .iter()
@@ -127,10 +127,13 @@ pub fn view_query(
             raw_table(None)
         );
     }
-    let mut sql = format!(
-        "SELECT * FROM (SELECT {} FROM {from}) AS v",
-        select.join(", ")
-    );
+    format!("SELECT {} FROM {from}", select.join(", "))
+}
+
+/// A query of the `kind` view filtered by `filter` (an SQL boolean expression) and cut at
+/// `limit`.
+pub fn filtered(kind: Option<Kind>, filter: Option<&str>, limit: Option<u64>) -> String {
+    let mut sql = format!("SELECT * FROM {}", view_name(kind));
     if let Some(f) = filter {
         let _ = write!(sql, " WHERE ({f})");
     }
@@ -178,15 +181,19 @@ mod tests {
             name: "x".into(),
             data_type: "Int64".into(),
         }];
-        let q = view_query(&meta, Some(Kind::Events), Some("lr > 1"), Some(5));
+        let q = view_query(&meta, Some(Kind::Events));
         assert_eq!(
             q,
-            "SELECT * FROM (SELECT e.\"x\", e.\"algo\", e.\"grid_id\", e.\"seed\", g.\"lr\" FROM __exp_events AS e LEFT JOIN __exp_grids AS g ON e.\"grid_id\" = g.\"grid_id\") AS v WHERE (lr > 1) LIMIT 5"
+            "SELECT e.\"x\", e.\"algo\", e.\"grid_id\", e.\"seed\", g.\"lr\" FROM __exp_events AS e LEFT JOIN __exp_grids AS g ON e.\"grid_id\" = g.\"grid_id\""
         );
-        let q = view_query(&meta, None, None, None);
+        let q = view_query(&meta, None);
         assert_eq!(
             q,
-            "SELECT * FROM (SELECT e.\"algo\", e.\"lr\", e.\"grid_id\" FROM __exp_grids AS e) AS v"
+            "SELECT e.\"algo\", e.\"lr\", e.\"grid_id\" FROM __exp_grids AS e"
+        );
+        assert_eq!(
+            filtered(Some(Kind::Seeds), Some("lr > 1"), Some(5)),
+            "SELECT * FROM seeds WHERE (lr > 1) LIMIT 5"
         );
     }
 }
