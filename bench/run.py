@@ -1353,14 +1353,7 @@ def write_benchmarks(md: str, args) -> None:
     if getattr(args, "use_store", False) and args.binary:
         import store
 
-        text += (
-            "\n## Every stored run\n\n"
-            "Read back from the experiment store (bench/results/store) with "
-            "`python3 bench/store.py history`, i.e. `dbopt exp query bench/results/store seeds --where \"NOT quick\"`; "
-            "each run's per-query measurements are its `events`.\n\n"
-            + store.history(Path(args.binary), args.store)
-            + "\n"
-        )
+        text += "\n" + store.history_section(store.history(Path(args.binary), args.store))
     path = REPO / "BENCHMARKS.md"
     marker = "<!-- analysis: kept across runs -->"
     old = path.read_text() if path.exists() else ""

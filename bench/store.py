@@ -192,6 +192,35 @@ def history(binary: Path, store: Path = STORE) -> str:
     return "\n".join(lines)
 
 
+BENCHMARKS = REPO / "BENCHMARKS.md"
+HISTORY_HEADING = "## Every stored run"
+HISTORY_INTRO = (
+    "Read back from the experiment store (bench/results/store) with "
+    "`python3 bench/store.py history`, i.e. `dbopt exp query bench/results/store seeds --where \"NOT quick\"`; "
+    "each run's per-query measurements are its `events`."
+)
+
+
+def history_section(table: str) -> str:
+    return f"{HISTORY_HEADING}\n\n{HISTORY_INTRO}\n\n{table}\n"
+
+
+def write_history(table: str) -> None:
+    """Replaces the history section of BENCHMARKS.md (or adds it before the kept analysis)."""
+    text = BENCHMARKS.read_text()
+    section = history_section(table)
+    if HISTORY_HEADING in text:
+        start = text.index(HISTORY_HEADING)
+        rest = text[start + len(HISTORY_HEADING):]
+        nxt = min((i for i in (rest.find("\n## "), rest.find("\n<!--")) if i >= 0), default=len(rest))
+        text = text[:start] + section + ("\n" + rest[nxt + 1:] if nxt < len(rest) else "")
+    else:
+        marker = "<!-- analysis: kept across runs -->"
+        at = text.index(marker) if marker in text else len(text)
+        text = text[:at] + section + "\n" + text[at:]
+    BENCHMARKS.write_text(text)
+
+
 def default_binary() -> Path:
     import os
 
@@ -206,11 +235,17 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("action", choices=["backfill", "history"])
     p.add_argument("--binary", type=Path, help="dbopt binary (default: release build, else debug)")
+    p.add_argument("--write-benchmarks", action="store_true", help="history: replace the table in BENCHMARKS.md")
     p.add_argument("--store", type=Path, default=STORE, help=f"the store (default {STORE.relative_to(REPO)})")
     args = p.parse_args()
     binary = args.binary or default_binary()
     if args.action == "history":
-        print(history(binary, args.store))
+        table = history(binary, args.store)
+        if args.write_benchmarks:
+            write_history(table)
+            print(f"updated {BENCHMARKS.relative_to(REPO)}")
+        else:
+            print(table)
         return 0
     for path in sorted(RESULTS.glob("*.json")):
         report = json.loads(path.read_text())

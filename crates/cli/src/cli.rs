@@ -166,7 +166,7 @@ pub enum Command {
     Tune(crate::commands::tune::TuneArgs),
     /// The column-chunk cache of a running `dbopt serve`: stats, clear, warm.
     Cache(crate::commands::cache::CacheArgs),
-    /// Layout experiments as a reproducible store: write, views, query, info, convert.
+    /// Layout experiments as a reproducible store: write, views, query, info, convert, run.
     #[command(subcommand)]
     Exp(crate::commands::exp::ExpCommand),
     /// Print the shell completion script for dbopt (bash, zsh, fish, powershell, elvish).
