@@ -13,8 +13,8 @@ use arrow::datatypes::{DataType, SchemaRef};
 use dbopt_core::LayoutSpec;
 use dbopt_engine::source::{SourceFormat, inspect_source, stream_source};
 use dbopt_engine::{
-    LayoutWriter, QueryOutcome, Session, execute_query, new_session, register_hive_dir,
-    register_view,
+    LayoutWriter, QueryOutcome, Session, execute_query, new_session, parquet_files_under,
+    register_hive_dir, register_view,
 };
 use dbopt_exp::columns::{Column, conform, file_schema, params_batch, reconcile};
 use dbopt_exp::store::{DATA_FILE, GridSlot, Store};
@@ -477,9 +477,9 @@ pub async fn info(settings: &EngineSettings, base: &Path) -> Result<StoreInfo, D
             }
         }
     }
-    let (event_runs, mut bytes) = files_under(&store.kind_dir(Kind::Events));
-    let (seed_runs, seed_bytes) = files_under(&store.kind_dir(Kind::Seeds));
-    let (_, grid_bytes) = files_under(&store.grids_dir());
+    let (event_runs, mut bytes) = parquet_files_under(&store.kind_dir(Kind::Events));
+    let (seed_runs, seed_bytes) = parquet_files_under(&store.kind_dir(Kind::Seeds));
+    let (_, grid_bytes) = parquet_files_under(&store.grids_dir());
     bytes += seed_bytes + grid_bytes;
     Ok(StoreInfo {
         base: base.display().to_string(),
@@ -507,24 +507,6 @@ fn value_text(value: &dbopt_exp::ParamValue) -> String {
             .unwrap_or_else(|| x.to_string()),
         P::Text(s) | P::Json(s) => s.clone(),
     }
-}
-
-/// Parquet files under `dir` and their total size.
-fn files_under(dir: &Path) -> (u64, u64) {
-    let mut files = 0;
-    let mut bytes = 0;
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            let (f, b) = files_under(&path);
-            files += f;
-            bytes += b;
-        } else if path.extension().is_some_and(|e| e == "parquet") {
-            files += 1;
-            bytes += entry.metadata().map_or(0, |m| m.len());
-        }
-    }
-    (files, bytes)
 }
 
 /// What `exp convert` does with each CSV file.

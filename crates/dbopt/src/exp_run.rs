@@ -16,11 +16,12 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use dbopt_catalog::MigrationMode;
 use dbopt_core::{Config, LayoutId, TableName};
+use dbopt_engine::parquet_files_under;
 use dbopt_exp::store::Store;
 use dbopt_migrate::WorkerOptions;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -287,7 +288,7 @@ async fn run_point(
     let layout_bytes = if layout == LayoutId::initial() {
         generated.events.bytes
     } else {
-        dir_bytes(&ws.layout_dir(&table, &layout))
+        parquet_files_under(&ws.layout_dir(&table, &layout)).1
     };
     let summary = ws
         .run_events_workload(
@@ -387,23 +388,6 @@ async fn build_layout(
         });
     }
     Ok((report.plan.target_layout, started.elapsed()))
-}
-
-/// Bytes of the files under `dir`.
-fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| {
-            let p: PathBuf = e.path();
-            if p.is_dir() {
-                dir_bytes(&p)
-            } else {
-                e.metadata().map_or(0, |m| m.len())
-            }
-        })
-        .sum()
 }
 
 /// The columns of an event row of `exp run`: one per query executed.

@@ -33,7 +33,9 @@ pub use execute::{QueryOutcome, TableScanMetrics, execute_query};
 pub use foreign_sql::{Dialect, ForeignQuery, summarize_syntax, translate};
 pub use params::{ParamValue, StatementDescription, bind_parameters};
 pub use profile::{OperatorKind, OperatorProfile, QueryProfile};
-pub use register::{RegisteredLayout, register_hive_dir, register_layout, register_view};
+pub use register::{
+    RegisteredLayout, parquet_files_under, register_hive_dir, register_layout, register_view,
+};
 pub use session::{
     EngineRuntime, EngineSettings, MetadataCacheStats, Session, StatementTimeout, new_session,
     new_session_in,

@@ -102,8 +102,7 @@ pub async fn register_hive_dir(
     let provider = ListingTable::try_new(config).map_err(EngineError::from_plan)?;
     ctx.register_table(table, Arc::new(provider))
         .map_err(|e| EngineError::Plan(format!("registering table {table}: {e}")))?;
-    let mut files = 0u64;
-    count_parquet_files(&dir, &mut files);
+    let (files, _) = parquet_files_under(&dir);
     Ok(RegisteredLayout {
         table: table.to_string(),
         layout_id: LayoutId::initial(),
@@ -146,13 +145,21 @@ fn parquet_listing(
     ))
 }
 
-fn count_parquet_files(dir: &Path, count: &mut u64) {
+/// The `.parquet` files under `dir` (at any depth) and their bytes; an unreadable entry counts
+/// nothing.
+pub fn parquet_files_under(dir: &Path) -> (u64, u64) {
+    let mut files = 0;
+    let mut bytes = 0;
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
         if path.is_dir() {
-            count_parquet_files(&path, count);
+            let (f, b) = parquet_files_under(&path);
+            files += f;
+            bytes += b;
         } else if path.extension().is_some_and(|e| e == "parquet") {
-            *count += 1;
+            files += 1;
+            bytes += entry.metadata().map_or(0, |m| m.len());
         }
     }
+    (files, bytes)
 }

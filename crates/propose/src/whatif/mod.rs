@@ -7,6 +7,9 @@
 //! `ColumnRates` (bytes per row, adjusted for the new order's compression), `ZoneLayout`
 //! (zone maps per part, row group and page), then per query a `QueryScan` counted by
 //! `scan_query` / `scan_row_group`, weighted into the `Estimate` and priced by `Estimate::price`.
+//! A `QueryScan` reads its columns in `fetch_stages`, as DataFusion's filter pushdown does:
+//! each filter column only on the pages where the cheaper filters before it kept rows, the
+//! other columns only where every filter did (late materialization).
 
 mod arrange;
 mod zone;
@@ -21,6 +24,8 @@ use dbopt_core::LayoutSpec;
 use dbopt_core::layout::{BLOOM_FPP, ROWS_PER_FILE};
 use dbopt_core::plan_summary::{Predicate, PredicateKind, TableStats, TableUsage};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Price of opening one file, in byte-equivalents (metadata read, request setup).
@@ -77,15 +82,10 @@ struct QueryMatch {
     rate: f64,
 }
 
-/// The sample rows matching all of `filters`, and the query's match rate (from the hits, or
-/// `unseen_rate` when there are none; `distinct` caches the columns' distinct estimates).
-fn match_rows(
-    sample: &Sample,
-    filters: &[Predicate],
-    distinct: &mut HashMap<String, Option<u64>>,
-) -> QueryMatch {
-    let n = sample.rows();
-    let mut rows = vec![true; n];
+/// The sample rows matching every predicate of `filters` (a column the sample lacks keeps
+/// every row).
+fn rows_matching(sample: &Sample, filters: &[Predicate]) -> Vec<bool> {
+    let mut rows = vec![true; sample.rows()];
     for p in filters {
         let Some(keys) = sample.keys(&p.column) else {
             continue;
@@ -96,13 +96,35 @@ fn match_rows(
             }
         }
     }
+    rows
+}
+
+/// The sample rows matching all of `filters`, and the query's match rate (from the hits, or
+/// `unseen_rate` when there are none; `distinct` caches the columns' distinct estimates).
+fn match_rows(
+    sample: &Sample,
+    filters: &[Predicate],
+    distinct: &mut HashMap<String, Option<u64>>,
+) -> QueryMatch {
+    let rows = rows_matching(sample, filters);
+    let rate = match_rate(sample, &rows, filters, distinct);
+    QueryMatch { rows, rate }
+}
+
+/// The share of the table `rows` (the sample rows matching `filters`) stands for: the hit
+/// rate, or `unseen_rate` when no sample row matches.
+fn match_rate(
+    sample: &Sample,
+    rows: &[bool],
+    filters: &[Predicate],
+    distinct: &mut HashMap<String, Option<u64>>,
+) -> f64 {
     let hits = rows.iter().filter(|b| **b).count();
-    let rate = if hits == 0 {
+    if hits == 0 {
         unseen_rate(sample, filters, distinct)
     } else {
-        hits as f64 / n as f64
-    };
-    QueryMatch { rows, rate }
+        hits as f64 / rows.len() as f64
+    }
 }
 
 /// The match rate of a query no sample row matches. An equality or IN lookup matches about
@@ -172,7 +194,9 @@ impl Dispersion {
             .map(|p| (p.1 as f64 - mean).powi(2))
             .sum::<f64>()
             / (count - 1.0);
-        if mean <= 0.0 || var <= mean {
+        // Equal up to rounding is Poisson too: a variance a hair above the mean would fit an
+        // absurd shape whose powers lose all precision.
+        if mean <= 0.0 || var <= mean * (1.0 + 1e-9) {
             return scattered;
         }
         let scale = (var - mean) / (rows_per_page * mean);
@@ -203,7 +227,11 @@ impl Dispersion {
 pub struct Workload<'a> {
     queries: &'a [WhatIfQuery],
     matches: Vec<QueryMatch>,
+    /// Per query: the sample rows each filter column's prunable predicates keep.
+    column_matches: Vec<BTreeMap<String, Vec<bool>>>,
     filter_columns: BTreeSet<String>,
+    /// Distinct-value estimates of lookup columns, computed when first needed.
+    distinct: RefCell<HashMap<String, Option<u64>>>,
     prices: Prices,
 }
 
@@ -215,6 +243,10 @@ impl<'a> Workload<'a> {
             .iter()
             .map(|q| match_rows(sample, &prunable(&q.usage.filters), &mut distinct))
             .collect();
+        let column_matches = queries
+            .iter()
+            .map(|q| column_matches(sample, &q.usage.filters))
+            .collect();
         let filter_columns = queries
             .iter()
             .flat_map(|q| q.usage.filters.iter().map(|p| p.column.clone()))
@@ -222,7 +254,9 @@ impl<'a> Workload<'a> {
         Workload {
             queries,
             matches,
+            column_matches,
             filter_columns,
+            distinct: RefCell::new(distinct),
             prices: Prices::default(),
         }
     }
@@ -233,6 +267,24 @@ impl<'a> Workload<'a> {
         self.prices = prices;
         self
     }
+}
+
+/// Per filter column with prunable predicates, the sample rows they keep.
+fn column_matches(sample: &Sample, filters: &[Predicate]) -> BTreeMap<String, Vec<bool>> {
+    let mut by_column: BTreeMap<String, Vec<Predicate>> = BTreeMap::new();
+    for p in filters.iter().filter(|p| p.kind.prunable()) {
+        by_column
+            .entry(p.column.clone())
+            .or_default()
+            .push(p.clone());
+    }
+    by_column
+        .into_iter()
+        .map(|(c, preds)| {
+            let rows = rows_matching(sample, &preds);
+            (c, rows)
+        })
+        .collect()
 }
 
 fn prunable(filters: &[Predicate]) -> Vec<Predicate> {
@@ -481,81 +533,96 @@ fn part_survives(columns: &[String], values: &[Option<Key>], filters: &[Predicat
     })
 }
 
-/// One query as the scan sees it: its prunable filters, its matches on the sample, and the
-/// byte rates of the columns it reads outside the partition directories.
-struct QueryScan<'q> {
-    filters: Vec<Predicate>,
-    matched: &'q QueryMatch,
-    /// Columns read (one page each per surviving page).
-    read_columns: usize,
-    /// Data bytes per row of the read columns it filters on (read on every surviving page).
-    filter_bytes: f64,
-    /// Data bytes per row of its other read columns (read where a page may hold a match).
-    other_bytes: f64,
-    /// Dictionary bytes per row of the read columns it filters on.
-    filter_dictionary: f64,
-    /// Dictionary bytes per row of its other read columns.
-    other_dictionary: f64,
-    /// Whether a bloom filter can answer one of its equality or IN filters.
-    uses_bloom: bool,
-    /// How its matches spread over the layout's pages.
+/// Columns the Parquet reader fetches together, and the sample rows still selected when it
+/// does. With filter pushdown (and `reorder_filters`) DataFusion evaluates the filter
+/// conjuncts one column at a time, the column with the fewest compressed bytes first, and
+/// fetches each next column only on the pages holding rows the earlier ones kept; the
+/// columns it does not filter on come last, on the pages holding rows every filter kept. A
+/// column fetched once is not fetched again.
+struct Stage<'q> {
+    /// Data bytes per row of the stage's columns.
+    data: f64,
+    /// Dictionary bytes per row of the stage's columns (read with any page of the row group).
+    dictionary: f64,
+    /// Columns in the stage (one page each per page read).
+    columns: usize,
+    /// Sample rows still selected; `None` when every row of a surviving page is.
+    selected: Option<Cow<'q, [bool]>>,
+    /// How the selected rows spread over the layout's pages.
     dispersion: Dispersion,
 }
 
+impl Stage<'_> {
+    /// The share of `page` the stage reads: all of it when a selected sample row is on it
+    /// (or every row is selected), else the chance that its rows not sampled hold one.
+    fn read_share(&self, page: &PageZones, scale: &Scale) -> f64 {
+        let Some(selected) = &self.selected else {
+            return 1.0;
+        };
+        if page.rows.iter().any(|r| selected[*r]) {
+            return 1.0;
+        }
+        let unsampled = scale.full_rows(page.rows.len()) - page.rows.len() as f64;
+        self.dispersion.unseen_match(page.rows.len(), unsampled)
+    }
+}
+
+/// One query as the scan sees it: its prunable filters, its matches on the sample, and the
+/// stages in which the reader fetches the columns it reads outside the partition directories.
+struct QueryScan<'q> {
+    filters: Vec<Predicate>,
+    matched: &'q QueryMatch,
+    /// The fetch stages, in the reader's order.
+    stages: Vec<Stage<'q>>,
+    /// Whether a bloom filter can answer one of its equality or IN filters.
+    uses_bloom: bool,
+}
+
+/// What `QueryScan::new` needs of the workload for one query.
+struct QueryInput<'q> {
+    usage: &'q TableUsage,
+    matched: &'q QueryMatch,
+    /// Sample rows each filter column's prunable predicates keep.
+    column_matches: &'q BTreeMap<String, Vec<bool>>,
+}
+
 impl<'q> QueryScan<'q> {
-    /// The scan of `usage` on `layout`, laid out as `spec` asks (its partition columns live in
-    /// directory names; its bloom filters answer lookups).
+    /// The scan of one query on `layout`, laid out as `spec` asks (its partition columns live
+    /// in directory names; its bloom filters answer lookups).
     fn new(
-        usage: &TableUsage,
-        matched: &'q QueryMatch,
+        input: QueryInput<'q>,
+        sample: &Sample,
+        distinct: &mut HashMap<String, Option<u64>>,
         rates: &ColumnRates,
         spec: &LayoutSpec,
         layout: &ZoneLayout,
     ) -> Self {
         let (partition_by, bloom_columns) = (&spec.partition_by, &spec.bloom_filter_columns);
-        let filters = prunable(&usage.filters);
-        let read_cols: Vec<String> = usage
+        let filters = prunable(&input.usage.filters);
+        let read_cols: Vec<String> = input
+            .usage
             .columns_read()
             .into_iter()
             .filter(|c| !partition_by.contains(c))
             .collect();
-        let filter_cols: BTreeSet<&str> = filters.iter().map(|p| p.column.as_str()).collect();
-        let filtered = || {
-            read_cols
-                .iter()
-                .filter(|c| filter_cols.contains(c.as_str()))
-        };
-        let others = || {
-            read_cols
-                .iter()
-                .filter(|c| !filter_cols.contains(c.as_str()))
-        };
         let uses_bloom = filters.iter().any(|p| {
             bloom_columns.contains(&p.column)
                 && matches!(p.kind, PredicateKind::Eq { .. } | PredicateKind::In { .. })
         });
+        let stages = fetch_stages(
+            &input,
+            &read_cols,
+            partition_by,
+            sample,
+            distinct,
+            rates,
+            layout,
+        );
         Self {
-            filter_bytes: sum_rates(&rates.data, filtered()),
-            other_bytes: sum_rates(&rates.data, others()),
-            filter_dictionary: sum_rates(&rates.dictionary, filtered()),
-            other_dictionary: sum_rates(&rates.dictionary, others()),
-            read_columns: read_cols.len(),
             filters,
-            matched,
+            matched: input.matched,
+            stages,
             uses_bloom,
-            dispersion: page_dispersion(layout, matched),
-        }
-    }
-
-    /// The share of a run of `sample_rows` sample rows with `hits` matches in which the
-    /// columns it does not filter on are read: all of it when the run holds a sample match
-    /// (or the query filters nothing), else the chance that the rows not sampled hold one.
-    fn other_columns_read(&self, hits: usize, sample_rows: usize, scale: &Scale) -> f64 {
-        if self.filters.is_empty() || hits > 0 {
-            1.0
-        } else {
-            let unsampled = scale.full_rows(sample_rows) - sample_rows as f64;
-            self.dispersion.unseen_match(sample_rows, unsampled)
         }
     }
 
@@ -570,19 +637,110 @@ impl<'q> QueryScan<'q> {
     }
 }
 
-/// How the sample matches of a query spread over the pages of `layout`.
-fn page_dispersion(layout: &ZoneLayout, matched: &QueryMatch) -> Dispersion {
+/// The reader's fetch stages for the columns `read_cols` of one query: each filter column in
+/// turn, fewest bytes per row first (DataFusion orders conjuncts by their columns'
+/// compressed size), selected by the partition filters and the columns before it; then the
+/// other columns, selected by every filter.
+fn fetch_stages<'q>(
+    input: &QueryInput<'q>,
+    read_cols: &[String],
+    partition_by: &[String],
+    sample: &Sample,
+    distinct: &mut HashMap<String, Option<u64>>,
+    rates: &ColumnRates,
+    layout: &ZoneLayout,
+) -> Vec<Stage<'q>> {
+    let rate_of = |c: &str| {
+        rates.data.get(c).copied().unwrap_or(0.0) + rates.dictionary.get(c).copied().unwrap_or(0.0)
+    };
+    let filter_cols: BTreeSet<&str> = input
+        .usage
+        .filters
+        .iter()
+        .map(|p| p.column.as_str())
+        .collect();
+    let mut ordered: Vec<&String> = read_cols
+        .iter()
+        .filter(|c| filter_cols.contains(c.as_str()))
+        .collect();
+    ordered.sort_by(|a, b| rate_of(a).total_cmp(&rate_of(b)).then(a.cmp(b)));
+    let stage = |columns: &[&String], selected: Option<Cow<'q, [bool]>>, rate: f64| {
+        let dispersion = selected
+            .as_deref()
+            .map_or(Dispersion { rate, gamma: None }, |rows| {
+                page_dispersion(layout, rows, rate)
+            });
+        Stage {
+            data: sum_rates(&rates.data, columns.iter().copied()),
+            dictionary: sum_rates(&rates.dictionary, columns.iter().copied()),
+            columns: columns.len(),
+            selected,
+            dispersion,
+        }
+    };
+    // Rows the partition filters keep are all the rows of the surviving parts.
+    let mut applied: Vec<Predicate> = Vec::new();
+    let mut selected: Option<Vec<bool>> = None;
+    let mut narrowed_by_read_column = false;
+    let keep = |column: &str, applied: &mut Vec<Predicate>, selected: &mut Option<Vec<bool>>| {
+        let Some(rows) = input.column_matches.get(column) else {
+            return false;
+        };
+        applied.extend(
+            input
+                .usage
+                .filters
+                .iter()
+                .filter(|p| p.column == column && p.kind.prunable())
+                .cloned(),
+        );
+        match selected {
+            Some(sel) => sel.iter_mut().zip(rows).for_each(|(s, r)| *s &= *r),
+            None => *selected = Some(rows.clone()),
+        }
+        true
+    };
+    for c in partition_by {
+        keep(c, &mut applied, &mut selected);
+    }
+    let mut stages = Vec::with_capacity(ordered.len() + 1);
+    for c in &ordered {
+        let this = if narrowed_by_read_column {
+            let rows = selected.clone().unwrap_or_default();
+            let rate = match_rate(sample, &rows, &applied, distinct);
+            stage(&[*c], Some(Cow::Owned(rows)), rate)
+        } else {
+            stage(&[*c], None, 1.0)
+        };
+        stages.push(this);
+        narrowed_by_read_column |= keep(c, &mut applied, &mut selected);
+    }
+    let others: Vec<&String> = read_cols
+        .iter()
+        .filter(|c| !filter_cols.contains(c.as_str()))
+        .collect();
+    if !others.is_empty() {
+        let selected = (!prunable(&input.usage.filters).is_empty())
+            .then(|| Cow::Borrowed(input.matched.rows.as_slice()));
+        stages.push(stage(&others, selected, input.matched.rate));
+    }
+    stages
+}
+
+/// How the sample rows `rows` (matching at `rate` over the whole layout) spread over the
+/// pages of `layout`.
+fn page_dispersion(layout: &ZoneLayout, rows: &[bool], rate: f64) -> Dispersion {
     let pages: Vec<(usize, usize)> = layout
         .parts
         .iter()
         .flat_map(|part| &part.row_groups)
         .flat_map(|rg| &rg.pages)
         .map(|page| {
-            let hits = page.rows.iter().filter(|r| matched.rows[**r]).count();
+            let hits = page.rows.iter().filter(|r| rows[**r]).count();
             (page.rows.len(), hits)
         })
         .collect();
-    Dispersion::fit(&pages, matched.rate)
+    Dispersion::fit(&pages, rate)
 }
 
 /// What one run of one query reads on a layout (before its weight).
@@ -619,8 +777,8 @@ fn scan_query(
 }
 
 /// Adds to `scan` what `query` reads of one sample row group standing for `weight` real
-/// ones: nothing when its zone maps prune it, else the surviving pages' bytes (filter columns
-/// always, the others where a match may be) and the dictionaries of the columns read.
+/// ones: nothing when its zone maps prune it, else on each surviving page what each fetch
+/// stage reads there, and the dictionaries of the stages that read any page.
 fn scan_row_group(
     scan: &mut Scan,
     rg: &RowGroupZones,
@@ -633,25 +791,21 @@ fn scan_row_group(
     }
     let keep = query.bloom_keep(rg, scale);
     scan.row_groups += weight * keep;
-    let mut any_page = false;
-    let mut other_read: f64 = 0.0;
+    let mut dictionary_share = vec![0.0_f64; query.stages.len()];
     for page in &rg.pages {
         if !zones_may_match(&page.zones, &query.filters) {
             continue;
         }
-        let hits = page.rows.iter().filter(|r| query.matched.rows[**r]).count();
-        let p_other = query.other_columns_read(hits, page.rows.len(), scale);
-        scan.bytes += keep
-            * scale.full_rows(page.rows.len())
-            * (query.filter_bytes + query.other_bytes * p_other);
-        any_page = true;
-        scan.pages += keep * weight * query.read_columns as f64;
-        other_read = other_read.max(p_other);
+        let full_rows = scale.full_rows(page.rows.len());
+        for (stage, dictionary) in query.stages.iter().zip(dictionary_share.iter_mut()) {
+            let share = stage.read_share(page, scale);
+            scan.bytes += keep * full_rows * stage.data * share;
+            scan.pages += keep * weight * stage.columns as f64 * share;
+            *dictionary = dictionary.max(share);
+        }
     }
-    if any_page {
-        scan.bytes += keep
-            * scale.full_rows(rg.rows())
-            * (query.filter_dictionary + query.other_dictionary * other_read);
+    for (stage, share) in query.stages.iter().zip(dictionary_share) {
+        scan.bytes += keep * scale.full_rows(rg.rows()) * stage.dictionary * share;
     }
 }
 
@@ -722,8 +876,15 @@ pub fn estimate(
         },
         ..Default::default()
     };
-    for (q, m) in workload.queries.iter().zip(&workload.matches) {
-        let query = QueryScan::new(&q.usage, m, &rates, spec, &layout);
+    let mut distinct = workload.distinct.borrow_mut();
+    let per_query = workload.matches.iter().zip(&workload.column_matches);
+    for (q, (matched, column_matches)) in workload.queries.iter().zip(per_query) {
+        let input = QueryInput {
+            usage: &q.usage,
+            matched,
+            column_matches,
+        };
+        let query = QueryScan::new(input, sample, &mut distinct, &rates, spec, &layout);
         let scan = scan_query(&layout, &spec.partition_by, meta_per_rg, &query, &scale);
         est.add_query(&q.cluster_id, q.weight, &scan);
     }
@@ -963,6 +1124,9 @@ mod tests {
         let scattered = Dispersion::fit(&[(100, 1), (100, 0), (100, 2), (100, 1), (100, 0)], 0.008);
         assert_eq!(scattered.gamma, None);
         assert_eq!(scattered.unseen_match(100, 400.0), p_any(0.008, 400.0));
+        // One hit in six pages: variance equals the mean (1/6) but for rounding; still Poisson.
+        let one = [(5, 0), (5, 0), (5, 1), (5, 0), (5, 0), (5, 0)];
+        assert_eq!(Dispersion::fit(&one, 1.0 / 30.0).gamma, None);
         // All 50 hits in one page of four: mean 12.5, variance 625, so scale
         // (625 - 12.5) / (100 * 12.5) = 0.49 and shape 12.5 / (100 * 0.49).
         let clustered = Dispersion::fit(&[(100, 50), (100, 0), (100, 0), (100, 0)], 0.125);
@@ -1043,6 +1207,65 @@ mod tests {
             65.0 + 300.0 + FILE_PRICE_BYTES + ROW_GROUP_PRICE_BYTES + 2.0 * PAGE_PRICE_BYTES
         );
         assert_eq!(e.cluster_bytes["q"], 65.0);
+    }
+
+    #[test]
+    fn each_filter_column_is_fetched_where_the_cheaper_ones_kept_rows() {
+        // c (3 bytes a row) is cheaper than x (10), so the reader evaluates c in [1, 2) first.
+        // Its zone maps keep pages 0 (rows 0..5, c from 0 to 28) and 2 (rows 10..15, c from 1
+        // to 24); only row 13 holds c = 1. x is then fetched on page 2 alone, and k (not
+        // filtered) where both filters kept a row: page 2 again, with k's dictionary of
+        // row group 1.
+        let e = run(
+            &LayoutSpec::default(),
+            true,
+            query(vec![range("c", 1, 2), range("x", 0, 100)], &["x", "k"]),
+        );
+        assert_eq!(e.row_groups_read, 2.0);
+        assert_eq!(e.pages_read, 2.0 + 1.0 + 1.0, "c twice, x and k once");
+        assert_eq!(
+            e.bytes_scanned,
+            10.0 * 3.0 + 5.0 * 10.0 + 5.0 * 1.0 + 10.0 * 1.0
+        );
+    }
+
+    #[test]
+    fn an_unsampled_page_is_fetched_at_the_chance_it_holds_a_selected_row() {
+        // The same query on a table ten times the sample: page 0 holds no sample row with
+        // c = 1, but its 45 unsampled rows may. c's matches are one row in six pages, no
+        // more variable than Poisson, so x and k are read there at p_any(1/30, 45).
+        let sample = sample_of(300);
+        let queries = [query(
+            vec![range("c", 1, 2), range("x", 0, 100)],
+            &["x", "k"],
+        )];
+        let workload = Workload::new(&sample, &queries);
+        let mut stats = stats();
+        stats.rows = 300;
+        for c in &mut stats.columns {
+            c.compressed_bytes *= 10;
+            c.dictionary_bytes *= 10;
+        }
+        let geometry = Geometry {
+            row_group_rows: 100,
+            page_rows: 50,
+        };
+        let e = estimate(
+            &sample,
+            &stats,
+            &LayoutSpec::default(),
+            true,
+            geometry,
+            &workload,
+        )
+        .unwrap();
+        let unseen = p_any(1.0 / 30.0, 45.0);
+        let expected = 100.0 * 3.0 + (50.0 + 50.0 * unseen) * (10.0 + 1.0) + 100.0 * (1.0 + unseen);
+        assert!(
+            (e.bytes_scanned - expected).abs() < 1e-9,
+            "{} against {expected}",
+            e.bytes_scanned
+        );
     }
 
     #[test]
