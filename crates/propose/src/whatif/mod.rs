@@ -721,7 +721,7 @@ fn fetch_stages<'q>(
         .collect();
     if !others.is_empty() {
         let selected = (!prunable(&input.usage.filters).is_empty())
-            .then(|| Cow::Borrowed(input.matched.rows.as_slice()));
+            .then_some(Cow::Borrowed(input.matched.rows.as_slice()));
         stages.push(stage(&others, selected, input.matched.rate));
     }
     stages
