@@ -679,52 +679,63 @@ fn fetch_stages<'q>(
         }
     };
     // Rows the partition filters keep are all the rows of the surviving parts.
-    let mut applied: Vec<Predicate> = Vec::new();
-    let mut selected: Option<Vec<bool>> = None;
-    let mut narrowed_by_read_column = false;
-    let keep = |column: &str, applied: &mut Vec<Predicate>, selected: &mut Option<Vec<bool>>| {
-        let Some(rows) = input.column_matches.get(column) else {
-            return false;
-        };
-        applied.extend(
-            input
-                .usage
-                .filters
-                .iter()
-                .filter(|p| p.column == column && p.kind.prunable())
-                .cloned(),
-        );
-        match selected {
-            Some(sel) => sel.iter_mut().zip(rows).for_each(|(s, r)| *s &= *r),
-            None => *selected = Some(rows.clone()),
-        }
-        true
-    };
+    let mut selection = Selection::default();
     for c in partition_by {
-        keep(c, &mut applied, &mut selected);
+        selection.narrow(input, c);
     }
+    let mut narrowed_by_read_column = false;
     let mut stages = Vec::with_capacity(ordered.len() + 1);
     for c in &ordered {
-        let this = if narrowed_by_read_column {
-            let rows = selected.clone().unwrap_or_default();
-            let rate = match_rate(sample, &rows, &applied, distinct);
-            stage(&[*c], Some(Cow::Owned(rows)), rate)
-        } else {
-            stage(&[*c], None, 1.0)
+        let this = match (&selection.rows, narrowed_by_read_column) {
+            (Some(rows), true) => {
+                let rate = match_rate(sample, rows, &selection.applied, distinct);
+                stage(&[*c], Some(Cow::Owned(rows.clone())), rate)
+            }
+            _ => stage(&[*c], None, 1.0),
         };
         stages.push(this);
-        narrowed_by_read_column |= keep(c, &mut applied, &mut selected);
+        narrowed_by_read_column |= selection.narrow(input, c);
     }
     let others: Vec<&String> = read_cols
         .iter()
         .filter(|c| !filter_cols.contains(c.as_str()))
         .collect();
     if !others.is_empty() {
-        let selected = (!prunable(&input.usage.filters).is_empty())
+        let selected = input
+            .usage
+            .filters
+            .iter()
+            .any(|p| p.kind.prunable())
             .then_some(Cow::Borrowed(input.matched.rows.as_slice()));
         stages.push(stage(&others, selected, input.matched.rate));
     }
     stages
+}
+
+/// The sample rows still selected as the reader applies a query's filters column by column,
+/// and the prunable predicates applied so far.
+#[derive(Default)]
+struct Selection {
+    /// `None` until a column with prunable predicates is applied.
+    rows: Option<Vec<bool>>,
+    applied: Vec<Predicate>,
+}
+
+impl Selection {
+    /// Applies the prunable predicates `input` has on `column`; false when it has none.
+    fn narrow(&mut self, input: &QueryInput<'_>, column: &str) -> bool {
+        let Some(rows) = input.column_matches.get(column) else {
+            return false;
+        };
+        let predicates = input.usage.filters.iter();
+        let on_column = predicates.filter(|p| p.column == column && p.kind.prunable());
+        self.applied.extend(on_column.cloned());
+        match &mut self.rows {
+            Some(selected) => selected.iter_mut().zip(rows).for_each(|(s, r)| *s &= *r),
+            None => self.rows = Some(rows.clone()),
+        }
+        true
+    }
 }
 
 /// How the sample rows `rows` (matching at `rate` over the whole layout) spread over the
