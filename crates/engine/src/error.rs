@@ -38,6 +38,21 @@ pub enum EngineError {
     /// A source path given by the user is unusable.
     #[error("{0}")]
     Source(String),
+    /// A Delta Lake table that cannot be read or written as asked: not a Delta table, a
+    /// protocol feature dbopt does not support, a corrupt log.
+    #[error("{0}")]
+    Delta(String),
+    /// Another writer committed the Delta log version this commit was going to write, or
+    /// changed the files it was going to replace.
+    #[error("Delta table {table} changed at version {version}: {message}")]
+    DeltaConflict {
+        /// The table root.
+        table: String,
+        /// The version the conflict was found at.
+        version: u64,
+        /// What changed, and what to do.
+        message: String,
+    },
     /// File system error with context.
     #[error("{context}: {source}")]
     Io {

@@ -24,7 +24,9 @@ fn corrupt(path: &Path, message: &str) -> EngineError {
 }
 
 /// Opens a Parquet file and reads its footer (metadata and embedded Arrow schema).
-fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, EngineError> {
+pub(crate) fn open_footer(
+    path: &Path,
+) -> Result<ParquetRecordBatchReaderBuilder<File>, EngineError> {
     let file =
         File::open(path).map_err(|e| EngineError::io(format!("opening {}", path.display()), e))?;
     // arrow-ipc asserts (panics) on some corrupt embedded ARROW:schema footers (e.g. "Int type
@@ -47,7 +49,7 @@ pub fn column_chunk_ranges(
     path: &Path,
     columns: &[String],
 ) -> Result<Vec<(usize, usize, u64, u64)>, EngineError> {
-    let footer = open(path)?;
+    let footer = open_footer(path)?;
     let mut ranges = Vec::new();
     for (rg, group) in footer.metadata().row_groups().iter().enumerate() {
         for (col, chunk) in group.columns().iter().enumerate() {
@@ -63,7 +65,7 @@ pub fn column_chunk_ranges(
 
 /// The Arrow schema stored in a Parquet file's footer.
 pub fn file_schema(path: &Path) -> Result<SchemaRef, EngineError> {
-    Ok(open(path)?.schema().clone())
+    Ok(open_footer(path)?.schema().clone())
 }
 
 /// What a layout manifest records of the Parquet file `dir/relative_path`: its path, size,
@@ -73,7 +75,7 @@ pub fn describe_file(dir: &Path, relative_path: &str) -> Result<ManifestFile, En
     let size_bytes = std::fs::metadata(&path)
         .map_err(|e| EngineError::io(format!("stat {}", path.display()), e))?
         .len();
-    let footer = open(&path)?;
+    let footer = open_footer(&path)?;
     let meta = footer.metadata();
     Ok(ManifestFile {
         path: relative_path.to_string(),
@@ -150,7 +152,7 @@ pub fn validate_file(path: &Path) -> Result<u64, EngineError> {
             "it does not end with PAR1: the {len}-byte file is truncated"
         )));
     }
-    open(path).map_err(|e| {
+    open_footer(path).map_err(|e| {
         let message = match e {
             EngineError::CorruptParquet { message, .. } => message,
             other => other.to_string(),

@@ -11,6 +11,7 @@ pub mod chunk_cache;
 pub mod column_stats;
 pub(crate) mod column_writer;
 pub mod compare;
+pub mod delta;
 pub mod error;
 pub mod execute;
 pub mod footer;
