@@ -565,7 +565,7 @@ mod tests {
             source: "test".into(),
             row_count: 1,
         };
-        cat.register_table(&record, &layout(&LayoutId::initial()), false)
+        cat.register_table(&record, &layout(&LayoutId::initial()), false, None)
             .unwrap();
         let spec = LayoutSpec {
             row_group_rows: Some(10),

@@ -38,6 +38,7 @@ macro_rules! stored_as_text {
 mod analysis;
 mod error;
 mod jobs;
+mod lake;
 mod observe;
 mod queries;
 mod routes;
@@ -47,6 +48,7 @@ mod tables;
 
 pub use analysis::{CachedStats, NewProposal, ProposalRecord};
 pub use error::CatalogError;
+pub use lake::{LakeFormat, LakeSource};
 pub use jobs::{Enqueued, JobRecord, JobStats, JobStatus, Lease, MigrationMode, NewJob, Published};
 pub use observe::{AutopilotCounts, LayoutTotals, LogTotals, QueryPointRecord, TemplateStat};
 pub use queries::{

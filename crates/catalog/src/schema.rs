@@ -93,7 +93,10 @@ const V6: &str = include_str!("migrations/v6_sql_origin.sql");
 /// Version 7: `query_log.source_*`, where an imported query ran and what its engine measured.
 const V7: &str = include_str!("migrations/v7_query_source.sql");
 
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+/// Version 8: `lake_tables`, tables read through a Delta Lake log and published to by commits.
+const V8: &str = include_str!("migrations/v8_lake_tables.sql");
+
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// The schema version this build writes (the number of migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -234,11 +234,13 @@ pub(crate) fn insert_layout_row(
 impl Catalog {
     /// Registers `table` with its `initial` layout in one transaction. An existing table is
     /// `TableExists` unless `replace`, which drops its old layout rows (its query log stays).
+    /// `lake` records where a lake table lives; a managed table (None) has no lake row.
     pub fn register_table(
         &self,
         table: &TableRecord,
         initial: &LayoutRecord,
         replace: bool,
+        lake: Option<&crate::LakeSource>,
     ) -> Result<(), CatalogError> {
         if initial.table != table.name || initial.layout_id != table.active_layout {
             return Err(CatalogError::Conflict(format!(
@@ -262,6 +264,7 @@ impl Catalog {
                     "DELETE FROM route_stats WHERE table_name = ?1",
                     "DELETE FROM canaries WHERE table_name = ?1",
                     "DELETE FROM layout_evals WHERE table_name = ?1",
+                    "DELETE FROM lake_tables WHERE table_name = ?1",
                 ] {
                     tx.execute(sql, [table.name.as_str()])
                         .ctx("dropping the layouts and jobs of a replaced table")?;
@@ -282,6 +285,9 @@ impl Catalog {
             )
             .ctx("inserting a table")?;
             insert_layout_row(tx, initial, now)?;
+            if let Some(lake) = lake {
+                crate::lake::upsert_lake_in(tx, lake)?;
+            }
             Ok(())
         })
     }

@@ -57,7 +57,7 @@ fn register(cat: &Catalog, table: &str, source: &str, replace: bool) -> Result<(
         row_count: 100,
     };
     let initial = layout(table, LayoutId::initial(), LayoutStatus::Ready, 10);
-    cat.register_table(&record, &initial, replace)
+    cat.register_table(&record, &initial, replace, None)
 }
 
 fn entry(ts_ms: i64, table: &str, scans: &[&str]) -> QueryLogEntry {

@@ -214,7 +214,7 @@ impl Workspace {
             row_count: manifest.row_count,
         };
         self.catalog()
-            .register_table(&record, &layout, request.replace)?;
+            .register_table(&record, &layout, request.replace, None)?;
         fail_point("publish.committed")?;
         Ok(())
     }
