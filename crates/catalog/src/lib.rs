@@ -48,8 +48,8 @@ mod tables;
 
 pub use analysis::{CachedStats, NewProposal, ProposalRecord};
 pub use error::CatalogError;
-pub use lake::{LakeFormat, LakeSource};
 pub use jobs::{Enqueued, JobRecord, JobStats, JobStatus, Lease, MigrationMode, NewJob, Published};
+pub use lake::{LakeFormat, LakeSource};
 pub use observe::{AutopilotCounts, LayoutTotals, LogTotals, QueryPointRecord, TemplateStat};
 pub use queries::{
     LoggedQuery, QueryLogEntry, QueryOrigin, QuerySource, RouteChoice, ScanMetrics, TableScan,

@@ -384,6 +384,48 @@ fn crash_in_promote_and_rollback() {
     assert_eq!(checksum(&ws, None), before);
 }
 
+/// A promote killed before its Delta commit leaves the table at its version; killed after
+/// the commit but before the catalog's swap, promoting again finds the commit and only swaps.
+#[test]
+fn crash_in_a_delta_promote() {
+    let ws = TempWorkspace::new();
+    let delta = common::write_delta_table(&ws);
+    let read = || common::python(&delta, common::DELTA_READ_BACK);
+    run(
+        &ws,
+        &[
+            "register-table",
+            "--table-name",
+            "events",
+            "--delta",
+            delta.to_str().unwrap(),
+        ],
+    )
+    .success();
+    let layout = common::build_sorted_layout(&ws);
+    let before = read();
+    let promote = ["promote", "--table-name", "events", "--layout", &layout];
+    dies_at(&ws, "lake.before_commit", &promote);
+    assert_eq!(read(), before, "no commit: the table reads as before");
+    assert_eq!(active_layout(&ws), "initial");
+    dies_at(&ws, "lake.committed", &promote);
+    let committed = read();
+    assert_eq!(committed["version"], 3);
+    assert_eq!(committed["digest"], before["digest"]);
+    assert_eq!(
+        active_layout(&ws),
+        "initial",
+        "the catalog did not swap yet"
+    );
+    let out = run(&ws, &promote).success();
+    assert!(
+        out.contains("already in the Delta log at version 3"),
+        "{out}"
+    );
+    assert_eq!(active_layout(&ws), layout);
+    assert_eq!(read(), committed, "no second commit");
+}
+
 /// A writer killed while replacing an experiment run leaves the old run whole: the store
 /// answers the same rows, and the next write clears the orphaned staging and replaces it.
 #[test]

@@ -74,6 +74,14 @@ pub const FAIL_POINTS: &[(&str, &str)] = &[
         "promote or rollback has committed, its caller not yet told",
     ),
     (
+        "lake.before_commit",
+        "a layout's files are placed in a Delta table's directory, the log commit not yet written",
+    ),
+    (
+        "lake.committed",
+        "the Delta log commit is written, the catalog's swap not yet made",
+    ),
+    (
         "exp.staged",
         "an experiment run is written in staging and the store's column types saved, nothing renamed in",
     ),

@@ -144,14 +144,18 @@ impl Workspace {
         })
     }
 
-    /// Makes a ready layout the one queries read by default.
+    /// Makes a ready layout the one queries read by default (for a Delta table, by a commit
+    /// of its log first, as promote does).
     pub fn activate_layout(&self, table: &TableName, layout: &LayoutId) -> Result<(), DbError> {
-        self.require_table(table)?;
+        let current = self.require_table(table)?.active_layout;
         if self.catalog().get_layout(table, layout)?.is_none() {
             return Err(DbError::UnknownLayout {
                 table: table.to_string(),
                 layout: layout.to_string(),
             });
+        }
+        if current != *layout {
+            self.publish_to_lake(table, &current, layout, "OPTIMIZE")?;
         }
         Ok(self.catalog().set_active_layout(table, layout)?)
     }

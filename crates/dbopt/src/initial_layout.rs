@@ -6,7 +6,7 @@ use crate::table_lock::{LOAD_LOCK_FILE, ReplaceIntent, TableWriteLock};
 use crate::{DbError, Progress, Workspace};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use dbopt_catalog::{LayoutRecord, LayoutStatus, TableRecord};
+use dbopt_catalog::{LakeSource, LayoutRecord, LayoutStatus, TableRecord};
 use dbopt_core::{LayoutId, LayoutManifest, LayoutSpec, TableName};
 use dbopt_engine::WriterPool;
 use dbopt_engine::writer::{fsync_dir, write_manifest};
@@ -134,7 +134,7 @@ impl Workspace {
         };
         write_manifest(&staging, &manifest)?;
         fail_point("publish.staged")?;
-        self.publish_initial(request, &staging, &manifest)?;
+        self.publish_initial(request, &staging, &manifest, None)?;
         progress.finish();
         Ok(InitialLayoutReport {
             table: table.clone(),
@@ -161,11 +161,13 @@ impl Workspace {
     /// Renames the staged layout into `layout_initial` and commits the table; with an existing
     /// directory (`--replace`, or one left by a crash before a first commit) the old layouts
     /// are moved aside under a recorded intent first (see `table_lock`).
-    fn publish_initial(
+    /// `lake` records where a lake table lives (None for a managed table).
+    pub(crate) fn publish_initial(
         &self,
         request: &InitialLayoutRequest,
         staging: &std::path::Path,
         manifest: &LayoutManifest,
+        lake: Option<&LakeSource>,
     ) -> Result<(), DbError> {
         let table = &request.table;
         let target = self.layout_dir(table, &LayoutId::initial());
@@ -174,7 +176,7 @@ impl Workspace {
         } else {
             None
         };
-        let published = self.rename_and_commit(request, staging, manifest, intent.as_ref());
+        let published = self.rename_and_commit(request, staging, manifest, intent.as_ref(), lake);
         if intent.is_some() {
             // Committed: delete the old layouts. Failed: put them back.
             let repaired = self.repair_replace(table);
@@ -193,6 +195,7 @@ impl Workspace {
         staging: &std::path::Path,
         manifest: &LayoutManifest,
         intent: Option<&ReplaceIntent>,
+        lake: Option<&LakeSource>,
     ) -> Result<(), DbError> {
         let table = &request.table;
         let table_dir = self.table_dir(table);
@@ -214,7 +217,7 @@ impl Workspace {
             row_count: manifest.row_count,
         };
         self.catalog()
-            .register_table(&record, &layout, request.replace, None)?;
+            .register_table(&record, &layout, request.replace, lake)?;
         fail_point("publish.committed")?;
         Ok(())
     }

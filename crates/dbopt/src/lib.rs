@@ -21,6 +21,7 @@ pub mod gc;
 pub mod generate;
 pub mod import;
 pub mod initial_layout;
+pub mod lake;
 pub mod load;
 pub mod local_fs;
 pub mod log_writer;

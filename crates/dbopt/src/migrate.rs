@@ -67,6 +67,12 @@ impl Workspace {
     pub fn plan_migration(&self, req: &EnqueueRequest) -> Result<MigrationPlan, DbError> {
         let table = &req.table;
         let (source, spec) = self.resolve_spec(table, &req.spec)?;
+        self.check_lake_spec(table, &spec)?;
+        if req.activate && self.catalog().lake_source(table)?.is_some() {
+            return Err(DbError::BadArgument(format!(
+                "table '{table}' is a Delta table: its layouts become active by `dbopt promote`, which commits them to the table's log; drop --activate"
+            )));
+        }
         let manifest = self.layout_manifest(table, &source)?;
         let schema = table_schema(self.data_dir(), table)?;
         let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();

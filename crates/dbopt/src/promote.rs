@@ -18,6 +18,8 @@ pub struct ActiveChange {
     pub to: LayoutId,
     /// False when the layout was already active (nothing changed).
     pub changed: bool,
+    /// For a Delta table: the log version that now holds the layout.
+    pub lake_commit: Option<crate::lake::LakeCommit>,
 }
 
 impl Workspace {
@@ -137,13 +139,21 @@ impl Workspace {
         actor: &str,
         reason: &str,
     ) -> Result<ActiveChange, DbError> {
-        let change = ActiveChange {
+        let mut change = ActiveChange {
             table: table.to_string(),
             from: from.clone(),
             to: to.clone(),
             changed: from != to,
+            lake_commit: None,
         };
         if change.changed {
+            // A lake table's content changes by a commit of its own log first; the catalog
+            // follows (a crash between them is repaired by doing the same change again).
+            let operation = match kind {
+                ActivationKind::Rollback => "RESTORE",
+                _ => "OPTIMIZE",
+            };
+            change.lake_commit = self.publish_to_lake(table, from, to, operation)?;
             crate::error::fail_point("serving.before_swap")?;
             self.catalog().swap_active_layout(&ActiveSwap {
                 table,

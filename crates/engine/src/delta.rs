@@ -79,8 +79,13 @@ pub struct DeltaFile {
 impl DeltaFile {
     /// The file on local disk.
     pub fn local_path(&self, root: &Path) -> PathBuf {
-        root.join(percent_decode(&self.path))
+        local_path(root, &self.path)
     }
+}
+
+/// The file on local disk at the log path `path` (relative to `root`, percent-encoded).
+pub fn local_path(root: &Path, path: &str) -> PathBuf {
+    root.join(percent_decode(path))
 }
 
 /// A Delta table at one version: its live files and what the log declares about it.
@@ -144,7 +149,7 @@ impl DeltaSnapshot {
 /// A file to add in a commit, described from its footer by [`describe_new_file`].
 #[derive(Debug, Clone)]
 pub struct NewDeltaFile {
-    /// Path relative to the table root (plain characters only, so no encoding is needed).
+    /// Path relative to the table root, as written in the log (percent-encoded).
     pub path: String,
     /// Size in bytes.
     pub size: u64,
@@ -223,9 +228,10 @@ pub fn load_snapshot(root: &Path) -> Result<DeltaSnapshot, EngineError> {
     state.into_snapshot(root, latest)
 }
 
-/// Describes the Parquet file `root/path` as a Delta `add`: size, time and statistics.
+/// Describes the Parquet file at the log path `path` (relative to `root`, percent-encoded) as
+/// a Delta `add`: size, time and statistics read from its footer.
 pub fn describe_new_file(root: &Path, path: &str) -> Result<NewDeltaFile, EngineError> {
-    let full = root.join(path);
+    let full = local_path(root, path);
     let meta = std::fs::metadata(&full)
         .map_err(|e| EngineError::io(format!("stat {}", full.display()), e))?;
     let modification_time_ms = meta

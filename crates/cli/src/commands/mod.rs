@@ -28,6 +28,7 @@ pub mod promote;
 pub mod propose;
 mod query;
 pub mod query_log;
+pub mod register_table;
 pub mod report;
 pub mod rollback;
 pub mod route_bench;
@@ -69,6 +70,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Config(cmd) => config::run(&config, cmd),
         Command::AdoptLayout(args) => adopt_layout::run(open(config)?, args).await,
+        Command::RegisterTable(args) => register_table::run(open(config)?, args).await,
         Command::Analyze(args) => analyze::run(open(config)?, args).await,
         Command::Propose(args) => propose::run(open(config)?, args).await,
         Command::Whatif(args) => whatif::run(open(config)?, args).await,

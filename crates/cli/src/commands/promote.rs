@@ -37,7 +37,12 @@ pub fn run(ws: Workspace, args: PromoteArgs) -> Result<()> {
     };
     let change = ws.promote(&table, &layout, args.force, "cli", reason)?;
     if change.changed {
-        println!("{table}: active layout {} -> {}", change.from, change.to);
+        println!(
+            "{table}: active layout {} -> {}{}",
+            change.from,
+            change.to,
+            lake_note(&change)
+        );
     } else {
         println!(
             "{table}: layout {} is already active: nothing changed",
@@ -45,4 +50,13 @@ pub fn run(ws: Workspace, args: PromoteArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// How a change reached a Delta table's log (empty for a managed table).
+pub(crate) fn lake_note(change: &dbopt::promote::ActiveChange) -> String {
+    match change.lake_commit {
+        Some(c) if c.committed_now => format!(" (Delta log version {})", c.version),
+        Some(c) => format!(" (already in the Delta log at version {})", c.version),
+        None => String::new(),
+    }
 }

@@ -29,8 +29,10 @@ pub fn run(ws: Workspace, args: RollbackArgs) -> Result<()> {
     let change = ws.rollback(&table, to.as_ref(), "cli", "rolled back by hand")?;
     if change.changed {
         println!(
-            "{table}: active layout {} -> {} (rolled back)",
-            change.from, change.to
+            "{table}: active layout {} -> {} (rolled back){}",
+            change.from,
+            change.to,
+            super::promote::lake_note(&change)
         );
     } else {
         println!(

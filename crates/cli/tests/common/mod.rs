@@ -4,9 +4,10 @@
 use dbopt_catalog::{JobRecord, LayoutRecord, LoggedQuery, QueryLogEntry};
 use dbopt_core::TableName;
 use dbopt_testkit::{Run, TempWorkspace};
+use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -285,4 +286,87 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Seen> {
         headers,
         body: String::from_utf8_lossy(&body).to_string(),
     })
+}
+
+// ---- Delta Lake tables written and read by the reference Python implementation ----
+
+/// Runs a Python script with `DELTA` set to the table path; returns its stdout as JSON.
+pub fn python(table: &Path, script: &str) -> Value {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .env("DELTA", table)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).unwrap_or(Value::Null)
+}
+
+/// Writes a Delta table of 6000 events with the `deltalake` package: three commits (the last
+/// after a checkpoint), so dbopt replays a checkpoint and the commits after it.
+pub fn write_delta_table(ws: &TempWorkspace) -> PathBuf {
+    let path = ws.root().join("lake").join("events");
+    python(
+        &path,
+        r#"
+import os, datetime, random
+import pyarrow as pa, deltalake as dl
+random.seed(5)
+def batch(lo, n):
+    return pa.table({
+        'id': pa.array(range(lo, lo + n), pa.int64()),
+        'customer_id': pa.array([random.randrange(300) for _ in range(n)], pa.int64()),
+        'event_date': pa.array([datetime.date(2024, 1, 1) + datetime.timedelta(days=random.randrange(90)) for _ in range(n)]),
+        'kind': pa.array([random.choice(['view', 'click', 'buy']) for _ in range(n)]),
+        'amount': pa.array([random.randrange(10000) / 100 for _ in range(n)]),
+    })
+p = os.environ['DELTA']
+dl.write_deltalake(p, batch(0, 2000))
+dl.write_deltalake(p, batch(2000, 2000), mode='append')
+dl.DeltaTable(p).create_checkpoint()
+dl.write_deltalake(p, batch(4000, 2000), mode='append')
+"#,
+    );
+    path
+}
+
+/// A Python script printing what `deltalake` reads of the table at `DELTA`: version, row
+/// count, a digest of the rows in id order, the live files, DuckDB's aggregates over the
+/// table's dataset, and the newest commit's operation.
+pub const DELTA_READ_BACK: &str = r#"
+import os, json, hashlib
+import deltalake as dl, duckdb
+dt = dl.DeltaTable(os.environ['DELTA'])
+t = dt.to_pyarrow_table().sort_by([('id', 'ascending')])
+digest = hashlib.sha256(json.dumps(t.to_pylist(), default=str).encode()).hexdigest()
+ds = dt.to_pyarrow_dataset()
+duck = duckdb.sql("SELECT count(*), count(DISTINCT id), round(sum(amount), 2) FROM ds").fetchall()[0]
+hist = dt.history(1)[0]
+print(json.dumps({'version': dt.version(), 'rows': t.num_rows, 'digest': digest,
+                  'files': sorted(os.path.relpath(u, os.environ['DELTA']) for u in dt.file_uris()),
+                  'duck': list(duck),
+                  'operation': hist.get('operation')}))
+"#;
+
+/// Builds a date-sorted layout of `events` and returns its id.
+pub fn build_sorted_layout(ws: &TempWorkspace) -> String {
+    let out = run(
+        ws,
+        &[
+            "enqueue-migration",
+            "--table-name",
+            "events",
+            "--sort-by",
+            "event_date",
+        ],
+    )
+    .success();
+    let layout = target_of(&out);
+    run(ws, &["migration-worker", "--once"]).success();
+    layout
 }

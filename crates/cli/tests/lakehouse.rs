@@ -1,0 +1,324 @@
+//! Delta Lake tables registered where they are: written and read back by the reference
+//! Python implementation (`deltalake`, delta-rs), with DuckDB reading the table through it.
+//! dbopt reads the snapshot, publishes a layout as one commit, rolls back by another, and
+//! never overwrites a concurrent writer.
+
+mod common;
+
+use common::{build_sorted_layout, python, run, write_delta_table};
+use dbopt_testkit::TempWorkspace;
+use serde_json::Value;
+
+use common::DELTA_READ_BACK as READ_BACK;
+
+fn scalar(ws: &TempWorkspace, sql: &str) -> String {
+    let out = run(
+        ws,
+        &["query", "--table-name", "events", "--format", "json", sql],
+    )
+    .success();
+    let rows: Value = serde_json::from_str(&out).unwrap();
+    rows[0]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[test]
+fn a_delta_table_is_registered_in_place_promoted_by_a_commit_and_rolled_back() {
+    let ws = TempWorkspace::new();
+    let delta = write_delta_table(&ws);
+    let before = python(&delta, READ_BACK);
+    assert_eq!(before["version"], 2);
+    let delta_arg = delta.to_str().unwrap();
+
+    let out = run(
+        &ws,
+        &[
+            "register-table",
+            "--table-name",
+            "events",
+            "--delta",
+            delta_arg,
+        ],
+    )
+    .success();
+    assert!(out.contains("at version 2 (3 files"), "{out}");
+    // No data copied: the initial layout's files are links to the table's own files.
+    let initial = ws
+        .data_dir()
+        .join("events/layout_initial/part-00000.parquet");
+    assert_eq!(std::fs::metadata(&initial).unwrap().len(), {
+        let first = before["files"][0].as_str().unwrap();
+        std::fs::metadata(delta.join(first)).unwrap().len()
+    });
+    assert_eq!(
+        scalar(
+            &ws,
+            "SELECT count(*) AS n, count(DISTINCT id) AS d, round(sum(amount), 2) AS s FROM events"
+        ),
+        before["duck"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+
+    // A layout is built beside the table and becomes its content by one commit.
+    let layout = build_sorted_layout(&ws);
+    let after_build = python(&delta, READ_BACK);
+    assert_eq!(
+        after_build["version"], 2,
+        "building a layout does not touch the table"
+    );
+    let out = run(
+        &ws,
+        &["promote", "--table-name", "events", "--layout", &layout],
+    )
+    .success();
+    assert!(out.contains("Delta log version 3"), "{out}");
+    let promoted = python(&delta, READ_BACK);
+    assert_eq!(promoted["version"], 3);
+    assert_eq!(promoted["operation"], "OPTIMIZE");
+    assert_eq!(
+        promoted["digest"], before["digest"],
+        "identical rows after the commit"
+    );
+    assert_eq!(promoted["duck"], before["duck"]);
+    let files: Vec<&str> = promoted["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(
+        !files.is_empty()
+            && files
+                .iter()
+                .all(|f| f.starts_with(&format!("dbopt-{layout}-"))),
+        "{files:?}"
+    );
+    // The commit is a rearrangement (dataChange false) with statistics Delta readers skip by.
+    let commit =
+        std::fs::read_to_string(delta.join("_delta_log/00000000000000000003.json")).unwrap();
+    let actions: Vec<Value> = commit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        actions
+            .iter()
+            .filter_map(|a| a.get("add").or(a.get("remove")))
+            .all(|a| a["dataChange"] == false)
+    );
+    let add = actions.iter().find_map(|a| a.get("add")).unwrap();
+    let stats: Value = serde_json::from_str(add["stats"].as_str().unwrap()).unwrap();
+    assert_eq!(stats["numRecords"], 6000);
+    assert_eq!(stats["minValues"]["event_date"], "2024-01-01");
+    assert_eq!(stats["nullCount"]["kind"], 0);
+    let pruned = python(
+        &delta,
+        r#"
+import os, json, datetime, warnings, deltalake as dl
+warnings.simplefilter('ignore')
+dt = dl.DeltaTable(os.environ['DELTA'])
+def files(day):
+    return len(dt.file_uris([('event_date', '>', day)]))
+print(json.dumps([files(datetime.date(2024, 2, 1)), files(datetime.date(2025, 1, 1))]))
+"#,
+    );
+    assert_eq!(
+        pruned,
+        serde_json::json!([files.len(), 0]),
+        "delta-rs skips dbopt's files by their statistics"
+    );
+
+    // Promoting again is a no-op; rollback is a RESTORE commit back to the original files.
+    run(
+        &ws,
+        &["promote", "--table-name", "events", "--layout", &layout],
+    )
+    .success();
+    let out = run(&ws, &["rollback", "--table-name", "events"]).success();
+    assert!(out.contains("Delta log version 4"), "{out}");
+    let restored = python(&delta, READ_BACK);
+    assert_eq!(restored["version"], 4);
+    assert_eq!(restored["operation"], "RESTORE");
+    assert_eq!(restored["files"], before["files"]);
+    assert_eq!(restored["digest"], before["digest"]);
+}
+
+#[test]
+fn a_concurrent_append_is_kept_and_a_conflicting_rewrite_makes_promote_give_up() {
+    let ws = TempWorkspace::new();
+    let delta = write_delta_table(&ws);
+    let delta_arg = delta.to_str().unwrap();
+    run(
+        &ws,
+        &[
+            "register-table",
+            "--table-name",
+            "events",
+            "--delta",
+            delta_arg,
+        ],
+    )
+    .success();
+    let layout = build_sorted_layout(&ws);
+
+    // Another writer compacts the table (removing the files dbopt would replace) first.
+    python(
+        &delta,
+        "import os, deltalake as dl; dl.DeltaTable(os.environ['DELTA']).optimize.compact()",
+    );
+    let before = python(&delta, READ_BACK);
+    let err = run(
+        &ws,
+        &["promote", "--table-name", "events", "--layout", &layout],
+    )
+    .user_error("changed at version");
+    assert!(err.contains("register-table --replace"), "{err}");
+    assert_eq!(python(&delta, READ_BACK), before, "the table is untouched");
+    assert_eq!(common::active_layout(&ws), "initial");
+
+    // Registered again, dbopt reads the compacted version; an append between the build and
+    // the promote stays in the table beside dbopt's files.
+    run(
+        &ws,
+        &[
+            "register-table",
+            "--table-name",
+            "events",
+            "--delta",
+            delta_arg,
+            "--replace",
+        ],
+    )
+    .success();
+    let layout = build_sorted_layout(&ws);
+    python(
+        &delta,
+        r#"
+import os, pyarrow as pa, deltalake as dl, datetime
+dl.write_deltalake(os.environ['DELTA'], pa.table({
+    'id': pa.array([999999], pa.int64()), 'customer_id': pa.array([1], pa.int64()),
+    'event_date': pa.array([datetime.date(2024, 2, 2)]), 'kind': pa.array(['buy']),
+    'amount': pa.array([1.5])}), mode='append')
+"#,
+    );
+    let out = run(
+        &ws,
+        &["promote", "--table-name", "events", "--layout", &layout],
+    )
+    .success();
+    assert!(out.contains("Delta log version 5"), "{out}");
+    let after = python(&delta, READ_BACK);
+    assert_eq!(after["rows"], 6001);
+    let files: Vec<&str> = after["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files.iter().filter(|f| !f.starts_with("dbopt-")).count(),
+        1,
+        "{files:?}"
+    );
+}
+
+#[test]
+fn what_dbopt_cannot_read_or_publish_is_refused_and_left_untouched() {
+    let ws = TempWorkspace::new();
+    let plain = ws.root().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    run(
+        &ws,
+        &[
+            "register-table",
+            "--table-name",
+            "t",
+            "--delta",
+            plain.to_str().unwrap(),
+        ],
+    )
+    .user_error("not a Delta table");
+    run(
+        &ws,
+        &[
+            "register-table",
+            "--table-name",
+            "t",
+            "--delta",
+            "/no/such/dir",
+        ],
+    )
+    .user_error("cannot be opened");
+
+    let parted = ws.root().join("parted");
+    python(
+        &parted,
+        r#"
+import os, pyarrow as pa, deltalake as dl
+dl.write_deltalake(os.environ['DELTA'], pa.table({'a': [1, 2], 'p': ['x', 'y']}), partition_by=['p'])
+"#,
+    );
+    run(
+        &ws,
+        &[
+            "register-table",
+            "--table-name",
+            "t",
+            "--delta",
+            parted.to_str().unwrap(),
+        ],
+    )
+    .user_error("partitioned by");
+    assert!(
+        ws.catalog().list_tables().unwrap().is_empty(),
+        "nothing registered"
+    );
+
+    // A hive-partitioned layout cannot be published to a Delta table, nor activated by a
+    // migration (only promote commits to the log).
+    let delta = write_delta_table(&ws);
+    run(
+        &ws,
+        &[
+            "register-table",
+            "--table-name",
+            "events",
+            "--delta",
+            delta.to_str().unwrap(),
+        ],
+    )
+    .success();
+    run(
+        &ws,
+        &[
+            "enqueue-migration",
+            "--table-name",
+            "events",
+            "--partition-by",
+            "kind",
+        ],
+    )
+    .user_error("only unpartitioned layouts");
+    run(
+        &ws,
+        &[
+            "enqueue-migration",
+            "--table-name",
+            "events",
+            "--sort-by",
+            "id",
+            "--activate",
+        ],
+    )
+    .user_error("drop --activate");
+}

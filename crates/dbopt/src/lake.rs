@@ -1,0 +1,361 @@
+//! Delta Lake tables that stay where they are and stay the source of truth.
+//!
+//! `register-table --delta PATH` reads the table's current snapshot through its own log and
+//! makes it the table's initial layout without copying data: the layout directory holds hard
+//! links to the table's files (symbolic links across file systems) and a manifest, so every
+//! stage (queries, analysis, proposals, migrations, canaries) works on it as on a managed
+//! table. A layout becomes the table's content by a commit of the table's log: promote (and
+//! activate) removes the files of the layout that was active and adds the new layout's files,
+//! placed in the table directory as `dbopt-<layout>-part-NNNNN.parquet`, all with
+//! `dataChange: false`; rollback is a `RESTORE` commit the same way, so history stays intact.
+//! The Delta commit comes first and the catalog's swap second: a crash between them is
+//! repaired by promoting again, which finds the commit already made and only swaps.
+
+use crate::error::fail_point;
+use crate::initial_layout::InitialLayoutRequest;
+use crate::table_lock::TableWriteLock;
+use crate::{DbError, Progress, Workspace};
+use dbopt_catalog::{LakeFormat, LakeSource};
+use dbopt_core::layout::ROWS_PER_FILE;
+use dbopt_core::{Curve, LayoutId, LayoutManifest, LayoutSpec, TableName};
+use dbopt_engine::delta::{self, CommitOutcome, DeltaSnapshot, ReplaceCommit};
+use dbopt_engine::footer::describe_file;
+use dbopt_engine::result_digest::BatchDigester;
+use dbopt_engine::source::{inspect_source, stream_source};
+use dbopt_engine::writer::{fsync_dir, write_manifest};
+use futures::StreamExt;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// What `register-table --delta` registered.
+#[derive(Debug, Clone, Serialize)]
+pub struct LakeRegisterReport {
+    /// The dbopt table.
+    pub table: String,
+    /// The Delta table root.
+    pub location: String,
+    /// The log version read.
+    pub version: u64,
+    /// Data files in that version.
+    pub files: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Their rows.
+    pub rows: u64,
+    /// The Z-order columns the log's newest `OPTIMIZE` names (the initial layout's spec).
+    pub z_order_by: Vec<String>,
+}
+
+/// What publishing a layout to a lake table did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LakeCommit {
+    /// The log version that holds the layout.
+    pub version: u64,
+    /// False when an earlier run had already committed it (nothing written now).
+    pub committed_now: bool,
+}
+
+impl Workspace {
+    /// Registers the Delta table at `root` as `table`: its current snapshot becomes the
+    /// initial layout (linked, not copied), with its row count and digest read from the files.
+    pub async fn register_delta_table(
+        &self,
+        table: &TableName,
+        root: &Path,
+        replace: bool,
+        progress: &dyn Progress,
+    ) -> Result<LakeRegisterReport, DbError> {
+        self.check_can_create(table, replace)?;
+        let root = std::fs::canonicalize(root).map_err(|e| {
+            DbError::BadSource(format!(
+                "Delta table {} cannot be opened ({e}): give the directory that holds _delta_log",
+                root.display()
+            ))
+        })?;
+        let snapshot = delta::load_snapshot(&root)?;
+        check_registrable(&snapshot)?;
+        let _lock = TableWriteLock::try_acquire(&self.table_dir(table))?.ok_or_else(|| {
+            DbError::Busy(format!(
+                "table '{table}' is being loaded or replaced by another dbopt process: wait for it to finish"
+            ))
+        })?;
+        self.repair_replace(table)?;
+        let now = self.clock().now_ms();
+        let staging = self
+            .staging_dir(table)
+            .join(format!("initial-delta-{now}-{}", std::process::id()));
+        let staged = self
+            .stage_delta_snapshot(table, &snapshot, &staging, now, progress)
+            .await;
+        let manifest = match staged {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(e);
+            }
+        };
+        let request = InitialLayoutRequest {
+            table: table.clone(),
+            source: format!("delta {} version {}", root.display(), snapshot.version),
+            replace,
+            rows_per_file: ROWS_PER_FILE,
+            spec: manifest.spec.clone(),
+            writers: 1,
+        };
+        let lake = LakeSource {
+            table: table.clone(),
+            format: LakeFormat::Delta,
+            location: root.display().to_string(),
+            read_version: snapshot.version,
+            schema_string: snapshot.schema_string.clone(),
+            initial_files: snapshot.files.iter().map(|f| f.path.clone()).collect(),
+        };
+        self.publish_initial(&request, &staging, &manifest, Some(&lake))?;
+        Ok(LakeRegisterReport {
+            table: table.to_string(),
+            location: lake.location,
+            version: snapshot.version,
+            files: manifest.files.len(),
+            bytes: manifest.total_bytes(),
+            rows: manifest.row_count,
+            z_order_by: snapshot.z_order_by.clone(),
+        })
+    }
+
+    /// Links the snapshot's files into `staging`, digests their rows and writes the manifest.
+    async fn stage_delta_snapshot(
+        &self,
+        table: &TableName,
+        snapshot: &DeltaSnapshot,
+        staging: &Path,
+        now: i64,
+        progress: &dyn Progress,
+    ) -> Result<LayoutManifest, DbError> {
+        std::fs::create_dir_all(staging)
+            .map_err(|e| DbError::io(format!("creating {}", staging.display()), e))?;
+        let mut files = Vec::with_capacity(snapshot.files.len());
+        for (i, file) in snapshot.files.iter().enumerate() {
+            let source = file.local_path(&snapshot.root);
+            if !source.is_file() {
+                return Err(DbError::BadSource(format!(
+                    "file {} of Delta table {} (version {}) is missing: the table was vacuumed or damaged; repair it before registering",
+                    file.path,
+                    snapshot.root.display(),
+                    snapshot.version
+                )));
+            }
+            let name = format!("part-{i:05}.parquet");
+            link_file(&source, &staging.join(&name))?;
+            files.push(describe_file(staging, &name)?);
+        }
+        let session = self.engine_session();
+        let info = inspect_source(staging)?;
+        let mut rows = stream_source(&session, &info).await?;
+        let mut digester = BatchDigester::new();
+        progress.set_total(files.iter().map(|f| f.rows).sum());
+        while let Some(batch) = rows.batches.next().await {
+            let batch = batch?;
+            digester.update(&batch)?;
+            progress.advance(batch.num_rows() as u64);
+        }
+        progress.finish();
+        let digest = digester.finish();
+        let logged: Option<u64> = snapshot.files.iter().map(|f| f.num_records).sum();
+        if let Some(logged) = logged
+            && logged != digest.rows
+        {
+            return Err(DbError::BadSource(format!(
+                "Delta table {} says it holds {logged} rows at version {} but its files hold {}: the log and the files disagree",
+                snapshot.root.display(),
+                snapshot.version,
+                digest.rows
+            )));
+        }
+        fsync_dir(staging)?;
+        let manifest = LayoutManifest {
+            layout_id: LayoutId::initial(),
+            table: table.to_string(),
+            source_layout: None,
+            spec: declared_spec(snapshot),
+            files,
+            row_count: digest.rows,
+            digest: digest.to_string(),
+            created_at_ms: now,
+        };
+        write_manifest(staging, &manifest)?;
+        Ok(manifest)
+    }
+
+    /// For a lake table, makes `to` the table's content by a commit of its log that replaces
+    /// the files of `from`; None for a managed table (nothing outside the catalog to change).
+    pub(crate) fn publish_to_lake(
+        &self,
+        table: &TableName,
+        from: &LayoutId,
+        to: &LayoutId,
+        operation: &str,
+    ) -> Result<Option<LakeCommit>, DbError> {
+        let Some(lake) = self.catalog().lake_source(table)? else {
+            return Ok(None);
+        };
+        let root = PathBuf::from(&lake.location);
+        let remove = self.lake_paths(&lake, from)?;
+        let add_paths = self.place_in_lake(&lake, to)?;
+        let mut add = Vec::with_capacity(add_paths.len());
+        for path in &add_paths {
+            add.push(delta::describe_new_file(&root, path)?);
+        }
+        fail_point("lake.before_commit")?;
+        let outcome = delta::commit_replace(
+            &root,
+            &ReplaceCommit {
+                remove: &remove,
+                add: &add,
+                operation,
+                layout_id: to.as_str(),
+                schema_string: &lake.schema_string,
+                now_ms: self.clock().now_ms(),
+            },
+        )?;
+        fail_point("lake.committed")?;
+        Ok(Some(match outcome {
+            CommitOutcome::Committed(version) => LakeCommit {
+                version,
+                committed_now: true,
+            },
+            CommitOutcome::AlreadyCommitted(version) => LakeCommit {
+                version,
+                committed_now: false,
+            },
+        }))
+    }
+
+    /// Refuses a layout spec a lake table cannot publish (hive partitions change the
+    /// table's declared partitioning, which a replace commit does not do).
+    pub(crate) fn check_lake_spec(
+        &self,
+        table: &TableName,
+        spec: &LayoutSpec,
+    ) -> Result<(), DbError> {
+        if !spec.partition_by.is_empty() && self.catalog().lake_source(table)?.is_some() {
+            return Err(DbError::BadArgument(format!(
+                "table '{table}' is a Delta table: dbopt publishes only unpartitioned layouts to it (drop partition_by {:?}; sort, cluster and Parquet sizing are fine)",
+                spec.partition_by
+            )));
+        }
+        Ok(())
+    }
+
+    /// The log paths of `layout`'s files in the lake table.
+    fn lake_paths(&self, lake: &LakeSource, layout: &LayoutId) -> Result<Vec<String>, DbError> {
+        if *layout == LayoutId::initial() {
+            return Ok(lake.initial_files.clone());
+        }
+        let manifest = self.layout_manifest(&lake.table, layout)?;
+        Ok(manifest
+            .files
+            .iter()
+            .map(|f| lake_file_name(layout, &f.path))
+            .collect())
+    }
+
+    /// Puts `layout`'s files in the table directory (links, or copies across file systems)
+    /// unless they are there, and returns their log paths.
+    fn place_in_lake(&self, lake: &LakeSource, layout: &LayoutId) -> Result<Vec<String>, DbError> {
+        let root = PathBuf::from(&lake.location);
+        let paths = self.lake_paths(lake, layout)?;
+        if *layout == LayoutId::initial() {
+            if let Some(gone) = paths
+                .iter()
+                .find(|p| !delta::local_path(&root, p).is_file())
+            {
+                return Err(DbError::BadArgument(format!(
+                    "file {gone} of the initial layout is gone from Delta table {} (vacuumed): rolling back to it is no longer possible",
+                    root.display()
+                )));
+            }
+            return Ok(paths);
+        }
+        let manifest = self.layout_manifest(&lake.table, layout)?;
+        if !manifest.spec.partition_by.is_empty() {
+            self.check_lake_spec(&lake.table, &manifest.spec)?;
+        }
+        let dir = self.layout_dir(&lake.table, layout);
+        for (file, path) in manifest.files.iter().zip(&paths) {
+            let target = root.join(path);
+            if !target.is_file() {
+                let staged = root.join(format!(".{path}.dbopt-tmp"));
+                let _ = std::fs::remove_file(&staged);
+                link_or_copy(&dir.join(&file.path), &staged)?;
+                std::fs::rename(&staged, &target)
+                    .map_err(|e| DbError::io(format!("placing {}", target.display()), e))?;
+            }
+        }
+        fsync_dir(&root)?;
+        Ok(paths)
+    }
+}
+
+/// Refuses snapshots a managed-table layout cannot stand for.
+fn check_registrable(snapshot: &DeltaSnapshot) -> Result<(), DbError> {
+    if !snapshot.partition_columns.is_empty() {
+        return Err(DbError::BadSource(format!(
+            "Delta table {} is partitioned by {:?}: dbopt registers only unpartitioned Delta tables yet",
+            snapshot.root.display(),
+            snapshot.partition_columns
+        )));
+    }
+    if snapshot.files.is_empty() {
+        return Err(DbError::BadSource(format!(
+            "Delta table {} has no data files at version {}: nothing to register",
+            snapshot.root.display(),
+            snapshot.version
+        )));
+    }
+    Ok(())
+}
+
+/// The spec the table declares: a Z-order by the columns of its newest `OPTIMIZE ZORDER BY`.
+fn declared_spec(snapshot: &DeltaSnapshot) -> LayoutSpec {
+    let mut spec = LayoutSpec::default();
+    if (2..=4).contains(&snapshot.z_order_by.len()) {
+        spec.cluster_by = snapshot.z_order_by.clone();
+        spec.curve = Curve::ZOrder;
+    }
+    spec
+}
+
+/// The log path of a layout file in the table directory.
+fn lake_file_name(layout: &LayoutId, file: &str) -> String {
+    format!("dbopt-{layout}-{}", file.replace('/', "-"))
+}
+
+/// Hard-links `source` at `target`, or makes a symbolic link when they are on different file
+/// systems (the table's data is never copied by registering it).
+fn link_file(source: &Path, target: &Path) -> Result<(), DbError> {
+    if std::fs::hard_link(source, target).is_ok() {
+        return Ok(());
+    }
+    std::os::unix::fs::symlink(source, target).map_err(|e| {
+        DbError::io(
+            format!("linking {} to {}", target.display(), source.display()),
+            e,
+        )
+    })
+}
+
+/// Hard-links `source` at `target`, or copies it (and syncs the copy) across file systems.
+fn link_or_copy(source: &Path, target: &Path) -> Result<(), DbError> {
+    if std::fs::hard_link(source, target).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(source, target).map_err(|e| {
+        DbError::io(
+            format!("copying {} to {}", source.display(), target.display()),
+            e,
+        )
+    })?;
+    std::fs::File::open(target)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| DbError::io(format!("syncing {}", target.display()), e))
+}
