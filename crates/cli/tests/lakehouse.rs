@@ -22,7 +22,7 @@ fn scalar(ws: &TempWorkspace, sql: &str) -> String {
         .as_object()
         .unwrap()
         .values()
-        .map(|v| v.to_string())
+        .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -64,7 +64,7 @@ fn a_delta_table_is_registered_in_place_promoted_by_a_commit_and_rolled_back() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|v| v.to_string())
+            .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(",")
     );
