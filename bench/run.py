@@ -434,6 +434,43 @@ def build_delta_zorder(db: Dbopt, table: str, initial_dir: Path, columns: list[s
     return {"columns": columns, "seconds": elapsed, "layout_id": out["layout_id"], "dir": str(delta_dir)}
 
 
+def register_as_delta(db: Dbopt, table: str, workdir: Path) -> dict:
+    """Writes the table's initial rows as a Delta table with the deltalake package and
+    registers it in place (`dbopt register-table --delta`): from here on the Delta table is
+    the source of truth and every layout dbopt makes active is a commit of its log."""
+    import pyarrow.dataset as ds
+    from deltalake import write_deltalake
+
+    initial_dir = active_layout_dirs(db)[table]
+    delta_dir = workdir / f"{table}_delta"
+    if delta_dir.exists():
+        shutil.rmtree(delta_dir)
+    source = ds.dataset(str(initial_dir), format="parquet")
+    write_deltalake(str(delta_dir), source.scanner().to_reader())
+    out = db.json("register-table", "--table-name", table, "--delta", str(delta_dir), "--replace", "--format", "json")
+    return {"path": str(delta_dir), "registered_version": out["version"], "files": out["files"], "rows": out["rows"]}
+
+
+def delta_read_back(db: Dbopt, table: str, lake: dict) -> dict:
+    """What the reference implementation (deltalake) reads of the Delta table after the run:
+    its version, rows, the commits dbopt made, and whether it holds dbopt's active layout."""
+    from deltalake import DeltaTable
+
+    dt_ = DeltaTable(lake["path"])
+    active = db.tables()[table]["active_layout"]
+    files = [os.path.basename(u) for u in dt_.file_uris()]
+    ops = [h.get("operation") for h in dt_.history() if str(h.get("engineInfo", "")).startswith("dbopt/")]
+    rows = dt_.to_pyarrow_dataset().count_rows()
+    if rows != lake["rows"]:
+        raise BenchError(f"the Delta table holds {rows} rows after the run, {lake['rows']} were registered")
+    holds_active = all(f.startswith(f"dbopt-{active}-") for f in files) if active != "initial" else not any(
+        f.startswith("dbopt-") for f in files
+    )
+    if not holds_active:
+        raise BenchError(f"the Delta table's files {files[:3]} are not dbopt's active layout {active}")
+    return {"final_version": dt_.version(), "rows": rows, "dbopt_commits": ops[::-1], "active_layout": active}
+
+
 # ----------------------------------------------------------------------------- statistics
 
 
@@ -470,8 +507,14 @@ def migrate(db: Dbopt, table: str, best: dict | None, report: dict) -> bool:
     if best is None:
         report["migration"] = {"skipped": "no candidate passed min_predicted_reduction: dbopt kept the layout"}
         return False
-    db.run("enqueue-migration", "--table-name", table, "--proposal", str(best["id"]), "--activate")
+    lake = db.tables()[table].get("source", "").startswith("delta ")
+    # A Delta table's layout becomes active by a commit of its log: `promote` after the build.
+    activate = [] if lake else ["--activate"]
+    db.run("enqueue-migration", "--table-name", table, "--proposal", str(best["id"]), *activate)
     out, worker_s, peak = db.run("migration-worker", "--once")
+    if lake:
+        target = db.json("jobs", "--table-name", table, "--format", "json")[-1]["target_layout"]
+        db.run("promote", "--table-name", table, "--layout", target, "--force")
     report["worker_output"] = out[-4000:]
     jobs = db.json("jobs", "--table-name", table, "--format", "json")  # oldest first
     report["migration"] = dict(jobs[-1]) if jobs else {}
@@ -494,6 +537,9 @@ def run_events(args, db: Dbopt, report: dict) -> None:
         "generate", "--table-name", table, "--num-rows", str(args.rows), "--seed", "42", "--order", order,
     )
     report["dataset"] = {"name": "events", "rows": args.rows, "order": order, "generate_seconds": gen_s}
+    if args.source == "delta":
+        report["lake"] = register_as_delta(db, table, db.workdir)
+        report["dataset"]["source"] = "delta"
     train = generated_queries(db, table, args.train, 11, HOLDOUT_TEMPLATES)
     test = generated_queries(db, table, args.test, 22, [])
     report["workload"] = {
@@ -703,6 +749,8 @@ def run_pipeline(
     report["layouts"] = layouts
     report["ratios"] = ratios(layouts, report)
     model_check(report)
+    if "lake" in report:
+        report["lake"].update(delta_read_back(db, table, report["lake"]))
 
 
 def adapt_twice(args, db: Dbopt, table: str, test: list[dict], layouts: dict, report: dict) -> None:
@@ -998,6 +1046,7 @@ def markdown(report: dict) -> str:
         f"Run {report['started_at']} on {m['cores']} cores, {m['memory_bytes'] / 2**30:.1f} GiB "
         f"({m['platform']}); binary `{report['binary']}`; mode {'quick' if report['quick'] else 'full'}.",
         workload_line(report),
+        *lake_lines(report),
         "",
         chosen_line(report),
         "",
@@ -1198,6 +1247,19 @@ def model_check_markdown(report: dict) -> list[str]:
     return lines
 
 
+def lake_lines(report: dict) -> list[str]:
+    """How the run reached a Delta table's log (nothing for a managed table)."""
+    lake = report.get("lake")
+    if not lake:
+        return []
+    return [
+        f"Source: a Delta table written by deltalake, registered in place at version {lake['registered_version']} "
+        f"({lake['files']} files); dbopt's commits to its log: {', '.join(lake.get('dbopt_commits', [])) or 'none'}; "
+        f"read back by deltalake at version {lake.get('final_version')}: {lake.get('rows', 0):,} rows, "
+        f"holding dbopt's active layout `{lake.get('active_layout')}`."
+    ]
+
+
 def workload_line(report: dict) -> str:
     w = report["workload"]
     runs = f"{report['repeats']} runs each, median of the hot runs."
@@ -1237,6 +1299,7 @@ def main() -> int:
     p.add_argument("--scale-factor", type=float, default=1.0, help="TPC-H scale factor (default 1)")
     p.add_argument("--rows", type=int, default=10_000_000, help="events rows (default 10M)")
     p.add_argument("--order", default="arrival", choices=["arrival", "shuffled"], help="initial row order")
+    p.add_argument("--source", default="managed", choices=["managed", "delta"], help="events: keep the table in dbopt's data dir (default) or as a Delta table registered in place")
     p.add_argument("--train", type=int, default=300, help="training queries")
     p.add_argument("--test", type=int, default=120, help="test queries")
     p.add_argument("--repeats", type=int, default=3, help="runs per test query (first is a warm-up)")
