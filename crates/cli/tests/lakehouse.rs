@@ -69,6 +69,33 @@ fn a_delta_table_is_registered_in_place_promoted_by_a_commit_and_rolled_back() {
             .join(",")
     );
 
+    // Proposals are changes against what the table declares (no Z-order here).
+    for day in ["2024-01-05", "2024-02-10", "2024-03-01"] {
+        let sql = format!("SELECT count(*) FROM events WHERE event_date = DATE '{day}'");
+        run(&ws, &["query", "--table-name", "events", &sql]).success();
+    }
+    let proposals: Value = serde_json::from_str(
+        &run(
+            &ws,
+            &["propose", "--table-name", "events", "--format", "json"],
+        )
+        .success(),
+    )
+    .unwrap();
+    let changes: Vec<String> = proposals["proposals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["spec_change"].as_array().unwrap().clone())
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.starts_with("sort: [] -> [event_date")),
+        "{changes:?}"
+    );
+
     // A layout is built beside the table and becomes its content by one commit.
     let layout = build_sorted_layout(&ws);
     let after_build = python(&delta, READ_BACK);

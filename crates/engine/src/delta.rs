@@ -1027,6 +1027,17 @@ mod tests {
     }
 
     #[test]
+    fn a_spark_z_order_is_read_as_the_declared_clustering() {
+        let dir = tempfile::tempdir().unwrap();
+        let zorder = r#"{"commitInfo":{"operation":"OPTIMIZE","operationParameters":{"predicate":"[]","zOrderBy":"[\"a\",\"b\"]"}}}"#;
+        let compact =
+            r#"{"commitInfo":{"operation":"OPTIMIZE","operationParameters":{"predicate":"[]"}}}"#;
+        let c0 = format!("{PROTOCOL}\n{META}\n{}", add("a.parquet", 1));
+        write_log(dir.path(), &[&c0, zorder, compact]);
+        assert_eq!(load_snapshot(dir.path()).unwrap().z_order_by, ["a", "b"]);
+    }
+
+    #[test]
     fn log_names_parse_commits_and_checkpoint_parts() {
         assert_eq!(
             parse_log_name("00000000000000000012.json"),

@@ -65,6 +65,10 @@ pub struct Proposal {
     pub spec: LayoutSpec,
     /// Short description of the spec.
     pub description: String,
+    /// What changes against the current layout's declared spec, part by part
+    /// (`sort: [] -> [event_date]`); empty for "leave as is".
+    #[serde(default)]
+    pub spec_change: Vec<String>,
     /// The layout it would be built from.
     pub source_layout: LayoutId,
     /// The content-addressed id of the layout it would produce (the source for "as is").

@@ -215,6 +215,12 @@ fn judge(
                 LayoutId::derive(ctx.current_layout, &spec)
             },
             source_layout: ctx.current_layout.clone(),
+            spec_change: ctx
+                .current_spec
+                .delta(&spec)
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             spec,
             is_current,
             predicted: e,

@@ -163,6 +163,9 @@ pub async fn run(ws: Workspace, args: ProposeArgs) -> Result<()> {
                 "\n#{} {} (layout {}):",
                 p.rank, p.description, p.target_layout
             );
+            if !p.spec_change.is_empty() {
+                println!("  change: {}", p.spec_change.join("; "));
+            }
             for r in &p.reasons {
                 println!("  - {r}");
             }
