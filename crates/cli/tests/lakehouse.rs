@@ -69,32 +69,7 @@ fn a_delta_table_is_registered_in_place_promoted_by_a_commit_and_rolled_back() {
             .join(",")
     );
 
-    // Proposals are changes against what the table declares (no Z-order here).
-    for day in ["2024-01-05", "2024-02-10", "2024-03-01"] {
-        let sql = format!("SELECT count(*) FROM events WHERE event_date = DATE '{day}'");
-        run(&ws, &["query", "--table-name", "events", &sql]).success();
-    }
-    let proposals: Value = serde_json::from_str(
-        &run(
-            &ws,
-            &["propose", "--table-name", "events", "--format", "json"],
-        )
-        .success(),
-    )
-    .unwrap();
-    let changes: Vec<String> = proposals["proposals"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|p| p["spec_change"].as_array().unwrap().clone())
-        .map(|c| c.as_str().unwrap().to_string())
-        .collect();
-    assert!(
-        changes
-            .iter()
-            .any(|c| c.starts_with("sort: [] -> [event_date")),
-        "{changes:?}"
-    );
+    proposals_are_changes_against_the_declared_spec(&ws);
 
     // A layout is built beside the table and becomes its content by one commit.
     let layout = build_sorted_layout(&ws);
@@ -130,24 +105,7 @@ fn a_delta_table_is_registered_in_place_promoted_by_a_commit_and_rolled_back() {
                 .all(|f| f.starts_with(&format!("dbopt-{layout}-"))),
         "{files:?}"
     );
-    // The commit is a rearrangement (dataChange false) with statistics Delta readers skip by.
-    let commit =
-        std::fs::read_to_string(delta.join("_delta_log/00000000000000000003.json")).unwrap();
-    let actions: Vec<Value> = commit
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(
-        actions
-            .iter()
-            .filter_map(|a| a.get("add").or(a.get("remove")))
-            .all(|a| a["dataChange"] == false)
-    );
-    let add = actions.iter().find_map(|a| a.get("add")).unwrap();
-    let stats: Value = serde_json::from_str(add["stats"].as_str().unwrap()).unwrap();
-    assert_eq!(stats["numRecords"], 6000);
-    assert_eq!(stats["minValues"]["event_date"], "2024-01-01");
-    assert_eq!(stats["nullCount"]["kind"], 0);
+    the_commit_is_a_rearrangement_with_statistics(&delta);
     let pruned = python(
         &delta,
         r#"
@@ -348,4 +306,54 @@ dl.write_deltalake(os.environ['DELTA'], pa.table({'a': [1, 2], 'p': ['x', 'y']})
         ],
     )
     .user_error("drop --activate");
+}
+
+/// Proposals are changes against what the table declares (no Z-order here).
+fn proposals_are_changes_against_the_declared_spec(ws: &TempWorkspace) {
+    for day in ["2024-01-05", "2024-02-10", "2024-03-01"] {
+        let sql = format!("SELECT count(*) FROM events WHERE event_date = DATE '{day}'");
+        run(ws, &["query", "--table-name", "events", &sql]).success();
+    }
+    let proposals: Value = serde_json::from_str(
+        &run(
+            ws,
+            &["propose", "--table-name", "events", "--format", "json"],
+        )
+        .success(),
+    )
+    .unwrap();
+    let changes: Vec<String> = proposals["proposals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["spec_change"].as_array().unwrap().clone())
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.starts_with("sort: [] -> [event_date")),
+        "{changes:?}"
+    );
+}
+
+/// Commit 3 only rearranges (dataChange false) and carries statistics Delta readers skip by.
+fn the_commit_is_a_rearrangement_with_statistics(delta: &std::path::Path) {
+    let commit =
+        std::fs::read_to_string(delta.join("_delta_log/00000000000000000003.json")).unwrap();
+    let actions: Vec<Value> = commit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        actions
+            .iter()
+            .filter_map(|a| a.get("add").or(a.get("remove")))
+            .all(|a| a["dataChange"] == false)
+    );
+    let add = actions.iter().find_map(|a| a.get("add")).unwrap();
+    let stats: Value = serde_json::from_str(add["stats"].as_str().unwrap()).unwrap();
+    assert_eq!(stats["numRecords"], 6000);
+    assert_eq!(stats["minValues"]["event_date"], "2024-01-01");
+    assert_eq!(stats["nullCount"]["kind"], 0);
 }
