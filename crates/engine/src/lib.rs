@@ -7,6 +7,7 @@
 //! footers, and streams external CSV/Parquet sources. Other crates reach DataFusion only
 //! through the engine's own types (`Session`, `QueryOutcome`, `SourceRows`, ...).
 
+pub mod avro;
 pub mod chunk_cache;
 pub mod column_stats;
 pub(crate) mod column_writer;
