@@ -13,10 +13,13 @@ use serde::{Deserialize, Serialize};
 pub enum LakeFormat {
     /// A Delta Lake table, read through its `_delta_log`.
     Delta,
+    /// An Apache Iceberg table, read through its metadata file and manifests.
+    Iceberg,
 }
 
 stored_as_text!(LakeFormat, "format" {
     Delta => "delta",
+    Iceberg => "iceberg",
 });
 
 /// Where a lake table lives and what its initial layout was read from (a row of `lake_tables`).
@@ -26,9 +29,9 @@ pub struct LakeSource {
     pub table: TableName,
     /// The table's format.
     pub format: LakeFormat,
-    /// The table root, an absolute path.
+    /// Delta: the table root; Iceberg: the metadata file read (absolute paths).
     pub location: String,
-    /// The log version the initial layout was read at.
+    /// Delta: the log version the initial layout was read at; Iceberg: the snapshot id.
     pub read_version: u64,
     /// The schema the log declared at that version (a commit against another one gives up).
     pub schema_string: String,

@@ -111,7 +111,7 @@ fn a_delta_table_is_registered_in_place_promoted_by_a_commit_and_rolled_back() {
         r#"
 import os, json, datetime, warnings, deltalake as dl
 warnings.simplefilter('ignore')
-dt = dl.DeltaTable(os.environ['DELTA'])
+dt = dl.DeltaTable(os.environ['LAKE'])
 def files(day):
     return len(dt.file_uris([('event_date', '>', day)]))
 print(json.dumps([files(datetime.date(2024, 2, 1)), files(datetime.date(2025, 1, 1))]))
@@ -159,7 +159,7 @@ fn a_concurrent_append_is_kept_and_a_conflicting_rewrite_makes_promote_give_up()
     // Another writer compacts the table (removing the files dbopt would replace) first.
     python(
         &delta,
-        "import os, deltalake as dl; dl.DeltaTable(os.environ['DELTA']).optimize.compact()",
+        "import os, deltalake as dl; dl.DeltaTable(os.environ['LAKE']).optimize.compact()",
     );
     let before = python(&delta, READ_BACK);
     let err = run(
@@ -190,7 +190,7 @@ fn a_concurrent_append_is_kept_and_a_conflicting_rewrite_makes_promote_give_up()
         &delta,
         r#"
 import os, pyarrow as pa, deltalake as dl, datetime
-dl.write_deltalake(os.environ['DELTA'], pa.table({
+dl.write_deltalake(os.environ['LAKE'], pa.table({
     'id': pa.array([999999], pa.int64()), 'customer_id': pa.array([1], pa.int64()),
     'event_date': pa.array([datetime.date(2024, 2, 2)]), 'kind': pa.array(['buy']),
     'amount': pa.array([1.5])}), mode='append')
@@ -250,7 +250,7 @@ fn what_dbopt_cannot_read_or_publish_is_refused_and_left_untouched() {
         &parted,
         r#"
 import os, pyarrow as pa, deltalake as dl
-dl.write_deltalake(os.environ['DELTA'], pa.table({'a': [1, 2], 'p': ['x', 'y']}), partition_by=['p'])
+dl.write_deltalake(os.environ['LAKE'], pa.table({'a': [1, 2], 'p': ['x', 'y']}), partition_by=['p'])
 "#,
     );
     run(
@@ -356,4 +356,134 @@ fn the_commit_is_a_rearrangement_with_statistics(delta: &std::path::Path) {
     assert_eq!(stats["numRecords"], 6000);
     assert_eq!(stats["minValues"]["event_date"], "2024-01-01");
     assert_eq!(stats["nullCount"]["kind"], 0);
+}
+
+/// Writes an Iceberg table of 4000 events with pyiceberg (a SQL catalog on SQLite, a local
+/// warehouse): two appends, then a declared sort order on `event_date`. With `partitioned`,
+/// the table is partitioned by `kind` instead.
+fn write_iceberg_table(ws: &TempWorkspace, partitioned: bool) -> std::path::PathBuf {
+    let warehouse = ws.root().join("warehouse");
+    std::fs::create_dir_all(&warehouse).unwrap();
+    let script = r#"
+import os, sys, datetime, random, json
+import pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.transforms import IdentityTransform
+random.seed(9)
+w = os.environ['LAKE']
+cat = SqlCatalog('default', uri=f'sqlite:///{w}/catalog.db', warehouse=f'file://{w}')
+cat.create_namespace('db')
+def batch(lo, n):
+    return pa.table({
+        'id': pa.array(range(lo, lo + n), pa.int64()),
+        'customer_id': pa.array([random.randrange(300) for _ in range(n)], pa.int64()),
+        'event_date': pa.array([datetime.date(2024, 1, 1) + datetime.timedelta(days=random.randrange(90)) for _ in range(n)]),
+        'kind': pa.array([random.choice(['view', 'click', 'buy']) for _ in range(n)]),
+    })
+first = batch(0, 2000)
+if PARTITIONED:
+    from pyiceberg.partitioning import PartitionSpec, PartitionField
+    t = cat.create_table('db.events', schema=first.schema)
+    with t.update_spec() as u:
+        u.add_identity('kind')
+else:
+    t = cat.create_table('db.events', schema=first.schema)
+t.append(first)
+t.append(batch(2000, 2000))
+if not PARTITIONED:
+    with t.update_sort_order() as u:
+        u.asc('event_date', IdentityTransform())
+t = cat.load_table('db.events')
+print(json.dumps({'snapshot': t.current_snapshot().snapshot_id, 'rows': t.scan().to_arrow().num_rows,
+                  'location': t.location()}))
+"#
+    .replace("PARTITIONED", if partitioned { "True" } else { "False" });
+    let out = python(&warehouse, &script);
+    assert_eq!(out["rows"], 4000);
+    let location = out["location"].as_str().unwrap();
+    std::path::PathBuf::from(location.strip_prefix("file://").unwrap_or(location))
+}
+
+#[test]
+fn an_iceberg_table_is_registered_from_its_snapshot_with_its_sort_order() {
+    let ws = TempWorkspace::new();
+    let table = write_iceberg_table(&ws, false);
+    assert!(table.join("metadata").is_dir(), "{}", table.display());
+    let out = run(
+        &ws,
+        &[
+            "register-table",
+            "--table-name",
+            "events",
+            "--iceberg",
+            table.to_str().unwrap(),
+        ],
+    )
+    .success();
+    assert!(out.contains("registered iceberg table"), "{out}");
+    assert!(out.contains("(2 files"), "{out}");
+    assert!(out.contains("declares sort(event_date)"), "{out}");
+    let out = run(
+        &ws,
+        &[
+            "query",
+            "--table-name",
+            "events",
+            "--format",
+            "json",
+            "SELECT count(*) AS n, count(DISTINCT id) AS d, min(event_date) AS lo FROM events",
+        ],
+    )
+    .success();
+    let rows: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows[0]["n"], 4000);
+    assert_eq!(rows[0]["d"], 4000);
+
+    // Layouts can be built and compared; publishing to Iceberg is refused, the table untouched.
+    let metadata_before: Vec<_> = std::fs::read_dir(table.join("metadata"))
+        .unwrap()
+        .count()
+        .to_string()
+        .into();
+    let layout = build_sorted_layout(&ws);
+    run(
+        &ws,
+        &["promote", "--table-name", "events", "--layout", &layout],
+    )
+    .user_error("publishing layouts to Iceberg is not supported yet");
+    let metadata_after: Vec<_> = std::fs::read_dir(table.join("metadata"))
+        .unwrap()
+        .count()
+        .to_string()
+        .into();
+    assert_eq!(metadata_before, metadata_after);
+    assert_eq!(common::active_layout(&ws), "initial");
+}
+
+#[test]
+fn a_partitioned_iceberg_table_is_refused() {
+    let ws = TempWorkspace::new();
+    let table = write_iceberg_table(&ws, true);
+    run(
+        &ws,
+        &[
+            "register-table",
+            "--table-name",
+            "events",
+            "--iceberg",
+            table.to_str().unwrap(),
+        ],
+    )
+    .user_error("partitioned");
+    run(
+        &ws,
+        &[
+            "register-table",
+            "--table-name",
+            "events",
+            "--iceberg",
+            ws.root().to_str().unwrap(),
+        ],
+    )
+    .user_error("not an Iceberg table");
 }

@@ -1,4 +1,6 @@
-//! Delta Lake tables that stay where they are and stay the source of truth.
+//! Lakehouse tables that stay where they are and stay the source of truth: Delta Lake
+//! (registered, published to and rolled back by commits of its log) and Apache Iceberg
+//! (registered from its current snapshot; publishing to it is not built yet).
 //!
 //! `register-table --delta PATH` reads the table's current snapshot through its own log and
 //! makes it the table's initial layout without copying data: the layout directory holds hard
@@ -20,6 +22,7 @@ use dbopt_core::layout::ROWS_PER_FILE;
 use dbopt_core::{Curve, LayoutId, LayoutManifest, LayoutSpec, TableName};
 use dbopt_engine::delta::{self, CommitOutcome, DeltaSnapshot, ReplaceCommit};
 use dbopt_engine::footer::describe_file;
+use dbopt_engine::iceberg;
 use dbopt_engine::result_digest::BatchDigester;
 use dbopt_engine::source::{inspect_source, stream_source};
 use dbopt_engine::writer::{fsync_dir, write_manifest};
@@ -27,14 +30,16 @@ use futures::StreamExt;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// What `register-table --delta` registered.
+/// What `register-table` registered.
 #[derive(Debug, Clone, Serialize)]
 pub struct LakeRegisterReport {
     /// The dbopt table.
     pub table: String,
-    /// The Delta table root.
+    /// `delta` or `iceberg`.
+    pub format: String,
+    /// The Delta table root or the Iceberg metadata file.
     pub location: String,
-    /// The log version read.
+    /// The Delta log version or the Iceberg snapshot id read.
     pub version: u64,
     /// Data files in that version.
     pub files: usize,
@@ -42,8 +47,21 @@ pub struct LakeRegisterReport {
     pub bytes: u64,
     /// Their rows.
     pub rows: u64,
-    /// The Z-order columns the log's newest `OPTIMIZE` names (the initial layout's spec).
-    pub z_order_by: Vec<String>,
+    /// The layout the table declares (its Z-order or sort order), as the initial layout's spec.
+    pub declared: String,
+    /// What the table declares that the spec cannot say (e.g. a `bucket` sort transform).
+    pub not_carried: Vec<String>,
+}
+
+/// What registering needs of a lake table's snapshot, whatever its format.
+struct LakeSnapshot {
+    source: LakeSource,
+    /// The live files on local disk, with the rows the table's metadata says they hold.
+    files: Vec<(PathBuf, Option<u64>)>,
+    declared: LayoutSpec,
+    not_carried: Vec<String>,
+    /// `delta /lake/events version 3`: kept as the table's source in the catalog.
+    label: String,
 }
 
 /// What publishing a layout to a lake table did.
@@ -66,28 +84,103 @@ impl Workspace {
         progress: &dyn Progress,
     ) -> Result<LakeRegisterReport, DbError> {
         self.check_can_create(table, replace)?;
-        let root = std::fs::canonicalize(root).map_err(|e| {
-            DbError::BadSource(format!(
-                "Delta table {} cannot be opened ({e}): give the directory that holds _delta_log",
-                root.display()
-            ))
-        })?;
+        let root = canonical(root, "the directory that holds _delta_log")?;
         let snapshot = delta::load_snapshot(&root)?;
         check_registrable(&snapshot)?;
-        let _lock = TableWriteLock::try_acquire(&self.table_dir(table))?.ok_or_else(|| {
+        let lake = LakeSnapshot {
+            source: LakeSource {
+                table: table.clone(),
+                format: LakeFormat::Delta,
+                location: root.display().to_string(),
+                read_version: snapshot.version,
+                schema_string: snapshot.schema_string.clone(),
+                initial_files: snapshot.files.iter().map(|f| f.path.clone()).collect(),
+            },
+            files: snapshot
+                .files
+                .iter()
+                .map(|f| (f.local_path(&root), f.num_records))
+                .collect(),
+            declared: declared_spec(&snapshot),
+            not_carried: Vec::new(),
+            label: format!("delta {} version {}", root.display(), snapshot.version),
+        };
+        self.register_lake_table(lake, replace, progress).await
+    }
+
+    /// Registers the Iceberg table at `location` (its directory or a metadata file) as
+    /// `table`: its current snapshot becomes the initial layout (linked, not copied), with its
+    /// default sort order as the layout's spec. Publishing layouts to it is not supported yet.
+    pub async fn register_iceberg_table(
+        &self,
+        table: &TableName,
+        location: &Path,
+        replace: bool,
+        progress: &dyn Progress,
+    ) -> Result<LakeRegisterReport, DbError> {
+        self.check_can_create(table, replace)?;
+        let location = canonical(location, "the table directory or its current metadata file")?;
+        let snapshot = iceberg::load_snapshot(&location)?;
+        let snapshot_id = u64::try_from(snapshot.snapshot_id).map_err(|_| {
+            DbError::BadSource(format!(
+                "Iceberg snapshot id {} is negative: the metadata is corrupt",
+                snapshot.snapshot_id
+            ))
+        })?;
+        let lake = LakeSnapshot {
+            source: LakeSource {
+                table: table.clone(),
+                format: LakeFormat::Iceberg,
+                location: snapshot.metadata_file.display().to_string(),
+                read_version: snapshot_id,
+                schema_string: snapshot.schema_json.clone(),
+                initial_files: snapshot.files.iter().map(|f| f.path.clone()).collect(),
+            },
+            files: snapshot
+                .files
+                .iter()
+                .map(|f| (f.local.clone(), Some(f.record_count)))
+                .collect(),
+            declared: LayoutSpec {
+                sort_by: snapshot.sort_order.clone(),
+                ..LayoutSpec::default()
+            },
+            not_carried: snapshot.sort_order_other.clone(),
+            label: format!(
+                "iceberg {} snapshot {}",
+                snapshot.metadata_file.display(),
+                snapshot.snapshot_id
+            ),
+        };
+        self.register_lake_table(lake, replace, progress).await
+    }
+
+    /// Stages the snapshot's files as the initial layout and commits the table with its lake
+    /// row in one catalog transaction.
+    async fn register_lake_table(
+        &self,
+        lake: LakeSnapshot,
+        replace: bool,
+        progress: &dyn Progress,
+    ) -> Result<LakeRegisterReport, DbError> {
+        let table = lake.source.table.clone();
+        if lake.files.is_empty() {
+            return Err(DbError::BadSource(format!(
+                "{} has no data files: nothing to register",
+                lake.label
+            )));
+        }
+        let _lock = TableWriteLock::try_acquire(&self.table_dir(&table))?.ok_or_else(|| {
             DbError::Busy(format!(
                 "table '{table}' is being loaded or replaced by another dbopt process: wait for it to finish"
             ))
         })?;
-        self.repair_replace(table)?;
+        self.repair_replace(&table)?;
         let now = self.clock().now_ms();
         let staging = self
-            .staging_dir(table)
-            .join(format!("initial-delta-{now}-{}", std::process::id()));
-        let staged = self
-            .stage_delta_snapshot(table, &snapshot, &staging, now, progress)
-            .await;
-        let manifest = match staged {
+            .staging_dir(&table)
+            .join(format!("initial-lake-{now}-{}", std::process::id()));
+        let manifest = match self.stage_lake_files(&lake, &staging, now, progress).await {
             Ok(m) => m,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&staging);
@@ -96,56 +189,47 @@ impl Workspace {
         };
         let request = InitialLayoutRequest {
             table: table.clone(),
-            source: format!("delta {} version {}", root.display(), snapshot.version),
+            source: lake.label.clone(),
             replace,
             rows_per_file: ROWS_PER_FILE,
             spec: manifest.spec.clone(),
             writers: 1,
         };
-        let lake = LakeSource {
-            table: table.clone(),
-            format: LakeFormat::Delta,
-            location: root.display().to_string(),
-            read_version: snapshot.version,
-            schema_string: snapshot.schema_string.clone(),
-            initial_files: snapshot.files.iter().map(|f| f.path.clone()).collect(),
-        };
-        self.publish_initial(&request, &staging, &manifest, Some(&lake))?;
+        self.publish_initial(&request, &staging, &manifest, Some(&lake.source))?;
         Ok(LakeRegisterReport {
             table: table.to_string(),
-            location: lake.location,
-            version: snapshot.version,
+            format: lake.source.format.to_string(),
+            location: lake.source.location.clone(),
+            version: lake.source.read_version,
             files: manifest.files.len(),
             bytes: manifest.total_bytes(),
             rows: manifest.row_count,
-            z_order_by: snapshot.z_order_by.clone(),
+            declared: lake.declared.describe(),
+            not_carried: lake.not_carried,
         })
     }
 
     /// Links the snapshot's files into `staging`, digests their rows and writes the manifest.
-    async fn stage_delta_snapshot(
+    async fn stage_lake_files(
         &self,
-        table: &TableName,
-        snapshot: &DeltaSnapshot,
+        lake: &LakeSnapshot,
         staging: &Path,
         now: i64,
         progress: &dyn Progress,
     ) -> Result<LayoutManifest, DbError> {
         std::fs::create_dir_all(staging)
             .map_err(|e| DbError::io(format!("creating {}", staging.display()), e))?;
-        let mut files = Vec::with_capacity(snapshot.files.len());
-        for (i, file) in snapshot.files.iter().enumerate() {
-            let source = file.local_path(&snapshot.root);
+        let mut files = Vec::with_capacity(lake.files.len());
+        for (i, (source, _)) in lake.files.iter().enumerate() {
             if !source.is_file() {
                 return Err(DbError::BadSource(format!(
-                    "file {} of Delta table {} (version {}) is missing: the table was vacuumed or damaged; repair it before registering",
-                    file.path,
-                    snapshot.root.display(),
-                    snapshot.version
+                    "file {} of {} is missing: the table was vacuumed or damaged; repair it before registering",
+                    source.display(),
+                    lake.label
                 )));
             }
             let name = format!("part-{i:05}.parquet");
-            link_file(&source, &staging.join(&name))?;
+            link_file(source, &staging.join(&name))?;
             files.push(describe_file(staging, &name)?);
         }
         let session = self.engine_session();
@@ -160,23 +244,21 @@ impl Workspace {
         }
         progress.finish();
         let digest = digester.finish();
-        let logged: Option<u64> = snapshot.files.iter().map(|f| f.num_records).sum();
+        let logged: Option<u64> = lake.files.iter().map(|f| f.1).sum();
         if let Some(logged) = logged
             && logged != digest.rows
         {
             return Err(DbError::BadSource(format!(
-                "Delta table {} says it holds {logged} rows at version {} but its files hold {}: the log and the files disagree",
-                snapshot.root.display(),
-                snapshot.version,
-                digest.rows
+                "{} says it holds {logged} rows but its files hold {}: the metadata and the files disagree",
+                lake.label, digest.rows
             )));
         }
         fsync_dir(staging)?;
         let manifest = LayoutManifest {
             layout_id: LayoutId::initial(),
-            table: table.to_string(),
+            table: lake.source.table.to_string(),
             source_layout: None,
-            spec: declared_spec(snapshot),
+            spec: lake.declared.clone(),
             files,
             row_count: digest.rows,
             digest: digest.to_string(),
@@ -198,6 +280,11 @@ impl Workspace {
         let Some(lake) = self.catalog().lake_source(table)? else {
             return Ok(None);
         };
+        if lake.format == LakeFormat::Iceberg {
+            return Err(DbError::BadArgument(format!(
+                "table '{table}' is an Iceberg table: publishing layouts to Iceberg is not supported yet, so it stays at its snapshot; compare the layout with `dbopt query --layout {to}` or `dbopt canary`"
+            )));
+        }
         let root = PathBuf::from(&lake.location);
         let remove = self.lake_paths(&lake, from)?;
         let add_paths = self.place_in_lake(&lake, to)?;
@@ -296,20 +383,23 @@ impl Workspace {
     }
 }
 
-/// Refuses snapshots a managed-table layout cannot stand for.
+/// The path, resolved, or an error naming what was expected there.
+fn canonical(path: &Path, expected: &str) -> Result<PathBuf, DbError> {
+    std::fs::canonicalize(path).map_err(|e| {
+        DbError::BadSource(format!(
+            "{} cannot be opened ({e}): give {expected}",
+            path.display()
+        ))
+    })
+}
+
+/// Refuses Delta snapshots a layout directory cannot stand for.
 fn check_registrable(snapshot: &DeltaSnapshot) -> Result<(), DbError> {
     if !snapshot.partition_columns.is_empty() {
         return Err(DbError::BadSource(format!(
             "Delta table {} is partitioned by {:?}: dbopt registers only unpartitioned Delta tables yet",
             snapshot.root.display(),
             snapshot.partition_columns
-        )));
-    }
-    if snapshot.files.is_empty() {
-        return Err(DbError::BadSource(format!(
-            "Delta table {} has no data files at version {}: nothing to register",
-            snapshot.root.display(),
-            snapshot.version
         )));
     }
     Ok(())

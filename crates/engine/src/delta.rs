@@ -190,14 +190,14 @@ pub enum CommitOutcome {
 pub fn load_snapshot(root: &Path) -> Result<DeltaSnapshot, EngineError> {
     let log = root.join(LOG_DIR);
     if !log.is_dir() {
-        return Err(EngineError::Delta(format!(
+        return Err(EngineError::Lake(format!(
             "{} is not a Delta table (no {LOG_DIR} directory): give the directory that holds {LOG_DIR}",
             root.display()
         )));
     }
     let listing = LogListing::read(&log)?;
     let Some(latest) = listing.latest_version() else {
-        return Err(EngineError::Delta(format!(
+        return Err(EngineError::Lake(format!(
             "{} has no commits: it is not a Delta table yet",
             log.display()
         )));
@@ -216,7 +216,7 @@ pub fn load_snapshot(root: &Path) -> Result<DeltaSnapshot, EngineError> {
     };
     for version in first_commit..=latest {
         let file = listing.commits.get(&version).ok_or_else(|| {
-            EngineError::Delta(format!(
+            EngineError::Lake(format!(
                 "{} is missing commit {version} (the log has a gap): the table is corrupt or being vacuumed",
                 log.display()
             ))
@@ -385,7 +385,7 @@ fn commit_name(version: u64) -> String {
 }
 
 fn unsupported(root: &Path, what: &str) -> EngineError {
-    EngineError::Delta(format!(
+    EngineError::Lake(format!(
         "Delta table {} uses {what}, which dbopt does not support yet: it is left untouched",
         root.display()
     ))
@@ -567,7 +567,7 @@ impl LogState {
 
     fn into_snapshot(self, root: &Path, version: u64) -> Result<DeltaSnapshot, EngineError> {
         let corrupt = |what: &str| {
-            EngineError::Delta(format!(
+            EngineError::Lake(format!(
                 "Delta table {} has no {what} action in its log: the log is corrupt",
                 root.display()
             ))
@@ -683,7 +683,7 @@ fn parse_actions(path: &Path, text: &str) -> Result<Vec<Action>, EngineError> {
         .enumerate()
         .map(|(i, line)| {
             serde_json::from_str(line).map_err(|e| {
-                EngineError::Delta(format!(
+                EngineError::Lake(format!(
                     "Delta log file {} line {}: not a valid action ({e}): the log is corrupt",
                     path.display(),
                     i + 1

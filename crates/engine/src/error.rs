@@ -38,10 +38,10 @@ pub enum EngineError {
     /// A source path given by the user is unusable.
     #[error("{0}")]
     Source(String),
-    /// A Delta Lake table that cannot be read or written as asked: not a Delta table, a
-    /// protocol feature dbopt does not support, a corrupt log.
+    /// A lakehouse table (Delta Lake, Iceberg) that cannot be read or written as asked: not
+    /// such a table, a feature dbopt does not support, corrupt metadata.
     #[error("{0}")]
-    Delta(String),
+    Lake(String),
     /// Another writer committed the Delta log version this commit was going to write, or
     /// changed the files it was going to replace.
     #[error("Delta table {table} changed at version {version}: {message}")]

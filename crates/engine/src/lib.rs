@@ -17,6 +17,7 @@ pub mod error;
 pub mod execute;
 pub mod footer;
 pub mod foreign_sql;
+pub mod iceberg;
 pub mod params;
 pub mod plan_summary;
 pub mod profile;

@@ -1,5 +1,5 @@
-//! `dbopt register-table`: bring a Delta Lake table under dbopt where it is, read through its
-//! own log, without copying its data.
+//! `dbopt register-table`: bring a Delta Lake or Iceberg table under dbopt where it is, read
+//! through its own log or metadata, without copying its data.
 
 use super::table_name;
 use crate::cli::Format;
@@ -29,9 +29,12 @@ pub struct RegisterTableArgs {
     /// The name queries use for the table.
     #[arg(long)]
     pub table_name: String,
-    /// The Delta table's root directory (the one holding `_delta_log`).
+    /// A Delta table's root directory (the one holding `_delta_log`).
+    #[arg(long, required_unless_present = "iceberg", conflicts_with = "iceberg")]
+    pub delta: Option<PathBuf>,
+    /// An Iceberg table's directory (holding `metadata/`) or its current metadata file.
     #[arg(long)]
-    pub delta: PathBuf,
+    pub iceberg: Option<PathBuf>,
     /// Replace a table of the same name (its query log stays).
     #[arg(long)]
     pub replace: bool,
@@ -43,26 +46,47 @@ pub struct RegisterTableArgs {
 /// Runs `dbopt register-table`.
 pub async fn run(ws: Workspace, args: RegisterTableArgs) -> Result<()> {
     let table = table_name(&args.table_name)?;
-    let report = ws
-        .register_delta_table(&table, &args.delta, args.replace, &Bar::rows("reading"))
-        .await?;
+    let progress = Bar::rows("reading");
+    let report = match (&args.delta, &args.iceberg) {
+        (Some(delta), _) => {
+            ws.register_delta_table(&table, delta, args.replace, &progress)
+                .await?
+        }
+        (None, Some(iceberg)) => {
+            ws.register_iceberg_table(&table, iceberg, args.replace, &progress)
+                .await?
+        }
+        (None, None) => anyhow::bail!("give --delta PATH or --iceberg PATH"),
+    };
     if args.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
+    let version = if report.format == "iceberg" {
+        "snapshot"
+    } else {
+        "version"
+    };
     println!(
-        "{}: registered Delta table {} at version {} ({} files, {}, {} rows; digest recorded)",
+        "{}: registered {} table {} at {version} {} ({} files, {}, {} rows; digest recorded)",
         report.table,
+        report.format,
         report.location,
         report.version,
         report.files,
         human_bytes(report.bytes),
         human_count(report.rows)
     );
-    if !report.z_order_by.is_empty() {
+    if report.declared != "as-is" {
         println!(
-            "  the table was last Z-ordered by {}: that is its initial layout's spec",
-            report.z_order_by.join(", ")
+            "  the table declares {}: that is its initial layout's spec",
+            report.declared
+        );
+    }
+    if !report.not_carried.is_empty() {
+        println!(
+            "  not carried into the spec (no equivalent yet): {}",
+            report.not_carried.join(", ")
         );
     }
     Ok(())

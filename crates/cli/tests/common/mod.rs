@@ -290,12 +290,12 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Seen> {
 
 // ---- Delta Lake tables written and read by the reference Python implementation ----
 
-/// Runs a Python script with `DELTA` set to the table path; returns its stdout as JSON.
+/// Runs a Python script with `LAKE` set to the table path; returns its stdout as JSON.
 pub fn python(table: &Path, script: &str) -> Value {
     let out = Command::new("python3")
         .arg("-c")
         .arg(script)
-        .env("DELTA", table)
+        .env("LAKE", table)
         .output()
         .expect("python3 runs");
     assert!(
@@ -325,7 +325,7 @@ def batch(lo, n):
         'kind': pa.array([random.choice(['view', 'click', 'buy']) for _ in range(n)]),
         'amount': pa.array([random.randrange(10000) / 100 for _ in range(n)]),
     })
-p = os.environ['DELTA']
+p = os.environ['LAKE']
 dl.write_deltalake(p, batch(0, 2000))
 dl.write_deltalake(p, batch(2000, 2000), mode='append')
 dl.DeltaTable(p).create_checkpoint()
@@ -335,20 +335,20 @@ dl.write_deltalake(p, batch(4000, 2000), mode='append')
     path
 }
 
-/// A Python script printing what `deltalake` reads of the table at `DELTA`: version, row
+/// A Python script printing what `deltalake` reads of the table at `LAKE`: version, row
 /// count, a digest of the rows in id order, the live files, DuckDB's aggregates over the
 /// table's dataset, and the newest commit's operation.
 pub const DELTA_READ_BACK: &str = r#"
 import os, json, hashlib
 import deltalake as dl, duckdb
-dt = dl.DeltaTable(os.environ['DELTA'])
+dt = dl.DeltaTable(os.environ['LAKE'])
 t = dt.to_pyarrow_table().sort_by([('id', 'ascending')])
 digest = hashlib.sha256(json.dumps(t.to_pylist(), default=str).encode()).hexdigest()
 ds = dt.to_pyarrow_dataset()
 duck = duckdb.sql("SELECT count(*), count(DISTINCT id), round(sum(amount), 2) FROM ds").fetchall()[0]
 hist = dt.history(1)[0]
 print(json.dumps({'version': dt.version(), 'rows': t.num_rows, 'digest': digest,
-                  'files': sorted(os.path.relpath(u, os.environ['DELTA']) for u in dt.file_uris()),
+                  'files': sorted(os.path.relpath(u, os.environ['LAKE']) for u in dt.file_uris()),
                   'duck': list(duck),
                   'operation': hist.get('operation')}))
 "#;
