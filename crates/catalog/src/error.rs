@@ -59,6 +59,9 @@ pub enum CatalogError {
     /// status checks); retrying after re-reading the state may help.
     #[error("catalog conflict: {0}")]
     Conflict(String),
+    /// An Iceberg SQL catalog (another program's SQLite file) that cannot be used as asked.
+    #[error("{0}")]
+    IcebergCatalog(String),
     /// A stored row cannot be read back (bad JSON, bad id, negative count).
     #[error("corrupt catalog row: {0}")]
     Corrupt(String),

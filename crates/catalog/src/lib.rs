@@ -37,6 +37,7 @@ macro_rules! stored_as_text {
 
 mod analysis;
 mod error;
+pub mod iceberg_sql;
 mod jobs;
 mod lake;
 mod observe;
