@@ -419,7 +419,7 @@ fn crash_in_a_delta_promote() {
     );
     let out = run(&ws, &promote).success();
     assert!(
-        out.contains("already in the Delta log at version 3"),
+        out.contains("already committed: Delta log version 3"),
         "{out}"
     );
     assert_eq!(active_layout(&ws), layout);

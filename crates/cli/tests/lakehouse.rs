@@ -450,7 +450,7 @@ fn an_iceberg_table_is_registered_from_its_snapshot_with_its_sort_order() {
         &ws,
         &["promote", "--table-name", "events", "--layout", &layout],
     )
-    .user_error("publishing layouts to Iceberg is not supported yet");
+    .user_error("not through its catalog");
     let metadata_after: Vec<_> = std::fs::read_dir(table.join("metadata"))
         .unwrap()
         .count()
@@ -486,4 +486,89 @@ fn a_partitioned_iceberg_table_is_refused() {
         ],
     )
     .user_error("not an Iceberg table");
+}
+
+/// What pyiceberg reads of `db.events` in the SQL catalog under `LAKE`.
+const ICEBERG_READ_BACK: &str = r#"
+import os, json, hashlib
+from pyiceberg.catalog.sql import SqlCatalog
+w = os.environ['LAKE']
+cat = SqlCatalog('default', uri=f'sqlite:///{w}/catalog.db', warehouse=f'file://{w}')
+t = cat.load_table('db.events')
+rows = sorted(t.scan().to_arrow().to_pylist(), key=lambda r: r['id'])
+digest = hashlib.sha256(json.dumps(rows, default=str).encode()).hexdigest()
+files = sorted(os.path.basename(f.file.file_path) for f in t.scan().plan_files())
+snap = t.current_snapshot()
+order = [t.schema().find_column_name(f.source_id) + ':' + str(f.direction) for f in t.sort_order().fields]
+print(json.dumps({'snapshot': snap.snapshot_id, 'operation': str(snap.summary.operation), 'rows': len(rows),
+                  'digest': digest, 'files': files, 'order': order, 'history': len(t.history())}))
+"#;
+
+#[test]
+fn an_iceberg_table_in_a_sql_catalog_is_promoted_by_a_replace_snapshot_and_rolled_back() {
+    let ws = TempWorkspace::new();
+    write_iceberg_table(&ws, false);
+    let warehouse = ws.root().join("warehouse");
+    let read = || python(&warehouse, ICEBERG_READ_BACK);
+    let before = read();
+    let uri = format!("sqlite:///{}", warehouse.join("catalog.db").display());
+    let out = run(
+        &ws,
+        &[
+            "register-table",
+            "--table-name",
+            "events",
+            "--iceberg-catalog",
+            &uri,
+            "--iceberg-table",
+            "db.events",
+        ],
+    )
+    .success();
+    assert!(
+        out.contains(&format!("snapshot {}", before["snapshot"])),
+        "{out}"
+    );
+
+    let layout = common::build_layout(&ws, "customer_id");
+    let out = run(
+        &ws,
+        &["promote", "--table-name", "events", "--layout", &layout],
+    )
+    .success();
+    assert!(out.contains("(Iceberg snapshot "), "{out}");
+    let promoted = read();
+    assert_ne!(promoted["snapshot"], before["snapshot"]);
+    assert_eq!(promoted["operation"], "Operation.REPLACE", "{promoted}");
+    assert_eq!(
+        promoted["digest"], before["digest"],
+        "identical rows after the commit"
+    );
+    assert_eq!(promoted["order"], serde_json::json!(["customer_id:ASC"]));
+    let files: Vec<&str> = promoted["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(
+        files
+            .iter()
+            .all(|f| f.starts_with(&format!("dbopt-{layout}-"))),
+        "{files:?}"
+    );
+
+    // Promoting again commits nothing; rollback is another replace back to the first files.
+    let out = run(
+        &ws,
+        &["promote", "--table-name", "events", "--layout", &layout],
+    )
+    .success();
+    assert!(out.contains("already active"), "{out}");
+    run(&ws, &["rollback", "--table-name", "events"]).success();
+    let restored = read();
+    assert_eq!(restored["files"], before["files"]);
+    assert_eq!(restored["digest"], before["digest"]);
+    assert_eq!(restored["order"], serde_json::json!(["event_date:ASC"]));
+    assert_eq!(restored["history"], before["history"].as_u64().unwrap() + 2);
 }

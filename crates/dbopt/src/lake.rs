@@ -1,6 +1,7 @@
 //! Lakehouse tables that stay where they are and stay the source of truth: Delta Lake
 //! (registered, published to and rolled back by commits of its log) and Apache Iceberg
-//! (registered from its current snapshot; publishing to it is not built yet).
+//! (registered from its current snapshot, published to by replace snapshots committed through
+//! its SQL catalog).
 //!
 //! `register-table --delta PATH` reads the table's current snapshot through its own log and
 //! makes it the table's initial layout without copying data: the layout directory holds hard
@@ -17,18 +18,34 @@ use crate::error::fail_point;
 use crate::initial_layout::InitialLayoutRequest;
 use crate::table_lock::TableWriteLock;
 use crate::{DbError, Progress, Workspace};
+use dbopt_catalog::iceberg_sql::IcebergSqlTable;
 use dbopt_catalog::{LakeFormat, LakeSource};
 use dbopt_core::layout::ROWS_PER_FILE;
 use dbopt_core::{Curve, LayoutId, LayoutManifest, LayoutSpec, TableName};
 use dbopt_engine::delta::{self, CommitOutcome, DeltaSnapshot, ReplaceCommit};
 use dbopt_engine::footer::describe_file;
-use dbopt_engine::iceberg;
+use dbopt_engine::iceberg::{self, IcebergNewFile, IcebergReplace, ReplaceOutcome};
 use dbopt_engine::result_digest::BatchDigester;
 use dbopt_engine::source::{inspect_source, stream_source};
 use dbopt_engine::writer::{fsync_dir, write_manifest};
 use futures::StreamExt;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+
+/// Where an Iceberg table's current metadata is found.
+#[derive(Debug, Clone)]
+pub enum IcebergLocation {
+    /// A table directory (its `metadata/version-hint.text`, else its newest metadata file)
+    /// or a metadata file: read-only, since publishing needs the catalog's commit.
+    Path(PathBuf),
+    /// A SQL catalog on SQLite (`sqlite:///path/catalog.db`) and `namespace.table`.
+    SqlCatalog {
+        /// The catalog URI.
+        uri: String,
+        /// The table identifier.
+        table: String,
+    },
+}
 
 /// What `register-table` registered.
 #[derive(Debug, Clone, Serialize)]
@@ -67,7 +84,9 @@ struct LakeSnapshot {
 /// What publishing a layout to a lake table did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct LakeCommit {
-    /// The log version that holds the layout.
+    /// The table's format.
+    pub format: LakeFormat,
+    /// Delta: the log version that holds the layout; Iceberg: the snapshot that holds it.
     pub version: u64,
     /// False when an earlier run had already committed it (nothing written now).
     pub committed_now: bool,
@@ -108,19 +127,30 @@ impl Workspace {
         self.register_lake_table(lake, replace, progress).await
     }
 
-    /// Registers the Iceberg table at `location` (its directory or a metadata file) as
-    /// `table`: its current snapshot becomes the initial layout (linked, not copied), with its
-    /// default sort order as the layout's spec. Publishing layouts to it is not supported yet.
+    /// Registers the Iceberg table at `location` as `table`: its current snapshot becomes the
+    /// initial layout (linked, not copied), with its default sort order as the layout's spec.
+    /// Registered through its SQL catalog, layouts are published to it as replace snapshots.
     pub async fn register_iceberg_table(
         &self,
         table: &TableName,
-        location: &Path,
+        location: &IcebergLocation,
         replace: bool,
         progress: &dyn Progress,
     ) -> Result<LakeRegisterReport, DbError> {
         self.check_can_create(table, replace)?;
-        let location = canonical(location, "the table directory or its current metadata file")?;
-        let snapshot = iceberg::load_snapshot(&location)?;
+        let (metadata, pointer) = match location {
+            IcebergLocation::Path(path) => {
+                let path = canonical(path, "the table directory or its current metadata file")?;
+                (path, None)
+            }
+            IcebergLocation::SqlCatalog { uri, table } => {
+                let catalog = IcebergSqlTable::parse(uri, table)?;
+                let current = catalog.current_metadata()?;
+                let path = PathBuf::from(current.strip_prefix("file://").unwrap_or(&current));
+                (path, Some(catalog.to_location()))
+            }
+        };
+        let snapshot = iceberg::load_snapshot(&metadata)?;
         let snapshot_id = u64::try_from(snapshot.snapshot_id).map_err(|_| {
             DbError::BadSource(format!(
                 "Iceberg snapshot id {} is negative: the metadata is corrupt",
@@ -131,7 +161,7 @@ impl Workspace {
             source: LakeSource {
                 table: table.clone(),
                 format: LakeFormat::Iceberg,
-                location: snapshot.metadata_file.display().to_string(),
+                location: pointer.unwrap_or_else(|| snapshot.metadata_file.display().to_string()),
                 read_version: snapshot_id,
                 schema_string: snapshot.schema_json.clone(),
                 initial_files: snapshot.files.iter().map(|f| f.path.clone()).collect(),
@@ -281,9 +311,7 @@ impl Workspace {
             return Ok(None);
         };
         if lake.format == LakeFormat::Iceberg {
-            return Err(DbError::BadArgument(format!(
-                "table '{table}' is an Iceberg table: publishing layouts to Iceberg is not supported yet, so it stays at its snapshot; compare the layout with `dbopt query --layout {to}` or `dbopt canary`"
-            )));
+            return self.publish_to_iceberg(&lake, from, to).map(Some);
         }
         let root = PathBuf::from(&lake.location);
         let remove = self.lake_paths(&lake, from)?;
@@ -307,10 +335,12 @@ impl Workspace {
         fail_point("lake.committed")?;
         Ok(Some(match outcome {
             CommitOutcome::Committed(version) => LakeCommit {
+                format: LakeFormat::Delta,
                 version,
                 committed_now: true,
             },
             CommitOutcome::AlreadyCommitted(version) => LakeCommit {
+                format: LakeFormat::Delta,
                 version,
                 committed_now: false,
             },
@@ -363,25 +393,171 @@ impl Workspace {
             }
             return Ok(paths);
         }
-        let manifest = self.layout_manifest(&lake.table, layout)?;
-        if !manifest.spec.partition_by.is_empty() {
-            self.check_lake_spec(&lake.table, &manifest.spec)?;
-        }
-        let dir = self.layout_dir(&lake.table, layout);
-        for (file, path) in manifest.files.iter().zip(&paths) {
-            let target = root.join(path);
+        self.link_layout_into(&lake.table, layout, &root)?;
+        Ok(paths)
+    }
+
+    /// Links (or copies, across file systems) `layout`'s files into `dir` as
+    /// `dbopt-<layout>-part-NNNNN.parquet` unless they are there, and syncs `dir`. Returns each
+    /// file's name in `dir` with its rows.
+    fn link_layout_into(
+        &self,
+        table: &TableName,
+        layout: &LayoutId,
+        dir: &Path,
+    ) -> Result<Vec<(String, u64)>, DbError> {
+        let manifest = self.layout_manifest(table, layout)?;
+        self.check_lake_spec(table, &manifest.spec)?;
+        let source = self.layout_dir(table, layout);
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DbError::io(format!("creating {}", dir.display()), e))?;
+        let mut placed = Vec::with_capacity(manifest.files.len());
+        for file in &manifest.files {
+            let name = lake_file_name(layout, &file.path);
+            let target = dir.join(&name);
             if !target.is_file() {
-                let staged = root.join(format!(".{path}.dbopt-tmp"));
+                let staged = dir.join(format!(".{name}.dbopt-tmp"));
                 let _ = std::fs::remove_file(&staged);
-                link_or_copy(&dir.join(&file.path), &staged)?;
+                link_or_copy(&source.join(&file.path), &staged)?;
                 std::fs::rename(&staged, &target)
                     .map_err(|e| DbError::io(format!("placing {}", target.display()), e))?;
             }
+            placed.push((name, file.rows));
         }
-        fsync_dir(&root)?;
-        Ok(paths)
+        fsync_dir(dir)?;
+        Ok(placed)
+    }
+
+    /// Publishes `to` in place of `from` as a replace snapshot of an Iceberg table, through
+    /// its SQL catalog's compare-and-swap (re-planned when another writer commits first).
+    fn publish_to_iceberg(
+        &self,
+        lake: &LakeSource,
+        from: &LayoutId,
+        to: &LayoutId,
+    ) -> Result<LakeCommit, DbError> {
+        let catalog = IcebergSqlTable::from_location(&lake.location).map_err(|_| {
+            DbError::BadArgument(format!(
+                "table '{}' was registered from an Iceberg metadata file, not through its catalog: dbopt publishes to Iceberg only by the catalog's commit; register it with --iceberg-catalog URI --iceberg-table NAMESPACE.TABLE",
+                lake.table
+            ))
+        })?;
+        let sort_order = self.layout_manifest(&lake.table, to)?.spec.sort_by;
+        for _ in 0..COMMIT_ATTEMPTS {
+            let current_uri = catalog.current_metadata()?;
+            let current =
+                PathBuf::from(current_uri.strip_prefix("file://").unwrap_or(&current_uri));
+            let data_dir = iceberg::data_dir(&current)?;
+            let remove = self.iceberg_paths(lake, from, &data_dir)?;
+            let add = self.iceberg_files(lake, to, &data_dir)?;
+            let change = IcebergReplace {
+                remove: &remove,
+                add: &add,
+                sort_order: &sort_order,
+                layout_id: to.as_str(),
+                schema_json: &lake.schema_string,
+                now_ms: self.clock().now_ms(),
+            };
+            match iceberg::write_replace(&current, &change)? {
+                ReplaceOutcome::AlreadyCommitted(id) => {
+                    return Ok(LakeCommit {
+                        format: LakeFormat::Iceberg,
+                        version: id as u64,
+                        committed_now: false,
+                    });
+                }
+                ReplaceOutcome::Written {
+                    metadata_file,
+                    snapshot_id,
+                } => {
+                    fail_point("lake.before_commit")?;
+                    if catalog.swap_metadata(&current_uri, &iceberg::file_uri(&metadata_file))? {
+                        fail_point("lake.committed")?;
+                        return Ok(LakeCommit {
+                            format: LakeFormat::Iceberg,
+                            version: snapshot_id as u64,
+                            committed_now: true,
+                        });
+                    }
+                    // Another writer committed first: what was written is an orphan the
+                    // table's own maintenance removes; plan again on the new metadata.
+                }
+            }
+        }
+        Err(DbError::BadArgument(format!(
+            "Iceberg table '{}' kept changing: {COMMIT_ATTEMPTS} commits lost the race to other writers; try again when it is quieter",
+            lake.table
+        )))
+    }
+
+    /// The manifest paths of `layout`'s files in an Iceberg table.
+    fn iceberg_paths(
+        &self,
+        lake: &LakeSource,
+        layout: &LayoutId,
+        data_dir: &Path,
+    ) -> Result<Vec<String>, DbError> {
+        if *layout == LayoutId::initial() {
+            return Ok(lake.initial_files.clone());
+        }
+        let manifest = self.layout_manifest(&lake.table, layout)?;
+        Ok(manifest
+            .files
+            .iter()
+            .map(|f| iceberg::file_uri(&data_dir.join(lake_file_name(layout, &f.path))))
+            .collect())
+    }
+
+    /// `layout`'s files as an Iceberg replace adds them, placed in the table's data directory
+    /// (the initial layout's own files must still be there).
+    fn iceberg_files(
+        &self,
+        lake: &LakeSource,
+        layout: &LayoutId,
+        data_dir: &Path,
+    ) -> Result<Vec<IcebergNewFile>, DbError> {
+        let manifest = self.layout_manifest(&lake.table, layout)?;
+        let placed: Vec<(PathBuf, u64)> = if *layout == LayoutId::initial() {
+            lake.initial_files
+                .iter()
+                .zip(&manifest.files)
+                .map(|(uri, f)| {
+                    (
+                        PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri)),
+                        f.rows,
+                    )
+                })
+                .collect()
+        } else {
+            self.link_layout_into(&lake.table, layout, data_dir)?
+                .into_iter()
+                .map(|(name, rows)| (data_dir.join(name), rows))
+                .collect()
+        };
+        placed
+            .into_iter()
+            .map(|(local, rows)| {
+                let size = std::fs::metadata(&local)
+                    .map_err(|_| {
+                        DbError::BadArgument(format!(
+                            "file {} of layout {layout} is gone from Iceberg table '{}' (expired): publishing it is no longer possible",
+                            local.display(),
+                            lake.table
+                        ))
+                    })?
+                    .len();
+                Ok(IcebergNewFile {
+                    local,
+                    size,
+                    record_count: rows,
+                })
+            })
+            .collect()
     }
 }
+
+/// How many times an Iceberg commit is re-planned after losing the catalog's race.
+const COMMIT_ATTEMPTS: usize = 5;
 
 /// The path, resolved, or an error naming what was expected there.
 fn canonical(path: &Path, expected: &str) -> Result<PathBuf, DbError> {

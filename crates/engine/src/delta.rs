@@ -11,7 +11,7 @@
 //! - **Never overwrite another writer.** A commit is written to a temporary file and linked to
 //!   its version's name, which fails if the name exists (put-if-absent on a local file
 //!   system). On that failure the commit is re-planned on the new snapshot: it goes through
-//!   when the other writer only appended, and gives up with [`EngineError::DeltaConflict`]
+//!   when the other writer only appended, and gives up with [`EngineError::LakeConflict`]
 //!   when the files it replaces were removed or the table's schema or protocol changed.
 //! - **Only what the protocol lets it write.** A commit is refused when the table's protocol
 //!   asks writers for a feature this module does not honour (row tracking, liquid
@@ -268,7 +268,7 @@ pub fn commit_replace(
             false => continue,
         }
     }
-    Err(EngineError::DeltaConflict {
+    Err(EngineError::LakeConflict {
         table: root.display().to_string(),
         version: load_snapshot(root)?.version,
         message: format!(
@@ -289,7 +289,7 @@ fn check_replaceable(
     snapshot: &DeltaSnapshot,
     change: &ReplaceCommit<'_>,
 ) -> Result<(), EngineError> {
-    let conflict = |message: String| EngineError::DeltaConflict {
+    let conflict = |message: String| EngineError::LakeConflict {
         table: snapshot.root.display().to_string(),
         version: snapshot.version,
         message,
@@ -1023,7 +1023,7 @@ mod tests {
             ..change
         };
         let err = commit_replace(dir.path(), &again).unwrap_err();
-        assert!(matches!(err, EngineError::DeltaConflict { .. }), "{err}");
+        assert!(matches!(err, EngineError::LakeConflict { .. }), "{err}");
     }
 
     #[test]

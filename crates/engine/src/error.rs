@@ -42,13 +42,13 @@ pub enum EngineError {
     /// such a table, a feature dbopt does not support, corrupt metadata.
     #[error("{0}")]
     Lake(String),
-    /// Another writer committed the Delta log version this commit was going to write, or
-    /// changed the files it was going to replace.
-    #[error("Delta table {table} changed at version {version}: {message}")]
-    DeltaConflict {
-        /// The table root.
+    /// Another writer committed the version (Delta) or snapshot (Iceberg) this commit was
+    /// going to write, or changed the files it was going to replace.
+    #[error("table {table} changed at version {version}: {message}")]
+    LakeConflict {
+        /// The table root or metadata file.
         table: String,
-        /// The version the conflict was found at.
+        /// The Delta version or Iceberg snapshot id the conflict was found at.
         version: u64,
         /// What changed, and what to do.
         message: String,

@@ -1,5 +1,14 @@
 //! Apache Iceberg tables on local disk: the current snapshot, read from the table's own
-//! metadata (metadata JSON, Avro manifest list, Avro manifests).
+//! metadata (metadata JSON, Avro manifest list, Avro manifests), and replace snapshots written
+//! beside it for the table's catalog to publish.
+//!
+//! A replace snapshot removes the files of one layout and adds another's, as
+//! `rewrite_data_files` does: manifests that held a removed file are rewritten (their other
+//! live files kept as EXISTING, the removed ones marked DELETED, sequence numbers kept), the
+//! others are carried over untouched, so files another writer appended stay live. The new
+//! metadata file also sets the layout's sort order as the table's default. Nothing here makes
+//! the snapshot current: the caller swaps the catalog's pointer (compare-and-swap), and a
+//! writer that loses the race re-plans on the new metadata.
 //!
 //! Guarantees: a table this module cannot read exactly is refused with the reason, before a
 //! row is read: format version 3, delete files (position or equality deletes), data files
@@ -8,9 +17,10 @@
 //! local file system.
 
 use crate::EngineError;
-use crate::avro::read_container;
+use crate::avro::{read_container, write_container};
 use dbopt_core::SortKey;
 use serde_json::Value;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// One live data file of an Iceberg snapshot.
@@ -49,14 +59,7 @@ pub struct IcebergSnapshot {
 /// or a table directory (its `metadata/version-hint.text`, else its newest metadata file).
 pub fn load_snapshot(location: &Path) -> Result<IcebergSnapshot, EngineError> {
     let metadata_file = metadata_file(location)?;
-    let text = std::fs::read_to_string(&metadata_file)
-        .map_err(|e| EngineError::io(format!("reading {}", metadata_file.display()), e))?;
-    let meta: Value = serde_json::from_str(&text).map_err(|e| {
-        bad(
-            &metadata_file,
-            &format!("is not valid table metadata JSON ({e})"),
-        )
-    })?;
+    let meta = read_metadata(&metadata_file)?;
     let format_version = meta["format-version"].as_u64().unwrap_or(1);
     if !(1..=2).contains(&format_version) {
         return Err(unsupported(
@@ -80,18 +83,7 @@ pub fn load_snapshot(location: &Path) -> Result<IcebergSnapshot, EngineError> {
                 "has no current snapshot: the table holds no data yet",
             )
         })?;
-    let snapshot = meta["snapshots"]
-        .as_array()
-        .and_then(|s| {
-            s.iter()
-                .find(|s| s["snapshot-id"].as_i64() == Some(snapshot_id))
-        })
-        .ok_or_else(|| {
-            bad(
-                &metadata_file,
-                &format!("names snapshot {snapshot_id}, which it does not list"),
-            )
-        })?;
+    let snapshot = snapshot_of(&meta, snapshot_id, &metadata_file)?;
     let manifests = manifest_paths(snapshot, &metadata_file)?;
     let mut files = Vec::new();
     for (manifest, spec_id) in manifests {
@@ -114,6 +106,612 @@ pub fn load_snapshot(location: &Path) -> Result<IcebergSnapshot, EngineError> {
         sort_order,
         sort_order_other,
     })
+}
+
+/// A file to add in a replace snapshot (already in place on disk).
+#[derive(Debug, Clone)]
+pub struct IcebergNewFile {
+    /// The file on local disk (written to the manifest as a `file://` URI).
+    pub local: PathBuf,
+    /// Size in bytes.
+    pub size: u64,
+    /// Rows.
+    pub record_count: u64,
+}
+
+/// What a replace snapshot swaps.
+#[derive(Debug, Clone)]
+pub struct IcebergReplace<'a> {
+    /// Paths (as manifests write them) of the files it replaces; all must still be live.
+    pub remove: &'a [String],
+    /// The files it adds.
+    pub add: &'a [IcebergNewFile],
+    /// The layout's sort order, set as the table's default (empty: the default is kept).
+    pub sort_order: &'a [SortKey],
+    /// The dbopt layout it publishes (kept in the snapshot summary).
+    pub layout_id: &'a str,
+    /// The schema the files were written with; a table with another one gives up.
+    pub schema_json: &'a str,
+    /// Commit time, ms since the Unix epoch.
+    pub now_ms: i64,
+}
+
+/// The outcome of [`write_replace`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplaceOutcome {
+    /// A new metadata file holding the replace snapshot, to be published by the catalog.
+    Written {
+        /// The new metadata file.
+        metadata_file: PathBuf,
+        /// The new snapshot.
+        snapshot_id: i64,
+    },
+    /// The current snapshot already holds exactly the added files and none of the removed
+    /// ones (published before a crash): nothing was written.
+    AlreadyCommitted(i64),
+}
+
+/// The `file://` URI a manifest names `local` by.
+pub fn file_uri(local: &Path) -> String {
+    format!("file://{}", local.display())
+}
+
+/// The table's data directory (`<location>/data`) from its metadata file.
+pub fn data_dir(metadata_file: &Path) -> Result<PathBuf, EngineError> {
+    let meta = read_metadata(metadata_file)?;
+    let location = meta["location"]
+        .as_str()
+        .ok_or_else(|| bad(metadata_file, "has no table location"))?;
+    Ok(local_path(location, metadata_file)?.join("data"))
+}
+
+/// Writes the manifests, manifest list and next metadata file of a replace snapshot on top of
+/// the table state in `metadata_file`. The caller publishes the returned file.
+pub fn write_replace(
+    metadata_file: &Path,
+    change: &IcebergReplace<'_>,
+) -> Result<ReplaceOutcome, EngineError> {
+    let mut meta = read_metadata(metadata_file)?;
+    if meta["format-version"].as_u64() != Some(2) {
+        return Err(unsupported(
+            metadata_file,
+            "format version 1 for publishing (upgrade the table to format version 2)",
+        ));
+    }
+    let schema = current_schema(&meta, metadata_file)?;
+    let current_id = meta["current-snapshot-id"]
+        .as_i64()
+        .filter(|&id| id >= 0)
+        .ok_or_else(|| bad(metadata_file, "has no current snapshot"))?;
+    let conflict = |message: String| EngineError::LakeConflict {
+        table: metadata_file.display().to_string(),
+        version: current_id as u64,
+        message,
+    };
+    if serde_json::from_str::<Value>(change.schema_json)
+        .ok()
+        .as_ref()
+        != Some(&schema)
+    {
+        return Err(conflict(
+            "its schema changed since dbopt read it: register the table again (dbopt register-table --replace) and rebuild the layout".into(),
+        ));
+    }
+    let snapshot = snapshot_of(&meta, current_id, metadata_file)?.clone();
+    let plan = plan_manifests(&snapshot, change, metadata_file)?;
+    let added: HashSet<String> = change.add.iter().map(|f| file_uri(&f.local)).collect();
+    if !added.is_empty()
+        && added.iter().all(|p| plan.live.contains(p))
+        && change.remove.iter().all(|p| !plan.live.contains(p))
+    {
+        return Ok(ReplaceOutcome::AlreadyCommitted(current_id));
+    }
+    if let Some(gone) = change.remove.iter().find(|p| !plan.live.contains(*p)) {
+        return Err(conflict(format!(
+            "file {gone} was removed by another writer since dbopt read the table: register it again (dbopt register-table --replace) and rebuild the layout"
+        )));
+    }
+    let snapshot_id = new_snapshot_id();
+    let sequence = meta["last-sequence-number"].as_i64().unwrap_or(0) + 1;
+    let metadata_dir = metadata_file
+        .parent()
+        .ok_or_else(|| bad(metadata_file, "has no directory"))?
+        .to_path_buf();
+    let manifest = write_new_manifest(&plan, change, snapshot_id, sequence, &metadata_dir)?;
+    let list = write_manifest_list(
+        &plan,
+        manifest,
+        snapshot_id,
+        current_id,
+        sequence,
+        &metadata_dir,
+    )?;
+    let new_snapshot = serde_json::json!({
+        "snapshot-id": snapshot_id,
+        "parent-snapshot-id": current_id,
+        "sequence-number": sequence,
+        "timestamp-ms": change.now_ms,
+        "manifest-list": file_uri(&list),
+        "summary": summary(&plan, change, &snapshot),
+        "schema-id": schema["schema-id"].as_i64().unwrap_or(0),
+    });
+    let next = next_metadata_file(metadata_file, &metadata_dir);
+    advance_metadata(
+        &mut meta,
+        metadata_file,
+        new_snapshot,
+        snapshot_id,
+        sequence,
+        change,
+        &schema,
+    )?;
+    let text = serde_json::to_string_pretty(&meta)
+        .map_err(|e| bad(metadata_file, &format!("cannot be written back ({e})")))?;
+    write_new_file(&next, text.as_bytes())?;
+    Ok(ReplaceOutcome::Written {
+        metadata_file: next,
+        snapshot_id,
+    })
+}
+
+/// An Avro file's writer schema and header metadata, to write another like it.
+type AvroFormat = (String, Vec<(String, Vec<u8>)>);
+
+/// The manifests of the current snapshot, split into those carried over and the entries of
+/// the ones a replace rewrites.
+struct ManifestPlan {
+    /// Manifest-list records kept as they are.
+    kept: Vec<Value>,
+    /// Entries carried into the new manifest: live ones as EXISTING, removed ones as DELETED.
+    carried: Vec<Value>,
+    /// Every live file path of the current snapshot.
+    live: HashSet<String>,
+    /// The writer schema and header of a data manifest, reused for the new one.
+    manifest_format: Option<AvroFormat>,
+    /// The writer schema and header of the manifest list.
+    list_format: AvroFormat,
+    /// Live rows and files before the replace.
+    total_records: i64,
+    total_files: i64,
+}
+
+fn plan_manifests(
+    snapshot: &Value,
+    change: &IcebergReplace<'_>,
+    metadata_file: &Path,
+) -> Result<ManifestPlan, EngineError> {
+    let list_uri = snapshot["manifest-list"]
+        .as_str()
+        .ok_or_else(|| bad(metadata_file, "has a snapshot without a manifest list"))?;
+    let list = read_avro(&local_path(list_uri, metadata_file)?)?;
+    let remove: HashSet<&str> = change.remove.iter().map(String::as_str).collect();
+    let mut plan = ManifestPlan {
+        kept: Vec::new(),
+        carried: Vec::new(),
+        live: HashSet::new(),
+        manifest_format: None,
+        list_format: header_of(&list),
+        total_records: 0,
+        total_files: 0,
+    };
+    for record in &list.records {
+        if record["content"].as_i64().unwrap_or(0) != 0 {
+            plan.kept.push(record.clone());
+            continue;
+        }
+        let manifest_uri = record["manifest_path"].as_str().ok_or_else(|| {
+            bad(
+                metadata_file,
+                "has a manifest list entry without manifest_path",
+            )
+        })?;
+        let manifest = read_avro(&local_path(manifest_uri, metadata_file)?)?;
+        if plan.manifest_format.is_none() {
+            plan.manifest_format = Some(header_of(&manifest));
+        }
+        let sequence = record["sequence_number"].as_i64().unwrap_or(0);
+        let live: Vec<&Value> = manifest
+            .records
+            .iter()
+            .filter(|e| e["status"].as_i64() != Some(2))
+            .collect();
+        let touched = live.iter().any(|e| {
+            e["data_file"]["file_path"]
+                .as_str()
+                .is_some_and(|p| remove.contains(p))
+        });
+        for entry in &live {
+            let file_path = entry["data_file"]["file_path"].as_str().unwrap_or_default();
+            plan.live.insert(file_path.to_string());
+            plan.total_records += entry["data_file"]["record_count"].as_i64().unwrap_or(0);
+            plan.total_files += 1;
+            if touched {
+                let mut carried = (*entry).clone();
+                // Sequence numbers inherited from the manifest are written out explicitly.
+                for key in ["sequence_number", "file_sequence_number"] {
+                    if carried[key].is_null() {
+                        carried[key] = Value::from(sequence);
+                    }
+                }
+                carried["status"] = Value::from(if remove.contains(file_path) { 2 } else { 0 });
+                plan.carried.push(carried);
+            }
+        }
+        if !touched {
+            plan.kept.push(record.clone());
+        }
+    }
+    Ok(plan)
+}
+
+/// The writer schema and header metadata of an Avro file, to write another like it.
+fn header_of(file: &crate::avro::AvroFile) -> AvroFormat {
+    let schema = file.meta_text("avro.schema").unwrap_or_default();
+    let mut header: Vec<(String, Vec<u8>)> = file
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    header.sort();
+    (schema, header)
+}
+
+/// Writes the manifest of the replace (added files, then the carried entries) and returns
+/// its path with its manifest-list record.
+fn write_new_manifest(
+    plan: &ManifestPlan,
+    change: &IcebergReplace<'_>,
+    snapshot_id: i64,
+    sequence: i64,
+    metadata_dir: &Path,
+) -> Result<Value, EngineError> {
+    let (schema, header) = plan.manifest_format.clone().ok_or_else(|| {
+        bad(
+            metadata_dir,
+            "has no data manifest to take the manifest format from",
+        )
+    })?;
+    let mut entries: Vec<Value> = change
+        .add
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "status": 1,
+                "snapshot_id": snapshot_id,
+                "sequence_number": null,
+                "file_sequence_number": null,
+                "data_file": {
+                    "content": 0,
+                    "file_path": file_uri(&f.local),
+                    "file_format": "PARQUET",
+                    "partition": {},
+                    "record_count": f.record_count,
+                    "file_size_in_bytes": f.size,
+                },
+            })
+        })
+        .collect();
+    let (mut deleted, mut existing, mut deleted_rows, mut existing_rows) = (0, 0, 0, 0);
+    let mut min_sequence = sequence;
+    for entry in &plan.carried {
+        let mut entry = entry.clone();
+        let rows = entry["data_file"]["record_count"].as_i64().unwrap_or(0);
+        if entry["status"].as_i64() == Some(2) {
+            entry["snapshot_id"] = Value::from(snapshot_id);
+            deleted += 1;
+            deleted_rows += rows;
+        } else {
+            existing += 1;
+            existing_rows += rows;
+            min_sequence = min_sequence.min(entry["sequence_number"].as_i64().unwrap_or(sequence));
+        }
+        entries.push(entry);
+    }
+    let bytes = write_container(&schema, &header, &entries)
+        .map_err(|e| bad(metadata_dir, &format!("cannot hold the new manifest ({e})")))?;
+    let path = metadata_dir.join(format!("{}-m0.avro", new_uuid()));
+    write_new_file(&path, &bytes)?;
+    let added_rows: u64 = change.add.iter().map(|f| f.record_count).sum();
+    Ok(serde_json::json!({
+        "manifest_path": file_uri(&path),
+        "manifest_length": bytes.len(),
+        "partition_spec_id": 0,
+        "content": 0,
+        "sequence_number": sequence,
+        "min_sequence_number": min_sequence,
+        "added_snapshot_id": snapshot_id,
+        "added_files_count": change.add.len(),
+        "existing_files_count": existing,
+        "deleted_files_count": deleted,
+        "added_rows_count": added_rows,
+        "existing_rows_count": existing_rows,
+        "deleted_rows_count": deleted_rows,
+        "partitions": [],
+        "key_metadata": null,
+    }))
+}
+
+/// Writes the manifest list: the new manifest first, then the ones carried over.
+fn write_manifest_list(
+    plan: &ManifestPlan,
+    manifest: Value,
+    snapshot_id: i64,
+    parent_id: i64,
+    sequence: i64,
+    metadata_dir: &Path,
+) -> Result<PathBuf, EngineError> {
+    let (schema, mut header) = plan.list_format.clone();
+    for (key, value) in [
+        ("snapshot-id", snapshot_id.to_string()),
+        ("parent-snapshot-id", parent_id.to_string()),
+        ("sequence-number", sequence.to_string()),
+    ] {
+        header.retain(|(k, _)| k != key);
+        header.push((key.to_string(), value.into_bytes()));
+    }
+    let mut records = vec![manifest];
+    records.extend(plan.kept.iter().cloned());
+    let bytes = write_container(&schema, &header, &records).map_err(|e| {
+        bad(
+            metadata_dir,
+            &format!("cannot hold the new manifest list ({e})"),
+        )
+    })?;
+    let path = metadata_dir.join(format!("snap-{snapshot_id}-0-{}.avro", new_uuid()));
+    write_new_file(&path, &bytes)?;
+    Ok(path)
+}
+
+/// The snapshot summary Iceberg readers show (`operation: replace`, counts, totals).
+fn summary(plan: &ManifestPlan, change: &IcebergReplace<'_>, previous: &Value) -> Value {
+    let removed = || {
+        plan.carried
+            .iter()
+            .filter(|e| e["status"].as_i64() == Some(2))
+    };
+    let added_records: u64 = change.add.iter().map(|f| f.record_count).sum();
+    let added_size: u64 = change.add.iter().map(|f| f.size).sum();
+    let removed_records: i64 = removed()
+        .map(|e| e["data_file"]["record_count"].as_i64().unwrap_or(0))
+        .sum();
+    let removed_size: i64 = removed()
+        .map(|e| e["data_file"]["file_size_in_bytes"].as_i64().unwrap_or(0))
+        .sum();
+    let previous_size: i64 = previous["summary"]["total-files-size"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let files = plan.total_files + change.add.len() as i64 - change.remove.len() as i64;
+    serde_json::json!({
+        "operation": "replace",
+        "added-data-files": change.add.len().to_string(),
+        "deleted-data-files": change.remove.len().to_string(),
+        "added-records": added_records.to_string(),
+        "deleted-records": removed_records.to_string(),
+        "added-files-size": added_size.to_string(),
+        "removed-files-size": removed_size.to_string(),
+        "total-data-files": files.to_string(),
+        "total-records": (plan.total_records + added_records as i64 - removed_records).to_string(),
+        "total-files-size": (previous_size + added_size as i64 - removed_size).max(0).to_string(),
+        "total-delete-files": "0",
+        "total-position-deletes": "0",
+        "total-equality-deletes": "0",
+        "dbopt.layout-id": change.layout_id,
+    })
+}
+
+/// Adds the snapshot to `meta` as the current one of `main`, with the layout's sort order.
+fn advance_metadata(
+    meta: &mut Value,
+    metadata_file: &Path,
+    snapshot: Value,
+    snapshot_id: i64,
+    sequence: i64,
+    change: &IcebergReplace<'_>,
+    schema: &Value,
+) -> Result<(), EngineError> {
+    let previous_updated = meta["last-updated-ms"].clone();
+    let obj = meta
+        .as_object_mut()
+        .ok_or_else(|| bad(metadata_file, "is not a JSON object"))?;
+    push(obj, "snapshots", snapshot);
+    push(
+        obj,
+        "snapshot-log",
+        serde_json::json!({"snapshot-id": snapshot_id, "timestamp-ms": change.now_ms}),
+    );
+    push(
+        obj,
+        "metadata-log",
+        serde_json::json!({"metadata-file": file_uri(metadata_file), "timestamp-ms": previous_updated}),
+    );
+    obj.insert("current-snapshot-id".into(), Value::from(snapshot_id));
+    obj.insert("last-sequence-number".into(), Value::from(sequence));
+    obj.insert("last-updated-ms".into(), Value::from(change.now_ms));
+    let refs = obj.entry("refs").or_insert_with(|| serde_json::json!({}));
+    refs["main"] = serde_json::json!({"snapshot-id": snapshot_id, "type": "branch"});
+    if !change.sort_order.is_empty() {
+        set_sort_order(obj, change.sort_order, schema, metadata_file)?;
+    }
+    // dbopt's Parquet files carry no Iceberg field ids: readers resolve their columns by name
+    // through the table's default name mapping, as for files brought in by `add_files`.
+    let properties = obj
+        .entry("properties")
+        .or_insert_with(|| serde_json::json!({}));
+    if properties.get("schema.name-mapping.default").is_none() {
+        properties["schema.name-mapping.default"] =
+            Value::String(name_mapping(&schema["fields"]).to_string());
+    }
+    Ok(())
+}
+
+/// The name mapping of `fields` (Iceberg's `schema.name-mapping.default`): each field id with
+/// its name, nested through structs, lists and maps.
+fn name_mapping(fields: &Value) -> Value {
+    let nested = |ty: &Value| -> Option<Value> {
+        match ty["type"].as_str()? {
+            "struct" => Some(name_mapping(&ty["fields"])),
+            "list" => Some(serde_json::json!([
+                {"field-id": ty["element-id"], "names": ["element"], "fields": nested_of(&ty["element"])}
+            ])),
+            "map" => Some(serde_json::json!([
+                {"field-id": ty["key-id"], "names": ["key"], "fields": nested_of(&ty["key"])},
+                {"field-id": ty["value-id"], "names": ["value"], "fields": nested_of(&ty["value"])}
+            ])),
+            _ => None,
+        }
+    };
+    Value::Array(
+        fields
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                let mut entry = serde_json::json!({"field-id": f["id"], "names": [f["name"]]});
+                if let Some(inner) = nested(&f["type"]) {
+                    entry["fields"] = inner;
+                }
+                entry
+            })
+            .collect(),
+    )
+}
+
+/// The name mapping inside a nested type (an empty list for a primitive).
+fn nested_of(ty: &Value) -> Value {
+    match ty["type"].as_str() {
+        Some("struct") => name_mapping(&ty["fields"]),
+        _ => Value::Array(Vec::new()),
+    }
+}
+
+fn push(obj: &mut serde_json::Map<String, Value>, key: &str, value: Value) {
+    match obj.get_mut(key).and_then(Value::as_array_mut) {
+        Some(list) => list.push(value),
+        None => {
+            obj.insert(key.to_string(), Value::Array(vec![value]));
+        }
+    }
+}
+
+/// Makes `keys` the default sort order (reusing an identical order if the table has one).
+fn set_sort_order(
+    obj: &mut serde_json::Map<String, Value>,
+    keys: &[SortKey],
+    schema: &Value,
+    metadata_file: &Path,
+) -> Result<(), EngineError> {
+    let mut fields = Vec::with_capacity(keys.len());
+    for key in keys {
+        let id = schema["fields"]
+            .as_array()
+            .and_then(|f| {
+                f.iter()
+                    .find(|f| f["name"].as_str() == Some(key.column.as_str()))
+            })
+            .and_then(|f| f["id"].as_i64())
+            .ok_or_else(|| {
+                bad(
+                    metadata_file,
+                    &format!("has no column {} to sort on", key.column),
+                )
+            })?;
+        fields.push(serde_json::json!({
+            "source-id": id,
+            "transform": "identity",
+            "direction": if key.descending { "desc" } else { "asc" },
+            "null-order": if key.descending { "nulls-last" } else { "nulls-first" },
+        }));
+    }
+    let orders = obj
+        .entry("sort-orders")
+        .or_insert_with(|| Value::Array(Vec::new()))
+        .as_array_mut()
+        .ok_or_else(|| bad(metadata_file, "has sort-orders that are not a list"))?;
+    let same = |o: &&Value| o["fields"].as_array().is_some_and(|f| *f == fields);
+    let id = match orders.iter().find(same) {
+        Some(o) => o["order-id"].as_i64().unwrap_or(0),
+        None => {
+            let id = orders
+                .iter()
+                .filter_map(|o| o["order-id"].as_i64())
+                .max()
+                .unwrap_or(0)
+                + 1;
+            orders.push(serde_json::json!({"order-id": id, "fields": fields}));
+            id
+        }
+    };
+    obj.insert("default-sort-order-id".into(), Value::from(id));
+    Ok(())
+}
+
+/// `00004-<uuid>.metadata.json` after `00003-....metadata.json` (or after `v3.metadata.json`).
+fn next_metadata_file(current: &Path, dir: &Path) -> PathBuf {
+    let name = current
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let digits: String = name
+        .trim_start_matches('v')
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let next = digits.parse::<u64>().map_or(0, |v| v + 1);
+    dir.join(format!("{next:05}-{}.metadata.json", new_uuid()))
+}
+
+fn snapshot_of<'m>(meta: &'m Value, id: i64, file: &Path) -> Result<&'m Value, EngineError> {
+    meta["snapshots"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["snapshot-id"].as_i64() == Some(id)))
+        .ok_or_else(|| {
+            bad(
+                file,
+                &format!("names snapshot {id}, which it does not list"),
+            )
+        })
+}
+
+fn read_metadata(file: &Path) -> Result<Value, EngineError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| EngineError::io(format!("reading {}", file.display()), e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| bad(file, &format!("is not valid table metadata JSON ({e})")))
+}
+
+/// Writes a file that must not exist yet, synced.
+fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), EngineError> {
+    use std::io::Write;
+    let io = |e| EngineError::io(format!("writing {}", path.display()), e);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+/// A positive 63-bit snapshot id.
+fn new_snapshot_id() -> i64 {
+    (rand::random::<u64>() >> 1) as i64
+}
+
+/// A random UUID (version 4) in its text form.
+fn new_uuid() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// The metadata file `location` stands for.

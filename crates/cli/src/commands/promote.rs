@@ -54,9 +54,16 @@ pub fn run(ws: Workspace, args: PromoteArgs) -> Result<()> {
 
 /// How a change reached a Delta table's log (empty for a managed table).
 pub(crate) fn lake_note(change: &dbopt::promote::ActiveChange) -> String {
-    match change.lake_commit {
-        Some(c) if c.committed_now => format!(" (Delta log version {})", c.version),
-        Some(c) => format!(" (already in the Delta log at version {})", c.version),
-        None => String::new(),
+    let Some(c) = change.lake_commit else {
+        return String::new();
+    };
+    let at = match c.format {
+        dbopt_catalog::LakeFormat::Delta => format!("Delta log version {}", c.version),
+        dbopt_catalog::LakeFormat::Iceberg => format!("Iceberg snapshot {}", c.version),
+    };
+    if c.committed_now {
+        format!(" ({at})")
+    } else {
+        format!(" (already committed: {at})")
     }
 }

@@ -8,6 +8,7 @@ use crate::progress::Bar;
 use anyhow::Result;
 use clap::Args;
 use dbopt::Workspace;
+use dbopt::lake::IcebergLocation;
 use std::path::PathBuf;
 
 /// `dbopt register-table`
@@ -30,11 +31,22 @@ pub struct RegisterTableArgs {
     #[arg(long)]
     pub table_name: String,
     /// A Delta table's root directory (the one holding `_delta_log`).
-    #[arg(long, required_unless_present = "iceberg", conflicts_with = "iceberg")]
+    #[arg(
+        long,
+        required_unless_present_any = ["iceberg", "iceberg_catalog"],
+        conflicts_with_all = ["iceberg", "iceberg_catalog"]
+    )]
     pub delta: Option<PathBuf>,
-    /// An Iceberg table's directory (holding `metadata/`) or its current metadata file.
-    #[arg(long)]
+    /// An Iceberg table's directory (holding `metadata/`) or its current metadata file
+    /// (read-only: publishing needs --iceberg-catalog).
+    #[arg(long, conflicts_with = "iceberg_catalog")]
     pub iceberg: Option<PathBuf>,
+    /// An Iceberg SQL catalog on SQLite, `sqlite:///path/catalog.db` (with --iceberg-table).
+    #[arg(long, requires = "iceberg_table")]
+    pub iceberg_catalog: Option<String>,
+    /// The Iceberg table in --iceberg-catalog, as `namespace.table`.
+    #[arg(long, requires = "iceberg_catalog")]
+    pub iceberg_table: Option<String>,
     /// Replace a table of the same name (its query log stays).
     #[arg(long)]
     pub replace: bool,
@@ -47,16 +59,26 @@ pub struct RegisterTableArgs {
 pub async fn run(ws: Workspace, args: RegisterTableArgs) -> Result<()> {
     let table = table_name(&args.table_name)?;
     let progress = Bar::rows("reading");
-    let report = match (&args.delta, &args.iceberg) {
+    let iceberg = match (&args.iceberg, &args.iceberg_catalog, &args.iceberg_table) {
+        (Some(path), _, _) => Some(IcebergLocation::Path(path.clone())),
+        (None, Some(uri), Some(table)) => Some(IcebergLocation::SqlCatalog {
+            uri: uri.clone(),
+            table: table.clone(),
+        }),
+        _ => None,
+    };
+    let report = match (&args.delta, iceberg) {
         (Some(delta), _) => {
             ws.register_delta_table(&table, delta, args.replace, &progress)
                 .await?
         }
         (None, Some(iceberg)) => {
-            ws.register_iceberg_table(&table, iceberg, args.replace, &progress)
+            ws.register_iceberg_table(&table, &iceberg, args.replace, &progress)
                 .await?
         }
-        (None, None) => anyhow::bail!("give --delta PATH or --iceberg PATH"),
+        (None, None) => anyhow::bail!(
+            "give --delta PATH, --iceberg PATH or --iceberg-catalog URI --iceberg-table NAME"
+        ),
     };
     if args.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&report)?);

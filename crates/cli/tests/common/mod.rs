@@ -355,6 +355,11 @@ print(json.dumps({'version': dt.version(), 'rows': t.num_rows, 'digest': digest,
 
 /// Builds a date-sorted layout of `events` and returns its id.
 pub fn build_sorted_layout(ws: &TempWorkspace) -> String {
+    build_layout(ws, "event_date")
+}
+
+/// Builds a layout of `events` sorted by `sort_by` and returns its id.
+pub fn build_layout(ws: &TempWorkspace, sort_by: &str) -> String {
     let out = run(
         ws,
         &[
@@ -362,7 +367,7 @@ pub fn build_sorted_layout(ws: &TempWorkspace) -> String {
             "--table-name",
             "events",
             "--sort-by",
-            "event_date",
+            sort_by,
         ],
     )
     .success();
