@@ -558,6 +558,19 @@ fn an_iceberg_table_in_a_sql_catalog_is_promoted_by_a_replace_snapshot_and_rolle
         "{files:?}"
     );
 
+    // A writer appending between the build and the next promote keeps its rows.
+    python(
+        &warehouse,
+        r#"
+import os, datetime, pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
+w = os.environ['LAKE']
+t = SqlCatalog('default', uri=f'sqlite:///{w}/catalog.db', warehouse=f'file://{w}').load_table('db.events')
+t.append(pa.table({'id': pa.array([999999], pa.int64()), 'customer_id': pa.array([1], pa.int64()),
+    'event_date': pa.array([datetime.date(2024, 2, 2)]), 'kind': pa.array(['buy'])}))
+"#,
+    );
+
     // Promoting again commits nothing; rollback is another replace back to the first files.
     let out = run(
         &ws,
@@ -567,8 +580,21 @@ fn an_iceberg_table_in_a_sql_catalog_is_promoted_by_a_replace_snapshot_and_rolle
     assert!(out.contains("already active"), "{out}");
     run(&ws, &["rollback", "--table-name", "events"]).success();
     let restored = read();
-    assert_eq!(restored["files"], before["files"]);
-    assert_eq!(restored["digest"], before["digest"]);
+    assert_eq!(restored["rows"], 4001, "the appended row stays");
+    let files: Vec<&str> = restored["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    let original: Vec<&str> = before["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(original.iter().all(|f| files.contains(f)), "{files:?}");
+    assert_eq!(files.len(), original.len() + 1, "{files:?}");
     assert_eq!(restored["order"], serde_json::json!(["event_date:ASC"]));
-    assert_eq!(restored["history"], before["history"].as_u64().unwrap() + 2);
+    assert_eq!(restored["history"], before["history"].as_u64().unwrap() + 3);
 }
