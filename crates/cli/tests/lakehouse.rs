@@ -488,6 +488,17 @@ fn a_partitioned_iceberg_table_is_refused() {
     .user_error("not an Iceberg table");
 }
 
+/// The snapshot of `main` and of the branch `BRANCH` of `db.events`, as pyiceberg reads them.
+const ICEBERG_REFS: &str = r#"
+import os, json
+from pyiceberg.catalog.sql import SqlCatalog
+w = os.environ['LAKE']
+t = SqlCatalog('default', uri=f'sqlite:///{w}/catalog.db', warehouse=f'file://{w}').load_table('db.events')
+refs = t.metadata.refs
+print(json.dumps({'main': refs['main'].snapshot_id,
+                  'branch': refs['BRANCH'].snapshot_id if 'BRANCH' in refs else None}))
+"#;
+
 /// What pyiceberg reads of `db.events` in the SQL catalog under `LAKE`.
 const ICEBERG_READ_BACK: &str = r#"
 import os, json, hashlib
@@ -531,12 +542,55 @@ fn an_iceberg_table_in_a_sql_catalog_is_promoted_by_a_replace_snapshot_and_rolle
     );
 
     let layout = common::build_layout(&ws, "customer_id");
+    // The canary's candidate is a snapshot on the branch dbopt/<layout>; main does not move.
+    for day in ["2024-01-05", "2024-02-10"] {
+        let sql = format!(
+            "SELECT count(*) FROM events WHERE customer_id = 7 AND event_date >= DATE '{day}'"
+        );
+        run(&ws, &["query", "--table-name", "events", &sql]).success();
+    }
     let out = run(
         &ws,
-        &["promote", "--table-name", "events", "--layout", &layout],
+        &["canary", "--table-name", "events", "--layout", &layout],
     )
     .success();
-    assert!(out.contains("(Iceberg snapshot "), "{out}");
+    assert!(
+        out.contains(&format!("Iceberg branch dbopt/{layout} at snapshot ")),
+        "{out}"
+    );
+    let branch = python(
+        &warehouse,
+        &ICEBERG_REFS.replace("BRANCH", &format!("dbopt/{layout}")),
+    );
+    assert_eq!(
+        branch["main"], before["snapshot"],
+        "main unchanged by the canary"
+    );
+    let staged = branch["branch"].clone();
+    assert!(staged.is_i64(), "{branch}");
+
+    let out = run(
+        &ws,
+        &[
+            "promote",
+            "--table-name",
+            "events",
+            "--layout",
+            &layout,
+            "--force",
+        ],
+    )
+    .success();
+    assert!(
+        out.contains(&format!("(Iceberg snapshot {staged})")),
+        "fast-forwarded: {out}"
+    );
+    let refs = python(
+        &warehouse,
+        &ICEBERG_REFS.replace("BRANCH", &format!("dbopt/{layout}")),
+    );
+    assert_eq!(refs["main"], staged);
+    assert!(refs["branch"].is_null(), "the branch is gone: {refs}");
     let promoted = read();
     assert_ne!(promoted["snapshot"], before["snapshot"]);
     assert_eq!(promoted["operation"], "Operation.REPLACE", "{promoted}");

@@ -37,6 +37,9 @@ pub struct CanaryReport {
     pub proposal_id: Option<i64>,
     /// Shapes whose baseline run failed (not counted: the query itself is broken).
     pub skipped: Vec<String>,
+    /// For an Iceberg table: the branch holding the candidate's snapshot (dropped on reject,
+    /// fast-forwarded to by promote).
+    pub lake_branch: Option<String>,
 }
 
 /// A logged query shape to replay: its fingerprint, cluster, frequency and latest SQL.
@@ -71,6 +74,9 @@ impl Workspace {
                 layout: layout.to_string(),
             });
         }
+        // An Iceberg table's candidate is first a snapshot on its own branch (Delta has no
+        // branches: the canary reads the staged files directly).
+        let lake_branch = self.stage_lake_branch(table, &baseline, layout)?;
         let predicted = crate::route::predicted_improvements(self, table, layout)?;
         let replay = self.hottest_shapes(table, shapes, &predicted)?;
         let base_session = self.query_session(table, Some(&baseline)).await?;
@@ -100,6 +106,9 @@ impl Workspace {
             detail_json: serde_json::to_string(&queries).unwrap_or_default(),
         })?;
         let proposal_id = self.store_measured(table, layout, &queries, &predicted)?;
+        if verdict == Verdict::Reject && lake_branch.is_some() {
+            self.drop_lake_branch(table, layout)?;
+        }
         Ok(CanaryReport {
             id,
             table: table.to_string(),
@@ -111,6 +120,7 @@ impl Workspace {
             reason,
             proposal_id,
             skipped,
+            lake_branch,
         })
     }
 

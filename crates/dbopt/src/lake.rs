@@ -428,61 +428,147 @@ impl Workspace {
         Ok(placed)
     }
 
-    /// Publishes `to` in place of `from` as a replace snapshot of an Iceberg table, through
-    /// its SQL catalog's compare-and-swap (re-planned when another writer commits first).
+    /// Publishes `to` in place of `from` on an Iceberg table's `main`: a fast-forward to the
+    /// canary's branch when it was made from `main`'s current snapshot, else a replace
+    /// snapshot. Committed through the SQL catalog's compare-and-swap.
     fn publish_to_iceberg(
         &self,
         lake: &LakeSource,
         from: &LayoutId,
         to: &LayoutId,
     ) -> Result<LakeCommit, DbError> {
+        let (snapshot_id, committed_now) = self
+            .commit_iceberg(
+                lake,
+                &IcebergChange::Replace {
+                    from,
+                    to,
+                    branch: false,
+                },
+            )?
+            .expect("a replace always names a snapshot");
+        Ok(LakeCommit {
+            format: LakeFormat::Iceberg,
+            version: snapshot_id as u64,
+            committed_now,
+        })
+    }
+
+    /// For a table registered through an Iceberg catalog, commits `layout` as a replace
+    /// snapshot on the branch `dbopt/<layout>` (made from `main`, which does not move), for
+    /// the canary; None for any other table.
+    pub(crate) fn stage_lake_branch(
+        &self,
+        table: &TableName,
+        from: &LayoutId,
+        layout: &LayoutId,
+    ) -> Result<Option<String>, DbError> {
+        let Some(lake) = self.iceberg_catalog_table(table)? else {
+            return Ok(None);
+        };
+        let change = IcebergChange::Replace {
+            from,
+            to: layout,
+            branch: true,
+        };
+        Ok(self
+            .commit_iceberg(&lake, &change)?
+            .map(|(id, _)| format!("{} at snapshot {id}", branch_name(layout))))
+    }
+
+    /// Drops the canary branch of `layout` (a rejected candidate), if there is one.
+    pub(crate) fn drop_lake_branch(
+        &self,
+        table: &TableName,
+        layout: &LayoutId,
+    ) -> Result<(), DbError> {
+        if let Some(lake) = self.iceberg_catalog_table(table)? {
+            self.commit_iceberg(&lake, &IcebergChange::DropBranch(layout))?;
+        }
+        Ok(())
+    }
+
+    /// The lake row of `table` when it is an Iceberg table registered through its catalog.
+    fn iceberg_catalog_table(&self, table: &TableName) -> Result<Option<LakeSource>, DbError> {
+        Ok(self.catalog().lake_source(table)?.filter(|l| {
+            l.format == LakeFormat::Iceberg && IcebergSqlTable::from_location(&l.location).is_ok()
+        }))
+    }
+
+    /// Writes the metadata of `change` on top of the table's current metadata and publishes
+    /// it by the catalog's compare-and-swap, planning again when another writer committed
+    /// first. Returns the snapshot the change made current or branched (and whether it was
+    /// committed now), or None when there was nothing to do.
+    fn commit_iceberg(
+        &self,
+        lake: &LakeSource,
+        change: &IcebergChange<'_>,
+    ) -> Result<Option<(i64, bool)>, DbError> {
         let catalog = IcebergSqlTable::from_location(&lake.location).map_err(|_| {
             DbError::BadArgument(format!(
                 "table '{}' was registered from an Iceberg metadata file, not through its catalog: dbopt publishes to Iceberg only by the catalog's commit; register it with --iceberg-catalog URI --iceberg-table NAMESPACE.TABLE",
                 lake.table
             ))
         })?;
-        let sort_order = self.layout_manifest(&lake.table, to)?.spec.sort_by;
         for _ in 0..COMMIT_ATTEMPTS {
             let current_uri = catalog.current_metadata()?;
             let current =
                 PathBuf::from(current_uri.strip_prefix("file://").unwrap_or(&current_uri));
-            let data_dir = iceberg::data_dir(&current)?;
-            let remove = self.iceberg_paths(lake, from, &data_dir)?;
-            let add = self.iceberg_files(lake, to, &data_dir)?;
-            let change = IcebergReplace {
-                remove: &remove,
-                add: &add,
-                sort_order: &sort_order,
-                layout_id: to.as_str(),
-                schema_json: &lake.schema_string,
-                now_ms: self.clock().now_ms(),
-            };
-            match iceberg::write_replace(&current, &change)? {
-                ReplaceOutcome::AlreadyCommitted(id) => {
-                    return Ok(LakeCommit {
-                        format: LakeFormat::Iceberg,
-                        version: id as u64,
-                        committed_now: false,
-                    });
+            let now_ms = self.clock().now_ms();
+            let written = match change {
+                IcebergChange::Replace { from, to, branch } => {
+                    let sort_order = self.layout_manifest(&lake.table, to)?.spec.sort_by;
+                    let name = branch_name(to);
+                    let forwarded = if *branch {
+                        None
+                    } else {
+                        iceberg::fast_forward(&current, &name, &sort_order, now_ms)?
+                    };
+                    match forwarded {
+                        Some(outcome) => outcome,
+                        None => {
+                            let data_dir = iceberg::data_dir(&current)?;
+                            let remove = self.iceberg_paths(lake, from, &data_dir)?;
+                            let add = self.iceberg_files(lake, to, &data_dir)?;
+                            iceberg::write_replace(
+                                &current,
+                                &IcebergReplace {
+                                    remove: &remove,
+                                    add: &add,
+                                    sort_order: &sort_order,
+                                    layout_id: to.as_str(),
+                                    schema_json: &lake.schema_string,
+                                    now_ms,
+                                    branch: branch.then_some(name.as_str()),
+                                },
+                            )?
+                        }
+                    }
                 }
+                IcebergChange::DropBranch(layout) => {
+                    match iceberg::drop_branch(&current, &branch_name(layout), now_ms)? {
+                        Some(file) => ReplaceOutcome::Written {
+                            metadata_file: file,
+                            snapshot_id: -1,
+                        },
+                        None => return Ok(None),
+                    }
+                }
+            };
+            let (metadata_file, snapshot_id) = match written {
+                ReplaceOutcome::AlreadyCommitted(id) => return Ok(Some((id, false))),
                 ReplaceOutcome::Written {
                     metadata_file,
                     snapshot_id,
-                } => {
-                    fail_point("lake.before_commit")?;
-                    if catalog.swap_metadata(&current_uri, &iceberg::file_uri(&metadata_file))? {
-                        fail_point("lake.committed")?;
-                        return Ok(LakeCommit {
-                            format: LakeFormat::Iceberg,
-                            version: snapshot_id as u64,
-                            committed_now: true,
-                        });
-                    }
-                    // Another writer committed first: what was written is an orphan the
-                    // table's own maintenance removes; plan again on the new metadata.
-                }
+                } => (metadata_file, snapshot_id),
+            };
+            fail_point("lake.before_commit")?;
+            if catalog.swap_metadata(&current_uri, &iceberg::file_uri(&metadata_file))? {
+                fail_point("lake.committed")?;
+                return Ok(Some((snapshot_id, true)));
             }
+            // Another writer committed first: what was written is an orphan the table's own
+            // maintenance removes; plan again on the new metadata.
         }
         Err(DbError::BadArgument(format!(
             "Iceberg table '{}' kept changing: {COMMIT_ATTEMPTS} commits lost the race to other writers; try again when it is quieter",
@@ -554,6 +640,23 @@ impl Workspace {
             })
             .collect()
     }
+}
+
+/// What an Iceberg commit does to the table's metadata.
+enum IcebergChange<'a> {
+    /// `to`'s files in place of `from`'s: on `main`, or on the canary branch of `to`.
+    Replace {
+        from: &'a LayoutId,
+        to: &'a LayoutId,
+        branch: bool,
+    },
+    /// Drop the canary branch of a layout.
+    DropBranch(&'a LayoutId),
+}
+
+/// The canary branch of a layout: `dbopt/<layout>`.
+fn branch_name(layout: &LayoutId) -> String {
+    format!("dbopt/{layout}")
 }
 
 /// How many times an Iceberg commit is re-planned after losing the catalog's race.

@@ -134,6 +134,9 @@ pub struct IcebergReplace<'a> {
     pub schema_json: &'a str,
     /// Commit time, ms since the Unix epoch.
     pub now_ms: i64,
+    /// Commit to this branch (created from `main`'s current snapshot) instead of `main`: the
+    /// canary's snapshot, which promote fast-forwards `main` to.
+    pub branch: Option<&'a str>,
 }
 
 /// The outcome of [`write_replace`].
@@ -198,6 +201,12 @@ pub fn write_replace(
         ));
     }
     let snapshot = snapshot_of(&meta, current_id, metadata_file)?.clone();
+    if let Some(branch) = change.branch
+        && let Some(id) = branch_snapshot(&meta, branch)
+        && snapshot_of(&meta, id, metadata_file)?["parent-snapshot-id"].as_i64() == Some(current_id)
+    {
+        return Ok(ReplaceOutcome::AlreadyCommitted(id));
+    }
     let plan = plan_manifests(&snapshot, change, metadata_file)?;
     let added: HashSet<String> = change.add.iter().map(|f| file_uri(&f.local)).collect();
     if !added.is_empty()
@@ -235,7 +244,6 @@ pub fn write_replace(
         "summary": summary(&plan, change, &snapshot),
         "schema-id": schema["schema-id"].as_i64().unwrap_or(0),
     });
-    let next = next_metadata_file(metadata_file, &metadata_dir);
     advance_metadata(
         &mut meta,
         metadata_file,
@@ -245,9 +253,7 @@ pub fn write_replace(
         change,
         &schema,
     )?;
-    let text = serde_json::to_string_pretty(&meta)
-        .map_err(|e| bad(metadata_file, &format!("cannot be written back ({e})")))?;
-    write_new_file(&next, text.as_bytes())?;
+    let next = write_next_metadata(&meta, metadata_file)?;
     Ok(ReplaceOutcome::Written {
         metadata_file: next,
         snapshot_id,
@@ -510,28 +516,19 @@ fn advance_metadata(
     change: &IcebergReplace<'_>,
     schema: &Value,
 ) -> Result<(), EngineError> {
-    let previous_updated = meta["last-updated-ms"].clone();
-    let obj = meta
-        .as_object_mut()
-        .ok_or_else(|| bad(metadata_file, "is not a JSON object"))?;
+    let obj = next_version(meta, metadata_file, change.now_ms)?;
     push(obj, "snapshots", snapshot);
-    push(
-        obj,
-        "snapshot-log",
-        serde_json::json!({"snapshot-id": snapshot_id, "timestamp-ms": change.now_ms}),
-    );
-    push(
-        obj,
-        "metadata-log",
-        serde_json::json!({"metadata-file": file_uri(metadata_file), "timestamp-ms": previous_updated}),
-    );
-    obj.insert("current-snapshot-id".into(), Value::from(snapshot_id));
     obj.insert("last-sequence-number".into(), Value::from(sequence));
-    obj.insert("last-updated-ms".into(), Value::from(change.now_ms));
-    let refs = obj.entry("refs").or_insert_with(|| serde_json::json!({}));
-    refs["main"] = serde_json::json!({"snapshot-id": snapshot_id, "type": "branch"});
-    if !change.sort_order.is_empty() {
-        set_sort_order(obj, change.sort_order, schema, metadata_file)?;
+    match change.branch {
+        Some(branch) => set_ref(obj, branch, snapshot_id),
+        None => make_current(
+            obj,
+            snapshot_id,
+            change.now_ms,
+            change.sort_order,
+            schema,
+            metadata_file,
+        )?,
     }
     // dbopt's Parquet files carry no Iceberg field ids: readers resolve their columns by name
     // through the table's default name mapping, as for files brought in by `add_files`.
@@ -583,6 +580,116 @@ fn nested_of(ty: &Value) -> Value {
         Some("struct") => name_mapping(&ty["fields"]),
         _ => Value::Array(Vec::new()),
     }
+}
+
+/// Starts the next metadata version: logs the current file in `metadata-log`, stamps the time.
+fn next_version<'m>(
+    meta: &'m mut Value,
+    metadata_file: &Path,
+    now_ms: i64,
+) -> Result<&'m mut serde_json::Map<String, Value>, EngineError> {
+    let previous_updated = meta["last-updated-ms"].clone();
+    let obj = meta
+        .as_object_mut()
+        .ok_or_else(|| bad(metadata_file, "is not a JSON object"))?;
+    push(
+        obj,
+        "metadata-log",
+        serde_json::json!({"metadata-file": file_uri(metadata_file), "timestamp-ms": previous_updated}),
+    );
+    obj.insert("last-updated-ms".into(), Value::from(now_ms));
+    Ok(obj)
+}
+
+/// Makes `snapshot_id` the current snapshot of `main`, with `sort_order` as the default order.
+fn make_current(
+    obj: &mut serde_json::Map<String, Value>,
+    snapshot_id: i64,
+    now_ms: i64,
+    sort_order: &[SortKey],
+    schema: &Value,
+    metadata_file: &Path,
+) -> Result<(), EngineError> {
+    push(
+        obj,
+        "snapshot-log",
+        serde_json::json!({"snapshot-id": snapshot_id, "timestamp-ms": now_ms}),
+    );
+    obj.insert("current-snapshot-id".into(), Value::from(snapshot_id));
+    set_ref(obj, "main", snapshot_id);
+    if !sort_order.is_empty() {
+        set_sort_order(obj, sort_order, schema, metadata_file)?;
+    }
+    Ok(())
+}
+
+fn set_ref(obj: &mut serde_json::Map<String, Value>, name: &str, snapshot_id: i64) {
+    let refs = obj.entry("refs").or_insert_with(|| serde_json::json!({}));
+    refs[name] = serde_json::json!({"snapshot-id": snapshot_id, "type": "branch"});
+}
+
+/// The snapshot a branch points to.
+fn branch_snapshot(meta: &Value, branch: &str) -> Option<i64> {
+    meta["refs"][branch]["snapshot-id"].as_i64()
+}
+
+/// Writes the next metadata file with `main` fast-forwarded to `branch` (which is dropped) and
+/// `sort_order` as the default order; None when the branch is missing or was not made from
+/// `main`'s current snapshot (another commit came first), so a replace is needed instead.
+pub fn fast_forward(
+    metadata_file: &Path,
+    branch: &str,
+    sort_order: &[SortKey],
+    now_ms: i64,
+) -> Result<Option<ReplaceOutcome>, EngineError> {
+    let mut meta = read_metadata(metadata_file)?;
+    let Some(id) = branch_snapshot(&meta, branch) else {
+        return Ok(None);
+    };
+    let current = meta["current-snapshot-id"].as_i64();
+    if snapshot_of(&meta, id, metadata_file)?["parent-snapshot-id"].as_i64() != current {
+        return Ok(None);
+    }
+    let schema = current_schema(&meta, metadata_file)?;
+    let obj = next_version(&mut meta, metadata_file, now_ms)?;
+    make_current(obj, id, now_ms, sort_order, &schema, metadata_file)?;
+    if let Some(refs) = obj.get_mut("refs").and_then(Value::as_object_mut) {
+        refs.remove(branch);
+    }
+    let next = write_next_metadata(&meta, metadata_file)?;
+    Ok(Some(ReplaceOutcome::Written {
+        metadata_file: next,
+        snapshot_id: id,
+    }))
+}
+
+/// Writes the next metadata file without `branch`; None when the table has no such branch.
+pub fn drop_branch(
+    metadata_file: &Path,
+    branch: &str,
+    now_ms: i64,
+) -> Result<Option<PathBuf>, EngineError> {
+    let mut meta = read_metadata(metadata_file)?;
+    if branch_snapshot(&meta, branch).is_none() {
+        return Ok(None);
+    }
+    let obj = next_version(&mut meta, metadata_file, now_ms)?;
+    if let Some(refs) = obj.get_mut("refs").and_then(Value::as_object_mut) {
+        refs.remove(branch);
+    }
+    write_next_metadata(&meta, metadata_file).map(Some)
+}
+
+/// Writes `meta` as the metadata file after `current`.
+fn write_next_metadata(meta: &Value, current: &Path) -> Result<PathBuf, EngineError> {
+    let dir = current
+        .parent()
+        .ok_or_else(|| bad(current, "has no directory"))?;
+    let next = next_metadata_file(current, dir);
+    let text = serde_json::to_string_pretty(meta)
+        .map_err(|e| bad(current, &format!("cannot be written back ({e})")))?;
+    write_new_file(&next, text.as_bytes())?;
+    Ok(next)
 }
 
 fn push(obj: &mut serde_json::Map<String, Value>, key: &str, value: Value) {

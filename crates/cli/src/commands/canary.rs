@@ -204,6 +204,14 @@ pub async fn run(ws: Workspace, args: CanaryArgs) -> Result<()> {
         s.candidate_latency_ms
     );
     println!("verdict: {} ({})", report.verdict, report.reason);
+    if let Some(branch) = &report.lake_branch {
+        let fate = if report.verdict == dbopt_catalog::Verdict::Reject {
+            "dropped"
+        } else {
+            "promote fast-forwards main to it"
+        };
+        println!("Iceberg branch {branch}: {fate}");
+    }
     if let Some(id) = report.proposal_id {
         println!("measured figures stored beside proposal {id}");
     }
