@@ -613,17 +613,7 @@ fn an_iceberg_table_in_a_sql_catalog_is_promoted_by_a_replace_snapshot_and_rolle
     );
 
     // A writer appending between the build and the next promote keeps its rows.
-    python(
-        &warehouse,
-        r#"
-import os, datetime, pyarrow as pa
-from pyiceberg.catalog.sql import SqlCatalog
-w = os.environ['LAKE']
-t = SqlCatalog('default', uri=f'sqlite:///{w}/catalog.db', warehouse=f'file://{w}').load_table('db.events')
-t.append(pa.table({'id': pa.array([999999], pa.int64()), 'customer_id': pa.array([1], pa.int64()),
-    'event_date': pa.array([datetime.date(2024, 2, 2)]), 'kind': pa.array(['buy'])}))
-"#,
-    );
+    append_one_iceberg_row(&warehouse);
 
     // Promoting again commits nothing; rollback is another replace back to the first files.
     let out = run(
@@ -651,4 +641,19 @@ t.append(pa.table({'id': pa.array([999999], pa.int64()), 'customer_id': pa.array
     assert_eq!(files.len(), original.len() + 1, "{files:?}");
     assert_eq!(restored["order"], serde_json::json!(["event_date:ASC"]));
     assert_eq!(restored["history"], before["history"].as_u64().unwrap() + 3);
+}
+
+/// Appends one row (id 999999) to `db.events` with pyiceberg, as another writer would.
+fn append_one_iceberg_row(warehouse: &std::path::Path) {
+    python(
+        warehouse,
+        r#"
+import os, datetime, pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
+w = os.environ['LAKE']
+t = SqlCatalog('default', uri=f'sqlite:///{w}/catalog.db', warehouse=f'file://{w}').load_table('db.events')
+t.append(pa.table({'id': pa.array([999999], pa.int64()), 'customer_id': pa.array([1], pa.int64()),
+    'event_date': pa.array([datetime.date(2024, 2, 2)]), 'kind': pa.array(['buy'])}))
+"#,
+    );
 }

@@ -292,9 +292,14 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Seen> {
 
 /// Runs a Python script with `LAKE` set to the table path; returns its stdout as JSON.
 pub fn python(table: &Path, script: &str) -> Value {
+    // Leave without the interpreter's teardown: native threads of DuckDB and delta-rs
+    // occasionally abort there ("terminate called without an active exception") after the
+    // script has done its work.
+    let script =
+        format!("{script}\nimport os as _os, sys as _sys\n_sys.stdout.flush()\n_os._exit(0)\n");
     let out = Command::new("python3")
         .arg("-c")
-        .arg(script)
+        .arg(&script)
         .env("LAKE", table)
         .output()
         .expect("python3 runs");
