@@ -391,17 +391,7 @@ fn crash_in_a_delta_promote() {
     let ws = TempWorkspace::new();
     let delta = common::write_delta_table(&ws);
     let read = || common::python(&delta, common::DELTA_READ_BACK);
-    run(
-        &ws,
-        &[
-            "register-table",
-            "--table-name",
-            "events",
-            "--delta",
-            delta.to_str().unwrap(),
-        ],
-    )
-    .success();
+    common::register_delta(&ws, &delta, &[]);
     let layout = common::build_sorted_layout(&ws);
     let before = read();
     let promote = ["promote", "--table-name", "events", "--layout", &layout];

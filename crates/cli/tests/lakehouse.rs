@@ -33,19 +33,8 @@ fn a_delta_table_is_registered_in_place_promoted_by_a_commit_and_rolled_back() {
     let delta = write_delta_table(&ws);
     let before = python(&delta, READ_BACK);
     assert_eq!(before["version"], 2);
-    let delta_arg = delta.to_str().unwrap();
 
-    let out = run(
-        &ws,
-        &[
-            "register-table",
-            "--table-name",
-            "events",
-            "--delta",
-            delta_arg,
-        ],
-    )
-    .success();
+    let out = common::register_delta(&ws, &delta, &[]);
     assert!(out.contains("at version 2 (3 files"), "{out}");
     // No data copied: the initial layout's files are links to the table's own files.
     let initial = ws
@@ -78,11 +67,7 @@ fn a_delta_table_is_registered_in_place_promoted_by_a_commit_and_rolled_back() {
         after_build["version"], 2,
         "building a layout does not touch the table"
     );
-    let out = run(
-        &ws,
-        &["promote", "--table-name", "events", "--layout", &layout],
-    )
-    .success();
+    let out = promote(&ws, &layout);
     assert!(out.contains("Delta log version 3"), "{out}");
     let promoted = python(&delta, READ_BACK);
     assert_eq!(promoted["version"], 3);
@@ -142,18 +127,7 @@ print(json.dumps([files(datetime.date(2024, 2, 1)), files(datetime.date(2025, 1,
 fn a_concurrent_append_is_kept_and_a_conflicting_rewrite_makes_promote_give_up() {
     let ws = TempWorkspace::new();
     let delta = write_delta_table(&ws);
-    let delta_arg = delta.to_str().unwrap();
-    run(
-        &ws,
-        &[
-            "register-table",
-            "--table-name",
-            "events",
-            "--delta",
-            delta_arg,
-        ],
-    )
-    .success();
+    common::register_delta(&ws, &delta, &[]);
     let layout = build_sorted_layout(&ws);
 
     // Another writer compacts the table (removing the files dbopt would replace) first.
@@ -173,18 +147,7 @@ fn a_concurrent_append_is_kept_and_a_conflicting_rewrite_makes_promote_give_up()
 
     // Registered again, dbopt reads the compacted version; an append between the build and
     // the promote stays in the table beside dbopt's files.
-    run(
-        &ws,
-        &[
-            "register-table",
-            "--table-name",
-            "events",
-            "--delta",
-            delta_arg,
-            "--replace",
-        ],
-    )
-    .success();
+    common::register_delta(&ws, &delta, &["--replace"]);
     let layout = build_sorted_layout(&ws);
     python(
         &delta,
@@ -196,11 +159,7 @@ dl.write_deltalake(os.environ['LAKE'], pa.table({
     'amount': pa.array([1.5])}), mode='append')
 "#,
     );
-    let out = run(
-        &ws,
-        &["promote", "--table-name", "events", "--layout", &layout],
-    )
-    .success();
+    let out = promote(&ws, &layout);
     assert!(out.contains("Delta log version 5"), "{out}");
     let after = python(&delta, READ_BACK);
     assert_eq!(after["rows"], 6001);
@@ -272,17 +231,7 @@ dl.write_deltalake(os.environ['LAKE'], pa.table({'a': [1, 2], 'p': ['x', 'y']}),
     // A hive-partitioned layout cannot be published to a Delta table, nor activated by a
     // migration (only promote commits to the log).
     let delta = write_delta_table(&ws);
-    run(
-        &ws,
-        &[
-            "register-table",
-            "--table-name",
-            "events",
-            "--delta",
-            delta.to_str().unwrap(),
-        ],
-    )
-    .success();
+    common::register_delta(&ws, &delta, &[]);
     run(
         &ws,
         &[
@@ -373,13 +322,7 @@ random.seed(9)
 w = os.environ['LAKE']
 cat = SqlCatalog('default', uri=f'sqlite:///{w}/catalog.db', warehouse=f'file://{w}')
 cat.create_namespace('db')
-def batch(lo, n):
-    return pa.table({
-        'id': pa.array(range(lo, lo + n), pa.int64()),
-        'customer_id': pa.array([random.randrange(300) for _ in range(n)], pa.int64()),
-        'event_date': pa.array([datetime.date(2024, 1, 1) + datetime.timedelta(days=random.randrange(90)) for _ in range(n)]),
-        'kind': pa.array([random.choice(['view', 'click', 'buy']) for _ in range(n)]),
-    })
+EVENTS_BATCH
 first = batch(0, 2000)
 if PARTITIONED:
     from pyiceberg.partitioning import PartitionSpec, PartitionField
@@ -397,7 +340,8 @@ t = cat.load_table('db.events')
 print(json.dumps({'snapshot': t.current_snapshot().snapshot_id, 'rows': t.scan().to_arrow().num_rows,
                   'location': t.location()}))
 "#
-    .replace("PARTITIONED", if partitioned { "True" } else { "False" });
+    .replace("PARTITIONED", if partitioned { "True" } else { "False" })
+    .replace("EVENTS_BATCH", &common::events_batch_py(false));
     let out = python(&warehouse, &script);
     assert_eq!(out["rows"], 4000);
     let location = out["location"].as_str().unwrap();
@@ -558,10 +502,13 @@ fn an_iceberg_table_in_a_sql_catalog_is_promoted_by_a_replace_snapshot_and_rolle
         out.contains(&format!("Iceberg branch dbopt/{layout} at snapshot ")),
         "{out}"
     );
-    let branch = python(
-        &warehouse,
-        &ICEBERG_REFS.replace("BRANCH", &format!("dbopt/{layout}")),
-    );
+    let refs = || {
+        python(
+            &warehouse,
+            &ICEBERG_REFS.replace("BRANCH", &format!("dbopt/{layout}")),
+        )
+    };
+    let branch = refs();
     assert_eq!(
         branch["main"], before["snapshot"],
         "main unchanged by the canary"
@@ -585,12 +532,9 @@ fn an_iceberg_table_in_a_sql_catalog_is_promoted_by_a_replace_snapshot_and_rolle
         out.contains(&format!("(Iceberg snapshot {staged})")),
         "fast-forwarded: {out}"
     );
-    let refs = python(
-        &warehouse,
-        &ICEBERG_REFS.replace("BRANCH", &format!("dbopt/{layout}")),
-    );
-    assert_eq!(refs["main"], staged);
-    assert!(refs["branch"].is_null(), "the branch is gone: {refs}");
+    let after = refs();
+    assert_eq!(after["main"], staged);
+    assert!(after["branch"].is_null(), "the branch is gone: {after}");
     let promoted = read();
     assert_ne!(promoted["snapshot"], before["snapshot"]);
     assert_eq!(promoted["operation"], "Operation.REPLACE", "{promoted}");
@@ -616,11 +560,7 @@ fn an_iceberg_table_in_a_sql_catalog_is_promoted_by_a_replace_snapshot_and_rolle
     append_one_iceberg_row(&warehouse);
 
     // Promoting again commits nothing; rollback is another replace back to the first files.
-    let out = run(
-        &ws,
-        &["promote", "--table-name", "events", "--layout", &layout],
-    )
-    .success();
+    let out = promote(&ws, &layout);
     assert!(out.contains("already active"), "{out}");
     run(&ws, &["rollback", "--table-name", "events"]).success();
     let restored = read();
@@ -656,4 +596,13 @@ t.append(pa.table({'id': pa.array([999999], pa.int64()), 'customer_id': pa.array
     'event_date': pa.array([datetime.date(2024, 2, 2)]), 'kind': pa.array(['buy'])}))
 "#,
     );
+}
+
+/// Promotes `layout` of `events`; returns stdout.
+fn promote(ws: &TempWorkspace, layout: &str) -> String {
+    run(
+        ws,
+        &["promote", "--table-name", "events", "--layout", layout],
+    )
+    .success()
 }

@@ -314,7 +314,7 @@ impl Workspace {
             return self.publish_to_iceberg(&lake, from, to).map(Some);
         }
         let root = PathBuf::from(&lake.location);
-        let remove = self.lake_paths(&lake, from)?;
+        let remove = self.lake_paths(&lake, from, |name| name)?;
         let add_paths = self.place_in_lake(&lake, to)?;
         let mut add = Vec::with_capacity(add_paths.len());
         for path in &add_paths {
@@ -363,8 +363,14 @@ impl Workspace {
         Ok(())
     }
 
-    /// The log paths of `layout`'s files in the lake table.
-    fn lake_paths(&self, lake: &LakeSource, layout: &LayoutId) -> Result<Vec<String>, DbError> {
+    /// The paths of `layout`'s files as the lake table's metadata names them: the initial
+    /// layout's as registered, another layout's by `path_of` its file name in the table.
+    fn lake_paths(
+        &self,
+        lake: &LakeSource,
+        layout: &LayoutId,
+        path_of: impl Fn(String) -> String,
+    ) -> Result<Vec<String>, DbError> {
         if *layout == LayoutId::initial() {
             return Ok(lake.initial_files.clone());
         }
@@ -372,7 +378,7 @@ impl Workspace {
         Ok(manifest
             .files
             .iter()
-            .map(|f| lake_file_name(layout, &f.path))
+            .map(|f| path_of(lake_file_name(layout, &f.path)))
             .collect())
     }
 
@@ -380,7 +386,7 @@ impl Workspace {
     /// unless they are there, and returns their log paths.
     fn place_in_lake(&self, lake: &LakeSource, layout: &LayoutId) -> Result<Vec<String>, DbError> {
         let root = PathBuf::from(&lake.location);
-        let paths = self.lake_paths(lake, layout)?;
+        let paths = self.lake_paths(lake, layout, |name| name)?;
         if *layout == LayoutId::initial() {
             if let Some(gone) = paths
                 .iter()
@@ -528,7 +534,9 @@ impl Workspace {
                         Some(outcome) => outcome,
                         None => {
                             let data_dir = iceberg::data_dir(&current)?;
-                            let remove = self.iceberg_paths(lake, from, &data_dir)?;
+                            let remove = self.lake_paths(lake, from, |name| {
+                                iceberg::file_uri(&data_dir.join(name))
+                            })?;
                             let add = self.iceberg_files(lake, to, &data_dir)?;
                             iceberg::write_replace(
                                 &current,
@@ -574,24 +582,6 @@ impl Workspace {
             "Iceberg table '{}' kept changing: {COMMIT_ATTEMPTS} commits lost the race to other writers; try again when it is quieter",
             lake.table
         )))
-    }
-
-    /// The manifest paths of `layout`'s files in an Iceberg table.
-    fn iceberg_paths(
-        &self,
-        lake: &LakeSource,
-        layout: &LayoutId,
-        data_dir: &Path,
-    ) -> Result<Vec<String>, DbError> {
-        if *layout == LayoutId::initial() {
-            return Ok(lake.initial_files.clone());
-        }
-        let manifest = self.layout_manifest(&lake.table, layout)?;
-        Ok(manifest
-            .files
-            .iter()
-            .map(|f| iceberg::file_uri(&data_dir.join(lake_file_name(layout, &f.path))))
-            .collect())
     }
 
     /// `layout`'s files as an Iceberg replace adds them, placed in the table's data directory

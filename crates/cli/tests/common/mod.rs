@@ -318,24 +318,18 @@ pub fn write_delta_table(ws: &TempWorkspace) -> PathBuf {
     let path = ws.root().join("lake").join("events");
     python(
         &path,
-        r#"
+        &r#"
 import os, datetime, random
 import pyarrow as pa, deltalake as dl
 random.seed(5)
-def batch(lo, n):
-    return pa.table({
-        'id': pa.array(range(lo, lo + n), pa.int64()),
-        'customer_id': pa.array([random.randrange(300) for _ in range(n)], pa.int64()),
-        'event_date': pa.array([datetime.date(2024, 1, 1) + datetime.timedelta(days=random.randrange(90)) for _ in range(n)]),
-        'kind': pa.array([random.choice(['view', 'click', 'buy']) for _ in range(n)]),
-        'amount': pa.array([random.randrange(10000) / 100 for _ in range(n)]),
-    })
+EVENTS_BATCH
 p = os.environ['LAKE']
 dl.write_deltalake(p, batch(0, 2000))
 dl.write_deltalake(p, batch(2000, 2000), mode='append')
 dl.DeltaTable(p).create_checkpoint()
 dl.write_deltalake(p, batch(4000, 2000), mode='append')
-"#,
+"#
+        .replace("EVENTS_BATCH", &events_batch_py(true)),
     );
     path
 }
@@ -379,4 +373,36 @@ pub fn build_layout(ws: &TempWorkspace, sort_by: &str) -> String {
     let layout = target_of(&out);
     run(ws, &["migration-worker", "--once"]).success();
     layout
+}
+
+/// Registers the Delta table at `path` as `events` (`extra` flags appended); returns stdout.
+pub fn register_delta(ws: &TempWorkspace, path: &Path, extra: &[&str]) -> String {
+    let args = [
+        "register-table",
+        "--table-name",
+        "events",
+        "--delta",
+        path.to_str().unwrap(),
+    ];
+    run(ws, &[&args[..], extra].concat()).success()
+}
+
+/// A Python function `batch(lo, n)` making `n` events (ids from `lo`) as a pyarrow table, with
+/// an `amount` column when `amount`; it draws from `random`, which the script seeds.
+pub fn events_batch_py(amount: bool) -> String {
+    let amount = if amount {
+        "\n        'amount': pa.array([random.randrange(10000) / 100 for _ in range(n)]),"
+    } else {
+        ""
+    };
+    format!(
+        "def batch(lo, n):
+    return pa.table({{
+        'id': pa.array(range(lo, lo + n), pa.int64()),
+        'customer_id': pa.array([random.randrange(300) for _ in range(n)], pa.int64()),
+        'event_date': pa.array([datetime.date(2024, 1, 1) + datetime.timedelta(days=random.randrange(90)) for _ in range(n)]),
+        'kind': pa.array([random.choice(['view', 'click', 'buy']) for _ in range(n)]),{amount}
+    }})
+"
+    )
 }
