@@ -455,8 +455,11 @@ digest = hashlib.sha256(json.dumps(rows, default=str).encode()).hexdigest()
 files = sorted(os.path.basename(f.file.file_path) for f in t.scan().plan_files())
 snap = t.current_snapshot()
 order = [t.schema().find_column_name(f.source_id) + ':' + str(f.direction) for f in t.sort_order().fields]
+pruned = [len(list(t.scan(row_filter=f).plan_files()))
+          for f in ["event_date >= '2024-02-01'", "event_date >= '2025-01-01'", "customer_id > 1000"]]
 print(json.dumps({'snapshot': snap.snapshot_id, 'operation': str(snap.summary.operation), 'rows': len(rows),
-                  'digest': digest, 'files': files, 'order': order, 'history': len(t.history())}))
+                  'digest': digest, 'files': files, 'order': order, 'history': len(t.history()),
+                  'pruned': pruned}))
 "#;
 
 #[test]
@@ -543,6 +546,11 @@ fn an_iceberg_table_in_a_sql_catalog_is_promoted_by_a_replace_snapshot_and_rolle
         "identical rows after the commit"
     );
     assert_eq!(promoted["order"], serde_json::json!(["customer_id:ASC"]));
+    assert_eq!(
+        promoted["pruned"],
+        serde_json::json!([promoted["files"].as_array().unwrap().len(), 0, 0]),
+        "pyiceberg skips dbopt's files by their manifest bounds"
+    );
     let files: Vec<&str> = promoted["files"]
         .as_array()
         .unwrap()

@@ -19,14 +19,14 @@
 //!
 //! The file statistics written with each added file (`numRecords`, `nullCount`, and
 //! `minValues`/`maxValues` for integer, date and string columns with exact Parquet
-//! statistics) come from the file's own footer, so Delta readers skip files with them.
+//! statistics, see `file_bounds`) come from the file's own footer, so Delta readers skip
+//! files with them.
 
 use crate::EngineError;
+use crate::file_bounds::{Bound, file_bounds};
 use crate::footer::open_footer;
 use arrow::json::LineDelimitedWriter;
 use parquet::arrow::ProjectionMask;
-use parquet::basic::{ConvertedType, LogicalType};
-use parquet::file::statistics::Statistics;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -731,114 +731,41 @@ fn read_checkpoint(path: &Path) -> Result<Vec<Action>, EngineError> {
 
 /// Delta `stats` for the Parquet file at `path`, from its footer.
 fn file_stats(path: &Path) -> Result<String, EngineError> {
-    let builder = open_footer(path)?;
-    let meta = builder.metadata();
-    let mut stats = Map::new();
-    stats.insert("numRecords".into(), json!(meta.file_metadata().num_rows()));
+    let file = file_bounds(path)?;
     let mut min_values = Map::new();
     let mut max_values = Map::new();
     let mut null_count = Map::new();
-    let schema = meta.file_metadata().schema_descr();
-    for col in 0..schema.num_columns() {
-        let descr = schema.column(col);
-        if descr.path().parts().len() != 1 {
-            continue; // nested: no statistics
+    for column in file.columns {
+        if let Some(nulls) = column.null_count {
+            null_count.insert(column.name.clone(), json!(nulls));
         }
-        let name = descr.name().to_string();
-        let chunks: Vec<Option<&Statistics>> = meta
-            .row_groups()
-            .iter()
-            .map(|rg| rg.column(col).statistics())
-            .collect();
-        if let Some(nulls) = chunks
-            .iter()
-            .map(|s| s.and_then(Statistics::null_count_opt))
-            .sum::<Option<u64>>()
+        if let Some((min, max)) = column.bounds
+            && let (Some(min), Some(max)) = (delta_value(&min), delta_value(&max))
         {
-            null_count.insert(name.clone(), json!(nulls));
-        }
-        if let Some((min, max)) = min_max(&chunks, descr.logical_type_ref(), descr.converted_type())
-        {
-            min_values.insert(name.clone(), min);
-            max_values.insert(name, max);
+            min_values.insert(column.name.clone(), min);
+            max_values.insert(column.name, max);
         }
     }
-    stats.insert("minValues".into(), Value::Object(min_values));
-    stats.insert("maxValues".into(), Value::Object(max_values));
-    stats.insert("nullCount".into(), Value::Object(null_count));
-    Ok(Value::Object(stats).to_string())
+    Ok(json!({
+        "numRecords": file.rows,
+        "minValues": min_values,
+        "maxValues": max_values,
+        "nullCount": null_count,
+    })
+    .to_string())
 }
 
-/// The file-wide minimum and maximum of a column as Delta writes them, for the types whose
-/// Parquet order and Delta's agree exactly (signed integers, dates, exact UTF-8 strings);
-/// None when any row group lacks exact statistics or the type is another one.
-fn min_max(
-    chunks: &[Option<&Statistics>],
-    logical: Option<&LogicalType>,
-    converted: ConvertedType,
-) -> Option<(Value, Value)> {
-    let signed_int = match logical {
-        None => true,
-        Some(LogicalType::Integer(int)) => int.is_signed,
-        Some(_) => false,
-    } && matches!(
-        converted,
-        ConvertedType::NONE
-            | ConvertedType::INT_8
-            | ConvertedType::INT_16
-            | ConvertedType::INT_32
-            | ConvertedType::INT_64
-    );
-    let date = matches!(logical, Some(LogicalType::Date)) || converted == ConvertedType::DATE;
-    let string = matches!(logical, Some(LogicalType::String)) || converted == ConvertedType::UTF8;
-    let mut min: Option<Value> = None;
-    let mut max: Option<Value> = None;
-    let mut keys: Option<(i64, i64)> = None;
-    let mut texts: Option<(Vec<u8>, Vec<u8>)> = None;
-    for chunk in chunks {
-        let chunk = (*chunk)?;
-        if !chunk.min_is_exact() || !chunk.max_is_exact() {
-            return None;
+/// A bound as Delta's statistics write it (dates as `YYYY-MM-DD`).
+fn delta_value(bound: &Bound) -> Option<Value> {
+    Some(match bound {
+        Bound::Int(v) => json!(v),
+        Bound::Date(days) => {
+            let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+            let date = epoch.checked_add_signed(chrono::TimeDelta::try_days(i64::from(*days))?)?;
+            json!(date.format("%Y-%m-%d").to_string())
         }
-        match chunk {
-            Statistics::Int32(s) if signed_int || date => {
-                let (lo, hi) = (i64::from(*s.min_opt()?), i64::from(*s.max_opt()?));
-                keys = Some(keys.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
-            }
-            Statistics::Int64(s) if signed_int => {
-                let (lo, hi) = (*s.min_opt()?, *s.max_opt()?);
-                keys = Some(keys.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
-            }
-            Statistics::ByteArray(s) if string => {
-                let (lo, hi) = (s.min_opt()?.data().to_vec(), s.max_opt()?.data().to_vec());
-                texts = Some(match texts {
-                    None => (lo, hi),
-                    Some((a, b)) => (a.min(lo), b.max(hi)),
-                });
-            }
-            _ => return None,
-        }
-    }
-    if let Some((lo, hi)) = keys {
-        if date {
-            min = Some(json!(date_text(lo)?));
-            max = Some(json!(date_text(hi)?));
-        } else {
-            min = Some(json!(lo));
-            max = Some(json!(hi));
-        }
-    }
-    if let Some((lo, hi)) = texts {
-        min = Some(json!(String::from_utf8(lo).ok()?));
-        max = Some(json!(String::from_utf8(hi).ok()?));
-    }
-    Some((min?, max?))
-}
-
-fn date_text(days: i64) -> Option<String> {
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
-    let date = epoch.checked_add_signed(chrono::TimeDelta::try_days(days)?)?;
-    Some(date.format("%Y-%m-%d").to_string())
+        Bound::Text(t) => json!(t),
+    })
 }
 
 /// Decodes `%XX` escapes (Delta log paths are URIs); a malformed escape is kept as written.

@@ -18,6 +18,7 @@
 
 use crate::EngineError;
 use crate::avro::{read_container, write_container};
+use crate::file_bounds::{Bound, file_bounds};
 use dbopt_core::SortKey;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -226,7 +227,8 @@ pub fn write_replace(
         .parent()
         .ok_or_else(|| bad(metadata_file, "has no directory"))?
         .to_path_buf();
-    let manifest = write_new_manifest(&plan, change, snapshot_id, sequence, &metadata_dir)?;
+    let manifest =
+        write_new_manifest(&plan, change, &schema, snapshot_id, sequence, &metadata_dir)?;
     let list = write_manifest_list(
         &plan,
         manifest,
@@ -367,36 +369,36 @@ fn header_of(file: &crate::avro::AvroFile) -> AvroFormat {
 fn write_new_manifest(
     plan: &ManifestPlan,
     change: &IcebergReplace<'_>,
+    schema: &Value,
     snapshot_id: i64,
     sequence: i64,
     metadata_dir: &Path,
 ) -> Result<Value, EngineError> {
-    let (schema, header) = plan.manifest_format.clone().ok_or_else(|| {
+    let (avro_schema, header) = plan.manifest_format.clone().ok_or_else(|| {
         bad(
             metadata_dir,
             "has no data manifest to take the manifest format from",
         )
     })?;
-    let mut entries: Vec<Value> = change
-        .add
-        .iter()
-        .map(|f| {
-            serde_json::json!({
-                "status": 1,
-                "snapshot_id": snapshot_id,
-                "sequence_number": null,
-                "file_sequence_number": null,
-                "data_file": {
-                    "content": 0,
-                    "file_path": file_uri(&f.local),
-                    "file_format": "PARQUET",
-                    "partition": {},
-                    "record_count": f.record_count,
-                    "file_size_in_bytes": f.size,
-                },
-            })
-        })
-        .collect();
+    let mut entries = Vec::with_capacity(change.add.len() + plan.carried.len());
+    for f in change.add {
+        let mut data_file = serde_json::json!({
+            "content": 0,
+            "file_path": file_uri(&f.local),
+            "file_format": "PARQUET",
+            "partition": {},
+            "record_count": f.record_count,
+            "file_size_in_bytes": f.size,
+        });
+        column_metrics(&f.local, schema, &mut data_file)?;
+        entries.push(serde_json::json!({
+            "status": 1,
+            "snapshot_id": snapshot_id,
+            "sequence_number": null,
+            "file_sequence_number": null,
+            "data_file": data_file,
+        }));
+    }
     let (mut deleted, mut existing, mut deleted_rows, mut existing_rows) = (0, 0, 0, 0);
     let mut min_sequence = sequence;
     for entry in &plan.carried {
@@ -413,7 +415,7 @@ fn write_new_manifest(
         }
         entries.push(entry);
     }
-    let bytes = write_container(&schema, &header, &entries)
+    let bytes = write_container(&avro_schema, &header, &entries)
         .map_err(|e| bad(metadata_dir, &format!("cannot hold the new manifest ({e})")))?;
     let path = metadata_dir.join(format!("{}-m0.avro", new_uuid()));
     write_new_file(&path, &bytes)?;
@@ -435,6 +437,50 @@ fn write_new_manifest(
         "partitions": [],
         "key_metadata": null,
     }))
+}
+
+/// Fills a data file's column metrics from its footer: value and null counts, and lower and
+/// upper bounds in Iceberg's single-value encoding for the columns `file_bounds` gives bounds
+/// for (int, long, date and string columns of the table's schema), keyed by field id.
+fn column_metrics(local: &Path, schema: &Value, data_file: &mut Value) -> Result<(), EngineError> {
+    let file = file_bounds(local)?;
+    let (mut values, mut nulls, mut lower, mut upper) = (vec![], vec![], vec![], vec![]);
+    for column in &file.columns {
+        let Some(field) = schema["fields"].as_array().and_then(|f| {
+            f.iter()
+                .find(|f| f["name"].as_str() == Some(column.name.as_str()))
+        }) else {
+            continue;
+        };
+        let id = field["id"].clone();
+        values.push(serde_json::json!({"key": id, "value": file.rows}));
+        if let Some(n) = column.null_count {
+            nulls.push(serde_json::json!({"key": id, "value": n}));
+        }
+        let ty = field["type"].as_str().unwrap_or_default();
+        if let Some((lo, hi)) = &column.bounds
+            && let (Some(lo), Some(hi)) = (single_value(ty, lo), single_value(ty, hi))
+        {
+            lower.push(serde_json::json!({"key": id, "value": hex::encode(lo)}));
+            upper.push(serde_json::json!({"key": id, "value": hex::encode(hi)}));
+        }
+    }
+    data_file["value_counts"] = Value::Array(values);
+    data_file["null_value_counts"] = Value::Array(nulls);
+    data_file["lower_bounds"] = Value::Array(lower);
+    data_file["upper_bounds"] = Value::Array(upper);
+    Ok(())
+}
+
+/// Iceberg's single-value binary form of a bound of a column of type `ty`, when they match.
+fn single_value(ty: &str, bound: &Bound) -> Option<Vec<u8>> {
+    match (ty, bound) {
+        ("int", Bound::Int(v)) => Some(i32::try_from(*v).ok()?.to_le_bytes().to_vec()),
+        ("long", Bound::Int(v)) => Some(v.to_le_bytes().to_vec()),
+        ("date", Bound::Date(d)) => Some(d.to_le_bytes().to_vec()),
+        ("string", Bound::Text(t)) => Some(t.as_bytes().to_vec()),
+        _ => None,
+    }
 }
 
 /// Writes the manifest list: the new manifest first, then the ones carried over.

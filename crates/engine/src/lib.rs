@@ -15,6 +15,7 @@ pub mod compare;
 pub mod delta;
 pub mod error;
 pub mod execute;
+pub mod file_bounds;
 pub mod footer;
 pub mod foreign_sql;
 pub mod iceberg;
