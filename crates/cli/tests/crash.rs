@@ -416,6 +416,53 @@ fn crash_in_a_delta_promote() {
     assert_eq!(read(), committed, "no second commit");
 }
 
+/// The same for an Iceberg table: killed after the catalog's swap, promoting again finds the
+/// snapshot current and only swaps dbopt's catalog.
+#[test]
+fn crash_in_an_iceberg_promote() {
+    let ws = TempWorkspace::new();
+    common::write_iceberg_table(&ws, false);
+    let warehouse = ws.root().join("warehouse");
+    let read = || common::python(&warehouse, common::ICEBERG_READ_BACK);
+    let uri = format!("sqlite:///{}", warehouse.join("catalog.db").display());
+    let register = [
+        "register-table",
+        "--table-name",
+        "events",
+        "--iceberg-catalog",
+        &uri,
+        "--iceberg-table",
+        "db.events",
+    ];
+    run(&ws, &register).success();
+    let layout = common::build_layout(&ws, "customer_id");
+    let before = read();
+    let promote = ["promote", "--table-name", "events", "--layout", &layout];
+    dies_at(&ws, "lake.before_commit", &promote);
+    assert_eq!(
+        read()["snapshot"],
+        before["snapshot"],
+        "the catalog still points at the old metadata"
+    );
+    dies_at(&ws, "lake.committed", &promote);
+    let committed = read();
+    assert_ne!(committed["snapshot"], before["snapshot"]);
+    assert_eq!(committed["digest"], before["digest"]);
+    assert_eq!(
+        active_layout(&ws),
+        "initial",
+        "dbopt's catalog did not swap yet"
+    );
+    let out = run(&ws, &promote).success();
+    assert!(out.contains("already committed: Iceberg snapshot"), "{out}");
+    assert_eq!(active_layout(&ws), layout);
+    assert_eq!(
+        read()["snapshot"],
+        committed["snapshot"],
+        "no second snapshot"
+    );
+}
+
 /// A writer killed while replacing an experiment run leaves the old run whole: the store
 /// answers the same rows, and the next write clears the orphaned staging and replaces it.
 #[test]

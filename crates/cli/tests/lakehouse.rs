@@ -307,51 +307,10 @@ fn the_commit_is_a_rearrangement_with_statistics(delta: &std::path::Path) {
     assert_eq!(stats["nullCount"]["kind"], 0);
 }
 
-/// Writes an Iceberg table of 4000 events with pyiceberg (a SQL catalog on SQLite, a local
-/// warehouse): two appends, then a declared sort order on `event_date`. With `partitioned`,
-/// the table is partitioned by `kind` instead.
-fn write_iceberg_table(ws: &TempWorkspace, partitioned: bool) -> std::path::PathBuf {
-    let warehouse = ws.root().join("warehouse");
-    std::fs::create_dir_all(&warehouse).unwrap();
-    let script = r#"
-import os, sys, datetime, random, json
-import pyarrow as pa
-from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.transforms import IdentityTransform
-random.seed(9)
-w = os.environ['LAKE']
-cat = SqlCatalog('default', uri=f'sqlite:///{w}/catalog.db', warehouse=f'file://{w}')
-cat.create_namespace('db')
-EVENTS_BATCH
-first = batch(0, 2000)
-if PARTITIONED:
-    from pyiceberg.partitioning import PartitionSpec, PartitionField
-    t = cat.create_table('db.events', schema=first.schema)
-    with t.update_spec() as u:
-        u.add_identity('kind')
-else:
-    t = cat.create_table('db.events', schema=first.schema)
-t.append(first)
-t.append(batch(2000, 2000))
-if not PARTITIONED:
-    with t.update_sort_order() as u:
-        u.asc('event_date', IdentityTransform())
-t = cat.load_table('db.events')
-print(json.dumps({'snapshot': t.current_snapshot().snapshot_id, 'rows': t.scan().to_arrow().num_rows,
-                  'location': t.location()}))
-"#
-    .replace("PARTITIONED", if partitioned { "True" } else { "False" })
-    .replace("EVENTS_BATCH", &common::events_batch_py(false));
-    let out = python(&warehouse, &script);
-    assert_eq!(out["rows"], 4000);
-    let location = out["location"].as_str().unwrap();
-    std::path::PathBuf::from(location.strip_prefix("file://").unwrap_or(location))
-}
-
 #[test]
 fn an_iceberg_table_is_registered_from_its_snapshot_with_its_sort_order() {
     let ws = TempWorkspace::new();
-    let table = write_iceberg_table(&ws, false);
+    let table = common::write_iceberg_table(&ws, false);
     assert!(table.join("metadata").is_dir(), "{}", table.display());
     let out = run(
         &ws,
@@ -407,7 +366,7 @@ fn an_iceberg_table_is_registered_from_its_snapshot_with_its_sort_order() {
 #[test]
 fn a_partitioned_iceberg_table_is_refused() {
     let ws = TempWorkspace::new();
-    let table = write_iceberg_table(&ws, true);
+    let table = common::write_iceberg_table(&ws, true);
     run(
         &ws,
         &[
@@ -443,31 +402,12 @@ print(json.dumps({'main': refs['main'].snapshot_id,
                   'branch': refs['BRANCH'].snapshot_id if 'BRANCH' in refs else None}))
 "#;
 
-/// What pyiceberg reads of `db.events` in the SQL catalog under `LAKE`.
-const ICEBERG_READ_BACK: &str = r#"
-import os, json, hashlib
-from pyiceberg.catalog.sql import SqlCatalog
-w = os.environ['LAKE']
-cat = SqlCatalog('default', uri=f'sqlite:///{w}/catalog.db', warehouse=f'file://{w}')
-t = cat.load_table('db.events')
-rows = sorted(t.scan().to_arrow().to_pylist(), key=lambda r: r['id'])
-digest = hashlib.sha256(json.dumps(rows, default=str).encode()).hexdigest()
-files = sorted(os.path.basename(f.file.file_path) for f in t.scan().plan_files())
-snap = t.current_snapshot()
-order = [t.schema().find_column_name(f.source_id) + ':' + str(f.direction) for f in t.sort_order().fields]
-pruned = [len(list(t.scan(row_filter=f).plan_files()))
-          for f in ["event_date >= '2024-02-01'", "event_date >= '2025-01-01'", "customer_id > 1000"]]
-print(json.dumps({'snapshot': snap.snapshot_id, 'operation': str(snap.summary.operation), 'rows': len(rows),
-                  'digest': digest, 'files': files, 'order': order, 'history': len(t.history()),
-                  'pruned': pruned}))
-"#;
-
 #[test]
 fn an_iceberg_table_in_a_sql_catalog_is_promoted_by_a_replace_snapshot_and_rolled_back() {
     let ws = TempWorkspace::new();
-    write_iceberg_table(&ws, false);
+    common::write_iceberg_table(&ws, false);
     let warehouse = ws.root().join("warehouse");
-    let read = || python(&warehouse, ICEBERG_READ_BACK);
+    let read = || python(&warehouse, common::ICEBERG_READ_BACK);
     let before = read();
     let uri = format!("sqlite:///{}", warehouse.join("catalog.db").display());
     let out = run(

@@ -406,3 +406,63 @@ pub fn events_batch_py(amount: bool) -> String {
 "
     )
 }
+
+/// Writes an Iceberg table of 4000 events with pyiceberg (a SQL catalog on SQLite, a local
+/// warehouse): two appends, then a declared sort order on `event_date`. With `partitioned`,
+/// the table is partitioned by `kind` instead.
+pub fn write_iceberg_table(ws: &TempWorkspace, partitioned: bool) -> std::path::PathBuf {
+    let warehouse = ws.root().join("warehouse");
+    std::fs::create_dir_all(&warehouse).unwrap();
+    let script = r#"
+import os, sys, datetime, random, json
+import pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.transforms import IdentityTransform
+random.seed(9)
+w = os.environ['LAKE']
+cat = SqlCatalog('default', uri=f'sqlite:///{w}/catalog.db', warehouse=f'file://{w}')
+cat.create_namespace('db')
+EVENTS_BATCH
+first = batch(0, 2000)
+if PARTITIONED:
+    from pyiceberg.partitioning import PartitionSpec, PartitionField
+    t = cat.create_table('db.events', schema=first.schema)
+    with t.update_spec() as u:
+        u.add_identity('kind')
+else:
+    t = cat.create_table('db.events', schema=first.schema)
+t.append(first)
+t.append(batch(2000, 2000))
+if not PARTITIONED:
+    with t.update_sort_order() as u:
+        u.asc('event_date', IdentityTransform())
+t = cat.load_table('db.events')
+print(json.dumps({'snapshot': t.current_snapshot().snapshot_id, 'rows': t.scan().to_arrow().num_rows,
+                  'location': t.location()}))
+"#
+    .replace("PARTITIONED", if partitioned { "True" } else { "False" })
+    .replace("EVENTS_BATCH", &events_batch_py(false));
+    let out = python(&warehouse, &script);
+    assert_eq!(out["rows"], 4000);
+    let location = out["location"].as_str().unwrap();
+    std::path::PathBuf::from(location.strip_prefix("file://").unwrap_or(location))
+}
+
+/// What pyiceberg reads of `db.events` in the SQL catalog under `LAKE`.
+pub const ICEBERG_READ_BACK: &str = r#"
+import os, json, hashlib
+from pyiceberg.catalog.sql import SqlCatalog
+w = os.environ['LAKE']
+cat = SqlCatalog('default', uri=f'sqlite:///{w}/catalog.db', warehouse=f'file://{w}')
+t = cat.load_table('db.events')
+rows = sorted(t.scan().to_arrow().to_pylist(), key=lambda r: r['id'])
+digest = hashlib.sha256(json.dumps(rows, default=str).encode()).hexdigest()
+files = sorted(os.path.basename(f.file.file_path) for f in t.scan().plan_files())
+snap = t.current_snapshot()
+order = [t.schema().find_column_name(f.source_id) + ':' + str(f.direction) for f in t.sort_order().fields]
+pruned = [len(list(t.scan(row_filter=f).plan_files()))
+          for f in ["event_date >= '2024-02-01'", "event_date >= '2025-01-01'", "customer_id > 1000"]]
+print(json.dumps({'snapshot': snap.snapshot_id, 'operation': str(snap.summary.operation), 'rows': len(rows),
+                  'digest': digest, 'files': files, 'order': order, 'history': len(t.history()),
+                  'pruned': pruned}))
+"#;
