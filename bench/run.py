@@ -448,7 +448,59 @@ def register_as_delta(db: Dbopt, table: str, workdir: Path) -> dict:
     source = ds.dataset(str(initial_dir), format="parquet")
     write_deltalake(str(delta_dir), source.scanner().to_reader())
     out = db.json("register-table", "--table-name", table, "--delta", str(delta_dir), "--replace", "--format", "json")
-    return {"path": str(delta_dir), "registered_version": out["version"], "files": out["files"], "rows": out["rows"]}
+    return {"format": "delta", "path": str(delta_dir), "registered_version": out["version"], "files": out["files"],
+            "rows": out["rows"]}
+
+
+def register_as_iceberg(db: Dbopt, table: str, workdir: Path) -> dict:
+    """Writes the table's initial rows as an Iceberg table with pyiceberg (a SQL catalog on
+    SQLite, a local warehouse) and registers it through that catalog: every layout dbopt makes
+    active is then a replace snapshot committed by the catalog's compare-and-swap."""
+    import pyarrow.dataset as ds
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    initial_dir = active_layout_dirs(db)[table]
+    warehouse = workdir / f"{table}_iceberg"
+    if warehouse.exists():
+        shutil.rmtree(warehouse)
+    warehouse.mkdir(parents=True)
+    catalog = SqlCatalog("default", uri=f"sqlite:///{warehouse}/catalog.db", warehouse=f"file://{warehouse}")
+    catalog.create_namespace("db")
+    rows = ds.dataset(str(initial_dir), format="parquet").to_table()
+    rows = rows.cast(pa_plain_strings(rows.schema))
+    tbl = catalog.create_table(f"db.{table}", schema=rows.schema)
+    tbl.append(rows)
+    uri = f"sqlite:///{warehouse}/catalog.db"
+    out = db.json("register-table", "--table-name", table, "--iceberg-catalog", uri, "--iceberg-table", f"db.{table}",
+                  "--replace", "--format", "json")
+    return {"format": "iceberg", "path": str(warehouse), "registered_version": out["version"], "files": out["files"],
+            "rows": out["rows"]}
+
+
+def pa_plain_strings(schema):
+    """`schema` with string views as plain strings (pyiceberg writes the plain types)."""
+    import pyarrow as pa
+
+    return pa.schema([f.with_type(pa.string()) if f.type == pa.string_view() else f for f in schema])
+
+
+def iceberg_read_back(db: Dbopt, table: str, lake: dict) -> dict:
+    """What pyiceberg reads of the Iceberg table after the run."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    w = lake["path"]
+    tbl = SqlCatalog("default", uri=f"sqlite:///{w}/catalog.db", warehouse=f"file://{w}").load_table(f"db.{table}")
+    active = db.tables()[table]["active_layout"]
+    files = [os.path.basename(t.file.file_path) for t in tbl.scan().plan_files()]
+    ops = [str(s.summary.operation).split(".")[-1].lower() for s in tbl.snapshots()
+           if s.summary and s.summary.additional_properties.get("dbopt.layout-id")]
+    rows = sum(t.file.record_count for t in tbl.scan().plan_files())
+    if rows != lake["rows"]:
+        raise BenchError(f"the Iceberg table holds {rows} rows after the run, {lake['rows']} were registered")
+    if active != "initial" and not all(f.startswith(f"dbopt-{active}-") for f in files):
+        raise BenchError(f"the Iceberg table's files {files[:3]} are not dbopt's active layout {active}")
+    return {"final_version": tbl.current_snapshot().snapshot_id, "rows": rows, "dbopt_commits": ops,
+            "active_layout": active}
 
 
 def delta_read_back(db: Dbopt, table: str, lake: dict) -> dict:
@@ -507,8 +559,8 @@ def migrate(db: Dbopt, table: str, best: dict | None, report: dict) -> bool:
     if best is None:
         report["migration"] = {"skipped": "no candidate passed min_predicted_reduction: dbopt kept the layout"}
         return False
-    lake = db.tables()[table].get("source", "").startswith("delta ")
-    # A Delta table's layout becomes active by a commit of its log: `promote` after the build.
+    lake = db.tables()[table].get("source", "").startswith(("delta ", "iceberg "))
+    # A lake table's layout becomes active by a commit of the table: `promote` after the build.
     activate = [] if lake else ["--activate"]
     db.run("enqueue-migration", "--table-name", table, "--proposal", str(best["id"]), *activate)
     out, worker_s, peak = db.run("migration-worker", "--once")
@@ -537,9 +589,10 @@ def run_events(args, db: Dbopt, report: dict) -> None:
         "generate", "--table-name", table, "--num-rows", str(args.rows), "--seed", "42", "--order", order,
     )
     report["dataset"] = {"name": "events", "rows": args.rows, "order": order, "generate_seconds": gen_s}
-    if args.source == "delta":
-        report["lake"] = register_as_delta(db, table, db.workdir)
-        report["dataset"]["source"] = "delta"
+    if args.source != "managed":
+        register = register_as_delta if args.source == "delta" else register_as_iceberg
+        report["lake"] = register(db, table, db.workdir)
+        report["dataset"]["source"] = args.source
     train = generated_queries(db, table, args.train, 11, HOLDOUT_TEMPLATES)
     test = generated_queries(db, table, args.test, 22, [])
     report["workload"] = {
@@ -750,7 +803,8 @@ def run_pipeline(
     report["ratios"] = ratios(layouts, report)
     model_check(report)
     if "lake" in report:
-        report["lake"].update(delta_read_back(db, table, report["lake"]))
+        read_back = iceberg_read_back if report["lake"].get("format") == "iceberg" else delta_read_back
+        report["lake"].update(read_back(db, table, report["lake"]))
 
 
 def adapt_twice(args, db: Dbopt, table: str, test: list[dict], layouts: dict, report: dict) -> None:
@@ -1252,6 +1306,14 @@ def lake_lines(report: dict) -> list[str]:
     lake = report.get("lake")
     if not lake:
         return []
+    if lake.get("format") == "iceberg":
+        return [
+            f"Source: an Iceberg table written by pyiceberg (SQL catalog on SQLite), registered through its catalog "
+            f"at snapshot {lake['registered_version']} ({lake['files']} files); dbopt's snapshots: "
+            f"{', '.join(lake.get('dbopt_commits', [])) or 'none'}; read back by pyiceberg at snapshot "
+            f"{lake.get('final_version')}: {lake.get('rows', 0):,} rows, holding dbopt's active layout "
+            f"`{lake.get('active_layout')}`."
+        ]
     return [
         f"Source: a Delta table written by deltalake, registered in place at version {lake['registered_version']} "
         f"({lake['files']} files); dbopt's commits to its log: {', '.join(lake.get('dbopt_commits', [])) or 'none'}; "
@@ -1299,7 +1361,7 @@ def main() -> int:
     p.add_argument("--scale-factor", type=float, default=1.0, help="TPC-H scale factor (default 1)")
     p.add_argument("--rows", type=int, default=10_000_000, help="events rows (default 10M)")
     p.add_argument("--order", default="arrival", choices=["arrival", "shuffled"], help="initial row order")
-    p.add_argument("--source", default="managed", choices=["managed", "delta"], help="events: keep the table in dbopt's data dir (default) or as a Delta table registered in place")
+    p.add_argument("--source", default="managed", choices=["managed", "delta", "iceberg"], help="events: keep the table in dbopt's data dir (default), or as a Delta or Iceberg table registered in place")
     p.add_argument("--train", type=int, default=300, help="training queries")
     p.add_argument("--test", type=int, default=120, help="test queries")
     p.add_argument("--repeats", type=int, default=3, help="runs per test query (first is a warm-up)")
