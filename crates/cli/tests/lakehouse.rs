@@ -554,3 +554,49 @@ fn promote(ws: &TempWorkspace, layout: &str) -> String {
     )
     .success()
 }
+
+/// A lake table keeps its declared partitioning: even where a managed table would get a
+/// hive-partitioned candidate (a 3-value column in every query, tiny partitions allowed),
+/// propose offers none, so autopilot never builds a layout it cannot publish.
+#[test]
+fn proposals_for_a_delta_table_never_repartition_it() {
+    let ws = TempWorkspace::new();
+    let delta = write_delta_table(&ws);
+    common::register_delta(&ws, &delta, &[]);
+    for kind in ["buy", "view", "click", "buy"] {
+        let sql = format!("SELECT count(*) FROM events WHERE kind = '{kind}'");
+        run(&ws, &["query", "--table-name", "events", &sql]).success();
+    }
+    let out = common::cmd(
+        &ws,
+        &[("DBOPT_MIN_PARTITION_ROWS", "1")],
+        &[
+            "propose",
+            "--table-name",
+            "events",
+            "--top",
+            "100",
+            "--format",
+            "json",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let proposals: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let partitioned: Vec<&Value> = proposals["proposals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            p["spec"]["partition_by"]
+                .as_array()
+                .is_some_and(|c| !c.is_empty())
+        })
+        .collect();
+    assert!(partitioned.is_empty(), "{partitioned:?}");
+}

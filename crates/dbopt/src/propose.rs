@@ -135,6 +135,9 @@ impl Workspace {
         let queries: Vec<WhatIfQuery> = by_sql.into_values().collect();
         let geometry = Geometry::as_written(&analysis.stats, &manifest.spec);
         let config = self.config();
+        // A Delta or Iceberg table keeps its declared partitioning (a replace commit cannot
+        // change it): no hive-partitioned candidates, so autopilot never builds one.
+        let lake = self.catalog().lake_source(table)?.is_some();
         let input = ProposeInput {
             current_layout: analysis.layout.clone(),
             current_spec: manifest.spec.clone(),
@@ -144,7 +147,7 @@ impl Workspace {
             queries: &queries,
             sample: &sample,
             thresholds: Thresholds {
-                max_partitions: config.max_partitions(),
+                max_partitions: if lake { 0 } else { config.max_partitions() },
                 min_partition_rows: config.min_partition_rows(),
                 partition_min_query_share: config.partition_min_query_share(),
                 sort_min_query_share: config.sort_min_query_share(),
