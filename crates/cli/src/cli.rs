@@ -92,7 +92,7 @@ pub enum OrderArg {
 pub enum Command {
     /// Register Parquet files written by another tool as a layout of a table.
     AdoptLayout(crate::commands::adopt_layout::AdoptLayoutArgs),
-    /// Register a Delta Lake table where it is, read through its own log (no copy).
+    /// Register a Delta Lake or Iceberg table where it is, read through its own log (no copy).
     RegisterTable(crate::commands::register_table::RegisterTableArgs),
     /// Profile a table's logged workload: column usage, selectivity, clusters, statistics.
     Analyze(crate::commands::analyze::AnalyzeArgs),
