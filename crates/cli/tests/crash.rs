@@ -424,17 +424,7 @@ fn crash_in_an_iceberg_promote() {
     common::write_iceberg_table(&ws, false);
     let warehouse = ws.root().join("warehouse");
     let read = || common::python(&warehouse, common::ICEBERG_READ_BACK);
-    let uri = format!("sqlite:///{}", warehouse.join("catalog.db").display());
-    let register = [
-        "register-table",
-        "--table-name",
-        "events",
-        "--iceberg-catalog",
-        &uri,
-        "--iceberg-table",
-        "db.events",
-    ];
-    run(&ws, &register).success();
+    common::register_iceberg_catalog(&ws, &warehouse);
     let layout = common::build_layout(&ws, "customer_id");
     let before = read();
     let promote = ["promote", "--table-name", "events", "--layout", &layout];

@@ -77,12 +77,7 @@ fn a_delta_table_is_registered_in_place_promoted_by_a_commit_and_rolled_back() {
         "identical rows after the commit"
     );
     assert_eq!(promoted["duck"], before["duck"]);
-    let files: Vec<&str> = promoted["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap())
-        .collect();
+    let files: Vec<&str> = strs(&promoted["files"]);
     assert!(
         !files.is_empty()
             && files
@@ -163,12 +158,7 @@ dl.write_deltalake(os.environ['LAKE'], pa.table({
     assert!(out.contains("Delta log version 5"), "{out}");
     let after = python(&delta, READ_BACK);
     assert_eq!(after["rows"], 6001);
-    let files: Vec<&str> = after["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap())
-        .collect();
+    let files: Vec<&str> = strs(&after["files"]);
     assert_eq!(
         files.iter().filter(|f| !f.starts_with("dbopt-")).count(),
         1,
@@ -409,20 +399,7 @@ fn an_iceberg_table_in_a_sql_catalog_is_promoted_by_a_replace_snapshot_and_rolle
     let warehouse = ws.root().join("warehouse");
     let read = || python(&warehouse, common::ICEBERG_READ_BACK);
     let before = read();
-    let uri = format!("sqlite:///{}", warehouse.join("catalog.db").display());
-    let out = run(
-        &ws,
-        &[
-            "register-table",
-            "--table-name",
-            "events",
-            "--iceberg-catalog",
-            &uri,
-            "--iceberg-table",
-            "db.events",
-        ],
-    )
-    .success();
+    let out = common::register_iceberg_catalog(&ws, &warehouse);
     assert!(
         out.contains(&format!("snapshot {}", before["snapshot"])),
         "{out}"
@@ -491,12 +468,7 @@ fn an_iceberg_table_in_a_sql_catalog_is_promoted_by_a_replace_snapshot_and_rolle
         serde_json::json!([promoted["files"].as_array().unwrap().len(), 0, 0]),
         "pyiceberg skips dbopt's files by their manifest bounds"
     );
-    let files: Vec<&str> = promoted["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap())
-        .collect();
+    let files: Vec<&str> = strs(&promoted["files"]);
     assert!(
         files
             .iter()
@@ -513,18 +485,8 @@ fn an_iceberg_table_in_a_sql_catalog_is_promoted_by_a_replace_snapshot_and_rolle
     run(&ws, &["rollback", "--table-name", "events"]).success();
     let restored = read();
     assert_eq!(restored["rows"], 4001, "the appended row stays");
-    let files: Vec<&str> = restored["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap())
-        .collect();
-    let original: Vec<&str> = before["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap())
-        .collect();
+    let files: Vec<&str> = strs(&restored["files"]);
+    let original: Vec<&str> = strs(&before["files"]);
     assert!(original.iter().all(|f| files.contains(f)), "{files:?}");
     assert_eq!(files.len(), original.len() + 1, "{files:?}");
     assert_eq!(restored["order"], serde_json::json!(["event_date:ASC"]));
@@ -599,4 +561,13 @@ fn proposals_for_a_delta_table_never_repartition_it() {
         })
         .collect();
     assert!(partitioned.is_empty(), "{partitioned:?}");
+}
+
+/// The strings of a JSON array.
+fn strs(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect()
 }

@@ -6,10 +6,10 @@ use crate::{DbError, Progress, Workspace};
 use arrow::compute::cast;
 use arrow::datatypes::SchemaRef;
 use dbopt_catalog::{LayoutRecord, LayoutStatus};
-use dbopt_core::{LayoutId, LayoutManifest, LayoutSpec, TableName};
+use dbopt_core::{LayoutId, LayoutManifest, LayoutSpec, RowDigest, TableName};
 use dbopt_engine::footer::describe_file;
 use dbopt_engine::result_digest::BatchDigester;
-use dbopt_engine::source::{SourceFormat, inspect_source, stream_source};
+use dbopt_engine::source::{SourceFormat, SourceInfo, inspect_source, stream_source};
 use dbopt_engine::writer::{fsync_dir, write_manifest};
 use futures::StreamExt;
 use serde::Serialize;
@@ -77,18 +77,9 @@ impl Workspace {
             });
         }
 
-        let session = self.engine_session();
-        let mut rows = stream_source(&session, &info).await?;
-        let mut digester = BatchDigester::new();
-        progress.set_total(record.row_count);
-        while let Some(batch) = rows.batches.next().await {
-            let batch = batch?;
-            let aligned = align_to(&batch, &reference_schema)?;
-            digester.update(&aligned)?;
-            progress.advance(batch.num_rows() as u64);
-        }
-        progress.finish();
-        let digest = digester.finish();
+        let digest = self
+            .digest_source(&info, record.row_count, Some(&reference_schema), progress)
+            .await?;
         if digest.to_string() != reference.digest {
             return Err(DbError::NotALayout(format!(
                 "the files under {} do not hold the same rows as table '{table}' ({} rows, digest {} vs {}): adopt only a rewrite of this table's data",
@@ -109,10 +100,7 @@ impl Workspace {
         for (i, (path, _)) in files.iter().enumerate() {
             let name = format!("part-{i:05}.parquet");
             let target = staging.join(&name);
-            if std::fs::hard_link(path, &target).is_err() {
-                std::fs::copy(path, &target)
-                    .map_err(|e| DbError::io(format!("copying {}", path.display()), e))?;
-            }
+            crate::lake::link_or_copy(path, &target)?;
             manifest_files.push(describe_file(&staging, &name)?);
         }
         fsync_dir(&staging)?;
@@ -158,6 +146,31 @@ impl Workspace {
             self.publish_to_lake(table, &current, layout, "OPTIMIZE")?;
         }
         Ok(self.catalog().set_active_layout(table, layout)?)
+    }
+
+    /// The order-insensitive digest of every row of `source` (each batch first aligned to
+    /// `align`'s columns when given), with `total` rows shown as progress.
+    pub(crate) async fn digest_source(
+        &self,
+        source: &SourceInfo,
+        total: u64,
+        align: Option<&SchemaRef>,
+        progress: &dyn Progress,
+    ) -> Result<RowDigest, DbError> {
+        let session = self.engine_session();
+        let mut rows = stream_source(&session, source).await?;
+        let mut digester = BatchDigester::new();
+        progress.set_total(total);
+        while let Some(batch) = rows.batches.next().await {
+            let batch = batch?;
+            match align {
+                Some(schema) => digester.update(&align_to(&batch, schema)?)?,
+                None => digester.update(&batch)?,
+            }
+            progress.advance(batch.num_rows() as u64);
+        }
+        progress.finish();
+        Ok(digester.finish())
     }
 
     /// The Arrow schema a table's layout exposes to queries.

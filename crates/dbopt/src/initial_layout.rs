@@ -2,7 +2,7 @@
 //! into place and one catalog transaction, so a crash leaves the old state or the new one.
 
 use crate::error::fail_point;
-use crate::table_lock::{LOAD_LOCK_FILE, ReplaceIntent, TableWriteLock};
+use crate::table_lock::{LOAD_LOCK_FILE, ReplaceIntent};
 use crate::{DbError, Progress, Workspace};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -76,12 +76,7 @@ impl Workspace {
     {
         let table = &request.table;
         self.check_can_create(table, request.replace)?;
-        let _lock = TableWriteLock::try_acquire(&self.table_dir(table))?.ok_or_else(|| {
-            DbError::Busy(format!(
-                "table '{table}' is being loaded or replaced by another dbopt process: wait for it to finish"
-            ))
-        })?;
-        self.repair_replace(table)?;
+        let _lock = self.lock_for_initial_layout(table)?;
         let started = Instant::now();
         let now = self.clock().now_ms();
         let staging = self

@@ -16,7 +16,6 @@
 
 use crate::error::fail_point;
 use crate::initial_layout::InitialLayoutRequest;
-use crate::table_lock::TableWriteLock;
 use crate::{DbError, Progress, Workspace};
 use dbopt_catalog::iceberg_sql::IcebergSqlTable;
 use dbopt_catalog::{LakeFormat, LakeSource};
@@ -25,10 +24,8 @@ use dbopt_core::{Curve, LayoutId, LayoutManifest, LayoutSpec, TableName};
 use dbopt_engine::delta::{self, CommitOutcome, DeltaSnapshot, ReplaceCommit};
 use dbopt_engine::footer::describe_file;
 use dbopt_engine::iceberg::{self, IcebergNewFile, IcebergReplace, ReplaceOutcome};
-use dbopt_engine::result_digest::BatchDigester;
-use dbopt_engine::source::{inspect_source, stream_source};
+use dbopt_engine::source::inspect_source;
 use dbopt_engine::writer::{fsync_dir, write_manifest};
-use futures::StreamExt;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -146,7 +143,7 @@ impl Workspace {
             IcebergLocation::SqlCatalog { uri, table } => {
                 let catalog = IcebergSqlTable::parse(uri, table)?;
                 let current = catalog.current_metadata()?;
-                let path = PathBuf::from(current.strip_prefix("file://").unwrap_or(&current));
+                let path = iceberg::local_file(&current);
                 (path, Some(catalog.to_location()))
             }
         };
@@ -200,12 +197,7 @@ impl Workspace {
                 lake.label
             )));
         }
-        let _lock = TableWriteLock::try_acquire(&self.table_dir(&table))?.ok_or_else(|| {
-            DbError::Busy(format!(
-                "table '{table}' is being loaded or replaced by another dbopt process: wait for it to finish"
-            ))
-        })?;
-        self.repair_replace(&table)?;
+        let _lock = self.lock_for_initial_layout(&table)?;
         let now = self.clock().now_ms();
         let staging = self
             .staging_dir(&table)
@@ -262,18 +254,9 @@ impl Workspace {
             link_file(source, &staging.join(&name))?;
             files.push(describe_file(staging, &name)?);
         }
-        let session = self.engine_session();
         let info = inspect_source(staging)?;
-        let mut rows = stream_source(&session, &info).await?;
-        let mut digester = BatchDigester::new();
-        progress.set_total(files.iter().map(|f| f.rows).sum());
-        while let Some(batch) = rows.batches.next().await {
-            let batch = batch?;
-            digester.update(&batch)?;
-            progress.advance(batch.num_rows() as u64);
-        }
-        progress.finish();
-        let digest = digester.finish();
+        let total = files.iter().map(|f| f.rows).sum();
+        let digest = self.digest_source(&info, total, None, progress).await?;
         let logged: Option<u64> = lake.files.iter().map(|f| f.1).sum();
         if let Some(logged) = logged
             && logged != digest.rows
@@ -516,14 +499,18 @@ impl Workspace {
                 lake.table
             ))
         })?;
+        let sort_order = match change {
+            IcebergChange::Replace { to, .. } => {
+                self.layout_manifest(&lake.table, to)?.spec.sort_by
+            }
+            IcebergChange::DropBranch(_) => Vec::new(),
+        };
         for _ in 0..COMMIT_ATTEMPTS {
             let current_uri = catalog.current_metadata()?;
-            let current =
-                PathBuf::from(current_uri.strip_prefix("file://").unwrap_or(&current_uri));
+            let current = iceberg::local_file(&current_uri);
             let now_ms = self.clock().now_ms();
             let written = match change {
                 IcebergChange::Replace { from, to, branch } => {
-                    let sort_order = self.layout_manifest(&lake.table, to)?.spec.sort_by;
                     let name = branch_name(to);
                     let forwarded = if *branch {
                         None
@@ -597,12 +584,7 @@ impl Workspace {
             lake.initial_files
                 .iter()
                 .zip(&manifest.files)
-                .map(|(uri, f)| {
-                    (
-                        PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri)),
-                        f.rows,
-                    )
-                })
+                .map(|(uri, f)| (iceberg::local_file(uri), f.rows))
                 .collect()
         } else {
             self.link_layout_into(&lake.table, layout, data_dir)?
@@ -704,7 +686,7 @@ fn link_file(source: &Path, target: &Path) -> Result<(), DbError> {
 }
 
 /// Hard-links `source` at `target`, or copies it (and syncs the copy) across file systems.
-fn link_or_copy(source: &Path, target: &Path) -> Result<(), DbError> {
+pub(crate) fn link_or_copy(source: &Path, target: &Path) -> Result<(), DbError> {
     if std::fs::hard_link(source, target).is_ok() {
         return Ok(());
     }

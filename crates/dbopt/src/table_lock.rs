@@ -176,6 +176,21 @@ impl Workspace {
         Ok(repaired)
     }
 
+    /// Takes `table`'s write lock for writing its initial layout (refused at once when another
+    /// process holds it) and repairs a `--replace` an earlier writer left half done.
+    pub(crate) fn lock_for_initial_layout(
+        &self,
+        table: &TableName,
+    ) -> Result<TableWriteLock, DbError> {
+        let lock = TableWriteLock::try_acquire(&self.table_dir(table))?.ok_or_else(|| {
+            DbError::Busy(format!(
+                "table '{table}' is being loaded or replaced by another dbopt process: wait for it to finish"
+            ))
+        })?;
+        self.repair_replace(table)?;
+        Ok(lock)
+    }
+
     /// Completes or undoes the `--replace` of `table` an intent records; the caller holds the
     /// table's write lock.
     pub(crate) fn repair_replace(&self, table: &TableName) -> Result<Option<Repair>, DbError> {

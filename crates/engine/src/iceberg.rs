@@ -1046,10 +1046,16 @@ fn sort_order(meta: &Value, schema: &Value) -> (Vec<SortKey>, Vec<String>) {
     (keys, other)
 }
 
-/// A metadata path (a `file://` URI or a local path) as a local file.
+/// The local file a `file://` URI (or a plain path) names.
+pub fn local_file(uri: &str) -> PathBuf {
+    PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri))
+}
+
+/// A metadata path (a `file://` URI or a local path) as a local file; another scheme is
+/// refused, naming the metadata `file` that holds it.
 fn local_path(uri: &str, file: &Path) -> Result<PathBuf, EngineError> {
-    if let Some(rest) = uri.strip_prefix("file://") {
-        return Ok(PathBuf::from(rest));
+    if uri.starts_with("file://") {
+        return Ok(local_file(uri));
     }
     if uri.contains("://") {
         return Err(unsupported(

@@ -466,3 +466,18 @@ print(json.dumps({'snapshot': snap.snapshot_id, 'operation': str(snap.summary.op
                   'digest': digest, 'files': files, 'order': order, 'history': len(t.history()),
                   'pruned': pruned}))
 "#;
+
+/// Registers `db.events` of the SQL catalog in `warehouse` as `events`; returns stdout.
+pub fn register_iceberg_catalog(ws: &TempWorkspace, warehouse: &Path) -> String {
+    let uri = format!("sqlite:///{}", warehouse.join("catalog.db").display());
+    let args = [
+        "register-table",
+        "--table-name",
+        "events",
+        "--iceberg-catalog",
+        &uri,
+        "--iceberg-table",
+        "db.events",
+    ];
+    run(ws, &args).success()
+}
