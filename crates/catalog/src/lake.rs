@@ -17,6 +17,16 @@ pub enum LakeFormat {
     Iceberg,
 }
 
+impl LakeFormat {
+    /// The format's name as written in prose: `Delta` or `Iceberg`.
+    pub fn title(self) -> &'static str {
+        match self {
+            LakeFormat::Delta => "Delta",
+            LakeFormat::Iceberg => "Iceberg",
+        }
+    }
+}
+
 stored_as_text!(LakeFormat, "format" {
     Delta => "delta",
     Iceberg => "iceberg",

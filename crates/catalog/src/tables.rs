@@ -473,6 +473,7 @@ mod tests {
             row_count: 5,
             digest: "5:00".into(),
             created_at_ms: 42,
+            columns: Vec::new(),
         };
         let rec = LayoutRecord::from_manifest(
             &manifest,

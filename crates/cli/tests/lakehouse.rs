@@ -194,32 +194,41 @@ fn what_dbopt_cannot_read_or_publish_is_refused_and_left_untouched() {
     )
     .user_error("cannot be opened");
 
-    let parted = ws.root().join("parted");
-    python(
-        &parted,
-        r#"
-import os, pyarrow as pa, deltalake as dl
-dl.write_deltalake(os.environ['LAKE'], pa.table({'a': [1, 2], 'p': ['x', 'y']}), partition_by=['p'])
-"#,
-    );
-    run(
-        &ws,
-        &[
-            "register-table",
-            "--table-name",
-            "t",
-            "--delta",
-            parted.to_str().unwrap(),
-        ],
-    )
-    .user_error("partitioned by");
+    // Partitions a hive directory cannot hold: a null value, a float key.
+    for (name, table, error) in [
+        ("nulls", "{'a': [1, 2], 'p': ['x', None]}", "null p"),
+        (
+            "floats",
+            "{'a': [1, 2], 'p': [0.5, 1.5]}",
+            "partition column 'p' of type double",
+        ),
+    ] {
+        let parted = ws.root().join(name);
+        python(
+            &parted,
+            &format!(
+                "import os, pyarrow as pa, deltalake as dl\ndl.write_deltalake(os.environ['LAKE'], pa.table({table}), partition_by=['p'])\n"
+            ),
+        );
+        run(
+            &ws,
+            &[
+                "register-table",
+                "--table-name",
+                "t",
+                "--delta",
+                parted.to_str().unwrap(),
+            ],
+        )
+        .user_error(error);
+    }
     assert!(
         ws.catalog().list_tables().unwrap().is_empty(),
         "nothing registered"
     );
 
-    // A hive-partitioned layout cannot be published to a Delta table, nor activated by a
-    // migration (only promote commits to the log).
+    // A layout that changes the table's partitioning cannot be published to it, and no layout
+    // is activated by a migration (only promote commits to the log).
     let delta = write_delta_table(&ws);
     common::register_delta(&ws, &delta, &[]);
     run(
@@ -232,7 +241,7 @@ dl.write_deltalake(os.environ['LAKE'], pa.table({'a': [1, 2], 'p': ['x', 'y']}),
             "kind",
         ],
     )
-    .user_error("only unpartitioned layouts");
+    .user_error("partitioned by []: its layouts keep that partitioning (drop partition_by");
     run(
         &ws,
         &[
@@ -245,6 +254,157 @@ dl.write_deltalake(os.environ['LAKE'], pa.table({'a': [1, 2], 'p': ['x', 'y']}),
         ],
     )
     .user_error("drop --activate");
+}
+
+/// A Delta table partitioned by two columns (int and string) is registered with its
+/// partitions as hive directories, re-sorted inside them by one commit whose files keep their
+/// partition values, and rolled back.
+#[test]
+fn a_partitioned_delta_table_keeps_its_partitions_through_promote_and_rollback() {
+    let ws = TempWorkspace::new();
+    let delta = ws.root().join("lake").join("parted");
+    python(
+        &delta,
+        &r#"
+import os, datetime, random
+import pyarrow as pa, deltalake as dl
+random.seed(7)
+EVENTS_BATCH
+def with_month(t):
+    months = [d.month for d in t.column('event_date').to_pylist()]
+    return t.append_column('month', pa.array(months, pa.int32()))
+p = os.environ['LAKE']
+dl.write_deltalake(p, with_month(batch(0, 3000)), partition_by=['month', 'kind'])
+dl.write_deltalake(p, with_month(batch(3000, 3000)), partition_by=['month', 'kind'], mode='append')
+"#
+        .replace("EVENTS_BATCH", &common::events_batch_py(true)),
+    );
+    let before = python(&delta, READ_BACK);
+    let report: Value =
+        serde_json::from_str(&common::register_delta(&ws, &delta, &["--format", "json"])).unwrap();
+    assert_eq!(report["files"], 18, "{report}");
+    assert!(
+        report["declared"].as_str().unwrap().contains("month"),
+        "{report}"
+    );
+    // The partition columns read back typed and in the table's column order.
+    let csv = run(
+        &ws,
+        &[
+            "query",
+            "--table-name",
+            "events",
+            "--format",
+            "csv",
+            "SELECT *, month + 1 AS next FROM events WHERE id = 42",
+        ],
+    )
+    .success();
+    assert_eq!(
+        csv.lines().next().unwrap(),
+        "id,customer_id,event_date,kind,amount,month,next"
+    );
+    assert_eq!(
+        scalar(
+            &ws,
+            "SELECT count(*) AS n, count(DISTINCT id) AS d, round(sum(amount), 2) AS s FROM events"
+        ),
+        before["duck"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+
+    // Every proposal keeps the declared partitioning.
+    for customer in [3, 17, 250] {
+        let sql =
+            format!("SELECT count(*) FROM events WHERE customer_id = {customer} AND month = 2");
+        run(&ws, &["query", "--table-name", "events", &sql]).success();
+    }
+    let proposals: Value = serde_json::from_str(
+        &run(
+            &ws,
+            &["propose", "--table-name", "events", "--format", "json"],
+        )
+        .success(),
+    )
+    .unwrap();
+    let specs: Vec<&Value> = proposals["proposals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["spec"])
+        .collect();
+    assert!(specs.len() > 1, "{proposals}");
+    assert!(
+        specs
+            .iter()
+            .all(|s| s["partition_by"] == serde_json::json!(["month", "kind"])),
+        "{specs:?}"
+    );
+
+    // Re-sorted inside its partitions (repartitioning is refused), promoted by one commit.
+    run(
+        &ws,
+        &[
+            "enqueue-migration",
+            "--table-name",
+            "events",
+            "--partition-by",
+            "kind",
+        ],
+    )
+    .user_error("use partition_by = [\"month\", \"kind\"]");
+    let out = run(
+        &ws,
+        &[
+            "enqueue-migration",
+            "--table-name",
+            "events",
+            "--partition-by",
+            "month,kind",
+            "--sort-by",
+            "customer_id",
+        ],
+    )
+    .success();
+    let layout = common::target_of(&out);
+    run(&ws, &["migration-worker", "--once"]).success();
+    let out = promote(&ws, &layout);
+    assert!(out.contains("Delta log version 2"), "{out}");
+    let promoted = python(&delta, READ_BACK);
+    assert_eq!(promoted["digest"], before["digest"], "identical rows");
+    assert_eq!(promoted["duck"], before["duck"]);
+    let files = strs(&promoted["files"]);
+    assert_eq!(files.len(), 9, "one file per partition: {files:?}");
+    assert!(
+        files.iter().all(|f| f.starts_with("month=")
+            && f.contains("/kind=")
+            && f.contains(&format!("/dbopt-{layout}-"))),
+        "{files:?}"
+    );
+    // delta-rs prunes by the partition values the commit wrote, and by the files' statistics.
+    let pruned = python(
+        &delta,
+        r#"
+import os, json, warnings, deltalake as dl
+warnings.simplefilter('ignore')
+dt = dl.DeltaTable(os.environ['LAKE'])
+print(json.dumps([len(dt.file_uris([('kind', '=', 'buy')])),
+                  len(dt.file_uris([('month', '=', 2), ('kind', '=', 'view')])),
+                  len(dt.file_uris([('customer_id', '>', 1000)]))]))
+"#,
+    );
+    assert_eq!(pruned, serde_json::json!([3, 1, 0]));
+
+    let out = run(&ws, &["rollback", "--table-name", "events"]).success();
+    assert!(out.contains("Delta log version 3"), "{out}");
+    let restored = python(&delta, READ_BACK);
+    assert_eq!(restored["files"], before["files"]);
+    assert_eq!(restored["digest"], before["digest"]);
 }
 
 /// Proposals are changes against what the table declares (no Z-order here).

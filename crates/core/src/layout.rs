@@ -391,6 +391,11 @@ pub struct LayoutManifest {
     pub digest: String,
     /// Creation time, milliseconds since the Unix epoch.
     pub created_at_ms: i64,
+    /// The table's columns in order, each with its Arrow type (`Int64`, `Date32`, ...), kept
+    /// when the files do not hold them all: a partitioned initial layout (a registered Delta
+    /// table), whose hive keys live only in its directory names. Empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<(String, String)>,
 }
 
 impl LayoutManifest {

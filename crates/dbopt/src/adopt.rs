@@ -113,6 +113,7 @@ impl Workspace {
             row_count: digest.rows,
             digest: digest.to_string(),
             created_at_ms: now,
+            columns: Vec::new(),
         };
         write_manifest(&staging, &manifest)?;
         let target = self.layout_dir(table, &layout_id);

@@ -126,6 +126,7 @@ impl Workspace {
             row_count: written.rows,
             digest: digest.to_string(),
             created_at_ms: now,
+            columns: Vec::new(),
         };
         write_manifest(&staging, &manifest)?;
         fail_point("publish.staged")?;

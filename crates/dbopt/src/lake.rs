@@ -17,16 +17,19 @@
 use crate::error::fail_point;
 use crate::initial_layout::InitialLayoutRequest;
 use crate::{DbError, Progress, Workspace};
+use arrow::datatypes::{DataType, SchemaRef};
 use dbopt_catalog::iceberg_sql::IcebergSqlTable;
 use dbopt_catalog::{LakeFormat, LakeSource};
 use dbopt_core::layout::ROWS_PER_FILE;
 use dbopt_core::{Curve, LayoutId, LayoutManifest, LayoutSpec, TableName};
-use dbopt_engine::delta::{self, CommitOutcome, DeltaSnapshot, ReplaceCommit};
-use dbopt_engine::footer::describe_file;
+use dbopt_engine::delta::{self, CommitOutcome, DeltaFile, DeltaSnapshot, ReplaceCommit};
+use dbopt_engine::footer::{describe_file, file_schema, partition_types, schema_with_columns};
 use dbopt_engine::iceberg::{self, IcebergNewFile, IcebergReplace, ReplaceOutcome};
-use dbopt_engine::source::inspect_source;
+use dbopt_engine::rewrite::hive_dir;
+use dbopt_engine::source::{SourceInfo, inspect_source};
 use dbopt_engine::writer::{fsync_dir, write_manifest};
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Where an Iceberg table's current metadata is found.
@@ -70,12 +73,25 @@ pub struct LakeRegisterReport {
 /// What registering needs of a lake table's snapshot, whatever its format.
 struct LakeSnapshot {
     source: LakeSource,
-    /// The live files on local disk, with the rows the table's metadata says they hold.
-    files: Vec<(PathBuf, Option<u64>)>,
+    /// The live files.
+    files: Vec<LakeFile>,
+    /// The table's columns in order, with the Arrow types of its partition columns (whose
+    /// values live in the files' hive directories, not in the files); empty when unpartitioned.
+    columns: Vec<(String, Option<DataType>)>,
     declared: LayoutSpec,
     not_carried: Vec<String>,
     /// `delta /lake/events version 3`: kept as the table's source in the catalog.
     label: String,
+}
+
+/// One live file of a lake table's snapshot.
+struct LakeFile {
+    /// The file on local disk.
+    local: PathBuf,
+    /// The rows the table's metadata says it holds.
+    rows: Option<u64>,
+    /// Its partition's hive directory (`day=2024-01-05`), empty when unpartitioned.
+    hive: String,
 }
 
 /// What publishing a layout to a lake table did.
@@ -102,7 +118,11 @@ impl Workspace {
         self.check_can_create(table, replace)?;
         let root = canonical(root, "the directory that holds _delta_log")?;
         let snapshot = delta::load_snapshot(&root)?;
-        check_registrable(&snapshot)?;
+        let columns = if snapshot.partition_columns.is_empty() {
+            Vec::new()
+        } else {
+            snapshot.columns()?
+        };
         let lake = LakeSnapshot {
             source: LakeSource {
                 table: table.clone(),
@@ -115,8 +135,15 @@ impl Workspace {
             files: snapshot
                 .files
                 .iter()
-                .map(|f| (f.local_path(&root), f.num_records))
-                .collect(),
+                .map(|f| {
+                    Ok(LakeFile {
+                        local: f.local_path(&root),
+                        rows: f.num_records,
+                        hive: partition_dir(&snapshot, f)?,
+                    })
+                })
+                .collect::<Result<_, DbError>>()?,
+            columns,
             declared: declared_spec(&snapshot),
             not_carried: Vec::new(),
             label: format!("delta {} version {}", root.display(), snapshot.version),
@@ -166,8 +193,13 @@ impl Workspace {
             files: snapshot
                 .files
                 .iter()
-                .map(|f| (f.local.clone(), Some(f.record_count)))
+                .map(|f| LakeFile {
+                    local: f.local.clone(),
+                    rows: Some(f.record_count),
+                    hive: String::new(),
+                })
                 .collect(),
+            columns: Vec::new(),
             declared: LayoutSpec {
                 sort_by: snapshot.sort_order.clone(),
                 ..LayoutSpec::default()
@@ -239,25 +271,39 @@ impl Workspace {
         now: i64,
         progress: &dyn Progress,
     ) -> Result<LayoutManifest, DbError> {
-        std::fs::create_dir_all(staging)
-            .map_err(|e| DbError::io(format!("creating {}", staging.display()), e))?;
+        let mut dirs = BTreeSet::from([staging.to_path_buf()]);
         let mut files = Vec::with_capacity(lake.files.len());
-        for (i, (source, _)) in lake.files.iter().enumerate() {
-            if !source.is_file() {
+        for (i, file) in lake.files.iter().enumerate() {
+            if !file.local.is_file() {
                 return Err(DbError::BadSource(format!(
                     "file {} of {} is missing: the table was vacuumed or damaged; repair it before registering",
-                    source.display(),
+                    file.local.display(),
                     lake.label
                 )));
             }
-            let name = format!("part-{i:05}.parquet");
-            link_file(source, &staging.join(&name))?;
+            let name = match file.hive.as_str() {
+                "" => format!("part-{i:05}.parquet"),
+                dir => format!("{dir}/part-{i:05}.parquet"),
+            };
+            let target = staging.join(&name);
+            let dir = target.parent().unwrap_or(staging);
+            std::fs::create_dir_all(dir)
+                .map_err(|e| DbError::io(format!("creating {}", dir.display()), e))?;
+            dirs.insert(dir.to_path_buf());
+            link_file(&file.local, &target)?;
             files.push(describe_file(staging, &name)?);
         }
-        let info = inspect_source(staging)?;
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut info = inspect_source(staging)?;
+        let (columns, align) = typed_columns(lake, &info)?;
+        if let Some(schema) = &align {
+            info.partition_cols = partition_types(schema, &lake.declared.partition_by)?;
+        }
         let total = files.iter().map(|f| f.rows).sum();
-        let digest = self.digest_source(&info, total, None, progress).await?;
-        let logged: Option<u64> = lake.files.iter().map(|f| f.1).sum();
+        let digest = self
+            .digest_source(&info, total, align.as_ref(), progress)
+            .await?;
+        let logged: Option<u64> = lake.files.iter().map(|f| f.rows).sum();
         if let Some(logged) = logged
             && logged != digest.rows
         {
@@ -266,7 +312,9 @@ impl Workspace {
                 lake.label, digest.rows
             )));
         }
-        fsync_dir(staging)?;
+        for dir in &dirs {
+            fsync_dir(dir)?;
+        }
         let manifest = LayoutManifest {
             layout_id: LayoutId::initial(),
             table: lake.source.table.to_string(),
@@ -276,6 +324,7 @@ impl Workspace {
             row_count: digest.rows,
             digest: digest.to_string(),
             created_at_ms: now,
+            columns,
         };
         write_manifest(staging, &manifest)?;
         Ok(manifest)
@@ -297,7 +346,7 @@ impl Workspace {
             return self.publish_to_iceberg(&lake, from, to).map(Some);
         }
         let root = PathBuf::from(&lake.location);
-        let remove = self.lake_paths(&lake, from, |name| name)?;
+        let remove = self.lake_paths(&lake, from, |name| delta::log_path(&name))?;
         let add_paths = self.place_in_lake(&lake, to)?;
         let mut add = Vec::with_capacity(add_paths.len());
         for path in &add_paths {
@@ -330,17 +379,29 @@ impl Workspace {
         }))
     }
 
-    /// Refuses a layout spec a lake table cannot publish (hive partitions change the
-    /// table's declared partitioning, which a replace commit does not do).
+    /// Refuses a layout spec a lake table cannot publish: one whose partitioning differs from
+    /// the table's declared partitioning, which a replace commit does not change.
     pub(crate) fn check_lake_spec(
         &self,
         table: &TableName,
         spec: &LayoutSpec,
     ) -> Result<(), DbError> {
-        if !spec.partition_by.is_empty() && self.catalog().lake_source(table)?.is_some() {
+        let Some(lake) = self.catalog().lake_source(table)? else {
+            return Ok(());
+        };
+        let declared = self
+            .layout_manifest(table, &LayoutId::initial())?
+            .spec
+            .partition_by;
+        if spec.partition_by != declared {
+            let keep = if declared.is_empty() {
+                "drop partition_by".to_string()
+            } else {
+                format!("use partition_by = {declared:?}")
+            };
             return Err(DbError::BadArgument(format!(
-                "table '{table}' is a Delta table: dbopt publishes only unpartitioned layouts to it (drop partition_by {:?}; sort, cluster and Parquet sizing are fine)",
-                spec.partition_by
+                "table '{table}' is a {} table partitioned by {declared:?}: its layouts keep that partitioning ({keep}; sort, cluster and Parquet sizing are free)",
+                lake.format.title()
             )));
         }
         Ok(())
@@ -369,7 +430,7 @@ impl Workspace {
     /// unless they are there, and returns their log paths.
     fn place_in_lake(&self, lake: &LakeSource, layout: &LayoutId) -> Result<Vec<String>, DbError> {
         let root = PathBuf::from(&lake.location);
-        let paths = self.lake_paths(lake, layout, |name| name)?;
+        let paths = self.lake_paths(lake, layout, |name| delta::log_path(&name))?;
         if *layout == LayoutId::initial() {
             if let Some(gone) = paths
                 .iter()
@@ -401,11 +462,18 @@ impl Workspace {
         std::fs::create_dir_all(dir)
             .map_err(|e| DbError::io(format!("creating {}", dir.display()), e))?;
         let mut placed = Vec::with_capacity(manifest.files.len());
+        let mut dirs = BTreeSet::from([dir.to_path_buf()]);
         for file in &manifest.files {
             let name = lake_file_name(layout, &file.path);
             let target = dir.join(&name);
+            let parent = target.parent().unwrap_or(dir);
+            if dirs.insert(parent.to_path_buf()) {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| DbError::io(format!("creating {}", parent.display()), e))?;
+            }
             if !target.is_file() {
-                let staged = dir.join(format!(".{name}.dbopt-tmp"));
+                let file_name = target.file_name().unwrap_or_default().to_string_lossy();
+                let staged = parent.join(format!(".{file_name}.dbopt-tmp"));
                 let _ = std::fs::remove_file(&staged);
                 link_or_copy(&source.join(&file.path), &staged)?;
                 std::fs::rename(&staged, &target)
@@ -413,7 +481,9 @@ impl Workspace {
             }
             placed.push((name, file.rows));
         }
-        fsync_dir(dir)?;
+        for dir in &dirs {
+            fsync_dir(dir)?;
+        }
         Ok(placed)
     }
 
@@ -644,21 +714,61 @@ fn canonical(path: &Path, expected: &str) -> Result<PathBuf, DbError> {
     })
 }
 
-/// Refuses Delta snapshots a layout directory cannot stand for.
-fn check_registrable(snapshot: &DeltaSnapshot) -> Result<(), DbError> {
-    if !snapshot.partition_columns.is_empty() {
-        return Err(DbError::BadSource(format!(
-            "Delta table {} is partitioned by {:?}: dbopt registers only unpartitioned Delta tables yet",
-            snapshot.root.display(),
-            snapshot.partition_columns
-        )));
+/// The hive directory of a Delta file's partition (`day=2024-01-05`, empty when the table is
+/// unpartitioned); a null or empty partition value, which a hive layout cannot hold, is refused.
+fn partition_dir(snapshot: &DeltaSnapshot, file: &DeltaFile) -> Result<String, DbError> {
+    let mut values = Vec::with_capacity(snapshot.partition_columns.len());
+    for column in &snapshot.partition_columns {
+        match file.partition_values.get(column).cloned().flatten() {
+            Some(v) if !v.is_empty() => values.push((column.clone(), Some(v))),
+            _ => {
+                return Err(DbError::BadSource(format!(
+                    "Delta table {} has rows with a null {column} (file {}): dbopt keeps partitions as hive directories, which cannot hold a null; fill or delete those rows first",
+                    snapshot.root.display(),
+                    file.path
+                )));
+            }
+        }
     }
-    Ok(())
+    Ok(hive_dir(&values))
 }
 
-/// The spec the table declares: a Z-order by the columns of its newest `OPTIMIZE ZORDER BY`.
+/// The table's columns with their Arrow type names, for a partitioned layout's manifest, and
+/// the schema its rows are digested in (columns in table order, partition columns typed);
+/// nothing for an unpartitioned table, whose files hold every column.
+fn typed_columns(
+    lake: &LakeSnapshot,
+    info: &SourceInfo,
+) -> Result<(Vec<(String, String)>, Option<SchemaRef>), DbError> {
+    if lake.columns.is_empty() {
+        return Ok((Vec::new(), None));
+    }
+    let in_files = file_schema(&info.files[0])?;
+    let mut columns = Vec::with_capacity(lake.columns.len());
+    for (name, partition_type) in &lake.columns {
+        let data_type = match (partition_type, in_files.field_with_name(name)) {
+            (Some(t), _) => t.clone(),
+            (None, Ok(f)) => f.data_type().clone(),
+            (None, Err(_)) => {
+                return Err(DbError::BadSource(format!(
+                    "{}: column '{name}' of the table's schema is not in its files (added later?): dbopt reads only files that hold every column",
+                    lake.label
+                )));
+            }
+        };
+        columns.push((name.clone(), data_type.to_string()));
+    }
+    let schema = schema_with_columns(&in_files, &columns)?;
+    Ok((columns, Some(schema)))
+}
+
+/// The spec the table declares: its partition columns, and a Z-order by the columns of its
+/// newest `OPTIMIZE ZORDER BY`.
 fn declared_spec(snapshot: &DeltaSnapshot) -> LayoutSpec {
-    let mut spec = LayoutSpec::default();
+    let mut spec = LayoutSpec {
+        partition_by: snapshot.partition_columns.clone(),
+        ..LayoutSpec::default()
+    };
     if (2..=4).contains(&snapshot.z_order_by.len()) {
         spec.cluster_by = snapshot.z_order_by.clone();
         spec.curve = Curve::ZOrder;
@@ -666,9 +776,20 @@ fn declared_spec(snapshot: &DeltaSnapshot) -> LayoutSpec {
     spec
 }
 
-/// The log path of a layout file in the table directory.
+/// The path of a layout file in the table directory: in its partition's hive directories
+/// (kept as they are), named `dbopt-<layout>-<the rest of its path, '/' as '-'>`.
 fn lake_file_name(layout: &LayoutId, file: &str) -> String {
-    format!("dbopt-{layout}-{}", file.replace('/', "-"))
+    let parts: Vec<&str> = file.split('/').collect();
+    let hive = parts
+        .iter()
+        .take(parts.len() - 1)
+        .take_while(|p| p.contains('='))
+        .count();
+    let name = format!("dbopt-{layout}-{}", parts[hive..].join("-"));
+    match hive {
+        0 => name,
+        _ => format!("{}/{name}", parts[..hive].join("/")),
+    }
 }
 
 /// Hard-links `source` at `target`, or makes a symbolic link when they are on different file

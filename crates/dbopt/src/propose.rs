@@ -136,7 +136,8 @@ impl Workspace {
         let geometry = Geometry::as_written(&analysis.stats, &manifest.spec);
         let config = self.config();
         // A Delta or Iceberg table keeps its declared partitioning (a replace commit cannot
-        // change it): no hive-partitioned candidates, so autopilot never builds one.
+        // change it): no new hive partitions, and every candidate keeps the declared ones,
+        // so autopilot never builds a layout it cannot publish.
         let lake = self.catalog().lake_source(table)?.is_some();
         let input = ProposeInput {
             current_layout: analysis.layout.clone(),
@@ -154,6 +155,7 @@ impl Workspace {
                 min_predicted_reduction: config.min_predicted_reduction(),
                 max_size_growth: config.max_size_growth(),
             },
+            keep_partitioning: lake,
             prices: self.model_prices(),
         };
         let proposals = propose(&input)?;

@@ -25,6 +25,8 @@
 use crate::EngineError;
 use crate::file_bounds::{Bound, file_bounds};
 use crate::footer::open_footer;
+use crate::rewrite::parse_hive_dir;
+use arrow::datatypes::DataType;
 use arrow::json::LineDelimitedWriter;
 use parquet::arrow::ProjectionMask;
 use serde::Deserialize;
@@ -88,6 +90,20 @@ pub fn local_path(root: &Path, path: &str) -> PathBuf {
     root.join(percent_decode(path))
 }
 
+/// The log path of the file at `relative` (a path under the table root, `/`-separated):
+/// every byte but `[A-Za-z0-9_.~=/-]` percent-encoded, as a relative URI.
+pub fn log_path(relative: &str) -> String {
+    let mut out = String::with_capacity(relative.len());
+    for b in relative.bytes() {
+        if b.is_ascii_alphanumeric() || b"_.~=/-".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// A Delta table at one version: its live files and what the log declares about it.
 #[derive(Debug, Clone)]
 pub struct DeltaSnapshot {
@@ -114,6 +130,48 @@ impl DeltaSnapshot {
     /// Total bytes of the live files.
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// The table's columns in schema order, each with its Arrow type name when it is a
+    /// partition column (the only columns whose type is not read from the files).
+    /// A partition column of a type hive directories cannot carry here is refused.
+    pub fn columns(&self) -> Result<Vec<(String, Option<DataType>)>, EngineError> {
+        let schema: Value = serde_json::from_str(&self.schema_string).map_err(|e| {
+            EngineError::Lake(format!(
+                "{}: the log's schemaString is not JSON ({e})",
+                self.root.display()
+            ))
+        })?;
+        let fields = schema["fields"].as_array().cloned().unwrap_or_default();
+        let mut out = Vec::with_capacity(fields.len());
+        for field in &fields {
+            let name = field["name"].as_str().unwrap_or_default().to_string();
+            if !self.partition_columns.contains(&name) {
+                out.push((name, None));
+                continue;
+            }
+            let delta_type = field["type"].as_str().unwrap_or("a nested type");
+            let arrow = partition_type(delta_type).ok_or_else(|| {
+                unsupported(
+                    &self.root,
+                    &format!(
+                        "partition column '{name}' of type {delta_type} (partition columns of type string, long, integer, short, byte, boolean or date are read)"
+                    ),
+                )
+            })?;
+            out.push((name, Some(arrow)));
+        }
+        if let Some(missing) = self
+            .partition_columns
+            .iter()
+            .find(|c| !out.iter().any(|(n, _)| n == *c))
+        {
+            return Err(EngineError::Lake(format!(
+                "{}: partition column '{missing}' is not in the table's schema: the log is corrupt",
+                self.root.display()
+            )));
+        }
+        Ok(out)
     }
 
     /// Refuses a commit when the protocol asks writers for something this module does not do.
@@ -155,6 +213,8 @@ pub struct NewDeltaFile {
     pub size: u64,
     /// Modification time, ms since the Unix epoch.
     pub modification_time_ms: i64,
+    /// Partition values by column, read from the file's hive directories (None is null).
+    pub partition_values: BTreeMap<String, Option<String>>,
     /// The `stats` JSON string.
     pub stats: String,
 }
@@ -243,6 +303,7 @@ pub fn describe_new_file(root: &Path, path: &str) -> Result<NewDeltaFile, Engine
         path: path.to_string(),
         size: meta.len(),
         modification_time_ms,
+        partition_values: parse_hive_dir(&percent_decode(path)).into_iter().collect(),
         stats: file_stats(&full)?,
     })
 }
@@ -332,7 +393,7 @@ fn replace_actions(snapshot: &DeltaSnapshot, change: &ReplaceCommit<'_>) -> Vec<
     for file in change.add {
         actions.push(json!({"add": {
             "path": file.path,
-            "partitionValues": {},
+            "partitionValues": file.partition_values,
             "size": file.size,
             "modificationTime": file.modification_time_ms,
             "dataChange": false,
@@ -768,8 +829,22 @@ fn delta_value(bound: &Bound) -> Option<Value> {
     })
 }
 
+/// The Arrow type of a Delta primitive type a partition value can be read as.
+fn partition_type(delta_type: &str) -> Option<DataType> {
+    Some(match delta_type {
+        "string" => DataType::Utf8,
+        "long" => DataType::Int64,
+        "integer" => DataType::Int32,
+        "short" => DataType::Int16,
+        "byte" => DataType::Int8,
+        "boolean" => DataType::Boolean,
+        "date" => DataType::Date32,
+        _ => return None,
+    })
+}
+
 /// Decodes `%XX` escapes (Delta log paths are URIs); a malformed escape is kept as written.
-fn percent_decode(path: &str) -> String {
+pub(crate) fn percent_decode(path: &str) -> String {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -910,6 +985,7 @@ mod tests {
             path: "n.parquet".into(),
             size: 7,
             modification_time_ms: 1,
+            partition_values: BTreeMap::new(),
             stats: r#"{"numRecords":2}"#.into(),
         };
         let remove = ["a.parquet".to_string()];

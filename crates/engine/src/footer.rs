@@ -7,13 +7,15 @@
 use crate::EngineError;
 use crate::error::panic_text;
 use crate::writer::read_manifest;
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use dbopt_core::text::first_line;
 use dbopt_core::{LayoutId, ManifestFile, TableName};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
 
 /// The error for a file whose footer cannot be read.
 fn corrupt(path: &Path, message: &str) -> EngineError {
@@ -85,7 +87,9 @@ pub fn describe_file(dir: &Path, relative_path: &str) -> Result<ManifestFile, En
     })
 }
 
-/// The table's canonical schema: the footer schema of its initial layout's first file.
+/// The table's canonical schema: the footer schema of its initial layout's first file, or,
+/// when the initial layout is partitioned (its manifest lists the table's columns), those
+/// columns in that order.
 pub fn table_schema(data_dir: &Path, table: &TableName) -> Result<SchemaRef, EngineError> {
     let dir = data_dir
         .join(table.as_str())
@@ -96,7 +100,33 @@ pub fn table_schema(data_dir: &Path, table: &TableName) -> Result<SchemaRef, Eng
             "the initial layout of table '{table}' has no files"
         ))
     })?;
-    file_schema(&dir.join(&first.path))
+    let in_files = file_schema(&dir.join(&first.path))?;
+    if manifest.columns.is_empty() {
+        return Ok(in_files);
+    }
+    schema_with_columns(&in_files, &manifest.columns)
+}
+
+/// The schema of `columns` (names with Arrow type names, in table order): each column the
+/// files hold as they hold it, the others (hive keys) nullable with the named type.
+pub fn schema_with_columns(
+    in_files: &Schema,
+    columns: &[(String, String)],
+) -> Result<SchemaRef, EngineError> {
+    let fields = columns
+        .iter()
+        .map(|(name, type_name)| match in_files.field_with_name(name) {
+            Ok(f) => Ok(f.clone()),
+            Err(_) => DataType::from_str(type_name)
+                .map(|t| Field::new(name, t, true))
+                .map_err(|e| {
+                    EngineError::Source(format!(
+                        "column '{name}' has type '{type_name}', which is not an Arrow type ({e}): the layout manifest was edited"
+                    ))
+                }),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Arc::new(Schema::new(fields)))
 }
 
 /// The partition columns `cols` with their types in `schema` (hive directories do not carry

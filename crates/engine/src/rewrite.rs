@@ -60,6 +60,38 @@ pub fn escape_partition_value(value: &str) -> String {
     out
 }
 
+/// The hive directory of one file's partition values, outermost first: `a=1/b=x` (values
+/// escaped by `escape_partition_value`, nulls as `HIVE_NULL`).
+pub fn hive_dir(values: &[(String, Option<String>)]) -> String {
+    values
+        .iter()
+        .map(|(name, value)| {
+            let value = value
+                .as_deref()
+                .map_or_else(|| HIVE_NULL.to_string(), escape_partition_value);
+            format!("{name}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The partition values the directories of `path` name (`a=1/b=x/part-0.parquet`, as
+/// `hive_dir` writes them), outermost first; components without `=` are skipped.
+pub fn parse_hive_dir(path: &str) -> Vec<(String, Option<String>)> {
+    let dirs = path.rsplit_once('/').map_or("", |(dirs, _)| dirs);
+    dirs.split('/')
+        .filter_map(|c| c.split_once('='))
+        .map(|(name, value)| {
+            let value = match value {
+                HIVE_NULL => None,
+                "__EMPTY__" => Some(String::new()),
+                v => Some(crate::delta::percent_decode(v)),
+            };
+            (name.to_string(), value)
+        })
+        .collect()
+}
+
 /// The hive directory of one row: `a=1/b=x` (values escaped, nulls as `HIVE_NULL`).
 pub fn hive_path(columns: &[(String, ArrayRef)], row: usize) -> Result<String, EngineError> {
     let mut parts = Vec::with_capacity(columns.len());

@@ -198,6 +198,7 @@ mod tests {
             row_count: files as u64 * rows_each,
             digest: "0:0".into(),
             created_at_ms: 0,
+            columns: Vec::new(),
         }
     }
 

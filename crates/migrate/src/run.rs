@@ -154,7 +154,7 @@ async fn preflight(ctx: &JobContext<'_>, job: &JobRecord) -> Result<Prepared, Mi
         files: None,
     };
     register_unit_source(&session, WHOLE_SOURCE, &whole).await?;
-    check_partitions(ctx, job, &plan, &session).await?;
+    check_partitions(ctx, job, &plan, &source.spec.partition_by, &session).await?;
     let bounds = clustering_bounds(job, &plan, &session, source.row_count).await?;
     session.deregister(WHOLE_SOURCE);
     tracing::info!(
@@ -216,15 +216,17 @@ fn check_free_disk(ctx: &JobContext<'_>, staging: &Path, left: u64) -> Result<()
 }
 
 /// Refuses a partitioning whose values hive directories cannot carry (null, empty) or that
-/// would create more than `max_partitions` directories.
+/// would create more than `max_partitions` directories; a source partitioned the same way
+/// (a layout re-sorted inside its partitions) already has its directories and is not counted.
 async fn check_partitions(
     ctx: &JobContext<'_>,
     job: &JobRecord,
     plan: &MigrationPlan,
+    source_partitioning: &[String],
     session: &Session,
 ) -> Result<(), MigrateError> {
     let columns = &plan.spec.partition_by;
-    if columns.is_empty() {
+    if columns.is_empty() || columns == source_partitioning {
         return Ok(());
     }
     let bad = unrepresentable_partition_rows(session, WHOLE_SOURCE, columns).await?;
@@ -382,6 +384,7 @@ async fn verify(
         files,
         digest: String::new(),
         created_at_ms: ctx.catalog.now_ms(),
+        columns: Vec::new(),
     };
     let digest: RowDigest = with_heartbeat(ctx, lease, async {
         Ok(digest_layout(
@@ -697,6 +700,7 @@ mod tests {
             row_count: rows,
             digest: digest.into(),
             created_at_ms: 0,
+            columns: Vec::new(),
         }
     }
 

@@ -103,6 +103,20 @@ pub fn generate(
     out
 }
 
+/// The candidates made to keep `current`'s partitioning (for a table that declares its own):
+/// each takes `current.partition_by`, and those that then repeat another or `current` go.
+pub fn keep_partitioning(generated: Vec<Candidate>, current: &LayoutSpec) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = Vec::with_capacity(generated.len());
+    for mut c in generated {
+        c.spec.partition_by = current.partition_by.clone();
+        if c.spec.validate().is_ok() && &c.spec != current && !out.iter().any(|o| o.spec == c.spec)
+        {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The share of queries filtering on `c`, as a percentage.
 fn share(c: &ColumnUsage) -> String {
     format!("{:.0}%", c.filter_share * 100.0)
@@ -409,6 +423,42 @@ mod tests {
             &thresholds(),
         );
         assert!(small.iter().all(|c| c.spec.partition_by.is_empty()));
+    }
+
+    #[test]
+    fn a_declared_partitioning_is_kept_by_every_candidate() {
+        let p = profile(vec![usage("country", 0.5, 5, 0), usage("day", 0.4, 0, 4)]);
+        let current = LayoutSpec {
+            partition_by: vec!["region".into()],
+            ..LayoutSpec::default()
+        };
+        let generated = generate(
+            &p,
+            &stats(10_000_000, &[("country", 20), ("day", 365)]),
+            &current,
+            &thresholds(),
+        );
+        // The country partition candidate becomes the current spec once it keeps region.
+        assert!(
+            generated
+                .iter()
+                .any(|c| c.spec.partition_by == vec!["country".to_string()])
+        );
+        let kept = keep_partitioning(generated.clone(), &current);
+        assert!(!kept.is_empty());
+        assert!(
+            kept.len() < generated.len(),
+            "the partition candidates collapse"
+        );
+        assert!(
+            kept.iter()
+                .all(|c| c.spec.partition_by == current.partition_by)
+        );
+        assert!(kept.iter().all(|c| c.spec != current));
+        assert!(
+            kept.iter()
+                .any(|c| c.spec.sort_by.first().is_some_and(|k| k.column == "day"))
+        );
     }
 
     #[test]

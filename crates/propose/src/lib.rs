@@ -114,6 +114,9 @@ pub struct ProposeInput<'a> {
     pub sample: &'a Sample,
     /// Thresholds from the configuration.
     pub thresholds: Thresholds,
+    /// The table declares its partitioning (a Delta or Iceberg table, whose replace commits
+    /// cannot change it): every candidate keeps `current_spec.partition_by`.
+    pub keep_partitioning: bool,
     /// The model's fixed prices (calibrated per machine, or the defaults).
     pub prices: Prices,
 }
@@ -148,12 +151,15 @@ fn price(input: &ProposeInput<'_>) -> Result<(Estimate, Vec<(Candidate, Estimate
         input.current_geometry,
         &workload,
     )?;
-    let generated = candidates::generate(
+    let mut generated = candidates::generate(
         input.profile,
         input.stats,
         &input.current_spec,
         &input.thresholds,
     );
+    if input.keep_partitioning {
+        generated = candidates::keep_partitioning(generated, &input.current_spec);
+    }
     let mut priced = Vec::with_capacity(generated.len());
     for c in generated {
         let e = whatif::estimate(
@@ -311,6 +317,7 @@ mod tests {
                 min_predicted_reduction: 0.3,
                 max_size_growth: 0.25,
             },
+            keep_partitioning: false,
             prices: Prices::default(),
         };
         propose(&input).unwrap()
