@@ -318,33 +318,7 @@ dl.write_deltalake(p, with_month(batch(3000, 3000)), partition_by=['month', 'kin
             .join(",")
     );
 
-    // Every proposal keeps the declared partitioning.
-    for customer in [3, 17, 250] {
-        let sql =
-            format!("SELECT count(*) FROM events WHERE customer_id = {customer} AND month = 2");
-        run(&ws, &["query", "--table-name", "events", &sql]).success();
-    }
-    let proposals: Value = serde_json::from_str(
-        &run(
-            &ws,
-            &["propose", "--table-name", "events", "--format", "json"],
-        )
-        .success(),
-    )
-    .unwrap();
-    let specs: Vec<&Value> = proposals["proposals"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| &p["spec"])
-        .collect();
-    assert!(specs.len() > 1, "{proposals}");
-    assert!(
-        specs
-            .iter()
-            .all(|s| s["partition_by"] == serde_json::json!(["month", "kind"])),
-        "{specs:?}"
-    );
+    every_proposal_keeps_the_partitioning(&ws);
 
     // Re-sorted inside its partitions (repartitioning is refused), promoted by one commit.
     run(
@@ -405,6 +379,36 @@ print(json.dumps([len(dt.file_uris([('kind', '=', 'buy')])),
     let restored = python(&delta, READ_BACK);
     assert_eq!(restored["files"], before["files"]);
     assert_eq!(restored["digest"], before["digest"]);
+}
+
+/// After queries on `customer_id` and `month`, every proposal keeps `[month, kind]`.
+fn every_proposal_keeps_the_partitioning(ws: &TempWorkspace) {
+    for customer in [3, 17, 250] {
+        let sql =
+            format!("SELECT count(*) FROM events WHERE customer_id = {customer} AND month = 2");
+        run(ws, &["query", "--table-name", "events", &sql]).success();
+    }
+    let proposals: Value = serde_json::from_str(
+        &run(
+            ws,
+            &["propose", "--table-name", "events", "--format", "json"],
+        )
+        .success(),
+    )
+    .unwrap();
+    let specs: Vec<&Value> = proposals["proposals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["spec"])
+        .collect();
+    assert!(specs.len() > 1, "{proposals}");
+    assert!(
+        specs
+            .iter()
+            .all(|s| s["partition_by"] == serde_json::json!(["month", "kind"])),
+        "{specs:?}"
+    );
 }
 
 /// Proposals are changes against what the table declares (no Z-order here).
@@ -513,33 +517,137 @@ fn an_iceberg_table_is_registered_from_its_snapshot_with_its_sort_order() {
     assert_eq!(common::active_layout(&ws), "initial");
 }
 
+/// An Iceberg table partitioned by `kind` (identity) keeps its partitions: registered with
+/// them as hive directories, re-sorted inside them, published by a replace snapshot whose
+/// entries carry the partition values (pyiceberg prunes by them and fills the column from
+/// them), and rolled back. Other transforms are refused.
 #[test]
-fn a_partitioned_iceberg_table_is_refused() {
+fn a_partitioned_iceberg_table_keeps_its_partitions_through_promote_and_rollback() {
     let ws = TempWorkspace::new();
-    let table = common::write_iceberg_table(&ws, true);
+    common::write_iceberg_table(&ws, true);
+    let warehouse = ws.root().join("warehouse");
+    let read = || {
+        let mut table = python(&warehouse, common::ICEBERG_READ_BACK);
+        table["buy"] = python(&warehouse, KIND_BUY)["buy"].clone();
+        table
+    };
+    let before = read();
+    let out = common::register_iceberg_catalog(&ws, &warehouse);
+    assert!(out.contains("kind"), "{out}");
+    assert_eq!(
+        scalar(
+            &ws,
+            "SELECT count(*) AS a, count(DISTINCT id) AS b, sum(CASE WHEN kind = 'buy' THEN 1 ELSE 0 END) AS c FROM events"
+        ),
+        format!("4000,4000,{}", before["buy"][1])
+    );
     run(
         &ws,
         &[
-            "register-table",
+            "enqueue-migration",
             "--table-name",
             "events",
-            "--iceberg",
-            table.to_str().unwrap(),
+            "--sort-by",
+            "customer_id",
         ],
     )
-    .user_error("partitioned");
+    .user_error("partitioned by [\"kind\"]");
+    let out = run(
+        &ws,
+        &[
+            "enqueue-migration",
+            "--table-name",
+            "events",
+            "--partition-by",
+            "kind",
+            "--sort-by",
+            "customer_id",
+        ],
+    )
+    .success();
+    let layout = common::target_of(&out);
+    run(&ws, &["migration-worker", "--once"]).success();
+    let out = promote(&ws, &layout);
+    assert!(out.contains("Iceberg snapshot"), "{out}");
+    let promoted = read();
+    assert_eq!(promoted["operation"], "Operation.REPLACE", "{promoted}");
+    assert_eq!(promoted["digest"], before["digest"], "identical rows");
+    let files = strs(&promoted["files"]);
+    assert_eq!(files.len(), 3, "one file per kind: {files:?}");
+    assert!(
+        files
+            .iter()
+            .all(|f| f.starts_with(&format!("dbopt-{layout}-"))),
+        "{files:?}"
+    );
+    assert_eq!(
+        promoted["buy"],
+        serde_json::json!([1, before["buy"][1]]),
+        "pyiceberg prunes by the partition values dbopt wrote"
+    );
+
+    run(&ws, &["rollback", "--table-name", "events"]).success();
+    let restored = read();
+    assert_eq!(restored["files"], before["files"]);
+    assert_eq!(restored["digest"], before["digest"]);
+    assert_eq!(restored["buy"], before["buy"]);
+
+    // A partition transform other than identity is refused, naming it.
+    let daily = ws.root().join("daily");
+    std::fs::create_dir_all(&daily).unwrap();
+    let created = python(
+        &daily,
+        r#"
+import os, json, datetime, pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.transforms import DayTransform
+w = os.environ['LAKE']
+cat = SqlCatalog('default', uri=f'sqlite:///{w}/catalog.db', warehouse=f'file://{w}')
+cat.create_namespace('db')
+data = pa.table({'id': pa.array([1, 2], pa.int64()), 'd': pa.array([datetime.date(2024, 1, 1)] * 2)})
+t = cat.create_table('db.events', schema=data.schema)
+t.append(data)
+with t.update_spec() as u:
+    u.add_field('d', DayTransform(), 'd_day')
+print(json.dumps(t.location().removeprefix('file://')))
+"#,
+    );
     run(
         &ws,
         &[
             "register-table",
             "--table-name",
-            "events",
+            "daily",
+            "--iceberg",
+            created.as_str().unwrap(),
+        ],
+    )
+    .user_error("partition transform day(d)");
+    run(
+        &ws,
+        &[
+            "register-table",
+            "--table-name",
+            "other",
             "--iceberg",
             ws.root().to_str().unwrap(),
         ],
     )
     .user_error("not an Iceberg table");
 }
+
+/// The files pyiceberg plans for `kind = 'buy'` in `db.events` and the rows it reads for it
+/// (all of them `buy`), as `buy`.
+const KIND_BUY: &str = r#"
+import os, json
+from pyiceberg.catalog.sql import SqlCatalog
+w = os.environ['LAKE']
+t = SqlCatalog('default', uri=f'sqlite:///{w}/catalog.db', warehouse=f'file://{w}').load_table('db.events')
+buy = t.scan(row_filter="kind == 'buy'")
+rows = buy.to_arrow()
+assert set(rows.column('kind').to_pylist()) == {'buy'}, rows.column('kind').to_pylist()[:5]
+print(json.dumps({'buy': [len(list(buy.plan_files())), rows.num_rows]}))
+"#;
 
 /// The snapshot of `main` and of the branch `BRANCH` of `db.events`, as pyiceberg reads them.
 const ICEBERG_REFS: &str = r#"

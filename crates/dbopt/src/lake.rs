@@ -22,10 +22,10 @@ use dbopt_catalog::iceberg_sql::IcebergSqlTable;
 use dbopt_catalog::{LakeFormat, LakeSource};
 use dbopt_core::layout::ROWS_PER_FILE;
 use dbopt_core::{Curve, LayoutId, LayoutManifest, LayoutSpec, TableName};
-use dbopt_engine::delta::{self, CommitOutcome, DeltaFile, DeltaSnapshot, ReplaceCommit};
+use dbopt_engine::delta::{self, CommitOutcome, DeltaSnapshot, ReplaceCommit};
 use dbopt_engine::footer::{describe_file, file_schema, partition_types, schema_with_columns};
 use dbopt_engine::iceberg::{self, IcebergNewFile, IcebergReplace, ReplaceOutcome};
-use dbopt_engine::rewrite::hive_dir;
+use dbopt_engine::rewrite::{hive_dir, parse_hive_dir};
 use dbopt_engine::source::{SourceInfo, inspect_source};
 use dbopt_engine::writer::{fsync_dir, write_manifest};
 use serde::Serialize;
@@ -86,6 +86,8 @@ struct LakeSnapshot {
 
 /// One live file of a lake table's snapshot.
 struct LakeFile {
+    /// The path the table's metadata names it by.
+    path: String,
     /// The file on local disk.
     local: PathBuf,
     /// The rows the table's metadata says it holds.
@@ -123,6 +125,7 @@ impl Workspace {
         } else {
             snapshot.columns()?
         };
+        let label = format!("delta {} version {}", root.display(), snapshot.version);
         let lake = LakeSnapshot {
             source: LakeSource {
                 table: table.clone(),
@@ -130,23 +133,28 @@ impl Workspace {
                 location: root.display().to_string(),
                 read_version: snapshot.version,
                 schema_string: snapshot.schema_string.clone(),
-                initial_files: snapshot.files.iter().map(|f| f.path.clone()).collect(),
+                initial_files: Vec::new(),
             },
             files: snapshot
                 .files
                 .iter()
                 .map(|f| {
+                    let values = snapshot
+                        .partition_columns
+                        .iter()
+                        .map(|c| (c.clone(), f.partition_values.get(c).cloned().flatten()));
                     Ok(LakeFile {
+                        path: f.path.clone(),
                         local: f.local_path(&root),
                         rows: f.num_records,
-                        hive: partition_dir(&snapshot, f)?,
+                        hive: partition_dir(&label, &f.path, values.collect())?,
                     })
                 })
                 .collect::<Result<_, DbError>>()?,
             columns,
             declared: declared_spec(&snapshot),
             not_carried: Vec::new(),
-            label: format!("delta {} version {}", root.display(), snapshot.version),
+            label,
         };
         self.register_lake_table(lake, replace, progress).await
     }
@@ -175,6 +183,16 @@ impl Workspace {
             }
         };
         let snapshot = iceberg::load_snapshot(&metadata)?;
+        let label = format!(
+            "iceberg {} snapshot {}",
+            snapshot.metadata_file.display(),
+            snapshot.snapshot_id
+        );
+        let columns = if snapshot.partition_fields.is_empty() {
+            Vec::new()
+        } else {
+            snapshot.columns()?
+        };
         let snapshot_id = u64::try_from(snapshot.snapshot_id).map_err(|_| {
             DbError::BadSource(format!(
                 "Iceberg snapshot id {} is negative: the metadata is corrupt",
@@ -188,28 +206,32 @@ impl Workspace {
                 location: pointer.unwrap_or_else(|| snapshot.metadata_file.display().to_string()),
                 read_version: snapshot_id,
                 schema_string: snapshot.schema_json.clone(),
-                initial_files: snapshot.files.iter().map(|f| f.path.clone()).collect(),
+                initial_files: Vec::new(),
             },
             files: snapshot
                 .files
                 .iter()
-                .map(|f| LakeFile {
-                    local: f.local.clone(),
-                    rows: Some(f.record_count),
-                    hive: String::new(),
+                .map(|f| {
+                    Ok(LakeFile {
+                        path: f.path.clone(),
+                        local: f.local.clone(),
+                        rows: Some(f.record_count),
+                        hive: partition_dir(&label, &f.path, f.partition.clone())?,
+                    })
                 })
-                .collect(),
-            columns: Vec::new(),
+                .collect::<Result<_, DbError>>()?,
+            columns,
             declared: LayoutSpec {
+                partition_by: snapshot
+                    .partition_fields
+                    .iter()
+                    .map(|f| f.column.clone())
+                    .collect(),
                 sort_by: snapshot.sort_order.clone(),
                 ..LayoutSpec::default()
             },
             not_carried: snapshot.sort_order_other.clone(),
-            label: format!(
-                "iceberg {} snapshot {}",
-                snapshot.metadata_file.display(),
-                snapshot.snapshot_id
-            ),
+            label,
         };
         self.register_lake_table(lake, replace, progress).await
     }
@@ -218,10 +240,13 @@ impl Workspace {
     /// row in one catalog transaction.
     async fn register_lake_table(
         &self,
-        lake: LakeSnapshot,
+        mut lake: LakeSnapshot,
         replace: bool,
         progress: &dyn Progress,
     ) -> Result<LakeRegisterReport, DbError> {
+        // Staged in partition order, so the manifest's order (by path) is the files' order.
+        lake.files.sort_by(|a, b| a.hive.cmp(&b.hive));
+        lake.source.initial_files = lake.files.iter().map(|f| f.path.clone()).collect();
         let table = lake.source.table.clone();
         if lake.files.is_empty() {
             return Err(DbError::BadSource(format!(
@@ -650,21 +675,21 @@ impl Workspace {
         data_dir: &Path,
     ) -> Result<Vec<IcebergNewFile>, DbError> {
         let manifest = self.layout_manifest(&lake.table, layout)?;
-        let placed: Vec<(PathBuf, u64)> = if *layout == LayoutId::initial() {
+        let placed: Vec<(PathBuf, u64, String)> = if *layout == LayoutId::initial() {
             lake.initial_files
                 .iter()
                 .zip(&manifest.files)
-                .map(|(uri, f)| (iceberg::local_file(uri), f.rows))
+                .map(|(uri, f)| (iceberg::local_file(uri), f.rows, f.path.clone()))
                 .collect()
         } else {
             self.link_layout_into(&lake.table, layout, data_dir)?
                 .into_iter()
-                .map(|(name, rows)| (data_dir.join(name), rows))
+                .map(|(name, rows)| (data_dir.join(&name), rows, name))
                 .collect()
         };
         placed
             .into_iter()
-            .map(|(local, rows)| {
+            .map(|(local, rows, name)| {
                 let size = std::fs::metadata(&local)
                     .map_err(|_| {
                         DbError::BadArgument(format!(
@@ -678,6 +703,7 @@ impl Workspace {
                     local,
                     size,
                     record_count: rows,
+                    partition: parse_hive_dir(&name),
                 })
             })
             .collect()
@@ -714,32 +740,32 @@ fn canonical(path: &Path, expected: &str) -> Result<PathBuf, DbError> {
     })
 }
 
-/// The hive directory of a Delta file's partition (`day=2024-01-05`, empty when the table is
-/// unpartitioned); a null or empty partition value, which a hive layout cannot hold, is refused.
-fn partition_dir(snapshot: &DeltaSnapshot, file: &DeltaFile) -> Result<String, DbError> {
-    let mut values = Vec::with_capacity(snapshot.partition_columns.len());
-    for column in &snapshot.partition_columns {
-        match file.partition_values.get(column).cloned().flatten() {
-            Some(v) if !v.is_empty() => values.push((column.clone(), Some(v))),
-            _ => {
-                return Err(DbError::BadSource(format!(
-                    "Delta table {} has rows with a null {column} (file {}): dbopt keeps partitions as hive directories, which cannot hold a null; fill or delete those rows first",
-                    snapshot.root.display(),
-                    file.path
-                )));
-            }
-        }
+/// The hive directory of a lake file's partition values (`day=2024-01-05`, empty when the
+/// table is unpartitioned); a null or empty value, which a hive layout cannot hold, is refused.
+fn partition_dir(
+    label: &str,
+    path: &str,
+    values: Vec<(String, Option<String>)>,
+) -> Result<String, DbError> {
+    if let Some((column, _)) = values
+        .iter()
+        .find(|(_, v)| v.as_deref().is_none_or(str::is_empty))
+    {
+        return Err(DbError::BadSource(format!(
+            "{label} has rows with a null {column} (file {path}): dbopt keeps partitions as hive directories, which cannot hold a null; fill or delete those rows first"
+        )));
     }
     Ok(hive_dir(&values))
 }
 
+/// A partitioned table's columns with their Arrow type names, and the schema its rows are
+/// digested in.
+type TypedColumns = (Vec<(String, String)>, Option<SchemaRef>);
+
 /// The table's columns with their Arrow type names, for a partitioned layout's manifest, and
 /// the schema its rows are digested in (columns in table order, partition columns typed);
 /// nothing for an unpartitioned table, whose files hold every column.
-fn typed_columns(
-    lake: &LakeSnapshot,
-    info: &SourceInfo,
-) -> Result<(Vec<(String, String)>, Option<SchemaRef>), DbError> {
+fn typed_columns(lake: &LakeSnapshot, info: &SourceInfo) -> Result<TypedColumns, DbError> {
     if lake.columns.is_empty() {
         return Ok((Vec::new(), None));
     }

@@ -98,7 +98,7 @@ pub fn log_path(relative: &str) -> String {
         if b.is_ascii_alphanumeric() || b"_.~=/-".contains(&b) {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = std::fmt::Write::write_fmt(&mut out, format_args!("%{b:02X}"));
         }
     }
     out

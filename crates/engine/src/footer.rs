@@ -108,7 +108,8 @@ pub fn table_schema(data_dir: &Path, table: &TableName) -> Result<SchemaRef, Eng
 }
 
 /// The schema of `columns` (names with Arrow type names, in table order): each column the
-/// files hold as they hold it, the others (hive keys) nullable with the named type.
+/// files hold with that type as they hold it, the others (hive keys) nullable with the named
+/// type.
 pub fn schema_with_columns(
     in_files: &Schema,
     columns: &[(String, String)],
@@ -116,8 +117,8 @@ pub fn schema_with_columns(
     let fields = columns
         .iter()
         .map(|(name, type_name)| match in_files.field_with_name(name) {
-            Ok(f) => Ok(f.clone()),
-            Err(_) => DataType::from_str(type_name)
+            Ok(f) if f.data_type().to_string() == *type_name => Ok(f.clone()),
+            _ => DataType::from_str(type_name)
                 .map(|t| Field::new(name, t, true))
                 .map_err(|e| {
                     EngineError::Source(format!(

@@ -12,13 +12,21 @@
 //!
 //! Guarantees: a table this module cannot read exactly is refused with the reason, before a
 //! row is read: format version 3, delete files (position or equality deletes), data files
-//! that are not Parquet, partitioned tables, tables whose schema evolved (column renames are
-//! resolved by field id, which dbopt's name-based reads do not do), and files outside the
-//! local file system.
+//! that are not Parquet, partition transforms other than identity (and identity partitions of
+//! types other than string, int, long, date and boolean), files written under an older
+//! partition spec, tables whose schema evolved (column renames are resolved by field id,
+//! which dbopt's name-based reads do not do), and files outside the local file system.
+//!
+//! Partitioned tables: each file's identity-partition values are read from its manifest entry
+//! and written into the entries a replace adds (with the manifest list's partition summaries),
+//! under the table's default partition spec. dbopt's own files leave the partition columns
+//! out, as hive layouts do: Iceberg readers take an identity partition's column from the
+//! entry's partition value when the file lacks it (the spec's column projection rules).
 
 use crate::EngineError;
 use crate::avro::{read_container, write_container};
 use crate::file_bounds::{Bound, file_bounds};
+use arrow::datatypes::DataType;
 use dbopt_core::SortKey;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -35,6 +43,20 @@ pub struct IcebergFile {
     pub size: u64,
     /// Rows.
     pub record_count: u64,
+    /// Its identity-partition values by source column, in spec order, as text (`2024-01-05`,
+    /// `42`, `true`); None is null. Empty when the table is unpartitioned.
+    pub partition: Vec<(String, Option<String>)>,
+}
+
+/// An identity field of a table's partition spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IcebergPartitionField {
+    /// The partition field's name: the key of a data file's `partition` record.
+    pub name: String,
+    /// The source column's name.
+    pub column: String,
+    /// The source column's Iceberg type: `string`, `int`, `long`, `date` or `boolean`.
+    pub source_type: String,
 }
 
 /// An Iceberg table at its current snapshot.
@@ -54,6 +76,47 @@ pub struct IcebergSnapshot {
     pub sort_order: Vec<SortKey>,
     /// The default sort order's fields with transforms other than identity, in words.
     pub sort_order_other: Vec<String>,
+    /// The default partition spec's fields (identity transforms), outermost first.
+    pub partition_fields: Vec<IcebergPartitionField>,
+}
+
+impl IcebergSnapshot {
+    /// The table's columns in schema order, each with its Arrow type when it is a partition
+    /// column (the columns dbopt reads from hive directories rather than from the files).
+    pub fn columns(&self) -> Result<Vec<(String, Option<DataType>)>, EngineError> {
+        let schema: Value = serde_json::from_str(&self.schema_json).map_err(|e| {
+            bad(
+                &self.metadata_file,
+                &format!("has a schema that is not JSON ({e})"),
+            )
+        })?;
+        Ok(schema["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                let name = f["name"].as_str().unwrap_or_default().to_string();
+                let partition = self
+                    .partition_fields
+                    .iter()
+                    .find(|p| p.column == name)
+                    .and_then(|p| arrow_type(&p.source_type));
+                (name, partition)
+            })
+            .collect())
+    }
+}
+
+/// The Arrow type an identity-partition column of Iceberg type `ty` is read as.
+fn arrow_type(ty: &str) -> Option<DataType> {
+    Some(match ty {
+        "string" => DataType::Utf8,
+        "int" => DataType::Int32,
+        "long" => DataType::Int64,
+        "date" => DataType::Date32,
+        "boolean" => DataType::Boolean,
+        _ => return None,
+    })
 }
 
 /// Reads the current snapshot of the Iceberg table at `location`: a `*.metadata.json` file,
@@ -86,15 +149,18 @@ pub fn load_snapshot(location: &Path) -> Result<IcebergSnapshot, EngineError> {
         })?;
     let snapshot = snapshot_of(&meta, snapshot_id, &metadata_file)?;
     let manifests = manifest_paths(snapshot, &metadata_file)?;
+    let (spec_id, partition_fields) = default_partition_spec(&meta, &schema, &metadata_file)?;
     let mut files = Vec::new();
-    for (manifest, spec_id) in manifests {
-        if partition_fields(&meta, spec_id) > 0 {
+    for (manifest, manifest_spec) in manifests {
+        if manifest_spec != spec_id
+            && !(partition_fields.is_empty() && spec_fields(&meta, manifest_spec).is_empty())
+        {
             return Err(unsupported(
                 &metadata_file,
-                "a partitioned layout (partition spec with fields)",
+                "data files written under an older partition spec (rewrite them under the current spec first)",
             ));
         }
-        files.extend(read_manifest(&manifest, &metadata_file)?);
+        files.extend(read_manifest(&manifest, &metadata_file, &partition_fields)?);
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let (sort_order, sort_order_other) = sort_order(&meta, &schema);
@@ -106,6 +172,7 @@ pub fn load_snapshot(location: &Path) -> Result<IcebergSnapshot, EngineError> {
         schema_json: schema.to_string(),
         sort_order,
         sort_order_other,
+        partition_fields,
     })
 }
 
@@ -118,6 +185,8 @@ pub struct IcebergNewFile {
     pub size: u64,
     /// Rows.
     pub record_count: u64,
+    /// Its identity-partition values by source column, as text (see [`IcebergFile`]).
+    pub partition: Vec<(String, Option<String>)>,
 }
 
 /// What a replace snapshot swaps.
@@ -201,6 +270,7 @@ pub fn write_replace(
             "its schema changed since dbopt read it: register the table again (dbopt register-table --replace) and rebuild the layout".into(),
         ));
     }
+    let (spec_id, fields) = default_partition_spec(&meta, &schema, metadata_file)?;
     let snapshot = snapshot_of(&meta, current_id, metadata_file)?.clone();
     if let Some(branch) = change.branch
         && let Some(id) = branch_snapshot(&meta, branch)
@@ -209,6 +279,11 @@ pub fn write_replace(
         return Ok(ReplaceOutcome::AlreadyCommitted(id));
     }
     let plan = plan_manifests(&snapshot, change, metadata_file)?;
+    if plan.specs.iter().any(|&id| id != spec_id) && !fields.is_empty() {
+        return Err(conflict(
+            "its partition spec changed since dbopt read it: register the table again (dbopt register-table --replace) and rebuild the layout".into(),
+        ));
+    }
     let added: HashSet<String> = change.add.iter().map(|f| file_uri(&f.local)).collect();
     if !added.is_empty()
         && added.iter().all(|p| plan.live.contains(p))
@@ -227,8 +302,19 @@ pub fn write_replace(
         .parent()
         .ok_or_else(|| bad(metadata_file, "has no directory"))?
         .to_path_buf();
-    let manifest =
-        write_new_manifest(&plan, change, &schema, snapshot_id, sequence, &metadata_dir)?;
+    let spec = PartitionSpec {
+        id: spec_id,
+        fields: &fields,
+    };
+    let manifest = write_new_manifest(
+        &plan,
+        change,
+        &schema,
+        &spec,
+        snapshot_id,
+        sequence,
+        &metadata_dir,
+    )?;
     let list = write_manifest_list(
         &plan,
         manifest,
@@ -281,6 +367,14 @@ struct ManifestPlan {
     /// Live rows and files before the replace.
     total_records: i64,
     total_files: i64,
+    /// The partition spec ids of the data manifests.
+    specs: HashSet<i64>,
+}
+
+/// The table's default partition spec, as a replace writes under it.
+struct PartitionSpec<'a> {
+    id: i64,
+    fields: &'a [IcebergPartitionField],
 }
 
 fn plan_manifests(
@@ -301,6 +395,7 @@ fn plan_manifests(
         list_format: header_of(&list),
         total_records: 0,
         total_files: 0,
+        specs: HashSet::new(),
     };
     for record in &list.records {
         if record["content"].as_i64().unwrap_or(0) != 0 {
@@ -314,6 +409,8 @@ fn plan_manifests(
             )
         })?;
         let manifest = read_avro(&local_path(manifest_uri, metadata_file)?)?;
+        plan.specs
+            .insert(record["partition_spec_id"].as_i64().unwrap_or(0));
         if plan.manifest_format.is_none() {
             plan.manifest_format = Some(header_of(&manifest));
         }
@@ -370,6 +467,7 @@ fn write_new_manifest(
     plan: &ManifestPlan,
     change: &IcebergReplace<'_>,
     schema: &Value,
+    spec: &PartitionSpec<'_>,
     snapshot_id: i64,
     sequence: i64,
     metadata_dir: &Path,
@@ -386,7 +484,7 @@ fn write_new_manifest(
             "content": 0,
             "file_path": file_uri(&f.local),
             "file_format": "PARQUET",
-            "partition": {},
+            "partition": partition_record(spec.fields, &f.partition, &f.local)?,
             "record_count": f.record_count,
             "file_size_in_bytes": f.size,
         });
@@ -423,7 +521,7 @@ fn write_new_manifest(
     Ok(serde_json::json!({
         "manifest_path": file_uri(&path),
         "manifest_length": bytes.len(),
-        "partition_spec_id": 0,
+        "partition_spec_id": spec.id,
         "content": 0,
         "sequence_number": sequence,
         "min_sequence_number": min_sequence,
@@ -434,7 +532,7 @@ fn write_new_manifest(
         "added_rows_count": added_rows,
         "existing_rows_count": existing_rows,
         "deleted_rows_count": deleted_rows,
-        "partitions": [],
+        "partitions": partition_summaries(spec.fields, &entries),
         "key_metadata": null,
     }))
 }
@@ -470,6 +568,118 @@ fn column_metrics(local: &Path, schema: &Value, data_file: &mut Value) -> Result
     data_file["lower_bounds"] = Value::Array(lower);
     data_file["upper_bounds"] = Value::Array(upper);
     Ok(())
+}
+
+/// A data file's `partition` record: each field's value, typed, from the file's values by
+/// source column.
+fn partition_record(
+    fields: &[IcebergPartitionField],
+    values: &[(String, Option<String>)],
+    local: &Path,
+) -> Result<Value, EngineError> {
+    let mut record = serde_json::Map::new();
+    for field in fields {
+        let text = values
+            .iter()
+            .find(|(c, _)| *c == field.column)
+            .ok_or_else(|| {
+                bad(
+                    local,
+                    &format!("has no value for partition column {}", field.column),
+                )
+            })?
+            .1
+            .as_deref();
+        let value = match text {
+            None => Value::Null,
+            Some(t) => partition_value(&field.source_type, t).ok_or_else(|| {
+                bad(
+                    local,
+                    &format!(
+                        "has partition value '{t}' for column {}, which is not a {}",
+                        field.column, field.source_type
+                    ),
+                )
+            })?,
+        };
+        record.insert(field.name.clone(), value);
+    }
+    Ok(Value::Object(record))
+}
+
+/// A partition value as a manifest entry holds it (dates as days since the epoch).
+fn partition_value(ty: &str, text: &str) -> Option<Value> {
+    Some(match ty {
+        "string" => Value::from(text),
+        "int" | "long" => Value::from(text.parse::<i64>().ok()?),
+        "boolean" => Value::from(text.parse::<bool>().ok()?),
+        "date" => {
+            let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+            let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+            Value::from((date - epoch).num_days())
+        }
+        _ => return None,
+    })
+}
+
+/// A manifest entry's partition value as text (the inverse of `partition_value`).
+fn partition_text(ty: &str, value: &Value) -> Option<String> {
+    match (ty, value) {
+        ("string", Value::String(s)) => Some(s.clone()),
+        ("int" | "long", Value::Number(n)) => Some(n.to_string()),
+        ("boolean", Value::Bool(b)) => Some(b.to_string()),
+        ("date", Value::Number(n)) => {
+            let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+            let date = epoch.checked_add_signed(chrono::TimeDelta::try_days(n.as_i64()?)?)?;
+            Some(date.format("%Y-%m-%d").to_string())
+        }
+        _ => None,
+    }
+}
+
+/// The manifest list's partition summaries of a manifest's entries: per field, whether a
+/// value is null and the lowest and highest values (single-value encoding), so readers skip
+/// the whole manifest.
+fn partition_summaries(fields: &[IcebergPartitionField], entries: &[Value]) -> Value {
+    let summaries = fields.iter().map(|field| {
+        let values: Vec<&Value> = entries
+            .iter()
+            .map(|e| &e["data_file"]["partition"][field.name.as_str()])
+            .collect();
+        let present: Vec<&Value> = values.iter().copied().filter(|v| !v.is_null()).collect();
+        let ordered = |a: &&Value, b: &&Value| match (*a, *b) {
+            (Value::String(x), Value::String(y)) => x.cmp(y),
+            (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+            _ => a
+                .as_i64()
+                .unwrap_or_default()
+                .cmp(&b.as_i64().unwrap_or_default()),
+        };
+        let bound = |v: Option<&Value>| {
+            v.and_then(|v| summary_bound(&field.source_type, v))
+                .map_or(Value::Null, |b| Value::from(hex::encode(b)))
+        };
+        serde_json::json!({
+            "contains_null": present.len() < values.len(),
+            "contains_nan": false,
+            "lower_bound": bound(present.iter().copied().min_by(ordered)),
+            "upper_bound": bound(present.iter().copied().max_by(ordered)),
+        })
+    });
+    Value::Array(summaries.collect())
+}
+
+/// A partition value in Iceberg's single-value binary form.
+fn summary_bound(ty: &str, value: &Value) -> Option<Vec<u8>> {
+    match (ty, value) {
+        ("string", Value::String(s)) => Some(s.as_bytes().to_vec()),
+        ("int" | "date", Value::Number(n)) => {
+            Some(i32::try_from(n.as_i64()?).ok()?.to_le_bytes().to_vec())
+        }
+        ("long", Value::Number(n)) => Some(n.as_i64()?.to_le_bytes().to_vec()),
+        ("boolean", Value::Bool(b)) => Some(vec![u8::from(*b)]),
+        _ => None,
+    }
 }
 
 /// Iceberg's single-value binary form of a bound of a column of type `ty`, when they match.
@@ -971,17 +1181,75 @@ fn manifest_paths(snapshot: &Value, file: &Path) -> Result<Vec<(PathBuf, i64)>, 
         .collect()
 }
 
-fn partition_fields(meta: &Value, spec_id: i64) -> usize {
+/// The fields of partition spec `spec_id` as the metadata writes them.
+fn spec_fields(meta: &Value, spec_id: i64) -> Vec<Value> {
     let specs = meta["partition-specs"].as_array();
     let spec = specs.and_then(|s| s.iter().find(|s| s["spec-id"].as_i64() == Some(spec_id)));
     match spec {
-        Some(s) => s["fields"].as_array().map_or(0, Vec::len),
+        Some(s) => s["fields"].as_array().cloned().unwrap_or_default(),
         // v1 tables may carry only `partition-spec`, the fields themselves.
-        None => meta["partition-spec"].as_array().map_or(0, Vec::len),
+        None => meta["partition-spec"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
     }
 }
 
-fn read_manifest(manifest: &Path, file: &Path) -> Result<Vec<IcebergFile>, EngineError> {
+/// The default partition spec's id and its fields, all identity transforms of columns of a
+/// type a partition value is read as; any other field is refused.
+fn default_partition_spec(
+    meta: &Value,
+    schema: &Value,
+    file: &Path,
+) -> Result<(i64, Vec<IcebergPartitionField>), EngineError> {
+    let id = meta["default-spec-id"].as_i64().unwrap_or(0);
+    let mut fields = Vec::new();
+    for field in spec_fields(meta, id) {
+        let source = schema["fields"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["id"] == field["source-id"]))
+            .ok_or_else(|| {
+                bad(
+                    file,
+                    "has a partition field whose source column is not in the schema",
+                )
+            })?;
+        let column = source["name"].as_str().unwrap_or_default().to_string();
+        let transform = field["transform"].as_str().unwrap_or_default();
+        if transform != "identity" {
+            return Err(unsupported(
+                file,
+                &format!(
+                    "partition transform {transform}({column}) (identity partitions are read)"
+                ),
+            ));
+        }
+        let source_type = source["type"]
+            .as_str()
+            .unwrap_or("a nested type")
+            .to_string();
+        if arrow_type(&source_type).is_none() {
+            return Err(unsupported(
+                file,
+                &format!(
+                    "partition column '{column}' of type {source_type} (string, int, long, date and boolean partitions are read)"
+                ),
+            ));
+        }
+        fields.push(IcebergPartitionField {
+            name: field["name"].as_str().unwrap_or(&column).to_string(),
+            column,
+            source_type,
+        });
+    }
+    Ok((id, fields))
+}
+
+fn read_manifest(
+    manifest: &Path,
+    file: &Path,
+    fields: &[IcebergPartitionField],
+) -> Result<Vec<IcebergFile>, EngineError> {
     let avro = read_avro(manifest)?;
     let mut out = Vec::new();
     for entry in avro.records {
@@ -1007,6 +1275,13 @@ fn read_manifest(manifest: &Path, file: &Path) -> Result<Vec<IcebergFile>, Engin
             local: local_path(path, file)?,
             size: data["file_size_in_bytes"].as_u64().unwrap_or(0),
             record_count: data["record_count"].as_u64().unwrap_or(0),
+            partition: fields
+                .iter()
+                .map(|f| {
+                    let value = &data["partition"][f.name.as_str()];
+                    (f.column.clone(), partition_text(&f.source_type, value))
+                })
+                .collect(),
         });
     }
     Ok(out)

@@ -6,6 +6,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::SessionState;
 use dbopt_core::{LayoutId, LayoutManifest};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,17 +41,15 @@ pub async fn register_layout(
 ) -> Result<RegisteredLayout, EngineError> {
     let ctx = session.ctx();
     let (dir, config) = parquet_listing(dir, partition_cols.clone())?;
-    let config =
-        config
-            .infer_schema(&ctx.state())
-            .await
-            .map_err(|e| match EngineError::from_exec(e) {
-                EngineError::CorruptParquet { message, .. } => EngineError::CorruptParquet {
-                    path: dir.display().to_string(),
-                    message,
-                },
-                other => other,
-            })?;
+    let config = infer_file_schema(config, &ctx.state(), &partition_cols)
+        .await
+        .map_err(|e| match EngineError::from_exec(e) {
+            EngineError::CorruptParquet { message, .. } => EngineError::CorruptParquet {
+                path: dir.display().to_string(),
+                message,
+            },
+            other => other,
+        })?;
     let provider = ListingTable::try_new(config).map_err(EngineError::from_plan)?;
     let needs_view = !partition_cols.is_empty() && column_order.is_some();
     let register_err = |e| EngineError::Plan(format!("registering table {table}: {e}"));
@@ -125,6 +124,33 @@ pub async fn register_view(session: &Session, name: &str, sql: &str) -> Result<(
     ctx.register_table(name, view)
         .map(|_| ())
         .map_err(|e| EngineError::Plan(format!("registering view {name}: {e}")))
+}
+
+/// Infers the files' schema, leaving out the columns that are also hive keys: files that hold
+/// their partition's column too (an Iceberg table's, whose identity partitions keep it) are
+/// read with it from the directory name, once, like files that do not.
+pub(crate) async fn infer_file_schema(
+    config: ListingTableConfig,
+    state: &SessionState,
+    partition_cols: &[(String, DataType)],
+) -> datafusion::error::Result<ListingTableConfig> {
+    let config = config.infer_schema(state).await?;
+    let Some(schema) = config.file_schema.clone() else {
+        return Ok(config);
+    };
+    if !partition_cols
+        .iter()
+        .any(|(name, _)| schema.field_with_name(name).is_ok())
+    {
+        return Ok(config);
+    }
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .filter(|f| !partition_cols.iter().any(|(name, _)| name == f.name()))
+        .cloned()
+        .collect();
+    Ok(config.with_schema(Arc::new(arrow::datatypes::Schema::new(fields))))
 }
 
 /// The absolute `dir` and a listing of its `.parquet` files with hive keys `partition_cols`.

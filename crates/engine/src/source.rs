@@ -283,9 +283,8 @@ pub async fn stream_source(
     let options = ListingOptions::new(format)
         .with_file_extension(ext)
         .with_table_partition_cols(info.partition_cols.clone());
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(options)
-        .infer_schema(&ctx.state())
+    let config = ListingTableConfig::new(url).with_listing_options(options);
+    let config = crate::register::infer_file_schema(config, &ctx.state(), &info.partition_cols)
         .await
         .map_err(EngineError::from_exec)?;
     let table = ListingTable::try_new(config).map_err(EngineError::from_plan)?;
