@@ -308,13 +308,14 @@ mod tests {
     #[test]
     fn a_sorted_column_s_ratio_is_carried_from_the_sample_to_the_table() {
         let table = table();
-        let truth = sorted_by_k(&Sample::new(&[table.clone()], TABLE_ROWS as u64).unwrap());
+        let truth =
+            sorted_by_k(&Sample::new(std::slice::from_ref(&table), TABLE_ROWS as u64).unwrap());
         let rows: Vec<u32> = (0..TABLE_ROWS as u32).step_by(SAMPLE_EVERY).collect();
         let part =
             arrow::compute::take_record_batch(&table, &arrow::array::UInt32Array::from(rows))
                 .unwrap();
         let as_if_whole =
-            sorted_by_k(&Sample::new(&[part.clone()], part.num_rows() as u64).unwrap());
+            sorted_by_k(&Sample::new(std::slice::from_ref(&part), part.num_rows() as u64).unwrap());
         let carried = sorted_by_k(&Sample::new(&[part], TABLE_ROWS as u64).unwrap());
         let error = |r: f64| (r / truth["k"]).max(truth["k"] / r);
         assert!(
