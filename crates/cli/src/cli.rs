@@ -245,13 +245,14 @@ pub struct GenerateArgs {
 /// `dbopt load-dataset`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  dbopt load-dataset --table-name trips --source-path ./trips.parquet\n  dbopt load-dataset --table-name sales --source-path ./exports/   # *.csv or hive-partitioned *.parquet"
+    after_help = "Examples:\n  dbopt load-dataset --table-name trips --source-path ./trips.parquet\n  dbopt load-dataset --table-name sales --source-path ./exports/   # *.csv or hive-partitioned *.parquet\n  AWS_ENDPOINT_URL=http://127.0.0.1:9000 dbopt load-dataset --table-name events --source-path s3://lake/events/\n\nObject storage: credentials, region and endpoint come from the standard variables\n(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION [default us-east-1], AWS_ENDPOINT_URL;\nGOOGLE_SERVICE_ACCOUNT; AZURE_STORAGE_ACCOUNT_NAME, ...). An http:// S3 endpoint is used\nwithout TLS, path-style."
 )]
 pub struct LoadDatasetArgs {
     /// Name of the managed table to create.
     #[arg(long)]
     pub table_name: String,
-    /// A Parquet file, a CSV file, or a directory of either (hive partitions are read).
+    /// A Parquet file, a CSV file, or a directory of either (hive partitions are read); or an
+    /// object-storage prefix of them: s3://bucket/prefix/, gs://..., az://...
     #[arg(long)]
     pub source_path: PathBuf,
     /// Overwrite the table if it exists.

@@ -1,7 +1,7 @@
 //! End-to-end tests: the real `dbopt` binary on small generated data.
 
 mod common;
-use common::{bin, generated, logged_queries, run};
+use common::{bin, generated, logged_queries, query_json, run};
 use dbopt_catalog::QueryOrigin;
 use dbopt_testkit::TempWorkspace;
 use std::collections::BTreeSet;
@@ -18,15 +18,6 @@ fn last_logged(ws: &TempWorkspace) -> (u64, u64, u64, Option<String>) {
         m.row_groups_pruned,
         last.error,
     )
-}
-
-fn query_json(ws: &TempWorkspace, sql: &str) -> serde_json::Value {
-    let out = run(
-        ws,
-        &["query", "--table-name", "events", "--format", "json", sql],
-    )
-    .success();
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON {e}: {out}"))
 }
 
 #[test]

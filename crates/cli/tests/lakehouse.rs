@@ -332,21 +332,10 @@ dl.write_deltalake(p, with_month(batch(3000, 3000)), partition_by=['month', 'kin
         ],
     )
     .user_error("use partition_by = [\"month\", \"kind\"]");
-    let out = run(
+    let layout = common::build_layout_with(
         &ws,
-        &[
-            "enqueue-migration",
-            "--table-name",
-            "events",
-            "--partition-by",
-            "month,kind",
-            "--sort-by",
-            "customer_id",
-        ],
-    )
-    .success();
-    let layout = common::target_of(&out);
-    run(&ws, &["migration-worker", "--once"]).success();
+        &["--partition-by", "month,kind", "--sort-by", "customer_id"],
+    );
     let out = promote(&ws, &layout);
     assert!(out.contains("Delta log version 2"), "{out}");
     let promoted = python(&delta, READ_BACK);
@@ -552,21 +541,8 @@ fn a_partitioned_iceberg_table_keeps_its_partitions_through_promote_and_rollback
         ],
     )
     .user_error("partitioned by [\"kind\"]");
-    let out = run(
-        &ws,
-        &[
-            "enqueue-migration",
-            "--table-name",
-            "events",
-            "--partition-by",
-            "kind",
-            "--sort-by",
-            "customer_id",
-        ],
-    )
-    .success();
-    let layout = common::target_of(&out);
-    run(&ws, &["migration-worker", "--once"]).success();
+    let layout =
+        common::build_layout_with(&ws, &["--partition-by", "kind", "--sort-by", "customer_id"]);
     let out = promote(&ws, &layout);
     assert!(out.contains("Iceberg snapshot"), "{out}");
     let promoted = read();

@@ -387,12 +387,15 @@ impl DbError {
     }
 }
 
-/// Whether an engine error is the input's fault: IO, a failed write and exhausted resources
-/// are the machine's.
+/// Whether an engine error is the input's fault: IO, a failed write, exhausted resources and
+/// an object-store request that failed during work are the machine's.
 fn engine_user_error(e: &EngineError) -> bool {
     !matches!(
         e,
-        EngineError::Io { .. } | EngineError::Write { .. } | EngineError::Resources(_)
+        EngineError::Io { .. }
+            | EngineError::Write { .. }
+            | EngineError::Resources(_)
+            | EngineError::StoreFailed(_)
     )
 }
 

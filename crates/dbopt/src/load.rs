@@ -5,7 +5,10 @@
 use crate::initial_layout::{InitialLayoutReport, InitialLayoutRequest};
 use crate::{DbError, Progress, Workspace};
 use dbopt_core::{LayoutSpec, TableName};
-use dbopt_engine::source::{SourceFormat, SourceInfo, inspect_source, stream_source};
+use dbopt_engine::source::{
+    SourceFormat, SourceInfo, inspect_remote_source, inspect_source, stream_source,
+};
+use dbopt_engine::store::is_remote;
 use dbopt_engine::writer::DEFAULT_ROWS_PER_FILE;
 use futures::StreamExt;
 use std::path::Path;
@@ -58,17 +61,7 @@ impl Workspace {
         progress: &dyn Progress,
     ) -> Result<LoadReport, DbError> {
         self.check_can_create(table, replace)?;
-        let info = inspect_source(source)?;
-        let data_dir = self.data_dir();
-        if let Ok(abs) = std::path::absolute(source)
-            && abs.starts_with(data_dir)
-            && !abs.starts_with(data_dir.join(crate::nyc_taxi::DOWNLOADS_DIR))
-        {
-            return Err(DbError::SourceInsideDataDir {
-                source_path: source.to_path_buf(),
-                data_dir: data_dir.to_path_buf(),
-            });
-        }
+        let info = self.inspect_load_source(source).await?;
         let session = self.engine_session();
         let rows = stream_source(&session, &info).await?;
         let request = InitialLayoutRequest {
@@ -101,6 +94,27 @@ impl Workspace {
         Ok(LoadReport { layout, csv })
     }
 
+    /// The source at `source`, checked: a local file or directory outside DATA_DIR, or an
+    /// object-storage prefix (`s3://bucket/prefix/`).
+    async fn inspect_load_source(&self, source: &Path) -> Result<SourceInfo, DbError> {
+        let location = source.to_string_lossy();
+        if is_remote(&location) {
+            return Ok(inspect_remote_source(&location).await?);
+        }
+        let info = inspect_source(source)?;
+        let data_dir = self.data_dir();
+        if let Ok(abs) = std::path::absolute(source)
+            && abs.starts_with(data_dir)
+            && !abs.starts_with(data_dir.join(crate::nyc_taxi::DOWNLOADS_DIR))
+        {
+            return Err(DbError::SourceInsideDataDir {
+                source_path: source.to_path_buf(),
+                data_dir: data_dir.to_path_buf(),
+            });
+        }
+        Ok(info)
+    }
+
     /// Sizes of the CSV source and the table's initial layout, and one full scan of each.
     async fn compare_with_csv(
         &self,
@@ -108,12 +122,7 @@ impl Workspace {
         csv: &SourceInfo,
         layout: &InitialLayoutReport,
     ) -> Result<CsvComparison, DbError> {
-        let csv_bytes = csv
-            .files
-            .iter()
-            .map(|f| std::fs::metadata(f).map(|m| m.len()))
-            .sum::<Result<u64, _>>()
-            .map_err(|e| DbError::io(format!("reading the size of {}", csv.root.display()), e))?;
+        let csv_bytes = csv.total_bytes()?;
         let parquet = inspect_source(&self.layout_dir(table, &dbopt_core::LayoutId::initial()))?;
         let (rows, csv_scan) = self.full_scan(csv).await?;
         let (_, parquet_scan) = self.full_scan(&parquet).await?;

@@ -53,6 +53,13 @@ pub enum EngineError {
         /// What changed, and what to do.
         message: String,
     },
+    /// An object-storage location that cannot be used as given: an endpoint that does not
+    /// answer, refused credentials, a bucket or prefix that does not exist.
+    #[error("{0}")]
+    Store(String),
+    /// A request to object storage failed during work, after its retries.
+    #[error("{0}")]
+    StoreFailed(String),
     /// File system error with context.
     #[error("{context}: {source}")]
     Io {

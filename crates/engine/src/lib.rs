@@ -28,6 +28,7 @@ pub mod rewrite;
 pub mod session;
 pub mod source;
 pub mod sql_guard;
+pub mod store;
 pub mod writer;
 pub mod writer_pool;
 

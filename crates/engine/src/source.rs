@@ -1,7 +1,9 @@
 //! External sources for `load-dataset`: a Parquet or CSV file, or a directory of them
-//! (hive-partitioned or not), checked up front and streamed batch by batch.
+//! (hive-partitioned or not), on local disk or under an object-storage prefix (`s3://...`,
+//! see `store`), checked up front and streamed batch by batch.
 
 use crate::footer::file_schema;
+use crate::store::RemoteDir;
 use crate::{EngineError, Session};
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Schema, SchemaRef};
@@ -14,6 +16,7 @@ use datafusion::datasource::listing::{
 use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use object_store::ObjectMeta;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -29,14 +32,43 @@ pub enum SourceFormat {
 /// What `inspect_source` found: files, format and hive partition keys.
 #[derive(Debug, Clone)]
 pub struct SourceInfo {
-    /// The path given.
+    /// The path (or object-storage URL) given.
     pub root: PathBuf,
-    /// Data files, sorted.
+    /// Data files, sorted (for a remote source: paths relative to its prefix).
     pub files: Vec<PathBuf>,
     /// Their format.
     pub format: SourceFormat,
     /// Hive partition columns found in directory names (`key=value`), outermost first.
     pub partition_cols: Vec<(String, DataType)>,
+    /// The object-storage prefix the files are under, with their sizes; None on local disk.
+    pub remote: Option<RemoteSource>,
+}
+
+/// A source on object storage.
+#[derive(Debug, Clone)]
+pub struct RemoteSource {
+    /// The prefix, opened and checked.
+    pub dir: RemoteDir,
+    /// Each file's object (location and size), in `files` order.
+    pub objects: Vec<ObjectMeta>,
+}
+
+impl SourceInfo {
+    /// The bytes of all its files.
+    pub fn total_bytes(&self) -> Result<u64, EngineError> {
+        match &self.remote {
+            Some(remote) => Ok(remote.objects.iter().map(|o| o.size).sum()),
+            None => self
+                .files
+                .iter()
+                .map(|f| {
+                    std::fs::metadata(f).map(|m| m.len()).map_err(|e| {
+                        EngineError::io(format!("reading the size of {}", f.display()), e)
+                    })
+                })
+                .sum(),
+        }
+    }
 }
 
 fn format_of(path: &Path) -> Option<SourceFormat> {
@@ -81,6 +113,124 @@ pub fn inspect_source(root: &Path) -> Result<SourceInfo, EngineError> {
         files.push(root.to_path_buf());
     }
     files.sort();
+    let format = one_format(root, &files)?;
+    let partition_cols = hive_keys(root, &files)?;
+    let info = SourceInfo {
+        root: root.to_path_buf(),
+        files,
+        format,
+        partition_cols,
+        remote: None,
+    };
+    check_local_files_agree(&info)?;
+    Ok(info)
+}
+
+/// Checks the object-storage prefix `location` (`s3://bucket/prefix/`) as `inspect_source`
+/// checks a directory: one supported format, consistent hive keys, and schemas (read from the
+/// Parquet footers and CSV headers by range requests).
+pub async fn inspect_remote_source(location: &str) -> Result<SourceInfo, EngineError> {
+    let dir = crate::store::open_dir(location).await?;
+    let objects = dir.list().await?;
+    let root = PathBuf::from(location);
+    let files: Vec<PathBuf> = objects
+        .iter()
+        .map(|o| PathBuf::from(dir.relative(&o.location)))
+        .collect();
+    let format = one_format(&root, &files)?;
+    let partition_cols = hive_keys(Path::new(""), &files)?;
+    let mut named = Vec::with_capacity(files.len());
+    for (file, object) in files.iter().zip(&objects) {
+        let name = format!("{}{}", dir.url, file.display());
+        let header = match format {
+            SourceFormat::Parquet => Header::Columns(remote_schema(&dir, object, &name).await?),
+            SourceFormat::Csv => Header::Line(remote_header(&dir, object, &name).await?),
+        };
+        named.push((name, header));
+    }
+    check_agree(&named)?;
+    Ok(SourceInfo {
+        root,
+        files,
+        format,
+        partition_cols,
+        remote: Some(RemoteSource { dir, objects }),
+    })
+}
+
+/// A file's schema (Parquet footer) or header row (CSV), to check that a source's files agree.
+enum Header {
+    Columns(SchemaRef),
+    Line(String),
+}
+
+/// The Arrow schema in the footer of the Parquet object `object` (named `name` in errors),
+/// read by range requests.
+async fn remote_schema(
+    dir: &RemoteDir,
+    object: &ObjectMeta,
+    name: &str,
+) -> Result<SchemaRef, EngineError> {
+    use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
+    let schema = DFParquetMetadata::new(dir.store.as_ref(), object)
+        .fetch_schema()
+        .await
+        .map_err(|e| match e {
+            datafusion::error::DataFusionError::ObjectStore(store_error) => {
+                dir.error(*store_error, false)
+            }
+            other => EngineError::CorruptParquet {
+                path: name.to_string(),
+                message: dbopt_core::text::first_line(&other.to_string()),
+            },
+        })?;
+    Ok(Arc::new(schema))
+}
+
+/// The header row of the CSV object `object` (read from its first 64 KiB).
+async fn remote_header(
+    dir: &RemoteDir,
+    object: &ObjectMeta,
+    name: &str,
+) -> Result<String, EngineError> {
+    use object_store::ObjectStoreExt;
+    let bytes = dir
+        .store
+        .get_range(&object.location, 0..object.size.min(64 << 10))
+        .await
+        .map_err(|e| dir.error(e, false))?;
+    csv_header_line(&String::from_utf8_lossy(&bytes), name)
+}
+
+/// Refuses files whose schemas (or CSV headers) differ from the first file's.
+fn check_agree(named: &[(String, Header)]) -> Result<(), EngineError> {
+    let Some((first_name, first)) = named.first() else {
+        return Ok(());
+    };
+    for (name, header) in &named[1..] {
+        let differ = match (first, header) {
+            (Header::Columns(a), Header::Columns(b)) => (!same_fields(a, b)).then(|| {
+                (
+                    format!("columns [{}]", describe(a)),
+                    format!("[{}]", describe(b)),
+                )
+            }),
+            (Header::Line(a), Header::Line(b)) => {
+                (a != b).then(|| (format!("header '{a}'"), format!("'{b}'")))
+            }
+            _ => Some(("one format".into(), "another".into())),
+        };
+        if let Some((theirs, these)) = differ {
+            return Err(EngineError::Source(format!(
+                "schemas disagree: {first_name} has {theirs} but {name} has {these}; load files with one schema"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The one supported format of `files` (refusing an empty source, other extensions, a mix).
+fn one_format(root: &Path, files: &[PathBuf]) -> Result<SourceFormat, EngineError> {
     if files.is_empty() {
         return Err(EngineError::Source(format!(
             "source {} is empty: no .parquet or .csv files in it",
@@ -88,7 +238,7 @@ pub fn inspect_source(root: &Path) -> Result<SourceInfo, EngineError> {
         )));
     }
     let mut format = None;
-    for f in &files {
+    for f in files {
         let this = format_of(f).ok_or_else(|| {
             EngineError::Source(format!(
                 "unsupported file {}: dbopt loads .parquet and .csv files",
@@ -106,20 +256,7 @@ pub fn inspect_source(root: &Path) -> Result<SourceInfo, EngineError> {
             _ => {}
         }
     }
-    let format = format.expect("at least one file");
-    let partition_cols = hive_keys(root, &files)?;
-    let info = SourceInfo {
-        root: root.to_path_buf(),
-        files,
-        format,
-        partition_cols,
-    };
-    if format == SourceFormat::Parquet {
-        check_parquet_schemas(&info)?;
-    } else {
-        check_csv_headers(&info)?;
-    }
-    Ok(info)
+    Ok(format.expect("at least one file"))
 }
 
 fn hive_keys(root: &Path, files: &[PathBuf]) -> Result<Vec<(String, DataType)>, EngineError> {
@@ -185,21 +322,22 @@ fn same_fields(a: &Schema, b: &Schema) -> bool {
             .all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type())
 }
 
-fn check_parquet_schemas(info: &SourceInfo) -> Result<(), EngineError> {
-    let first = file_schema(&info.files[0])?;
-    for f in &info.files[1..] {
-        let s = file_schema(f)?;
-        if !same_fields(&first, &s) {
-            return Err(EngineError::Source(format!(
-                "schemas disagree: {} has columns [{}] but {} has [{}]; load files with one schema",
-                info.files[0].display(),
-                describe(&first),
-                f.display(),
-                describe(&s)
-            )));
-        }
+/// Refuses local files whose schemas (or CSV headers) differ from the first file's.
+fn check_local_files_agree(info: &SourceInfo) -> Result<(), EngineError> {
+    let mut named = Vec::with_capacity(info.files.len());
+    for f in &info.files {
+        let name = f.display().to_string();
+        let header = match info.format {
+            SourceFormat::Parquet => Header::Columns(file_schema(f)?),
+            SourceFormat::Csv => {
+                let text = std::fs::read_to_string(f)
+                    .map_err(|e| EngineError::io(format!("reading {name}"), e))?;
+                Header::Line(csv_header_line(&text, &name)?)
+            }
+        };
+        named.push((name, header));
     }
-    Ok(())
+    check_agree(&named)
 }
 
 fn describe(schema: &Schema) -> String {
@@ -211,33 +349,15 @@ fn describe(schema: &Schema) -> String {
         .join(", ")
 }
 
-fn check_csv_headers(info: &SourceInfo) -> Result<(), EngineError> {
-    let header = |p: &Path| -> Result<String, EngineError> {
-        let text = std::fs::read_to_string(p)
-            .map_err(|e| EngineError::io(format!("reading {}", p.display()), e))?;
-        let line = text.lines().next().unwrap_or("").trim().to_string();
-        if line.is_empty() {
-            return Err(EngineError::Source(format!(
-                "CSV file {} is empty: it needs a header row",
-                p.display()
-            )));
-        }
-        Ok(line)
-    };
-    let first = header(&info.files[0])?;
-    for f in &info.files[1..] {
-        let h = header(f)?;
-        if h != first {
-            return Err(EngineError::Source(format!(
-                "schemas disagree: {} has header '{}' but {} has '{}'",
-                info.files[0].display(),
-                first,
-                f.display(),
-                h
-            )));
-        }
+/// The header row of a CSV file's `text`, refusing a file without one.
+fn csv_header_line(text: &str, name: &str) -> Result<String, EngineError> {
+    let line = text.lines().next().unwrap_or("").trim().to_string();
+    if line.is_empty() {
+        return Err(EngineError::Source(format!(
+            "CSV file {name} is empty: it needs a header row"
+        )));
     }
-    Ok(())
+    Ok(line)
 }
 
 /// The rows of a source as they stream: their schema and the batches, in file order.
@@ -255,8 +375,11 @@ pub async fn stream_source(
     info: &SourceInfo,
 ) -> Result<SourceRows, EngineError> {
     let ctx = session.ctx();
-    let root = std::path::absolute(&info.root)
-        .map_err(|e| EngineError::io(format!("resolving {}", info.root.display()), e))?;
+    let root = match &info.remote {
+        Some(_) => info.root.clone(),
+        None => std::path::absolute(&info.root)
+            .map_err(|e| EngineError::io(format!("resolving {}", info.root.display()), e))?,
+    };
     let (format, ext): (Arc<dyn FileFormat>, String) = match info.format {
         SourceFormat::Parquet => (
             Arc::new(ParquetFormat::default()),
@@ -273,13 +396,22 @@ pub async fn stream_source(
                 .unwrap_or_default(),
         ),
     };
-    let url_text = if root.is_dir() {
-        format!("{}/", root.display())
-    } else {
-        root.display().to_string()
+    let url = match &info.remote {
+        Some(remote) => {
+            remote.dir.register(ctx);
+            remote.dir.listing_url()?
+        }
+        None => {
+            let url_text = if root.is_dir() {
+                format!("{}/", root.display())
+            } else {
+                root.display().to_string()
+            };
+            ListingTableUrl::parse(url_text).map_err(|e| {
+                EngineError::Source(format!("bad source path {}: {e}", root.display()))
+            })?
+        }
     };
-    let url = ListingTableUrl::parse(url_text)
-        .map_err(|e| EngineError::Source(format!("bad source path {}: {e}", root.display())))?;
     let options = ListingOptions::new(format)
         .with_file_extension(ext)
         .with_table_partition_cols(info.partition_cols.clone());

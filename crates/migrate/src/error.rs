@@ -160,7 +160,8 @@ impl MigrateError {
                 EngineError::Io { .. }
                 | EngineError::Write { .. }
                 | EngineError::Execution(_)
-                | EngineError::Resources(_),
+                | EngineError::Resources(_)
+                | EngineError::StoreFailed(_),
             ) => Fault::Transient,
             MigrateError::Catalog(e) => match e {
                 CatalogError::UnknownTable(_) | CatalogError::UnknownLayout { .. } => Fault::Fatal,

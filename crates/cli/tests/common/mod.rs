@@ -292,6 +292,11 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Seen> {
 
 /// Runs a Python script with `LAKE` set to the table path; returns its stdout as JSON.
 pub fn python(table: &Path, script: &str) -> Value {
+    python_with_env(&[("LAKE", table.to_str().expect("a UTF-8 path"))], script)
+}
+
+/// Runs a Python script with `env` set; returns the JSON it prints.
+pub fn python_with_env(env: &[(&str, &str)], script: &str) -> Value {
     // Leave without the interpreter's teardown: native threads of DuckDB and delta-rs
     // occasionally abort there ("terminate called without an active exception") after the
     // script has done its work.
@@ -300,7 +305,7 @@ pub fn python(table: &Path, script: &str) -> Value {
     let out = Command::new("python3")
         .arg("-c")
         .arg(&script)
-        .env("LAKE", table)
+        .envs(env.iter().copied())
         .output()
         .expect("python3 runs");
     assert!(
@@ -357,17 +362,27 @@ pub fn build_sorted_layout(ws: &TempWorkspace) -> String {
     build_layout(ws, "event_date")
 }
 
-/// Builds a layout of `events` sorted by `sort_by` and returns its id.
-pub fn build_layout(ws: &TempWorkspace, sort_by: &str) -> String {
+/// The rows `sql` returns from `events`, as JSON.
+pub fn query_json(ws: &TempWorkspace, sql: &str) -> Value {
     let out = run(
         ws,
-        &[
-            "enqueue-migration",
-            "--table-name",
-            "events",
-            "--sort-by",
-            sort_by,
-        ],
+        &["query", "--table-name", "events", "--format", "json", sql],
+    )
+    .success();
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON {e}: {out}"))
+}
+
+/// Builds a layout of `events` sorted by `sort_by` and returns its id.
+pub fn build_layout(ws: &TempWorkspace, sort_by: &str) -> String {
+    build_layout_with(ws, &["--sort-by", sort_by])
+}
+
+/// Builds the layout of `events` the spec flags ask for (`--partition-by`, `--sort-by`, ...)
+/// and returns its id.
+pub fn build_layout_with(ws: &TempWorkspace, spec: &[&str]) -> String {
+    let out = run(
+        ws,
+        &[&["enqueue-migration", "--table-name", "events"][..], spec].concat(),
     )
     .success();
     let layout = target_of(&out);

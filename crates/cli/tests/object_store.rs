@@ -1,0 +1,228 @@
+//! Sources on S3-compatible object storage, served by a real S3 server on loopback: moto's
+//! (`moto[server]` from the Python index, in bench/requirements.txt), started and stopped by
+//! the test, with IAM authentication on, so wrong credentials are refused as S3 refuses them.
+//! The objects are written by pyarrow and boto3; dbopt reads them through `object_store`.
+
+mod common;
+
+use dbopt_testkit::TempWorkspace;
+use serde_json::Value;
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A moto S3 server on a free loopback port, killed when dropped, and the access key of the
+/// one IAM user it knows (every other key is refused).
+struct Moto {
+    child: Child,
+    endpoint: String,
+    key: String,
+    secret: String,
+}
+
+impl Moto {
+    /// Starts the server, creates a user allowed everything, and returns with its key.
+    fn start() -> Moto {
+        let port = free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            // The first three requests (the IAM set-up below) need no signature; every
+            // request after them is checked against IAM.
+            .env("INITIAL_NO_AUTH_ACTION_COUNT", "3")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m moto.server starts (pip install -r bench/requirements.txt)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let keys = common::python_with_env(
+            &[("AWS_ENDPOINT_URL", endpoint.as_str())],
+            r#"
+import os, json, boto3
+iam = boto3.client('iam', endpoint_url=os.environ['AWS_ENDPOINT_URL'], aws_access_key_id='setup',
+                   aws_secret_access_key='setup', region_name='us-east-1')
+iam.create_user(UserName='dbopt')
+iam.put_user_policy(UserName='dbopt', PolicyName='all', PolicyDocument=json.dumps(
+    {'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': '*', 'Resource': '*'}]}))
+k = iam.create_access_key(UserName='dbopt')['AccessKey']
+print(json.dumps([k['AccessKeyId'], k['SecretAccessKey']]))
+"#,
+        );
+        Moto {
+            child,
+            endpoint,
+            key: keys[0].as_str().unwrap().to_string(),
+            secret: keys[1].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// The environment dbopt (and boto3) read the store's settings from.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", self.key.clone()),
+            ("AWS_SECRET_ACCESS_KEY", self.secret.clone()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+
+    /// Runs a Python script with the store's environment; returns the JSON it prints.
+    fn python(&self, script: &str) -> Value {
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        common::python_with_env(&env, script)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nothing listens on (bound, then released).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Writes the bucket `lake`: `events/` as hive-partitioned Parquet (three days, with a
+/// `_SUCCESS` marker), `csv/` as two CSV files, `mixed/` as two Parquet files whose schemas
+/// differ, and prints what pyarrow reads of `events/`.
+const WRITE_LAKE: &str = r#"
+import io, os, json, boto3, pyarrow as pa, pyarrow.parquet as pq
+s3 = boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL'])
+s3.create_bucket(Bucket='lake')
+def put(key, table=None, body=None):
+    if table is not None:
+        buf = io.BytesIO(); pq.write_table(table, buf); body = buf.getvalue()
+    s3.put_object(Bucket='lake', Key=key, Body=body)
+total = 0
+for day in range(1, 4):
+    n = 1000 * day
+    ids = list(range(day * 10000, day * 10000 + n))
+    put(f'events/day={day}/part-0.parquet', pa.table({'id': pa.array(ids, pa.int64()),
+        'amount': pa.array([i % 97 / 4 for i in ids])}))
+    total += n
+put('events/_SUCCESS', body=b'')
+put('csv/a.csv', body=b'id,name\n1,x\n2,y\n')
+put('csv/b.csv', body=b'id,name\n3,z\n')
+put('mixed/a.parquet', pa.table({'id': [1]}))
+put('mixed/b.parquet', pa.table({'name': ['x']}))
+amount = sum(i % 97 / 4 for day in range(1, 4) for i in range(day * 10000, day * 10000 + 1000 * day))
+print(json.dumps({'rows': total, 'amount': round(amount, 2)}))
+"#;
+
+#[test]
+fn a_dataset_is_loaded_from_an_s3_prefix_and_bad_settings_are_named() {
+    let moto = Moto::start();
+    let lake = moto.python(WRITE_LAKE);
+    let ws = TempWorkspace::new();
+    let env = moto.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let load = |table: &str, source: &str, env: &[(&str, &str)]| {
+        common::cmd(
+            &ws,
+            env,
+            &[
+                "load-dataset",
+                "--table-name",
+                table,
+                "--source-path",
+                source,
+            ],
+        )
+        .output()
+        .unwrap()
+    };
+
+    // Hive-partitioned Parquet under a prefix: every row, the partition column typed.
+    let out = load("events", "s3://lake/events/", &env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = common::query_json(
+        &ws,
+        "SELECT count(*) AS n, round(sum(amount), 2) AS s, max(day) AS d FROM events",
+    );
+    assert_eq!(rows[0]["n"], lake["rows"]);
+    assert_eq!(rows[0]["s"], lake["amount"]);
+    assert_eq!(rows[0]["d"], 3);
+
+    // CSV objects: loaded, with the size comparison read from the objects' sizes.
+    let out = load("names", "s3://lake/csv", &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("csv 28 B -> parquet"), "{stdout}");
+
+    // What cannot be read is named, exit 2, and nothing is registered.
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let wrong_key: Vec<(&str, &str)> = env
+        .iter()
+        .map(|&(k, v)| {
+            (
+                k,
+                if k == "AWS_SECRET_ACCESS_KEY" {
+                    "wrong"
+                } else {
+                    v
+                },
+            )
+        })
+        .collect();
+    let unreachable: Vec<(&str, &str)> = env
+        .iter()
+        .map(|&(k, v)| {
+            (
+                k,
+                if k == "AWS_ENDPOINT_URL" {
+                    closed.as_str()
+                } else {
+                    v
+                },
+            )
+        })
+        .collect();
+    for (source, env, expected) in [
+        ("s3://nope/events/", &env, "the bucket does not exist"),
+        ("s3://lake/events/", &wrong_key, "refused the credentials"),
+        ("s3://lake/events/", &unreachable, "did not answer"),
+        ("s3://lake/nothing/", &env, "is empty"),
+        ("s3://lake/mixed/", &env, "schemas disagree"),
+    ] {
+        let out = load("bad", source, env);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{source}: {stderr}");
+        assert!(stderr.contains(expected), "{source}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    }
+    let tables: Vec<String> = ws
+        .catalog()
+        .list_tables()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert_eq!(tables, ["events", "names"]);
+}

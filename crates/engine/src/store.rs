@@ -1,0 +1,240 @@
+//! Object storage: a location given as a URL (`s3://bucket/prefix/`, `gs://bucket/prefix/`,
+//! `az://container/prefix/`) opened through the `object_store` crate, with credentials,
+//! region and endpoint from each cloud's standard environment variables (`AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, ...;
+//! `GOOGLE_SERVICE_ACCOUNT`, ...; `AZURE_STORAGE_ACCOUNT_NAME`, ...). An S3 endpoint given as
+//! `http://` (an S3-compatible server on the network, such as MinIO or moto) is allowed
+//! without TLS and addressed path-style.
+//!
+//! Guarantees:
+//! - **Checked when opened.** [`open_dir`] lists the prefix before anything is read: an
+//!   endpoint that does not answer, credentials the store refuses and a bucket that does not
+//!   exist are [`EngineError::Store`] naming the location and the setting to fix (the user's
+//!   to fix: exit 2).
+//! - **Failures during work are the machine's.** A request that still fails after its retries
+//!   (3 within 30 s, with backoff; a connection that does not open in 5 s fails) is
+//!   [`EngineError::StoreFailed`] (exit 1), unless the store says the credentials or the object
+//!   are wrong.
+//! - **Range reads.** Parquet is read through DataFusion's object-store scans and
+//!   `ParquetObjectReader`: footers and the pages a scan needs, by range requests, never whole
+//!   files.
+
+use crate::EngineError;
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::prelude::SessionContext;
+use dbopt_core::text::first_line;
+use futures::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ClientOptions, ObjectMeta, ObjectStore, RetryConfig};
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+/// URL schemes read through object storage.
+const SCHEMES: &[&str] = &["s3", "s3a", "gs", "az", "abfs", "abfss", "azure"];
+
+/// A directory (a prefix) on object storage, opened and checked.
+#[derive(Debug, Clone)]
+pub struct RemoteDir {
+    /// The location as given, ending in `/`.
+    pub url: Url,
+    /// The store that holds it.
+    pub store: Arc<dyn ObjectStore>,
+    /// The prefix inside the store.
+    pub prefix: ObjectPath,
+}
+
+/// True when `location` is an object-storage URL (`s3://`, `gs://`, `az://`, ...) rather than
+/// a local path.
+pub fn is_remote(location: &str) -> bool {
+    location
+        .split_once("://")
+        .is_some_and(|(scheme, _)| SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()))
+}
+
+/// Opens the object-storage directory `location` and lists it once, so a location that
+/// cannot be read fails here, naming the reason, before any work starts.
+pub async fn open_dir(location: &str) -> Result<RemoteDir, EngineError> {
+    let text = if location.ends_with('/') {
+        location.to_string()
+    } else {
+        format!("{location}/")
+    };
+    let url = Url::parse(&text).map_err(|e| {
+        EngineError::Store(format!(
+            "{location} is not a valid URL ({e}): write it as s3://bucket/prefix/"
+        ))
+    })?;
+    let store = build_store(&url)?;
+    let prefix = ObjectPath::from_url_path(url.path())
+        .map_err(|e| EngineError::Store(format!("{location} has an invalid object path: {e}")))?;
+    let dir = RemoteDir { url, store, prefix };
+    dir.store
+        .list_with_delimiter(Some(&dir.prefix))
+        .await
+        .map_err(|e| dir.error(e, true))?;
+    Ok(dir)
+}
+
+/// The store for `url`, configured from the environment, with bounded retries and timeouts.
+fn build_store(url: &Url) -> Result<Arc<dyn ObjectStore>, EngineError> {
+    let retry = RetryConfig {
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(30),
+        ..RetryConfig::default()
+    };
+    let client = ClientOptions::new()
+        .with_connect_timeout(Duration::from_secs(5))
+        .with_timeout(Duration::from_secs(120));
+    let invalid = |e: object_store::Error| {
+        EngineError::Store(format!("cannot open {url}: {}", first_line(&e.to_string())))
+    };
+    let store: Arc<dyn ObjectStore> = match url.scheme() {
+        "s3" | "s3a" => {
+            let mut builder = object_store::aws::AmazonS3Builder::from_env()
+                .with_url(url.as_str())
+                .with_retry(retry)
+                .with_client_options(client);
+            if let Some(endpoint) = s3_endpoint()
+                && endpoint.starts_with("http://")
+                && std::env::var_os("AWS_ALLOW_HTTP").is_none()
+            {
+                builder = builder.with_allow_http(true);
+            }
+            if std::env::var_os("AWS_REGION").is_none()
+                && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+            {
+                builder = builder.with_region("us-east-1");
+            }
+            Arc::new(builder.build().map_err(invalid)?)
+        }
+        "gs" => Arc::new(
+            object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                .with_url(url.as_str())
+                .with_retry(retry)
+                .with_client_options(client)
+                .build()
+                .map_err(invalid)?,
+        ),
+        _ => Arc::new(
+            object_store::azure::MicrosoftAzureBuilder::from_env()
+                .with_url(url.as_str())
+                .with_retry(retry)
+                .with_client_options(client)
+                .build()
+                .map_err(invalid)?,
+        ),
+    };
+    Ok(store)
+}
+
+/// The S3 endpoint the environment sets, if any.
+fn s3_endpoint() -> Option<String> {
+    ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok())
+}
+
+impl RemoteDir {
+    /// Every object under the prefix (at any depth), sorted by path, leaving out names that
+    /// start with `.` or `_` (markers, temporary uploads), as a local directory walk does.
+    pub async fn list(&self) -> Result<Vec<ObjectMeta>, EngineError> {
+        let mut objects: Vec<ObjectMeta> = self
+            .store
+            .list(Some(&self.prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.error(e, false))?;
+        objects.retain(|o| {
+            self.relative(&o.location)
+                .split('/')
+                .all(|part| !part.starts_with('.') && !part.starts_with('_'))
+        });
+        objects.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(objects)
+    }
+
+    /// `object`'s path relative to the prefix.
+    pub fn relative(&self, object: &ObjectPath) -> String {
+        let full = object.as_ref();
+        let prefix = self.prefix.as_ref();
+        full.strip_prefix(prefix)
+            .unwrap_or(full)
+            .trim_start_matches('/')
+            .to_string()
+    }
+
+    /// Lets `ctx`'s scans read this store (by the URL's scheme and bucket).
+    pub fn register(&self, ctx: &SessionContext) {
+        ctx.runtime_env()
+            .register_object_store(&self.url, self.store.clone());
+    }
+
+    /// The directory as a DataFusion listing location.
+    pub fn listing_url(&self) -> Result<ListingTableUrl, EngineError> {
+        ListingTableUrl::parse(self.url.as_str())
+            .map_err(|e| EngineError::Store(format!("{} cannot be listed: {e}", self.url)))
+    }
+
+    /// What a failed request means: at opening (`probing`) every failure is a setting to fix;
+    /// later only refused credentials and missing objects are, the rest is the machine's.
+    pub fn error(&self, e: object_store::Error, probing: bool) -> EngineError {
+        let full = e.to_string();
+        let text = first_line(&full);
+        let endpoint = s3_endpoint()
+            .filter(|_| self.url.scheme().starts_with("s3"))
+            .map(|e| format!(" at {e}"))
+            .unwrap_or_default();
+        let has = |needle: &str| full.to_ascii_lowercase().contains(needle);
+        let refused = "the store refused the credentials: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the cloud's own credential variables)";
+        let setting = match &e {
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => Some(refused),
+            _ if has("invalidaccesskeyid")
+                || has("signaturedoesnotmatch")
+                || has("accessdenied")
+                || has("403 forbidden") =>
+            {
+                Some(refused)
+            }
+            // Listing a prefix that holds nothing succeeds; a listing that is not found is a
+            // bucket that is not there.
+            _ if has("nosuchbucket") || (probing && has("404 not found")) => {
+                Some("the bucket does not exist: create it or fix the URL")
+            }
+            object_store::Error::NotFound { .. } => {
+                Some("it does not exist: check the bucket and the prefix")
+            }
+            _ if probing => Some(
+                "the store did not answer: check the endpoint (AWS_ENDPOINT_URL for an S3-compatible server) and that it runs",
+            ),
+            _ => None,
+        };
+        match setting {
+            Some(fix) => EngineError::Store(format!(
+                "cannot read {}{endpoint}: {fix} ({text})",
+                self.url
+            )),
+            None => {
+                EngineError::StoreFailed(format!("reading {}{endpoint} failed: {text}", self.url))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_storage_urls_are_told_from_local_paths() {
+        assert!(is_remote("s3://lake/events/"));
+        assert!(is_remote("S3://lake"));
+        assert!(is_remote("gs://b/p"));
+        assert!(is_remote("az://container/p"));
+        assert!(!is_remote("/data/events"));
+        assert!(!is_remote("events.parquet"));
+        assert!(!is_remote("file:///data/events"));
+        assert!(!is_remote("http://example.com/x.parquet"));
+    }
+}
