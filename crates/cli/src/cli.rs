@@ -112,6 +112,8 @@ pub enum Command {
     TpchValidate(crate::commands::tpch_validate::TpchValidateArgs),
     /// Load a Parquet or CSV file or directory as a managed table.
     LoadDataset(LoadDatasetArgs),
+    /// Copy a layout to an object-storage prefix (files first, manifest last).
+    ExportLayout(crate::commands::export_layout::ExportLayoutArgs),
     /// Run one read-only SQL query against managed tables and log it.
     Query(QueryArgs),
     /// Run a query and show where its time went, per operator, with advice on the bottleneck.

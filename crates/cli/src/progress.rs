@@ -37,6 +37,11 @@ impl Bar {
     pub fn queries(label: &str) -> Self {
         Self::new(label, "queries")
     }
+
+    /// A bar counting bytes.
+    pub fn bytes(label: &str) -> Self {
+        Self::new(label, "bytes")
+    }
 }
 
 impl Progress for Bar {

@@ -176,6 +176,8 @@ fn a_dataset_is_loaded_from_an_s3_prefix_and_bad_settings_are_named() {
     );
     assert!(stdout.contains("csv 28 B -> parquet"), "{stdout}");
 
+    exported_layouts_read_back(&moto, &ws, &env, lake["rows"].as_u64().unwrap());
+
     // What cannot be read is named, exit 2, and nothing is registered.
     let closed = format!("http://127.0.0.1:{}", free_port());
     let wrong_key: Vec<(&str, &str)> = env
@@ -224,5 +226,73 @@ fn a_dataset_is_loaded_from_an_s3_prefix_and_bad_settings_are_named() {
         .into_iter()
         .map(|t| t.name.to_string())
         .collect();
-    assert_eq!(tables, ["events", "names"]);
+    assert_eq!(tables, ["events", "names", "roundtrip"]);
+}
+
+/// `export-layout` puts the active layout of `events` under `s3://lake/exported/` (files,
+/// then the manifest): pyarrow reads the same rows from there, dbopt loads them back, a second
+/// export overwrites the first, and a prefix holding other data is refused.
+fn exported_layouts_read_back(moto: &Moto, ws: &TempWorkspace, env: &[(&str, &str)], rows: u64) {
+    let export = |to: &str| {
+        common::cmd(
+            ws,
+            env,
+            &["export-layout", "--table-name", "events", "--to", to],
+        )
+        .output()
+        .unwrap()
+    };
+    for _ in 0..2 {
+        let out = export("s3://lake/exported/");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("exported layout initial to s3://lake/exported/ (1 files, ")
+                && stdout.contains(" 6,000 rows; manifest written last"),
+            "{stdout}"
+        );
+    }
+    let read = moto.python(
+        r#"
+import os, json, boto3, pyarrow.parquet as pq, pyarrow.fs as pafs
+fs = pafs.S3FileSystem(endpoint_override=os.environ['AWS_ENDPOINT_URL'], scheme='http',
+    access_key=os.environ['AWS_ACCESS_KEY_ID'], secret_key=os.environ['AWS_SECRET_ACCESS_KEY'],
+    region='us-east-1')
+t = pq.read_table('lake/exported/', filesystem=fs)
+s3 = boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL'])
+manifest = json.loads(s3.get_object(Bucket='lake', Key='exported/_dbopt_layout.json')['Body'].read())
+print(json.dumps({'rows': t.num_rows, 'manifest_rows': manifest['row_count']}))
+"#,
+    );
+    assert_eq!(read["rows"], rows);
+    assert_eq!(read["manifest_rows"], rows);
+    let out = common::cmd(
+        ws,
+        env,
+        &[
+            "load-dataset",
+            "--table-name",
+            "roundtrip",
+            "--source-path",
+            "s3://lake/exported/",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = export("s3://lake/csv/");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("holds other objects (a.csv)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

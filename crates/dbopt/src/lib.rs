@@ -16,6 +16,7 @@ pub mod error;
 pub mod evaluate;
 pub mod exp;
 pub mod exp_run;
+pub mod export;
 pub mod fetch;
 pub mod gc;
 pub mod generate;

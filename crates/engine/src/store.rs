@@ -30,6 +30,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
+/// Part size of a multipart upload.
+pub const UPLOAD_PART_BYTES: usize = 8 << 20;
+/// Parts of one upload in flight at once (memory held: about this many parts).
+pub const UPLOAD_PARTS_IN_FLIGHT: usize = 4;
+
 /// URL schemes read through object storage.
 const SCHEMES: &[&str] = &["s3", "s3a", "gs", "az", "abfs", "abfss", "azure"];
 
@@ -162,6 +167,98 @@ impl RemoteDir {
             .unwrap_or(full)
             .trim_start_matches('/')
             .to_string()
+    }
+
+    /// The object at `relative` (a `/`-separated path under the prefix).
+    pub fn object(&self, relative: &str) -> ObjectPath {
+        let prefix = self.prefix.as_ref();
+        if prefix.is_empty() {
+            ObjectPath::from(relative)
+        } else {
+            ObjectPath::from(format!("{prefix}/{relative}"))
+        }
+    }
+
+    /// Uploads the local file `local` as `relative` under the prefix by a multipart upload
+    /// (`UPLOAD_PART_BYTES` parts, at most `UPLOAD_PARTS_IN_FLIGHT` in flight), calling
+    /// `progress` with the bytes sent. The object appears whole when the upload completes; a
+    /// failed upload is aborted, leaving nothing. Returns the bytes uploaded.
+    pub async fn upload(
+        &self,
+        local: &std::path::Path,
+        relative: &str,
+        progress: &dyn Fn(u64),
+    ) -> Result<u64, EngineError> {
+        use object_store::ObjectStoreExt;
+        use std::io::Read;
+        let location = self.object(relative);
+        let mut file = std::fs::File::open(local)
+            .map_err(|e| EngineError::io(format!("opening {}", local.display()), e))?;
+        let upload = self
+            .store
+            .put_multipart(&location)
+            .await
+            .map_err(|e| self.error(e, false))?;
+        let mut writer =
+            object_store::WriteMultipart::new_with_chunk_size(upload, UPLOAD_PART_BYTES);
+        let mut buf = vec![0u8; 1 << 20];
+        let mut sent = 0u64;
+        let failed = loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break None,
+                Ok(n) => n,
+                Err(e) => break Some(EngineError::io(format!("reading {}", local.display()), e)),
+            };
+            if let Err(e) = writer.wait_for_capacity(UPLOAD_PARTS_IN_FLIGHT).await {
+                break Some(self.error(e, false));
+            }
+            writer.write(&buf[..n]);
+            sent += n as u64;
+            progress(n as u64);
+        };
+        if let Some(e) = failed {
+            let _ = writer.abort().await;
+            return Err(e);
+        }
+        writer.finish().await.map_err(|e| self.error(e, false))?;
+        Ok(sent)
+    }
+
+    /// Writes `bytes` as `relative` under the prefix in one request.
+    pub async fn put(&self, relative: &str, bytes: Vec<u8>) -> Result<(), EngineError> {
+        use object_store::ObjectStoreExt;
+        self.store
+            .put(&self.object(relative), bytes.into())
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(e, false))
+    }
+
+    /// The bytes of `relative` under the prefix, or None when there is no such object.
+    pub async fn get(&self, relative: &str) -> Result<Option<Vec<u8>>, EngineError> {
+        use object_store::ObjectStoreExt;
+        match self.store.get(&self.object(relative)).await {
+            Ok(found) => Ok(Some(
+                found
+                    .bytes()
+                    .await
+                    .map_err(|e| self.error(e, false))?
+                    .to_vec(),
+            )),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.error(e, false)),
+        }
+    }
+
+    /// Every object under the prefix, at any depth, markers included, as relative paths.
+    pub async fn list_all(&self) -> Result<Vec<String>, EngineError> {
+        let objects: Vec<ObjectMeta> = self
+            .store
+            .list(Some(&self.prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.error(e, false))?;
+        Ok(objects.iter().map(|o| self.relative(&o.location)).collect())
     }
 
     /// Lets `ctx`'s scans read this store (by the URL's scheme and bucket).

@@ -15,6 +15,7 @@ pub mod download_nyc_taxi;
 pub mod enqueue_migration;
 pub mod evaluate;
 pub mod exp;
+pub mod export_layout;
 pub mod gc;
 mod generate;
 pub mod generate_tpch;
@@ -79,6 +80,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::GenerateTpch(args) => generate_tpch::run(open(config)?, args),
         Command::TpchValidate(args) => tpch_validate::run(open(config)?, args).await,
         Command::LoadDataset(args) => load_dataset::run(open(config)?, args).await,
+        Command::ExportLayout(args) => export_layout::run(open(config)?, args).await,
         Command::Query(args) => query::run(open(config)?, args).await,
         Command::Profile(args) => profile::run(open(config)?, args).await,
         Command::RunWorkload(args) => run_workload::run(open(config)?, args).await,

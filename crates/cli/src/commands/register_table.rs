@@ -23,8 +23,9 @@ use std::path::PathBuf;
 The table stays where it is and stays the source of truth: its current version becomes the
 initial layout (hard links to its files, no copy), and a layout becomes the table's content
 only by a commit of its log (remove + add, dataChange false). Registered again with --replace,
-dbopt reads the table's newest version. Unpartitioned tables without deletion vectors or
-column mapping are supported; others are refused and left untouched."
+dbopt reads the table's newest version. Tables partitioned by Delta partition columns or
+Iceberg identity partitions keep that partitioning in every layout. Deletion vectors, delete
+files, column mapping and other partition transforms are refused, the table left untouched."
 )]
 pub struct RegisterTableArgs {
     /// The name queries use for the table.
