@@ -511,6 +511,60 @@ fn a_killed_experiment_write_keeps_the_old_run() {
     );
 }
 
+/// An export to object storage killed after its files and before its manifest leaves files
+/// no reader takes for a layout (no manifest); running it again completes it.
+#[test]
+fn crash_in_an_export_leaves_no_manifest_and_a_rerun_completes_it() {
+    let moto = common::Moto::start();
+    let ws = common::generated();
+    moto.python(
+        "import os, boto3\nboto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL']).create_bucket(Bucket='lake')\n",
+    );
+    let env = moto.env();
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let args = [
+        "export-layout",
+        "--table-name",
+        "events",
+        "--to",
+        "s3://lake/t/",
+    ];
+    env.push(("DBOPT_FAILPOINT", "export.files_uploaded"));
+    let out = cmd(&ws, &env, &args).output().unwrap();
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT));
+    let keys = || {
+        moto.python(
+            r#"
+import os, json, boto3
+s3 = boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL'])
+print(json.dumps(sorted(o['Key'] for o in s3.list_objects_v2(Bucket='lake', Prefix='t/').get('Contents', []))))
+"#,
+        )
+    };
+    let after_crash = keys();
+    assert!(
+        !after_crash.as_array().unwrap().is_empty()
+            && !after_crash
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k == "t/_dbopt_layout.json"),
+        "files, no manifest: {after_crash}"
+    );
+    env.pop();
+    let out = cmd(&ws, &env, &args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let complete = keys();
+    let mut expected = after_crash.as_array().unwrap().clone();
+    expected.push("t/_dbopt_layout.json".into());
+    expected.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    assert_eq!(complete.as_array().unwrap(), &expected);
+}
+
 /// Every fail point listed in the code has a test in this file.
 #[test]
 fn every_fail_point_is_exercised() {

@@ -5,101 +5,8 @@
 
 mod common;
 
+use common::{Moto, free_port};
 use dbopt_testkit::TempWorkspace;
-use serde_json::Value;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// A moto S3 server on a free loopback port, killed when dropped, and the access key of the
-/// one IAM user it knows (every other key is refused).
-struct Moto {
-    child: Child,
-    endpoint: String,
-    key: String,
-    secret: String,
-}
-
-impl Moto {
-    /// Starts the server, creates a user allowed everything, and returns with its key.
-    fn start() -> Moto {
-        let port = free_port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            // The first three requests (the IAM set-up below) need no signature; every
-            // request after them is checked against IAM.
-            .env("INITIAL_NO_AUTH_ACTION_COUNT", "3")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 -m moto.server starts (pip install -r bench/requirements.txt)");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let keys = common::python_with_env(
-            &[("AWS_ENDPOINT_URL", endpoint.as_str())],
-            r#"
-import os, json, boto3
-iam = boto3.client('iam', endpoint_url=os.environ['AWS_ENDPOINT_URL'], aws_access_key_id='setup',
-                   aws_secret_access_key='setup', region_name='us-east-1')
-iam.create_user(UserName='dbopt')
-iam.put_user_policy(UserName='dbopt', PolicyName='all', PolicyDocument=json.dumps(
-    {'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': '*', 'Resource': '*'}]}))
-k = iam.create_access_key(UserName='dbopt')['AccessKey']
-print(json.dumps([k['AccessKeyId'], k['SecretAccessKey']]))
-"#,
-        );
-        Moto {
-            child,
-            endpoint,
-            key: keys[0].as_str().unwrap().to_string(),
-            secret: keys[1].as_str().unwrap().to_string(),
-        }
-    }
-
-    /// The environment dbopt (and boto3) read the store's settings from.
-    fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
-            ("AWS_ACCESS_KEY_ID", self.key.clone()),
-            ("AWS_SECRET_ACCESS_KEY", self.secret.clone()),
-            ("AWS_REGION", "us-east-1".into()),
-        ]
-    }
-
-    /// Runs a Python script with the store's environment; returns the JSON it prints.
-    fn python(&self, script: &str) -> Value {
-        let env = self.env();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        common::python_with_env(&env, script)
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A port nothing listens on (bound, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Writes the bucket `lake`: `events/` as hive-partitioned Parquet (three days, with a
 /// `_SUCCESS` marker), `csv/` as two CSV files, `mixed/` as two Parquet files whose schemas
@@ -242,6 +149,7 @@ fn exported_layouts_read_back(moto: &Moto, ws: &TempWorkspace, env: &[(&str, &st
         .output()
         .unwrap()
     };
+    // A second export of the same layout overwrites the first.
     for _ in 0..2 {
         let out = export("s3://lake/exported/");
         let stdout = String::from_utf8_lossy(&out.stdout);

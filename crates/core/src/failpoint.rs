@@ -82,6 +82,10 @@ pub const FAIL_POINTS: &[(&str, &str)] = &[
         "the Delta log commit is written, the catalog's swap not yet made",
     ),
     (
+        "export.files_uploaded",
+        "an exported layout's files are uploaded to object storage, its manifest not yet",
+    ),
+    (
         "exp.staged",
         "an experiment run is written in staging and the store's column types saved, nothing renamed in",
     ),

@@ -6,11 +6,13 @@
 //! - **The manifest makes it whole.** Object stores have no atomic directory rename, so the
 //!   files are uploaded first and the manifest (`_dbopt_layout.json`) last: a prefix holding
 //!   the manifest holds every file it lists. An export killed half-way leaves files without a
-//!   manifest, which running it again overwrites.
+//!   manifest, which running it again overwrites (tested by killing a real process at the fail
+//!   point `export.files_uploaded`).
 //! - **Never mixed with other data.** A prefix that holds anything but this layout's files
 //!   (another layout's manifest, other objects) is refused before anything is written.
 //! - **Bounded memory.** Each file goes up as a multipart upload of 8 MiB parts, four in flight.
 
+use crate::error::fail_point;
 use crate::{DbError, Progress, Workspace};
 use dbopt_core::layout::MANIFEST_FILE;
 use dbopt_core::{LayoutId, LayoutManifest, TableName};
@@ -68,6 +70,7 @@ impl Workspace {
                 })
                 .await?;
         }
+        fail_point("export.files_uploaded")?;
         let text = serde_json::to_vec_pretty(&manifest).expect("a manifest always serializes");
         dir.put(MANIFEST_FILE, text).await?;
         progress.finish();

@@ -496,3 +496,97 @@ pub fn register_iceberg_catalog(ws: &TempWorkspace, warehouse: &Path) -> String 
     ];
     run(ws, &args).success()
 }
+
+/// A moto S3 server on a free loopback port, killed when dropped, and the access key of the
+/// one IAM user it knows (every other key is refused).
+pub struct Moto {
+    child: std::process::Child,
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    key: String,
+    secret: String,
+}
+
+impl Moto {
+    /// Starts the server, creates a user allowed everything, and returns with its key.
+    pub fn start() -> Moto {
+        let port = free_port();
+        let child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            // The first three requests (the IAM set-up below) need no signature; every
+            // request after them is checked against IAM.
+            .env("INITIAL_NO_AUTH_ACTION_COUNT", "3")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 -m moto.server starts (pip install -r bench/requirements.txt)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto did not listen on {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let keys = python_with_env(
+            &[("AWS_ENDPOINT_URL", endpoint.as_str())],
+            r#"
+import os, json, boto3
+iam = boto3.client('iam', endpoint_url=os.environ['AWS_ENDPOINT_URL'], aws_access_key_id='setup',
+                   aws_secret_access_key='setup', region_name='us-east-1')
+iam.create_user(UserName='dbopt')
+iam.put_user_policy(UserName='dbopt', PolicyName='all', PolicyDocument=json.dumps(
+    {'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': '*', 'Resource': '*'}]}))
+k = iam.create_access_key(UserName='dbopt')['AccessKey']
+print(json.dumps([k['AccessKeyId'], k['SecretAccessKey']]))
+"#,
+        );
+        Moto {
+            child,
+            endpoint,
+            key: keys[0].as_str().unwrap().to_string(),
+            secret: keys[1].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// The environment dbopt (and boto3) read the store's settings from.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", self.key.clone()),
+            ("AWS_SECRET_ACCESS_KEY", self.secret.clone()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+
+    /// Runs a Python script with the store's environment; returns the JSON it prints.
+    pub fn python(&self, script: &str) -> Value {
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        python_with_env(&env, script)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nothing listens on (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

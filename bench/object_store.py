@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Local disk against object storage, side by side in one run (issue #19, first figures).
+
+Starts moto's S3 server on loopback (`moto[server]`, bench/requirements.txt), generates the
+events table, and times with the same binary:
+  1. `export-layout` of the initial layout to s3://bench/events/ (multipart uploads);
+  2. `load-dataset` of the same Parquet files from a local directory and from that prefix;
+  3. one full scan of each loaded table (both local after the load, so the scans should match).
+
+moto is a Python server on the same 2 cores, so the object-store figures are a lower bound on
+what a real S3 endpoint gives: the ratio shows dbopt's object-store path (listing, footer range
+requests, streamed scan, multipart upload) against local reads, not S3's throughput. No timing
+is asserted anywhere.
+
+    python3 bench/object_store.py --rows 1000000 --binary ~/.cache/dbopt-release/release/dbopt
+"""
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from run import Dbopt  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_moto() -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.time() > deadline:
+                proc.kill()
+                raise SystemExit("moto did not start: pip install -r bench/requirements.txt")
+            time.sleep(0.1)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--binary", type=Path, default=ROOT / "target" / "release" / "dbopt")
+    p.add_argument("--workdir", type=Path, default=None, help="kept when given")
+    args = p.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="dbopt-objstore-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    moto, endpoint = start_moto()
+    try:
+        report = run(args, workdir, endpoint)
+    finally:
+        moto.kill()
+        moto.wait()
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = ROOT / "bench" / "results" / f"object-store-{stamp}"
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(report))
+    print(markdown(report))
+    print(f"results: {out}.json and .md")
+
+
+def run(args, workdir: Path, endpoint: str) -> dict:
+    import boto3
+
+    db = Dbopt(args.binary, workdir, threads=0, memory_limit="2GiB")
+    db.env.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_REGION="us-east-1",
+    )
+    boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench", region_name="us-east-1"
+    ).create_bucket(Bucket="bench")
+    db.run("generate", "--table-name", "events", "--num-rows", str(args.rows), "--seed", "42", "--order", "shuffled")
+    local = workdir / "local-copy"
+    shutil.copytree(db.data_dir / "events" / "layout_initial", local)
+    (local / "_dbopt_layout.json").unlink()
+    size = sum(f.stat().st_size for f in local.glob("*.parquet"))
+
+    _, export_s, _ = db.run("export-layout", "--table-name", "events", "--to", "s3://bench/events/")
+    _, load_local_s, _ = db.run("load-dataset", "--table-name", "from_local", "--source-path", str(local))
+    _, load_s3_s, _ = db.run("load-dataset", "--table-name", "from_s3", "--source-path", "s3://bench/events/")
+    scans = {}
+    for table in ("from_local", "from_s3"):
+        sql = f"SELECT count(*) AS n, round(sum(amount), 2) AS amount, count(DISTINCT session_id) AS sessions FROM {table}"
+        out, scan_s, _ = db.run("query", "--table-name", table, "--format", "json", sql)
+        scans[table] = {"seconds": scan_s, "result": json.loads(out)}
+    same = scans["from_local"]["result"] == scans["from_s3"]["result"]
+    return {
+        "rows": args.rows,
+        "parquet_bytes": size,
+        "binary": str(args.binary),
+        "cores": os.cpu_count(),
+        "endpoint": "moto (Python, loopback)",
+        "export_seconds": export_s,
+        "load_local_seconds": load_local_s,
+        "load_s3_seconds": load_s3_s,
+        "scan_local_seconds": scans["from_local"]["seconds"],
+        "scan_s3_loaded_seconds": scans["from_s3"]["seconds"],
+        "same_result": same,
+        "results": {t: scans[t]["result"] for t in scans},
+    }
+
+
+def markdown(r: dict) -> str:
+    mib = r["parquet_bytes"] / 2**20
+    rate = lambda s: f"{mib / s:.1f} MiB/s" if s > 0 else "-"  # noqa: E731
+    lines = [
+        f"# Local disk against object storage ({r['rows']:,} events, {mib:.1f} MiB of Parquet)",
+        "",
+        f"Binary `{r['binary']}`, {r['cores']} cores, endpoint: {r['endpoint']}. Wall times of whole commands.",
+        "",
+        "| step | local | object store | object store / local |",
+        "|---|---|---|---|",
+        f"| load-dataset (list, check footers, stream, write the initial layout) | {r['load_local_seconds']:.2f} s "
+        f"({rate(r['load_local_seconds'])}) | {r['load_s3_seconds']:.2f} s ({rate(r['load_s3_seconds'])}) | "
+        f"{r['load_s3_seconds'] / r['load_local_seconds']:.2f} |",
+        f"| export-layout (multipart upload, manifest last) | - | {r['export_seconds']:.2f} s ({rate(r['export_seconds'])}) | |",
+        f"| full scan of the loaded table (local in both) | {r['scan_local_seconds']:.2f} s | "
+        f"{r['scan_s3_loaded_seconds']:.2f} s | {r['scan_s3_loaded_seconds'] / r['scan_local_seconds']:.2f} |",
+        "",
+        f"Same rows and aggregates from both loads: {'yes' if r['same_result'] else 'NO'}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
