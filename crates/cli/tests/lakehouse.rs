@@ -241,7 +241,7 @@ fn what_dbopt_cannot_read_or_publish_is_refused_and_left_untouched() {
             "kind",
         ],
     )
-    .user_error("partitioned by []: its layouts keep that partitioning (drop partition_by");
+    .user_error("an unpartitioned Delta table: its layouts stay unpartitioned (drop partition_by");
     run(
         &ws,
         &[

@@ -419,14 +419,23 @@ impl Workspace {
             .spec
             .partition_by;
         if spec.partition_by != declared {
-            let keep = if declared.is_empty() {
-                "drop partition_by".to_string()
+            let format = lake.format.title();
+            let declared_text = if declared.is_empty() {
+                format!(
+                    "an unpartitioned {format} table: its layouts stay unpartitioned (drop partition_by"
+                )
             } else {
-                format!("use partition_by = {declared:?}")
+                let article = if format.starts_with(['A', 'E', 'I', 'O', 'U']) {
+                    "an"
+                } else {
+                    "a"
+                };
+                format!(
+                    "{article} {format} table partitioned by {declared:?}: its layouts keep that partitioning (use partition_by = {declared:?}"
+                )
             };
             return Err(DbError::BadArgument(format!(
-                "table '{table}' is a {} table partitioned by {declared:?}: its layouts keep that partitioning ({keep}; sort, cluster and Parquet sizing are free)",
-                lake.format.title()
+                "table '{table}' is {declared_text}; sort, cluster and Parquet sizing are free)"
             )));
         }
         Ok(())
