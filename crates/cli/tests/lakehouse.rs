@@ -44,19 +44,7 @@ fn a_delta_table_is_registered_in_place_promoted_by_a_commit_and_rolled_back() {
         let first = before["files"][0].as_str().unwrap();
         std::fs::metadata(delta.join(first)).unwrap().len()
     });
-    assert_eq!(
-        scalar(
-            &ws,
-            "SELECT count(*) AS n, count(DISTINCT id) AS d, round(sum(amount), 2) AS s FROM events"
-        ),
-        before["duck"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    answers_as_duckdb_read_it(&ws, &before);
 
     proposals_are_changes_against_the_declared_spec(&ws);
 
@@ -304,19 +292,7 @@ dl.write_deltalake(p, with_month(batch(3000, 3000)), partition_by=['month', 'kin
         csv.lines().next().unwrap(),
         "id,customer_id,event_date,kind,amount,month,next"
     );
-    assert_eq!(
-        scalar(
-            &ws,
-            "SELECT count(*) AS n, count(DISTINCT id) AS d, round(sum(amount), 2) AS s FROM events"
-        ),
-        before["duck"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    answers_as_duckdb_read_it(&ws, &before);
 
     every_proposal_keeps_the_partitioning(&ws);
 
@@ -397,6 +373,24 @@ fn every_proposal_keeps_the_partitioning(ws: &TempWorkspace) {
             .iter()
             .all(|s| s["partition_by"] == serde_json::json!(["month", "kind"])),
         "{specs:?}"
+    );
+}
+
+/// dbopt's count, distinct count and sum over `events` equal DuckDB's over the table as
+/// `before` (`DELTA_READ_BACK`) read it.
+fn answers_as_duckdb_read_it(ws: &TempWorkspace, before: &Value) {
+    assert_eq!(
+        scalar(
+            ws,
+            "SELECT count(*) AS n, count(DISTINCT id) AS d, round(sum(amount), 2) AS s FROM events"
+        ),
+        before["duck"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
     );
 }
 
@@ -788,11 +782,7 @@ fn proposals_for_a_delta_table_never_repartition_it() {
     )
     .output()
     .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::succeeded(&out);
     let proposals: Value = serde_json::from_slice(&out.stdout).unwrap();
     let partitioned: Vec<&Value> = proposals["proposals"]
         .as_array()

@@ -60,11 +60,7 @@ fn a_dataset_is_loaded_from_an_s3_prefix_and_bad_settings_are_named() {
 
     // Hive-partitioned Parquet under a prefix: every row, the partition column typed.
     let out = load("events", "s3://lake/events/", &env);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::succeeded(&out);
     let rows = common::query_json(
         &ws,
         "SELECT count(*) AS n, round(sum(amount), 2) AS s, max(day) AS d FROM events",
@@ -74,13 +70,7 @@ fn a_dataset_is_loaded_from_an_s3_prefix_and_bad_settings_are_named() {
     assert_eq!(rows[0]["d"], 3);
 
     // CSV objects: loaded, with the size comparison read from the objects' sizes.
-    let out = load("names", "s3://lake/csv", &env);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = common::succeeded(&load("names", "s3://lake/csv", &env));
     assert!(stdout.contains("csv 28 B -> parquet"), "{stdout}");
 
     exported_layouts_read_back(&moto, &ws, &env, lake["rows"].as_u64().unwrap());
@@ -151,13 +141,7 @@ fn exported_layouts_read_back(moto: &Moto, ws: &TempWorkspace, env: &[(&str, &st
     };
     // A second export of the same layout overwrites the first.
     for _ in 0..2 {
-        let out = export("s3://lake/exported/");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stdout = common::succeeded(&export("s3://lake/exported/"));
         assert!(
             stdout.contains("exported layout initial to s3://lake/exported/ (1 files, ")
                 && stdout.contains(" 6,000 rows; manifest written last"),
@@ -191,11 +175,7 @@ print(json.dumps({'rows': t.num_rows, 'manifest_rows': manifest['row_count']}))
     )
     .output()
     .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::succeeded(&out);
     let out = export("s3://lake/csv/");
     assert_eq!(out.status.code(), Some(2));
     assert!(

@@ -362,6 +362,16 @@ pub fn build_sorted_layout(ws: &TempWorkspace) -> String {
     build_layout(ws, "event_date")
 }
 
+/// Asserts `out` is a success (showing its stderr otherwise) and returns its stdout.
+pub fn succeeded(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The rows `sql` returns from `events`, as JSON.
 pub fn query_json(ws: &TempWorkspace, sql: &str) -> Value {
     let out = run(
