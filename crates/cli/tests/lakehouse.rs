@@ -348,19 +348,11 @@ print(json.dumps([len(dt.file_uris([('kind', '=', 'buy')])),
 
 /// After queries on `customer_id` and `month`, every proposal keeps `[month, kind]`.
 fn every_proposal_keeps_the_partitioning(ws: &TempWorkspace) {
-    for customer in [3, 17, 250] {
-        let sql =
-            format!("SELECT count(*) FROM events WHERE customer_id = {customer} AND month = 2");
-        run(ws, &["query", "--table-name", "events", &sql]).success();
-    }
-    let proposals: Value = serde_json::from_str(
-        &run(
-            ws,
-            &["propose", "--table-name", "events", "--format", "json"],
-        )
-        .success(),
-    )
-    .unwrap();
+    let proposals = proposals_after(
+        ws,
+        [3, 17, 250]
+            .map(|c| format!("SELECT count(*) FROM events WHERE customer_id = {c} AND month = 2")),
+    );
     let specs: Vec<&Value> = proposals["proposals"]
         .as_array()
         .unwrap()
@@ -374,6 +366,21 @@ fn every_proposal_keeps_the_partitioning(ws: &TempWorkspace) {
             .all(|s| s["partition_by"] == serde_json::json!(["month", "kind"])),
         "{specs:?}"
     );
+}
+
+/// `propose --format json` for `events` after running `queries` on it.
+fn proposals_after<const N: usize>(ws: &TempWorkspace, queries: [String; N]) -> Value {
+    for sql in &queries {
+        run(ws, &["query", "--table-name", "events", sql]).success();
+    }
+    serde_json::from_str(
+        &run(
+            ws,
+            &["propose", "--table-name", "events", "--format", "json"],
+        )
+        .success(),
+    )
+    .unwrap()
 }
 
 /// dbopt's count, distinct count and sum over `events` equal DuckDB's over the table as
@@ -396,18 +403,11 @@ fn answers_as_duckdb_read_it(ws: &TempWorkspace, before: &Value) {
 
 /// Proposals are changes against what the table declares (no Z-order here).
 fn proposals_are_changes_against_the_declared_spec(ws: &TempWorkspace) {
-    for day in ["2024-01-05", "2024-02-10", "2024-03-01"] {
-        let sql = format!("SELECT count(*) FROM events WHERE event_date = DATE '{day}'");
-        run(ws, &["query", "--table-name", "events", &sql]).success();
-    }
-    let proposals: Value = serde_json::from_str(
-        &run(
-            ws,
-            &["propose", "--table-name", "events", "--format", "json"],
-        )
-        .success(),
-    )
-    .unwrap();
+    let proposals = proposals_after(
+        ws,
+        ["2024-01-05", "2024-02-10", "2024-03-01"]
+            .map(|d| format!("SELECT count(*) FROM events WHERE event_date = DATE '{d}'")),
+    );
     let changes: Vec<String> = proposals["proposals"]
         .as_array()
         .unwrap()
