@@ -488,8 +488,8 @@ impl Config {
     fn from_values(values: BTreeMap<&'static str, ConfigValue>) -> Result<Config, CoreError> {
         let p = Parser { values: &values };
         let settings = Settings {
-            data_dir: PathBuf::from(p.text("data_dir")),
-            metadata_db: PathBuf::from(p.text("metadata_db")),
+            data_dir: p.local_path("data_dir")?,
+            metadata_db: p.local_path("metadata_db")?,
             exploration_rate: p.fraction("exploration_rate")?,
             alpha: p.non_negative("alpha")?,
             beta: p.non_negative("beta")?,
@@ -732,6 +732,19 @@ impl Parser<'_> {
         self.values[key].value.trim()
     }
 
+    /// A path on this machine: a URL (`s3://...`) is refused rather than taken as a directory
+    /// name.
+    fn local_path(&self, key: &str) -> Result<PathBuf, CoreError> {
+        let text = self.text(key);
+        if text.contains("://") {
+            return Err(self.invalid(
+                key,
+                "is a URL, and this must be a local path: dbopt keeps its layouts and catalog on local disk for now (object storage is read by `load-dataset --source-path s3://...` and written by `export-layout --to s3://...`)",
+            ));
+        }
+        Ok(PathBuf::from(text))
+    }
+
     fn optional_path(&self, key: &str) -> Option<PathBuf> {
         Some(self.text(key))
             .filter(|s| !s.is_empty())
@@ -969,6 +982,15 @@ mod tests {
         );
         let e = env(&[("DBOPT_MEMORY_LIMIT", "12 parsecs")]);
         assert!(Config::resolve(Path::new("/nonexistent"), None, &e, &[]).is_err());
+        // An object-storage URL is not taken for a directory named `s3:`.
+        let e = env(&[("DATA_DIR", "s3://lake/dbopt")]);
+        let err = Config::resolve(Path::new("/nonexistent"), None, &e, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("data_dir") && err.contains("is a URL") && err.contains("export-layout"),
+            "{err}"
+        );
     }
 
     #[test]
