@@ -157,30 +157,17 @@ dl.write_deltalake(os.environ['LAKE'], pa.table({
 #[test]
 fn what_dbopt_cannot_read_or_publish_is_refused_and_left_untouched() {
     let ws = TempWorkspace::new();
+    let refused = |path: &str, error: &str| {
+        run(
+            &ws,
+            &["register-table", "--table-name", "t", "--delta", path],
+        )
+        .user_error(error);
+    };
     let plain = ws.root().join("plain");
     std::fs::create_dir_all(&plain).unwrap();
-    run(
-        &ws,
-        &[
-            "register-table",
-            "--table-name",
-            "t",
-            "--delta",
-            plain.to_str().unwrap(),
-        ],
-    )
-    .user_error("not a Delta table");
-    run(
-        &ws,
-        &[
-            "register-table",
-            "--table-name",
-            "t",
-            "--delta",
-            "/no/such/dir",
-        ],
-    )
-    .user_error("cannot be opened");
+    refused(plain.to_str().unwrap(), "not a Delta table");
+    refused("/no/such/dir", "cannot be opened");
 
     // Partitions a hive directory cannot hold: a null value, a float key.
     for (name, table, error) in [
@@ -198,17 +185,7 @@ fn what_dbopt_cannot_read_or_publish_is_refused_and_left_untouched() {
                 "import os, pyarrow as pa, deltalake as dl\ndl.write_deltalake(os.environ['LAKE'], pa.table({table}), partition_by=['p'])\n"
             ),
         );
-        run(
-            &ws,
-            &[
-                "register-table",
-                "--table-name",
-                "t",
-                "--delta",
-                parted.to_str().unwrap(),
-            ],
-        )
-        .user_error(error);
+        refused(parted.to_str().unwrap(), error);
     }
     assert!(
         ws.catalog().list_tables().unwrap().is_empty(),

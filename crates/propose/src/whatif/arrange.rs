@@ -191,13 +191,12 @@ pub fn compression_ratios(
     if batch.num_rows() == 0 {
         return Ok(HashMap::new());
     }
-    let current: Vec<u32> = (0..batch.num_rows() as u32).collect();
     let arranged: Vec<u32> = parts
         .iter()
         .flat_map(|p| p.rows.iter().map(|&r| r as u32))
         .collect();
-    let before = OrderSizes::measure(batch, &current, page_rows)?;
-    let after = OrderSizes::measure(batch, &arranged, page_rows)?;
+    let before = OrderSizes::measure(batch, None, page_rows)?;
+    let after = OrderSizes::measure(batch, Some(&arranged), page_rows)?;
     let scale_up = (sample.table_rows as f64 / batch.num_rows() as f64).max(1.0);
     Ok(before
         .full
@@ -216,8 +215,8 @@ pub fn compression_ratios(
         .collect())
 }
 
-/// Compressed bytes per column of the sample in one order, whole and on every other sample
-/// row (the same rows in the same order).
+/// Compressed bytes per column of the sample in one order (None: as stored), whole and on
+/// every other sample row (the same rows in the same order).
 struct OrderSizes {
     full: HashMap<String, u64>,
     half: HashMap<String, u64>,
@@ -226,16 +225,25 @@ struct OrderSizes {
 impl OrderSizes {
     fn measure(
         batch: &arrow::array::RecordBatch,
-        order: &[u32],
+        order: Option<&[u32]>,
         page_rows: u64,
     ) -> Result<Self, ProposeError> {
         let take = |rows: Vec<u32>| {
             arrow::compute::take_record_batch(batch, &arrow::array::UInt32Array::from(rows))
                 .map_err(|e| ProposeError::Sample(format!("arranging the sample: {e}")))
         };
-        let even: Vec<u32> = order.iter().copied().filter(|r| r % 2 == 0).collect();
+        let (full, even) = match order {
+            Some(order) => (
+                compressed_sizes(&take(order.to_vec())?, page_rows)?,
+                order.iter().copied().filter(|r| r % 2 == 0).collect(),
+            ),
+            None => (
+                compressed_sizes(batch, page_rows)?,
+                (0..batch.num_rows() as u32).step_by(2).collect(),
+            ),
+        };
         Ok(Self {
-            full: compressed_sizes(&take(order.to_vec())?, page_rows)?,
+            full,
             half: compressed_sizes(&take(even)?, page_rows)?,
         })
     }
