@@ -50,6 +50,10 @@ pub struct GlobalArgs {
     /// cancelled query is an error with exit code 2 (raise the limit) [default: 0]
     #[arg(long, global = true, value_name = "DURATION")]
     pub statement_timeout: Option<String>,
+    /// Run queries on the Apache Ballista cluster whose scheduler is at HOST:PORT (started
+    /// with `dbopt cluster scheduler`); empty = in this process [default: empty]
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    pub ballista: Option<String>,
     /// Routing policy: epsilon-greedy, ucb1 or thompson [default: thompson]
     #[arg(long, global = true, value_name = "NAME")]
     pub policy: Option<String>,
@@ -103,6 +107,9 @@ pub enum Command {
     /// Show the resolved configuration and where each value came from.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run an Apache Ballista scheduler or executor (queries reach them with --ballista).
+    #[command(subcommand)]
+    Cluster(crate::commands::cluster::ClusterCommand),
     /// Generate the synthetic events table (and its customers dimension).
     Generate(GenerateArgs),
     /// Generate the eight TPC-H tables (tpchgen) at a scale factor.

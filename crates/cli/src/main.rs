@@ -14,8 +14,16 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    // A server must outlive clients that hang up: it keeps SIGPIPE ignored (Rust's default).
-    if !matches!(cli.command, cli::Command::Serve(_)) {
+    // A server must outlive clients that hang up, and a Ballista client or process must see a
+    // peer that hung up as an error, not die of it (gRPC writes with writev, which raises
+    // SIGPIPE): they keep SIGPIPE ignored (Rust's default). The `ballista` key set only in a
+    // configuration file is not seen here; set it with --ballista or DBOPT_BALLISTA.
+    let talks_to_peers = matches!(
+        cli.command,
+        cli::Command::Serve(_) | cli::Command::Cluster(_)
+    ) || cli.global.ballista.is_some()
+        || std::env::var_os("DBOPT_BALLISTA").is_some();
+    if !talks_to_peers {
         restore_default_sigpipe();
     }
     logging::init(cli.global.verbose, cli.global.quiet);

@@ -264,6 +264,12 @@ pub const KEYS: &[ConfigKey] = &[
         doc: "where sorts and joins spill; must be a local file system (empty = DATA_DIR/_spill)",
     },
     ConfigKey {
+        name: "ballista",
+        env_alias: None,
+        default: "",
+        doc: "Ballista scheduler (host:port) that runs queries; empty = run them in this process",
+    },
+    ConfigKey {
         name: "pushdown_filters",
         env_alias: None,
         default: "true",
@@ -378,6 +384,8 @@ pub struct Settings {
     pub spill_dir: Option<PathBuf>,
     /// Parquet filter pushdown into the decoder.
     pub pushdown_filters: bool,
+    /// The Ballista scheduler queries run on (None: in this process).
+    pub ballista: Option<String>,
     /// Parquet page-index pruning.
     pub page_index: bool,
     /// Hash-repartitioned joins.
@@ -526,6 +534,7 @@ impl Config {
             cache_max_bytes: p.bytes("cache_max_bytes")?,
             spill_dir: p.optional_path("spill_dir"),
             pushdown_filters: p.flag("pushdown_filters")?,
+            ballista: Some(p.text("ballista").trim().to_string()).filter(|s| !s.is_empty()),
             page_index: p.flag("page_index")?,
             repartition_joins: p.flag("repartition_joins")?,
             sql_user: p.text("sql_user").to_string(),

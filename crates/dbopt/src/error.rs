@@ -396,6 +396,7 @@ fn engine_user_error(e: &EngineError) -> bool {
             | EngineError::Write { .. }
             | EngineError::Resources(_)
             | EngineError::StoreFailed(_)
+            | EngineError::ClusterFailed(_)
     )
 }
 

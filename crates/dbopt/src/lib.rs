@@ -53,6 +53,8 @@ pub mod workload_file;
 pub mod workload_sql;
 pub mod workspace;
 
+/// The host and port of a Ballista scheduler address as `--ballista` takes it.
+pub use dbopt_engine::distributed::scheduler_host_port;
 pub use error::DbError;
 pub use progress::{NoProgress, Progress};
 pub use workspace::Workspace;

@@ -64,7 +64,7 @@ impl Workspace {
                 Some(l) => l.clone(),
                 None => self.require_table(primary)?.active_layout,
             };
-            let ctx = self.engine_session();
+            let ctx = self.query_engine_session().await?;
             match self
                 .query_session_at(primary, primary_layout.clone(), ctx)
                 .await

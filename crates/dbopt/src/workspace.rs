@@ -142,6 +142,20 @@ impl Workspace {
         }
     }
 
+    /// A session for the queries the workload runs: on the Ballista cluster when the
+    /// configuration names a scheduler (`ballista`), else [`Self::engine_session`].
+    pub async fn query_engine_session(&self) -> Result<Session, DbError> {
+        let settings = self.engine_settings();
+        let Some(scheduler) = &settings.ballista else {
+            return Ok(self.engine_session());
+        };
+        let runtime = self
+            .engine
+            .clone()
+            .unwrap_or_else(|| EngineRuntime::new(&settings));
+        Ok(dbopt_engine::remote_session(&runtime, &settings, scheduler).await?)
+    }
+
     /// The resolved configuration.
     pub fn config(&self) -> &Config {
         &self.config
@@ -256,5 +270,6 @@ pub fn engine_settings(config: &Config, spill_dir: PathBuf) -> EngineSettings {
         pushdown_filters: config.settings().pushdown_filters,
         page_index: config.settings().page_index,
         repartition_joins: config.settings().repartition_joins,
+        ballista: config.settings().ballista.clone(),
     }
 }

@@ -60,6 +60,13 @@ pub enum EngineError {
     /// A request to object storage failed during work, after its retries.
     #[error("{0}")]
     StoreFailed(String),
+    /// A Ballista scheduler that cannot be used as given: it does not answer, or what answers
+    /// is not a Ballista scheduler.
+    #[error("{0}")]
+    Scheduler(String),
+    /// The Ballista cluster failed a query during work (an executor lost, a task failed).
+    #[error("{0}")]
+    ClusterFailed(String),
     /// File system error with context.
     #[error("{context}: {source}")]
     Io {

@@ -11,7 +11,6 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::metrics::MetricValue;
 use datafusion::physical_plan::{ExecutionPlan, collect};
-use datafusion::prelude::SessionContext;
 use dbopt_core::{LayoutId, RowDigest, ScanMetrics};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -62,13 +61,13 @@ pub async fn execute_query(
         .get_extension::<StatementTimeout>()
         .map(|t| t.0);
     let Some(timeout) = timeout else {
-        return run_query(ctx, sql, tables, false).await;
+        return run_query(session, sql, tables, false).await;
     };
     // The deadline is an OS thread, not a tokio timer: while DataFusion operators keep every
     // worker busy in one long poll (a big cross join), tokio's timer is not driven and a
     // `tokio::time::timeout` would never fire. The thread wakes this future directly.
     let deadline = Deadline::start(timeout);
-    let query = std::pin::pin!(run_query(ctx, sql, tables, true));
+    let query = std::pin::pin!(run_query(session, sql, tables, true));
     match futures::future::select(query, deadline.fired).await {
         futures::future::Either::Left((result, _)) => result,
         // Dropping the query future aborts its execution task (see `AbortOnDrop`).
@@ -117,11 +116,12 @@ impl Deadline {
 /// its own task, aborted (which cancels DataFusion's partition tasks at their next yield) when
 /// this future is dropped at the deadline.
 async fn run_query(
-    ctx: &SessionContext,
+    session: &Session,
     sql: &str,
     tables: &[RegisteredLayout],
     in_task: bool,
 ) -> Result<QueryOutcome, EngineError> {
+    let ctx = session.ctx();
     let started = Instant::now();
     let df = ctx.sql(sql).await.map_err(EngineError::from_plan)?;
     let optimized = df
@@ -137,7 +137,7 @@ async fn run_query(
         // A task of its own: dropping the guard (at the deadline) aborts the work.
         let mut task = AbortOnDrop(tokio::spawn(collect(plan.clone(), ctx.task_ctx())));
         match (&mut task.0).await {
-            Ok(result) => result.map_err(EngineError::from_exec)?,
+            Ok(result) => result.map_err(|e| exec_error(session, e))?,
             Err(join) => {
                 return Err(EngineError::Execution(format!("query task failed: {join}")));
             }
@@ -145,13 +145,14 @@ async fn run_query(
     } else {
         collect(plan.clone(), ctx.task_ctx())
             .await
-            .map_err(EngineError::from_exec)?
+            .map_err(|e| exec_error(session, e))?
     };
     let latency = started.elapsed();
     let schema = plan.schema();
     let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
     let digest = digest_batches(&batches)?;
-    let scans = attribute_scans(&plan, tables, &scanned_tables);
+    let per_file = scan_counters(session, &plan).await?;
+    let scans = attribute_scans(&per_file, tables, &scanned_tables);
     let profile = QueryProfile::of_plan(&plan, ctx.state().config().target_partitions());
     Ok(QueryOutcome {
         schema,
@@ -185,15 +186,58 @@ pub(crate) fn scanned_table_names(plan: &LogicalPlan) -> BTreeSet<String> {
     names
 }
 
-#[derive(Default)]
-struct FileCounters {
-    bytes: u64,
-    row_groups_read: u64,
-    limit_pruned: u64,
-    page_rows_pruned: u64,
+/// An execution error; on a Ballista session, one the cluster caused (not the query) is the
+/// machine's failure.
+fn exec_error(session: &Session, e: datafusion::error::DataFusionError) -> EngineError {
+    let err = EngineError::from_exec(e);
+    match (session.scheduler(), &err) {
+        (Some(scheduler), EngineError::Execution(m))
+            if crate::distributed::is_cluster_failure(m) =>
+        {
+            EngineError::ClusterFailed(format!(
+                "the Ballista cluster at {scheduler} failed the query: {m}"
+            ))
+        }
+        _ => err,
+    }
 }
 
-fn collect_file_metrics(plan: &Arc<dyn ExecutionPlan>, out: &mut BTreeMap<String, FileCounters>) {
+/// What a finished plan read, per scanned file: from the plan's own metrics when it ran here,
+/// from the scheduler's job metrics when it ran on a Ballista cluster.
+async fn scan_counters(
+    session: &Session,
+    plan: &Arc<dyn ExecutionPlan>,
+) -> Result<Vec<(String, ScanCounters)>, EngineError> {
+    if let (Some(scheduler), Some(job)) = (session.scheduler(), crate::distributed::job_of(plan)) {
+        return crate::distributed::job_scan_counters(scheduler, &job).await;
+    }
+    let mut per_file = BTreeMap::new();
+    collect_file_metrics(plan, &mut per_file);
+    Ok(per_file
+        .into_iter()
+        .map(|(file, mut c)| {
+            c.files_read = u64::from(c.bytes > 0);
+            (file, c)
+        })
+        .collect())
+}
+
+/// What a scan read of one file (or, on a cluster, of the files one scan operator lists).
+#[derive(Debug, Default)]
+pub(crate) struct ScanCounters {
+    /// Bytes read.
+    pub bytes: u64,
+    /// Row groups read (after statistics and bloom filters).
+    pub row_groups_read: u64,
+    /// Row groups a LIMIT let the scan skip.
+    pub limit_pruned: u64,
+    /// Rows the page index skipped.
+    pub page_rows_pruned: u64,
+    /// Files read.
+    pub files_read: u64,
+}
+
+fn collect_file_metrics(plan: &Arc<dyn ExecutionPlan>, out: &mut BTreeMap<String, ScanCounters>) {
     if let Some(metrics) = plan.metrics() {
         for metric in metrics.iter() {
             let Some(file) = metric
@@ -232,12 +276,10 @@ fn collect_file_metrics(plan: &Arc<dyn ExecutionPlan>, out: &mut BTreeMap<String
 }
 
 fn attribute_scans(
-    plan: &Arc<dyn ExecutionPlan>,
+    per_file: &[(String, ScanCounters)],
     tables: &[RegisteredLayout],
     scanned: &BTreeSet<String>,
 ) -> Vec<TableScanMetrics> {
-    let mut per_file = BTreeMap::new();
-    collect_file_metrics(plan, &mut per_file);
     let mut scans = Vec::new();
     for t in tables {
         let internal_prefix = format!("__{}_", t.table);
@@ -256,7 +298,7 @@ fn attribute_scans(
         };
         let mut files_read = 0u64;
         let mut row_groups_read = 0u64;
-        for (file, c) in &per_file {
+        for (file, c) in per_file {
             let file = file.trim_start_matches('/');
             let in_layout = file
                 .strip_prefix(dir)
@@ -267,10 +309,9 @@ fn attribute_scans(
             m.bytes_scanned += c.bytes;
             m.rows_pruned_by_page_index += c.page_rows_pruned;
             row_groups_read += c.row_groups_read.saturating_sub(c.limit_pruned);
-            if c.bytes > 0 {
-                files_read += 1;
-            }
+            files_read += c.files_read;
         }
+        let files_read = files_read.min(t.files_total);
         m.files_pruned = t.files_total.saturating_sub(files_read);
         m.row_groups_pruned = t.row_groups_total.saturating_sub(row_groups_read);
         scans.push(TableScanMetrics {

@@ -4,7 +4,8 @@
 //! directory), registers a table at one of its layouts, executes read-only SQL while reading
 //! DataFusion's own scan metrics, digests results order-insensitively, writes Parquet with the
 //! settings a `LayoutSpec` asks for (one writer or a pool of writer threads), reads Parquet
-//! footers, and streams external CSV/Parquet sources. Other crates reach DataFusion only
+//! footers, and streams external CSV/Parquet sources. A session may also run its queries on an
+//! Apache Ballista cluster (`distributed`), with the same scan metrics read back from it. Other crates reach DataFusion only
 //! through the engine's own types (`Session`, `QueryOutcome`, `SourceRows`, ...).
 
 pub mod avro;
@@ -13,6 +14,7 @@ pub mod column_stats;
 pub(crate) mod column_writer;
 pub mod compare;
 pub mod delta;
+pub mod distributed;
 pub mod error;
 pub mod execute;
 pub mod file_bounds;
@@ -33,6 +35,7 @@ pub mod writer;
 pub mod writer_pool;
 
 pub use chunk_cache::{ChunkCache, ChunkCacheStats, WarmReport};
+pub use distributed::remote_session;
 pub use error::EngineError;
 pub use execute::{QueryOutcome, TableScanMetrics, execute_query};
 pub use foreign_sql::{Dialect, ForeignQuery, summarize_syntax, translate};

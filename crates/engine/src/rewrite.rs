@@ -226,7 +226,13 @@ pub async fn rewrite_session(settings: &EngineSettings) -> Result<Session, Engin
     if settings.memory_limit < (256 << 20) {
         settings.batch_size = settings.batch_size.min(1024);
     }
-    let session = new_session(&settings);
+    let session = match &settings.ballista {
+        Some(scheduler) => {
+            crate::remote_session(&crate::EngineRuntime::new(&settings), &settings, scheduler)
+                .await?
+        }
+        None => new_session(&settings),
+    };
     let reserve = (settings.memory_limit / 8).min(10 << 20);
     session
         .ctx()

@@ -40,6 +40,9 @@ pub struct EngineSettings {
     pub page_index: bool,
     /// Hash-repartition join inputs across the threads.
     pub repartition_joins: bool,
+    /// The Ballista scheduler that runs workload queries and rewrite sorts (None: this
+    /// process). Only [`crate::remote_session`] and `rewrite_session` read it.
+    pub ballista: Option<String>,
 }
 
 /// The statement timeout a session was built with, kept in its config as an extension so
@@ -60,6 +63,7 @@ impl Default for EngineSettings {
             pushdown_filters: true,
             page_index: true,
             repartition_joins: true,
+            ballista: None,
         }
     }
 }
@@ -80,12 +84,30 @@ impl EngineSettings {
 #[derive(Clone)]
 pub struct Session {
     ctx: SessionContext,
+    /// The Ballista scheduler this session's queries run on (None: they run in this process).
+    scheduler: Option<String>,
 }
 
 impl Session {
     /// Wraps a DataFusion context (engine-internal: no DataFusion type leaves the crate).
     pub(crate) fn from_context(ctx: SessionContext) -> Self {
-        Self { ctx }
+        Self {
+            ctx,
+            scheduler: None,
+        }
+    }
+
+    /// Wraps a context whose queries run on the Ballista scheduler at `scheduler`.
+    pub(crate) fn remote(ctx: SessionContext, scheduler: String) -> Self {
+        Self {
+            ctx,
+            scheduler: Some(scheduler),
+        }
+    }
+
+    /// The Ballista scheduler this session's queries run on (None: in this process).
+    pub fn scheduler(&self) -> Option<&str> {
+        self.scheduler.as_deref()
     }
 
     /// The DataFusion context (engine-internal).

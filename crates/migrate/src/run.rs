@@ -136,7 +136,7 @@ async fn preflight(ctx: &JobContext<'_>, job: &JobRecord) -> Result<Prepared, Mi
     let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let source_parts = partition_types(&schema, &source.spec.partition_by)?;
     let target_parts = partition_types(&schema, &plan.spec.partition_by)?;
-    let session = rewrite_session(&ctx.settings).await?;
+    let session = rewrite_session(&rewrite_settings(ctx, &plan)).await?;
 
     let staging = table_dir.join("_staging").join(job_staging_name(job.id));
     let data = staging.join("data");
@@ -179,6 +179,21 @@ async fn preflight(ctx: &JobContext<'_>, job: &JobRecord) -> Result<Prepared, Mi
         data,
         bounds,
     })
+}
+
+/// The settings the rewrite runs with: on the Ballista cluster when one is configured, except
+/// for a clustered (Z-order, Hilbert) spec, whose curve key is a function of dbopt's own that
+/// the cluster's executors do not have: that sort runs in this process.
+fn rewrite_settings(ctx: &JobContext<'_>, plan: &MigrationPlan) -> EngineSettings {
+    let mut settings = ctx.settings.clone();
+    if settings.ballista.is_some() && !plan.spec.cluster_by.is_empty() {
+        tracing::info!(
+            "the {:?} curve key is computed by dbopt, not by the Ballista executors: this rewrite sorts in this process",
+            plan.spec.curve
+        );
+        settings.ballista = None;
+    }
+    settings
 }
 
 /// The job's plan, parsed from the JSON stored with the job.

@@ -8,6 +8,7 @@ pub mod autopilot;
 pub mod cache;
 pub mod calibrate;
 pub mod canary;
+pub mod cluster;
 pub mod completions;
 mod config;
 pub mod demo;
@@ -102,6 +103,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::Completions(args) => completions::run(&args),
         Command::Cache(args) => cache::run(args),
         Command::Exp(cmd) => exp::run(&config, cmd).await,
+        Command::Cluster(cmd) => cluster::run(&config, cmd).await,
         Command::Tune(args) => tune::run(open(config)?, args, cli.global.config.clone()).await,
         Command::Calibrate(args) => calibrate::run(open(config)?, args, cli.global.config.clone()),
         Command::RouteBench(args) => route_bench::run(open(config)?, args),
@@ -128,6 +130,7 @@ fn resolve_config<'a>(
             &global.statement_timeout,
             "--statement-timeout",
         ),
+        ("ballista", &global.ballista, "--ballista"),
         ("policy", &global.policy, "--policy"),
         ("objective", &global.objective, "--objective"),
     ];

@@ -1,0 +1,364 @@
+//! The events loop on an Apache Ballista cluster of dbopt processes: a scheduler and two
+//! executors (`dbopt cluster ...`) on loopback, queries sent there with `--ballista`, their
+//! scan metrics read back from the cluster, then propose, migrate, canary and promote. Also
+//! the cluster's bad inputs. The cluster tests start real processes: they are ignored by
+//! default and `.ci/run` runs them with `--ignored`.
+
+mod common;
+
+use common::{bin, free_port, generate_events, logged_queries, run, succeeded};
+use dbopt_testkit::TempWorkspace;
+use serde_json::Value;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A scheduler and its executors, killed when dropped.
+struct Cluster {
+    processes: Vec<Child>,
+    /// `127.0.0.1:<port>` of the scheduler.
+    address: String,
+    /// Each executor's work directory (where its shuffle files go).
+    work_dirs: Vec<PathBuf>,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Starts a scheduler and `executors` executors of one task each; returns once every
+    /// one of them listens. Each process's output goes to `<name>.log` in the cluster's
+    /// directory, shown when a process does not come up.
+    fn start(executors: usize) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut cluster = Cluster {
+            processes: Vec::new(),
+            address: format!("127.0.0.1:{port}"),
+            work_dirs: Vec::new(),
+            _dir: dir,
+        };
+        cluster.spawn(
+            "scheduler",
+            &["cluster", "scheduler", "--port", &port.to_string()],
+        );
+        cluster.wait_listening("scheduler", port);
+        for i in 0..executors {
+            let (flight, grpc) = (free_port(), free_port());
+            let name = format!("executor-{i}");
+            let work = cluster._dir.path().join(&name);
+            std::fs::create_dir_all(&work).unwrap();
+            let address = cluster.address.clone();
+            cluster.spawn(
+                &name,
+                &[
+                    "cluster",
+                    "executor",
+                    "--scheduler",
+                    &address,
+                    "--port",
+                    &flight.to_string(),
+                    "--grpc-port",
+                    &grpc.to_string(),
+                    "--tasks",
+                    "1",
+                    "--work-dir",
+                    work.to_str().unwrap(),
+                ],
+            );
+            cluster.wait_listening(&name, flight);
+            cluster.work_dirs.push(work);
+        }
+        // Listening comes just before registering with the scheduler.
+        std::thread::sleep(Duration::from_secs(2));
+        cluster
+    }
+
+    fn spawn(&mut self, name: &str, args: &[&str]) {
+        let log = std::fs::File::create(self._dir.path().join(format!("{name}.log"))).unwrap();
+        let child = Command::new(bin())
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("dbopt starts");
+        self.processes.push(child);
+    }
+
+    fn wait_listening(&self, name: &str, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(self._dir.path().join(format!("{name}.log")));
+                panic!("{name} did not listen on {port}: {log:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for p in &mut self.processes {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+}
+
+fn json(out: &str) -> Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("bad JSON {e}: {out}"))
+}
+
+/// Directories an executor wrote shuffle files into (one per job it ran a stage of).
+fn jobs_run_in(work: &Path) -> usize {
+    std::fs::read_dir(work).map_or(0, |d| d.flatten().filter(|e| e.path().is_dir()).count())
+}
+
+fn query(ws: &TempWorkspace, ballista: Option<&str>, sql: &str) -> Value {
+    let mut args = vec!["query", "--table-name", "events", "--format", "json", sql];
+    if let Some(b) = ballista {
+        args.extend(["--ballista", b]);
+    }
+    json(&run(ws, &args).success())
+}
+
+#[test]
+#[ignore = "starts a Ballista scheduler and two executors; .ci/run runs it with --ignored"]
+#[allow(
+    clippy::too_many_lines,
+    reason = "an end-to-end scenario that reads top to bottom"
+)]
+fn the_events_loop_runs_on_a_ballista_cluster() {
+    let cluster = Cluster::start(2);
+    let b = cluster.address.as_str();
+    let ws = TempWorkspace::new();
+    generate_events(&ws, "60000", "3", "2000", &["--order", "shuffled"]);
+
+    // The same answers as in this process, for a scan, a filter, a group and a join.
+    for sql in [
+        "SELECT count(*) AS n, sum(amount) AS s FROM events",
+        "SELECT event_type, count(*) AS n FROM events WHERE country = 'DE' \
+         GROUP BY event_type ORDER BY event_type",
+        "SELECT c.segment, count(*) AS n FROM events e JOIN customers c \
+         ON e.customer_id = c.customer_id GROUP BY c.segment ORDER BY c.segment",
+    ] {
+        assert_eq!(query(&ws, Some(b), sql), query(&ws, None, sql), "{sql}");
+    }
+
+    // Scan metrics come back from the executors: bytes, and pruning on a sorted layout.
+    let before = logged_queries(&ws).len();
+    let out = run(
+        &ws,
+        &[
+            "run-workload",
+            "--table-name",
+            "events",
+            "--num-queries",
+            "40",
+            "--seed",
+            "1",
+            "--ballista",
+            b,
+            "--format",
+            "json",
+        ],
+    )
+    .success();
+    let summary = json(&out);
+    assert_eq!(summary["errors"], 0, "{summary}");
+    let logged: Vec<_> = logged_queries(&ws).into_iter().skip(before).collect();
+    assert_eq!(logged.len(), 40);
+    assert!(
+        logged
+            .iter()
+            .all(|q| q.entry.error.is_none() && q.entry.metrics.bytes_scanned > 0),
+        "every query ran and read bytes on the cluster"
+    );
+
+    let propose = json(
+        &run(
+            &ws,
+            &["propose", "--table-name", "events", "--format", "json"],
+        )
+        .success(),
+    );
+    assert!(
+        propose["proposals"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty()),
+        "{propose}"
+    );
+    let out = run(
+        &ws,
+        &[
+            "enqueue-migration",
+            "--table-name",
+            "events",
+            "--sort-by",
+            "event_date",
+            "--row-group-rows",
+            "2000",
+        ],
+    )
+    .success();
+    let target = common::target_of(&out);
+    // The rewrite's scan and sort run as jobs on the cluster: its executors gain job
+    // directories (shuffle files of the sort's first stage).
+    let jobs_before: usize = cluster.work_dirs.iter().map(|w| jobs_run_in(w)).sum();
+    let worker = run(&ws, &["migration-worker", "--once", "--ballista", b]).success();
+    assert!(worker.contains(&target), "{worker}");
+    let jobs_after: usize = cluster.work_dirs.iter().map(|w| jobs_run_in(w)).sum();
+    assert!(
+        jobs_after > jobs_before,
+        "the rewrite ran no job on the cluster ({jobs_before} -> {jobs_after})"
+    );
+
+    // A date slice on the sorted layout, on the cluster: row groups pruned, fewer bytes.
+    let slice = "SELECT count(*) AS n FROM events WHERE event_date = DATE '2025-02-01'";
+    let initial = query_on(&ws, b, "initial", slice);
+    let sorted = query_on(&ws, b, &target, slice);
+    assert_eq!(initial.0, sorted.0, "same answer on both layouts");
+    assert!(
+        sorted.1.metrics.row_groups_pruned > 0
+            && sorted.1.metrics.bytes_scanned < initial.1.metrics.bytes_scanned,
+        "sorted {:?} against initial {:?}",
+        sorted.1.metrics,
+        initial.1.metrics
+    );
+
+    let canary = json(
+        &run(
+            &ws,
+            &[
+                "canary",
+                "--table-name",
+                "events",
+                "--layout",
+                &target,
+                "--queries",
+                "10",
+                "--ballista",
+                b,
+                "--format",
+                "json",
+            ],
+        )
+        .success(),
+    );
+    assert_eq!(canary["summary"]["mismatches"], 0, "{canary}");
+    assert_eq!(canary["verdict"], "promote", "{canary}");
+    run(
+        &ws,
+        &["promote", "--table-name", "events", "--layout", &target],
+    )
+    .success();
+    assert_eq!(common::active_layout(&ws), target);
+
+    // Both executors ran stages (each wrote shuffle files of some job).
+    for work in &cluster.work_dirs {
+        assert!(jobs_run_in(work) > 0, "{} ran nothing", work.display());
+    }
+}
+
+/// The answer of `sql` on `layout` through the cluster, and the query log entry it left.
+fn query_on(
+    ws: &TempWorkspace,
+    ballista: &str,
+    layout: &str,
+    sql: &str,
+) -> (Value, dbopt_catalog::QueryLogEntry) {
+    let rows = json(
+        &run(
+            ws,
+            &[
+                "query",
+                "--table-name",
+                "events",
+                "--layout",
+                layout,
+                "--ballista",
+                ballista,
+                "--format",
+                "json",
+                sql,
+            ],
+        )
+        .success(),
+    );
+    let entry = logged_queries(ws).pop().unwrap().entry;
+    (rows, entry)
+}
+
+#[test]
+fn a_scheduler_that_does_not_answer_is_a_configuration_error() {
+    let ws = TempWorkspace::new();
+    generate_events(&ws, "2000", "1", "1000", &[]);
+    let port = free_port();
+    let out = common::cmd(
+        &ws,
+        &[],
+        &[
+            "query",
+            "--table-name",
+            "events",
+            "--ballista",
+            &format!("127.0.0.1:{port}"),
+            "SELECT count(*) FROM events",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "Ballista scheduler at http://127.0.0.1:{port} did not answer"
+        )),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    for bad in ["host:port", "s3://x:1"] {
+        let out = common::cmd(
+            &ws,
+            &[],
+            &[
+                "query",
+                "--table-name",
+                "events",
+                "--ballista",
+                bad,
+                "SELECT 1",
+            ],
+        )
+        .output()
+        .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("write host:port"),
+            "{bad}"
+        );
+    }
+    // Nothing was logged for queries that never reached a cluster.
+    assert!(logged_queries(&ws).is_empty());
+}
+
+#[test]
+fn cluster_processes_refuse_a_port_in_use() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = Command::new(bin())
+        .args(["cluster", "scheduler", "--port", &port])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text = succeeded_or_stderr(&out);
+    assert!(text.contains("choose another --port"), "{text}");
+}
+
+fn succeeded_or_stderr(out: &std::process::Output) -> String {
+    if out.status.success() {
+        return succeeded(out);
+    }
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
