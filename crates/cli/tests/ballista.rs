@@ -255,10 +255,90 @@ fn the_events_loop_runs_on_a_ballista_cluster() {
     .success();
     assert_eq!(common::active_layout(&ws), target);
 
+    // The SQL endpoint's queries run there too: psql, a real client, through `serve`.
+    let jobs_before: usize = cluster.work_dirs.iter().map(|w| jobs_run_in(w)).sum();
+    let sql = "SELECT count(DISTINCT session_id) AS n FROM events";
+    let answer = psql_through_serve(&ws, b, sql);
+    let local = query(&ws, None, sql)[0]["n"].to_string();
+    assert_eq!(
+        answer.trim(),
+        local,
+        "psql through the cluster against this process"
+    );
+    let jobs_after: usize = cluster.work_dirs.iter().map(|w| jobs_run_in(w)).sum();
+    assert!(jobs_after > jobs_before, "serve ran no job on the cluster");
+    let served = logged_queries(&ws)
+        .into_iter()
+        .map(|q| q.entry)
+        .rfind(|e| e.origin.as_str() == "sql")
+        .expect("serve logged the query");
+    assert_eq!(served.origin.as_str(), "sql");
+    assert!(
+        served.error.is_none() && served.metrics.bytes_scanned > 0,
+        "{served:?}"
+    );
+
     // Both executors ran stages (each wrote shuffle files of some job).
     for work in &cluster.work_dirs {
         assert!(jobs_run_in(work) > 0, "{} ran nothing", work.display());
     }
+}
+
+/// `psql -c sql` (unaligned, tuples only) against `dbopt serve --ballista` on a free port.
+fn psql_through_serve(ws: &TempWorkspace, ballista: &str, sql: &str) -> String {
+    use std::io::BufRead;
+    let mut serve = ws
+        .command(&bin())
+        .args([
+            "serve",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--sql-addr",
+            "127.0.0.1:0",
+            "--ballista",
+            ballista,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dbopt serve starts");
+    let mut out = std::io::BufReader::new(serve.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("serving SQL on") {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "serve printed no SQL address"
+        );
+    }
+    // "serving SQL on postgresql://dbopt@127.0.0.1:PORT/dbopt (...)"
+    let port = line
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|addr| addr.rsplit_once(':'))
+        .map(|(_, port)| port.to_string())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let psql = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "dbopt",
+            "-d",
+            "dbopt",
+            "-At",
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql runs (apt-get install postgresql-client)");
+    // A graceful stop flushes the query log writer.
+    common::signal(&serve, "TERM");
+    let _ = serve.wait();
+    succeeded(&psql)
 }
 
 /// The answer of `sql` on `layout` through the cluster, and the query log entry it left.
