@@ -21,7 +21,6 @@ import datetime
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -30,27 +29,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from net import free_port, wait_listening  # noqa: E402
 from run import Dbopt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(port: int, what: str) -> None:
-    deadline = time.time() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.time() > deadline:
-                raise SystemExit(f"{what} did not listen on {port}")
-            time.sleep(0.1)
 
 
 class Cluster:

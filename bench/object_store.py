@@ -20,23 +20,16 @@ import datetime
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from net import free_port, wait_listening  # noqa: E402
 from run import Dbopt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_moto() -> tuple[subprocess.Popen, str]:
@@ -46,16 +39,11 @@ def start_moto() -> tuple[subprocess.Popen, str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.time() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.time() > deadline:
-                proc.kill()
-                raise SystemExit("moto did not start: pip install -r bench/requirements.txt")
-            time.sleep(0.1)
+    try:
+        wait_listening(port, "moto (pip install -r bench/requirements.txt)")
+    except SystemExit:
+        proc.kill()
+        raise
     return proc, f"http://127.0.0.1:{port}"
 
 

@@ -286,7 +286,6 @@ fn the_events_loop_runs_on_a_ballista_cluster() {
 
 /// `psql -c sql` (unaligned, tuples only) against `dbopt serve --ballista` on a free port.
 fn psql_through_serve(ws: &TempWorkspace, ballista: &str, sql: &str) -> String {
-    use std::io::BufRead;
     let mut serve = ws
         .command(&bin())
         .args([
@@ -303,22 +302,8 @@ fn psql_through_serve(ws: &TempWorkspace, ballista: &str, sql: &str) -> String {
         .spawn()
         .expect("dbopt serve starts");
     let mut out = std::io::BufReader::new(serve.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("serving SQL on") {
-        line.clear();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "serve printed no SQL address"
-        );
-    }
-    // "serving SQL on postgresql://dbopt@127.0.0.1:PORT/dbopt (...)"
-    let port = line
-        .split('@')
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|addr| addr.rsplit_once(':'))
-        .map(|(_, port)| port.to_string())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let (_, port, _) = common::served_addresses(&mut out);
+    let port = port.to_string();
     let psql = Command::new("psql")
         .args([
             "-h",
@@ -374,50 +359,25 @@ fn query_on(
 fn a_scheduler_that_does_not_answer_is_a_configuration_error() {
     let ws = TempWorkspace::new();
     generate_events(&ws, "2000", "1", "1000", &[]);
-    let port = free_port();
-    let out = common::cmd(
-        &ws,
-        &[],
-        &[
-            "query",
-            "--table-name",
-            "events",
-            "--ballista",
-            &format!("127.0.0.1:{port}"),
-            "SELECT count(*) FROM events",
-        ],
-    )
-    .output()
-    .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains(&format!(
-            "Ballista scheduler at http://127.0.0.1:{port} did not answer"
-        )),
-        "{err}"
-    );
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
-    for bad in ["host:port", "s3://x:1"] {
-        let out = common::cmd(
+    let query_on = |address: &str| {
+        run(
             &ws,
-            &[],
             &[
                 "query",
                 "--table-name",
                 "events",
                 "--ballista",
-                bad,
-                "SELECT 1",
+                address,
+                "SELECT count(*) FROM events",
             ],
         )
-        .output()
-        .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{bad}");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("write host:port"),
-            "{bad}"
-        );
+    };
+    let port = free_port();
+    query_on(&format!("127.0.0.1:{port}")).user_error(&format!(
+        "Ballista scheduler at http://127.0.0.1:{port} did not answer"
+    ));
+    for bad in ["host:port", "s3://x:1"] {
+        query_on(bad).user_error("write host:port");
     }
     // Nothing was logged for queries that never reached a cluster.
     assert!(logged_queries(&ws).is_empty());
@@ -427,18 +387,11 @@ fn a_scheduler_that_does_not_answer_is_a_configuration_error() {
 fn cluster_processes_refuse_a_port_in_use() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let out = Command::new(bin())
-        .args(["cluster", "scheduler", "--port", &port])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let text = succeeded_or_stderr(&out);
-    assert!(text.contains("choose another --port"), "{text}");
-}
-
-fn succeeded_or_stderr(out: &std::process::Output) -> String {
-    if out.status.success() {
-        return succeeded(out);
-    }
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    let ws = TempWorkspace::new();
+    run(&ws, &["cluster", "scheduler", "--port", &port]).user_error("choose another --port");
+    run(
+        &ws,
+        &["cluster", "executor", "--port", &port, "--grpc-port", "1"],
+    )
+    .user_error("choose another --port");
 }

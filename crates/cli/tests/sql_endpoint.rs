@@ -6,7 +6,7 @@ mod common;
 
 use dbopt_catalog::QueryOrigin;
 use dbopt_testkit::TempWorkspace;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio_postgres::error::SqlState;
@@ -43,30 +43,11 @@ impl Served {
             .spawn()
             .expect("dbopt serve starts");
         let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        let mut http = String::new();
-        while !line.contains("serving SQL on") {
-            line.clear();
-            assert!(
-                out.read_line(&mut line).unwrap() > 0,
-                "serve printed no SQL address"
-            );
-            // "serving http://127.0.0.1:PORT/metrics and ..."
-            if let Some(rest) = line.strip_prefix("serving http://") {
-                http = format!("http://{}", rest.split('/').next().unwrap());
-            }
-        }
-        // "serving SQL on postgresql://dbopt@127.0.0.1:PORT/dbopt (...)"
-        let addr = line
-            .split('@')
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
-        let (host, port) = addr.rsplit_once(':').unwrap();
+        let (host, port, http) = common::served_addresses(&mut out);
         Served {
             child,
-            host: host.to_string(),
-            port: port.parse().unwrap(),
+            host,
+            port,
             http,
         }
     }

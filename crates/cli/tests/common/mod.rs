@@ -600,3 +600,29 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Reads `dbopt serve`'s stdout up to its "serving SQL on ..." line; returns the SQL host and
+/// port, and the HTTP address of /metrics (e.g. `http://127.0.0.1:41234`) when it printed one.
+pub fn served_addresses(out: &mut impl BufRead) -> (String, u16, String) {
+    let mut line = String::new();
+    let mut http = String::new();
+    while !line.contains("serving SQL on") {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "serve printed no SQL address"
+        );
+        // "serving http://127.0.0.1:PORT/metrics and ..."
+        if let Some(rest) = line.strip_prefix("serving http://") {
+            http = format!("http://{}", rest.split('/').next().unwrap());
+        }
+    }
+    // "serving SQL on postgresql://dbopt@127.0.0.1:PORT/dbopt (...)"
+    let addr = line
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    (host.to_string(), port.parse().unwrap(), http)
+}
