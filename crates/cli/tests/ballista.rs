@@ -381,6 +381,26 @@ fn a_scheduler_that_does_not_answer_is_a_configuration_error() {
     }
     // Nothing was logged for queries that never reached a cluster.
     assert!(logged_queries(&ws).is_empty());
+
+    // A worker told to sort on a cluster that does not answer touches no job.
+    let out = run(
+        &ws,
+        &[
+            "enqueue-migration",
+            "--table-name",
+            "events",
+            "--sort-by",
+            "event_date",
+        ],
+    )
+    .success();
+    let target = common::target_of(&out);
+    let address = format!("127.0.0.1:{port}");
+    run(&ws, &["migration-worker", "--once", "--ballista", &address]).user_error("did not answer");
+    assert_eq!(
+        common::job_status(&ws, &target),
+        ("queued".to_string(), None)
+    );
 }
 
 #[test]

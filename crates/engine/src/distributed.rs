@@ -78,8 +78,7 @@ pub async fn remote_session(
     settings: &EngineSettings,
     scheduler: &str,
 ) -> Result<Session, EngineError> {
-    let url = scheduler_url(scheduler)?;
-    check_scheduler(&url).await?;
+    let url = probe_scheduler(scheduler).await?;
     let local = new_session_in(runtime, settings);
     let state = local
         .ctx()
@@ -87,6 +86,14 @@ pub async fn remote_session(
         .upgrade_for_ballista(url.clone())
         .map_err(|e| EngineError::Scheduler(format!("Ballista scheduler at {url}: {e}")))?;
     Ok(Session::remote(SessionContext::new_with_state(state), url))
+}
+
+/// Checks that a Ballista scheduler answers at `scheduler` (any form [`scheduler_url`] takes);
+/// returns its gRPC URL.
+pub async fn probe_scheduler(scheduler: &str) -> Result<String, EngineError> {
+    let url = scheduler_url(scheduler)?;
+    check_scheduler(&url).await?;
+    Ok(url)
 }
 
 /// Asks the scheduler for the status of a job that does not exist: any gRPC answer proves a

@@ -100,6 +100,9 @@ pub enum MigrateError {
     /// A file shape with zero rows per file.
     #[error("rows per file must be positive")]
     ZeroRowsPerFile,
+    /// The configured Ballista cluster cannot be used (checked before any job is claimed).
+    #[error("{0}")]
+    Cluster(String),
     /// Incremental mode asked of a partitioned source.
     #[error("layout '{0}' is partitioned: rewrite it with --mode full")]
     IncrementalOnPartitioned(String),
@@ -151,6 +154,7 @@ impl MigrateError {
             | MigrateError::NestedColumn { .. }
             | MigrateError::EmptySource { .. }
             | MigrateError::ZeroRowsPerFile
+            | MigrateError::Cluster(_)
             | MigrateError::IncrementalOnPartitioned(_)
             | MigrateError::Engine(EngineError::Plan(_) | EngineError::Source(_)) => Fault::Input,
             MigrateError::LeaseLost(_)
@@ -161,7 +165,9 @@ impl MigrateError {
                 | EngineError::Write { .. }
                 | EngineError::Execution(_)
                 | EngineError::Resources(_)
-                | EngineError::StoreFailed(_),
+                | EngineError::StoreFailed(_)
+                | EngineError::Scheduler(_)
+                | EngineError::ClusterFailed(_),
             ) => Fault::Transient,
             MigrateError::Catalog(e) => match e {
                 CatalogError::UnknownTable(_) | CatalogError::UnknownLayout { .. } => Fault::Fatal,

@@ -48,6 +48,13 @@ pub async fn run_worker(
     ctx: &JobContext<'_>,
     options: &WorkerOptions,
 ) -> Result<WorkerReport, MigrateError> {
+    // A Ballista scheduler that does not answer is a setting to fix, found before any job is
+    // claimed (once a job runs, a cluster that goes away is a fault to retry).
+    if let Some(scheduler) = &ctx.settings.ballista {
+        dbopt_engine::distributed::probe_scheduler(scheduler)
+            .await
+            .map_err(|e| MigrateError::Cluster(e.to_string()))?;
+    }
     let mut report = WorkerReport::default();
     loop {
         if ctx.stop.load(Ordering::SeqCst) {
