@@ -18,6 +18,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Largest gRPC message a scheduler or executor sends or accepts (plans naming many files,
+/// Flight batches of a sorted rewrite). Clients set the same through `dbopt_engine`.
+pub const GRPC_MESSAGE_BYTES: u32 = 256 << 20;
+
 /// Why a cluster process could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -59,6 +63,12 @@ pub async fn run_scheduler(options: &SchedulerOptions) -> Result<(), ClusterErro
         })?;
     check_port_free(addr, "--port")?;
     let config = SchedulerConfig {
+        grpc_server_max_decoding_message_size: GRPC_MESSAGE_BYTES,
+        grpc_server_max_encoding_message_size: GRPC_MESSAGE_BYTES,
+        grpc_client_max_message_size: GRPC_MESSAGE_BYTES,
+        // Executors drop a finished job's shuffle files a minute after it ends (Ballista's
+        // default is five), long enough for a rewrite to stream its sorted result back.
+        finished_job_data_clean_up_interval_seconds: 60,
         bind_host: options.bind_host.clone(),
         bind_port: options.port,
         external_host: options.bind_host.clone(),
@@ -133,6 +143,10 @@ pub async fn run_executor(options: &ExecutorOptions) -> Result<(), ClusterError>
         vcores: tasks,
         work_dir: options.work_dir.as_ref().map(|d| d.display().to_string()),
         memory_pool_size: Some(options.memory_limit),
+        // A rewrite streams whole sorted batches back: Ballista's 16 MiB default refuses
+        // the wide ones.
+        grpc_max_encoding_message_size: GRPC_MESSAGE_BYTES,
+        grpc_max_decoding_message_size: GRPC_MESSAGE_BYTES,
         executor_heartbeat_interval_seconds: 5,
         ..ExecutorProcessConfig::default()
     };

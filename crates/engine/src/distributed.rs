@@ -15,7 +15,7 @@
 use crate::execute::ScanCounters;
 use crate::{EngineError, EngineRuntime, EngineSettings, Session, new_session_in};
 use ballista_core::execution_plans::DistributedQueryExec;
-use ballista_core::extension::SessionStateExt;
+use ballista_core::extension::{SessionConfigExt, SessionStateExt};
 use ballista_core::serde::protobuf::operator_metric::Metric;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use ballista_core::serde::protobuf::{
@@ -27,6 +27,11 @@ use datafusion::prelude::SessionContext;
 use datafusion_proto::protobuf::LogicalPlanNode;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Largest gRPC message the client accepts from the cluster (the cluster's processes use the
+/// same bound): a rewrite streams whole sorted batches back, and Ballista's 16 MiB default
+/// refuses the wide ones.
+pub const GRPC_MESSAGE_BYTES: u32 = 256 << 20;
 
 /// How long a scheduler has to answer the first request before it counts as not answering.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -80,12 +85,26 @@ pub async fn remote_session(
 ) -> Result<Session, EngineError> {
     let url = probe_scheduler(scheduler).await?;
     let local = new_session_in(runtime, settings);
-    let state = local
-        .ctx()
-        .state()
+    let mut state = local.ctx().state();
+    // Ballista's query planner copies its settings when the state is upgraded: they are set
+    // on the config first.
+    let config = state.config().clone().upgrade_for_ballista();
+    *state.config_mut() = config;
+    let options = state.config_mut().options_mut();
+    options
+        .set(
+            "ballista.client.grpc_max_message_size",
+            &GRPC_MESSAGE_BYTES.to_string(),
+        )
+        .map_err(|e| EngineError::Scheduler(format!("Ballista client settings: {e}")))?;
+    // Strings read as Utf8, not Utf8View: a shuffle writes each sliced view array with every
+    // data buffer it points into.
+    options.execution.parquet.schema_force_view_types = false;
+    let state = state
         .upgrade_for_ballista(url.clone())
         .map_err(|e| EngineError::Scheduler(format!("Ballista scheduler at {url}: {e}")))?;
-    Ok(Session::remote(SessionContext::new_with_state(state), url))
+    let ctx = SessionContext::new_with_state(state);
+    Ok(Session::remote(ctx, url))
 }
 
 /// Checks that a Ballista scheduler answers at `scheduler` (any form [`scheduler_url`] takes);
