@@ -115,6 +115,13 @@ fn jobs_run_in(work: &Path) -> usize {
     std::fs::read_dir(work).map_or(0, |d| d.flatten().filter(|e| e.path().is_dir()).count())
 }
 
+impl Cluster {
+    /// Jobs the executors have run stages of, summed over executors.
+    fn jobs_run(&self) -> usize {
+        self.work_dirs.iter().map(|w| jobs_run_in(w)).sum()
+    }
+}
+
 fn query(ws: &TempWorkspace, ballista: Option<&str>, sql: &str) -> Value {
     let mut args = vec!["query", "--table-name", "events", "--format", "json", sql];
     if let Some(b) = ballista {
@@ -189,26 +196,16 @@ fn the_events_loop_runs_on_a_ballista_cluster() {
             .is_some_and(|c| !c.is_empty()),
         "{propose}"
     );
-    let out = run(
+    let target = common::enqueue(
         &ws,
-        &[
-            "enqueue-migration",
-            "--table-name",
-            "events",
-            "--sort-by",
-            "event_date",
-            "--row-group-rows",
-            "2000",
-        ],
-    )
-    .success();
-    let target = common::target_of(&out);
+        &["--sort-by", "event_date", "--row-group-rows", "2000"],
+    );
     // The rewrite's scan and sort run as jobs on the cluster: its executors gain job
     // directories (shuffle files of the sort's first stage).
-    let jobs_before: usize = cluster.work_dirs.iter().map(|w| jobs_run_in(w)).sum();
+    let jobs_before = cluster.jobs_run();
     let worker = run(&ws, &["migration-worker", "--once", "--ballista", b]).success();
     assert!(worker.contains(&target), "{worker}");
-    let jobs_after: usize = cluster.work_dirs.iter().map(|w| jobs_run_in(w)).sum();
+    let jobs_after = cluster.jobs_run();
     assert!(
         jobs_after > jobs_before,
         "the rewrite ran no job on the cluster ({jobs_before} -> {jobs_after})"
@@ -256,7 +253,7 @@ fn the_events_loop_runs_on_a_ballista_cluster() {
     assert_eq!(common::active_layout(&ws), target);
 
     // The SQL endpoint's queries run there too: psql, a real client, through `serve`.
-    let jobs_before: usize = cluster.work_dirs.iter().map(|w| jobs_run_in(w)).sum();
+    let jobs_before = cluster.jobs_run();
     let sql = "SELECT count(DISTINCT session_id) AS n FROM events";
     let answer = psql_through_serve(&ws, b, sql);
     let local = query(&ws, None, sql)[0]["n"].to_string();
@@ -265,7 +262,7 @@ fn the_events_loop_runs_on_a_ballista_cluster() {
         local,
         "psql through the cluster against this process"
     );
-    let jobs_after: usize = cluster.work_dirs.iter().map(|w| jobs_run_in(w)).sum();
+    let jobs_after = cluster.jobs_run();
     assert!(jobs_after > jobs_before, "serve ran no job on the cluster");
     let served = logged_queries(&ws)
         .into_iter()
@@ -383,18 +380,7 @@ fn a_scheduler_that_does_not_answer_is_a_configuration_error() {
     assert!(logged_queries(&ws).is_empty());
 
     // A worker told to sort on a cluster that does not answer touches no job.
-    let out = run(
-        &ws,
-        &[
-            "enqueue-migration",
-            "--table-name",
-            "events",
-            "--sort-by",
-            "event_date",
-        ],
-    )
-    .success();
-    let target = common::target_of(&out);
+    let target = common::enqueue(&ws, &["--sort-by", "event_date"]);
     let address = format!("127.0.0.1:{port}");
     run(&ws, &["migration-worker", "--once", "--ballista", &address]).user_error("did not answer");
     assert_eq!(

@@ -40,7 +40,7 @@ pub async fn register_layout(
     column_order: Option<&[String]>,
 ) -> Result<RegisteredLayout, EngineError> {
     let ctx = session.ctx();
-    let (dir, config) = parquet_listing(dir, partition_cols.clone())?;
+    let (dir, config) = parquet_listing(session, dir, partition_cols.clone())?;
     let config = infer_file_schema(config, &ctx.state(), &partition_cols)
         .await
         .map_err(|e| match EngineError::from_exec(e) {
@@ -96,7 +96,7 @@ pub async fn register_hive_dir(
     partition_cols: Vec<(String, DataType)>,
 ) -> Result<RegisteredLayout, EngineError> {
     let ctx = session.ctx();
-    let (dir, config) = parquet_listing(dir, partition_cols)?;
+    let (dir, config) = parquet_listing(session, dir, partition_cols)?;
     let config = config.with_schema(schema);
     let provider = ListingTable::try_new(config).map_err(EngineError::from_plan)?;
     ctx.register_table(table, Arc::new(provider))
@@ -153,8 +153,24 @@ pub(crate) async fn infer_file_schema(
     Ok(config.with_schema(Arc::new(arrow::datatypes::Schema::new(fields))))
 }
 
+/// The Parquet format a session's tables are read with. Strings are read as views
+/// (`Utf8View`) unless the session turns `schema_force_view_types` off, as a Ballista session
+/// does: the format's own options, not the session's, decide the inferred schema.
+pub fn parquet_format(session: &Session) -> ParquetFormat {
+    let views = session
+        .ctx()
+        .state()
+        .config()
+        .options()
+        .execution
+        .parquet
+        .schema_force_view_types;
+    ParquetFormat::default().with_force_view_types(views)
+}
+
 /// The absolute `dir` and a listing of its `.parquet` files with hive keys `partition_cols`.
 fn parquet_listing(
+    session: &Session,
     dir: &Path,
     partition_cols: Vec<(String, DataType)>,
 ) -> Result<(PathBuf, ListingTableConfig), EngineError> {
@@ -162,7 +178,7 @@ fn parquet_listing(
         .map_err(|e| EngineError::io(format!("resolving {}", dir.display()), e))?;
     let url = ListingTableUrl::parse(format!("{}/", dir.display()))
         .map_err(|e| EngineError::Source(format!("bad path {}: {e}", dir.display())))?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+    let options = ListingOptions::new(Arc::new(parquet_format(session)))
         .with_file_extension(".parquet")
         .with_table_partition_cols(partition_cols);
     Ok((
@@ -188,4 +204,28 @@ pub fn parquet_files_under(dir: &Path) -> (u64, u64) {
         }
     }
     (files, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EngineSettings, new_session};
+
+    #[test]
+    fn the_session_decides_whether_strings_are_read_as_views() {
+        let session = new_session(&EngineSettings::default());
+        assert!(parquet_format(&session).force_view_types());
+        // A Ballista session turns views off: each shuffled view array would carry every data
+        // buffer it points into (a 12 MB table became a 641 MB shuffle file).
+        let mut state = session.ctx().state();
+        state
+            .config_mut()
+            .options_mut()
+            .execution
+            .parquet
+            .schema_force_view_types = false;
+        let remote_like =
+            Session::from_context(datafusion::prelude::SessionContext::new_with_state(state));
+        assert!(!parquet_format(&remote_like).force_view_types());
+    }
 }

@@ -9,7 +9,6 @@ use arrow::array::{Array, ArrayRef, RecordBatch};
 use arrow::compute::{cast, concat};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::common::Result as DfResult;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
@@ -279,7 +278,7 @@ pub async fn register_unit_source(
                         .map_err(|e| EngineError::Source(format!("bad source file {f}: {e}")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            let options = ListingOptions::new(Arc::new(crate::register::parquet_format(session)))
                 .with_file_extension(".parquet");
             let config = ListingTableConfig::new_with_multi_paths(urls)
                 .with_listing_options(options)

@@ -9,7 +9,6 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
@@ -382,7 +381,7 @@ pub async fn stream_source(
     };
     let (format, ext): (Arc<dyn FileFormat>, String) = match info.format {
         SourceFormat::Parquet => (
-            Arc::new(ParquetFormat::default()),
+            Arc::new(crate::register::parquet_format(session)),
             info.files[0]
                 .extension()
                 .map(|e| format!(".{}", e.to_string_lossy()))

@@ -390,14 +390,20 @@ pub fn build_layout(ws: &TempWorkspace, sort_by: &str) -> String {
 /// Builds the layout of `events` the spec flags ask for (`--partition-by`, `--sort-by`, ...)
 /// and returns its id.
 pub fn build_layout_with(ws: &TempWorkspace, spec: &[&str]) -> String {
+    let layout = enqueue(ws, spec);
+    run(ws, &["migration-worker", "--once"]).success();
+    layout
+}
+
+/// Enqueues a migration of `events` to the layout `spec` describes (enqueue-migration's flags);
+/// returns the target layout id.
+pub fn enqueue(ws: &TempWorkspace, spec: &[&str]) -> String {
     let out = run(
         ws,
         &[&["enqueue-migration", "--table-name", "events"][..], spec].concat(),
     )
     .success();
-    let layout = target_of(&out);
-    run(ws, &["migration-worker", "--once"]).success();
-    layout
+    target_of(&out)
 }
 
 /// Registers the Delta table at `path` as `events` (`extra` flags appended); returns stdout.
