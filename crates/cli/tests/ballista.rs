@@ -198,7 +198,14 @@ fn the_events_loop_runs_on_a_ballista_cluster() {
     );
     let target = common::enqueue(
         &ws,
-        &["--sort-by", "event_date", "--row-group-rows", "2000"],
+        &[
+            "--sort-by",
+            "event_date",
+            "--row-group-rows",
+            "2000",
+            "--rows-per-file",
+            "20000",
+        ],
     );
     // The rewrite's scan and sort run as jobs on the cluster: its executors gain job
     // directories (shuffle files of the sort's first stage).
@@ -251,6 +258,33 @@ fn the_events_loop_runs_on_a_ballista_cluster() {
     )
     .success();
     assert_eq!(common::active_layout(&ws), target);
+
+    // An incremental rewrite: one unit per source file, several sorted on the cluster at once,
+    // recorded in order and published as one layout holding the same rows.
+    let units = common::enqueue(
+        &ws,
+        &[
+            "--mode",
+            "incremental",
+            "--batch-files",
+            "1",
+            "--sort-by",
+            "customer_id",
+        ],
+    );
+    let jobs_before = cluster.jobs_run();
+    let worker = run(&ws, &["migration-worker", "--once", "--ballista", b]);
+    worker.success();
+    let worker = worker.stderr();
+    assert!(worker.contains("units at once on the cluster"), "{worker}");
+    for k in 1..=3 {
+        assert!(worker.contains(&format!("unit {k}/3:")), "{worker}");
+    }
+    assert!(cluster.jobs_run() >= jobs_before + 3, "a job per unit");
+    assert_eq!(
+        common::checksum(&ws, Some(&units)),
+        common::checksum(&ws, Some(&target))
+    );
 
     // The SQL endpoint's queries run there too: psql, a real client, through `serve`.
     let jobs_before = cluster.jobs_run();

@@ -15,11 +15,12 @@ use dbopt_core::layout::MANIFEST_FILE;
 use dbopt_core::{LayoutId, LayoutManifest, ManifestFile, RowDigest};
 use dbopt_engine::footer::{describe_file, partition_types, table_schema};
 use dbopt_engine::rewrite::{
-    UnitSource, UnitTarget, curve_boundaries, digest_layout, distinct_count, register_unit_source,
-    rewrite_session, rewrite_unit, unrepresentable_partition_rows,
+    UnitOutcome, UnitSource, UnitTarget, curve_boundaries, digest_layout, distinct_count,
+    register_unit_source, rewrite_session, rewrite_unit, unrepresentable_partition_rows,
 };
 use dbopt_engine::writer::{fsync_dir, read_manifest, write_manifest};
 use dbopt_engine::{EngineError, EngineSettings, Session};
+use futures::{StreamExt, stream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -292,8 +293,11 @@ async fn clustering_bounds(
     Ok(Some(Arc::new(b)))
 }
 
-/// Rewrites the units not yet done, in order, stopping between units when asked; returns
-/// this attempt's cost and the bytes its sorts spilled.
+/// Rewrites the units not yet done, in order of their index. On a Ballista cluster up to
+/// [`units_in_flight`] units run at once (their sorts are jobs the executors share); in this
+/// process one at a time, since each sort already uses every core. Progress is recorded in
+/// unit order, so a unit that finishes early waits for the ones before it: a crash never
+/// leaves a recorded unit behind an unrecorded one.
 #[tracing::instrument(skip_all, fields(units = p.plan.units.len()))]
 async fn rewrite_units(
     ctx: &JobContext<'_>,
@@ -302,62 +306,109 @@ async fn rewrite_units(
     p: &Prepared,
 ) -> Result<(JobStats, u64), MigrateError> {
     let total = p.plan.units.len();
-    let mut attempt_stats = JobStats::default();
-    let mut spilled = 0;
-    for (k, files) in p
+    let in_flight = units_in_flight(ctx, &p.session);
+    if in_flight > 1 && total > job.units_done as usize + 1 {
+        tracing::info!(
+            "job {}: up to {in_flight} units at once on the cluster",
+            job.id
+        );
+    }
+    let pending = p
         .plan
         .units
         .iter()
         .enumerate()
         .skip(job.units_done as usize)
-    {
-        if ctx.stop.load(Ordering::SeqCst) {
-            return Err(MigrateError::Interrupted(format!(
-                "stopped before unit {}/{total} of job {}",
-                k + 1,
-                job.id
-            )));
+        .map(|(k, files)| {
+            let source = UnitSource {
+                files: (total > 1).then(|| files.clone()),
+                ..p.whole.clone()
+            };
+            write_unit(ctx, job, p, k, source)
+        });
+    let mut written = stream::iter(pending).buffered(in_flight);
+    with_heartbeat(ctx, lease, async {
+        let mut attempt_stats = JobStats::default();
+        let mut spilled = 0;
+        while let Some(unit) = written.next().await {
+            let unit = unit?;
+            spilled += unit.outcome.spilled_bytes;
+            attempt_stats.accumulate(&record_unit(ctx, job, lease, p, unit)?);
         }
-        let source = UnitSource {
-            files: (total > 1).then(|| files.clone()),
-            ..p.whole.clone()
-        };
-        let (unit_stats, unit_spilled) = rewrite_one_unit(ctx, job, lease, p, k, &source).await?;
-        spilled += unit_spilled;
-        attempt_stats.accumulate(&unit_stats);
-    }
-    Ok((attempt_stats, spilled))
+        Ok((attempt_stats, spilled))
+    })
+    .await
 }
 
-/// Rewrites unit `index` (reading `source`) into staging and records its progress durably
-/// under the lease; returns its measured cost and the bytes its sort spilled.
+/// Units rewritten at once: the worker's threads when the session runs on a cluster, else 1.
+fn units_in_flight(ctx: &JobContext<'_>, session: &Session) -> usize {
+    if session.scheduler().is_some() {
+        ctx.settings.effective_threads().max(1)
+    } else {
+        1
+    }
+}
+
+/// A unit written to staging, not yet recorded.
+struct WrittenUnit {
+    index: usize,
+    outcome: UnitOutcome,
+    elapsed: Duration,
+}
+
+/// Rewrites unit `index` (reading `source`) into staging.
 #[tracing::instrument(name = "rewrite_unit", skip_all, fields(unit = index + 1, units = p.plan.units.len()))]
-async fn rewrite_one_unit(
+async fn write_unit(
+    ctx: &JobContext<'_>,
+    job: &JobRecord,
+    p: &Prepared,
+    index: usize,
+    source: UnitSource,
+) -> Result<WrittenUnit, MigrateError> {
+    if ctx.stop.load(Ordering::SeqCst) {
+        return Err(MigrateError::Interrupted(format!(
+            "stopped before unit {}/{} of job {}",
+            index + 1,
+            p.plan.units.len(),
+            job.id
+        )));
+    }
+    let started = Instant::now();
+    let prefix = format!("u{index:05}-");
+    let target = UnitTarget {
+        dir: &p.data,
+        file_prefix: &prefix,
+        rows_per_file: p.plan.rows_per_file,
+        encode_threads: ctx.settings.effective_threads(),
+    };
+    let outcome =
+        rewrite_unit(&p.session, &source, &p.plan.spec, p.bounds.clone(), &target).await?;
+    Ok(WrittenUnit {
+        index,
+        outcome,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Records a written unit's progress durably under the lease; returns its measured cost.
+fn record_unit(
     ctx: &JobContext<'_>,
     job: &JobRecord,
     lease: &Lease,
     p: &Prepared,
-    index: usize,
-    source: &UnitSource,
-) -> Result<(JobStats, u64), MigrateError> {
-    let unit_started = Instant::now();
-    let prefix = format!("u{index:05}-");
-    let outcome = with_heartbeat(ctx, lease, async {
-        let target = UnitTarget {
-            dir: &p.data,
-            file_prefix: &prefix,
-            rows_per_file: p.plan.rows_per_file,
-            encode_threads: ctx.settings.effective_threads(),
-        };
-        Ok(rewrite_unit(&p.session, source, &p.plan.spec, p.bounds.clone(), &target).await?)
-    })
-    .await?;
+    unit: WrittenUnit,
+) -> Result<JobStats, MigrateError> {
+    let WrittenUnit {
+        index,
+        outcome,
+        elapsed,
+    } = unit;
     let unit_stats = JobStats {
         bytes_read: outcome.bytes_read,
         bytes_written: outcome.files.iter().map(|f| f.size_bytes).sum(),
         rows_written: outcome.rows,
         files_written: outcome.files.len() as u64,
-        duration_ms: unit_started.elapsed().as_millis() as u64,
+        duration_ms: elapsed.as_millis() as u64,
         peak_memory_bytes: peak_rss_bytes(),
     };
     fail_point("migrate.unit_written")?;
@@ -377,7 +428,7 @@ async fn rewrite_one_unit(
         outcome.partitions,
         outcome.spilled_bytes
     );
-    Ok((unit_stats, outcome.spilled_bytes))
+    Ok(unit_stats)
 }
 
 /// Checks the staged files hold the source's rows (count and digest) and returns their
