@@ -156,12 +156,14 @@ pub(crate) async fn infer_file_schema(
 /// The Parquet format a session's tables are read with. Strings are read as views
 /// (`Utf8View`) unless the session turns `schema_force_view_types` off, as a Ballista session
 /// does: the format's own options, not the session's, decide the inferred schema.
-pub fn parquet_format(session: &Session) -> ParquetFormat {
+pub(crate) fn parquet_format(session: &Session) -> ParquetFormat {
+    // Read under the lock: `ctx().state()` would clone the whole session state, and tables
+    // are registered for every query.
     let views = session
         .ctx()
-        .state()
-        .config()
-        .options()
+        .state_ref()
+        .read()
+        .config_options()
         .execution
         .parquet
         .schema_force_view_types;

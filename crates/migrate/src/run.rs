@@ -343,7 +343,7 @@ async fn rewrite_units(
 /// Units rewritten at once: the worker's threads when the session runs on a cluster, else 1.
 fn units_in_flight(ctx: &JobContext<'_>, session: &Session) -> usize {
     if session.scheduler().is_some() {
-        ctx.settings.effective_threads().max(1)
+        ctx.settings.effective_threads()
     } else {
         1
     }
