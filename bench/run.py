@@ -54,6 +54,13 @@ class BenchError(RuntimeError):
 # ----------------------------------------------------------------------------- running dbopt
 
 
+def find_binary(given: Path | None) -> Path | None:
+    """The dbopt binary: `given`, else the release build, else the debug build (under
+    CARGO_TARGET_DIR or the checkout's target/); None when there is none."""
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    return given or next((b for b in (target / "release" / "dbopt", target / "debug" / "dbopt") if b.exists()), None)
+
+
 class Dbopt:
     """Runs the real dbopt binary in one workspace (DATA_DIR + METADATA_DB)."""
 
@@ -1006,6 +1013,26 @@ def model_check(report: dict) -> None:
         report["size_check"] = {"skipped": "layout kept: nothing was built"}
 
 
+SLOWER_MARGIN = 1.10
+"""A template counts as slower on a layout when its summed median latency is more than this
+times its figure on the initial layout (#13: no query more than 10% slower)."""
+
+
+def slower_templates(initial: list[dict], other: list[dict]) -> dict[str, float]:
+    """Templates whose summed median latency on `other` exceeds SLOWER_MARGIN times the
+    initial layout's, with that ratio."""
+    init: dict[str, float] = {}
+    new: dict[str, float] = {}
+    for a, b in zip(initial, other):
+        init[a["template"]] = init.get(a["template"], 0.0) + a["latency_ms"]
+        new[b["template"]] = new.get(b["template"], 0.0) + b["latency_ms"]
+    return {t: new[t] / init[t] for t in sorted(init) if init[t] > 0 and new[t] > SLOWER_MARGIN * init[t]}
+
+
+def slower_text(slower: dict[str, float]) -> str:
+    return ", ".join(f"{t} {v:.2f}x" for t, v in slower.items()) or "none"
+
+
 def ratios(layouts: dict, report: dict) -> dict:
     init, adap = layouts["initial"], layouts["adapted"]
     b_init = summarize(init["dbopt"], "bytes_scanned")
@@ -1062,6 +1089,9 @@ def ratios(layouts: dict, report: dict) -> dict:
         out["bytes_initial_over_adapted_twice_held_out"] = ratio(
             held(init["dbopt"], "bytes_scanned"), held(tw, "bytes_scanned")
         )
+    out["slower_templates_adapted"] = slower_templates(init["dbopt"], adap["dbopt"])
+    if "adapted_twice" in layouts:
+        out["slower_templates_adapted_twice"] = slower_templates(init["dbopt"], layouts["adapted_twice"]["dbopt"])
     migs = [t.get("migration", {}) for t in report.get("tables", {}).values()] or [report.get("migration", {})]
     rows = sum(m.get("rows_written") or 0 for m in migs)
     secs = sum(m.get("worker_wall_seconds") or 0 for m in migs)
@@ -1117,6 +1147,14 @@ def markdown(report: dict) -> str:
         f"| dbopt / DuckDB latency, adapted files (total) | {fmt(r['dbopt_over_duckdb_latency_total_adapted'])} | <= 1.2 |",
         f"| dbopt / DuckDB latency, adapted files (geomean) | {fmt(r['dbopt_over_duckdb_latency_geomean_adapted'])} | |",
     ]
+    if "slower_templates_adapted" in r:
+        lines.append(
+            f"| templates more than 10% slower than on the initial layout, adapted | {slower_text(r['slower_templates_adapted'])} | none |"
+        )
+    if "slower_templates_adapted_twice" in r:
+        lines.append(
+            f"| templates more than 10% slower than on the initial layout, adapted twice + routed | {slower_text(r['slower_templates_adapted_twice'])} | none |"
+        )
     if "server_over_duckdb_latency_total_adapted" in r:
         srv = report["server"]
         lines += [
@@ -1370,6 +1408,7 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="small smoke run for CI (asserts no timing)")
     p.add_argument("--no-delta", dest="delta", action="store_false", help="skip the Delta Z-order peer")
     p.add_argument("--no-server", dest="server", action="store_false", help="skip the test set through `dbopt serve --sql-addr`")
+    p.add_argument("--objective", choices=["bytes", "latency"], help="what routing and evaluation optimize (DBOPT_OBJECTIVE; default: the configured one, bytes)")
     p.add_argument("--no-adapt-twice", dest="adapt_twice", action="store_false", help="skip the second autopilot pass and routed replay")
     p.add_argument("--binary", type=Path, help="dbopt binary (default: release build, else debug)")
     p.add_argument("--workdir", type=Path, help="scratch directory (default: bench/results/tmp/<ts>)")
@@ -1396,10 +1435,7 @@ def main() -> int:
         args.scale_factor = min(args.scale_factor, 0.05)
         args.order = "shuffled"  # so that a rewrite happens and every stage runs
 
-    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    binary = args.binary or next(
-        (b for b in (target / "release" / "dbopt", target / "debug" / "dbopt") if b.exists()), None
-    )
+    binary = find_binary(args.binary)
     if binary is None:
         print("error: no dbopt binary found: build it with `cargo build --release` or pass --binary", file=sys.stderr)
         return 2
@@ -1409,12 +1445,15 @@ def main() -> int:
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     db = Dbopt(binary.resolve(), workdir, args.threads, args.memory_limit)
+    if args.objective:
+        db.env["DBOPT_OBJECTIVE"] = args.objective
     report = {
         "started_at": stamp,
         "binary": str(binary),
         "quick": args.quick,
         "repeats": args.repeats,
         "memory_limit": args.memory_limit,
+        "objective": args.objective or "bytes",
         "machine": machine(),
         "command": reproduce_command(sys.argv[1:]),
     }

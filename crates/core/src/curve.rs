@@ -25,6 +25,19 @@ pub fn bits_per_dim(dims: usize) -> u32 {
     (64 / dims as u32).min(16)
 }
 
+/// Bits per dimension a curve key over columns cut into `counts` buckets uses: enough for the
+/// largest bucket count, at most `bits_per_dim`. The Hilbert curve is self-similar, so a
+/// coarser grid that still separates every bucket visits the cells in the order the finer one
+/// does, with fewer steps per key (the rewrite computes one key per row).
+pub fn key_bits(counts: &[usize]) -> u32 {
+    let needed = counts
+        .iter()
+        .map(|c| usize::BITS - c.saturating_sub(1).leading_zeros())
+        .max()
+        .unwrap_or(0);
+    needed.clamp(1, 32).min(bits_per_dim(counts.len()))
+}
+
 /// Quantile boundaries of one column: value `v` falls in bucket `#{b : b <= v}`, in the order
 /// of Arrow's row format (nulls first).
 #[derive(Debug)]
@@ -267,7 +280,7 @@ pub fn hilbert(coords: &[u32], bits: u32) -> u64 {
 }
 
 /// The curve key of every row: `columns[i]` is bucketed by `bounds[i]`, buckets are scaled
-/// to `bits_per_dim(columns.len())` bits and combined with `curve`.
+/// to `key_bits` of the bucket counts and combined with `curve`.
 pub fn curve_keys(
     columns: &[ArrayRef],
     bounds: &[ColumnBoundaries],
@@ -286,13 +299,13 @@ pub fn curve_keys(
             "curve key columns have different lengths".into(),
         ));
     }
-    let bits = bits_per_dim(columns.len());
     let buckets: Vec<UInt32Array> = columns
         .iter()
         .zip(bounds)
         .map(|(c, b)| b.buckets(c))
         .collect::<Result<_, _>>()?;
     let counts: Vec<usize> = bounds.iter().map(ColumnBoundaries::bucket_count).collect();
+    let bits = key_bits(&counts);
     let mut coords = vec![0u32; columns.len()];
     let keys: Vec<u64> = (0..rows)
         .map(|r| {
@@ -370,6 +383,53 @@ mod tests {
                 .map(|d| ((state >> (d * 13)) as u32) & ((1u32 << bits) - 1))
                 .collect();
             assert_eq!(hilbert(&coords, bits), hilbert_with_branches(&coords, bits));
+        }
+    }
+
+    #[test]
+    fn key_bits_are_sized_to_the_bucket_counts() {
+        assert_eq!(key_bits(&[1024, 1024]), 10);
+        assert_eq!(key_bits(&[1025, 3]), 11);
+        assert_eq!(key_bits(&[2, 1]), 1);
+        assert_eq!(key_bits(&[1 << 20, 1 << 20]), 16, "at most bits_per_dim");
+        assert_eq!(key_bits(&[1024; 8]), 8);
+    }
+
+    #[test]
+    fn a_grid_sized_to_the_buckets_keeps_the_full_grid_s_order() {
+        // 1024 buckets per column on 10 bits and on 16: the same order of every cell, ties
+        // included (each bucket lands in its own 10-bit cell either way).
+        let counts = [CURVE_BUCKETS, CURVE_BUCKETS];
+        let coarse = key_bits(&counts);
+        let fine = bits_per_dim(2);
+        assert!(coarse < fine);
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut cells: Vec<[u32; 2]> = (0..5_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                [(state % 1024) as u32, ((state >> 20) % 1024) as u32]
+            })
+            .collect();
+        for curve in [Curve::Hilbert, Curve::ZOrder] {
+            let key = |c: &[u32; 2], bits: u32| {
+                let scaled = [scale(c[0], 1024, bits), scale(c[1], 1024, bits)];
+                match curve {
+                    Curve::Hilbert => hilbert(&scaled, bits),
+                    Curve::ZOrder => z_order(&scaled, bits),
+                }
+            };
+            cells.sort_by_key(|c| key(c, fine));
+            let by_fine: Vec<u64> = cells.iter().map(|c| key(c, fine)).collect();
+            let by_coarse: Vec<u64> = cells.iter().map(|c| key(c, coarse)).collect();
+            assert!(
+                by_coarse.windows(2).all(|w| w[0] <= w[1]),
+                "{curve:?}: order differs"
+            );
+            for (a, b) in by_fine.windows(2).zip(by_coarse.windows(2)) {
+                assert_eq!(a[0] == a[1], b[0] == b[1], "{curve:?}: ties differ");
+            }
         }
     }
 

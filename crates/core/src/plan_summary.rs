@@ -157,9 +157,45 @@ pub struct TableUsage {
     pub order_by: Vec<String>,
     /// Columns the scan reads (projection, including filter columns).
     pub projected: Vec<String>,
+    /// Each scan of the table, when the query scans it more than once (a self-join, a
+    /// subquery over the same table); empty when it scans it once. The fields above merge
+    /// them (what the query asks of the table); the what-if model prices every scan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scans: Vec<ScanUsage>,
+}
+
+/// One scan of a table that a query scans more than once: the filters pushed into that scan
+/// and the columns it reads.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ScanUsage {
+    /// Filter conjuncts pushed into this scan (all must hold).
+    pub filters: Vec<Predicate>,
+    /// Columns this scan reads.
+    pub projected: Vec<String>,
 }
 
 impl TableUsage {
+    /// The usage of each scan of the table, as a query of its own: one entry (this usage)
+    /// when the table is scanned once; else one per scan, with that scan's filters and
+    /// columns and the query's join, group and order keys.
+    pub fn per_scan(&self) -> Vec<TableUsage> {
+        if self.scans.len() <= 1 {
+            return vec![self.clone()];
+        }
+        self.scans
+            .iter()
+            .map(|scan| TableUsage {
+                table: self.table.clone(),
+                filters: scan.filters.clone(),
+                join_keys: self.join_keys.clone(),
+                group_by: self.group_by.clone(),
+                order_by: self.order_by.clone(),
+                projected: scan.projected.clone(),
+                scans: Vec::new(),
+            })
+            .collect()
+    }
+
     /// Every column the scan has to read: the projection plus filter columns.
     pub fn columns_read(&self) -> Vec<String> {
         let mut cols = self.projected.clone();

@@ -8,8 +8,10 @@ use crate::{EngineError, Session};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::utils::split_conjunction;
-use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Operator};
-use dbopt_core::plan_summary::{Bound, Lit, PlanSummary, Predicate, PredicateKind, TableUsage};
+use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Operator, TableScan};
+use dbopt_core::plan_summary::{
+    Bound, Lit, PlanSummary, Predicate, PredicateKind, ScanUsage, TableUsage,
+};
 use std::collections::BTreeMap;
 
 /// Plans `sql` in `session` (nothing runs) and summarizes its optimized logical plan.
@@ -76,6 +78,7 @@ pub(crate) fn summarize_plan(plan: &LogicalPlan) -> PlanSummary {
         aliases: BTreeMap::new(),
     };
     let mut usage: Vec<TableUsage> = Vec::new();
+    let mut each_scan: Vec<(String, ScanUsage)> = Vec::new();
     let _ = plan.apply_with_subqueries(|node| {
         match node {
             LogicalPlan::TableScan(scan) => {
@@ -90,6 +93,7 @@ pub(crate) fn summarize_plan(plan: &LogicalPlan) -> PlanSummary {
                     table: table.clone(),
                     columns: all,
                 });
+                each_scan.push((table.clone(), scan_usage(scan, &projected)));
                 let entry = usage_entry(&mut usage, &table);
                 for c in projected {
                     push_unique(&mut entry.projected, c);
@@ -182,8 +186,32 @@ pub(crate) fn summarize_plan(plan: &LogicalPlan) -> PlanSummary {
     }
     for u in &mut usage {
         u.filters = merge_ranges(std::mem::take(&mut u.filters));
+        let scans: Vec<ScanUsage> = each_scan
+            .iter()
+            .filter(|(t, _)| *t == u.table)
+            .map(|(_, s)| s.clone())
+            .collect();
+        if scans.len() > 1 {
+            u.scans = scans;
+        }
     }
     PlanSummary { tables: usage }
+}
+
+/// What one scan reads: the predicates pushed into it (ranges on a column intersected) and
+/// its projection. Filters left above the scan are not attributed to one scan of a table
+/// scanned twice; after DataFusion's pushdown the prunable ones are in the scan.
+fn scan_usage(scan: &TableScan, projected: &[String]) -> ScanUsage {
+    let filters = scan
+        .filters
+        .iter()
+        .flat_map(|f| split_conjunction(f))
+        .flat_map(predicates_of)
+        .collect();
+    ScanUsage {
+        filters: merge_ranges(filters),
+        projected: projected.to_vec(),
+    }
 }
 
 fn usage_entry<'a>(usage: &'a mut Vec<TableUsage>, table: &str) -> &'a mut TableUsage {
@@ -527,6 +555,70 @@ mod tests {
             c.filters
         );
         assert!(e.filters.iter().any(|p| p.kind == PredicateKind::IsNull));
+    }
+
+    #[tokio::test]
+    async fn a_table_scanned_twice_keeps_each_scan_s_filters_and_columns() {
+        // A Parquet table, so filters are pushed into the scans (as for every layout).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("d", DataType::Date32, false),
+            Field::new("v", DataType::Int64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2])),
+                Arc::new(Date32Array::from(vec![1, 2])),
+                Arc::new(Int64Array::from(vec![5, 6])),
+            ],
+        )
+        .unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            std::fs::File::create(&path).unwrap(),
+            schema,
+            None,
+        )
+        .unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let ctx = datafusion::prelude::SessionContext::new();
+        ctx.register_parquet("t", path.to_str().unwrap(), Default::default())
+            .await
+            .unwrap();
+        let session = Session::from_context(ctx);
+        let s = summarize_sql(
+            &session,
+            "SELECT a.k FROM t a WHERE a.d >= DATE '1970-01-02' \
+             AND EXISTS (SELECT 1 FROM t b WHERE b.k = a.k AND b.v > 5)",
+        )
+        .await
+        .unwrap();
+        let t = s.table("t").unwrap();
+        assert_eq!(t.scans.len(), 2, "{t:?}");
+        let cols = |i: usize| {
+            let mut c: Vec<&str> = t.scans[i]
+                .filters
+                .iter()
+                .map(|p| p.column.as_str())
+                .collect();
+            c.sort_unstable();
+            c
+        };
+        assert_eq!((cols(0), cols(1)), (vec!["d"], vec!["v"]), "{t:?}");
+        assert!(!t.scans[1].projected.contains(&"d".to_string()), "{t:?}");
+        let per_scan = t.per_scan();
+        assert_eq!(per_scan.len(), 2);
+        assert_eq!(per_scan[0].join_keys, t.join_keys);
+        // A table scanned once keeps no per-scan list: its usage is its one scan.
+        let once = summarize_sql(&session, "SELECT k FROM t WHERE v > 5")
+            .await
+            .unwrap();
+        let t = once.table("t").unwrap();
+        assert!(t.scans.is_empty());
+        assert_eq!(t.per_scan(), vec![t.clone()]);
     }
 
     #[test]

@@ -224,8 +224,10 @@ impl Dispersion {
 }
 
 /// Precomputed row matches of the workload over a sample, shared by every candidate.
-pub struct Workload<'a> {
-    queries: &'a [WhatIfQuery],
+pub struct Workload {
+    /// One entry per scan: a query that scans the table twice (a self-join, a subquery over
+    /// the same table) is priced as two scans, each with its own filters and columns.
+    queries: Vec<WhatIfQuery>,
     matches: Vec<QueryMatch>,
     /// Per query: the sample rows each filter column's prunable predicates keep.
     column_matches: Vec<BTreeMap<String, Vec<bool>>>,
@@ -235,9 +237,19 @@ pub struct Workload<'a> {
     prices: Prices,
 }
 
-impl<'a> Workload<'a> {
-    /// Evaluates every query's predicates on the sample rows once.
-    pub fn new(sample: &Sample, queries: &'a [WhatIfQuery]) -> Self {
+impl Workload {
+    /// Evaluates every query's predicates on the sample rows once (for each of its scans).
+    pub fn new(sample: &Sample, queries: &[WhatIfQuery]) -> Self {
+        let queries: Vec<WhatIfQuery> = queries
+            .iter()
+            .flat_map(|q| {
+                q.usage.per_scan().into_iter().map(|usage| WhatIfQuery {
+                    cluster_id: q.cluster_id.clone(),
+                    usage,
+                    weight: q.weight,
+                })
+            })
+            .collect();
         let mut distinct: HashMap<String, Option<u64>> = HashMap::new();
         let matches = queries
             .iter()
@@ -855,7 +867,7 @@ pub fn estimate(
     spec: &LayoutSpec,
     keep_order: bool,
     geometry: Geometry,
-    workload: &Workload<'_>,
+    workload: &Workload,
 ) -> Result<Estimate, ProposeError> {
     let parts = arrange(sample, spec, keep_order)?;
     let scale = Scale::new(sample.fraction(), geometry);
@@ -941,7 +953,7 @@ mod tests {
     use super::*;
     use arrow::array::{Int64Array, RecordBatch, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
-    use dbopt_core::plan_summary::{Bound, ColumnStats, Lit};
+    use dbopt_core::plan_summary::{Bound, ColumnStats, Lit, ScanUsage};
     use std::sync::Arc;
 
     const GEOMETRY: Geometry = Geometry {
@@ -1277,6 +1289,28 @@ mod tests {
             "{} against {expected}",
             e.bytes_scanned
         );
+    }
+
+    #[test]
+    fn a_table_scanned_twice_is_priced_once_per_scan() {
+        // A self-join: one scan keeps rows 10..15 of x and c (65 bytes, as above), the other
+        // reads x and k whole (360 bytes, as below). The merged usage (both filters, both
+        // projections) alone would price one pruned scan.
+        let mut q = query(vec![range("x", 12, 15)], &["x", "c", "k"]);
+        q.usage.scans = vec![
+            ScanUsage {
+                filters: vec![range("x", 12, 15)],
+                projected: vec!["x".into(), "c".into()],
+            },
+            ScanUsage {
+                filters: vec![],
+                projected: vec!["x".into(), "k".into()],
+            },
+        ];
+        let e = run(&LayoutSpec::default(), true, q);
+        assert_eq!(e.bytes_scanned, 65.0 + 360.0);
+        assert_eq!(e.cluster_bytes["q"], 425.0);
+        assert_eq!((e.row_groups_read, e.files_read), (1.0 + 3.0, 2.0));
     }
 
     #[test]
