@@ -3,10 +3,12 @@
 tables' layouts (each table's initial layout and its active one), in one run.
 
 A workspace left by `bench/run.py --dataset tpch --keep` holds lineitem and orders each with
-an initial and an adapted layout. This script activates each combination in turn (`dbopt
-activate-layout`), replays the chosen templates with `run-workload` (median of the hot runs,
-engine time from the query log), restores the active layouts, and prints one row per
-template: the latency on each combination divided by the latency with both tables initial.
+an initial and an adapted layout. This script runs rounds: in each, every combination is
+activated in turn (`dbopt activate-layout`, the order reversed every other round, ABBA) and
+the chosen queries replayed with `run-workload` (a warm-up run, then the hot runs; engine time
+from the query log). A slow spell of the machine then falls on every combination alike, which
+consecutive phases cannot promise. It restores the active layouts and prints one row per
+template: the median over rounds on each combination, divided by both tables initial.
 
     python3 bench/run.py --dataset tpch --scale-factor 1 --no-delta --no-server --keep --workdir /tmp/tpch1
     python3 bench/layout_pairs.py --workdir /tmp/tpch1 --templates q4,q9,q16,q17,q18,q21,q22,q6,q14
@@ -50,7 +52,8 @@ def main() -> int:
     p.add_argument("--workload", default="tpch-filter", help="workload-sql generator")
     p.add_argument("--templates", required=True, help="comma-separated templates to replay")
     p.add_argument("--per-template", type=int, default=3, help="queries per template (fresh literals)")
-    p.add_argument("--repeats", type=int, default=5, help="runs per query (first is a warm-up)")
+    p.add_argument("--repeats", type=int, default=2, help="runs per query in each round (first is a warm-up)")
+    p.add_argument("--rounds", type=int, default=6, help="rounds over every combination (ABBA order)")
     p.add_argument("--seed", type=int, default=33)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--memory-limit", default="4GiB")
@@ -68,21 +71,25 @@ def main() -> int:
         raise SystemExit(f"error: each of {', '.join(tables)} needs an adapted active layout (run bench/run.py first)")
     qs = queries(db, args.workload, args.templates.split(","), args.per_template, args.seed)
 
-    results: dict[tuple[str, ...], dict[str, float]] = {}
+    combos = list(itertools.product(*[["initial", active[t]] for t in tables]))
+    # Per combination and template: the template's summed latency in each round.
+    rounds: dict[tuple[str, ...], dict[str, list[float]]] = {c: {} for c in combos}
     try:
-        for combo in itertools.product(*[["initial", active[t]] for t in tables]):
-            for t, layout in zip(tables, combo):
-                db.run("activate-layout", "--table-name", t, "--layout", layout)
-            runs = replay(db, args.log_table, qs, args.repeats, "pairs_" + "_".join(c[:8] for c in combo))
-            per: dict[str, list[float]] = {}
-            for r in runs:
-                per.setdefault(r["template"], []).append(r["latency_ms"])
-            results[combo] = {t: sum(v) for t, v in per.items()}
+        for k in range(args.rounds):
+            for combo in combos if k % 2 == 0 else combos[::-1]:
+                for t, layout in zip(tables, combo):
+                    db.run("activate-layout", "--table-name", t, "--layout", layout)
+                runs = replay(db, args.log_table, qs, args.repeats, "pairs_" + "_".join(c[:8] for c in combo))
+                per: dict[str, float] = {}
+                for r in runs:
+                    per[r["template"]] = per.get(r["template"], 0.0) + r["latency_ms"]
+                for template, ms in per.items():
+                    rounds[combo].setdefault(template, []).append(ms)
     finally:
         for t in tables:
             db.run("activate-layout", "--table-name", t, "--layout", active[t])
+    results = {c: {t: statistics.median(v) for t, v in per.items()} for c, per in rounds.items()}
 
-    combos = list(results)
     base = combos[0]
     names = [" + ".join(f"{t} {'initial' if c == 'initial' else 'adapted'}" for t, c in zip(tables, combo)) for combo in combos]
     print(f"| template | ms, {names[0]} | " + " | ".join(f"{n} / first" for n in names[1:]) + " |")
@@ -91,7 +98,7 @@ def main() -> int:
         b = results[base][template]
         cells = [f"{results[c][template] / b:.2f}" for c in combos[1:]]
         print(f"| {template} | {b / args.per_template:.1f} | " + " | ".join(cells) + " |")
-    print(f"\n{args.per_template} queries per template, {args.repeats} runs each, median of the hot runs; "
+    print(f"\n{args.per_template} queries per template, {args.rounds} rounds of {args.repeats} runs each (median over rounds of the hot runs); "
           f"binary {db.binary}; layouts: " + ", ".join(f"{t} {active[t]}" for t in tables))
     return 0
 

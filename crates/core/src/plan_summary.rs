@@ -211,7 +211,8 @@ impl TableUsage {
 /// The summary of one optimized logical plan: one entry per scanned table.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct PlanSummary {
-    /// Scanned tables in first-seen order (a table scanned twice is merged).
+    /// Scanned tables in first-seen order (a table scanned twice is merged; its
+    /// `TableUsage::scans` keeps the scans apart).
     pub tables: Vec<TableUsage>,
 }
 

@@ -184,7 +184,14 @@ pub(crate) fn summarize_plan(plan: &LogicalPlan) -> PlanSummary {
             entry.filters.push(p);
         }
     }
-    for u in &mut usage {
+    attach_scans(&mut usage, &each_scan);
+    PlanSummary { tables: usage }
+}
+
+/// Intersects each table's range predicates, and gives a table scanned more than once the
+/// list of its scans.
+fn attach_scans(usage: &mut [TableUsage], each_scan: &[(String, ScanUsage)]) {
+    for u in usage {
         u.filters = merge_ranges(std::mem::take(&mut u.filters));
         let scans: Vec<ScanUsage> = each_scan
             .iter()
@@ -195,7 +202,6 @@ pub(crate) fn summarize_plan(plan: &LogicalPlan) -> PlanSummary {
             u.scans = scans;
         }
     }
-    PlanSummary { tables: usage }
 }
 
 /// What one scan reads: the predicates pushed into it (ranges on a column intersected) and
