@@ -11,7 +11,7 @@ consecutive phases cannot promise. It restores the active layouts and prints one
 template: the median over rounds on each combination, divided by both tables initial.
 
     python3 bench/run.py --dataset tpch --scale-factor 1 --no-delta --no-server --keep --workdir /tmp/tpch1
-    python3 bench/layout_pairs.py --workdir /tmp/tpch1 --templates q4,q9,q16,q17,q18,q21,q22,q6,q14
+    python3 bench/layout_pairs.py --workdir /tmp/tpch1 --templates q21,q9,q4,q17,q13,q11 --per-template 2
 
 Asserts no timing: it reports ratios measured side by side on the same machine in one run.
 """

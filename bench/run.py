@@ -172,7 +172,6 @@ def replay(db: Dbopt, table: str, queries: list[dict], repeats: int, tag: str, r
                 "template": q["template"],
                 "latency_ms": statistics.median(hot),
                 "latency_ms_exploited": statistics.median(exploited) if exploited else None,
-                "explored_runs": sum(bool(r.get("explored")) for r in runs[1:]),
                 "bytes_scanned": last["bytes_scanned"],
                 "rows": last["rows_returned"],
                 "digest": last["result_digest"],
