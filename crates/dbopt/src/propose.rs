@@ -118,6 +118,7 @@ impl Workspace {
                 cluster_id: cluster_id(&shape(&o.usage)),
                 usage: o.usage.clone(),
                 weight: 0.0,
+                join_keys: Vec::new(),
             });
             q.weight += 1.0;
             if ran.as_ref() == Some(&analysis.layout)
@@ -130,6 +131,15 @@ impl Workspace {
                 });
                 m.0.weight += 1.0;
                 m.1 += b;
+            }
+        }
+        if by_sql.values().any(|q| !q.usage.join_keys.is_empty()) {
+            let session = self.query_session(table, Some(&analysis.layout)).await?;
+            for (sql, q) in &mut by_sql {
+                q.join_keys = session.join_keys(sql).await;
+                if let Some(m) = measured.get_mut(sql) {
+                    m.0.join_keys = q.join_keys.clone();
+                }
             }
         }
         let queries: Vec<WhatIfQuery> = by_sql.into_values().collect();

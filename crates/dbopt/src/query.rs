@@ -15,7 +15,9 @@ use dbopt_core::ScanMetrics;
 use dbopt_core::{LayoutId, TableName};
 pub use dbopt_engine::QueryOutcome;
 use dbopt_engine::footer::{partition_types, table_schema};
+use dbopt_engine::join_keys::join_key_sets;
 use dbopt_engine::plan_summary::summarize_sql;
+use dbopt_propose::JoinKeys;
 use dbopt_engine::{RegisteredLayout, Session, execute_query, fingerprint, register_layout};
 
 /// A query's template fingerprint (literals stripped; empty when it does not parse) and its
@@ -36,6 +38,10 @@ pub(crate) enum Attempt {
     /// caller re-resolves the layouts and runs it again.
     LayoutGone(DbError),
 }
+
+/// Build rows past which a join's keys are not collected for the what-if model (about 8
+/// bytes each for numeric keys): its filter is then not priced.
+pub(crate) const MAX_JOIN_KEYS: usize = 4_000_000;
 
 /// How many times a `Runner` re-resolves layouts for one query before it gives up.
 pub(crate) const LAYOUT_GONE_RETRIES: usize = 3;
@@ -171,6 +177,33 @@ impl Workspace {
 }
 
 impl QuerySession<'_> {
+    /// The keys the hash joins of `sql` carry into the primary table's scan, for the what-if
+    /// model to price as filters (see `dbopt_engine::join_keys`). None when the statement
+    /// does not plan here (an imported query in another dialect) or a build side fails: the
+    /// query is then priced on its own filters.
+    pub async fn join_keys(&self, sql: &str) -> Vec<JoinKeys> {
+        let Some(primary) = self
+            .registered
+            .iter()
+            .find(|r| r.table == self.primary.as_str())
+        else {
+            return Vec::new();
+        };
+        match join_key_sets(&self.ctx, sql, primary, MAX_JOIN_KEYS).await {
+            Ok(sets) => sets
+                .into_iter()
+                .map(|s| JoinKeys {
+                    column: s.column,
+                    keys: s.keys,
+                })
+                .collect(),
+            Err(e) => {
+                tracing::debug!(table = %self.primary, "join keys not collected: {e}");
+                Vec::new()
+            }
+        }
+    }
+
     /// The layouts registered in this session.
     pub fn registered(&self) -> &[RegisteredLayout] {
         &self.registered

@@ -141,10 +141,16 @@ impl Workspace {
                 skipped.push(line);
                 continue;
             };
+            let join_keys = if usage.join_keys.is_empty() {
+                Vec::new()
+            } else {
+                session.join_keys(&sql).await
+            };
             queries.push(WhatIfQuery {
                 cluster_id: queries.len().to_string(),
                 usage,
                 weight: 1.0,
+                join_keys,
             });
             lines.push((line, sql));
         }

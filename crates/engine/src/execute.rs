@@ -275,6 +275,15 @@ fn collect_file_metrics(plan: &Arc<dyn ExecutionPlan>, out: &mut BTreeMap<String
     }
 }
 
+/// Whether `file` (a path as a scan names it, with or without its leading `/`) lies under
+/// `dir`.
+pub(crate) fn file_in_dir(file: &str, dir: &std::path::Path) -> bool {
+    let dir = dir.display().to_string();
+    file.trim_start_matches('/')
+        .strip_prefix(dir.trim_start_matches('/'))
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
 fn attribute_scans(
     per_file: &[(String, ScanCounters)],
     tables: &[RegisteredLayout],
@@ -289,8 +298,6 @@ fn attribute_scans(
         if !is_scanned {
             continue;
         }
-        let dir = t.dir.display().to_string();
-        let dir = dir.trim_start_matches('/');
         let mut m = ScanMetrics {
             files_total: t.files_total,
             row_groups_total: t.row_groups_total,
@@ -299,11 +306,7 @@ fn attribute_scans(
         let mut files_read = 0u64;
         let mut row_groups_read = 0u64;
         for (file, c) in per_file {
-            let file = file.trim_start_matches('/');
-            let in_layout = file
-                .strip_prefix(dir)
-                .is_some_and(|rest| rest.starts_with('/'));
-            if !in_layout {
+            if !file_in_dir(file, &t.dir) {
                 continue;
             }
             m.bytes_scanned += c.bytes;

@@ -21,6 +21,7 @@ pub mod file_bounds;
 pub mod footer;
 pub mod foreign_sql;
 pub mod iceberg;
+pub mod join_keys;
 pub mod params;
 pub mod plan_summary;
 pub mod profile;

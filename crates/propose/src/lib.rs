@@ -21,7 +21,7 @@ pub use calibrate::Prices;
 pub use candidates::{Candidate, Thresholds};
 pub use rank::{Loss, RankContext, Ranked, Reason};
 pub use sample::Sample;
-pub use whatif::{Estimate, Geometry, WhatIfQuery};
+pub use whatif::{Estimate, Geometry, JoinKeys, WhatIfQuery};
 
 use dbopt_analyze::WorkloadProfile;
 use dbopt_core::plan_summary::TableStats;
@@ -296,6 +296,7 @@ mod tests {
                 cluster_id: cluster_id(&shape(u)),
                 usage: u.clone(),
                 weight: 1.0,
+                join_keys: Vec::new(),
             })
             .collect();
         let input = ProposeInput {

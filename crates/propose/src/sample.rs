@@ -68,7 +68,8 @@ pub struct Sample {
     columns: HashMap<String, Vec<Option<Key>>>,
 }
 
-fn keys_of(array: &ArrayRef) -> Option<Vec<Option<Key>>> {
+/// The comparable keys of an Arrow array; `None` for a type keys cannot hold.
+pub(crate) fn keys_of(array: &ArrayRef) -> Option<Vec<Option<Key>>> {
     let num = |a: &dyn Array, f: &dyn Fn(usize) -> f64| -> Vec<Option<Key>> {
         (0..a.len())
             .map(|i| (!a.is_null(i)).then(|| Key::Num(f(i))))

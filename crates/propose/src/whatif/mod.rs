@@ -12,9 +12,12 @@
 //! other columns only where every filter did (late materialization).
 
 mod arrange;
+mod join;
 mod zone;
 
 pub use arrange::{Part, arrange, compression_ratios};
+pub use join::JoinKeys;
+use join::JoinFilter;
 pub use zone::{Zone, row_matches};
 
 use crate::ProposeError;
@@ -45,6 +48,10 @@ pub struct WhatIfQuery {
     pub usage: TableUsage,
     /// Times it ran.
     pub weight: f64,
+    /// Keys hash joins carry into the table's scan, priced as filters of the scan (found by
+    /// planning the query; never stored).
+    #[serde(skip)]
+    pub join_keys: Vec<JoinKeys>,
 }
 
 /// The predicted cost of the workload on one layout.
@@ -240,24 +247,60 @@ pub struct Workload {
 impl Workload {
     /// Evaluates every query's predicates on the sample rows once (for each of its scans).
     pub fn new(sample: &Sample, queries: &[WhatIfQuery]) -> Self {
-        let queries: Vec<WhatIfQuery> = queries
+        let mut queries: Vec<WhatIfQuery> = queries
             .iter()
             .flat_map(|q| {
-                q.usage.per_scan().into_iter().map(|usage| WhatIfQuery {
+                let scans = q.usage.per_scan();
+                // Join keys reach a table scanned once (see `dbopt_engine::join_keys`).
+                let join_keys = if scans.len() == 1 {
+                    q.join_keys.clone()
+                } else {
+                    Vec::new()
+                };
+                scans.into_iter().map(move |usage| WhatIfQuery {
                     cluster_id: q.cluster_id.clone(),
                     usage,
                     weight: q.weight,
+                    join_keys: join_keys.clone(),
                 })
+            })
+            .collect();
+        let joins: Vec<Vec<JoinFilter>> = queries
+            .iter_mut()
+            .map(|q| {
+                let joins: Vec<JoinFilter> = q
+                    .join_keys
+                    .iter()
+                    .filter_map(|j| JoinFilter::of(sample, j))
+                    .collect();
+                q.usage
+                    .filters
+                    .extend(joins.iter().map(|j| j.bounds.clone()));
+                joins
             })
             .collect();
         let mut distinct: HashMap<String, Option<u64>> = HashMap::new();
         let matches = queries
             .iter()
-            .map(|q| match_rows(sample, &prunable(&q.usage.filters), &mut distinct))
+            .zip(&joins)
+            .map(|(q, joins)| {
+                let filters = prunable(&q.usage.filters);
+                let matched = match_rows(sample, &filters, &mut distinct);
+                join::narrow(sample, matched, joins)
+            })
             .collect();
         let column_matches = queries
             .iter()
-            .map(|q| column_matches(sample, &q.usage.filters))
+            .zip(&joins)
+            .map(|(q, joins)| {
+                let mut by_column = column_matches(sample, &q.usage.filters);
+                for j in joins {
+                    if let Some(rows) = by_column.get_mut(&j.bounds.column) {
+                        rows.iter_mut().zip(&j.members).for_each(|(r, m)| *r &= *m);
+                    }
+                }
+                by_column
+            })
             .collect();
         let filter_columns = queries
             .iter()
@@ -1024,6 +1067,7 @@ mod tests {
                 ..Default::default()
             },
             weight: 1.0,
+            join_keys: Vec::new(),
         }
     }
 
@@ -1311,6 +1355,31 @@ mod tests {
         assert_eq!(e.bytes_scanned, 65.0 + 360.0);
         assert_eq!(e.cluster_bytes["q"], 425.0);
         assert_eq!((e.row_groups_read, e.files_read), (1.0 + 3.0, 2.0));
+    }
+
+    #[test]
+    fn keys_a_join_carries_prune_by_their_bounds_and_select_their_rows() {
+        // A build side with c in {1, 2} (c = 7i mod 30: rows 13 and 26). Its bounds [1, 2]
+        // keep pages 0 (c from 0 to 28), 2 (from 1) and 5 (from 2), where c is read (15 rows,
+        // 3 bytes each); x is read only where a member is, pages 2 and 5 (10 rows, 10 bytes).
+        let mut q = query(vec![], &["x", "c"]);
+        q.join_keys = vec![JoinKeys {
+            column: "c".into(),
+            keys: Arc::new(Int64Array::from(vec![2, 1, 2])),
+        }];
+        let e = run(&LayoutSpec::default(), true, q.clone());
+        assert_eq!(e.bytes_scanned, 15.0 * 3.0 + 10.0 * 10.0);
+        assert_eq!((e.row_groups_read, e.pages_read), (3.0, 3.0 + 2.0));
+        // The same query without the join reads both columns whole.
+        q.join_keys.clear();
+        assert_eq!(run(&LayoutSpec::default(), true, q.clone()).bytes_scanned, 390.0);
+        // An empty build side lets nothing through.
+        q.join_keys = vec![JoinKeys {
+            column: "c".into(),
+            keys: Arc::new(Int64Array::from(Vec::<i64>::new())),
+        }];
+        let e = run(&LayoutSpec::default(), true, q);
+        assert_eq!((e.bytes_scanned, e.row_groups_read), (0.0, 0.0));
     }
 
     #[test]
