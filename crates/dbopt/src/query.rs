@@ -17,8 +17,8 @@ pub use dbopt_engine::QueryOutcome;
 use dbopt_engine::footer::{partition_types, table_schema};
 use dbopt_engine::join_keys::join_key_sets;
 use dbopt_engine::plan_summary::summarize_sql;
-use dbopt_propose::JoinKeys;
 use dbopt_engine::{RegisteredLayout, Session, execute_query, fingerprint, register_layout};
+use dbopt_propose::JoinKeys;
 
 /// A query's template fingerprint (literals stripped; empty when it does not parse) and its
 /// workload cluster on the session's primary table.

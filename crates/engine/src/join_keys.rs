@@ -28,8 +28,8 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::physical_plan::{FileSource, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_expr::expressions::Column;
-use datafusion::physical_plan::joins::HashJoinExec;
 use datafusion::physical_plan::execution_plan::reset_plan_states;
+use datafusion::physical_plan::joins::HashJoinExec;
 use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr, execute_stream};
 use futures::TryStreamExt;
 use std::sync::Arc;
@@ -116,7 +116,10 @@ fn pushing_joins(plan: &Arc<dyn ExecutionPlan>, table: &RegisteredLayout) -> Vec
 }
 
 /// The Parquet scans under `plan` that read `table`'s layout.
-fn table_scans(plan: &Arc<dyn ExecutionPlan>, table: &RegisteredLayout) -> Vec<Arc<dyn ExecutionPlan>> {
+fn table_scans(
+    plan: &Arc<dyn ExecutionPlan>,
+    table: &RegisteredLayout,
+) -> Vec<Arc<dyn ExecutionPlan>> {
     let mut scans = Vec::new();
     let reads_table = plan
         .downcast_ref::<DataSourceExec>()
@@ -215,7 +218,12 @@ mod tests {
     use std::path::Path;
 
     /// Writes `batch` as one Parquet file in `dir` and registers it as `name`.
-    async fn table(session: &Session, dir: &Path, name: &str, batch: RecordBatch) -> RegisteredLayout {
+    async fn table(
+        session: &Session,
+        dir: &Path,
+        name: &str,
+        batch: RecordBatch,
+    ) -> RegisteredLayout {
         std::fs::create_dir_all(dir).unwrap();
         let file = std::fs::File::create(dir.join("part-00000.parquet")).unwrap();
         let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
@@ -283,7 +291,10 @@ mod tests {
         let sets = join_key_sets(&session, sql, &fact, 1000).await.unwrap();
         assert_eq!(sets.len(), 1, "{sets:?}");
         assert_eq!(sets[0].column, "f_key");
-        assert_eq!(sorted_keys(&sets[0]), (0..10).map(|i| i * 10 + 3).collect::<Vec<_>>());
+        assert_eq!(
+            sorted_keys(&sets[0]),
+            (0..10).map(|i| i * 10 + 3).collect::<Vec<_>>()
+        );
         // The dimension is the build side: nothing is pushed into it.
         let none = join_key_sets(&session, sql, &dim, 1000).await.unwrap();
         assert!(none.is_empty(), "{none:?}");
@@ -299,9 +310,19 @@ mod tests {
         let (fact, _) = star(&session, root.path()).await;
         let self_join = "SELECT count(*) FROM fact a JOIN fact b ON a.f_key = b.f_value \
                          WHERE b.f_value < 10";
-        assert!(join_key_sets(&session, self_join, &fact, 1000).await.unwrap().is_empty());
+        assert!(
+            join_key_sets(&session, self_join, &fact, 1000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let alone = "SELECT count(*) FROM fact WHERE f_key = 3";
-        assert!(join_key_sets(&session, alone, &fact, 1000).await.unwrap().is_empty());
+        assert!(
+            join_key_sets(&session, alone, &fact, 1000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let write = join_key_sets(&session, "DROP TABLE fact", &fact, 1000).await;
         assert!(write.is_err());
     }

@@ -16,8 +16,8 @@ mod join;
 mod zone;
 
 pub use arrange::{Part, arrange, compression_ratios};
-pub use join::JoinKeys;
 use join::JoinFilter;
+pub use join::JoinKeys;
 pub use zone::{Zone, row_matches};
 
 use crate::ProposeError;
@@ -1372,7 +1372,10 @@ mod tests {
         assert_eq!((e.row_groups_read, e.pages_read), (3.0, 3.0 + 2.0));
         // The same query without the join reads both columns whole.
         q.join_keys.clear();
-        assert_eq!(run(&LayoutSpec::default(), true, q.clone()).bytes_scanned, 390.0);
+        assert_eq!(
+            run(&LayoutSpec::default(), true, q.clone()).bytes_scanned,
+            390.0
+        );
         // An empty build side lets nothing through.
         q.join_keys = vec![JoinKeys {
             column: "c".into(),
