@@ -5,7 +5,7 @@
 use crate::{DbError, Workspace};
 use dbopt_analyze::{cluster_id, shape};
 use dbopt_catalog::NewProposal;
-use dbopt_core::TableName;
+use dbopt_core::{LayoutId, TableName};
 use dbopt_propose::whatif::{Workload, estimate};
 use dbopt_propose::{Geometry, Prices, Proposal, ProposeInput, Thresholds, WhatIfQuery, propose};
 use serde::Serialize;
@@ -95,6 +95,31 @@ impl Workspace {
         }
     }
 
+    /// Gives each distinct query that joins the keys its joins carry into `table`'s scan (the
+    /// same keys for its measured twin), planned with `table` on `layout`.
+    async fn attach_join_keys<'s>(
+        &self,
+        table: &TableName,
+        layout: &LayoutId,
+        by_sql: &mut BTreeMap<&'s str, WhatIfQuery>,
+        measured: &mut BTreeMap<&'s str, (WhatIfQuery, u64)>,
+    ) -> Result<(), DbError> {
+        if by_sql.values().all(|q| q.usage.join_keys.is_empty()) {
+            return Ok(());
+        }
+        let session = self.query_session(table, Some(layout)).await?;
+        for (sql, q) in by_sql.iter_mut() {
+            if q.usage.join_keys.is_empty() {
+                continue;
+            }
+            q.join_keys = session.join_keys(sql).await;
+            if let Some(m) = measured.get_mut(sql) {
+                m.0.join_keys = q.join_keys.clone();
+            }
+        }
+        Ok(())
+    }
+
     /// Proposes layouts for `table` from its logged queries at or after `since_ms` (only those
     /// of `cluster` when given: a layout for one query shape that the live layouts serve badly).
     #[tracing::instrument(name = "propose", skip_all, fields(table = %table, cluster = cluster))]
@@ -133,15 +158,8 @@ impl Workspace {
                 m.1 += b;
             }
         }
-        if by_sql.values().any(|q| !q.usage.join_keys.is_empty()) {
-            let session = self.query_session(table, Some(&analysis.layout)).await?;
-            for (sql, q) in &mut by_sql {
-                q.join_keys = session.join_keys(sql).await;
-                if let Some(m) = measured.get_mut(sql) {
-                    m.0.join_keys = q.join_keys.clone();
-                }
-            }
-        }
+        self.attach_join_keys(table, &analysis.layout, &mut by_sql, &mut measured)
+            .await?;
         let queries: Vec<WhatIfQuery> = by_sql.into_values().collect();
         let geometry = Geometry::as_written(&analysis.stats, &manifest.spec);
         let config = self.config();

@@ -25,7 +25,7 @@ use crate::register::RegisteredLayout;
 use crate::session::Session;
 use arrow::array::ArrayRef;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::datasource::physical_plan::{FileSource, ParquetSource};
+use datafusion::datasource::physical_plan::{FileGroup, FileSource, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::execution_plan::reset_plan_states;
@@ -128,7 +128,7 @@ fn table_scans(
             config
                 .file_groups
                 .iter()
-                .flat_map(|g| g.iter())
+                .flat_map(FileGroup::iter)
                 .any(|f| file_in_dir(f.object_meta.location.as_ref(), &table.dir))
         });
     if reads_table {
@@ -196,7 +196,7 @@ async fn build_keys(
             let data_type = key.data_type(&schema).map_err(EngineError::from_exec)?;
             arrow::array::new_empty_array(&data_type)
         } else {
-            let refs: Vec<&dyn arrow::array::Array> = part.iter().map(|a| a.as_ref()).collect();
+            let refs: Vec<&dyn arrow::array::Array> = part.iter().map(AsRef::as_ref).collect();
             arrow::compute::concat(&refs)
                 .map_err(|e| EngineError::Execution(format!("collecting join keys: {e}")))?
         };
