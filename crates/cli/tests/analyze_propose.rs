@@ -609,3 +609,131 @@ fn propose_writes_a_pull_request_commits_the_spec_and_apply_queues_it() {
     assert_eq!(body["target_branch"], "main");
     assert!(body["description"].as_str().unwrap().contains("## Change"));
 }
+
+/// The events bytes of the queries logged after query id `before` on `layout`.
+fn events_bytes_since(ws: &TempWorkspace, before: i64, layout: &str) -> u64 {
+    common::logged_queries(ws)
+        .into_iter()
+        .filter(|q| q.id > before && q.entry.error.is_none())
+        .flat_map(|q| q.entry.scans)
+        .filter(|s| s.table.as_str() == "events" && s.layout_id.as_str() == layout)
+        .map(|s| s.metrics.bytes_scanned)
+        .sum()
+}
+
+#[test]
+fn whatif_prices_the_keys_a_join_carries_into_the_scan() {
+    let ws = TempWorkspace::new();
+    generate_events(&ws, "60000", "11", "16384", &["--order", "shuffled"]);
+    let file = ws.root().join("join.sql");
+    let customers = "c.segment = 'enterprise' AND c.country = 'DE'";
+    std::fs::write(
+        &file,
+        format!(
+            "SELECT e.event_type, count(*), sum(e.amount) FROM events e \
+             JOIN customers c ON e.customer_id = c.customer_id WHERE {customers} \
+             GROUP BY e.event_type;\n"
+        ),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let w = json(&run(
+        &ws,
+        &[
+            "whatif",
+            "--table-name",
+            "events",
+            "--workload-file",
+            file,
+            "--sort-by",
+            "customer_id",
+            "--format",
+            "json",
+        ],
+    ));
+    // The build side is the customers the filter keeps; the model priced their keys.
+    let kept = run(
+        &ws,
+        &[
+            "query",
+            "--table-name",
+            "customers",
+            "--format",
+            "csv",
+            &format!("SELECT count(*) AS n FROM customers c WHERE {customers}"),
+        ],
+    )
+    .success();
+    let kept: u64 = kept.lines().nth(1).unwrap().trim().parse().unwrap();
+    assert!(kept > 0, "the filter keeps some customers");
+    let filters = &w["queries"][0]["join_filters"];
+    assert_eq!(filters[0]["column"], "customer_id", "{w:#}");
+    assert_eq!(filters[0]["build_rows"], kept, "{w:#}");
+    let predicted = |layout: &str| w["queries"][0][layout].as_f64().unwrap();
+    let within = |what: &str, predicted: f64, measured: u64| {
+        let ratio = predicted / measured as f64;
+        assert!(
+            (0.85..=1.15).contains(&ratio),
+            "{what}: predicted {predicted} vs measured {measured} ({ratio:.2})"
+        );
+    };
+
+    // Shuffled, every page holds some of those customers' events: nothing to skip.
+    let before = common::logged_queries(&ws).last().map_or(0, |q| q.id);
+    run(
+        &ws,
+        &[
+            "run-workload",
+            "--table-name",
+            "events",
+            "--workload-file",
+            file,
+        ],
+    )
+    .success();
+    within(
+        "the layout as it is",
+        predicted("current_bytes"),
+        events_bytes_since(&ws, before, "initial"),
+    );
+
+    // Sorted by customer, their events sit together: the keys' bounds and membership skip the
+    // rest, and the prediction said so before the rewrite.
+    let out = run(
+        &ws,
+        &[
+            "enqueue-migration",
+            "--table-name",
+            "events",
+            "--sort-by",
+            "customer_id",
+            "--activate",
+        ],
+    )
+    .success();
+    run(&ws, &["migration-worker", "--once"]).success();
+    let target = out
+        .split("for layout ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("no layout queued: {out}"))
+        .to_string();
+    let before = common::logged_queries(&ws).last().map_or(0, |q| q.id);
+    run(
+        &ws,
+        &[
+            "run-workload",
+            "--table-name",
+            "events",
+            "--workload-file",
+            file,
+        ],
+    )
+    .success();
+    let measured = events_bytes_since(&ws, before, &target);
+    within("sorted by customer", predicted("target_bytes"), measured);
+    assert!(
+        predicted("target_bytes") < 0.5 * predicted("current_bytes"),
+        "{w:#}"
+    );
+}

@@ -10,6 +10,7 @@
 use crate::migrate::SpecSource;
 use crate::workload_file::{checked_statements, read_user_file};
 use crate::{DbError, Workspace};
+use arrow::array::Array;
 use dbopt_core::{LayoutId, LayoutSpec, TableName};
 use dbopt_engine::plan_summary::summarize_sql;
 use dbopt_propose::whatif::{Estimate, Workload, estimate};
@@ -28,6 +29,17 @@ pub struct QueryPrediction {
     pub current_bytes: f64,
     /// Predicted bytes scanned on the target spec.
     pub target_bytes: f64,
+    /// The filters its joins carry into the table's scan, priced with it.
+    pub join_filters: Vec<JoinFilterPriced>,
+}
+
+/// A join-carried filter the model priced: the build side's keys on one column.
+#[derive(Debug, Clone, Serialize)]
+pub struct JoinFilterPriced {
+    /// The table's column the keys filter.
+    pub column: String,
+    /// Rows of the build side (its non-null keys).
+    pub build_rows: u64,
 }
 
 /// The workload's predicted totals on one layout.
@@ -105,6 +117,14 @@ impl Workspace {
                     .get(&q.cluster_id)
                     .copied()
                     .unwrap_or(0.0),
+                join_filters: q
+                    .join_keys
+                    .iter()
+                    .map(|j| JoinFilterPriced {
+                        column: j.column.clone(),
+                        build_rows: (j.keys.len() - j.keys.null_count()) as u64,
+                    })
+                    .collect(),
             })
             .collect();
         Ok(WhatIf {

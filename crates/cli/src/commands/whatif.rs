@@ -76,6 +76,14 @@ pub async fn run(ws: Workspace, args: WhatIfArgs) -> Result<()> {
         ]);
     }
     print_rows(&rows, args.format);
+    for q in &w.queries {
+        for j in &q.join_filters {
+            println!(
+                "line {}: priced with the keys a join carries into {} ({} build rows)",
+                q.line, j.column, j.build_rows
+            );
+        }
+    }
     Ok(())
 }
 
