@@ -678,6 +678,34 @@ fn whatif_prices_the_keys_a_join_carries_into_the_scan() {
         );
     };
 
+    // With no time for build sides, the query is priced on its own filters, and stderr says so.
+    let out = ws
+        .command(&common::bin())
+        .env("DBOPT_JOIN_KEYS_SECONDS", "0")
+        .args([
+            "whatif",
+            "--table-name",
+            "events",
+            "--workload-file",
+            file,
+            "--sort-by",
+            "customer_id",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let unpriced: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(unpriced["queries"][0]["join_filters"], Value::Array(vec![]));
+    let warning = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        warning.contains("priced for 0 of 1 queries that join")
+            && warning.contains("join_keys_seconds"),
+        "{warning}"
+    );
+    assert!(unpriced["queries"][0]["target_bytes"].as_f64().unwrap() > predicted("target_bytes"));
+
     // Shuffled, every page holds some of those customers' events: nothing to skip.
     let before = common::logged_queries(&ws).last().map_or(0, |q| q.id);
     run(

@@ -144,6 +144,12 @@ pub const KEYS: &[ConfigKey] = &[
         doc: "rows of the table sample the what-if model lays out (the whole table when smaller)",
     },
     ConfigKey {
+        name: "join_keys_seconds",
+        env_alias: None,
+        default: "30",
+        doc: "seconds `propose` and `whatif` may spend running join build sides to price the filters joins carry into a scan (0: none)",
+    },
+    ConfigKey {
         name: "lookback_days",
         env_alias: Some("LOOKBACK_DAYS"),
         default: "7",
@@ -348,6 +354,8 @@ pub struct Settings {
     pub lookback_days: u64,
     /// Rows of the what-if model's table sample.
     pub sample_rows: u64,
+    /// Seconds spent running join build sides for the what-if model, per `propose`/`whatif`.
+    pub join_keys_seconds: u64,
     /// What-if prices in byte-equivalents: file, row group, page.
     pub prices: [f64; 3],
     /// Migration lease length in seconds.
@@ -512,6 +520,7 @@ impl Config {
             max_size_growth: p.non_negative("max_size_growth")?,
             lookback_days: p.positive("lookback_days")?,
             sample_rows: p.positive("sample_rows")?,
+            join_keys_seconds: p.count("join_keys_seconds")?,
             prices: [
                 p.non_negative("file_price_bytes")?,
                 p.non_negative("row_group_price_bytes")?,
@@ -608,6 +617,10 @@ impl Config {
     /// Rows of the table sample the what-if model lays out.
     pub fn sample_rows(&self) -> u64 {
         self.settings.sample_rows
+    }
+    /// Time `propose` and `whatif` may spend running join build sides (zero: none).
+    pub fn join_keys_budget(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.settings.join_keys_seconds)
     }
     /// Days of an engine's query log `import-queries` keeps by default (`--since`).
     pub fn lookback_days(&self) -> u64 {

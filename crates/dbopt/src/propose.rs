@@ -2,6 +2,7 @@
 //! model over a sample of the active layout, rank them and store every one in the catalog with
 //! its spec, content-addressed target layout id and predicted figures.
 
+use crate::query::JoinKeyBudget;
 use crate::{DbError, Workspace};
 use dbopt_analyze::{cluster_id, shape};
 use dbopt_catalog::NewProposal;
@@ -108,15 +109,17 @@ impl Workspace {
             return Ok(());
         }
         let session = self.query_session(table, Some(layout)).await?;
+        let mut budget = JoinKeyBudget::new(self.config().join_keys_budget());
         for (sql, q) in by_sql.iter_mut() {
             if q.usage.join_keys.is_empty() {
                 continue;
             }
-            q.join_keys = session.join_keys(sql).await;
+            q.join_keys = budget.keys(&session, sql).await;
             if let Some(m) = measured.get_mut(sql) {
                 m.0.join_keys = q.join_keys.clone();
             }
         }
+        budget.finish(table);
         Ok(())
     }
 

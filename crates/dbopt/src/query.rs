@@ -176,6 +176,51 @@ impl Workspace {
     }
 }
 
+/// The time `propose` and `whatif` may spend running join build sides (`join_keys_seconds`):
+/// once it is spent, the remaining queries are priced on their own filters, and `finish` says
+/// how many.
+pub(crate) struct JoinKeyBudget {
+    budget: std::time::Duration,
+    started: std::time::Instant,
+    priced: usize,
+    skipped: usize,
+}
+
+impl JoinKeyBudget {
+    /// A budget of `budget` from now.
+    pub(crate) fn new(budget: std::time::Duration) -> Self {
+        Self {
+            budget,
+            started: std::time::Instant::now(),
+            priced: 0,
+            skipped: 0,
+        }
+    }
+
+    /// The join keys of `sql` on `session`'s primary table, while time is left.
+    pub(crate) async fn keys(&mut self, session: &QuerySession<'_>, sql: &str) -> Vec<JoinKeys> {
+        if self.started.elapsed() >= self.budget {
+            self.skipped += 1;
+            return Vec::new();
+        }
+        self.priced += 1;
+        session.join_keys(sql).await
+    }
+
+    /// Warns when the budget ran out before every query that joins was priced.
+    pub(crate) fn finish(&self, table: &TableName) {
+        if self.skipped > 0 {
+            tracing::warn!(
+                "{table}: the filters joins carry into the scan were priced for {} of {} queries that join; \
+                 the rest are priced on their own filters (join_keys_seconds = {} s: raise it to price them all)",
+                self.priced,
+                self.priced + self.skipped,
+                self.budget.as_secs()
+            );
+        }
+    }
+}
+
 impl QuerySession<'_> {
     /// The keys the hash joins of `sql` carry into the primary table's scan, for the what-if
     /// model to price as filters (see `dbopt_engine::join_keys`). None when the statement

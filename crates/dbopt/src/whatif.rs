@@ -8,6 +8,7 @@
 //! then price all of them once on each layout (`whatif::estimate`), per query.
 
 use crate::migrate::SpecSource;
+use crate::query::JoinKeyBudget;
 use crate::workload_file::{checked_statements, read_user_file};
 use crate::{DbError, Workspace};
 use arrow::array::Array;
@@ -151,6 +152,7 @@ impl Workspace {
         let mut lines = Vec::new();
         let mut queries = Vec::new();
         let mut skipped = Vec::new();
+        let mut budget = JoinKeyBudget::new(self.config().join_keys_budget());
         for (line, sql, check) in checked_statements(file, &text)? {
             let bad = |e: String| DbError::BadFile(format!("{}:{line}: {e}", file.display()));
             check.map_err(|e| bad(e.to_string()))?;
@@ -164,7 +166,7 @@ impl Workspace {
             let join_keys = if usage.join_keys.is_empty() {
                 Vec::new()
             } else {
-                session.join_keys(&sql).await
+                budget.keys(&session, &sql).await
             };
             queries.push(WhatIfQuery {
                 cluster_id: queries.len().to_string(),
@@ -174,6 +176,7 @@ impl Workspace {
             });
             lines.push((line, sql));
         }
+        budget.finish(table);
         if queries.is_empty() {
             return Err(DbError::BadFile(format!(
                 "{}: no statement scans table '{table}'",
