@@ -621,6 +621,44 @@ fn events_bytes_since(ws: &TempWorkspace, before: i64, layout: &str) -> u64 {
         .sum()
 }
 
+/// The layout `enqueue-migration` reports it queued.
+fn queued_layout(out: &str) -> String {
+    out.split("for layout ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("no layout queued: {out}"))
+        .to_string()
+}
+
+/// `whatif` of `file` on `sort(customer_id)` with `join_keys_seconds = 0`: its JSON, after
+/// checking it warns that the joins went unpriced.
+fn whatif_without_time_for_joins(ws: &TempWorkspace, file: &str) -> Value {
+    let out = ws
+        .command(&common::bin())
+        .env("DBOPT_JOIN_KEYS_SECONDS", "0")
+        .args([
+            "whatif",
+            "--table-name",
+            "events",
+            "--workload-file",
+            file,
+            "--sort-by",
+            "customer_id",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let warning = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        warning.contains("priced for 0 of 1 queries that join")
+            && warning.contains("join_keys_seconds"),
+        "{warning}"
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn whatif_prices_the_keys_a_join_carries_into_the_scan() {
     let ws = TempWorkspace::new();
@@ -679,31 +717,8 @@ fn whatif_prices_the_keys_a_join_carries_into_the_scan() {
     };
 
     // With no time for build sides, the query is priced on its own filters, and stderr says so.
-    let out = ws
-        .command(&common::bin())
-        .env("DBOPT_JOIN_KEYS_SECONDS", "0")
-        .args([
-            "whatif",
-            "--table-name",
-            "events",
-            "--workload-file",
-            file,
-            "--sort-by",
-            "customer_id",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let unpriced: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let unpriced = whatif_without_time_for_joins(&ws, file);
     assert_eq!(unpriced["queries"][0]["join_filters"], Value::Array(vec![]));
-    let warning = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        warning.contains("priced for 0 of 1 queries that join")
-            && warning.contains("join_keys_seconds"),
-        "{warning}"
-    );
     assert!(unpriced["queries"][0]["target_bytes"].as_f64().unwrap() > predicted("target_bytes"));
 
     // Shuffled, every page holds some of those customers' events: nothing to skip.
@@ -740,12 +755,7 @@ fn whatif_prices_the_keys_a_join_carries_into_the_scan() {
     )
     .success();
     run(&ws, &["migration-worker", "--once"]).success();
-    let target = out
-        .split("for layout ")
-        .nth(1)
-        .and_then(|rest| rest.split(':').next())
-        .unwrap_or_else(|| panic!("no layout queued: {out}"))
-        .to_string();
+    let target = queued_layout(&out);
     let before = common::logged_queries(&ws).last().map_or(0, |q| q.id);
     run(
         &ws,
