@@ -250,7 +250,8 @@ fn customer_lookups_propose_a_customer_led_sort_or_bloom_filter() {
     assert!(customer_led, "{}", best["description"]);
 }
 
-/// Runs the `.sql` file `file` on `events` and sums the bytes its queries measured on `layout`.
+/// Runs the workload `file` and sums the events bytes its queries read on `layout` (a join's
+/// other tables apart).
 fn run_and_measure(ws: &TempWorkspace, file: &str, layout: &str) -> u64 {
     let before = common::logged_queries(ws).last().map_or(0, |q| q.id);
     run(
@@ -267,13 +268,9 @@ fn run_and_measure(ws: &TempWorkspace, file: &str, layout: &str) -> u64 {
     common::logged_queries(ws)
         .into_iter()
         .filter(|q| q.id > before && q.entry.error.is_none())
-        .filter(|q| {
-            q.entry
-                .layout_id
-                .as_ref()
-                .is_some_and(|l| l.as_str() == layout)
-        })
-        .map(|q| q.entry.metrics.bytes_scanned)
+        .flat_map(|q| q.entry.scans)
+        .filter(|s| s.table.as_str() == "events" && s.layout_id.as_str() == layout)
+        .map(|s| s.metrics.bytes_scanned)
         .sum()
 }
 
@@ -610,24 +607,19 @@ fn propose_writes_a_pull_request_commits_the_spec_and_apply_queues_it() {
     assert!(body["description"].as_str().unwrap().contains("## Change"));
 }
 
-/// The events bytes of the queries logged after query id `before` on `layout`.
-fn events_bytes_since(ws: &TempWorkspace, before: i64, layout: &str) -> u64 {
-    common::logged_queries(ws)
-        .into_iter()
-        .filter(|q| q.id > before && q.entry.error.is_none())
-        .flat_map(|q| q.entry.scans)
-        .filter(|s| s.table.as_str() == "events" && s.layout_id.as_str() == layout)
-        .map(|s| s.metrics.bytes_scanned)
-        .sum()
-}
-
-/// The layout `enqueue-migration` reports it queued.
-fn queued_layout(out: &str) -> String {
-    out.split("for layout ")
-        .nth(1)
-        .and_then(|rest| rest.split(':').next())
-        .unwrap_or_else(|| panic!("no layout queued: {out}"))
-        .to_string()
+/// The arguments of `whatif` pricing `file` on `sort(customer_id)`, as JSON.
+fn whatif_by_customer(file: &str) -> [&str; 9] {
+    [
+        "whatif",
+        "--table-name",
+        "events",
+        "--workload-file",
+        file,
+        "--sort-by",
+        "customer_id",
+        "--format",
+        "json",
+    ]
 }
 
 /// `whatif` of `file` on `sort(customer_id)` with `join_keys_seconds = 0`: its JSON, after
@@ -636,17 +628,7 @@ fn whatif_without_time_for_joins(ws: &TempWorkspace, file: &str) -> Value {
     let out = ws
         .command(&common::bin())
         .env("DBOPT_JOIN_KEYS_SECONDS", "0")
-        .args([
-            "whatif",
-            "--table-name",
-            "events",
-            "--workload-file",
-            file,
-            "--sort-by",
-            "customer_id",
-            "--format",
-            "json",
-        ])
+        .args(whatif_by_customer(file))
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -675,20 +657,7 @@ fn whatif_prices_the_keys_a_join_carries_into_the_scan() {
     )
     .unwrap();
     let file = file.to_str().unwrap();
-    let w = json(&run(
-        &ws,
-        &[
-            "whatif",
-            "--table-name",
-            "events",
-            "--workload-file",
-            file,
-            "--sort-by",
-            "customer_id",
-            "--format",
-            "json",
-        ],
-    ));
+    let w = json(&run(&ws, &whatif_by_customer(file)));
     // The build side is the customers the filter keeps; the model priced their keys.
     let kept = run(
         &ws,
@@ -722,53 +691,17 @@ fn whatif_prices_the_keys_a_join_carries_into_the_scan() {
     assert!(unpriced["queries"][0]["target_bytes"].as_f64().unwrap() > predicted("target_bytes"));
 
     // Shuffled, every page holds some of those customers' events: nothing to skip.
-    let before = common::logged_queries(&ws).last().map_or(0, |q| q.id);
-    run(
-        &ws,
-        &[
-            "run-workload",
-            "--table-name",
-            "events",
-            "--workload-file",
-            file,
-        ],
-    )
-    .success();
     within(
         "the layout as it is",
         predicted("current_bytes"),
-        events_bytes_since(&ws, before, "initial"),
+        run_and_measure(&ws, file, "initial"),
     );
 
     // Sorted by customer, their events sit together: the keys' bounds and membership skip the
     // rest, and the prediction said so before the rewrite.
-    let out = run(
-        &ws,
-        &[
-            "enqueue-migration",
-            "--table-name",
-            "events",
-            "--sort-by",
-            "customer_id",
-            "--activate",
-        ],
-    )
-    .success();
+    let target = common::enqueue(&ws, &["--sort-by", "customer_id", "--activate"]);
     run(&ws, &["migration-worker", "--once"]).success();
-    let target = queued_layout(&out);
-    let before = common::logged_queries(&ws).last().map_or(0, |q| q.id);
-    run(
-        &ws,
-        &[
-            "run-workload",
-            "--table-name",
-            "events",
-            "--workload-file",
-            file,
-        ],
-    )
-    .success();
-    let measured = events_bytes_since(&ws, before, &target);
+    let measured = run_and_measure(&ws, file, &target);
     within("sorted by customer", predicted("target_bytes"), measured);
     assert!(
         predicted("target_bytes") < 0.5 * predicted("current_bytes"),
