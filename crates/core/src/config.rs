@@ -146,7 +146,7 @@ pub const KEYS: &[ConfigKey] = &[
     ConfigKey {
         name: "join_keys_seconds",
         env_alias: None,
-        default: "30",
+        default: "120",
         doc: "seconds `propose` and `whatif` may spend running join build sides to price the filters joins carry into a scan (0: none)",
     },
     ConfigKey {
