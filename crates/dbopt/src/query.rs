@@ -178,7 +178,8 @@ impl Workspace {
 
 /// The time `propose` and `whatif` may spend running join build sides (`join_keys_seconds`):
 /// once it is spent, the remaining queries are priced on their own filters, and `finish` says
-/// how many.
+/// how many. It is checked between queries: one build side already running finishes (or
+/// stops at `MAX_JOIN_KEYS` rows).
 pub(crate) struct JoinKeyBudget {
     budget: std::time::Duration,
     started: std::time::Instant,
@@ -223,7 +224,7 @@ impl JoinKeyBudget {
 
 impl QuerySession<'_> {
     /// The keys the hash joins of `sql` carry into the primary table's scan, for the what-if
-    /// model to price as filters (see `dbopt_engine::join_keys`). None when the statement
+    /// model to price as filters (see `dbopt_engine::join_keys`). Empty when the statement
     /// does not plan here (an imported query in another dialect) or a build side fails: the
     /// query is then priced on its own filters.
     pub async fn join_keys(&self, sql: &str) -> Vec<JoinKeys> {
