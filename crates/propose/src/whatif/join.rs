@@ -4,12 +4,12 @@
 //! other, and the sample rows whose key is a member, which narrow the rows the reader still
 //! selects when it fetches the columns after the key column.
 
-use super::QueryMatch;
+use super::{QueryMatch, WhatIfQuery};
 use crate::sample::{Key, Sample, keys_of};
 use arrow::array::ArrayRef;
 use dbopt_core::plan_summary::{Bound, Lit, Predicate, PredicateKind};
 use std::cmp::Ordering;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 /// The keys a join's build side carries into one column of the priced table's scan.
 #[derive(Debug, Clone)]
@@ -127,4 +127,31 @@ pub(super) fn narrow(sample: &Sample, matched: QueryMatch, joins: &[JoinFilter])
         (matched.rate * members / total).max(0.5 / sample.table_rows as f64)
     };
     QueryMatch { rows, rate }
+}
+
+/// The join-carried filters of `query` on `sample`; their bounds join the query's filters.
+pub(super) fn add_filters(sample: &Sample, query: &mut WhatIfQuery) -> Vec<JoinFilter> {
+    let joins: Vec<JoinFilter> = query
+        .join_keys
+        .iter()
+        .filter_map(|j| JoinFilter::of(sample, j))
+        .collect();
+    query
+        .usage
+        .filters
+        .extend(joins.iter().map(|j| j.bounds.clone()));
+    joins
+}
+
+/// Each filter column's kept rows (`by_column`) narrowed to the members of the joins on it.
+pub(super) fn narrow_columns(
+    mut by_column: BTreeMap<String, Vec<bool>>,
+    joins: &[JoinFilter],
+) -> BTreeMap<String, Vec<bool>> {
+    for j in joins {
+        if let Some(rows) = by_column.get_mut(&j.bounds.column) {
+            rows.iter_mut().zip(&j.members).for_each(|(r, m)| *r &= *m);
+        }
+    }
+    by_column
 }

@@ -267,17 +267,7 @@ impl Workload {
             .collect();
         let joins: Vec<Vec<JoinFilter>> = queries
             .iter_mut()
-            .map(|q| {
-                let joins: Vec<JoinFilter> = q
-                    .join_keys
-                    .iter()
-                    .filter_map(|j| JoinFilter::of(sample, j))
-                    .collect();
-                q.usage
-                    .filters
-                    .extend(joins.iter().map(|j| j.bounds.clone()));
-                joins
-            })
+            .map(|q| join::add_filters(sample, q))
             .collect();
         let mut distinct: HashMap<String, Option<u64>> = HashMap::new();
         let matches = queries
@@ -292,15 +282,7 @@ impl Workload {
         let column_matches = queries
             .iter()
             .zip(&joins)
-            .map(|(q, joins)| {
-                let mut by_column = column_matches(sample, &q.usage.filters);
-                for j in joins {
-                    if let Some(rows) = by_column.get_mut(&j.bounds.column) {
-                        rows.iter_mut().zip(&j.members).for_each(|(r, m)| *r &= *m);
-                    }
-                }
-                by_column
-            })
+            .map(|(q, joins)| join::narrow_columns(column_matches(sample, &q.usage.filters), joins))
             .collect();
         let filter_columns = queries
             .iter()
