@@ -5,7 +5,10 @@ Starts moto's S3 server on loopback (`moto[server]`, bench/requirements.txt), ge
 events table, and times with the same binary:
   1. `export-layout` of the initial layout to s3://bench/events/ (multipart uploads);
   2. `load-dataset` of the same Parquet files from a local directory and from that prefix;
-  3. one full scan of each loaded table (both local after the load, so the scans should match).
+  3. one full scan of each loaded table (both local after the load, so the scans should match);
+  4. the events loop with DATA_DIR on local disk and with DATA_DIR=s3://bench/ws/: generate,
+     a workload, a sort(event_date) rewrite published and activated, the same workload again,
+     gc. Both workspaces must log the same bytes per query.
 
 moto is a Python server on the same 2 cores, so the object-store figures are a lower bound on
 what a real S3 endpoint gives: the ratio shows dbopt's object-store path (listing, footer range
@@ -20,6 +23,7 @@ import datetime
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -50,6 +54,7 @@ def start_moto() -> tuple[subprocess.Popen, str]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--queries", type=int, default=40, help="queries per workload of the events loop")
     p.add_argument("--binary", type=Path, default=ROOT / "target" / "release" / "dbopt")
     p.add_argument("--workdir", type=Path, default=None, help="kept when given")
     args = p.parse_args()
@@ -99,6 +104,8 @@ def run(args, workdir: Path, endpoint: str) -> dict:
         out, scan_s, _ = db.run("query", "--table-name", table, "--format", "json", sql)
         scans[table] = {"seconds": scan_s, "result": json.loads(out)}
     same = scans["from_local"]["result"] == scans["from_s3"]["result"]
+    loops = [events_loop(args, workdir / name, endpoint, data_dir) for name, data_dir in
+             (("loop-local", None), ("loop-s3", "s3://bench/ws/"))]
     return {
         "rows": args.rows,
         "parquet_bytes": size,
@@ -112,6 +119,46 @@ def run(args, workdir: Path, endpoint: str) -> dict:
         "scan_s3_loaded_seconds": scans["from_s3"]["seconds"],
         "same_result": same,
         "results": {t: scans[t]["result"] for t in scans},
+        "queries": args.queries,
+        "loops": loops,
+        "loop_same_bytes": loops[0]["bytes_per_query"] == loops[1]["bytes_per_query"],
+    }
+
+
+def logged_bytes(db: Dbopt, since_id: int) -> tuple[int, list[int]]:
+    """The last query-log id and the bytes each query after `since_id` scanned."""
+    con = sqlite3.connect(db.metadata_db)
+    rows = con.execute("SELECT id, bytes_scanned FROM query_log WHERE id > ? ORDER BY id", (since_id,)).fetchall()
+    con.close()
+    return (rows[-1][0] if rows else since_id), [b for _, b in rows]
+
+
+def events_loop(args, workdir: Path, endpoint: str, data_dir: str | None) -> dict:
+    """The events loop in a fresh workspace, its layouts in `data_dir` (None: local disk)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    db = Dbopt(args.binary, workdir, threads=0, memory_limit="2GiB")
+    db.env.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+                  AWS_REGION="us-east-1")
+    if data_dir:
+        db.env["DATA_DIR"] = data_dir
+    steps = {}
+    _, steps["generate"], _ = db.run("generate", "--table-name", "events", "--num-rows", str(args.rows), "--seed", "42",
+                                     "--order", "shuffled")
+    workload = ("run-workload", "--table-name", "events", "--num-queries", str(args.queries), "--seed", "5")
+    _, steps["workload_initial"], _ = db.run(*workload)
+    last_id, initial_bytes = logged_bytes(db, 0)
+    _, steps["propose"], _ = db.run("propose", "--table-name", "events")
+    db.run("enqueue-migration", "--table-name", "events", "--sort-by", "event_date", "--activate")
+    _, steps["rewrite"], _ = db.run("migration-worker", "--once")
+    _, steps["workload_adapted"], _ = db.run(*workload)
+    _, adapted_bytes = logged_bytes(db, last_id)
+    _, steps["gc"], _ = db.run("gc", "--table-name", "events")
+    return {
+        "data_dir": data_dir or "local disk",
+        "seconds": steps,
+        "bytes_initial": sum(initial_bytes),
+        "bytes_adapted": sum(adapted_bytes),
+        "bytes_per_query": initial_bytes + adapted_bytes,
     }
 
 
@@ -133,6 +180,23 @@ def markdown(r: dict) -> str:
         f"{r['scan_s3_loaded_seconds']:.2f} s | {r['scan_s3_loaded_seconds'] / r['scan_local_seconds']:.2f} |",
         "",
         f"Same rows and aggregates from both loads: {'yes' if r['same_result'] else 'NO'}.",
+        "",
+        f"## The events loop with DATA_DIR on local disk and on the object store ({r['rows']:,} rows, "
+        f"{r['queries']} queries per workload)",
+        "",
+        "| step | local DATA_DIR | DATA_DIR=s3:// | object store / local |",
+        "|---|---|---|---|",
+    ]
+    local, remote = r["loops"]
+    for step, seconds in local["seconds"].items():
+        other = remote["seconds"][step]
+        lines.append(f"| {step} | {seconds:.2f} s | {other:.2f} s | {other / seconds:.2f} |")
+    lines += [
+        "",
+        f"Bytes scanned, initial / adapted layout: local {local['bytes_initial'] / 2**20:.1f} / "
+        f"{local['bytes_adapted'] / 2**20:.1f} MiB, object store {remote['bytes_initial'] / 2**20:.1f} / "
+        f"{remote['bytes_adapted'] / 2**20:.1f} MiB; the same bytes for every query: "
+        f"{'yes' if r['loop_same_bytes'] else 'NO'}.",
         "",
     ]
     return "\n".join(lines)

@@ -565,6 +565,100 @@ print(json.dumps(sorted(o['Key'] for o in s3.list_objects_v2(Bucket='lake', Pref
     assert_eq!(complete.as_array().unwrap(), &expected);
 }
 
+/// A workspace whose DATA_DIR is `s3://lake/ws/` on `moto` (the bucket created).
+fn remote_workspace(moto: &common::Moto) -> TempWorkspace {
+    moto.python(
+        "import os, boto3\nboto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL']).create_bucket(Bucket='lake')\nprint('null')\n",
+    );
+    let mut env = moto.env();
+    env.push(("DATA_DIR", "s3://lake/ws/".to_string()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    TempWorkspace::new().with_env(&env)
+}
+
+/// The layout directories (`layout_*` prefixes) of `table` in the bucket, sorted.
+fn remote_layout_dirs(moto: &common::Moto, table: &str) -> Vec<String> {
+    let listed = moto.python(&format!(
+        r#"
+import os, json, boto3
+s3 = boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL'])
+keys = [o['Key'] for o in s3.list_objects_v2(Bucket='lake', Prefix='ws/{table}/').get('Contents', [])]
+print(json.dumps(sorted({{k.split('/')[2] for k in keys}})))
+"#
+    ));
+    serde_json::from_value(listed).unwrap()
+}
+
+/// With DATA_DIR on object storage, a worker killed after its upload and before the catalog
+/// commit leaves objects no query reads: the table answers its old rows, a restarted worker
+/// clears them, uploads again and publishes, and gc leaves only the two layouts.
+#[test]
+fn crash_between_the_upload_and_the_commit_on_object_storage() {
+    let moto = common::Moto::start();
+    let ws = remote_workspace(&moto);
+    let before = table(&ws);
+    let target = enqueue(&ws, "event_ts");
+    dies_at(&ws, "migrate.uploaded", &["migration-worker"]);
+    assert_eq!(active_layout(&ws), "initial");
+    assert_eq!(
+        checksum(&ws, None),
+        before,
+        "after dying at migrate.uploaded"
+    );
+    assert_eq!(
+        remote_layout_dirs(&moto, "events"),
+        vec![format!("layout_{target}"), "layout_initial".to_string()],
+        "uploaded, not committed"
+    );
+    finish_job(&ws, &target);
+    assert_eq!(active_layout(&ws), target);
+    assert_eq!(checksum(&ws, Some(&target)), before);
+    gc_now(&ws, "0");
+    assert_eq!(
+        remote_layout_dirs(&moto, "events"),
+        vec![format!("layout_{target}"), "layout_initial".to_string()]
+    );
+    assert!(!ws.data_dir().exists(), "no layout on local disk");
+}
+
+/// A load killed after its upload and before its commit leaves no table; loading again clears
+/// what it uploaded and publishes the table whole.
+#[test]
+fn crash_after_a_load_is_uploaded_leaves_no_table_and_a_rerun_loads_it() {
+    let moto = common::Moto::start();
+    let ws = remote_workspace(&moto);
+    let args = [
+        "generate",
+        "--table-name",
+        "events",
+        "--num-rows",
+        "20000",
+        "--seed",
+        "11",
+        "--row-group-rows",
+        "1000",
+        "--rows-per-file",
+        "5000",
+    ];
+    dies_at(&ws, "publish.uploaded", &args);
+    assert!(ws.catalog().list_tables().unwrap().is_empty(), "no table");
+    // `generate` writes its customers table first.
+    assert_eq!(
+        remote_layout_dirs(&moto, "customers"),
+        vec!["layout_initial".to_string()],
+        "uploaded, not committed"
+    );
+    let query = run(&ws, &["query", "--table-name", "events", "SELECT 1"]);
+    assert_eq!(query.output.status.code(), Some(2), "{}", query.stderr());
+    run(&ws, &args).success();
+    let local = TempWorkspace::new();
+    assert_eq!(
+        checksum(&ws, None),
+        table(&local),
+        "the same rows as a local load"
+    );
+}
+
 /// Every fail point listed in the code has a test in this file.
 #[test]
 fn every_fail_point_is_exercised() {

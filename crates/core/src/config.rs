@@ -57,7 +57,7 @@ pub const KEYS: &[ConfigKey] = &[
         name: "data_dir",
         env_alias: Some("DATA_DIR"),
         default: "data",
-        doc: "directory holding every table's layouts",
+        doc: "directory holding every table's layouts: a local path, or s3://bucket/prefix/ (also gs://, az://)",
     },
     ConfigKey {
         name: "metadata_db",
@@ -504,7 +504,7 @@ impl Config {
     fn from_values(values: BTreeMap<&'static str, ConfigValue>) -> Result<Config, CoreError> {
         let p = Parser { values: &values };
         let settings = Settings {
-            data_dir: p.local_path("data_dir")?,
+            data_dir: p.data_location("data_dir")?,
             metadata_db: p.local_path("metadata_db")?,
             exploration_rate: p.fraction("exploration_rate")?,
             alpha: p.non_negative("alpha")?,
@@ -744,6 +744,10 @@ fn apply_flags(
     Ok(())
 }
 
+/// URL schemes `DATA_DIR` may be given in (object storage through the `object_store` crate,
+/// or `file://` for a local path).
+const DATA_SCHEMES: &[&str] = &["s3", "s3a", "gs", "az", "abfs", "abfss", "azure", "file"];
+
 /// Parses one key's text into its type; errors name the key, its source and the value.
 struct Parser<'a> {
     values: &'a BTreeMap<&'static str, ConfigValue>,
@@ -754,14 +758,28 @@ impl Parser<'_> {
         self.values[key].value.trim()
     }
 
-    /// A path on this machine: a URL (`s3://...`) is refused rather than taken as a directory
-    /// name.
+    /// A path on this machine: a URL (`s3://...`) is refused rather than taken as a file name.
     fn local_path(&self, key: &str) -> Result<PathBuf, CoreError> {
         let text = self.text(key);
         if text.contains("://") {
             return Err(self.invalid(
                 key,
-                "is a URL, and this must be a local path: dbopt keeps its layouts and catalog on local disk for now (object storage is read by `load-dataset --source-path s3://...` and written by `export-layout --to s3://...`)",
+                "is a URL, and this must be a local path: the catalog is a SQLite file on local disk (DATA_DIR may be on object storage)",
+            ));
+        }
+        Ok(PathBuf::from(text))
+    }
+
+    /// A local path or an object-storage URL (`s3://`, `gs://`, `az://`, `file://`, kept as
+    /// written); any other URL is refused.
+    fn data_location(&self, key: &str) -> Result<PathBuf, CoreError> {
+        let text = self.text(key);
+        if let Some((scheme, _)) = text.split_once("://")
+            && !DATA_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str())
+        {
+            return Err(self.invalid(
+                key,
+                "is a URL of a kind dbopt cannot store layouts in: use a local path or s3://, gs://, az:// or file://",
             ));
         }
         Ok(PathBuf::from(text))
@@ -1004,13 +1022,24 @@ mod tests {
         );
         let e = env(&[("DBOPT_MEMORY_LIMIT", "12 parsecs")]);
         assert!(Config::resolve(Path::new("/nonexistent"), None, &e, &[]).is_err());
-        // An object-storage URL is not taken for a directory named `s3:`.
-        let e = env(&[("DATA_DIR", "s3://lake/dbopt")]);
+        // DATA_DIR may be on object storage, kept as written; the catalog may not.
+        let e = env(&[("DATA_DIR", "s3://lake/dbopt/")]);
+        let c = Config::resolve(Path::new("/nonexistent"), None, &e, &[]).unwrap();
+        assert_eq!(c.data_dir().to_str(), Some("s3://lake/dbopt/"));
+        let e = env(&[("DATA_DIR", "http://lake/dbopt")]);
         let err = Config::resolve(Path::new("/nonexistent"), None, &e, &[])
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("data_dir") && err.contains("is a URL") && err.contains("export-layout"),
+            err.contains("data_dir") && err.contains("cannot store layouts"),
+            "{err}"
+        );
+        let e = env(&[("METADATA_DB", "s3://lake/metadata.db")]);
+        let err = Config::resolve(Path::new("/nonexistent"), None, &e, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("metadata_db") && err.contains("is a URL"),
             "{err}"
         );
     }

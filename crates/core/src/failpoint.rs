@@ -38,6 +38,10 @@ pub const FAIL_POINTS: &[(&str, &str)] = &[
         "the staged layout is renamed into place, the catalog commit not yet made",
     ),
     (
+        "migrate.uploaded",
+        "the staged layout is uploaded to object storage (DATA_DIR=s3://...), the catalog commit not yet made",
+    ),
+    (
         "migrate.committed",
         "the layout is committed in the catalog, staging not yet removed",
     ),
@@ -56,6 +60,10 @@ pub const FAIL_POINTS: &[(&str, &str)] = &[
     (
         "publish.moved_aside",
         "--replace has moved the old layouts aside, the new one not yet renamed in",
+    ),
+    (
+        "publish.uploaded",
+        "the new initial layout is uploaded to object storage, the catalog commit not yet made",
     ),
     (
         "publish.renamed",

@@ -42,6 +42,7 @@ impl Workspace {
         source: &Path,
         progress: &dyn Progress,
     ) -> Result<AdoptReport, DbError> {
+        self.require_local_data("adopt-layout")?;
         let record = self.require_table(table)?;
         let info = inspect_source(source)?;
         if info.format != SourceFormat::Parquet || !info.partition_cols.is_empty() {

@@ -66,7 +66,7 @@ impl Workspace {
         layout: &LayoutId,
     ) -> Result<(TableStats, Sample), DbError> {
         let manifest = self.layout_manifest(table, layout)?;
-        let dir = self.layout_dir(table, layout);
+        let dir = self.layout_location(table, layout)?;
         let mut stats = footer_stats(&dir, &manifest)?;
         if stats.rows == 0 {
             return Err(DbError::EmptyTable {

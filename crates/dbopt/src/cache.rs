@@ -102,6 +102,7 @@ impl Workspace {
     /// queries (of the lookback window) read, filter, join, group or order by, most used first;
     /// every column when nothing is logged.
     pub async fn cache_warm(&self, table: &TableName) -> Result<Warmed, DbError> {
+        self.require_local_data("cache warm")?;
         let cache = Arc::clone(self.chunk_cache()?);
         let record = self.require_table(table)?;
         let layout = record.active_layout.clone();
@@ -150,7 +151,7 @@ impl Workspace {
                 Ok((used.into_iter().map(|(_, c)| c).collect(), true))
             }
             Err(DbError::NoLoggedQueries { .. }) => {
-                let schema = dbopt_engine::footer::table_schema(self.data_dir(), table)?;
+                let schema = self.table_schema(table)?;
                 let all = schema.fields().iter().map(|f| f.name().clone()).collect();
                 Ok((all, false))
             }

@@ -113,6 +113,9 @@ pub enum DbError {
         /// The directory.
         dir: std::path::PathBuf,
     },
+    /// A command that needs the data directory on local disk, with `DATA_DIR` on object storage.
+    #[error("{0} is not supported with DATA_DIR on object storage: run it with a local DATA_DIR")]
+    LocalDataOnly(String),
     /// A SQL client's statement, but the workspace has no managed table.
     #[error(
         "no managed tables to query: load one first (`dbopt load-dataset`, `dbopt generate` or `dbopt demo`)"
@@ -349,6 +352,7 @@ impl DbError {
             | DbError::LayoutOfOtherTable { .. }
             | DbError::LayoutNotReady { .. }
             | DbError::LayoutDirMissing { .. }
+            | DbError::LocalDataOnly(_)
             | DbError::NoReadyLayout(_)
             | DbError::NoTables
             | DbError::CanaryFailed { .. }

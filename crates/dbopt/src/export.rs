@@ -47,6 +47,7 @@ impl Workspace {
         to: &str,
         progress: &dyn Progress,
     ) -> Result<ExportReport, DbError> {
+        self.require_local_data("export-layout (the layouts are already on object storage)")?;
         let layout = match layout {
             Some(l) => l.clone(),
             None => self.require_table(table)?.active_layout,

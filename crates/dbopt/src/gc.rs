@@ -73,7 +73,8 @@ impl Workspace {
                         || n.starts_with(REPLACE_INTENT_FILE)))
             })
             .collect();
-        let layout_dirs: Vec<String> = entry_names(&self.table_dir(table), true)?
+        let layout_dirs: Vec<String> = self
+            .layout_dir_names(table)?
             .into_iter()
             .filter(|d| d.starts_with("layout_"))
             .collect();
@@ -124,14 +125,40 @@ impl Workspace {
             if name == &active_now.dir_name() {
                 continue;
             }
-            let p = self.table_dir(table).join(name);
-            std::fs::remove_dir_all(&p)
-                .map_err(|e| DbError::io(format!("removing {}", p.display()), e))?;
+            self.remove_layout_dir(table, name)?;
             removed += 1;
             if removed == 1 {
                 fail_point("gc.removed_one")?;
             }
         }
         Ok(plan)
+    }
+
+    /// The directory names under the table's directory (on object storage: its prefix).
+    fn layout_dir_names(&self, table: &TableName) -> Result<Vec<String>, DbError> {
+        match self.remote_data() {
+            Some(root) => {
+                let dir = root.child(table.as_str())?;
+                Ok(dbopt_engine::store::block_on(dir.list_dirs())?)
+            }
+            None => entry_names(&self.table_dir(table), true),
+        }
+    }
+
+    /// Deletes the layout directory `name` of `table` (on object storage: every object under
+    /// its prefix).
+    fn remove_layout_dir(&self, table: &TableName, name: &str) -> Result<(), DbError> {
+        match self.remote_data() {
+            Some(root) => {
+                let dir = root.child(&format!("{table}/{name}"))?;
+                dbopt_engine::store::block_on(dir.delete_all())?;
+            }
+            None => {
+                let p = self.table_dir(table).join(name);
+                std::fs::remove_dir_all(&p)
+                    .map_err(|e| DbError::io(format!("removing {}", p.display()), e))?;
+            }
+        }
+        Ok(())
     }
 }

@@ -75,6 +75,9 @@ impl Workspace {
         S: Stream<Item = Result<RecordBatch, DbError>> + Unpin,
     {
         let table = &request.table;
+        if request.replace {
+            self.require_local_data("--replace")?;
+        }
         self.check_can_create(table, request.replace)?;
         let _lock = self.lock_for_initial_layout(table)?;
         let started = Instant::now();
@@ -199,10 +202,15 @@ impl Workspace {
         if let Some(intent) = intent {
             self.move_aside(table, intent)?;
         }
-        std::fs::rename(staging, &target)
-            .map_err(|e| DbError::io(format!("publishing {}", target.display()), e))?;
-        fsync_dir(&table_dir)?;
-        fail_point("publish.renamed")?;
+        match self.remote_data() {
+            Some(root) => upload_initial(root, table, staging)?,
+            None => {
+                std::fs::rename(staging, &target)
+                    .map_err(|e| DbError::io(format!("publishing {}", target.display()), e))?;
+                fsync_dir(&table_dir)?;
+                fail_point("publish.renamed")?;
+            }
+        }
         let path = format!("{}/{}", table, LayoutId::initial().dir_name());
         let layout = LayoutRecord::from_manifest(manifest, path, LayoutStatus::Ready)?;
         let record = TableRecord {
@@ -266,6 +274,25 @@ impl Workspace {
         fail_point("publish.moved_aside")?;
         Ok(())
     }
+}
+
+/// Uploads the staged initial layout of `table` to its prefix on object storage (the manifest
+/// last), after clearing what a load that crashed before its commit left there, then removes
+/// the local staging. Nothing is visible before the catalog commit that follows.
+fn upload_initial(
+    root: &dbopt_engine::store::RemoteDir,
+    table: &TableName,
+    staging: &std::path::Path,
+) -> Result<(), DbError> {
+    use dbopt_engine::store::block_on;
+    let target = root.child(&format!("{table}/{}", LayoutId::initial().dir_name()))?;
+    block_on(target.delete_all())?;
+    let sent = block_on(target.upload_dir(staging, dbopt_core::layout::MANIFEST_FILE, &|_| {}))?;
+    tracing::debug!("uploaded {sent} bytes to {}", target.url);
+    fail_point("publish.uploaded")?;
+    std::fs::remove_dir_all(staging)
+        .map_err(|e| DbError::io(format!("removing {}", staging.display()), e))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -117,6 +117,7 @@ impl Workspace {
         replace: bool,
         progress: &dyn Progress,
     ) -> Result<LakeRegisterReport, DbError> {
+        self.require_local_data("a Delta table (register-table --delta)")?;
         self.check_can_create(table, replace)?;
         let root = canonical(root, "the directory that holds _delta_log")?;
         let snapshot = delta::load_snapshot(&root)?;
@@ -169,6 +170,7 @@ impl Workspace {
         replace: bool,
         progress: &dyn Progress,
     ) -> Result<LakeRegisterReport, DbError> {
+        self.require_local_data("an Iceberg table (register-table --iceberg)")?;
         self.check_can_create(table, replace)?;
         let (metadata, pointer) = match location {
             IcebergLocation::Path(path) => {

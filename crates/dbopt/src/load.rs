@@ -78,7 +78,8 @@ impl Workspace {
             .await?;
         // The table is loaded: a comparison that fails is a warning, not a failed load.
         let csv = match info.format {
-            SourceFormat::Csv => {
+            // With the layouts on object storage the comparison would download the table.
+            SourceFormat::Csv if self.remote_data().is_none() => {
                 progress.message("scanning the CSV and the Parquet once each");
                 let compared = self.compare_with_csv(table, &info, &layout).await;
                 match compared {
@@ -89,7 +90,7 @@ impl Workspace {
                     }
                 }
             }
-            SourceFormat::Parquet => None,
+            SourceFormat::Csv | SourceFormat::Parquet => None,
         };
         Ok(LoadReport { layout, csv })
     }

@@ -4,7 +4,6 @@
 use crate::{DbError, Workspace};
 use dbopt_catalog::{Enqueued, MigrationMode, NewJob};
 use dbopt_core::{LayoutId, LayoutSpec, TableName};
-use dbopt_engine::footer::table_schema;
 use dbopt_engine::writer::DEFAULT_ROWS_PER_FILE;
 use dbopt_migrate::plan::DEFAULT_BATCH_FILES;
 use dbopt_migrate::{
@@ -74,7 +73,7 @@ impl Workspace {
             )));
         }
         let manifest = self.layout_manifest(table, &source)?;
-        let schema = table_schema(self.data_dir(), table)?;
+        let schema = self.table_schema(table)?;
         let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         let nested: Vec<String> = schema
             .fields()
@@ -154,7 +153,7 @@ impl Workspace {
         }
         if let Some(existing) = self.catalog().get_layout(&req.table, &plan.target_layout)?
             && existing.status == dbopt_catalog::LayoutStatus::Ready
-            && self.layout_dir(&req.table, &plan.target_layout).is_dir()
+            && self.layout_present(&req.table, &plan.target_layout)
             && self
                 .catalog()
                 .list_jobs(Some(&req.table))?
@@ -197,6 +196,7 @@ impl Workspace {
         let ctx = JobContext {
             catalog: self.catalog(),
             data_dir: self.data_dir(),
+            remote: self.remote_data(),
             settings: self.engine_settings(),
             max_partitions: self.config().max_partitions(),
             lease_ms: (self.config().lease_seconds() as i64 * 1000).max(1000),

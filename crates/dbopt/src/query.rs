@@ -14,7 +14,7 @@ use dbopt_catalog::{LayoutStatus, QueryLogEntry, QueryOrigin, RouteChoice, Table
 use dbopt_core::ScanMetrics;
 use dbopt_core::{LayoutId, TableName};
 pub use dbopt_engine::QueryOutcome;
-use dbopt_engine::footer::{partition_types, table_schema};
+use dbopt_engine::footer::partition_types;
 use dbopt_engine::join_keys::join_key_sets;
 use dbopt_engine::plan_summary::summarize_sql;
 use dbopt_engine::{RegisteredLayout, Session, execute_query, fingerprint, register_layout};
@@ -96,7 +96,7 @@ impl Workspace {
             Ok(None) => true,
             Err(_) => false,
         };
-        unready || !self.layout_dir(table, layout).is_dir()
+        unready || !self.layout_present(table, layout)
     }
 
     /// A session like [`Self::query_session`] on `primary`'s active layout, opened with
@@ -161,7 +161,7 @@ impl Workspace {
         layout: &LayoutId,
     ) -> Result<RegisteredLayout, DbError> {
         let manifest = self.layout_manifest(table, layout)?;
-        let dir = self.layout_dir(table, layout);
+        let dir = self.layout_location(table, layout)?;
         if manifest.spec.partition_by.is_empty() {
             return Ok(
                 register_layout(ctx, table.as_str(), &dir, &manifest, Vec::new(), None).await?,
@@ -169,7 +169,7 @@ impl Workspace {
         }
         // Hive files lack the partition columns: take their types and the column order from
         // the table's canonical (initial layout) schema.
-        let schema = table_schema(self.data_dir(), table)?;
+        let schema = self.table_schema(table)?;
         let parts = partition_types(&schema, &manifest.spec.partition_by)?;
         let order: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         Ok(register_layout(ctx, table.as_str(), &dir, &manifest, parts, Some(&order)).await?)

@@ -3,6 +3,8 @@
 use crate::DbError;
 use dbopt_catalog::Catalog;
 use dbopt_core::{Clock, Config, LayoutId, LayoutManifest, SystemClock, TableName};
+use dbopt_engine::layout_dir::LayoutDir;
+use dbopt_engine::store::RemoteDir;
 use dbopt_engine::{EngineRuntime, EngineSettings, Session, new_session, new_session_in};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,11 @@ pub struct Workspace {
     config: Config,
     catalog: Catalog,
     data_dir: PathBuf,
+    /// `DATA_DIR` on object storage (layouts live there; `data_dir` is then local work space).
+    remote: Option<RemoteDir>,
+    /// Manifests read from object storage (a published layout's manifest never changes, and
+    /// every query registers every table).
+    remote_manifests: Mutex<HashMap<(TableName, LayoutId), LayoutManifest>>,
     clock: Arc<dyn Clock>,
     /// (table, fingerprint) -> cluster id, so a query shape is planned for its cluster once.
     clusters: Mutex<HashMap<(TableName, String), Option<String>>>,
@@ -50,7 +57,11 @@ impl Workspace {
 
     /// Like `open` with an explicit clock (tests).
     pub fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self, DbError> {
-        let data_dir = config.data_dir();
+        let remote = open_remote_data(&config)?;
+        let data_dir = match &remote {
+            Some(_) => local_work_dir(&config),
+            None => local_data_dir(&config),
+        };
         std::fs::create_dir_all(&data_dir).map_err(|e| {
             DbError::io(format!("creating data directory {}", data_dir.display()), e)
         })?;
@@ -67,6 +78,8 @@ impl Workspace {
             config,
             catalog,
             data_dir,
+            remote,
+            remote_manifests: Mutex::new(HashMap::new()),
             clock,
             clusters: Mutex::new(HashMap::new()),
             engine: None,
@@ -205,20 +218,72 @@ impl Workspace {
         self.table_dir(table).join("_staging")
     }
 
-    /// Reads the manifest of a table's layout from disk.
+    /// `DATA_DIR` on object storage, when it is a URL.
+    pub fn remote_data(&self) -> Option<&RemoteDir> {
+        self.remote.as_ref()
+    }
+
+    /// Refuses `what` (a command or an option) when `DATA_DIR` is on object storage.
+    pub fn require_local_data(&self, what: &str) -> Result<(), DbError> {
+        match self.remote {
+            Some(_) => Err(DbError::LocalDataOnly(what.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// Where a table's layout is: `layout_dir`, or its prefix on object storage.
+    pub fn layout_location(
+        &self,
+        table: &TableName,
+        layout: &LayoutId,
+    ) -> Result<LayoutDir, DbError> {
+        match &self.remote {
+            Some(root) => Ok(LayoutDir::Remote(
+                root.child(&format!("{table}/{}", layout.dir_name()))?,
+            )),
+            None => Ok(LayoutDir::Local(self.layout_dir(table, layout))),
+        }
+    }
+
+    /// Whether a layout's files are there: its directory exists (on object storage, where
+    /// nothing but gc removes a published layout, the catalog is trusted).
+    pub fn layout_present(&self, table: &TableName, layout: &LayoutId) -> bool {
+        self.remote.is_some() || self.layout_dir(table, layout).is_dir()
+    }
+
+    /// The table's canonical schema (see `dbopt_engine::footer::table_schema`).
+    pub fn table_schema(&self, table: &TableName) -> Result<arrow::datatypes::SchemaRef, DbError> {
+        let initial = self.layout_location(table, &LayoutId::initial())?;
+        Ok(dbopt_engine::footer::table_schema_at(&initial, table)?)
+    }
+
+    /// Reads the manifest of a table's layout (from disk or object storage).
     pub fn layout_manifest(
         &self,
         table: &TableName,
         layout: &LayoutId,
     ) -> Result<LayoutManifest, DbError> {
-        let dir = self.layout_dir(table, layout);
-        if !dir.is_dir() {
-            return Err(DbError::LayoutDirMissing {
-                table: table.to_string(),
-                dir,
-            });
+        let key = (table.clone(), layout.clone());
+        if let Some(manifest) = self.lock_remote_manifests().get(&key) {
+            return Ok(manifest.clone());
         }
-        Ok(dbopt_engine::writer::read_manifest(&dir)?)
+        let dir = self.layout_location(table, layout)?;
+        let manifest = dir.manifest()?.ok_or_else(|| DbError::LayoutDirMissing {
+            table: table.to_string(),
+            dir: PathBuf::from(dir.to_string()),
+        })?;
+        if dir.is_remote() {
+            self.lock_remote_manifests().insert(key, manifest.clone());
+        }
+        Ok(manifest)
+    }
+
+    fn lock_remote_manifests(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(TableName, LayoutId), LayoutManifest>> {
+        self.remote_manifests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The cached cluster of a query shape of `table` (outer None: not cached yet).
@@ -254,6 +319,41 @@ impl Workspace {
     pub fn require_table(&self, table: &TableName) -> Result<dbopt_catalog::TableRecord, DbError> {
         Ok(self.catalog.require_table(table)?)
     }
+}
+
+/// `DATA_DIR` as a local path (a `file://` URL is taken as its path).
+fn local_data_dir(config: &Config) -> PathBuf {
+    let raw = config.data_dir();
+    match raw.to_str().and_then(|s| s.strip_prefix("file://")) {
+        Some(path) => PathBuf::from(path),
+        None => raw,
+    }
+}
+
+/// Opens `DATA_DIR` when it is an object-storage URL (checked by listing it once: an endpoint,
+/// bucket or credentials that do not work fail here, exit 2).
+fn open_remote_data(config: &Config) -> Result<Option<RemoteDir>, DbError> {
+    let raw = config.data_dir();
+    let Some(url) = raw.to_str().filter(|s| dbopt_engine::store::is_remote(s)) else {
+        return Ok(None);
+    };
+    if config.settings().ballista.is_some() {
+        return Err(DbError::LocalDataOnly(
+            "a Ballista cluster (ballista)".to_string(),
+        ));
+    }
+    let dir = dbopt_engine::store::block_on(dbopt_engine::store::open_dir(url))?;
+    Ok(Some(dir))
+}
+
+/// Local work space (staging, locks, spill) when `DATA_DIR` is on object storage: the
+/// directory `dbopt-local` beside METADATA_DB.
+fn local_work_dir(config: &Config) -> PathBuf {
+    let db = config.metadata_db();
+    db.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| std::path::Path::new("."))
+        .join("dbopt-local")
 }
 
 /// Engine sizing from a configuration, spilling into `spill_dir`; for commands that run

@@ -3,32 +3,18 @@
 //! the sample-based figures (distinct counts, min/max, clustering) and the what-if model.
 
 use crate::EngineError;
+use crate::layout_dir::{FileBytes, LayoutDir};
 use arrow::array::{ArrayRef, BooleanArray, Date32Array, Int64Array, RecordBatch, StringArray};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Schema};
 use dbopt_core::LayoutManifest;
 use dbopt_core::plan_summary::{ColumnStats, TableStats};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::file::metadata::ParquetMetaDataReader;
-use std::fs::File;
-use std::path::Path;
 use std::sync::Arc;
-
-fn open(dir: &Path, rel: &str) -> Result<File, EngineError> {
-    let path = dir.join(rel);
-    File::open(&path).map_err(|e| EngineError::io(format!("opening {}", path.display()), e))
-}
-
-fn corrupt(dir: &Path, rel: &str, e: impl std::fmt::Display) -> EngineError {
-    EngineError::CorruptParquet {
-        path: dir.join(rel).display().to_string(),
-        message: e.to_string(),
-    }
-}
 
 /// Footer statistics of the layout in `dir`: per-column compressed bytes and null counts,
 /// totals, and the bytes outside column data. Sample-based fields are left empty (0 / None).
-pub fn footer_stats(dir: &Path, manifest: &LayoutManifest) -> Result<TableStats, EngineError> {
+pub fn footer_stats(dir: &LayoutDir, manifest: &LayoutManifest) -> Result<TableStats, EngineError> {
     let mut stats = TableStats {
         rows: 0,
         files: manifest.files.len() as u64,
@@ -40,14 +26,7 @@ pub fn footer_stats(dir: &Path, manifest: &LayoutManifest) -> Result<TableStats,
         columns: Vec::new(),
     };
     for f in &manifest.files {
-        let file = open(dir, &f.path)?;
-        let size = file
-            .metadata()
-            .map_err(|e| EngineError::io(format!("reading {}", f.path), e))?
-            .len();
-        let meta = ParquetMetaDataReader::new()
-            .parse_and_finish(&file)
-            .map_err(|e| corrupt(dir, &f.path, e))?;
+        let (size, meta) = dir.footer(&f.path, f.size_bytes)?;
         stats.total_bytes += size;
         let mut data_bytes = 0u64;
         for rg in meta.row_groups() {
@@ -116,7 +95,7 @@ fn keep_row(seed: u64, position: u64, fraction: f64) -> bool {
 /// layout in `dir`, in file and row order, as Arrow batches of one schema. Hive partition
 /// values are appended as text columns.
 pub fn read_sample(
-    dir: &Path,
+    dir: &LayoutDir,
     manifest: &LayoutManifest,
     fraction: f64,
     seed: u64,
@@ -125,19 +104,23 @@ pub fn read_sample(
     let mut out = Vec::new();
     let mut position = 0u64;
     for f in &manifest.files {
-        let file = open(dir, &f.path)?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|b| b.with_batch_size(8192).build())
-            .map_err(|e| corrupt(dir, &f.path, e))?;
         let hive = hive_values(&f.path);
+        let corrupt = |e: &dyn std::fmt::Display| dir.corrupt(&f.path, e);
+        let reader = match dir.file_bytes(&f.path)? {
+            FileBytes::Local(file) => ParquetRecordBatchReaderBuilder::try_new(file)
+                .and_then(|b| b.with_batch_size(8192).build()),
+            FileBytes::Remote(bytes) => ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .and_then(|b| b.with_batch_size(8192).build()),
+        }
+        .map_err(|e| corrupt(&e))?;
         for batch in reader {
-            let batch = batch.map_err(|e| corrupt(dir, &f.path, e))?;
+            let batch = batch.map_err(|e| corrupt(&e))?;
             let mask: BooleanArray = (0..batch.num_rows() as u64)
                 .map(|i| Some(keep_row(seed, position + i, fraction)))
                 .collect();
             position += batch.num_rows() as u64;
-            let kept = filter_record_batch(&batch, &mask).map_err(|e| corrupt(dir, &f.path, e))?;
-            out.push(with_hive_columns(kept, &hive).map_err(|e| corrupt(dir, &f.path, e))?);
+            let kept = filter_record_batch(&batch, &mask).map_err(|e| corrupt(&e))?;
+            out.push(with_hive_columns(kept, &hive).map_err(|e| corrupt(&e))?);
         }
     }
     Ok(out)

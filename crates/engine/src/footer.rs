@@ -6,11 +6,14 @@
 
 use crate::EngineError;
 use crate::error::panic_text;
+use crate::layout_dir::LayoutDir;
 use crate::writer::read_manifest;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use dbopt_core::text::first_line;
 use dbopt_core::{LayoutId, ManifestFile, TableName};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -94,13 +97,35 @@ pub fn table_schema(data_dir: &Path, table: &TableName) -> Result<SchemaRef, Eng
     let dir = data_dir
         .join(table.as_str())
         .join(LayoutId::initial().dir_name());
-    let manifest = read_manifest(&dir)?;
+    table_schema_at(&LayoutDir::Local(dir), table)
+}
+
+/// [`table_schema`] of the table whose initial layout is `initial` (local or on object
+/// storage).
+pub fn table_schema_at(initial: &LayoutDir, table: &TableName) -> Result<SchemaRef, EngineError> {
+    let manifest = match initial {
+        LayoutDir::Local(dir) => read_manifest(dir)?,
+        LayoutDir::Remote(_) => initial.manifest()?.ok_or_else(|| {
+            EngineError::Source(format!(
+                "the initial layout of table '{table}' is missing at {initial}: reload the table"
+            ))
+        })?,
+    };
     let first = manifest.files.first().ok_or_else(|| {
         EngineError::Source(format!(
             "the initial layout of table '{table}' has no files"
         ))
     })?;
-    let in_files = file_schema(&dir.join(&first.path))?;
+    let in_files = match initial {
+        LayoutDir::Local(dir) => file_schema(&dir.join(&first.path))?,
+        LayoutDir::Remote(_) => {
+            let (_, meta) = initial.footer(&first.path, first.size_bytes)?;
+            ArrowReaderMetadata::try_new(Arc::new(meta), ArrowReaderOptions::new())
+                .map_err(|e| initial.corrupt(&first.path, &e))?
+                .schema()
+                .clone()
+        }
+    };
     if manifest.columns.is_empty() {
         return Ok(in_files);
     }

@@ -22,6 +22,7 @@ pub mod footer;
 pub mod foreign_sql;
 pub mod iceberg;
 pub mod join_keys;
+pub mod layout_dir;
 pub mod params;
 pub mod plan_summary;
 pub mod profile;

@@ -1,11 +1,10 @@
 //! Registers a table at one of its layouts as a DataFusion table.
 
+use crate::layout_dir::LayoutDir;
 use crate::{EngineError, Session};
 use arrow::datatypes::DataType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
 use datafusion::execution::SessionState;
 use dbopt_core::{LayoutId, LayoutManifest};
 use std::path::{Path, PathBuf};
@@ -26,7 +25,8 @@ pub struct RegisteredLayout {
     pub row_groups_total: u64,
 }
 
-/// Registers the layout in `dir` (described by `manifest`) under the SQL name `table`.
+/// Registers the layout in `dir` (a local directory or an object-storage prefix, described by
+/// `manifest`) under the SQL name `table`.
 ///
 /// Hive partition columns (`partition_cols`, with their types) are appended by DataFusion; when
 /// `column_order` is given the table is exposed through a view with that column order, so a
@@ -34,18 +34,18 @@ pub struct RegisteredLayout {
 pub async fn register_layout(
     session: &Session,
     table: &str,
-    dir: &Path,
+    dir: &LayoutDir,
     manifest: &LayoutManifest,
     partition_cols: Vec<(String, DataType)>,
     column_order: Option<&[String]>,
 ) -> Result<RegisteredLayout, EngineError> {
     let ctx = session.ctx();
-    let (dir, config) = parquet_listing(session, dir, partition_cols.clone())?;
+    let (scan_dir, config) = parquet_listing(session, dir, partition_cols.clone())?;
     let config = infer_file_schema(config, &ctx.state(), &partition_cols)
         .await
         .map_err(|e| match EngineError::from_exec(e) {
             EngineError::CorruptParquet { message, .. } => EngineError::CorruptParquet {
-                path: dir.display().to_string(),
+                path: dir.to_string(),
                 message,
             },
             other => other,
@@ -77,7 +77,7 @@ pub async fn register_layout(
     Ok(RegisteredLayout {
         table: table.to_string(),
         layout_id: manifest.layout_id.clone(),
-        dir,
+        dir: scan_dir,
         files_total: manifest.files.len() as u64,
         row_groups_total: manifest.total_row_groups(),
     })
@@ -96,7 +96,7 @@ pub async fn register_hive_dir(
     partition_cols: Vec<(String, DataType)>,
 ) -> Result<RegisteredLayout, EngineError> {
     let ctx = session.ctx();
-    let (dir, config) = parquet_listing(session, dir, partition_cols)?;
+    let (dir, config) = parquet_listing(session, &LayoutDir::from(dir), partition_cols)?;
     let config = config.with_schema(schema);
     let provider = ListingTable::try_new(config).map_err(EngineError::from_plan)?;
     ctx.register_table(table, Arc::new(provider))
@@ -170,21 +170,19 @@ pub(crate) fn parquet_format(session: &Session) -> ParquetFormat {
     ParquetFormat::default().with_force_view_types(views)
 }
 
-/// The absolute `dir` and a listing of its `.parquet` files with hive keys `partition_cols`.
+/// The path scans name `dir`'s files under and a listing of its `.parquet` files with hive
+/// keys `partition_cols`.
 fn parquet_listing(
     session: &Session,
-    dir: &Path,
+    dir: &LayoutDir,
     partition_cols: Vec<(String, DataType)>,
 ) -> Result<(PathBuf, ListingTableConfig), EngineError> {
-    let dir = std::path::absolute(dir)
-        .map_err(|e| EngineError::io(format!("resolving {}", dir.display()), e))?;
-    let url = ListingTableUrl::parse(format!("{}/", dir.display()))
-        .map_err(|e| EngineError::Source(format!("bad path {}: {e}", dir.display())))?;
+    let (scan_dir, url) = dir.listing(session.ctx())?;
     let options = ListingOptions::new(Arc::new(parquet_format(session)))
         .with_file_extension(".parquet")
         .with_table_partition_cols(partition_cols);
     Ok((
-        dir,
+        scan_dir,
         ListingTableConfig::new(url).with_listing_options(options),
     ))
 }

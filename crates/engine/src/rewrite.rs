@@ -9,9 +9,7 @@ use arrow::array::{Array, ArrayRef, RecordBatch};
 use arrow::compute::{cast, concat};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::common::Result as DfResult;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -20,7 +18,7 @@ use dbopt_core::curve::{CURVE_BUCKETS, ColumnBoundaries, curve_keys};
 use dbopt_core::{Curve, LayoutManifest, LayoutSpec, ManifestFile, RowDigest};
 use futures::StreamExt;
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// The temporary column holding the curve key while sorting; dropped before writing.
@@ -155,8 +153,8 @@ impl ScalarUDFImpl for CurveKeyUdf {
 /// Where a rewrite unit reads from: a whole layout, or some files of an unpartitioned one.
 #[derive(Debug, Clone)]
 pub struct UnitSource {
-    /// The source layout directory.
-    pub dir: PathBuf,
+    /// The source layout directory (local or on object storage).
+    pub dir: crate::layout_dir::LayoutDir,
     /// Its manifest.
     pub manifest: LayoutManifest,
     /// Partition columns of the source (empty when unpartitioned), with their types.
@@ -269,14 +267,9 @@ pub async fn register_unit_source(
                     "a partitioned source layout is rewritten in one unit (use --mode full)".into(),
                 ));
             }
-            let dir = std::path::absolute(&source.dir)
-                .map_err(|e| EngineError::io(format!("resolving {}", source.dir.display()), e))?;
             let urls = files
                 .iter()
-                .map(|f| {
-                    ListingTableUrl::parse(dir.join(f).display().to_string())
-                        .map_err(|e| EngineError::Source(format!("bad source file {f}: {e}")))
-                })
+                .map(|f| source.dir.file_url(ctx, f))
                 .collect::<Result<Vec<_>, _>>()?;
             let options = ListingOptions::new(Arc::new(crate::register::parquet_format(session)))
                 .with_file_extension(".parquet");
@@ -536,7 +529,8 @@ pub async fn digest_layout(
     let name = format!("__dbopt_verify_{}", manifest.layout_id);
     let order: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let view = (!partition_cols.is_empty()).then_some(&order[..]);
-    register_layout(session, &name, dir, manifest, partition_cols, view).await?;
+    let location = crate::layout_dir::LayoutDir::from(dir);
+    register_layout(session, &name, &location, manifest, partition_cols, view).await?;
     let cols: Vec<String> = order.iter().map(|c| quote_ident(c)).collect();
     let sql = format!("SELECT {} FROM {}", cols.join(", "), quote_ident(&name));
     // Each scan partition is digested on its own task; digests are sums, so they add up.

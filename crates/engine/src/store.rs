@@ -133,6 +133,61 @@ fn build_store(url: &Url) -> Result<Arc<dyn ObjectStore>, EngineError> {
     Ok(store)
 }
 
+/// Runs `future` to completion from synchronous code (a manifest or footer read), on a
+/// runtime of its own in a scoped thread, so it works inside and outside an async context.
+pub fn block_on<F>(future: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    static RUNTIME: std::sync::LazyLock<Option<tokio::runtime::Runtime>> =
+        std::sync::LazyLock::new(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("dbopt-store")
+                .enable_all()
+                .build()
+                .ok()
+        });
+    std::thread::scope(|s| {
+        s.spawn(|| match RUNTIME.as_ref() {
+            Some(runtime) => runtime.block_on(future),
+            // No runtime could start (out of threads): run on a one-off one.
+            None => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_or_else(
+                    |e| panic!("cannot start an async runtime: {e}"),
+                    |rt| rt.block_on(future),
+                ),
+        })
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// Every file under the local directory `dir`, as `/`-separated relative paths.
+fn local_files(dir: &std::path::Path) -> Result<Vec<String>, EngineError> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d)
+            .map_err(|e| EngineError::io(format!("reading {}", d.display()), e))?;
+        for entry in entries {
+            let path = entry
+                .map_err(|e| EngineError::io(format!("reading {}", d.display()), e))?
+                .path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(rel) = path.strip_prefix(dir) {
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// The S3 endpoint the environment sets, if any.
 fn s3_endpoint() -> Option<String> {
     ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
@@ -141,6 +196,70 @@ fn s3_endpoint() -> Option<String> {
 }
 
 impl RemoteDir {
+    /// The directory `relative` under this one (a `/`-separated path).
+    pub fn child(&self, relative: &str) -> Result<RemoteDir, EngineError> {
+        let relative = relative.trim_matches('/');
+        let url = self.url.join(&format!("{relative}/")).map_err(|e| {
+            EngineError::Store(format!("{}{relative}/ is not a valid URL: {e}", self.url))
+        })?;
+        Ok(RemoteDir {
+            url,
+            store: self.store.clone(),
+            prefix: self.object(relative),
+        })
+    }
+
+    /// The names of the directories (common prefixes) directly under this one.
+    pub async fn list_dirs(&self) -> Result<Vec<String>, EngineError> {
+        let listing = self
+            .store
+            .list_with_delimiter(Some(&self.prefix))
+            .await
+            .map_err(|e| self.error(e, false))?;
+        let mut names: Vec<String> = listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Deletes every object under this directory; returns how many.
+    pub async fn delete_all(&self) -> Result<usize, EngineError> {
+        use object_store::ObjectStoreExt;
+        let objects: Vec<ObjectMeta> = self
+            .store
+            .list(Some(&self.prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.error(e, false))?;
+        for object in &objects {
+            match self.store.delete(&object.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.error(e, false)),
+            }
+        }
+        Ok(objects.len())
+    }
+
+    /// Uploads every file under the local directory `local` to this directory, keeping
+    /// relative paths, `last` (the manifest) after all the others, so a reader that finds
+    /// `last` finds the rest. Returns the bytes uploaded.
+    pub async fn upload_dir(
+        &self,
+        local: &std::path::Path,
+        last: &str,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<u64, EngineError> {
+        let mut files = local_files(local)?;
+        files.sort_by_key(|rel| rel == last);
+        let mut sent = 0;
+        for rel in &files {
+            sent += self.upload(&local.join(rel), rel, progress).await?;
+        }
+        Ok(sent)
+    }
     /// Every object under the prefix (at any depth), sorted by path, leaving out names that
     /// start with `.` or `_` (markers, temporary uploads), as a local directory walk does.
     pub async fn list(&self) -> Result<Vec<ObjectMeta>, EngineError> {
@@ -187,7 +306,7 @@ impl RemoteDir {
         &self,
         local: &std::path::Path,
         relative: &str,
-        progress: &dyn Fn(u64),
+        progress: &(dyn Fn(u64) + Sync),
     ) -> Result<u64, EngineError> {
         use object_store::ObjectStoreExt;
         use std::io::Read;

@@ -5,6 +5,11 @@
 //! digest), writing the staged manifest, and `publish` (rename into place, fenced catalog
 //! commit). A step that fails leaves the job resumable: finished units stay, a failed
 //! verification removes staging, and nothing is visible to queries before the commit.
+//!
+//! With `DATA_DIR` on object storage, staging stays on local disk and the rename becomes
+//! `upload_layout`: clear the layout's prefix of an earlier attempt's objects, upload every
+//! file with the manifest last, then the same fenced commit. Until that commit no layout row
+//! names the prefix, so no query reads it and gc may delete it once no live job builds it.
 
 use crate::gc::job_staging_name;
 use crate::{MigrateError, MigrationPlan};
@@ -13,11 +18,13 @@ use dbopt_catalog::{Catalog, JobRecord, JobStats, LayoutRecord, LayoutStatus, Le
 use dbopt_core::curve::ColumnBoundaries;
 use dbopt_core::layout::MANIFEST_FILE;
 use dbopt_core::{LayoutId, LayoutManifest, ManifestFile, RowDigest};
-use dbopt_engine::footer::{describe_file, partition_types, table_schema};
+use dbopt_engine::footer::{describe_file, partition_types, table_schema_at};
+use dbopt_engine::layout_dir::LayoutDir;
 use dbopt_engine::rewrite::{
     UnitOutcome, UnitSource, UnitTarget, curve_boundaries, digest_layout, distinct_count,
     register_unit_source, rewrite_session, rewrite_unit, unrepresentable_partition_rows,
 };
+use dbopt_engine::store::RemoteDir;
 use dbopt_engine::writer::{fsync_dir, read_manifest, write_manifest};
 use dbopt_engine::{EngineError, EngineSettings, Session};
 use futures::{StreamExt, stream};
@@ -33,8 +40,12 @@ pub const DISK_HEADROOM: f64 = 1.2;
 pub struct JobContext<'a> {
     /// The catalog (jobs, layouts).
     pub catalog: &'a Catalog,
-    /// The absolute data directory.
+    /// The absolute data directory: the layouts', or, when `remote` is set, local work space
+    /// (staging, locks, spill).
     pub data_dir: &'a Path,
+    /// The data directory on object storage, when `DATA_DIR` is a URL: layouts are read from
+    /// there and published there (uploaded, then committed).
+    pub remote: Option<&'a RemoteDir>,
     /// Engine sizing (memory pool, spill dir) for the rewrite.
     pub settings: EngineSettings,
     /// Most hive partitions a layout may create.
@@ -74,6 +85,9 @@ pub async fn run_job(
     let manifest = verify(ctx, job, lease, &prepared).await?;
     write_manifest(&prepared.data, &manifest)?;
     fail_point("migrate.verified")?;
+    if let Some(root) = ctx.remote {
+        with_heartbeat(ctx, lease, upload_layout(ctx, job, root, &prepared.data)).await?;
+    }
     let activated = publish(
         ctx,
         job,
@@ -127,13 +141,21 @@ async fn preflight(ctx: &JobContext<'_>, job: &JobRecord) -> Result<Prepared, Mi
     let plan = read_plan(job.id, &job.plan_json)?;
     let table = &job.table;
     let table_dir = ctx.data_dir.join(table.as_str());
-    let source_dir = table_dir.join(job.source_layout.dir_name());
-    let source = read_manifest(&source_dir).map_err(|e| MigrateError::UnreadableSource {
+    let source_dir = layout_location(ctx, table, &job.source_layout)?;
+    let unreadable = |e| MigrateError::UnreadableSource {
         table: table.to_string(),
         layout: job.source_layout.to_string(),
         source: e,
-    })?;
-    let schema = table_schema(ctx.data_dir, table)?;
+    };
+    let source = match &source_dir {
+        LayoutDir::Local(dir) => read_manifest(dir).map_err(unreadable)?,
+        LayoutDir::Remote(_) => source_dir.manifest().map_err(unreadable)?.ok_or_else(|| {
+            unreadable(EngineError::Source(format!(
+                "{source_dir} holds no layout manifest"
+            )))
+        })?,
+    };
+    let schema = table_schema_at(&layout_location(ctx, table, &LayoutId::initial())?, table)?;
     let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let source_parts = partition_types(&schema, &source.spec.partition_by)?;
     let target_parts = partition_types(&schema, &plan.spec.partition_by)?;
@@ -141,7 +163,9 @@ async fn preflight(ctx: &JobContext<'_>, job: &JobRecord) -> Result<Prepared, Mi
 
     let staging = table_dir.join("_staging").join(job_staging_name(job.id));
     let data = staging.join("data");
-    reclaim_unpublished(ctx, job, &table_dir, &data)?;
+    if ctx.remote.is_none() {
+        reclaim_unpublished(ctx, job, &table_dir, &data)?;
+    }
     std::fs::create_dir_all(&data)
         .map_err(|e| MigrateError::io(format!("creating {}", data.display()), e))?;
     drop_unfinished(&data, job.units_done)?;
@@ -488,8 +512,9 @@ fn matching_source(
     Ok(staged)
 }
 
-/// Renames the verified staging directory into `layout_<id>`, fsyncs the table directory and
-/// commits the layout in one transaction that checks the lease; true if it became active.
+/// Renames the verified staging directory into `layout_<id>` (on local disk; on object storage
+/// `upload_layout` has put it there) and commits the layout in one transaction that checks the
+/// lease; true if it became active.
 #[tracing::instrument(skip_all)]
 fn publish(
     ctx: &JobContext<'_>,
@@ -504,28 +529,9 @@ fn publish(
     ctx.catalog
         .heartbeat_job(lease, ctx.lease_ms)
         .map_err(|e| MigrateError::LeaseLost(e.to_string()))?;
-    let table_dir = ctx.data_dir.join(job.table.as_str());
-    let target: PathBuf = table_dir.join(job.target_layout.dir_name());
-    if target.exists() {
-        // Left by an earlier attempt that crashed between rename and commit; the catalog never
-        // saw it, so no query reads it.
-        let published = ctx
-            .catalog
-            .get_layout(&job.table, &job.target_layout)?
-            .is_some_and(|l| l.status == LayoutStatus::Ready);
-        if published {
-            return Err(MigrateError::AlreadyPublished(
-                job.target_layout.to_string(),
-            ));
-        }
-        std::fs::remove_dir_all(&target)
-            .map_err(|e| MigrateError::io(format!("removing stale {}", target.display()), e))?;
+    if ctx.remote.is_none() {
+        rename_into_place(ctx, job, data)?;
     }
-    std::fs::rename(data, &target)
-        .map_err(|e| MigrateError::io(format!("renaming into {}", target.display()), e))?;
-    fsync_dir(&table_dir)?;
-    fail_point("migrate.renamed")?;
-    debug_assert!(target.join(MANIFEST_FILE).exists());
     let path = format!("{}/{}", job.table, job.target_layout.dir_name());
     let record = LayoutRecord::from_manifest(manifest, path, LayoutStatus::Ready)?;
     let mut final_stats = JobStats {
@@ -542,6 +548,82 @@ fn publish(
         .map_err(|e| MigrateError::LeaseLost(e.to_string()))?;
     fail_point("migrate.committed")?;
     Ok(published.activated)
+}
+
+/// Renames the verified staging directory into `layout_<id>` and fsyncs the table directory,
+/// first removing a directory an earlier attempt renamed there but never committed.
+fn rename_into_place(
+    ctx: &JobContext<'_>,
+    job: &JobRecord,
+    data: &Path,
+) -> Result<(), MigrateError> {
+    let table_dir = ctx.data_dir.join(job.table.as_str());
+    let target: PathBuf = table_dir.join(job.target_layout.dir_name());
+    if target.exists() {
+        // Left by an earlier attempt that crashed between rename and commit; the catalog never
+        // saw it, so no query reads it.
+        refuse_if_published(ctx, job)?;
+        std::fs::remove_dir_all(&target)
+            .map_err(|e| MigrateError::io(format!("removing stale {}", target.display()), e))?;
+    }
+    std::fs::rename(data, &target)
+        .map_err(|e| MigrateError::io(format!("renaming into {}", target.display()), e))?;
+    fsync_dir(&table_dir)?;
+    fail_point("migrate.renamed")?;
+    debug_assert!(target.join(MANIFEST_FILE).exists());
+    Ok(())
+}
+
+/// Uploads the verified staging directory to the layout's prefix on object storage, the
+/// manifest last, after clearing whatever an earlier attempt left there (object stores have no
+/// atomic rename: the catalog commit, not the upload, makes the layout visible).
+async fn upload_layout(
+    ctx: &JobContext<'_>,
+    job: &JobRecord,
+    root: &RemoteDir,
+    data: &Path,
+) -> Result<(), MigrateError> {
+    refuse_if_published(ctx, job)?;
+    let target = root.child(&format!("{}/{}", job.table, job.target_layout.dir_name()))?;
+    let cleared = target.delete_all().await?;
+    if cleared > 0 {
+        tracing::info!(
+            "job {}: removed {cleared} objects an earlier attempt left at {}",
+            job.id,
+            target.url
+        );
+    }
+    let sent = target.upload_dir(data, MANIFEST_FILE, &|_| {}).await?;
+    tracing::info!("job {}: uploaded {sent} bytes to {}", job.id, target.url);
+    fail_point("migrate.uploaded")?;
+    Ok(())
+}
+
+/// Refuses to publish a layout the catalog already holds as ready.
+fn refuse_if_published(ctx: &JobContext<'_>, job: &JobRecord) -> Result<(), MigrateError> {
+    let published = ctx
+        .catalog
+        .get_layout(&job.table, &job.target_layout)?
+        .is_some_and(|l| l.status == LayoutStatus::Ready);
+    if published {
+        return Err(MigrateError::AlreadyPublished(
+            job.target_layout.to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// Where a layout of `table` is: under the data directory, or its prefix on object storage.
+fn layout_location(
+    ctx: &JobContext<'_>,
+    table: &dbopt_core::TableName,
+    layout: &LayoutId,
+) -> Result<LayoutDir, MigrateError> {
+    let relative = format!("{table}/{}", layout.dir_name());
+    Ok(match ctx.remote {
+        Some(root) => LayoutDir::Remote(root.child(&relative)?),
+        None => LayoutDir::Local(ctx.data_dir.join(relative)),
+    })
 }
 
 /// Logs what the publish did: the layout's size and whether it is now active.

@@ -15,6 +15,8 @@ const USER_VERSION_OFFSET: u64 = 60;
 /// A temporary directory holding a data directory and a catalog, removed on drop.
 pub struct TempWorkspace {
     root: tempfile::TempDir,
+    /// Environment every command gets after the workspace's own (`with_env`).
+    env: Vec<(String, String)>,
 }
 
 impl Default for TempWorkspace {
@@ -31,7 +33,18 @@ impl TempWorkspace {
                 .prefix("dbopt-test-")
                 .tempdir()
                 .expect("a temp dir can be created"),
+            env: Vec::new(),
         }
+    }
+
+    /// This workspace with `env` set on every command after its own variables, so an entry
+    /// wins over them (`DATA_DIR=s3://...` puts the layouts on object storage).
+    pub fn with_env(mut self, env: &[(&str, &str)]) -> Self {
+        self.env.extend(
+            env.iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string())),
+        );
+        self
     }
 
     /// The workspace root (the working directory of commands).
@@ -118,7 +131,8 @@ impl TempWorkspace {
             .env("DATA_DIR", self.data_dir())
             .env("METADATA_DB", self.metadata_db())
             .env("DBOPT_THREADS", "2")
-            .env("DBOPT_MEMORY_LIMIT", "512MiB");
+            .env("DBOPT_MEMORY_LIMIT", "512MiB")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd
     }
 

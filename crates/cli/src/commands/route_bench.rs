@@ -45,7 +45,9 @@ pub fn run(ws: Workspace, args: RouteBenchArgs) -> Result<()> {
     let scratch = tempfile::tempdir().map_err(|e| DbError::io("creating a scratch dir", e))?;
     let copy = scratch.path().join("metadata.db");
     ws.catalog().backup_to(&copy)?;
-    let config = ws.config().with_paths(ws.data_dir(), &copy, "route-bench");
+    let config = ws
+        .config()
+        .with_paths(&ws.config().data_dir(), &copy, "route-bench");
     let scratch_ws = Workspace::open(config)?;
     let settings = scratch_ws.loop_settings()?;
     let policy = settings.policy.to_string();
