@@ -92,28 +92,7 @@ fn enqueue(ws: &TempWorkspace, col: &str) -> String {
 
 /// Runs workers (lease of 1 s, so an abandoned job is taken over) until `target`'s job is done.
 fn finish_job(ws: &TempWorkspace, target: &str) {
-    let started = Instant::now();
-    while job_status(ws, target) != "done" {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "job for {target} stuck in {}",
-            job_status(ws, target)
-        );
-        let out = cmd(
-            ws,
-            &[("DBOPT_LEASE_SECONDS", "1")],
-            &["migration-worker", "--once"],
-        )
-        .output()
-        .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    common::finish_job(ws, &[], target);
 }
 
 /// A lease that outlives any test, in milliseconds.

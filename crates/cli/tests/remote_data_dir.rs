@@ -30,7 +30,6 @@ use serde_json::Value;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Output;
-use std::time::{Duration, Instant};
 
 /// The bucket of the loop test.
 const BUCKET: &str = "dbopt-remote";
@@ -481,7 +480,8 @@ fn a_crash_after_upload_is_collected_then_republished(
         before,
         "gc keeps the objects of a job that is still running"
     );
-    finish_job(remote, &target);
+    let env: Vec<(&str, &str)> = remote.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    common::finish_job(remote.ws, &env, &target);
     assert_layout_objects(moto, &target);
     assert_eq!(
         manifest(moto, &target)["digest"],
@@ -533,33 +533,6 @@ fn gc_now(remote: &Remote<'_>) {
         "--grace",
         "0s",
     ]);
-}
-
-/// Runs workers (lease of 1 s, so a dead worker's job is taken over) until `target`'s job is
-/// done.
-fn finish_job(remote: &Remote<'_>, target: &str) {
-    let started = Instant::now();
-    loop {
-        let (status, error) = common::job_status(remote.ws, target);
-        if status == "done" {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "job for {target} stuck in {status} ({error:?})"
-        );
-        let out = remote.output_with(
-            &[("DBOPT_LEASE_SECONDS", "1")],
-            &["migration-worker", "--once"],
-        );
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
 }
 
 #[test]

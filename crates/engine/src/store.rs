@@ -228,12 +228,7 @@ impl RemoteDir {
     /// Deletes every object under this directory; returns how many.
     pub async fn delete_all(&self) -> Result<usize, EngineError> {
         use object_store::ObjectStoreExt;
-        let objects: Vec<ObjectMeta> = self
-            .store
-            .list(Some(&self.prefix))
-            .try_collect()
-            .await
-            .map_err(|e| self.error(e, false))?;
+        let objects = self.list_objects().await?;
         for object in &objects {
             match self.store.delete(&object.location).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -263,12 +258,7 @@ impl RemoteDir {
     /// Every object under the prefix (at any depth), sorted by path, leaving out names that
     /// start with `.` or `_` (markers, temporary uploads), as a local directory walk does.
     pub async fn list(&self) -> Result<Vec<ObjectMeta>, EngineError> {
-        let mut objects: Vec<ObjectMeta> = self
-            .store
-            .list(Some(&self.prefix))
-            .try_collect()
-            .await
-            .map_err(|e| self.error(e, false))?;
+        let mut objects = self.list_objects().await?;
         objects.retain(|o| {
             self.relative(&o.location)
                 .split('/')
@@ -369,14 +359,18 @@ impl RemoteDir {
         }
     }
 
-    /// Every object under the prefix, at any depth, markers included, as relative paths.
-    pub async fn list_all(&self) -> Result<Vec<String>, EngineError> {
-        let objects: Vec<ObjectMeta> = self
-            .store
+    /// Every object under the prefix, at any depth, markers included.
+    async fn list_objects(&self) -> Result<Vec<ObjectMeta>, EngineError> {
+        self.store
             .list(Some(&self.prefix))
             .try_collect()
             .await
-            .map_err(|e| self.error(e, false))?;
+            .map_err(|e| self.error(e, false))
+    }
+
+    /// Every object under the prefix, at any depth, markers included, as relative paths.
+    pub async fn list_all(&self) -> Result<Vec<String>, EngineError> {
+        let objects = self.list_objects().await?;
         Ok(objects.iter().map(|o| self.relative(&o.location)).collect())
     }
 

@@ -632,3 +632,30 @@ pub fn served_addresses(out: &mut impl BufRead) -> (String, u16, String) {
     let (host, port) = addr.rsplit_once(':').unwrap();
     (host.to_string(), port.parse().unwrap(), http)
 }
+
+/// Runs workers with `env` (and a lease of 1 s, so an abandoned job is taken over) until the
+/// job building `target` is done; each worker must exit 0.
+pub fn finish_job(ws: &TempWorkspace, env: &[(&str, &str)], target: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let (status, error) = job_status(ws, target);
+        if status == "done" {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "job for {target} stuck in {status} ({error:?})"
+        );
+        let env = [env, &[("DBOPT_LEASE_SECONDS", "1")]].concat();
+        let out = cmd(ws, &env, &["migration-worker", "--once"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
