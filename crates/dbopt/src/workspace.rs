@@ -20,6 +20,10 @@ pub struct Workspace {
     /// Manifests read from object storage (a published layout's manifest never changes, and
     /// every query registers every table).
     remote_manifests: Mutex<HashMap<(TableName, LayoutId), LayoutManifest>>,
+    /// The runtime this workspace's sessions share when its layouts are on object storage, so
+    /// footers and page indexes fetched by one query are cached for the next (a local read is
+    /// cheap; a request to the store is not).
+    remote_runtime: std::sync::OnceLock<EngineRuntime>,
     clock: Arc<dyn Clock>,
     /// (table, fingerprint) -> cluster id, so a query shape is planned for its cluster once.
     clusters: Mutex<HashMap<(TableName, String), Option<String>>>,
@@ -80,6 +84,7 @@ impl Workspace {
             data_dir,
             remote,
             remote_manifests: Mutex::new(HashMap::new()),
+            remote_runtime: std::sync::OnceLock::new(),
             clock,
             clusters: Mutex::new(HashMap::new()),
             engine: None,
@@ -147,11 +152,18 @@ impl Workspace {
         self.engine.as_ref().map(EngineRuntime::cache_stats)
     }
 
-    /// A new engine session: in the shared runtime when there is one.
+    /// A new engine session: in the shared runtime when there is one (with `DATA_DIR` on
+    /// object storage, always: one runtime per workspace caches the footers).
     pub fn engine_session(&self) -> Session {
-        match &self.engine {
-            Some(runtime) => new_session_in(runtime, &self.engine_settings()),
-            None => new_session(&self.engine_settings()),
+        let settings = self.engine_settings();
+        match (&self.engine, &self.remote) {
+            (Some(runtime), _) => new_session_in(runtime, &settings),
+            (None, Some(_)) => new_session_in(
+                self.remote_runtime
+                    .get_or_init(|| EngineRuntime::new(&settings)),
+                &settings,
+            ),
+            (None, None) => new_session(&settings),
         }
     }
 
