@@ -66,7 +66,7 @@ impl LayoutDir {
     pub fn manifest(&self) -> Result<Option<LayoutManifest>, EngineError> {
         match self {
             LayoutDir::Local(dir) => {
-                if dir.join(MANIFEST_FILE).exists() || dir.is_dir() {
+                if dir.is_dir() {
                     crate::writer::read_manifest(dir).map(Some)
                 } else {
                     Ok(None)

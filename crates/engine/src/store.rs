@@ -140,29 +140,18 @@ where
     F: std::future::Future + Send,
     F::Output: Send,
 {
-    static RUNTIME: std::sync::LazyLock<Option<tokio::runtime::Runtime>> =
-        std::sync::LazyLock::new(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_name("dbopt-store")
-                .enable_all()
-                .build()
-                .ok()
-        });
+    static RUNTIME: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("dbopt-store")
+            .enable_all()
+            .build()
+            .expect("a two-thread runtime starts, as the process's own did")
+    });
     std::thread::scope(|s| {
-        s.spawn(|| match RUNTIME.as_ref() {
-            Some(runtime) => runtime.block_on(future),
-            // No runtime could start (out of threads): run on a one-off one.
-            None => tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_or_else(
-                    |e| panic!("cannot start an async runtime: {e}"),
-                    |rt| rt.block_on(future),
-                ),
-        })
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        s.spawn(|| RUNTIME.block_on(future))
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
 }
 
