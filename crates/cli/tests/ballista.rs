@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{bin, free_port, generate_events, logged_queries, run, succeeded};
+use common::{Moto, bin, free_port, generate_events, logged_queries, run, succeeded};
 use dbopt_testkit::TempWorkspace;
 use serde_json::Value;
 use std::net::TcpStream;
@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 /// A scheduler and its executors, killed when dropped.
 struct Cluster {
+    /// Environment every process of the cluster starts with.
+    env: Vec<(&'static str, String)>,
     processes: Vec<Child>,
     /// `127.0.0.1:<port>` of the scheduler.
     address: String,
@@ -29,9 +31,15 @@ impl Cluster {
     /// one of them listens. Each process's output goes to `<name>.log` in the cluster's
     /// directory, shown when a process does not come up.
     fn start(executors: usize) -> Cluster {
+        Cluster::start_with_env(executors, Vec::new())
+    }
+
+    /// [`Cluster::start`] with `env` set for every process (an object store's settings).
+    fn start_with_env(executors: usize, env: Vec<(&'static str, String)>) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut cluster = Cluster {
+            env,
             processes: Vec::new(),
             address: format!("127.0.0.1:{port}"),
             work_dirs: Vec::new(),
@@ -78,6 +86,7 @@ impl Cluster {
         let child = Command::new(bin())
             .args(args)
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
@@ -313,6 +322,117 @@ fn the_events_loop_runs_on_a_ballista_cluster() {
     for work in &cluster.work_dirs {
         assert!(jobs_run_in(work) > 0, "{} ran nothing", work.display());
     }
+}
+
+/// With `DATA_DIR` on an S3 bucket (moto), a cluster started with the store's environment
+/// plans over the bucket's files and reads them: the same answers as this process, a
+/// workload whose queries read bytes there, a rewrite sorted on the cluster and uploaded, and
+/// a date slice that prunes on the sorted layout. A cluster without those settings is
+/// refused with the fix.
+#[test]
+#[ignore = "starts moto, a Ballista scheduler and two executors; .ci/run runs it with --ignored"]
+fn the_events_loop_runs_on_a_ballista_cluster_over_object_storage() {
+    let moto = Moto::start();
+    let ws = moto.workspace("lake", "cluster/");
+    let cluster = Cluster::start_with_env(2, moto.env());
+    let b = cluster.address.as_str();
+    generate_events(&ws, "30000", "2", "2000", &["--order", "shuffled"]);
+
+    for sql in [
+        "SELECT count(*) AS n, sum(CAST(amount * 100 AS BIGINT)) AS cents FROM events",
+        "SELECT c.segment, count(*) AS n FROM events e JOIN customers c \
+         ON e.customer_id = c.customer_id GROUP BY c.segment ORDER BY c.segment",
+    ] {
+        assert_eq!(query(&ws, Some(b), sql), query(&ws, None, sql), "{sql}");
+    }
+    let jobs_before = cluster.jobs_run();
+    let before = logged_queries(&ws).len();
+    let summary = json(
+        &run(
+            &ws,
+            &[
+                "run-workload",
+                "--table-name",
+                "events",
+                "--num-queries",
+                "10",
+                "--seed",
+                "3",
+                "--ballista",
+                b,
+                "--format",
+                "json",
+            ],
+        )
+        .success(),
+    );
+    assert_eq!(summary["errors"], 0, "{summary}");
+    let logged: Vec<_> = logged_queries(&ws).into_iter().skip(before).collect();
+    assert_eq!(logged.len(), 10);
+    assert!(
+        logged
+            .iter()
+            .all(|q| q.entry.error.is_none() && q.entry.metrics.bytes_scanned > 0),
+        "every query read bytes on the cluster: {:?}",
+        logged.iter().map(|q| &q.entry.metrics).collect::<Vec<_>>()
+    );
+    assert!(
+        cluster.jobs_run() > jobs_before,
+        "the workload ran on the cluster"
+    );
+
+    let target = common::enqueue(
+        &ws,
+        &[
+            "--sort-by",
+            "event_date",
+            "--row-group-rows",
+            "2000",
+            "--rows-per-file",
+            "15000",
+        ],
+    );
+    let jobs_before = cluster.jobs_run();
+    let worker = run(&ws, &["migration-worker", "--once", "--ballista", b]).success();
+    assert!(worker.contains(&target), "{worker}");
+    assert!(
+        cluster.jobs_run() > jobs_before,
+        "the rewrite ran no job on the cluster"
+    );
+    assert_eq!(
+        common::checksum(&ws, Some(&target)),
+        common::checksum(&ws, Some("initial"))
+    );
+
+    let slice = "SELECT count(*) AS n FROM events WHERE event_date = DATE '2025-02-01'";
+    let initial = query_on(&ws, b, "initial", slice);
+    let sorted = query_on(&ws, b, &target, slice);
+    assert_eq!(initial.0, sorted.0, "same answer on both layouts");
+    assert!(
+        sorted.1.metrics.row_groups_pruned > 0
+            && sorted.1.metrics.bytes_scanned < initial.1.metrics.bytes_scanned,
+        "sorted {:?} against initial {:?}",
+        sorted.1.metrics,
+        initial.1.metrics
+    );
+
+    // A cluster started without the store's settings cannot read the bucket: a setting to
+    // fix (exit 2) that says so, not a failure of the machine.
+    drop(cluster);
+    let blind = Cluster::start(1);
+    let out = run(
+        &ws,
+        &[
+            "query",
+            "--table-name",
+            "events",
+            "--ballista",
+            &blind.address,
+            slice,
+        ],
+    );
+    let e = out.user_error("could not read the object store");
+    assert!(e.contains("AWS_ENDPOINT_URL"), "{e}");
 }
 
 /// `psql -c sql` (unaligned, tuples only) against `dbopt serve --ballista` on a free port.

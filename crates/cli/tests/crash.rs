@@ -544,15 +544,21 @@ print(json.dumps(sorted(o['Key'] for o in s3.list_objects_v2(Bucket='lake', Pref
     assert_eq!(complete.as_array().unwrap(), &expected);
 }
 
-/// A workspace whose DATA_DIR is `s3://lake/ws/` on `moto` (the bucket created).
-fn remote_workspace(moto: &common::Moto) -> TempWorkspace {
-    moto.python(
-        "import os, boto3\nboto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL']).create_bucket(Bucket='lake')\nprint('null')\n",
-    );
-    let mut env = moto.env();
-    env.push(("DATA_DIR", "s3://lake/ws/".to_string()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    TempWorkspace::new().with_env(&env)
+/// Every file under `dir`, at any depth, as paths.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.display().to_string());
+            }
+        }
+    }
+    out
 }
 
 /// The layout directories (`layout_*` prefixes) of `table` in the bucket, sorted.
@@ -574,7 +580,7 @@ print(json.dumps(sorted({{k.split('/')[2] for k in keys}})))
 #[test]
 fn crash_between_the_upload_and_the_commit_on_object_storage() {
     let moto = common::Moto::start();
-    let ws = remote_workspace(&moto);
+    let ws = moto.workspace("lake", "ws/");
     let before = table(&ws);
     let target = enqueue(&ws, "event_ts");
     dies_at(&ws, "migrate.uploaded", &["migration-worker"]);
@@ -600,12 +606,62 @@ fn crash_between_the_upload_and_the_commit_on_object_storage() {
     assert!(!ws.data_dir().exists(), "no layout on local disk");
 }
 
+/// With DATA_DIR on object storage, each unit is uploaded to the layout's prefix before it is
+/// recorded, and leaves local disk. A worker killed after the second unit's upload leaves the
+/// first unit only in the bucket; a restarted worker deletes the unrecorded unit's objects (here
+/// also one an earlier attempt might have written and this one would not), rewrites that unit,
+/// verifies what the bucket holds and publishes exactly the manifest's files.
+#[test]
+fn crash_after_a_unit_is_uploaded_and_before_it_is_recorded_on_object_storage() {
+    let moto = common::Moto::start();
+    let ws = moto.workspace("lake", "ws/");
+    let before = table(&ws);
+    let target = enqueue(&ws, "event_ts");
+    dies_at(&ws, "migrate.unit_uploaded@2", &["migration-worker"]);
+    assert_eq!(checksum(&ws, None), before, "after dying at unit_uploaded");
+    assert_eq!(common::job(&ws, &target).units_done, 1);
+    let local_units: Vec<String> = files_under(ws.root())
+        .into_iter()
+        .filter(|f| f.contains("part-u0000"))
+        .collect();
+    assert!(
+        local_units.iter().all(|f| f.contains("part-u00001-")),
+        "the recorded unit left local disk: {local_units:?}"
+    );
+    let prefix = format!("ws/events/layout_{target}/");
+    let stray = format!("{prefix}part-u00001-99999.parquet");
+    moto.python(&format!(
+        "import os, boto3\nboto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL']).put_object(Bucket='lake', Key='{stray}', Body=b'not parquet')\nprint('null')\n"
+    ));
+    finish_job(&ws, &target);
+    assert_eq!(active_layout(&ws), target);
+    assert_eq!(checksum(&ws, Some(&target)), before);
+    let listed = moto.python(&format!(
+        r#"
+import os, json, boto3
+s3 = boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL'])
+keys = [o['Key'] for o in s3.list_objects_v2(Bucket='lake', Prefix='{prefix}').get('Contents', [])]
+manifest = json.loads(s3.get_object(Bucket='lake', Key='{prefix}_dbopt_layout.json')['Body'].read())
+print(json.dumps([sorted(k[len('{prefix}'):] for k in keys if k.endswith('.parquet')),
+                  sorted(f['path'] for f in manifest['files'])]))
+"#
+    ));
+    assert_eq!(
+        listed[0], listed[1],
+        "the bucket holds exactly the manifest's files"
+    );
+    assert!(
+        !listed[0].to_string().contains("99999"),
+        "the stray object was deleted: {listed}"
+    );
+}
+
 /// A load killed after its upload and before its commit leaves no table; loading again clears
 /// what it uploaded and publishes the table whole.
 #[test]
 fn crash_after_a_load_is_uploaded_leaves_no_table_and_a_rerun_loads_it() {
     let moto = common::Moto::start();
-    let ws = remote_workspace(&moto);
+    let ws = moto.workspace("lake", "ws/");
     let args = [
         "generate",
         "--table-name",

@@ -8,12 +8,19 @@
 //!
 //! Each function here runs until its process is stopped; a port that cannot be bound or a
 //! scheduler the executor cannot reach ends it with a [`ClusterError`].
+//!
+//! Both processes resolve object-storage URLs (`s3://`, `gs://`, `az://`) through
+//! [`EnvStoreRegistry`]: a scheduler lists a remote `DATA_DIR`'s files when it plans and an
+//! executor reads them, each with the credentials and endpoint of its own environment.
 
 use ballista_core::error::BallistaError;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use dbopt_engine::store::EnvStoreRegistry;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,6 +79,9 @@ pub async fn run_scheduler(options: &SchedulerOptions) -> Result<(), ClusterErro
         bind_host: options.bind_host.clone(),
         bind_port: options.port,
         external_host: options.bind_host.clone(),
+        override_session_builder: Some(Arc::new(session_with_object_stores(Arc::new(
+            EnvStoreRegistry::new(),
+        )))),
         ..SchedulerConfig::default()
     };
     let cluster = BallistaCluster::new_from_config(&config)
@@ -127,6 +137,19 @@ pub async fn run_executor(options: &ExecutorOptions) -> Result<(), ClusterError>
             options.grpc_port
         )));
     }
+    // Ballista makes a temporary work directory itself when given none; the runtime below
+    // needs its path, so it is made here and lives as long as the executor.
+    let temporary = match &options.work_dir {
+        Some(_) => None,
+        None => Some(tempfile::tempdir().map_err(|e| {
+            ClusterError::Failed(format!("cannot create the executor's work directory: {e}"))
+        })?),
+    };
+    let work_dir = options
+        .work_dir
+        .clone()
+        .or_else(|| temporary.as_ref().map(|t| t.path().to_path_buf()))
+        .unwrap_or_default();
     let tasks = if options.tasks == 0 {
         std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
     } else {
@@ -141,7 +164,11 @@ pub async fn run_executor(options: &ExecutorOptions) -> Result<(), ClusterError>
         scheduler_port: options.scheduler_port,
         scheduler_connect_timeout_seconds: 10,
         vcores: tasks,
-        work_dir: options.work_dir.as_ref().map(|d| d.display().to_string()),
+        work_dir: Some(work_dir.display().to_string()),
+        override_runtime_producer: Some(runtime_with_object_stores(
+            work_dir.clone(),
+            Arc::new(EnvStoreRegistry::new()),
+        )),
         memory_pool_size: Some(options.memory_limit),
         // A rewrite streams whole sorted batches back: Ballista's 16 MiB default refuses
         // the wide ones.
@@ -162,6 +189,40 @@ pub async fn run_executor(options: &ExecutorOptions) -> Result<(), ClusterError>
             }
             other => ClusterError::Failed(format!("executor failed: {other}")),
         })
+}
+
+/// The scheduler's sessions: Ballista's default, with a runtime that opens buckets through
+/// `stores` (shared by every session, so each bucket's store is built once).
+fn session_with_object_stores(
+    stores: Arc<EnvStoreRegistry>,
+) -> impl Fn(
+    datafusion::prelude::SessionConfig,
+) -> datafusion::error::Result<datafusion::execution::SessionState>
++ Send
++ Sync {
+    move |config| {
+        let state = ballista_core::utils::default_session_builder(config)?;
+        let runtime = RuntimeEnvBuilder::new()
+            .with_object_store_registry(stores.clone())
+            .build_arc()?;
+        Ok(SessionStateBuilder::new_from_existing(state)
+            .with_runtime_env(runtime)
+            .build())
+    }
+}
+
+/// The executor's task runtimes: spill files under `work_dir` (as Ballista's default) and
+/// buckets opened through `stores`. Ballista applies the memory pool on top.
+fn runtime_with_object_stores(
+    work_dir: PathBuf,
+    stores: Arc<EnvStoreRegistry>,
+) -> ballista_core::RuntimeProducer {
+    Arc::new(move |_config| {
+        RuntimeEnvBuilder::new()
+            .with_temp_file_path(work_dir.clone())
+            .with_object_store_registry(stores.clone())
+            .build_arc()
+    })
 }
 
 /// A clear error now, rather than Ballista's after it has started half its services.

@@ -26,6 +26,10 @@ pub const FAIL_POINTS: &[(&str, &str)] = &[
         "a unit's files are written and fsynced in staging, its progress not yet recorded",
     ),
     (
+        "migrate.unit_uploaded",
+        "with DATA_DIR on object storage, a unit's files are uploaded to the layout's prefix, its progress not yet recorded",
+    ),
+    (
         "migrate.unit_recorded",
         "a unit's progress is committed in the catalog",
     ),
@@ -39,7 +43,7 @@ pub const FAIL_POINTS: &[(&str, &str)] = &[
     ),
     (
         "migrate.uploaded",
-        "the staged layout is uploaded to object storage (DATA_DIR=s3://...), the catalog commit not yet made",
+        "the verified layout's manifest is uploaded to object storage (DATA_DIR=s3://...), the catalog commit not yet made",
     ),
     (
         "migrate.committed",

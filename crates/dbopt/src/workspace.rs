@@ -174,10 +174,14 @@ impl Workspace {
         let Some(scheduler) = &settings.ballista else {
             return Ok(self.engine_session());
         };
-        let runtime = self
-            .engine
-            .clone()
-            .unwrap_or_else(|| EngineRuntime::new(&settings));
+        let runtime = match (&self.engine, &self.remote) {
+            (Some(runtime), _) => runtime.clone(),
+            (None, Some(_)) => self
+                .remote_runtime
+                .get_or_init(|| EngineRuntime::new(&settings))
+                .clone(),
+            (None, None) => EngineRuntime::new(&settings),
+        };
         Ok(dbopt_engine::remote_session(&runtime, &settings, scheduler).await?)
     }
 
@@ -349,11 +353,6 @@ fn open_remote_data(config: &Config) -> Result<Option<RemoteDir>, DbError> {
     let Some(url) = raw.to_str().filter(|s| dbopt_engine::store::is_remote(s)) else {
         return Ok(None);
     };
-    if config.settings().ballista.is_some() {
-        return Err(DbError::LocalDataOnly(
-            "a Ballista cluster (ballista)".to_string(),
-        ));
-    }
     let dir = dbopt_engine::store::block_on(dbopt_engine::store::open_dir(url))?;
     Ok(Some(dir))
 }

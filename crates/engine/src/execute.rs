@@ -187,7 +187,7 @@ pub(crate) fn scanned_table_names(plan: &LogicalPlan) -> BTreeSet<String> {
 }
 
 /// An execution error; on a Ballista session, one the cluster caused (not the query) is the
-/// machine's failure.
+/// machine's failure, and a cluster that cannot read the object store is a setting to fix.
 fn exec_error(session: &Session, e: datafusion::error::DataFusionError) -> EngineError {
     let err = EngineError::from_exec(e);
     match (session.scheduler(), &err) {
@@ -196,6 +196,15 @@ fn exec_error(session: &Session, e: datafusion::error::DataFusionError) -> Engin
         {
             EngineError::ClusterFailed(format!(
                 "the Ballista cluster at {scheduler} failed the query: {m}"
+            ))
+        }
+        (Some(scheduler), EngineError::Execution(m)) if m.contains("Object Store error") => {
+            EngineError::Scheduler(format!(
+                "the Ballista cluster at {scheduler} could not read the object store: start its \
+                 scheduler and executors with the store's settings (AWS_ENDPOINT_URL, \
+                 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, or the cloud's own) \
+                 as dbopt has them ({})",
+                dbopt_core::text::first_line(m)
             ))
         }
         _ => err,

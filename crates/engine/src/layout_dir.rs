@@ -10,15 +10,16 @@
 //! - **A sample reads whole files**, one at a time (a Bernoulli sample needs every row): its
 //!   memory is one file plus the kept rows.
 //! - **Listing is the layout.** Queries list the layout's prefix as they list a local
-//!   directory; a publish therefore clears the prefix before it uploads (see `publish`), so no
-//!   object of an earlier, crashed attempt is listed with the layout's own.
+//!   directory; a publish therefore clears the prefix of every object an earlier, crashed
+//!   attempt left and its own progress does not account for, so none is listed with the
+//!   layout's own.
 
 use crate::EngineError;
 use crate::store::{RemoteDir, block_on};
 use bytes::Bytes;
 use datafusion::datasource::listing::ListingTableUrl;
-use dbopt_core::LayoutManifest;
 use dbopt_core::layout::MANIFEST_FILE;
+use dbopt_core::{LayoutManifest, ManifestFile};
 use object_store::ObjectStoreExt;
 use parquet::file::metadata::{FooterTail, ParquetMetaData, ParquetMetaDataReader};
 use std::path::{Path, PathBuf};
@@ -149,6 +150,36 @@ impl LayoutDir {
             }
             LayoutDir::Remote(dir) => Ok((size, block_on(remote_footer(dir, relative, size))?)),
         }
+    }
+
+    /// Every Parquet file the directory holds, described from its footer (size, rows, row
+    /// groups), sorted by path: what a manifest lists. On object storage this is one listing
+    /// and a range read per footer.
+    pub fn describe_files(&self) -> Result<Vec<ManifestFile>, EngineError> {
+        let mut files: Vec<(String, u64)> = match self {
+            LayoutDir::Local(dir) => crate::store::local_files(dir)?
+                .into_iter()
+                .map(|rel| (rel, 0))
+                .collect(),
+            LayoutDir::Remote(dir) => block_on(dir.list())?
+                .iter()
+                .map(|o| (dir.relative(&o.location), o.size))
+                .collect(),
+        };
+        files.retain(|(rel, _)| rel.ends_with(".parquet"));
+        files.sort();
+        files
+            .into_iter()
+            .map(|(rel, size)| {
+                let (size_bytes, meta) = self.footer(&rel, size)?;
+                Ok(ManifestFile {
+                    rows: meta.file_metadata().num_rows() as u64,
+                    row_groups: meta.num_row_groups() as u64,
+                    path: rel,
+                    size_bytes,
+                })
+            })
+            .collect()
     }
 
     /// The whole Parquet file `relative`, for a reader of every row (a sample).

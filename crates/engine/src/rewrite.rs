@@ -521,7 +521,7 @@ pub async fn rewrite_unit(
 /// in `column_order`, each cast to `schema`'s type) and returns its order-insensitive digest.
 pub async fn digest_layout(
     session: &Session,
-    dir: &Path,
+    dir: &crate::layout_dir::LayoutDir,
     manifest: &LayoutManifest,
     partition_cols: Vec<(String, DataType)>,
     schema: &SchemaRef,
@@ -529,8 +529,7 @@ pub async fn digest_layout(
     let name = format!("__dbopt_verify_{}", manifest.layout_id);
     let order: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let view = (!partition_cols.is_empty()).then_some(&order[..]);
-    let location = crate::layout_dir::LayoutDir::from(dir);
-    register_layout(session, &name, &location, manifest, partition_cols, view).await?;
+    register_layout(session, &name, dir, manifest, partition_cols, view).await?;
     let cols: Vec<String> = order.iter().map(|c| quote_ident(c)).collect();
     let sql = format!("SELECT {} FROM {}", cols.join(", "), quote_ident(&name));
     // Each scan partition is digested on its own task; digests are sums, so they add up.
@@ -546,7 +545,7 @@ pub async fn digest_layout(
         .into_iter()
         .map(|mut stream| {
             let schema = schema.clone();
-            let label = dir.display().to_string();
+            let label = dir.to_string();
             tokio::spawn(async move {
                 let mut digester = BatchDigester::new();
                 while let Some(batch) = stream.next().await {

@@ -133,6 +133,50 @@ fn build_store(url: &Url) -> Result<Arc<dyn ObjectStore>, EngineError> {
     Ok(store)
 }
 
+/// An object-store registry that opens `s3://`, `gs://` and `az://` buckets on first use,
+/// configured from the environment as [`open_dir`] does, and keeps them for the next request.
+/// Local files and stores registered explicitly are served as DataFusion's default registry
+/// serves them. A Ballista scheduler plans with it and its executors read with it, so a
+/// cluster started with the same environment as the client reads the same bucket.
+#[derive(Debug, Default)]
+pub struct EnvStoreRegistry {
+    stores: datafusion::execution::object_store::DefaultObjectStoreRegistry,
+}
+
+impl EnvStoreRegistry {
+    /// A registry holding only the local file system until a bucket is asked for.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl datafusion::execution::object_store::ObjectStoreRegistry for EnvStoreRegistry {
+    fn register_store(
+        &self,
+        url: &Url,
+        store: Arc<dyn ObjectStore>,
+    ) -> Option<Arc<dyn ObjectStore>> {
+        self.stores.register_store(url, store)
+    }
+
+    fn deregister_store(&self, url: &Url) -> datafusion::error::Result<Arc<dyn ObjectStore>> {
+        self.stores.deregister_store(url)
+    }
+
+    fn get_store(&self, url: &Url) -> datafusion::error::Result<Arc<dyn ObjectStore>> {
+        if let Ok(store) = self.stores.get_store(url) {
+            return Ok(store);
+        }
+        if !is_remote(url.as_str()) {
+            return self.stores.get_store(url);
+        }
+        let store = build_store(url)
+            .map_err(|e| datafusion::error::DataFusionError::Configuration(e.to_string()))?;
+        self.stores.register_store(url, store.clone());
+        Ok(store)
+    }
+}
+
 /// Runs `future` to completion from synchronous code (a manifest or footer read), on a
 /// runtime of its own in a scoped thread, so it works inside and outside an async context.
 pub fn block_on<F>(future: F) -> F::Output
@@ -156,7 +200,7 @@ where
 }
 
 /// Every file under the local directory `dir`, as `/`-separated relative paths.
-fn local_files(dir: &std::path::Path) -> Result<Vec<String>, EngineError> {
+pub(crate) fn local_files(dir: &std::path::Path) -> Result<Vec<String>, EngineError> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -216,15 +260,24 @@ impl RemoteDir {
 
     /// Deletes every object under this directory; returns how many.
     pub async fn delete_all(&self) -> Result<usize, EngineError> {
+        self.delete_unless(|_| false).await
+    }
+
+    /// Deletes every object under this directory (markers included) whose relative path
+    /// `keep` refuses; returns how many.
+    pub async fn delete_unless(&self, keep: impl Fn(&str) -> bool) -> Result<usize, EngineError> {
         use object_store::ObjectStoreExt;
-        let objects = self.list_objects().await?;
-        for object in &objects {
+        let mut deleted = 0;
+        for object in self.list_objects().await? {
+            if keep(&self.relative(&object.location)) {
+                continue;
+            }
             match self.store.delete(&object.location).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
                 Err(e) => return Err(self.error(e, false)),
             }
         }
-        Ok(objects.len())
+        Ok(deleted)
     }
 
     /// Uploads every file under the local directory `local` to this directory, keeping
@@ -435,5 +488,31 @@ mod tests {
         assert!(!is_remote("events.parquet"));
         assert!(!is_remote("file:///data/events"));
         assert!(!is_remote("http://example.com/x.parquet"));
+    }
+
+    #[test]
+    fn the_env_registry_opens_a_bucket_once_and_serves_local_files() {
+        use datafusion::execution::object_store::ObjectStoreRegistry;
+        let registry = EnvStoreRegistry::new();
+        let local = Url::parse("file:///tmp/x.parquet").unwrap();
+        assert!(registry.get_store(&local).is_ok());
+        let bucket = Url::parse("s3://lake/events/layout_1/part-0.parquet").unwrap();
+        let first = registry.get_store(&bucket).unwrap();
+        let again = registry
+            .get_store(&Url::parse("s3://lake/other/file.parquet").unwrap())
+            .unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "one store per bucket");
+        let other = registry
+            .get_store(&Url::parse("s3://archive/x").unwrap())
+            .unwrap();
+        assert!(
+            !Arc::ptr_eq(&first, &other),
+            "another bucket, another store"
+        );
+        assert!(
+            registry
+                .get_store(&Url::parse("hdfs://nn/x").unwrap())
+                .is_err()
+        );
     }
 }

@@ -6,10 +6,13 @@
 //! commit). A step that fails leaves the job resumable: finished units stay, a failed
 //! verification removes staging, and nothing is visible to queries before the commit.
 //!
-//! With `DATA_DIR` on object storage, staging stays on local disk and the rename becomes
-//! `upload_layout`: clear the layout's prefix of an earlier attempt's objects, upload every
-//! file with the manifest last, then the same fenced commit. Until that commit no layout row
-//! names the prefix, so no query reads it and gc may delete it once no live job builds it.
+//! With `DATA_DIR` on object storage the layout's own prefix is the staging area, since object
+//! stores have no rename: preflight deletes what an earlier attempt left there beyond its
+//! recorded units; each unit is written on local disk, uploaded, removed locally and only then
+//! recorded (so local disk holds the units in flight, not the table); verification reads the
+//! uploaded files back; `upload_layout` puts the manifest last, then the same fenced commit.
+//! Until that commit no layout row names the prefix, so no query reads it, and gc deletes it
+//! once no live job builds it.
 
 use crate::gc::job_staging_name;
 use crate::{MigrateError, MigrationPlan};
@@ -18,7 +21,7 @@ use dbopt_catalog::{Catalog, JobRecord, JobStats, LayoutRecord, LayoutStatus, Le
 use dbopt_core::curve::ColumnBoundaries;
 use dbopt_core::layout::MANIFEST_FILE;
 use dbopt_core::{LayoutId, LayoutManifest, ManifestFile, RowDigest};
-use dbopt_engine::footer::{describe_file, partition_types, table_schema_at};
+use dbopt_engine::footer::{partition_types, table_schema_at};
 use dbopt_engine::layout_dir::LayoutDir;
 use dbopt_engine::rewrite::{
     UnitOutcome, UnitSource, UnitTarget, curve_boundaries, digest_layout, distinct_count,
@@ -85,8 +88,8 @@ pub async fn run_job(
     let manifest = verify(ctx, job, lease, &prepared).await?;
     write_manifest(&prepared.data, &manifest)?;
     fail_point("migrate.verified")?;
-    if let Some(root) = ctx.remote {
-        with_heartbeat(ctx, lease, upload_layout(ctx, job, root, &prepared.data)).await?;
+    if let Some(target) = &prepared.target {
+        with_heartbeat(ctx, lease, upload_layout(ctx, job, target, &prepared.data)).await?;
     }
     let activated = publish(
         ctx,
@@ -131,6 +134,9 @@ struct Prepared {
     data: PathBuf,
     /// Clustering boundaries, when the spec clusters.
     bounds: Option<Arc<Vec<ColumnBoundaries>>>,
+    /// With `DATA_DIR` on object storage: the layout's prefix, where each unit is uploaded
+    /// before it is recorded.
+    target: Option<RemoteDir>,
 }
 
 /// Reads the plan and the source, prepares staging (keeping finished units) and checks,
@@ -163,13 +169,22 @@ async fn preflight(ctx: &JobContext<'_>, job: &JobRecord) -> Result<Prepared, Mi
 
     let staging = table_dir.join("_staging").join(job_staging_name(job.id));
     let data = staging.join("data");
-    if ctx.remote.is_none() {
-        reclaim_unpublished(ctx, job, &table_dir, &data)?;
-    }
+    let target = match ctx.remote {
+        Some(root) => Some(clear_unrecorded(ctx, job, root).await?),
+        None => {
+            reclaim_unpublished(ctx, job, &table_dir, &data)?;
+            None
+        }
+    };
     std::fs::create_dir_all(&data)
         .map_err(|e| MigrateError::io(format!("creating {}", data.display()), e))?;
     drop_unfinished(&data, job.units_done)?;
-    check_free_disk(ctx, &staging, bytes_left(&plan, &source, job.units_done))?;
+    let in_flight = target.is_some().then(|| units_in_flight(ctx, &session));
+    check_free_disk(
+        ctx,
+        &staging,
+        staged_bytes(&plan, &source, job.units_done, in_flight),
+    )?;
 
     let whole = UnitSource {
         dir: source_dir,
@@ -203,6 +218,7 @@ async fn preflight(ctx: &JobContext<'_>, job: &JobRecord) -> Result<Prepared, Mi
         staging,
         data,
         bounds,
+        target,
     })
 }
 
@@ -229,15 +245,57 @@ fn read_plan(job_id: i64, plan_json: &str) -> Result<MigrationPlan, MigrateError
     })
 }
 
-/// Source bytes of the units not yet done.
-fn bytes_left(plan: &MigrationPlan, source: &LayoutManifest, units_done: u64) -> u64 {
-    plan.units
+/// Source bytes of the units not yet done that local staging holds at once: all of them, or,
+/// when units are uploaded as they finish (`in_flight` given), the largest `in_flight`.
+fn staged_bytes(
+    plan: &MigrationPlan,
+    source: &LayoutManifest,
+    units_done: u64,
+    in_flight: Option<usize>,
+) -> u64 {
+    let mut left: Vec<u64> = plan
+        .units
         .iter()
         .skip(units_done as usize)
-        .flat_map(|u| u.iter())
-        .filter_map(|p| source.files.iter().find(|f| &f.path == p))
-        .map(|f| f.size_bytes)
-        .sum()
+        .map(|unit| {
+            unit.iter()
+                .filter_map(|p| source.files.iter().find(|f| &f.path == p))
+                .map(|f| f.size_bytes)
+                .sum()
+        })
+        .collect();
+    if let Some(n) = in_flight {
+        left.sort_unstable_by(|a, b| b.cmp(a));
+        left.truncate(n);
+    }
+    left.iter().sum()
+}
+
+/// With `DATA_DIR` on object storage: the layout's prefix, cleared of every object an earlier
+/// attempt left there beyond the units it recorded (a unit uploaded but not recorded, a
+/// manifest uploaded but not committed), so nothing but this job's units is listed with it.
+async fn clear_unrecorded(
+    ctx: &JobContext<'_>,
+    job: &JobRecord,
+    root: &RemoteDir,
+) -> Result<RemoteDir, MigrateError> {
+    refuse_if_published(ctx, job)?;
+    let target = root.child(&format!("{}/{}", job.table, job.target_layout.dir_name()))?;
+    let done = job.units_done;
+    let cleared = target
+        .delete_unless(|rel| {
+            let name = rel.rsplit('/').next().unwrap_or(rel);
+            name.ends_with(".parquet") && unit_of(name).is_some_and(|u| u < done)
+        })
+        .await?;
+    if cleared > 0 {
+        tracing::info!(
+            "job {}: removed {cleared} objects an earlier attempt left at {} beyond its {done} recorded units",
+            job.id,
+            target.url
+        );
+    }
+    Ok(target)
 }
 
 /// Refuses to start when the file system holding `staging` has less than `DISK_HEADROOM`
@@ -357,6 +415,10 @@ async fn rewrite_units(
         while let Some(unit) = written.next().await {
             let unit = unit?;
             spilled += unit.outcome.spilled_bytes;
+            fail_point("migrate.unit_written")?;
+            if let Some(target) = &p.target {
+                upload_unit(job, p, target, &unit).await?;
+            }
             attempt_stats.accumulate(&record_unit(ctx, job, lease, p, unit)?);
         }
         Ok((attempt_stats, spilled))
@@ -414,6 +476,36 @@ async fn write_unit(
     })
 }
 
+/// Uploads a written unit's files to the layout's prefix, then removes them from local disk
+/// (the unit is recorded after this, so a crash before the record leaves objects that the
+/// next attempt's preflight deletes).
+async fn upload_unit(
+    job: &JobRecord,
+    p: &Prepared,
+    target: &RemoteDir,
+    unit: &WrittenUnit,
+) -> Result<(), MigrateError> {
+    let mut sent = 0;
+    for file in &unit.outcome.files {
+        sent += target
+            .upload(&p.data.join(&file.path), &file.path, &|_| {})
+            .await?;
+    }
+    fail_point("migrate.unit_uploaded")?;
+    for file in &unit.outcome.files {
+        let local = p.data.join(&file.path);
+        std::fs::remove_file(&local)
+            .map_err(|e| MigrateError::io(format!("removing {}", local.display()), e))?;
+    }
+    tracing::debug!(
+        "job {}: unit {} uploaded ({sent} bytes) to {}",
+        job.id,
+        unit.index + 1,
+        target.url
+    );
+    Ok(())
+}
+
 /// Records a written unit's progress durably under the lease; returns its measured cost.
 fn record_unit(
     ctx: &JobContext<'_>,
@@ -435,7 +527,6 @@ fn record_unit(
         duration_ms: elapsed.as_millis() as u64,
         peak_memory_bytes: peak_rss_bytes(),
     };
-    fail_point("migrate.unit_written")?;
     ctx.catalog
         .record_job_progress(lease, index as u64 + 1, &unit_stats)
         .map_err(|e| MigrateError::LeaseLost(e.to_string()))?;
@@ -464,7 +555,11 @@ async fn verify(
     lease: &Lease,
     p: &Prepared,
 ) -> Result<LayoutManifest, MigrateError> {
-    let files = describe_staged_files(&p.data)?;
+    let location = match &p.target {
+        Some(target) => LayoutDir::Remote(target.clone()),
+        None => LayoutDir::Local(p.data.clone()),
+    };
+    let files = describe_staged_files(&location)?;
     let staged = LayoutManifest {
         layout_id: job.target_layout.clone(),
         table: job.table.to_string(),
@@ -479,7 +574,7 @@ async fn verify(
     let digest: RowDigest = with_heartbeat(ctx, lease, async {
         Ok(digest_layout(
             &p.session,
-            &p.data,
+            &location,
             &staged,
             p.target_parts.clone(),
             &p.schema,
@@ -574,27 +669,20 @@ fn rename_into_place(
     Ok(())
 }
 
-/// Uploads the verified staging directory to the layout's prefix on object storage, the
-/// manifest last, after clearing whatever an earlier attempt left there (object stores have no
-/// atomic rename: the catalog commit, not the upload, makes the layout visible).
+/// Uploads the verified layout's manifest to its prefix on object storage, where its units
+/// already are (object stores have no atomic rename: the catalog commit, not the upload, makes
+/// the layout visible).
 async fn upload_layout(
     ctx: &JobContext<'_>,
     job: &JobRecord,
-    root: &RemoteDir,
+    target: &RemoteDir,
     data: &Path,
 ) -> Result<(), MigrateError> {
     refuse_if_published(ctx, job)?;
-    let target = root.child(&format!("{}/{}", job.table, job.target_layout.dir_name()))?;
-    let cleared = target.delete_all().await?;
-    if cleared > 0 {
-        tracing::info!(
-            "job {}: removed {cleared} objects an earlier attempt left at {}",
-            job.id,
-            target.url
-        );
-    }
-    let sent = target.upload_dir(data, MANIFEST_FILE, &|_| {}).await?;
-    tracing::info!("job {}: uploaded {sent} bytes to {}", job.id, target.url);
+    target
+        .upload(&data.join(MANIFEST_FILE), MANIFEST_FILE, &|_| {})
+        .await?;
+    tracing::info!("job {}: layout uploaded to {}", job.id, target.url);
     fail_point("migrate.uploaded")?;
     Ok(())
 }
@@ -722,19 +810,13 @@ fn drop_unfinished(data: &Path, done: u64) -> Result<(), MigrateError> {
 
 /// Describes every staged Parquet file (rows, row groups, size) from its footer; an
 /// unreadable one fails verification.
-fn describe_staged_files(data: &Path) -> Result<Vec<ManifestFile>, MigrateError> {
-    list_files(data)?
-        .iter()
-        .filter(|rel| rel.ends_with(".parquet"))
-        .map(|rel| {
-            describe_file(data, rel).map_err(|e| match e {
-                EngineError::CorruptParquet { path, message } => {
-                    MigrateError::Verify(format!("staged file {path} is unreadable: {message}"))
-                }
-                other => other.into(),
-            })
-        })
-        .collect()
+fn describe_staged_files(staged: &LayoutDir) -> Result<Vec<ManifestFile>, MigrateError> {
+    staged.describe_files().map_err(|e| match e {
+        EngineError::CorruptParquet { path, message } => {
+            MigrateError::Verify(format!("staged file {path} is unreadable: {message}"))
+        }
+        other => other.into(),
+    })
 }
 
 /// Runs `future` while renewing the lease every third of its length; a lost lease aborts.
@@ -889,9 +971,13 @@ mod tests {
     fn disk_need_counts_only_the_units_left() {
         let source = manifest(&[("a", 100), ("b", 20), ("c", 3)], 3, "");
         let p = plan(&[&["a"], &["b", "c"]]);
-        assert_eq!(bytes_left(&p, &source, 0), 123);
-        assert_eq!(bytes_left(&p, &source, 1), 23);
-        assert_eq!(bytes_left(&p, &source, 2), 0);
+        assert_eq!(staged_bytes(&p, &source, 0, None), 123);
+        assert_eq!(staged_bytes(&p, &source, 1, None), 23);
+        assert_eq!(staged_bytes(&p, &source, 2, None), 0);
+        // Units uploaded as they finish: only the largest in flight count.
+        assert_eq!(staged_bytes(&p, &source, 0, Some(1)), 100);
+        assert_eq!(staged_bytes(&p, &source, 1, Some(1)), 23);
+        assert_eq!(staged_bytes(&p, &source, 0, Some(2)), 123);
     }
 
     #[test]

@@ -583,6 +583,18 @@ print(json.dumps([k['AccessKeyId'], k['SecretAccessKey']]))
         ]
     }
 
+    /// A workspace whose `DATA_DIR` is `s3://<bucket>/<prefix>` on this server (the bucket is
+    /// created here), every command run with the store's environment.
+    pub fn workspace(&self, bucket: &str, prefix: &str) -> TempWorkspace {
+        self.python(&format!(
+            "import os, boto3\nboto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL']).create_bucket(Bucket='{bucket}')\nprint('null')\n"
+        ));
+        let mut env = self.env();
+        env.push(("DATA_DIR", format!("s3://{bucket}/{prefix}")));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        TempWorkspace::new().with_env(&env)
+    }
+
     /// Runs a Python script with the store's environment; returns the JSON it prints.
     pub fn python(&self, script: &str) -> Value {
         let env = self.env();
