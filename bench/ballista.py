@@ -40,7 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 class Cluster:
     """A scheduler and `n` executors of the binary under test, on loopback."""
 
-    def __init__(self, binary: Path, n: int, workdir: Path):
+    def __init__(self, binary: Path, n: int, workdir: Path, env: dict | None = None):
+        self.env = {**os.environ, "RUST_LOG": "warn", **(env or {})}
         self.procs = []
         port = free_port()
         self.address = f"127.0.0.1:{port}"
@@ -60,10 +61,9 @@ class Cluster:
             wait_listening(flight, f"executor {i}")
         time.sleep(2)  # listening comes just before registering with the scheduler
 
-    @staticmethod
-    def _spawn(binary: Path, args: list[str]) -> subprocess.Popen:
+    def _spawn(self, binary: Path, args: list[str]) -> subprocess.Popen:
         return subprocess.Popen([str(binary), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env={**os.environ, "RUST_LOG": "warn"})
+                                env=self.env)
 
     def stop(self) -> None:
         for p in self.procs:

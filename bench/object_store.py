@@ -6,9 +6,10 @@ events table, and times with the same binary:
   1. `export-layout` of the initial layout to s3://bench/events/ (multipart uploads);
   2. `load-dataset` of the same Parquet files from a local directory and from that prefix;
   3. one full scan of each loaded table (both local after the load, so the scans should match);
-  4. the events loop with DATA_DIR on local disk and with DATA_DIR=s3://bench/ws/: generate,
-     a workload, a sort(event_date) rewrite published and activated, the same workload again,
-     gc. Both workspaces must log the same bytes per query.
+  4. the events loop with DATA_DIR on local disk, with DATA_DIR=s3://bench/ws/, and with
+     DATA_DIR=s3://bench/cluster/ on a Ballista cluster of two executors started with the
+     store's settings: generate, a workload, a sort(event_date) rewrite published and
+     activated, the same workload again, gc. The workspaces must log about the same bytes.
 
 moto is a Python server on the same 2 cores, so the object-store figures are a lower bound on
 what a real S3 endpoint gives: the ratio shows dbopt's object-store path (listing, footer range
@@ -32,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from net import free_port, wait_listening  # noqa: E402
 from run import Dbopt  # noqa: E402
+from ballista import Cluster  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -106,6 +108,11 @@ def run(args, workdir: Path, endpoint: str) -> dict:
     same = scans["from_local"]["result"] == scans["from_s3"]["result"]
     loops = [events_loop(args, workdir / name, endpoint, data_dir) for name, data_dir in
              (("loop-local", None), ("loop-s3", "s3://bench/ws/"))]
+    cluster = Cluster(args.binary, 2, workdir / "cluster", env=store_env(endpoint))
+    try:
+        loops.append(events_loop(args, workdir / "loop-s3-cluster", endpoint, "s3://bench/cluster/", cluster.address))
+    finally:
+        cluster.stop()
     return {
         "rows": args.rows,
         "parquet_bytes": size,
@@ -126,6 +133,9 @@ def run(args, workdir: Path, endpoint: str) -> dict:
         "loop_bytes_ratio": {
             phase: loops[1][f"bytes_{phase}"] / loops[0][f"bytes_{phase}"] for phase in ("initial", "adapted")
         },
+        "cluster_bytes_ratio": {
+            phase: loops[2][f"bytes_{phase}"] / loops[0][f"bytes_{phase}"] for phase in ("initial", "adapted")
+        },
     }
 
 
@@ -137,14 +147,22 @@ def logged_bytes(db: Dbopt, since_id: int) -> tuple[int, list[int]]:
     return (rows[-1][0] if rows else since_id), [b for _, b in rows]
 
 
-def events_loop(args, workdir: Path, endpoint: str, data_dir: str | None) -> dict:
-    """The events loop in a fresh workspace, its layouts in `data_dir` (None: local disk)."""
+def store_env(endpoint: str) -> dict:
+    """The object store's settings, for dbopt and the cluster's processes."""
+    return {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_REGION": "us-east-1"}
+
+
+def events_loop(args, workdir: Path, endpoint: str, data_dir: str | None, ballista: str | None = None) -> dict:
+    """The events loop in a fresh workspace, its layouts in `data_dir` (None: local disk), its
+    queries and rewrite on the Ballista scheduler `ballista` when given."""
     workdir.mkdir(parents=True, exist_ok=True)
     db = Dbopt(args.binary, workdir, threads=0, memory_limit="2GiB")
-    db.env.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-                  AWS_REGION="us-east-1")
+    db.env.update(store_env(endpoint))
     if data_dir:
         db.env["DATA_DIR"] = data_dir
+    if ballista:
+        db.env["DBOPT_BALLISTA"] = ballista
     steps = {}
     _, steps["generate"], _ = db.run("generate", "--table-name", "events", "--num-rows", str(args.rows), "--seed", "42",
                                      "--order", "shuffled")
@@ -159,6 +177,7 @@ def events_loop(args, workdir: Path, endpoint: str, data_dir: str | None) -> dic
     _, steps["gc"], _ = db.run("gc", "--table-name", "events")
     return {
         "data_dir": data_dir or "local disk",
+        "ballista": ballista,
         "seconds": steps,
         "bytes_initial": sum(initial_bytes),
         "bytes_adapted": sum(adapted_bytes),
@@ -188,20 +207,25 @@ def markdown(r: dict) -> str:
         f"## The events loop with DATA_DIR on local disk and on the object store ({r['rows']:,} rows, "
         f"{r['queries']} queries per workload)",
         "",
-        "| step | local DATA_DIR | DATA_DIR=s3:// | object store / local |",
-        "|---|---|---|---|",
+        "| step | local DATA_DIR | DATA_DIR=s3:// | object store / local | s3:// on 2 Ballista executors "
+        "| cluster on s3 / local |",
+        "|---|---|---|---|---|---|",
     ]
-    local, remote = r["loops"]
+    local, remote, cluster = r["loops"]
     for step, seconds in local["seconds"].items():
-        other = remote["seconds"][step]
-        lines.append(f"| {step} | {seconds:.2f} s | {other:.2f} s | {other / seconds:.2f} |")
+        other, far = remote["seconds"][step], cluster["seconds"][step]
+        lines.append(f"| {step} | {seconds:.2f} s | {other:.2f} s | {other / seconds:.2f} | {far:.2f} s "
+                     f"| {far / seconds:.2f} |")
     lines += [
         "",
         f"Bytes scanned, initial / adapted layout: local {local['bytes_initial'] / 2**20:.1f} / "
         f"{local['bytes_adapted'] / 2**20:.1f} MiB, object store {remote['bytes_initial'] / 2**20:.1f} / "
         f"{remote['bytes_adapted'] / 2**20:.1f} MiB (object store / local: "
         f"{r['loop_bytes_ratio']['initial']:.3f} and {r['loop_bytes_ratio']['adapted']:.3f}; two runs of "
-        "the loop write slightly different files, so per-query bytes differ a little even between two local runs).",
+        "the loop write slightly different files, so per-query bytes differ a little even between two local runs). "
+        f"On the cluster: {cluster['bytes_initial'] / 2**20:.1f} / {cluster['bytes_adapted'] / 2**20:.1f} MiB "
+        f"({r['cluster_bytes_ratio']['initial']:.3f} and {r['cluster_bytes_ratio']['adapted']:.3f} of local; each "
+        "executor reads footers and page indexes itself).",
         "",
     ]
     return "\n".join(lines)

@@ -163,34 +163,7 @@ fn the_events_loop_runs_on_a_ballista_cluster() {
     }
 
     // Scan metrics come back from the executors: bytes, and pruning on a sorted layout.
-    let before = logged_queries(&ws).len();
-    let out = run(
-        &ws,
-        &[
-            "run-workload",
-            "--table-name",
-            "events",
-            "--num-queries",
-            "40",
-            "--seed",
-            "1",
-            "--ballista",
-            b,
-            "--format",
-            "json",
-        ],
-    )
-    .success();
-    let summary = json(&out);
-    assert_eq!(summary["errors"], 0, "{summary}");
-    let logged: Vec<_> = logged_queries(&ws).into_iter().skip(before).collect();
-    assert_eq!(logged.len(), 40);
-    assert!(
-        logged
-            .iter()
-            .all(|q| q.entry.error.is_none() && q.entry.metrics.bytes_scanned > 0),
-        "every query ran and read bytes on the cluster"
-    );
+    workload_on(&ws, b, 40, "1");
 
     let propose = json(
         &run(
@@ -205,40 +178,10 @@ fn the_events_loop_runs_on_a_ballista_cluster() {
             .is_some_and(|c| !c.is_empty()),
         "{propose}"
     );
-    let target = common::enqueue(
-        &ws,
-        &[
-            "--sort-by",
-            "event_date",
-            "--row-group-rows",
-            "2000",
-            "--rows-per-file",
-            "20000",
-        ],
-    );
-    // The rewrite's scan and sort run as jobs on the cluster: its executors gain job
-    // directories (shuffle files of the sort's first stage).
-    let jobs_before = cluster.jobs_run();
-    let worker = run(&ws, &["migration-worker", "--once", "--ballista", b]).success();
-    assert!(worker.contains(&target), "{worker}");
-    let jobs_after = cluster.jobs_run();
-    assert!(
-        jobs_after > jobs_before,
-        "the rewrite ran no job on the cluster ({jobs_before} -> {jobs_after})"
-    );
-
-    // A date slice on the sorted layout, on the cluster: row groups pruned, fewer bytes.
-    let slice = "SELECT count(*) AS n FROM events WHERE event_date = DATE '2025-02-01'";
-    let initial = query_on(&ws, b, "initial", slice);
-    let sorted = query_on(&ws, b, &target, slice);
-    assert_eq!(initial.0, sorted.0, "same answer on both layouts");
-    assert!(
-        sorted.1.metrics.row_groups_pruned > 0
-            && sorted.1.metrics.bytes_scanned < initial.1.metrics.bytes_scanned,
-        "sorted {:?} against initial {:?}",
-        sorted.1.metrics,
-        initial.1.metrics
-    );
+    // The rewrite's scan and sort run as jobs on the cluster; a date slice on the sorted layout
+    // prunes row groups and reads fewer bytes there.
+    let target = date_sort_on(&ws, &cluster, "20000");
+    slice_prunes_on(&ws, b, &target);
 
     let canary = json(
         &run(
@@ -346,75 +289,17 @@ fn the_events_loop_runs_on_a_ballista_cluster_over_object_storage() {
         assert_eq!(query(&ws, Some(b), sql), query(&ws, None, sql), "{sql}");
     }
     let jobs_before = cluster.jobs_run();
-    let before = logged_queries(&ws).len();
-    let summary = json(
-        &run(
-            &ws,
-            &[
-                "run-workload",
-                "--table-name",
-                "events",
-                "--num-queries",
-                "10",
-                "--seed",
-                "3",
-                "--ballista",
-                b,
-                "--format",
-                "json",
-            ],
-        )
-        .success(),
-    );
-    assert_eq!(summary["errors"], 0, "{summary}");
-    let logged: Vec<_> = logged_queries(&ws).into_iter().skip(before).collect();
-    assert_eq!(logged.len(), 10);
-    assert!(
-        logged
-            .iter()
-            .all(|q| q.entry.error.is_none() && q.entry.metrics.bytes_scanned > 0),
-        "every query read bytes on the cluster: {:?}",
-        logged.iter().map(|q| &q.entry.metrics).collect::<Vec<_>>()
-    );
+    workload_on(&ws, b, 10, "3");
     assert!(
         cluster.jobs_run() > jobs_before,
         "the workload ran on the cluster"
     );
-
-    let target = common::enqueue(
-        &ws,
-        &[
-            "--sort-by",
-            "event_date",
-            "--row-group-rows",
-            "2000",
-            "--rows-per-file",
-            "15000",
-        ],
-    );
-    let jobs_before = cluster.jobs_run();
-    let worker = run(&ws, &["migration-worker", "--once", "--ballista", b]).success();
-    assert!(worker.contains(&target), "{worker}");
-    assert!(
-        cluster.jobs_run() > jobs_before,
-        "the rewrite ran no job on the cluster"
-    );
+    let target = date_sort_on(&ws, &cluster, "15000");
     assert_eq!(
         common::checksum(&ws, Some(&target)),
         common::checksum(&ws, Some("initial"))
     );
-
-    let slice = "SELECT count(*) AS n FROM events WHERE event_date = DATE '2025-02-01'";
-    let initial = query_on(&ws, b, "initial", slice);
-    let sorted = query_on(&ws, b, &target, slice);
-    assert_eq!(initial.0, sorted.0, "same answer on both layouts");
-    assert!(
-        sorted.1.metrics.row_groups_pruned > 0
-            && sorted.1.metrics.bytes_scanned < initial.1.metrics.bytes_scanned,
-        "sorted {:?} against initial {:?}",
-        sorted.1.metrics,
-        initial.1.metrics
-    );
+    slice_prunes_on(&ws, b, &target);
 
     // A cluster started without the store's settings cannot read the bucket: a setting to
     // fix (exit 2) that says so, not a failure of the machine.
@@ -428,11 +313,95 @@ fn the_events_loop_runs_on_a_ballista_cluster_over_object_storage() {
             "events",
             "--ballista",
             &blind.address,
-            slice,
+            SLICE,
         ],
     );
     let e = out.user_error("could not read the object store");
     assert!(e.contains("AWS_ENDPOINT_URL"), "{e}");
+}
+
+/// `run-workload` of `n` queries (seed `seed`) on the cluster at `b`: no errors, and every
+/// logged query has bytes the executors read.
+fn workload_on(ws: &TempWorkspace, b: &str, n: usize, seed: &str) {
+    let before = logged_queries(ws).len();
+    let count = n.to_string();
+    let summary = json(
+        &run(
+            ws,
+            &[
+                "run-workload",
+                "--table-name",
+                "events",
+                "--num-queries",
+                &count,
+                "--seed",
+                seed,
+                "--ballista",
+                b,
+                "--format",
+                "json",
+            ],
+        )
+        .success(),
+    );
+    assert_eq!(summary["errors"], 0, "{summary}");
+    let logged: Vec<_> = logged_queries(ws).into_iter().skip(before).collect();
+    assert_eq!(logged.len(), n);
+    assert!(
+        logged
+            .iter()
+            .all(|q| q.entry.error.is_none() && q.entry.metrics.bytes_scanned > 0),
+        "every query ran and read bytes on the cluster: {:?}",
+        logged.iter().map(|q| &q.entry.metrics).collect::<Vec<_>>()
+    );
+}
+
+/// Queues a sort(event_date) rewrite (2000-row groups, `rows_per_file`) and runs it with the
+/// cluster: its scan and sort run there (the executors gain job directories: shuffle files of
+/// the sort's first stage). Returns the new layout.
+fn date_sort_on(ws: &TempWorkspace, cluster: &Cluster, rows_per_file: &str) -> String {
+    let target = common::enqueue(
+        ws,
+        &[
+            "--sort-by",
+            "event_date",
+            "--row-group-rows",
+            "2000",
+            "--rows-per-file",
+            rows_per_file,
+        ],
+    );
+    let jobs_before = cluster.jobs_run();
+    let worker = run(
+        ws,
+        &["migration-worker", "--once", "--ballista", &cluster.address],
+    )
+    .success();
+    assert!(worker.contains(&target), "{worker}");
+    let jobs_after = cluster.jobs_run();
+    assert!(
+        jobs_after > jobs_before,
+        "the rewrite ran no job on the cluster ({jobs_before} -> {jobs_after})"
+    );
+    target
+}
+
+/// A one-day slice of `events`.
+const SLICE: &str = "SELECT count(*) AS n FROM events WHERE event_date = DATE '2025-02-01'";
+
+/// [`SLICE`] on the cluster at `b`: the same answer on the initial and the date-sorted
+/// layout `sorted`, with row groups pruned and fewer bytes on the sorted one.
+fn slice_prunes_on(ws: &TempWorkspace, b: &str, sorted: &str) {
+    let initial = query_on(ws, b, "initial", SLICE);
+    let on_sorted = query_on(ws, b, sorted, SLICE);
+    assert_eq!(initial.0, on_sorted.0, "same answer on both layouts");
+    assert!(
+        on_sorted.1.metrics.row_groups_pruned > 0
+            && on_sorted.1.metrics.bytes_scanned < initial.1.metrics.bytes_scanned,
+        "sorted {:?} against initial {:?}",
+        on_sorted.1.metrics,
+        initial.1.metrics
+    );
 }
 
 /// `psql -c sql` (unaligned, tuples only) against `dbopt serve --ballista` on a free port.
