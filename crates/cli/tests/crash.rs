@@ -643,7 +643,8 @@ s3 = boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL'])
 keys = [o['Key'] for o in s3.list_objects_v2(Bucket='lake', Prefix='{prefix}').get('Contents', [])]
 manifest = json.loads(s3.get_object(Bucket='lake', Key='{prefix}_dbopt_layout.json')['Body'].read())
 print(json.dumps([sorted(k[len('{prefix}'):] for k in keys if k.endswith('.parquet')),
-                  sorted(f['path'] for f in manifest['files'])]))
+                  sorted(f['path'] for f in manifest['files']),
+                  sorted(k[len('{prefix}'):] for k in keys if k.endswith('.digest'))]))
 "#
     ));
     assert_eq!(
@@ -654,6 +655,50 @@ print(json.dumps([sorted(k[len('{prefix}'):] for k in keys if k.endswith('.parqu
         !listed[0].to_string().contains("99999"),
         "the stray object was deleted: {listed}"
     );
+}
+
+/// On object storage verification adds up the digests each unit left beside its files (the
+/// unit's files were read back before they were uploaded) instead of reading the layout from
+/// the bucket again: a digest that does not belong to its unit fails the job, and nothing is
+/// published.
+#[test]
+fn a_unit_digest_that_does_not_match_fails_verification_on_object_storage() {
+    let moto = common::Moto::start();
+    let ws = moto.workspace("lake", "ws/");
+    let before = table(&ws);
+    let target = enqueue(&ws, "event_ts");
+    dies_at(&ws, "migrate.unit_recorded@1", &["migration-worker"]);
+    let digest = format!("ws/events/layout_{target}/_dbopt_unit_00000.digest");
+    moto.python(&format!(
+        r#"
+import os, boto3
+s3 = boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL'])
+rows, _ = s3.get_object(Bucket='lake', Key='{digest}')['Body'].read().decode().split(':')
+s3.put_object(Bucket='lake', Key='{digest}', Body=(rows + ':' + '0' * 31 + '1').encode())
+print('null')
+"#
+    ));
+    std::thread::sleep(Duration::from_millis(1200));
+    let out = cmd(
+        &ws,
+        &[("DBOPT_LEASE_SECONDS", "1")],
+        &["migration-worker", "--once"],
+    )
+    .output()
+    .unwrap();
+    let (status, error) = common::job_status(&ws, &target);
+    assert_eq!(
+        status,
+        "failed",
+        "{error:?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        error.as_deref().is_some_and(|e| e.contains("digest")),
+        "{error:?}"
+    );
+    assert_eq!(active_layout(&ws), "initial");
+    assert_eq!(checksum(&ws, None), before);
 }
 
 /// A load killed after its upload and before its commit leaves no table; loading again clears

@@ -199,8 +199,9 @@ fn manifest(moto: &Moto, layout: &str) -> Value {
     )))
 }
 
-/// Asserts the objects of `layout` are its Parquet parts and its manifest, nothing else, and
-/// that the manifest lists exactly those parts; returns the part names.
+/// Asserts the objects of `layout` are its Parquet parts, its manifest and (for a migrated
+/// layout) its units' digests, nothing else, and that the manifest lists exactly those parts;
+/// returns the part names.
 fn assert_layout_objects(moto: &Moto, layout: &str) -> Vec<String> {
     let base = layout_prefix(layout);
     let names: Vec<String> = keys(moto, BUCKET, &base)
@@ -217,10 +218,19 @@ fn assert_layout_objects(moto: &Moto, layout: &str) -> Vec<String> {
         .cloned()
         .collect();
     assert!(!parts.is_empty(), "no Parquet under {base}: {names:?}");
+    let digests = names
+        .iter()
+        .filter(|n| n.starts_with("_dbopt_unit_") && n.ends_with(".digest"))
+        .count();
     assert_eq!(
         names.len(),
-        parts.len() + 1,
-        "only parts and the manifest: {names:?}"
+        parts.len() + digests + 1,
+        "only parts, unit digests and the manifest: {names:?}"
+    );
+    assert_eq!(
+        digests > 0,
+        layout != "initial",
+        "a migrated layout keeps each unit's digest, a loaded one has none: {names:?}"
     );
     let manifest = manifest(moto, layout);
     let mut listed: Vec<String> = manifest["files"]

@@ -27,7 +27,7 @@ pub const FAIL_POINTS: &[(&str, &str)] = &[
     ),
     (
         "migrate.unit_uploaded",
-        "with DATA_DIR on object storage, a unit's files are uploaded to the layout's prefix, its progress not yet recorded",
+        "with DATA_DIR on object storage, a unit's files are verified and uploaded to the layout's prefix with its digest, its progress not yet recorded",
     ),
     (
         "migrate.unit_recorded",

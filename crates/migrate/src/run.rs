@@ -8,11 +8,14 @@
 //!
 //! With `DATA_DIR` on object storage the layout's own prefix is the staging area, since object
 //! stores have no rename: preflight deletes what an earlier attempt left there beyond its
-//! recorded units; each unit is written on local disk, uploaded, removed locally and only then
-//! recorded (so local disk holds the units in flight, not the table); verification reads the
-//! uploaded files back; `upload_layout` puts the manifest last, then the same fenced commit.
-//! Until that commit no layout row names the prefix, so no query reads it, and gc deletes it
-//! once no live job builds it.
+//! recorded units; each unit is written on local disk, verified there (its files read back:
+//! every row decodes, as many as were written, and their digest), uploaded with its digest
+//! beside it, removed locally and only then recorded (so local disk holds the units in flight,
+//! not the table). Verification of the layout then needs no second pass over the bucket: the
+//! files' footers must hold the source's row count and the units' digests must add up to the
+//! source's digest. `upload_layout` puts the manifest last, then the same fenced commit. Until
+//! that commit no layout row names the prefix, so no query reads it, and gc deletes it once no
+//! live job builds it.
 
 use crate::gc::job_staging_name;
 use crate::{MigrateError, MigrationPlan};
@@ -21,7 +24,7 @@ use dbopt_catalog::{Catalog, JobRecord, JobStats, LayoutRecord, LayoutStatus, Le
 use dbopt_core::curve::ColumnBoundaries;
 use dbopt_core::layout::MANIFEST_FILE;
 use dbopt_core::{LayoutId, LayoutManifest, ManifestFile, RowDigest};
-use dbopt_engine::footer::{partition_types, table_schema_at};
+use dbopt_engine::footer::{describe_file, partition_types, table_schema_at};
 use dbopt_engine::layout_dir::LayoutDir;
 use dbopt_engine::rewrite::{
     UnitOutcome, UnitSource, UnitTarget, curve_boundaries, digest_layout, distinct_count,
@@ -88,7 +91,7 @@ pub async fn run_job(
     let manifest = verify(ctx, job, lease, &prepared).await?;
     write_manifest(&prepared.data, &manifest)?;
     fail_point("migrate.verified")?;
-    if let Some(target) = &prepared.target {
+    if let Some((target, _)) = &prepared.target {
         with_heartbeat(ctx, lease, upload_layout(ctx, job, target, &prepared.data)).await?;
     }
     let activated = publish(
@@ -135,8 +138,9 @@ struct Prepared {
     /// Clustering boundaries, when the spec clusters.
     bounds: Option<Arc<Vec<ColumnBoundaries>>>,
     /// With `DATA_DIR` on object storage: the layout's prefix, where each unit is uploaded
-    /// before it is recorded.
-    target: Option<RemoteDir>,
+    /// before it is recorded, and the settings of the in-process sessions that verify each
+    /// unit's local files before they go (a cluster's executors may not see this disk).
+    target: Option<(RemoteDir, EngineSettings)>,
 }
 
 /// Reads the plan and the source, prepares staging (keeping finished units) and checks,
@@ -170,7 +174,11 @@ async fn preflight(ctx: &JobContext<'_>, job: &JobRecord) -> Result<Prepared, Mi
     let staging = table_dir.join("_staging").join(job_staging_name(job.id));
     let data = staging.join("data");
     let target = match ctx.remote {
-        Some(root) => Some(clear_unrecorded(ctx, job, root).await?),
+        Some(root) => {
+            let mut local = ctx.settings.clone();
+            local.ballista = None;
+            Some((clear_unrecorded(ctx, job, root).await?, local))
+        }
         None => {
             reclaim_unpublished(ctx, job, &table_dir, &data)?;
             None
@@ -285,7 +293,12 @@ async fn clear_unrecorded(
     let cleared = target
         .delete_unless(|rel| {
             let name = rel.rsplit('/').next().unwrap_or(rel);
-            name.ends_with(".parquet") && unit_of(name).is_some_and(|u| u < done)
+            let unit = if name.ends_with(".parquet") {
+                unit_of(name)
+            } else {
+                unit_of_digest(name)
+            };
+            unit.is_some_and(|u| u < done)
         })
         .await?;
     if cleared > 0 {
@@ -416,8 +429,8 @@ async fn rewrite_units(
             let unit = unit?;
             spilled += unit.outcome.spilled_bytes;
             fail_point("migrate.unit_written")?;
-            if let Some(target) = &p.target {
-                upload_unit(job, p, target, &unit).await?;
+            if let Some((target, local)) = &p.target {
+                upload_unit(job, p, target, local, &unit).await?;
             }
             attempt_stats.accumulate(&record_unit(ctx, job, lease, p, unit)?);
         }
@@ -476,21 +489,27 @@ async fn write_unit(
     })
 }
 
-/// Uploads a written unit's files to the layout's prefix, then removes them from local disk
-/// (the unit is recorded after this, so a crash before the record leaves objects that the
-/// next attempt's preflight deletes).
+/// Verifies a written unit's local files (see [`unit_digest`]), uploads them to the layout's
+/// prefix and its digest after them, then removes them from local disk (the unit is recorded
+/// after this, so a crash before the record leaves objects the next attempt's preflight
+/// deletes).
 async fn upload_unit(
     job: &JobRecord,
     p: &Prepared,
     target: &RemoteDir,
+    local: &EngineSettings,
     unit: &WrittenUnit,
 ) -> Result<(), MigrateError> {
+    let digest = unit_digest(job, p, local, unit).await?;
     let mut sent = 0;
     for file in &unit.outcome.files {
         sent += target
             .upload(&p.data.join(&file.path), &file.path, &|_| {})
             .await?;
     }
+    target
+        .put(&digest_name(unit.index), digest.to_string().into_bytes())
+        .await?;
     fail_point("migrate.unit_uploaded")?;
     for file in &unit.outcome.files {
         let local = p.data.join(&file.path);
@@ -504,6 +523,88 @@ async fn upload_unit(
         target.url
     );
     Ok(())
+}
+
+/// The digest of a written unit's files, read back from local disk: every row must decode, and
+/// as many as the writer wrote. Each unit gets a session of its own: a session caches the
+/// directory's listing, which names the files of the unit before, since removed.
+async fn unit_digest(
+    job: &JobRecord,
+    p: &Prepared,
+    local: &EngineSettings,
+    unit: &WrittenUnit,
+) -> Result<RowDigest, MigrateError> {
+    let session = rewrite_session(local).await?;
+    let files = unit
+        .outcome
+        .files
+        .iter()
+        .map(|f| describe_staged_file(&p.data, &f.path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let written = LayoutManifest {
+        layout_id: job.target_layout.clone(),
+        table: job.table.to_string(),
+        source_layout: Some(job.source_layout.clone()),
+        spec: p.plan.spec.clone(),
+        row_count: files.iter().map(|f| f.rows).sum(),
+        files,
+        digest: String::new(),
+        created_at_ms: 0,
+        columns: Vec::new(),
+    };
+    let digest = digest_layout(
+        &session,
+        &LayoutDir::Local(p.data.clone()),
+        &written,
+        p.target_parts.clone(),
+        &p.schema,
+    )
+    .await?;
+    if digest.rows != unit.outcome.rows {
+        return Err(MigrateError::Verify(format!(
+            "unit {} of layout {}: the writer wrote {} rows, its files read back {}",
+            unit.index + 1,
+            job.target_layout,
+            unit.outcome.rows,
+            digest.rows
+        )));
+    }
+    Ok(digest)
+}
+
+/// The object beside a layout's files holding unit `index`'s digest (a `_` name: listings and
+/// scans pass over it).
+fn digest_name(index: usize) -> String {
+    format!("_dbopt_unit_{index:05}.digest")
+}
+
+/// The unit a digest object belongs to.
+fn unit_of_digest(name: &str) -> Option<u64> {
+    name.strip_prefix("_dbopt_unit_")?
+        .strip_suffix(".digest")?
+        .parse()
+        .ok()
+}
+
+/// The sum of the uploaded units' digests; a unit without one fails verification.
+async fn uploaded_digest(target: &RemoteDir, units: usize) -> Result<RowDigest, MigrateError> {
+    let mut total = RowDigest::default();
+    for index in 0..units {
+        let name = digest_name(index);
+        let text = target
+            .get(&name)
+            .await?
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+        let digest = text.as_deref().and_then(RowDigest::parse).ok_or_else(|| {
+            MigrateError::Verify(format!(
+                "unit {} at {} has no readable digest ({name})",
+                index + 1,
+                target.url
+            ))
+        })?;
+        total.merge(&digest);
+    }
+    Ok(total)
 }
 
 /// Records a written unit's progress durably under the lease; returns its measured cost.
@@ -556,7 +657,7 @@ async fn verify(
     p: &Prepared,
 ) -> Result<LayoutManifest, MigrateError> {
     let location = match &p.target {
-        Some(target) => LayoutDir::Remote(target.clone()),
+        Some((target, _)) => LayoutDir::Remote(target.clone()),
         None => LayoutDir::Local(p.data.clone()),
     };
     let files = describe_staged_files(&location)?;
@@ -572,14 +673,18 @@ async fn verify(
         columns: Vec::new(),
     };
     let digest: RowDigest = with_heartbeat(ctx, lease, async {
-        Ok(digest_layout(
-            &p.session,
-            &location,
-            &staged,
-            p.target_parts.clone(),
-            &p.schema,
-        )
-        .await?)
+        match &p.target {
+            // Each unit's files were read back before they were uploaded.
+            Some((target, _)) => uploaded_digest(target, p.plan.units.len()).await,
+            None => Ok(digest_layout(
+                &p.session,
+                &location,
+                &staged,
+                p.target_parts.clone(),
+                &p.schema,
+            )
+            .await?),
+        }
     })
     .await?;
     let verified = matching_source(staged, digest, &p.source).inspect_err(|_| {
@@ -811,12 +916,22 @@ fn drop_unfinished(data: &Path, done: u64) -> Result<(), MigrateError> {
 /// Describes every staged Parquet file (rows, row groups, size) from its footer; an
 /// unreadable one fails verification.
 fn describe_staged_files(staged: &LayoutDir) -> Result<Vec<ManifestFile>, MigrateError> {
-    staged.describe_files().map_err(|e| match e {
+    staged.describe_files().map_err(unreadable_staged)
+}
+
+/// [`describe_staged_files`] for one local file.
+fn describe_staged_file(data: &Path, relative: &str) -> Result<ManifestFile, MigrateError> {
+    describe_file(data, relative).map_err(unreadable_staged)
+}
+
+/// A staged file that cannot be read fails verification; other errors stay what they are.
+fn unreadable_staged(e: EngineError) -> MigrateError {
+    match e {
         EngineError::CorruptParquet { path, message } => {
             MigrateError::Verify(format!("staged file {path} is unreadable: {message}"))
         }
         other => other.into(),
-    })
+    }
 }
 
 /// Runs `future` while renewing the lease every third of its length; a lost lease aborts.
