@@ -1092,6 +1092,12 @@ def ratios(layouts: dict, report: dict) -> dict:
         out["bytes_initial_over_adapted_twice_held_out"] = ratio(
             held(init["dbopt"], "bytes_scanned"), held(tw, "bytes_scanned")
         )
+        # #13's layout targets count after the learning loop's re-adaptation.
+        out["bytes_over_ideal_geomean_adapted_twice"] = geomean([q["bytes_over_ideal"] for q in tw])
+        if "delta_zorder" in layouts:
+            out["bytes_adapted_twice_over_delta_zorder_total"] = ratio(
+                summarize(tw, "bytes_scanned")["sum"], summarize(layouts["delta_zorder"]["dbopt"], "bytes_scanned")["sum"]
+            )
     out["slower_templates_adapted"] = slower_templates(init["dbopt"], adap["dbopt"])
     if "adapted_twice" in layouts:
         out["slower_templates_adapted_twice"] = slower_templates(init["dbopt"], layouts["adapted_twice"]["dbopt"])
@@ -1188,7 +1194,13 @@ def markdown(report: dict) -> str:
             f"| latency, initial / adapted twice + routed (test set total) | {fmt(r['latency_initial_over_adapted_twice_total'])}x | |",
             f"| bytes, held-out templates: adapted once / adapted twice + routed | {fmt(r['bytes_adapted_over_adapted_twice_held_out'])}x | |",
             f"| bytes, held-out templates: initial / adapted twice + routed | {fmt(r['bytes_initial_over_adapted_twice_held_out'])}x | |",
+            f"| bytes / ideal, geomean, adapted twice + routed | {fmt(r.get('bytes_over_ideal_geomean_adapted_twice'))} | <= 2 (#13) |",
         ]
+        if "bytes_adapted_twice_over_delta_zorder_total" in r:
+            lines.append(
+                f"| bytes, dbopt adapted twice + routed / Delta Z-order | "
+                f"{fmt(r['bytes_adapted_twice_over_delta_zorder_total'])}x | <= 0.5 (#13) |"
+            )
         ro = report.get("adapt_twice", {}).get("routing_overhead", {})
         if ro:
             lines.append(
