@@ -541,17 +541,7 @@ async fn unit_digest(
         .iter()
         .map(|f| describe_staged_file(&p.data, &f.path))
         .collect::<Result<Vec<_>, _>>()?;
-    let written = LayoutManifest {
-        layout_id: job.target_layout.clone(),
-        table: job.table.to_string(),
-        source_layout: Some(job.source_layout.clone()),
-        spec: p.plan.spec.clone(),
-        row_count: files.iter().map(|f| f.rows).sum(),
-        files,
-        digest: String::new(),
-        created_at_ms: 0,
-        columns: Vec::new(),
-    };
+    let written = staged_manifest(job, p, files, 0);
     let digest = digest_layout(
         &session,
         &LayoutDir::Local(p.data.clone()),
@@ -570,6 +560,26 @@ async fn unit_digest(
         )));
     }
     Ok(digest)
+}
+
+/// The manifest of the job's target layout holding `files`, its digest not yet known.
+fn staged_manifest(
+    job: &JobRecord,
+    p: &Prepared,
+    files: Vec<ManifestFile>,
+    created_at_ms: i64,
+) -> LayoutManifest {
+    LayoutManifest {
+        layout_id: job.target_layout.clone(),
+        table: job.table.to_string(),
+        source_layout: Some(job.source_layout.clone()),
+        spec: p.plan.spec.clone(),
+        row_count: files.iter().map(|f| f.rows).sum(),
+        files,
+        digest: String::new(),
+        created_at_ms,
+        columns: Vec::new(),
+    }
 }
 
 /// The object beside a layout's files holding unit `index`'s digest (a `_` name: listings and
@@ -661,17 +671,7 @@ async fn verify(
         None => LayoutDir::Local(p.data.clone()),
     };
     let files = describe_staged_files(&location)?;
-    let staged = LayoutManifest {
-        layout_id: job.target_layout.clone(),
-        table: job.table.to_string(),
-        source_layout: Some(job.source_layout.clone()),
-        spec: p.plan.spec.clone(),
-        row_count: files.iter().map(|f| f.rows).sum(),
-        files,
-        digest: String::new(),
-        created_at_ms: ctx.catalog.now_ms(),
-        columns: Vec::new(),
-    };
+    let staged = staged_manifest(job, p, files, ctx.catalog.now_ms());
     let digest: RowDigest = with_heartbeat(ctx, lease, async {
         match &p.target {
             // Each unit's files were read back before they were uploaded.
