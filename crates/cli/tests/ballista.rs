@@ -180,7 +180,7 @@ fn the_events_loop_runs_on_a_ballista_cluster() {
     );
     // The rewrite's scan and sort run as jobs on the cluster; a date slice on the sorted layout
     // prunes row groups and reads fewer bytes there.
-    let target = date_sort_on(&ws, &cluster, "20000");
+    let target = date_sort_on(&ws, &cluster, &["--rows-per-file", "20000"]);
     slice_prunes_on(&ws, b, &target);
 
     let canary = json(
@@ -294,7 +294,13 @@ fn the_events_loop_runs_on_a_ballista_cluster_over_object_storage() {
         cluster.jobs_run() > jobs_before,
         "the workload ran on the cluster"
     );
-    let target = date_sort_on(&ws, &cluster, "15000");
+    // One unit per source file: the two units run at once on the cluster, and each is verified
+    // and uploaded alone while the other may already be written beside it.
+    let target = date_sort_on(
+        &ws,
+        &cluster,
+        &["--mode", "incremental", "--batch-files", "1"],
+    );
     assert_eq!(
         common::checksum(&ws, Some(&target)),
         common::checksum(&ws, Some("initial"))
@@ -359,18 +365,13 @@ fn workload_on(ws: &TempWorkspace, b: &str, n: usize, seed: &str) {
 /// Queues a sort(event_date) rewrite (2000-row groups, `rows_per_file`) and runs it with the
 /// cluster: its scan and sort run there (the executors gain job directories: shuffle files of
 /// the sort's first stage). Returns the new layout.
-fn date_sort_on(ws: &TempWorkspace, cluster: &Cluster, rows_per_file: &str) -> String {
-    let target = common::enqueue(
-        ws,
-        &[
-            "--sort-by",
-            "event_date",
-            "--row-group-rows",
-            "2000",
-            "--rows-per-file",
-            rows_per_file,
-        ],
-    );
+fn date_sort_on(ws: &TempWorkspace, cluster: &Cluster, extra: &[&str]) -> String {
+    let args = [
+        &["--sort-by", "event_date", "--row-group-rows", "2000"],
+        extra,
+    ]
+    .concat();
+    let target = common::enqueue(ws, &args);
     let jobs_before = cluster.jobs_run();
     let worker = run(
         ws,

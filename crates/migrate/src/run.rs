@@ -526,8 +526,9 @@ async fn upload_unit(
 }
 
 /// The digest of a written unit's files, read back from local disk: every row must decode, and
-/// as many as the writer wrote. Each unit gets a session of its own: a session caches the
-/// directory's listing, which names the files of the unit before, since removed.
+/// as many as the writer wrote. The scan reads the unit's files alone, linked into a directory
+/// of their own (other units in flight write beside them in staging), in a session of its own
+/// (a session caches the listings it made).
 async fn unit_digest(
     job: &JobRecord,
     p: &Prepared,
@@ -542,14 +543,18 @@ async fn unit_digest(
         .map(|f| describe_staged_file(&p.data, &f.path))
         .collect::<Result<Vec<_>, _>>()?;
     let written = staged_manifest(job, p, files, 0);
+    let alone = link_unit(p, unit)?;
     let digest = digest_layout(
         &session,
-        &LayoutDir::Local(p.data.clone()),
+        &LayoutDir::Local(alone.clone()),
         &written,
         p.target_parts.clone(),
         &p.schema,
     )
-    .await?;
+    .await;
+    std::fs::remove_dir_all(&alone)
+        .map_err(|e| MigrateError::io(format!("removing {}", alone.display()), e))?;
+    let digest = digest?;
     if digest.rows != unit.outcome.rows {
         return Err(MigrateError::Verify(format!(
             "unit {} of layout {}: the writer wrote {} rows, its files read back {}",
@@ -560,6 +565,25 @@ async fn unit_digest(
         )));
     }
     Ok(digest)
+}
+
+/// Hard-links unit `unit`'s files into `verify-uNNNNN` under staging (cleared first: a crashed
+/// attempt may have left it), keeping their relative paths; returns that directory.
+fn link_unit(p: &Prepared, unit: &WrittenUnit) -> Result<PathBuf, MigrateError> {
+    let dir = p.staging.join(format!("verify-u{:05}", unit.index));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| MigrateError::io(format!("removing {}", dir.display()), e))?;
+    }
+    for file in &unit.outcome.files {
+        let to = dir.join(&file.path);
+        let parent = to.parent().unwrap_or(&dir);
+        std::fs::create_dir_all(parent)
+            .map_err(|e| MigrateError::io(format!("creating {}", parent.display()), e))?;
+        std::fs::hard_link(p.data.join(&file.path), &to)
+            .map_err(|e| MigrateError::io(format!("linking {}", to.display()), e))?;
+    }
+    Ok(dir)
 }
 
 /// The manifest of the job's target layout holding `files`, its digest not yet known.
