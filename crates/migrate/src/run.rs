@@ -138,9 +138,9 @@ struct Prepared {
     /// Clustering boundaries, when the spec clusters.
     bounds: Option<Arc<Vec<ColumnBoundaries>>>,
     /// With `DATA_DIR` on object storage: the layout's prefix, where each unit is uploaded
-    /// before it is recorded, and the settings of the in-process sessions that verify each
-    /// unit's local files before they go (a cluster's executors may not see this disk).
-    target: Option<(RemoteDir, EngineSettings)>,
+    /// before it is recorded, and a session in this process that verifies each unit's local
+    /// files before they go (a cluster's executors may not see this disk).
+    target: Option<(RemoteDir, Session)>,
 }
 
 /// Reads the plan and the source, prepares staging (keeping finished units) and checks,
@@ -177,7 +177,10 @@ async fn preflight(ctx: &JobContext<'_>, job: &JobRecord) -> Result<Prepared, Mi
         Some(root) => {
             let mut local = ctx.settings.clone();
             local.ballista = None;
-            Some((clear_unrecorded(ctx, job, root).await?, local))
+            Some((
+                clear_unrecorded(ctx, job, root).await?,
+                rewrite_session(&local).await?,
+            ))
         }
         None => {
             reclaim_unpublished(ctx, job, &table_dir, &data)?;
@@ -497,7 +500,7 @@ async fn upload_unit(
     job: &JobRecord,
     p: &Prepared,
     target: &RemoteDir,
-    local: &EngineSettings,
+    local: &Session,
     unit: &WrittenUnit,
 ) -> Result<(), MigrateError> {
     let digest = unit_digest(job, p, local, unit).await?;
@@ -527,15 +530,14 @@ async fn upload_unit(
 
 /// The digest of a written unit's files, read back from local disk: every row must decode, and
 /// as many as the writer wrote. The scan reads the unit's files alone, linked into a directory
-/// of their own (other units in flight write beside them in staging), in a session of its own
-/// (a session caches the listings it made).
+/// of their own: other units in flight write beside them in staging, and a session caches the
+/// listings it made, so a directory it listed once is never listed again.
 async fn unit_digest(
     job: &JobRecord,
     p: &Prepared,
-    local: &EngineSettings,
+    session: &Session,
     unit: &WrittenUnit,
 ) -> Result<RowDigest, MigrateError> {
-    let session = rewrite_session(local).await?;
     let files = unit
         .outcome
         .files
@@ -545,7 +547,7 @@ async fn unit_digest(
     let written = staged_manifest(job, p, files, 0);
     let alone = link_unit(p, unit)?;
     let digest = digest_layout(
-        &session,
+        session,
         &LayoutDir::Local(alone.clone()),
         &written,
         p.target_parts.clone(),
