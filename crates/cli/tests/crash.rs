@@ -374,9 +374,15 @@ fn crash_in_a_delta_promote() {
     let layout = common::build_sorted_layout(&ws);
     let before = read();
     let promote = ["promote", "--table-name", "events", "--layout", &layout];
-    dies_at(&ws, "lake.before_commit", &promote);
-    assert_eq!(read(), before, "no commit: the table reads as before");
-    assert_eq!(active_layout(&ws), "initial");
+    for point in ["lake.before_commit", "lake.planned"] {
+        dies_at(&ws, point, &promote);
+        assert_eq!(
+            read(),
+            before,
+            "no commit at {point}: the table reads as before"
+        );
+        assert_eq!(active_layout(&ws), "initial");
+    }
     dies_at(&ws, "lake.committed", &promote);
     let committed = read();
     assert_eq!(committed["version"], 3);

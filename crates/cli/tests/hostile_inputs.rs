@@ -411,7 +411,7 @@ fn parquet_adopt(n: u32) {
         let path = f.source("part-0.parquet", &bytes);
         let dir = path.parent().unwrap();
         let result =
-            f.rt.block_on(f.ws.adopt_layout(&table("base"), dir, &NoProgress));
+            f.rt.block_on(f.ws.adopt_layout(&table("base"), &dir.to_string_lossy(), &NoProgress));
         if let Err(err) = result {
             keeping(
                 "part-0.parquet",

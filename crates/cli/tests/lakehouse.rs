@@ -782,3 +782,266 @@ fn strs(list: &Value) -> Vec<&str> {
         .map(|f| f.as_str().unwrap())
         .collect()
 }
+
+/// The store settings a `deltalake` script on the moto server needs beyond the environment's
+/// credentials: plain HTTP, and commits by conditional put (`If-None-Match: *`).
+const S3_OPTIONS: &str =
+    "SO = {'AWS_ALLOW_HTTP': 'true', 'conditional_put': 'etag', 'AWS_REGION': 'us-east-1'}\n";
+
+/// `DELTA_READ_BACK` for a table on the moto server.
+fn s3_read_back() -> String {
+    format!(
+        "{S3_OPTIONS}{}",
+        READ_BACK.replace(
+            "dl.DeltaTable(os.environ['LAKE'])",
+            "dl.DeltaTable(os.environ['LAKE'], storage_options=SO)"
+        )
+    )
+}
+
+/// A Delta table at `s3://lakehouse/lake/events` on a moto server.
+struct S3Lake {
+    moto: common::Moto,
+}
+
+impl S3Lake {
+    const URL: &'static str = "s3://lakehouse/lake/events";
+
+    /// The store's environment, with `LAKE` the table's URL.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = self.moto.env();
+        env.push(("LAKE", Self::URL.to_string()));
+        env
+    }
+
+    /// Runs a Python script with `env`; returns the JSON it prints.
+    fn py(&self, script: &str) -> Value {
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        common::python_with_env(&env, script)
+    }
+
+    /// Appends `n` events from id `lo` with `deltalake` (one commit).
+    fn append(&self, seed: u32, lo: u32, n: u32, mode: &str) {
+        self.py(&format!(
+            r#"
+import os, datetime, random
+import pyarrow as pa, deltalake as dl
+random.seed({seed})
+{S3_OPTIONS}{batch}
+dl.write_deltalake(os.environ['LAKE'], batch({lo}, {n}), mode='{mode}', storage_options=SO)
+"#,
+            batch = common::events_batch_py(true)
+        ));
+    }
+
+    /// What `deltalake` reads of the table (`DELTA_READ_BACK`).
+    fn read_back(&self) -> Value {
+        self.py(&s3_read_back())
+    }
+}
+
+/// A Delta table in an S3 bucket (moto), written and read back by `deltalake`, with DATA_DIR
+/// a prefix of the same bucket: registered (its files copied into the initial layout by the
+/// store), a date sort built and promoted by one commit that delta-rs reads (statistics and
+/// all), promote again a no-op, rollback a RESTORE commit; a commit never overwrites a version
+/// another writer took; a table in another bucket, or with DATA_DIR on local disk, is refused.
+#[test]
+fn a_delta_table_in_an_s3_bucket_is_promoted_by_a_commit_and_rolled_back() {
+    let lake = S3Lake {
+        moto: common::Moto::start(),
+    };
+    let ws = lake.moto.workspace("lakehouse", "dbopt/");
+    // Three commits, the last after a checkpoint, as `write_delta_table` makes on disk.
+    lake.append(5, 0, 2000, "error");
+    lake.append(6, 2000, 2000, "append");
+    lake.py(&format!(
+        "import os, deltalake as dl\n{S3_OPTIONS}dl.DeltaTable(os.environ['LAKE'], storage_options=SO).create_checkpoint()\n"
+    ));
+    lake.append(7, 4000, 2000, "append");
+    let before = lake.read_back();
+    assert_eq!(before["version"], 2, "{before}");
+
+    registered_as_copies_in_data_dir(&lake, &ws, &before);
+    let layout = promoted_by_one_commit(&lake, &ws, &before);
+    a_racing_append_makes_the_rollback_plan_again(&lake, &ws, &before, &layout);
+
+    // Refused, exit 2, nothing registered: a table in another bucket, and DATA_DIR on disk.
+    lake.py(
+        "import os, boto3\nboto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL']).create_bucket(Bucket='other')\nprint('null')",
+    );
+    let other = [
+        "register-table",
+        "--table-name",
+        "other",
+        "--delta",
+        "s3://other/lake/events",
+    ];
+    run(&ws, &other).user_error("not in DATA_DIR's bucket");
+    let store_env = lake.env();
+    let store_env: Vec<(&str, &str)> = store_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let local = TempWorkspace::new().with_env(&store_env);
+    let register = [
+        "register-table",
+        "--table-name",
+        "events",
+        "--delta",
+        S3Lake::URL,
+    ];
+    run(&local, &register).user_error("DATA_DIR is on local disk");
+    assert!(local.catalog().list_tables().unwrap().is_empty());
+}
+
+/// Registering copies the table's three live files and nothing else into the initial
+/// layout's prefix, and dbopt answers what DuckDB reads through delta-rs.
+fn registered_as_copies_in_data_dir(lake: &S3Lake, ws: &TempWorkspace, before: &Value) {
+    let register = [
+        "register-table",
+        "--table-name",
+        "events",
+        "--delta",
+        S3Lake::URL,
+    ];
+    let out = run(ws, &register).success();
+    assert!(out.contains("at version 2 (3 files"), "{out}");
+    let copied = lake.py(
+        r#"
+import os, json, boto3
+s3 = boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL'])
+keys = [o['Key'] for o in s3.list_objects_v2(Bucket='lakehouse', Prefix='dbopt/events/')['Contents']]
+print(json.dumps(sorted(keys)))
+"#,
+    );
+    assert_eq!(
+        copied,
+        serde_json::json!([
+            "dbopt/events/layout_initial/_dbopt_layout.json",
+            "dbopt/events/layout_initial/part-00000.parquet",
+            "dbopt/events/layout_initial/part-00001.parquet",
+            "dbopt/events/layout_initial/part-00002.parquet",
+        ]),
+        "the initial layout is the table's three files, copied, and its manifest"
+    );
+    assert_eq!(
+        scalar(
+            ws,
+            "SELECT count(*), count(DISTINCT id), round(sum(amount), 2) FROM events"
+        ),
+        before["duck"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        "dbopt answers what DuckDB reads through delta-rs"
+    );
+}
+
+/// A date sort built beside the table becomes its content by one commit (version 3) with
+/// statistics delta-rs prunes by; promoting again commits nothing. Returns the layout.
+fn promoted_by_one_commit(lake: &S3Lake, ws: &TempWorkspace, before: &Value) -> String {
+    let layout = build_sorted_layout(ws);
+    assert_eq!(
+        lake.read_back()["version"],
+        2,
+        "building does not touch the table"
+    );
+    let out = promote(ws, &layout);
+    assert!(out.contains("Delta log version 3"), "{out}");
+    let promoted = lake.read_back();
+    assert_eq!(promoted["version"], 3);
+    assert_eq!(promoted["operation"], "OPTIMIZE");
+    assert_eq!(promoted["digest"], before["digest"], "identical rows");
+    assert_eq!(promoted["duck"], before["duck"]);
+    let files = strs(&promoted["files"]);
+    assert!(
+        !files.is_empty()
+            && files
+                .iter()
+                .all(|f| f.starts_with(&format!("dbopt-{layout}-"))),
+        "{files:?}"
+    );
+    let pruned = lake.py(&format!(
+        r#"
+import os, json, datetime, warnings, deltalake as dl
+warnings.simplefilter('ignore')
+{S3_OPTIONS}dt = dl.DeltaTable(os.environ['LAKE'], storage_options=SO)
+def files(day):
+    return len(dt.file_uris([('event_date', '>', day)]))
+print(json.dumps([files(datetime.date(2024, 2, 1)), files(datetime.date(2025, 1, 1))]))
+"#
+    ));
+    assert_eq!(
+        pruned,
+        serde_json::json!([files.len(), 0]),
+        "delta-rs skips dbopt's files by their statistics"
+    );
+    promote(ws, &layout);
+    assert_eq!(
+        lake.read_back()["version"],
+        3,
+        "promoting again commits nothing"
+    );
+    layout
+}
+
+/// Another writer takes version 4 (an append) while dbopt's rollback, planned on version 3,
+/// is held at the fail point `lake.planned`: the store refuses dbopt's conditional put of
+/// version 4, dbopt plans again on the newer snapshot and lands as version 5, a RESTORE that
+/// keeps the appended rows.
+fn a_racing_append_makes_the_rollback_plan_again(
+    lake: &S3Lake,
+    ws: &TempWorkspace,
+    before: &Value,
+    layout: &str,
+) {
+    let mut rollback = ws
+        .command(&common::bin())
+        .args(["rollback", "--table-name", "events"])
+        .env("DBOPT_FAILPOINT", "lake.planned:sleep8000@1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(rollback.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("fail point lake.planned") {
+        let mut line = String::new();
+        let read = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(
+            read > 0,
+            "rollback ended before planning its commit: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    lake.append(9, 6000, 10, "append");
+    assert_eq!(
+        lake.read_back()["version"],
+        4,
+        "the other writer's append is version 4"
+    );
+    std::io::Read::read_to_string(&mut stderr, &mut seen).unwrap();
+    let out = rollback.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{seen}");
+    assert!(seen.contains("was taken by another writer"), "{seen}");
+    assert!(stdout.contains("Delta log version 5"), "{stdout}");
+    let restored = lake.read_back();
+    assert_eq!(restored["version"], 5);
+    assert_eq!(restored["operation"], "RESTORE");
+    assert_eq!(restored["rows"], 6010, "the other writer's rows are kept");
+    let restored_files = strs(&restored["files"]);
+    for file in strs(&before["files"]) {
+        assert!(
+            restored_files.contains(&file),
+            "{file} back: {restored_files:?}"
+        );
+    }
+    assert!(
+        restored_files
+            .iter()
+            .all(|f| !f.starts_with(&format!("dbopt-{layout}-"))),
+        "{restored_files:?}"
+    );
+}

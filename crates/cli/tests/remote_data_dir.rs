@@ -629,3 +629,93 @@ fn bad_object_storage_settings_are_named_and_lake_commands_refused() {
     let rows = remote.query(None, "SELECT count(*) AS n FROM events");
     assert_eq!(rows[0]["n"], 2000, "the good settings still read the table");
 }
+
+/// `adopt-layout` with DATA_DIR in the bucket: files another tool wrote in the same bucket
+/// (pyarrow here, as Spark would) are copied in by the store, a local directory is uploaded;
+/// either becomes a layout whose objects are its parts and manifest, answering as the table
+/// does. Files with other rows, and a prefix of another bucket, are refused with exit 2.
+#[test]
+fn adopt_layout_copies_files_of_the_bucket_and_uploads_local_ones() {
+    let moto = Moto::start();
+    create_bucket(&moto, BUCKET);
+    create_bucket(&moto, "elsewhere");
+    let ws = TempWorkspace::new();
+    let remote = Remote::new(&ws, &moto, &format!("s3://{BUCKET}/{PREFIX}"));
+    remote.ok(&GENERATE);
+    let local_dir = ws.root().join("sorted-by-customer");
+    moto.python(&s3_script(&format!(
+        r#"
+import pyarrow.parquet as pq, pyarrow.dataset as ds, os
+t = pq.read_table(BUCKET + '/' + PREFIX + 'events/layout_initial/', filesystem=fs)
+by_day = t.sort_by([('event_date', 'ascending')])
+for i, lo in enumerate(range(0, t.num_rows, 30000)):
+    pq.write_table(by_day.slice(lo, 30000), BUCKET + '/spark/by_day/part-%d.parquet' % i, filesystem=fs, row_group_size=2000)
+pq.write_table(by_day.slice(0, 1000), BUCKET + '/spark/partial/part-0.parquet', filesystem=fs)
+pq.write_table(by_day, 'elsewhere/by_day/part-0.parquet', filesystem=fs)
+os.makedirs('{local}', exist_ok=True)
+pq.write_table(t.sort_by([('customer_id', 'ascending')]), '{local}/part-0.parquet', row_group_size=5000)
+print('null')
+"#,
+        local = local_dir.display()
+    )));
+    let expected = remote.query(None, CHECKSUM);
+
+    let adopt = |source: &str| {
+        remote.output(&[
+            "adopt-layout",
+            "--table-name",
+            "events",
+            "--source-path",
+            source,
+            "--format",
+            "json",
+        ])
+    };
+    let from_bucket = format!("s3://{BUCKET}/spark/by_day/");
+    let out = adopt(&from_bucket);
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(report["files"], 2, "{report}");
+    assert_eq!(report["rows"], 60000);
+    let by_day = report["layout_id"].as_str().unwrap().to_string();
+    let names: Vec<String> = keys(&moto, BUCKET, &layout_prefix(&by_day));
+    assert_eq!(
+        names,
+        [
+            format!("{}_dbopt_layout.json", layout_prefix(&by_day)),
+            format!("{}part-00000.parquet", layout_prefix(&by_day)),
+            format!("{}part-00001.parquet", layout_prefix(&by_day)),
+        ],
+        "the two files copied and the manifest"
+    );
+    assert_eq!(remote.query(Some(&by_day), CHECKSUM), expected);
+    let (_, entry) = remote.query_on(&by_day, SLICE);
+    assert!(entry.metrics.row_groups_pruned > 0, "{:?}", entry.metrics);
+    let again: Value = serde_json::from_slice(&adopt(&from_bucket).stdout).unwrap();
+    assert_eq!(again["newly_adopted"], false);
+    assert_eq!(again["layout_id"], by_day.as_str());
+
+    let uploaded: Value =
+        serde_json::from_slice(&adopt(local_dir.to_str().unwrap()).stdout).unwrap();
+    assert_eq!(uploaded["newly_adopted"], true, "{uploaded}");
+    let by_customer = uploaded["layout_id"].as_str().unwrap();
+    assert_eq!(
+        keys(&moto, BUCKET, &layout_prefix(by_customer)).len(),
+        2,
+        "one part uploaded and the manifest"
+    );
+    assert_eq!(remote.query(Some(by_customer), CHECKSUM), expected);
+
+    refused(
+        &adopt(&format!("s3://{BUCKET}/spark/partial/")),
+        "files with other rows",
+        &["do not hold the same rows"],
+    );
+    refused(
+        &adopt("s3://elsewhere/by_day/"),
+        "a prefix of another bucket",
+        &["not in DATA_DIR's bucket"],
+    );
+    let layouts = layouts(&ws);
+    assert_eq!(layouts.len(), 3, "initial and the two adopted: {layouts:?}");
+}

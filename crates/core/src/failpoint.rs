@@ -90,6 +90,10 @@ pub const FAIL_POINTS: &[(&str, &str)] = &[
         "a layout's files are placed in a Delta table's directory, the log commit not yet written",
     ),
     (
+        "lake.planned",
+        "a Delta commit is planned on the table's newest snapshot, its log entry not yet written (where another writer can take its version)",
+    ),
+    (
         "lake.committed",
         "the Delta log commit is written, the catalog's swap not yet made",
     ),

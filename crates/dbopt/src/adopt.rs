@@ -6,10 +6,15 @@ use crate::{DbError, Progress, Workspace};
 use arrow::compute::cast;
 use arrow::datatypes::SchemaRef;
 use dbopt_catalog::{LayoutRecord, LayoutStatus};
+use dbopt_core::layout::MANIFEST_FILE;
 use dbopt_core::{LayoutId, LayoutManifest, LayoutSpec, RowDigest, TableName};
 use dbopt_engine::footer::describe_file;
+use dbopt_engine::layout_dir::LayoutDir;
 use dbopt_engine::result_digest::BatchDigester;
-use dbopt_engine::source::{SourceFormat, SourceInfo, inspect_source, stream_source};
+use dbopt_engine::source::{
+    SourceFormat, SourceInfo, inspect_remote_source, inspect_source, stream_source,
+};
+use dbopt_engine::store::{RemoteDir, is_remote};
 use dbopt_engine::writer::{fsync_dir, write_manifest};
 use futures::StreamExt;
 use serde::Serialize;
@@ -34,45 +39,41 @@ pub struct AdoptReport {
 }
 
 impl Workspace {
-    /// Copies the unpartitioned Parquet files under `source` into a new layout of `table`,
-    /// after checking they hold exactly the table's rows (row count and digest).
+    /// Copies the unpartitioned Parquet files under `source` (a directory, or a prefix on
+    /// object storage in DATA_DIR's bucket) into a new layout of `table`, after checking they
+    /// hold exactly the table's rows (row count and digest).
     pub async fn adopt_layout(
         &self,
         table: &TableName,
-        source: &Path,
+        source: &str,
         progress: &dyn Progress,
     ) -> Result<AdoptReport, DbError> {
-        self.require_local_data("adopt-layout")?;
         let record = self.require_table(table)?;
-        let info = inspect_source(source)?;
+        let info = self.adopt_source(source).await?;
         if info.format != SourceFormat::Parquet || !info.partition_cols.is_empty() {
             return Err(DbError::NotALayout(format!(
-                "adopt-layout takes a directory of unpartitioned Parquet files; {} is not one",
-                source.display()
+                "adopt-layout takes a directory of unpartitioned Parquet files; {source} is not one"
             )));
         }
         let initial = LayoutId::initial();
         let reference = self.layout_manifest(table, &initial)?;
         let reference_schema = self.layout_schema(table, &initial).await?;
 
+        let files = source_files(&info)?;
         let mut hasher = Sha256::new();
-        let mut files = Vec::new();
-        for f in &info.files {
-            let rel = f.strip_prefix(&info.root).unwrap_or(f);
-            let meta = std::fs::metadata(f)
-                .map_err(|e| DbError::io(format!("reading {}", f.display()), e))?;
-            hasher.update(rel.to_string_lossy().as_bytes());
-            hasher.update(meta.len().to_le_bytes());
-            files.push((f.clone(), meta.len()));
+        for (rel, size) in &files {
+            hasher.update(rel.as_bytes());
+            hasher.update(size.to_le_bytes());
         }
         let layout_id = LayoutId::parse(&hex_prefix(&hasher.finalize()))
             .expect("hex digits always parse as a layout id");
+        let bytes = files.iter().map(|f| f.1).sum();
         if self.catalog().get_layout(table, &layout_id)?.is_some() {
             return Ok(AdoptReport {
                 table: table.to_string(),
                 layout_id: layout_id.to_string(),
                 files: files.len(),
-                bytes: files.iter().map(|f| f.1).sum(),
+                bytes,
                 rows: record.row_count,
                 newly_adopted: false,
             });
@@ -83,44 +84,26 @@ impl Workspace {
             .await?;
         if digest.to_string() != reference.digest {
             return Err(DbError::NotALayout(format!(
-                "the files under {} do not hold the same rows as table '{table}' ({} rows, digest {} vs {}): adopt only a rewrite of this table's data",
-                source.display(),
-                digest.rows,
-                digest,
-                reference.digest
+                "the files under {source} do not hold the same rows as table '{table}' ({} rows, digest {} vs {}): adopt only a rewrite of this table's data",
+                digest.rows, digest, reference.digest
             )));
         }
 
-        let now = self.clock().now_ms();
-        let staging = self
-            .staging_dir(table)
-            .join(format!("adopt-{now}-{}", std::process::id()));
-        std::fs::create_dir_all(&staging)
-            .map_err(|e| DbError::io(format!("creating {}", staging.display()), e))?;
-        let mut manifest_files = Vec::new();
-        for (i, (path, _)) in files.iter().enumerate() {
-            let name = format!("part-{i:05}.parquet");
-            let target = staging.join(&name);
-            crate::lake::link_or_copy(path, &target)?;
-            manifest_files.push(describe_file(&staging, &name)?);
-        }
-        fsync_dir(&staging)?;
-        let manifest = LayoutManifest {
+        let mut manifest = LayoutManifest {
             layout_id: layout_id.clone(),
             table: table.to_string(),
             source_layout: Some(record.active_layout.clone()),
             spec: LayoutSpec::default(),
-            files: manifest_files,
+            files: Vec::new(),
             row_count: digest.rows,
             digest: digest.to_string(),
-            created_at_ms: now,
+            created_at_ms: self.clock().now_ms(),
             columns: Vec::new(),
         };
-        write_manifest(&staging, &manifest)?;
-        let target = self.layout_dir(table, &layout_id);
-        std::fs::rename(&staging, &target)
-            .map_err(|e| DbError::io(format!("publishing {}", target.display()), e))?;
-        fsync_dir(&self.table_dir(table))?;
+        match self.layout_location(table, &layout_id)? {
+            LayoutDir::Local(target) => self.place_adopted(&info, &mut manifest, &target)?,
+            LayoutDir::Remote(target) => copy_adopted(&info, &mut manifest, &target).await?,
+        }
         let path = format!("{table}/{}", layout_id.dir_name());
         let layout = LayoutRecord::from_manifest(&manifest, path, LayoutStatus::Ready)?;
         self.catalog().insert_layout(&layout)?;
@@ -132,6 +115,59 @@ impl Workspace {
             rows: manifest.row_count,
             newly_adopted: true,
         })
+    }
+
+    /// The files to adopt: a local directory with DATA_DIR on local disk, a prefix of
+    /// DATA_DIR's bucket with DATA_DIR on object storage (copied by the store, server-side), or
+    /// a local directory uploaded to it.
+    async fn adopt_source(&self, source: &str) -> Result<SourceInfo, DbError> {
+        if !is_remote(source) {
+            return Ok(inspect_source(Path::new(source))?);
+        }
+        let Some(data) = self.remote_data() else {
+            return Err(DbError::BadArgument(format!(
+                "{source} is on object storage but DATA_DIR is on local disk: download the files first, or set DATA_DIR to a prefix of the same bucket"
+            )));
+        };
+        let info = inspect_remote_source(source).await?;
+        if let Some(remote) = &info.remote
+            && !remote.dir.same_bucket(data)
+        {
+            return Err(DbError::BadArgument(format!(
+                "{source} is not in DATA_DIR's bucket ({}): the store copies files only within a bucket; copy them there first",
+                data.url
+            )));
+        }
+        Ok(info)
+    }
+
+    /// Links (or copies) the local files of `info` into a staging directory as
+    /// `part-NNNNN.parquet`, writes `manifest` there and renames it to `target`.
+    fn place_adopted(
+        &self,
+        info: &SourceInfo,
+        manifest: &mut LayoutManifest,
+        target: &Path,
+    ) -> Result<(), DbError> {
+        let table = TableName::new(&manifest.table)?;
+        let staging = self.staging_dir(&table).join(format!(
+            "adopt-{}-{}",
+            manifest.created_at_ms,
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&staging)
+            .map_err(|e| DbError::io(format!("creating {}", staging.display()), e))?;
+        for (i, path) in info.files.iter().enumerate() {
+            let name = format!("part-{i:05}.parquet");
+            crate::lake::link_or_copy(path, &staging.join(&name))?;
+            manifest.files.push(describe_file(&staging, &name)?);
+        }
+        fsync_dir(&staging)?;
+        write_manifest(&staging, manifest)?;
+        std::fs::rename(&staging, target)
+            .map_err(|e| DbError::io(format!("publishing {}", target.display()), e))?;
+        fsync_dir(&self.table_dir(&table))?;
+        Ok(())
     }
 
     /// Makes a ready layout the one queries read by default (for a Delta table, by a commit
@@ -185,6 +221,59 @@ impl Workspace {
         self.register_table_layout(&session, table, layout).await?;
         Ok(session.registered_schema(table.as_str()).await?)
     }
+}
+
+/// Each file of `info` as (its path relative to the source, its size), in order.
+fn source_files(info: &SourceInfo) -> Result<Vec<(String, u64)>, DbError> {
+    if let Some(remote) = &info.remote {
+        return Ok(info
+            .files
+            .iter()
+            .zip(&remote.objects)
+            .map(|(f, o)| (f.to_string_lossy().into_owned(), o.size))
+            .collect());
+    }
+    info.files
+        .iter()
+        .map(|f| {
+            let rel = f.strip_prefix(&info.root).unwrap_or(f);
+            let meta = std::fs::metadata(f)
+                .map_err(|e| DbError::io(format!("reading {}", f.display()), e))?;
+            Ok((rel.to_string_lossy().into_owned(), meta.len()))
+        })
+        .collect()
+}
+
+/// Puts the files of `info` under the prefix `target` as `part-NNNNN.parquet` (copied by the
+/// store when they are in the bucket, uploaded from local disk otherwise) after clearing what
+/// a crashed attempt left there, then the manifest, last.
+async fn copy_adopted(
+    info: &SourceInfo,
+    manifest: &mut LayoutManifest,
+    target: &RemoteDir,
+) -> Result<(), DbError> {
+    target.delete_all().await?;
+    for (i, file) in info.files.iter().enumerate() {
+        let name = format!("part-{i:05}.parquet");
+        match &info.remote {
+            Some(remote) => {
+                let from = file.to_string_lossy();
+                if !target.copy_from(&remote.dir, &from, &name).await? {
+                    return Err(DbError::BadSource(format!(
+                        "{}{from} was deleted while it was adopted",
+                        remote.dir.url
+                    )));
+                }
+            }
+            None => {
+                target.upload(file, &name, &|_| {}).await?;
+            }
+        }
+    }
+    manifest.files = LayoutDir::Remote(target.clone()).describe_files()?;
+    let text = serde_json::to_vec_pretty(&*manifest).expect("a manifest always serializes");
+    target.put(MANIFEST_FILE, text).await?;
+    Ok(())
 }
 
 fn hex_prefix(bytes: &[u8]) -> String {

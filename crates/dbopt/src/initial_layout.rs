@@ -211,6 +211,18 @@ impl Workspace {
                 fail_point("publish.renamed")?;
             }
         }
+        self.commit_initial(request, manifest, lake)
+    }
+
+    /// Commits the table with its initial layout (whose files and manifest are in place) in
+    /// one catalog transaction: from here on queries read it.
+    pub(crate) fn commit_initial(
+        &self,
+        request: &InitialLayoutRequest,
+        manifest: &LayoutManifest,
+        lake: Option<&LakeSource>,
+    ) -> Result<(), DbError> {
+        let table = &request.table;
         let path = format!("{}/{}", table, LayoutId::initial().dir_name());
         let layout = LayoutRecord::from_manifest(manifest, path, LayoutStatus::Ready)?;
         let record = TableRecord {

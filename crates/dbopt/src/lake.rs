@@ -20,13 +20,15 @@ use crate::{DbError, Progress, Workspace};
 use arrow::datatypes::{DataType, SchemaRef};
 use dbopt_catalog::iceberg_sql::IcebergSqlTable;
 use dbopt_catalog::{LakeFormat, LakeSource};
-use dbopt_core::layout::ROWS_PER_FILE;
+use dbopt_core::layout::{MANIFEST_FILE, ManifestFile, ROWS_PER_FILE};
 use dbopt_core::{Curve, LayoutId, LayoutManifest, LayoutSpec, TableName};
 use dbopt_engine::delta::{self, CommitOutcome, DeltaSnapshot, ReplaceCommit};
-use dbopt_engine::footer::{describe_file, file_schema, partition_types, schema_with_columns};
+use dbopt_engine::footer::{describe_file, partition_types, schema_with_columns};
 use dbopt_engine::iceberg::{self, IcebergNewFile, IcebergReplace, ReplaceOutcome};
+use dbopt_engine::layout_dir::LayoutDir;
 use dbopt_engine::rewrite::{hive_dir, parse_hive_dir};
-use dbopt_engine::source::{SourceInfo, inspect_source};
+use dbopt_engine::source::{SourceInfo, inspect_remote_source, inspect_source};
+use dbopt_engine::store::{RemoteDir, block_on, is_remote, open_dir};
 use dbopt_engine::writer::{fsync_dir, write_manifest};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -82,13 +84,15 @@ struct LakeSnapshot {
     not_carried: Vec<String>,
     /// `delta /lake/events version 3`: kept as the table's source in the catalog.
     label: String,
+    /// The table's prefix when it is on object storage (then DATA_DIR is in the same bucket).
+    remote: Option<RemoteDir>,
 }
 
 /// One live file of a lake table's snapshot.
 struct LakeFile {
     /// The path the table's metadata names it by.
     path: String,
-    /// The file on local disk.
+    /// The file on local disk, or its path under the table's prefix on object storage.
     local: PathBuf,
     /// The rows the table's metadata says it holds.
     rows: Option<u64>,
@@ -108,30 +112,35 @@ pub struct LakeCommit {
 }
 
 impl Workspace {
-    /// Registers the Delta table at `root` as `table`: its current snapshot becomes the
-    /// initial layout (linked, not copied), with its row count and digest read from the files.
+    /// Registers the Delta table at `location` (a directory, or a prefix on object storage
+    /// in DATA_DIR's bucket) as `table`: its current snapshot becomes the initial layout (on
+    /// local disk linked, on object storage copied by the store, server-side), with its row
+    /// count and digest read from the files.
     pub async fn register_delta_table(
         &self,
         table: &TableName,
-        root: &Path,
+        location: &str,
         replace: bool,
         progress: &dyn Progress,
     ) -> Result<LakeRegisterReport, DbError> {
-        self.require_local_data("a Delta table (register-table --delta)")?;
         self.check_can_create(table, replace)?;
-        let root = canonical(root, "the directory that holds _delta_log")?;
+        let root = self.delta_root(location).await?;
         let snapshot = delta::load_snapshot(&root)?;
         let columns = if snapshot.partition_columns.is_empty() {
             Vec::new()
         } else {
             snapshot.columns()?
         };
-        let label = format!("delta {} version {}", root.display(), snapshot.version);
+        let label = format!("delta {root} version {}", snapshot.version);
+        let remote = match &root {
+            LayoutDir::Remote(dir) => Some(dir.clone()),
+            LayoutDir::Local(_) => None,
+        };
         let lake = LakeSnapshot {
             source: LakeSource {
                 table: table.clone(),
                 format: LakeFormat::Delta,
-                location: root.display().to_string(),
+                location: root.to_string(),
                 read_version: snapshot.version,
                 schema_string: snapshot.schema_string.clone(),
                 initial_files: Vec::new(),
@@ -146,7 +155,10 @@ impl Workspace {
                         .map(|c| (c.clone(), f.partition_values.get(c).cloned().flatten()));
                     Ok(LakeFile {
                         path: f.path.clone(),
-                        local: f.local_path(&root),
+                        local: match &root {
+                            LayoutDir::Local(dir) => f.local_path(dir),
+                            LayoutDir::Remote(_) => PathBuf::from(f.relative_path()),
+                        },
                         rows: f.num_records,
                         hive: partition_dir(&label, &f.path, values.collect())?,
                     })
@@ -156,8 +168,35 @@ impl Workspace {
             declared: declared_spec(&snapshot),
             not_carried: Vec::new(),
             label,
+            remote,
         };
         self.register_lake_table(lake, replace, progress).await
+    }
+
+    /// Where the Delta table `location` is: a local directory (with DATA_DIR on local disk),
+    /// or a prefix on object storage in DATA_DIR's bucket, whose files the store copies
+    /// between the table and its layouts.
+    async fn delta_root(&self, location: &str) -> Result<LayoutDir, DbError> {
+        if !is_remote(location) {
+            self.require_local_data(
+                "a Delta table on local disk (register-table --delta PATH; a table in DATA_DIR's bucket, --delta s3://..., is)",
+            )?;
+            let root = canonical(Path::new(location), "the directory that holds _delta_log")?;
+            return Ok(LayoutDir::Local(root));
+        }
+        let Some(data) = self.remote_data() else {
+            return Err(DbError::BadArgument(format!(
+                "Delta table {location} is on object storage but DATA_DIR is on local disk: set DATA_DIR to a prefix of the same bucket (dbopt keeps the table's layouts beside it and places them in it by server-side copies)"
+            )));
+        };
+        let root = open_dir(location).await?;
+        if !root.same_bucket(data) {
+            return Err(DbError::BadArgument(format!(
+                "Delta table {} is not in DATA_DIR's bucket ({}): register a table of that bucket, or set DATA_DIR to a prefix of the table's (the store copies files only within a bucket)",
+                root.url, data.url
+            )));
+        }
+        Ok(LayoutDir::Remote(root))
     }
 
     /// Registers the Iceberg table at `location` as `table`: its current snapshot becomes the
@@ -171,6 +210,14 @@ impl Workspace {
         progress: &dyn Progress,
     ) -> Result<LakeRegisterReport, DbError> {
         self.require_local_data("an Iceberg table (register-table --iceberg)")?;
+        if let IcebergLocation::Path(path) = location
+            && is_remote(&path.to_string_lossy())
+        {
+            return Err(DbError::BadArgument(format!(
+                "Iceberg table {} is on object storage, which dbopt reads for Delta tables only so far: register a copy on local disk, or a Delta table",
+                path.display()
+            )));
+        }
         self.check_can_create(table, replace)?;
         let (metadata, pointer) = match location {
             IcebergLocation::Path(path) => {
@@ -234,6 +281,7 @@ impl Workspace {
             },
             not_carried: snapshot.sort_order_other.clone(),
             label,
+            remote: None,
         };
         self.register_lake_table(lake, replace, progress).await
     }
@@ -256,19 +304,12 @@ impl Workspace {
                 lake.label
             )));
         }
+        if replace && lake.remote.is_some() {
+            self.require_local_data("register-table --replace")?;
+        }
         let _lock = self.lock_for_initial_layout(&table)?;
         let now = self.clock().now_ms();
-        let staging = self
-            .staging_dir(&table)
-            .join(format!("initial-lake-{now}-{}", std::process::id()));
-        let manifest = match self.stage_lake_files(&lake, &staging, now, progress).await {
-            Ok(m) => m,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&staging);
-                return Err(e);
-            }
-        };
-        let request = InitialLayoutRequest {
+        let request = |manifest: &LayoutManifest| InitialLayoutRequest {
             table: table.clone(),
             source: lake.label.clone(),
             replace,
@@ -276,7 +317,24 @@ impl Workspace {
             spec: manifest.spec.clone(),
             writers: 1,
         };
-        self.publish_initial(&request, &staging, &manifest, Some(&lake.source))?;
+        let manifest = if let Some(root) = &lake.remote {
+            let manifest = self.copy_lake_files(&lake, root, now, progress).await?;
+            self.commit_initial(&request(&manifest), &manifest, Some(&lake.source))?;
+            manifest
+        } else {
+            let staging = self
+                .staging_dir(&table)
+                .join(format!("initial-lake-{now}-{}", std::process::id()));
+            let manifest = match self.stage_lake_files(&lake, &staging, now, progress).await {
+                Ok(m) => m,
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&staging);
+                    return Err(e);
+                }
+            };
+            self.publish_initial(&request(&manifest), &staging, &manifest, Some(&lake.source))?;
+            manifest
+        };
         Ok(LakeRegisterReport {
             table: table.to_string(),
             format: lake.source.format.to_string(),
@@ -308,10 +366,7 @@ impl Workspace {
                     lake.label
                 )));
             }
-            let name = match file.hive.as_str() {
-                "" => format!("part-{i:05}.parquet"),
-                dir => format!("{dir}/part-{i:05}.parquet"),
-            };
+            let name = initial_file_name(i, &file.hive);
             let target = staging.join(&name);
             let dir = target.parent().unwrap_or(staging);
             std::fs::create_dir_all(dir)
@@ -320,8 +375,68 @@ impl Workspace {
             link_file(&file.local, &target)?;
             files.push(describe_file(staging, &name)?);
         }
+        let info = inspect_source(staging)?;
+        let manifest = self.lake_manifest(lake, info, files, now, progress).await?;
+        for dir in &dirs {
+            fsync_dir(dir)?;
+        }
+        write_manifest(staging, &manifest)?;
+        Ok(manifest)
+    }
+
+    /// Copies the snapshot's files (on object storage) into the table's initial layout prefix
+    /// in DATA_DIR's bucket, server-side, digests their rows and uploads the manifest last. A
+    /// crash leaves objects no catalog row names; the next attempt starts by deleting them.
+    async fn copy_lake_files(
+        &self,
+        lake: &LakeSnapshot,
+        root: &RemoteDir,
+        now: i64,
+        progress: &dyn Progress,
+    ) -> Result<LayoutManifest, DbError> {
+        let LayoutDir::Remote(target) =
+            self.layout_location(&lake.source.table, &LayoutId::initial())?
+        else {
+            return Err(DbError::LocalDataOnly(
+                "a Delta table on object storage with DATA_DIR on local disk".into(),
+            ));
+        };
+        target.delete_all().await?;
+        progress.message(&format!(
+            "copying {} files of {} into {} (server-side)",
+            lake.files.len(),
+            lake.label,
+            target.url
+        ));
+        for (i, file) in lake.files.iter().enumerate() {
+            let name = initial_file_name(i, &file.hive);
+            let from = file.local.to_string_lossy();
+            if !target.copy_from(root, &from, &name).await? {
+                return Err(DbError::BadSource(format!(
+                    "file {}{from} of {} is missing: the table was vacuumed or damaged; repair it before registering",
+                    root.url, lake.label
+                )));
+            }
+        }
+        let files = LayoutDir::Remote(target.clone()).describe_files()?;
+        let info = inspect_remote_source(target.url.as_str()).await?;
+        let manifest = self.lake_manifest(lake, info, files, now, progress).await?;
+        let text = serde_json::to_vec_pretty(&manifest).expect("a manifest always serializes");
+        target.put(MANIFEST_FILE, text).await?;
+        Ok(manifest)
+    }
+
+    /// The initial layout's manifest for the snapshot's files `files` (read as `info`): their
+    /// rows digested, checked against the rows the table's metadata says it holds.
+    async fn lake_manifest(
+        &self,
+        lake: &LakeSnapshot,
+        mut info: SourceInfo,
+        mut files: Vec<ManifestFile>,
+        now: i64,
+        progress: &dyn Progress,
+    ) -> Result<LayoutManifest, DbError> {
         files.sort_by(|a, b| a.path.cmp(&b.path));
-        let mut info = inspect_source(staging)?;
         let (columns, align) = typed_columns(lake, &info)?;
         if let Some(schema) = &align {
             info.partition_cols = partition_types(schema, &lake.declared.partition_by)?;
@@ -339,10 +454,7 @@ impl Workspace {
                 lake.label, digest.rows
             )));
         }
-        for dir in &dirs {
-            fsync_dir(dir)?;
-        }
-        let manifest = LayoutManifest {
+        Ok(LayoutManifest {
             layout_id: LayoutId::initial(),
             table: lake.source.table.to_string(),
             source_layout: None,
@@ -352,9 +464,7 @@ impl Workspace {
             digest: digest.to_string(),
             created_at_ms: now,
             columns,
-        };
-        write_manifest(staging, &manifest)?;
-        Ok(manifest)
+        })
     }
 
     /// For a lake table, makes `to` the table's content by a commit of its log that replaces
@@ -372,9 +482,9 @@ impl Workspace {
         if lake.format == LakeFormat::Iceberg {
             return self.publish_to_iceberg(&lake, from, to).map(Some);
         }
-        let root = PathBuf::from(&lake.location);
+        let root = lake_root(&lake)?;
         let remove = self.lake_paths(&lake, from, |name| delta::log_path(&name))?;
-        let add_paths = self.place_in_lake(&lake, to)?;
+        let add_paths = self.place_in_lake(&lake, &root, to)?;
         let mut add = Vec::with_capacity(add_paths.len());
         for path in &add_paths {
             add.push(delta::describe_new_file(&root, path)?);
@@ -462,25 +572,63 @@ impl Workspace {
             .collect())
     }
 
-    /// Puts `layout`'s files in the table directory (links, or copies across file systems)
-    /// unless they are there, and returns their log paths.
-    fn place_in_lake(&self, lake: &LakeSource, layout: &LayoutId) -> Result<Vec<String>, DbError> {
-        let root = PathBuf::from(&lake.location);
+    /// Puts `layout`'s files in the table directory `root` (links, or copies across file
+    /// systems; on object storage copies by the store) unless they are there, and returns
+    /// their log paths.
+    fn place_in_lake(
+        &self,
+        lake: &LakeSource,
+        root: &LayoutDir,
+        layout: &LayoutId,
+    ) -> Result<Vec<String>, DbError> {
         let paths = self.lake_paths(lake, layout, |name| delta::log_path(&name))?;
         if *layout == LayoutId::initial() {
-            if let Some(gone) = paths
-                .iter()
-                .find(|p| !delta::local_path(&root, p).is_file())
-            {
-                return Err(DbError::BadArgument(format!(
-                    "file {gone} of the initial layout is gone from Delta table {} (vacuumed): rolling back to it is no longer possible",
-                    root.display()
-                )));
+            for path in &paths {
+                if !delta::file_exists(root, path)? {
+                    return Err(DbError::BadArgument(format!(
+                        "file {path} of the initial layout is gone from Delta table {root} (vacuumed): rolling back to it is no longer possible"
+                    )));
+                }
             }
             return Ok(paths);
         }
-        self.link_layout_into(&lake.table, layout, &root)?;
+        match root {
+            LayoutDir::Local(dir) => {
+                self.link_layout_into(&lake.table, layout, dir)?;
+            }
+            LayoutDir::Remote(dir) => self.copy_layout_into(&lake.table, layout, dir)?,
+        }
         Ok(paths)
+    }
+
+    /// Copies `layout`'s files into the table prefix `dir` on object storage as
+    /// `dbopt-<layout>-part-NNNNN.parquet`, server-side, unless they are there.
+    fn copy_layout_into(
+        &self,
+        table: &TableName,
+        layout: &LayoutId,
+        dir: &RemoteDir,
+    ) -> Result<(), DbError> {
+        let manifest = self.layout_manifest(table, layout)?;
+        self.check_lake_spec(table, &manifest.spec)?;
+        let LayoutDir::Remote(source) = self.layout_location(table, layout)? else {
+            return Err(DbError::LocalDataOnly(
+                "publishing to a Delta table on object storage with DATA_DIR on local disk".into(),
+            ));
+        };
+        for file in &manifest.files {
+            let name = lake_file_name(layout, &file.path);
+            if block_on(dir.head(&name))?.is_some() {
+                continue;
+            }
+            if !block_on(dir.copy_from(&source, &file.path, &name))? {
+                return Err(DbError::BadSource(format!(
+                    "{}{} is listed in layout {layout}'s manifest but is not in the store: drop the layout and build it again",
+                    source.url, file.path
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Links (or copies, across file systems) `layout`'s files into `dir` as
@@ -738,6 +886,15 @@ fn branch_name(layout: &LayoutId) -> String {
     format!("dbopt/{layout}")
 }
 
+/// The root of the Delta table `lake`: its directory, or its prefix on object storage.
+fn lake_root(lake: &LakeSource) -> Result<LayoutDir, DbError> {
+    if is_remote(&lake.location) {
+        Ok(LayoutDir::Remote(block_on(open_dir(&lake.location))?))
+    } else {
+        Ok(LayoutDir::Local(PathBuf::from(&lake.location)))
+    }
+}
+
 /// How many times an Iceberg commit is re-planned after losing the catalog's race.
 const COMMIT_ATTEMPTS: usize = 5;
 
@@ -780,7 +937,7 @@ fn typed_columns(lake: &LakeSnapshot, info: &SourceInfo) -> Result<TypedColumns,
     if lake.columns.is_empty() {
         return Ok((Vec::new(), None));
     }
-    let in_files = file_schema(&info.files[0])?;
+    let in_files = info.first_schema()?;
     let mut columns = Vec::with_capacity(lake.columns.len());
     for (name, partition_type) in &lake.columns {
         let data_type = match (partition_type, in_files.field_with_name(name)) {
@@ -797,6 +954,15 @@ fn typed_columns(lake: &LakeSnapshot, info: &SourceInfo) -> Result<TypedColumns,
     }
     let schema = schema_with_columns(&in_files, &columns)?;
     Ok((columns, Some(schema)))
+}
+
+/// The name of the `i`-th file of a lake table's initial layout, in its partition's hive
+/// directory `hive` (empty when unpartitioned).
+fn initial_file_name(i: usize, hive: &str) -> String {
+    match hive {
+        "" => format!("part-{i:05}.parquet"),
+        dir => format!("{dir}/part-{i:05}.parquet"),
+    }
 }
 
 /// The spec the table declares: its partition columns, and a Z-order by the columns of its

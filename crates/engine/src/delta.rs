@@ -1,4 +1,5 @@
-//! Delta Lake tables on local disk: the table's own log, read and committed to.
+//! Delta Lake tables on local disk or object storage: the table's own log, read and
+//! committed to.
 //!
 //! dbopt reads a Delta table's current snapshot from its `_delta_log` (the newest classic
 //! checkpoint, then the JSON commits after it) and publishes a layout as one new commit that
@@ -8,9 +9,10 @@
 //! - **Never read wrong.** A table that needs a reader feature this module does not implement
 //!   (column mapping, a file with a deletion vector, v2 checkpoints, any feature it does not
 //!   know) is refused with an error naming the feature, before a row is read.
-//! - **Never overwrite another writer.** A commit is written to a temporary file and linked to
-//!   its version's name, which fails if the name exists (put-if-absent on a local file
-//!   system). On that failure the commit is re-planned on the new snapshot: it goes through
+//! - **Never overwrite another writer.** A commit is written with put-if-absent on its
+//!   version's name: on a local file system a temporary file hard-linked to the name (which
+//!   fails if the name exists), on object storage a conditional put (`If-None-Match: *` on
+//!   S3), so the store refuses the second of two writers. On that failure the commit is re-planned on the new snapshot: it goes through
 //!   when the other writer only appended, and gives up with [`EngineError::LakeConflict`]
 //!   when the files it replaces were removed or the table's schema or protocol changed.
 //! - **Only what the protocol lets it write.** A commit is refused when the table's protocol
@@ -23,12 +25,16 @@
 //! files with them.
 
 use crate::EngineError;
-use crate::file_bounds::{Bound, file_bounds};
-use crate::footer::open_footer;
+use crate::file_bounds::{Bound, bounds_in};
+use crate::layout_dir::{FileBytes, LayoutDir};
 use crate::rewrite::parse_hive_dir;
+use crate::store::block_on;
 use arrow::datatypes::DataType;
 use arrow::json::LineDelimitedWriter;
 use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::metadata::ParquetMetaData;
+use parquet::file::reader::ChunkReader;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -83,6 +89,11 @@ impl DeltaFile {
     pub fn local_path(&self, root: &Path) -> PathBuf {
         local_path(root, &self.path)
     }
+
+    /// The file's path under the table root, decoded (`/`-separated).
+    pub fn relative_path(&self) -> String {
+        percent_decode(&self.path)
+    }
 }
 
 /// The file on local disk at the log path `path` (relative to `root`, percent-encoded).
@@ -107,8 +118,8 @@ pub fn log_path(relative: &str) -> String {
 /// A Delta table at one version: its live files and what the log declares about it.
 #[derive(Debug, Clone)]
 pub struct DeltaSnapshot {
-    /// The table root (the directory holding `_delta_log`).
-    pub root: PathBuf,
+    /// The table root (the directory or prefix holding `_delta_log`).
+    pub root: LayoutDir,
     /// The version read.
     pub version: u64,
     /// Live data files, sorted by path.
@@ -139,7 +150,7 @@ impl DeltaSnapshot {
         let schema: Value = serde_json::from_str(&self.schema_string).map_err(|e| {
             EngineError::Lake(format!(
                 "{}: the log's schemaString is not JSON ({e})",
-                self.root.display()
+                self.root
             ))
         })?;
         let fields = schema["fields"].as_array().cloned().unwrap_or_default();
@@ -168,7 +179,7 @@ impl DeltaSnapshot {
         {
             return Err(EngineError::Lake(format!(
                 "{}: partition column '{missing}' is not in the table's schema: the log is corrupt",
-                self.root.display()
+                self.root
             )));
         }
         Ok(out)
@@ -247,26 +258,24 @@ pub enum CommitOutcome {
 }
 
 /// Reads the current snapshot of the Delta table at `root`.
-pub fn load_snapshot(root: &Path) -> Result<DeltaSnapshot, EngineError> {
-    let log = root.join(LOG_DIR);
-    if !log.is_dir() {
+pub fn load_snapshot(root: &LayoutDir) -> Result<DeltaSnapshot, EngineError> {
+    let Some(names) = log_names(root)? else {
         return Err(EngineError::Lake(format!(
-            "{} is not a Delta table (no {LOG_DIR} directory): give the directory that holds {LOG_DIR}",
-            root.display()
+            "{root} is not a Delta table (no {LOG_DIR} directory): give the directory that holds {LOG_DIR}"
         )));
-    }
-    let listing = LogListing::read(&log)?;
+    };
+    let listing = LogListing::read(names);
+    let log = root.label(LOG_DIR);
     let Some(latest) = listing.latest_version() else {
         return Err(EngineError::Lake(format!(
-            "{} has no commits: it is not a Delta table yet",
-            log.display()
+            "{log} has no commits: it is not a Delta table yet"
         )));
     };
     let mut state = LogState::default();
     let first_commit = match listing.checkpoint_at_or_before(latest) {
         Some((version, parts)) => {
             for part in parts {
-                for action in read_checkpoint(&log.join(part))? {
+                for action in read_checkpoint(root, part)? {
                     state.apply(version, action);
                 }
             }
@@ -277,11 +286,10 @@ pub fn load_snapshot(root: &Path) -> Result<DeltaSnapshot, EngineError> {
     for version in first_commit..=latest {
         let file = listing.commits.get(&version).ok_or_else(|| {
             EngineError::Lake(format!(
-                "{} is missing commit {version} (the log has a gap): the table is corrupt or being vacuumed",
-                log.display()
+                "{log} is missing commit {version} (the log has a gap): the table is corrupt or being vacuumed"
             ))
         })?;
-        for action in read_commit(&log.join(file))? {
+        for action in read_commit(root, file)? {
             state.apply(version, action);
         }
     }
@@ -290,29 +298,58 @@ pub fn load_snapshot(root: &Path) -> Result<DeltaSnapshot, EngineError> {
 
 /// Describes the Parquet file at the log path `path` (relative to `root`, percent-encoded) as
 /// a Delta `add`: size, time and statistics read from its footer.
-pub fn describe_new_file(root: &Path, path: &str) -> Result<NewDeltaFile, EngineError> {
-    let full = local_path(root, path);
-    let meta = std::fs::metadata(&full)
-        .map_err(|e| EngineError::io(format!("stat {}", full.display()), e))?;
-    let modification_time_ms = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as i64);
+pub fn describe_new_file(root: &LayoutDir, path: &str) -> Result<NewDeltaFile, EngineError> {
+    let relative = percent_decode(path);
+    let (size, modification_time_ms) = stat(root, &relative)?;
+    let (size, footer) = root.footer(&relative, size)?;
     Ok(NewDeltaFile {
         path: path.to_string(),
-        size: meta.len(),
+        size,
         modification_time_ms,
-        partition_values: parse_hive_dir(&percent_decode(path)).into_iter().collect(),
-        stats: file_stats(&full)?,
+        partition_values: parse_hive_dir(&relative).into_iter().collect(),
+        stats: file_stats(&footer),
     })
+}
+
+/// The size and modification time (ms since the Unix epoch) of the file `relative` under
+/// `root`.
+fn stat(root: &LayoutDir, relative: &str) -> Result<(u64, i64), EngineError> {
+    match root {
+        LayoutDir::Local(dir) => {
+            let full = dir.join(relative);
+            let meta = std::fs::metadata(&full)
+                .map_err(|e| EngineError::io(format!("stat {}", full.display()), e))?;
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_millis() as i64);
+            Ok((meta.len(), modified))
+        }
+        LayoutDir::Remote(dir) => match block_on(dir.head(relative))? {
+            Some(meta) => Ok((meta.size, meta.last_modified.timestamp_millis())),
+            None => Err(EngineError::Lake(format!(
+                "{}{relative} is not in the store: it was deleted while dbopt placed it",
+                dir.url
+            ))),
+        },
+    }
+}
+
+/// True when the file at the log path `path` is in the table (under `root`).
+pub fn file_exists(root: &LayoutDir, path: &str) -> Result<bool, EngineError> {
+    let relative = percent_decode(path);
+    match root {
+        LayoutDir::Local(dir) => Ok(dir.join(relative).is_file()),
+        LayoutDir::Remote(dir) => Ok(block_on(dir.head(&relative))?.is_some()),
+    }
 }
 
 /// Commits `change` to the Delta table at `root` as the next version: removes its files and
 /// adds the new ones (both `dataChange: false`), re-planned on the new snapshot after losing a
 /// race for a version, never overwriting another writer's commit.
 pub fn commit_replace(
-    root: &Path,
+    root: &LayoutDir,
     change: &ReplaceCommit<'_>,
 ) -> Result<CommitOutcome, EngineError> {
     for _ in 0..COMMIT_ATTEMPTS {
@@ -324,13 +361,18 @@ pub fn commit_replace(
         check_replaceable(&snapshot, change)?;
         let version = snapshot.version + 1;
         let actions = replace_actions(&snapshot, change);
-        match write_commit(&root.join(LOG_DIR), version, &actions)? {
-            true => return Ok(CommitOutcome::Committed(version)),
-            false => continue,
+        tracing::debug!("planned commit {version} of Delta table {root}");
+        dbopt_core::fail_point("lake.planned")
+            .map_err(|e| EngineError::io("at lake.planned".to_string(), e))?;
+        if write_commit(root, version, &actions)? {
+            return Ok(CommitOutcome::Committed(version));
         }
+        tracing::warn!(
+            "version {version} of Delta table {root} was taken by another writer: planning the commit again on the newer snapshot"
+        );
     }
     Err(EngineError::LakeConflict {
-        table: root.display().to_string(),
+        table: root.to_string(),
         version: load_snapshot(root)?.version,
         message: format!(
             "lost the race for a commit version {COMMIT_ATTEMPTS} times to other writers: try again when the table is quieter"
@@ -351,7 +393,7 @@ fn check_replaceable(
     change: &ReplaceCommit<'_>,
 ) -> Result<(), EngineError> {
     let conflict = |message: String| EngineError::LakeConflict {
-        table: snapshot.root.display().to_string(),
+        table: snapshot.root.to_string(),
         version: snapshot.version,
         message,
     };
@@ -404,12 +446,24 @@ fn replace_actions(snapshot: &DeltaSnapshot, change: &ReplaceCommit<'_>) -> Vec<
 }
 
 /// Writes `actions` as commit `version` unless that version exists: false when it does.
-fn write_commit(log: &Path, version: u64, actions: &[Value]) -> Result<bool, EngineError> {
+fn write_commit(root: &LayoutDir, version: u64, actions: &[Value]) -> Result<bool, EngineError> {
     let mut text = String::new();
     for action in actions {
         text.push_str(&action.to_string());
         text.push('\n');
     }
+    match root {
+        LayoutDir::Local(dir) => write_local_commit(&dir.join(LOG_DIR), version, &text),
+        LayoutDir::Remote(dir) => block_on(dir.put_if_absent(
+            &format!("{LOG_DIR}/{}", commit_name(version)),
+            text.into_bytes(),
+        )),
+    }
+}
+
+/// Writes `text` as commit `version` in the local log directory `log` unless that version
+/// exists (a temporary file hard-linked to the name): false when it does.
+fn write_local_commit(log: &Path, version: u64, text: &str) -> Result<bool, EngineError> {
     let target = log.join(commit_name(version));
     let tmp = log.join(format!(
         ".dbopt-{version}-{}-{}.json.tmp",
@@ -445,11 +499,41 @@ fn commit_name(version: u64) -> String {
     format!("{version:020}.json")
 }
 
-fn unsupported(root: &Path, what: &str) -> EngineError {
+fn unsupported(root: &LayoutDir, what: &str) -> EngineError {
     EngineError::Lake(format!(
-        "Delta table {} uses {what}, which dbopt does not support yet: it is left untouched",
-        root.display()
+        "Delta table {root} uses {what}, which dbopt does not support yet: it is left untouched"
     ))
+}
+
+/// The names in the table's `_delta_log` (None when it has none).
+fn log_names(root: &LayoutDir) -> Result<Option<Vec<String>>, EngineError> {
+    match root {
+        LayoutDir::Local(dir) => {
+            let log = dir.join(LOG_DIR);
+            if !log.is_dir() {
+                return Ok(None);
+            }
+            let entries = std::fs::read_dir(&log)
+                .map_err(|e| EngineError::io(format!("listing {}", log.display()), e))?;
+            let mut names = Vec::new();
+            for entry in entries {
+                let entry =
+                    entry.map_err(|e| EngineError::io(format!("listing {}", log.display()), e))?;
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+            Ok(Some(names))
+        }
+        LayoutDir::Remote(dir) => {
+            let names = block_on(dir.child(LOG_DIR)?.list_all())?;
+            // Object stores have no directories: an empty listing is a log that is not there.
+            Ok((!names.is_empty()).then_some(names))
+        }
+    }
+}
+
+/// The bytes of the log file `name` (in `_delta_log`).
+fn log_file(root: &LayoutDir, name: &str) -> Result<FileBytes, EngineError> {
+    root.file_bytes(&format!("{LOG_DIR}/{name}"))
 }
 
 /// The commit and checkpoint files of a `_delta_log` directory.
@@ -462,15 +546,10 @@ struct LogListing {
 }
 
 impl LogListing {
-    fn read(log: &Path) -> Result<Self, EngineError> {
-        let entries = std::fs::read_dir(log)
-            .map_err(|e| EngineError::io(format!("listing {}", log.display()), e))?;
+    fn read(names: Vec<String>) -> Self {
         let mut listing = LogListing::default();
         let mut parts: BTreeMap<(u64, u64), Vec<String>> = BTreeMap::new();
-        for entry in entries {
-            let entry =
-                entry.map_err(|e| EngineError::io(format!("listing {}", log.display()), e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
+        for name in names {
             match parse_log_name(&name) {
                 Some(LogName::Commit(v)) => {
                     listing.commits.insert(v, name);
@@ -490,7 +569,7 @@ impl LogListing {
                 listing.checkpoints.insert(version, names);
             }
         }
-        Ok(listing)
+        listing
     }
 
     fn latest_version(&self) -> Option<u64> {
@@ -626,11 +705,10 @@ impl LogState {
         }
     }
 
-    fn into_snapshot(self, root: &Path, version: u64) -> Result<DeltaSnapshot, EngineError> {
+    fn into_snapshot(self, root: &LayoutDir, version: u64) -> Result<DeltaSnapshot, EngineError> {
         let corrupt = |what: &str| {
             EngineError::Lake(format!(
-                "Delta table {} has no {what} action in its log: the log is corrupt",
-                root.display()
+                "Delta table {root} has no {what} action in its log: the log is corrupt"
             ))
         };
         let protocol = self.protocol.ok_or_else(|| corrupt("protocol"))?;
@@ -673,7 +751,7 @@ impl LogState {
             });
         }
         Ok(DeltaSnapshot {
-            root: root.to_path_buf(),
+            root: root.clone(),
             version,
             files,
             table_id: metadata.id,
@@ -701,7 +779,7 @@ fn z_order_columns(info: &Value) -> Option<Vec<String>> {
 
 /// Refuses tables whose reader protocol this module does not implement.
 fn check_readable(
-    root: &Path,
+    root: &LayoutDir,
     protocol: &Protocol,
     metadata: &MetaDataAction,
 ) -> Result<(), EngineError> {
@@ -732,21 +810,33 @@ fn check_readable(
     Ok(())
 }
 
-fn read_commit(path: &Path) -> Result<Vec<Action>, EngineError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| EngineError::io(format!("reading {}", path.display()), e))?;
-    parse_actions(path, &text)
+fn read_commit(root: &LayoutDir, name: &str) -> Result<Vec<Action>, EngineError> {
+    let path = root.label(&format!("{LOG_DIR}/{name}"));
+    let bytes = match log_file(root, name)? {
+        FileBytes::Local(mut file) => {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut file, &mut bytes)
+                .map_err(|e| EngineError::io(format!("reading {path}"), e))?;
+            bytes
+        }
+        FileBytes::Remote(bytes) => bytes.to_vec(),
+    };
+    let text = String::from_utf8(bytes).map_err(|_| {
+        EngineError::Lake(format!(
+            "Delta log file {path} is not UTF-8 JSON: the log is corrupt"
+        ))
+    })?;
+    parse_actions(&path, &text)
 }
 
-fn parse_actions(path: &Path, text: &str) -> Result<Vec<Action>, EngineError> {
+fn parse_actions(path: &str, text: &str) -> Result<Vec<Action>, EngineError> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .enumerate()
         .map(|(i, line)| {
             serde_json::from_str(line).map_err(|e| {
                 EngineError::Lake(format!(
-                    "Delta log file {} line {}: not a valid action ({e}): the log is corrupt",
-                    path.display(),
+                    "Delta log file {path} line {}: not a valid action ({e}): the log is corrupt",
                     i + 1
                 ))
             })
@@ -756,8 +846,29 @@ fn parse_actions(path: &Path, text: &str) -> Result<Vec<Action>, EngineError> {
 
 /// Reads the add, remove, metaData and protocol rows of a checkpoint file as actions (through
 /// Arrow's JSON writer, so checkpoint rows and commit lines parse the same way).
-fn read_checkpoint(path: &Path) -> Result<Vec<Action>, EngineError> {
-    let builder = open_footer(path)?;
+fn read_checkpoint(root: &LayoutDir, name: &str) -> Result<Vec<Action>, EngineError> {
+    let path = root.label(&format!("{LOG_DIR}/{name}"));
+    let corrupt = |e: &dyn std::fmt::Display| EngineError::CorruptParquet {
+        path: path.clone(),
+        message: e.to_string(),
+    };
+    match log_file(root, name)? {
+        FileBytes::Local(file) => checkpoint_actions(
+            &path,
+            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(&e))?,
+        ),
+        FileBytes::Remote(bytes) => checkpoint_actions(
+            &path,
+            ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| corrupt(&e))?,
+        ),
+    }
+}
+
+/// The actions in the checkpoint file `path` that `builder` opened.
+fn checkpoint_actions<T: ChunkReader + 'static>(
+    path: &str,
+    builder: ParquetRecordBatchReaderBuilder<T>,
+) -> Result<Vec<Action>, EngineError> {
     let wanted = ["add", "remove", "metaData", "protocol"];
     let roots: Vec<usize> = builder
         .parquet_schema()
@@ -770,7 +881,7 @@ fn read_checkpoint(path: &Path) -> Result<Vec<Action>, EngineError> {
         .collect();
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let corrupt = |e: &dyn std::fmt::Display| EngineError::CorruptParquet {
-        path: path.display().to_string(),
+        path: path.to_string(),
         message: e.to_string(),
     };
     let reader = builder
@@ -790,9 +901,9 @@ fn read_checkpoint(path: &Path) -> Result<Vec<Action>, EngineError> {
     parse_actions(path, &text)
 }
 
-/// Delta `stats` for the Parquet file at `path`, from its footer.
-fn file_stats(path: &Path) -> Result<String, EngineError> {
-    let file = file_bounds(path)?;
+/// Delta `stats` for the Parquet file whose footer is `footer`.
+fn file_stats(footer: &ParquetMetaData) -> String {
+    let file = bounds_in(footer);
     let mut min_values = Map::new();
     let mut max_values = Map::new();
     let mut null_count = Map::new();
@@ -807,13 +918,13 @@ fn file_stats(path: &Path) -> Result<String, EngineError> {
             max_values.insert(column.name, max);
         }
     }
-    Ok(json!({
+    json!({
         "numRecords": file.rows,
         "minValues": min_values,
         "maxValues": max_values,
         "nullCount": null_count,
     })
-    .to_string())
+    .to_string()
 }
 
 /// A bound as Delta's statistics write it (dates as `YYYY-MM-DD`).
@@ -902,7 +1013,7 @@ mod tests {
             add("d.parquet", 5)
         );
         write_log(dir.path(), &[&c0, &c1]);
-        let s = load_snapshot(dir.path()).unwrap();
+        let s = load_snapshot(&dir.path().into()).unwrap();
         assert_eq!(s.version, 1);
         let names: Vec<_> = s.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(names, ["b%20c.parquet", "d.parquet"]);
@@ -923,7 +1034,7 @@ mod tests {
             add("z.parquet", 1),
         )
         .unwrap();
-        let err = load_snapshot(dir.path()).unwrap_err().to_string();
+        let err = load_snapshot(&dir.path().into()).unwrap_err().to_string();
         assert!(err.contains("missing commit 1"), "{err}");
     }
 
@@ -955,7 +1066,7 @@ mod tests {
         for (protocol, meta, add, expected) in cases {
             let dir = tempfile::tempdir().unwrap();
             write_log(dir.path(), &[&format!("{protocol}\n{meta}\n{add}")]);
-            let err = load_snapshot(dir.path()).unwrap_err().to_string();
+            let err = load_snapshot(&dir.path().into()).unwrap_err().to_string();
             assert!(err.contains(expected), "{err}");
             assert!(err.contains("does not support"), "{err}");
         }
@@ -969,7 +1080,7 @@ mod tests {
             dir.path(),
             &[&format!("{protocol}\n{META}\n{}", add("a.parquet", 1))],
         );
-        let snapshot = load_snapshot(dir.path()).unwrap();
+        let snapshot = load_snapshot(&dir.path().into()).unwrap();
         let err = snapshot.check_writable().unwrap_err().to_string();
         assert!(err.contains("writer feature 'rowTracking'"), "{err}");
     }
@@ -1004,10 +1115,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            commit_replace(dir.path(), &change).unwrap(),
+            commit_replace(&dir.path().into(), &change).unwrap(),
             CommitOutcome::Committed(2)
         );
-        let s = load_snapshot(dir.path()).unwrap();
+        let s = load_snapshot(&dir.path().into()).unwrap();
         assert_eq!(
             paths(&s.files).into_iter().collect::<Vec<_>>(),
             ["n.parquet", "other.parquet"]
@@ -1015,7 +1126,7 @@ mod tests {
         assert_eq!(s.dbopt_layout, Some((2, "abc".to_string())));
         // Committing the same change again writes nothing.
         assert_eq!(
-            commit_replace(dir.path(), &change).unwrap(),
+            commit_replace(&dir.path().into(), &change).unwrap(),
             CommitOutcome::AlreadyCommitted(2)
         );
         // A change whose files another writer removed gives up.
@@ -1025,7 +1136,7 @@ mod tests {
             add: &[],
             ..change
         };
-        let err = commit_replace(dir.path(), &again).unwrap_err();
+        let err = commit_replace(&dir.path().into(), &again).unwrap_err();
         assert!(matches!(err, EngineError::LakeConflict { .. }), "{err}");
     }
 
@@ -1037,7 +1148,10 @@ mod tests {
             r#"{"commitInfo":{"operation":"OPTIMIZE","operationParameters":{"predicate":"[]"}}}"#;
         let c0 = format!("{PROTOCOL}\n{META}\n{}", add("a.parquet", 1));
         write_log(dir.path(), &[&c0, zorder, compact]);
-        assert_eq!(load_snapshot(dir.path()).unwrap().z_order_by, ["a", "b"]);
+        assert_eq!(
+            load_snapshot(&dir.path().into()).unwrap().z_order_by,
+            ["a", "b"]
+        );
     }
 
     #[test]

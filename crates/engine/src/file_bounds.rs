@@ -6,6 +6,7 @@
 use crate::EngineError;
 use crate::footer::open_footer;
 use parquet::basic::{ConvertedType, LogicalType};
+use parquet::file::metadata::ParquetMetaData;
 use parquet::file::statistics::Statistics;
 use std::path::Path;
 
@@ -43,7 +44,11 @@ pub struct FileBounds {
 /// Reads the bounds of every top-level column of the Parquet file at `path`.
 pub fn file_bounds(path: &Path) -> Result<FileBounds, EngineError> {
     let builder = open_footer(path)?;
-    let meta = builder.metadata();
+    Ok(bounds_in(builder.metadata()))
+}
+
+/// The bounds of every top-level column a Parquet footer describes.
+pub fn bounds_in(meta: &ParquetMetaData) -> FileBounds {
     let schema = meta.file_metadata().schema_descr();
     let mut columns = Vec::new();
     for col in 0..schema.num_columns() {
@@ -65,10 +70,10 @@ pub fn file_bounds(path: &Path) -> Result<FileBounds, EngineError> {
             bounds: min_max(&chunks, descr.logical_type_ref(), descr.converted_type()),
         });
     }
-    Ok(FileBounds {
+    FileBounds {
         rows: meta.file_metadata().num_rows().max(0) as u64,
         columns,
-    })
+    }
 }
 
 /// The file-wide minimum and maximum of a column; None when any row group lacks exact

@@ -201,14 +201,18 @@ impl LayoutDir {
         }
     }
 
-    /// The error for the file `relative` whose Parquet cannot be read.
-    pub fn corrupt(&self, relative: &str, e: &dyn std::fmt::Display) -> EngineError {
-        let path = match self {
+    /// The file `relative` under the directory as a user reads its name: a path, or a URL.
+    pub fn label(&self, relative: &str) -> String {
+        match self {
             LayoutDir::Local(dir) => dir.join(relative).display().to_string(),
             LayoutDir::Remote(dir) => format!("{}{relative}", dir.url),
-        };
+        }
+    }
+
+    /// The error for the file `relative` whose Parquet cannot be read.
+    pub fn corrupt(&self, relative: &str, e: &dyn std::fmt::Display) -> EngineError {
         EngineError::CorruptParquet {
-            path,
+            path: self.label(relative),
             message: dbopt_core::text::first_line(&e.to_string()),
         }
     }

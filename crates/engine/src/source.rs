@@ -68,6 +68,24 @@ impl SourceInfo {
                 .sum(),
         }
     }
+
+    /// The Arrow schema in the footer of its first file (a Parquet source's files agree, as
+    /// inspecting it checked).
+    pub fn first_schema(&self) -> Result<SchemaRef, EngineError> {
+        let Some(first) = self.files.first() else {
+            return Err(EngineError::Source(format!(
+                "{} holds no data files",
+                self.root.display()
+            )));
+        };
+        match &self.remote {
+            Some(remote) => {
+                let name = format!("{}{}", remote.dir.url, first.display());
+                crate::store::block_on(remote_schema(&remote.dir, &remote.objects[0], &name))
+            }
+            None => crate::footer::file_schema(first),
+        }
+    }
 }
 
 fn format_of(path: &Path) -> Option<SourceFormat> {

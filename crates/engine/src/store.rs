@@ -401,6 +401,66 @@ impl RemoteDir {
         }
     }
 
+    /// The size and time of the object `relative`, or None when there is no such object.
+    pub async fn head(&self, relative: &str) -> Result<Option<ObjectMeta>, EngineError> {
+        use object_store::ObjectStoreExt;
+        match self.store.head(&self.object(relative)).await {
+            Ok(meta) => Ok(Some(meta)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.error(e, false)),
+        }
+    }
+
+    /// Writes `bytes` as `relative` unless an object is there already: false when one is (a
+    /// conditional put, `If-None-Match: *` on S3; the store decides, so two writers racing
+    /// for one name cannot both win).
+    pub async fn put_if_absent(&self, relative: &str, bytes: Vec<u8>) -> Result<bool, EngineError> {
+        let options = object_store::PutOptions {
+            mode: object_store::PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(&self.object(relative), bytes.into(), options)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(object_store::Error::NotImplemented { .. }) => Err(EngineError::Store(format!(
+                "{} does not support conditional writes (put-if-absent), which a Delta commit needs so that it never overwrites another writer's: use a store that does (S3 and S3-compatible servers with If-None-Match, GCS, Azure)",
+                self.url
+            ))),
+            Err(e) => Err(self.error(e, false)),
+        }
+    }
+
+    /// True when `other` is a prefix of the same bucket (or container), so objects can be
+    /// copied between the two by the store, server-side.
+    pub fn same_bucket(&self, other: &RemoteDir) -> bool {
+        self.url.scheme() == other.url.scheme() && self.url.host_str() == other.url.host_str()
+    }
+
+    /// Copies the object `from` (under `source`, a prefix of the same bucket) to `relative`
+    /// under this prefix, server-side: no byte passes through this process, and the copy
+    /// appears whole. False when `from` does not exist.
+    pub async fn copy_from(
+        &self,
+        source: &RemoteDir,
+        from: &str,
+        relative: &str,
+    ) -> Result<bool, EngineError> {
+        use object_store::ObjectStoreExt;
+        match self
+            .store
+            .copy(&source.object(from), &self.object(relative))
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.error(e, false)),
+        }
+    }
+
     /// Every object under the prefix, at any depth, markers included.
     async fn list_objects(&self) -> Result<Vec<ObjectMeta>, EngineError> {
         self.store

@@ -7,20 +7,20 @@ use crate::progress::Bar;
 use anyhow::Result;
 use clap::Args;
 use dbopt::Workspace;
-use std::path::PathBuf;
 
 /// `dbopt adopt-layout`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example (a Delta Lake Z-order of the events table, vacuumed):\n  dbopt adopt-layout --table-name events --source-path ./events_delta/\n  dbopt query --table-name events --layout <id> \"SELECT ...\""
+    after_help = "Example (a Delta Lake Z-order of the events table, vacuumed):\n  dbopt adopt-layout --table-name events --source-path ./events_delta/\n  dbopt query --table-name events --layout <id> \"SELECT ...\"\n\nWith DATA_DIR on object storage the files may be a prefix of the same bucket (copied by the\nstore, server-side) or a local directory (uploaded):\n  DATA_DIR=s3://lake/dbopt/ dbopt adopt-layout --table-name events --source-path s3://lake/spark/events_z/"
 )]
 pub struct AdoptLayoutArgs {
     /// The managed table the files are a rewrite of.
     #[arg(long)]
     pub table_name: String,
-    /// A directory of unpartitioned Parquet files holding exactly the table's rows.
+    /// A directory (or, with DATA_DIR on object storage, a prefix of its bucket) of
+    /// unpartitioned Parquet files holding exactly the table's rows.
     #[arg(long)]
-    pub source_path: PathBuf,
+    pub source_path: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,

@@ -16,13 +16,17 @@ use std::path::PathBuf;
 #[command(
     after_help = "Example (a table written by Spark, delta-rs or the deltalake package):
   dbopt register-table --table-name events --delta /lake/events
+  DATA_DIR=s3://bucket/dbopt/ dbopt register-table --table-name events --delta s3://bucket/lake/events
   dbopt query --table-name events \"SELECT count(*) FROM events\"
   dbopt promote --table-name events --layout <id>   # one commit of the table's log
   dbopt rollback --table-name events                # a RESTORE commit
 
 The table stays where it is and stays the source of truth: its current version becomes the
 initial layout (hard links to its files, no copy), and a layout becomes the table's content
-only by a commit of its log (remove + add, dataChange false). Registered again with --replace,
+only by a commit of its log (remove + add, dataChange false). A Delta table on object storage
+needs DATA_DIR in the same bucket: its files are copied into the initial layout by the store
+(server-side, no byte through dbopt, one more copy stored), a layout is copied into the table
+the same way when promoted, and commits are conditional puts that never overwrite a writer. Registered again with --replace,
 dbopt reads the table's newest version. Tables partitioned by Delta partition columns or
 Iceberg identity partitions keep that partitioning in every layout. Deletion vectors, delete
 files, column mapping and other partition transforms are refused, the table left untouched."
@@ -31,13 +35,14 @@ pub struct RegisterTableArgs {
     /// The name queries use for the table.
     #[arg(long)]
     pub table_name: String,
-    /// A Delta table's root directory (the one holding `_delta_log`).
+    /// A Delta table's root: the directory holding `_delta_log`, or its prefix on object
+    /// storage (`s3://bucket/lake/events`, in DATA_DIR's bucket).
     #[arg(
         long,
         required_unless_present_any = ["iceberg", "iceberg_catalog"],
         conflicts_with_all = ["iceberg", "iceberg_catalog"]
     )]
-    pub delta: Option<PathBuf>,
+    pub delta: Option<String>,
     /// An Iceberg table's directory (holding `metadata/`) or its current metadata file
     /// (read-only: publishing needs --iceberg-catalog).
     #[arg(long, conflicts_with = "iceberg_catalog")]
