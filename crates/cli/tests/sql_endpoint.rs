@@ -536,6 +536,71 @@ fn the_column_chunk_cache_serves_repeats_warms_clears_and_follows_layouts() {
     served.stop();
 }
 
+/// With DATA_DIR in an S3 bucket (moto), the server's cache holds the chunks it read by range
+/// requests: a repeat reads no chunk from the bucket, `cache clear` releases the table's
+/// entries, `cache warm` reads its hot columns from the bucket before any query.
+#[test]
+fn the_column_chunk_cache_serves_a_table_in_an_s3_bucket() {
+    let moto = common::Moto::start();
+    let ws = moto.workspace("cached", "dbopt/");
+    common::run(
+        &ws,
+        &[
+            "generate",
+            "--table-name",
+            "events",
+            "--num-rows",
+            "20000",
+            "--seed",
+            "4",
+            "--row-group-rows",
+            "2000",
+        ],
+    )
+    .success();
+    let served = Served::start(&ws, &[], &["--no-route"]);
+    let rt = runtime();
+    let client = rt.block_on(served.connect(None)).unwrap();
+    let answer = || {
+        rt.block_on(client.simple_query(CACHED))
+            .map(|m| count(&m))
+            .unwrap()
+    };
+    let first = answer();
+    let cold = cache(&ws, &served, &["stats"]);
+    assert!(
+        num(&cold, "misses") > 0 && num(&cold, "entries") > 0,
+        "{cold}"
+    );
+    assert_eq!(answer(), first);
+    let warm = cache(&ws, &served, &["stats"]);
+    assert_eq!(
+        num(&warm, "misses"),
+        num(&cold, "misses"),
+        "the repeat read no chunk from the bucket: {warm}"
+    );
+    assert!(num(&warm, "hits") >= num(&cold, "misses"), "{warm}");
+    assert_eq!(
+        num(&warm, "entries"),
+        num(&cold, "entries"),
+        "stats keep the bucket's entries (their files are not on local disk): {warm}"
+    );
+    let cleared = cache(&ws, &served, &["clear", "--table-name", "events"]);
+    assert_eq!(num(&cleared, "entries"), num(&warm, "entries"), "{cleared}");
+    let warmed = cache(&ws, &served, &["warm", "--table-name", "events"]);
+    assert!(num(&warmed, "chunks") >= num(&warm, "entries"), "{warmed}");
+    let before = cache(&ws, &served, &["stats"]);
+    assert_eq!(answer(), first);
+    let after = cache(&ws, &served, &["stats"]);
+    assert_eq!(
+        num(&after, "misses"),
+        num(&before, "misses"),
+        "warm preloaded every chunk the query reads: {after}"
+    );
+    drop(client);
+    served.stop();
+}
+
 #[test]
 fn a_small_cache_stays_within_its_bound_and_a_bad_size_is_refused() {
     let ws = common::generated();

@@ -11,8 +11,9 @@
 //!   the cache is full rather than evicting what it has just read.
 
 use crate::{DbError, Workspace};
-use dbopt_core::TableName;
-use dbopt_engine::{ChunkCache, ChunkCacheStats};
+use dbopt_core::{LayoutManifest, TableName};
+use dbopt_engine::layout_dir::LayoutDir;
+use dbopt_engine::{ChunkCache, ChunkCacheStats, WarmReport};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,8 +94,10 @@ impl Workspace {
         if let Some(t) = table {
             self.require_table(t)?;
         }
-        let dir = table.map(|t| self.table_dir(t));
-        let (entries, bytes) = cache.clear_under(dir.as_deref());
+        let (entries, bytes) = match (table, self.remote_data()) {
+            (Some(t), Some(root)) => cache.clear_prefix(Some(&root.child(t.as_str())?.prefix)),
+            (t, _) => cache.clear_under(t.map(|t| self.table_dir(t)).as_deref()),
+        };
         Ok(Cleared { entries, bytes })
     }
 
@@ -102,15 +105,13 @@ impl Workspace {
     /// queries (of the lookback window) read, filter, join, group or order by, most used first;
     /// every column when nothing is logged.
     pub async fn cache_warm(&self, table: &TableName) -> Result<Warmed, DbError> {
-        self.require_local_data("cache warm")?;
         let cache = Arc::clone(self.chunk_cache()?);
         let record = self.require_table(table)?;
         let layout = record.active_layout.clone();
         let started = Instant::now();
         let (columns, from_workload) = self.hot_columns(table).await?;
         let manifest = self.layout_manifest(table, &layout)?;
-        let dir = self.layout_dir(table, &layout);
-        let files: Vec<_> = manifest.files.iter().map(|f| dir.join(&f.path)).collect();
+        let location = self.layout_location(table, &layout)?;
         let mut warmed = Warmed {
             table: table.to_string(),
             layout: layout.to_string(),
@@ -118,7 +119,7 @@ impl Workspace {
             ..Warmed::default()
         };
         for column in columns {
-            let report = cache.warm(&files, std::slice::from_ref(&column))?;
+            let report = warm_columns(&cache, &location, &manifest, std::slice::from_ref(&column))?;
             warmed.columns.push(column);
             warmed.chunks += report.chunks;
             warmed.bytes += report.bytes;
@@ -192,4 +193,28 @@ pub fn ask_server(server: &str, path: &str, post: bool) -> Result<String, DbErro
         400..=499 => Err(DbError::BadArgument(body.trim().to_string())),
         _ => Err(DbError::ServerFailed(body.trim().to_string())),
     }
+}
+
+/// Reads the chunks of `columns` of the layout at `location` (files as its manifest lists
+/// them) into `cache`: from local disk, or by range requests from object storage.
+fn warm_columns(
+    cache: &ChunkCache,
+    location: &LayoutDir,
+    manifest: &LayoutManifest,
+    columns: &[String],
+) -> Result<WarmReport, DbError> {
+    Ok(match location {
+        LayoutDir::Local(dir) => {
+            let files: Vec<_> = manifest.files.iter().map(|f| dir.join(&f.path)).collect();
+            cache.warm(&files, columns)?
+        }
+        LayoutDir::Remote(dir) => {
+            let files: Vec<_> = manifest
+                .files
+                .iter()
+                .map(|f| (f.path.clone(), f.size_bytes))
+                .collect();
+            cache.warm_objects(dir, &files, columns)?
+        }
+    })
 }

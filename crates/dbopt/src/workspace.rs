@@ -100,8 +100,21 @@ impl Workspace {
     /// This workspace with its query sessions opened in `runtime` (shared memory pool and
     /// metadata caches), as a long-running server wants.
     pub fn with_engine_runtime(mut self, runtime: EngineRuntime) -> Self {
+        if let Some(remote) = &self.remote {
+            runtime.register_store(remote);
+        }
         self.engine = Some(runtime);
         self
+    }
+
+    /// The runtime of a workspace on object storage without a shared one: made once, the
+    /// bucket's store registered in it, so its sessions share the footer cache.
+    fn remote_runtime(&self, remote: &RemoteDir, settings: &EngineSettings) -> &EngineRuntime {
+        self.remote_runtime.get_or_init(|| {
+            let runtime = EngineRuntime::new(settings);
+            runtime.register_store(remote);
+            runtime
+        })
     }
 
     /// This workspace with its finished queries logged by `writer` (off the answer path)
@@ -158,11 +171,9 @@ impl Workspace {
         let settings = self.engine_settings();
         match (&self.engine, &self.remote) {
             (Some(runtime), _) => new_session_in(runtime, &settings),
-            (None, Some(_)) => new_session_in(
-                self.remote_runtime
-                    .get_or_init(|| EngineRuntime::new(&settings)),
-                &settings,
-            ),
+            (None, Some(remote)) => {
+                new_session_in(self.remote_runtime(remote, &settings), &settings)
+            }
             (None, None) => new_session(&settings),
         }
     }
@@ -176,10 +187,7 @@ impl Workspace {
         };
         let runtime = match (&self.engine, &self.remote) {
             (Some(runtime), _) => runtime.clone(),
-            (None, Some(_)) => self
-                .remote_runtime
-                .get_or_init(|| EngineRuntime::new(&settings))
-                .clone(),
+            (None, Some(remote)) => self.remote_runtime(remote, &settings).clone(),
             (None, None) => EngineRuntime::new(&settings),
         };
         Ok(dbopt_engine::remote_session(&runtime, &settings, scheduler).await?)

@@ -1,7 +1,8 @@
 //! The column-chunk cache a long-running server keeps: the bytes of the Parquet column chunks
 //! queries read stay in memory, so the next query that needs them opens no file.
 //!
-//! It sits under DataFusion as an object store over the local file system ([`CachingStore`]):
+//! It sits under DataFusion as an object store ([`CachingStore`], over the local file system
+//! and, with `DATA_DIR` on object storage, over the bucket's store):
 //! DataFusion's Parquet reader asks for byte ranges, the store maps each range onto the column
 //! chunk that holds it (from the footer the metadata cache already keeps) and answers from the
 //! cache, reading the whole chunk once on a miss.
@@ -164,6 +165,9 @@ pub struct ChunkCache {
     misses: AtomicU64,
     evictions: AtomicU64,
     inserted: AtomicU64,
+    /// Object paths of the buckets cached through (entries under them are kept until evicted:
+    /// their files are not on local disk, where `release_missing` looks).
+    remote_prefixes: Mutex<Vec<String>>,
 }
 
 impl fmt::Debug for ChunkCache {
@@ -191,6 +195,7 @@ impl ChunkCache {
             misses: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             inserted: AtomicU64::new(0),
+            remote_prefixes: Mutex::new(Vec::new()),
         }
     }
 
@@ -270,10 +275,14 @@ impl ChunkCache {
     /// released.
     pub fn clear_under(&self, dir: Option<&std::path::Path>) -> (u64, u64) {
         let prefix = dir.and_then(|d| Path::from_absolute_path(d).ok());
+        self.clear_prefix(prefix.as_ref())
+    }
+
+    /// Releases the entries of files under the object path `prefix` (every entry when None);
+    /// returns (chunks, bytes) released.
+    pub fn clear_prefix(&self, prefix: Option<&Path>) -> (u64, u64) {
         let under = |p: &Path| {
-            prefix
-                .as_ref()
-                .is_none_or(|pre| p.as_ref().starts_with(&format!("{}/", pre.as_ref())))
+            prefix.is_none_or(|pre| p.as_ref().starts_with(&format!("{}/", pre.as_ref())))
         };
         self.files
             .lock()
@@ -285,7 +294,15 @@ impl ChunkCache {
     /// Drops the entries of files that no longer exist (a dropped layout's); returns (chunks,
     /// bytes) released.
     pub fn release_missing(&self) -> (u64, u64) {
-        let gone = |p: &Path| !std::path::Path::new(&format!("/{}", p.as_ref())).exists();
+        let remote = self
+            .remote_prefixes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let gone = |p: &Path| {
+            !remote.iter().any(|r| p.as_ref().starts_with(r.as_str()))
+                && !std::path::Path::new(&format!("/{}", p.as_ref())).exists()
+        };
         self.files
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -316,22 +333,8 @@ impl ChunkCache {
             })?;
             let mut handle = std::fs::File::open(file)
                 .map_err(|e| crate::EngineError::io(format!("opening {}", file.display()), e))?;
-            for (row_group, column, start, len) in
-                crate::footer::column_chunk_ranges(file, columns)?
-            {
-                let key = ChunkKey {
-                    path: path.clone(),
-                    row_group,
-                    column,
-                };
-                if self.lru().entries.contains_key(&key) {
-                    report.already_cached += 1;
-                    continue;
-                }
-                if self.stats().bytes + len > self.max_bytes {
-                    report.full = true;
-                    return Ok(report);
-                }
+            let ranges = crate::footer::column_chunk_ranges(file, columns)?;
+            let read = |start: u64, len: u64| {
                 let mut data = vec![0u8; len as usize];
                 handle
                     .seek(SeekFrom::Start(start))
@@ -339,17 +342,87 @@ impl ChunkCache {
                     .map_err(|e| {
                         crate::EngineError::io(format!("reading {}", file.display()), e)
                     })?;
-                if self.insert(key, Bytes::from(data)) {
-                    report.chunks += 1;
-                    report.bytes += len;
-                } else {
-                    report.full = true;
-                    return Ok(report);
-                }
+                Ok(Bytes::from(data))
+            };
+            if !self.warm_file(&path, &ranges, read, &mut report)? {
+                return Ok(report);
             }
-            report.files += 1;
         }
         Ok(report)
+    }
+
+    /// [`Self::warm`] for the Parquet files `files` (paths under `dir`, with their sizes) on
+    /// object storage: footers and chunks by range requests, keyed as the bucket's
+    /// [`CachingStore`] keys them.
+    pub fn warm_objects(
+        &self,
+        dir: &crate::store::RemoteDir,
+        files: &[(String, u64)],
+        columns: &[String],
+    ) -> Result<WarmReport, crate::EngineError> {
+        use object_store::ObjectStoreExt;
+        let layout = crate::layout_dir::LayoutDir::Remote(dir.clone());
+        let mut report = WarmReport::default();
+        for (relative, size) in files {
+            let (_, footer) = layout.footer(relative, *size)?;
+            let ranges = crate::footer::chunk_ranges_in(&footer, columns);
+            let path = dir.object(relative);
+            let read = |start: u64, len: u64| {
+                crate::store::block_on(dir.store.get_range(&path, start..start + len))
+                    .map_err(|e| dir.error(e, false))
+            };
+            if !self.warm_file(&path, &ranges, read, &mut report)? {
+                return Ok(report);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Reads the chunks `ranges` of the file `path` (by `read(start, len)`) into the cache,
+    /// counting into `report`; false when the cache filled up.
+    fn warm_file(
+        &self,
+        path: &Path,
+        ranges: &[(usize, usize, u64, u64)],
+        mut read: impl FnMut(u64, u64) -> Result<Bytes, crate::EngineError>,
+        report: &mut WarmReport,
+    ) -> Result<bool, crate::EngineError> {
+        for &(row_group, column, start, len) in ranges {
+            let key = ChunkKey {
+                path: path.clone(),
+                row_group,
+                column,
+            };
+            if self.lru().entries.contains_key(&key) {
+                report.already_cached += 1;
+                continue;
+            }
+            if self.stats().bytes + len > self.max_bytes {
+                report.full = true;
+                return Ok(false);
+            }
+            if self.insert(key, read(start, len)?) {
+                report.chunks += 1;
+                report.bytes += len;
+            } else {
+                report.full = true;
+                return Ok(false);
+            }
+        }
+        report.files += 1;
+        Ok(true)
+    }
+
+    /// Notes that `prefix` (an object path) is a bucket's, cached through a [`CachingStore`]
+    /// over object storage.
+    pub fn note_remote_prefix(&self, prefix: &str) {
+        let mut prefixes = self
+            .remote_prefixes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !prefixes.iter().any(|p| p == prefix) {
+            prefixes.push(prefix.to_string());
+        }
     }
 
     /// What the cache holds and how it has served.

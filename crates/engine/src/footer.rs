@@ -55,8 +55,16 @@ pub fn column_chunk_ranges(
     columns: &[String],
 ) -> Result<Vec<(usize, usize, u64, u64)>, EngineError> {
     let footer = open_footer(path)?;
+    Ok(chunk_ranges_in(footer.metadata(), columns))
+}
+
+/// [`column_chunk_ranges`] from a footer already read.
+pub fn chunk_ranges_in(
+    footer: &parquet::file::metadata::ParquetMetaData,
+    columns: &[String],
+) -> Vec<(usize, usize, u64, u64)> {
     let mut ranges = Vec::new();
-    for (rg, group) in footer.metadata().row_groups().iter().enumerate() {
+    for (rg, group) in footer.row_groups().iter().enumerate() {
         for (col, chunk) in group.columns().iter().enumerate() {
             let top = chunk.column_descr().path().parts().first().cloned();
             if top.is_some_and(|name| columns.contains(&name)) {
@@ -65,7 +73,7 @@ pub fn column_chunk_ranges(
             }
         }
     }
-    Ok(ranges)
+    ranges
 }
 
 /// The Arrow schema stored in a Parquet file's footer.

@@ -396,6 +396,87 @@ mod tests {
         assert!(scan.bytes_scanned > 0 && scan.bytes_scanned < from_disk.total_bytes / 4);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_remote_layout_is_read_through_the_column_chunk_cache() {
+        let tmp = tempfile::tempdir().unwrap();
+        let local_dir = tmp.path().join("layout_initial");
+        let manifest = local_layout(&local_dir);
+        let root = remote_root();
+        let remote = root.child("t/layout_initial").unwrap();
+        remote
+            .upload_dir(&local_dir, MANIFEST_FILE, &|_| {})
+            .await
+            .unwrap();
+        let settings = EngineSettings {
+            chunk_cache_bytes: 64 << 20,
+            ..EngineSettings::default()
+        };
+        let runtime = crate::EngineRuntime::new(&settings);
+        runtime.register_store(&root);
+        let cache = runtime.chunk_cache().unwrap().clone();
+        let dir = LayoutDir::Remote(remote.clone());
+        let sum = || async {
+            // A session per query, as a server opens one per statement: the cache is the
+            // runtime's, and registering the layout keeps the caching store of the bucket.
+            let session = crate::new_session_in(&runtime, &settings);
+            let registered =
+                crate::register_layout(&session, "t", &dir, &manifest, Vec::new(), None)
+                    .await
+                    .unwrap();
+            let out = crate::execute_query(
+                &session,
+                "SELECT sum(v) AS s FROM t WHERE id < 5000",
+                std::slice::from_ref(&registered),
+            )
+            .await
+            .unwrap();
+            out.batches[0]
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .value(0)
+        };
+        let expected: i64 = (0..5000i64).map(|i| i % 7).sum();
+        assert_eq!(sum().await, expected);
+        let first = cache.stats();
+        assert!(first.misses > 0 && first.entries > 0, "{first:?}");
+        assert_eq!(sum().await, expected);
+        let second = cache.stats();
+        assert!(
+            second.hits > first.hits,
+            "the second query hits: {second:?}"
+        );
+        assert_eq!(second.misses, first.misses, "and reads no chunk again");
+
+        // Warming reads by range requests, keyed as the caching store reads: a cleared cache
+        // warmed with `v` and `id` answers the query without a miss.
+        let (cleared, _) = cache.clear_prefix(Some(&root.child("t").unwrap().prefix));
+        assert_eq!(
+            cleared, second.entries,
+            "clearing the table's prefix releases all"
+        );
+        let files: Vec<_> = manifest
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.size_bytes))
+            .collect();
+        let warmed = cache
+            .warm_objects(&remote, &files, &["id".to_string(), "v".to_string()])
+            .unwrap();
+        assert_eq!(warmed.chunks, 20, "10 row groups, 2 columns: {warmed:?}");
+        assert_eq!(
+            cache.release_missing().0,
+            0,
+            "remote entries are not 'missing'"
+        );
+        let before = cache.stats();
+        assert_eq!(sum().await, expected);
+        let after = cache.stats();
+        assert_eq!(after.misses, before.misses, "{after:?}");
+        assert!(after.hits > before.hits);
+    }
+
     #[test]
     fn a_truncated_remote_file_is_a_corrupt_parquet_error_not_a_panic() {
         let root = remote_root();

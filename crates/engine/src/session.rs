@@ -235,6 +235,24 @@ impl EngineRuntime {
         Self { env, chunks }
     }
 
+    /// Lets this runtime's sessions read the bucket of `dir` through the column-chunk cache
+    /// when there is one (the store is registered for the whole bucket; layouts registered
+    /// later keep it, see [`crate::store::RemoteDir::register`]).
+    pub fn register_store(&self, dir: &crate::store::RemoteDir) {
+        let store: Arc<dyn object_store::ObjectStore> = match &self.chunks {
+            Some(cache) => {
+                cache.note_remote_prefix(dir.prefix.as_ref());
+                Arc::new(CachingStore::new(
+                    Arc::clone(&dir.store),
+                    Arc::clone(cache),
+                    self.env.cache_manager.get_file_metadata_cache(),
+                ))
+            }
+            None => Arc::clone(&dir.store),
+        };
+        self.env.register_object_store(&dir.url, store);
+    }
+
     /// The column-chunk cache (None when `chunk_cache_bytes` was 0).
     pub fn chunk_cache(&self) -> Option<&Arc<ChunkCache>> {
         self.chunks.as_ref()

@@ -476,10 +476,14 @@ impl RemoteDir {
         Ok(objects.iter().map(|o| self.relative(&o.location)).collect())
     }
 
-    /// Lets `ctx`'s scans read this store (by the URL's scheme and bucket).
+    /// Lets `ctx`'s scans read this store (by the URL's scheme and bucket), unless the
+    /// runtime reads the bucket already: a store registered first (through the column-chunk
+    /// cache, see `EngineRuntime::register_store`) is kept.
     pub fn register(&self, ctx: &SessionContext) {
-        ctx.runtime_env()
-            .register_object_store(&self.url, self.store.clone());
+        let env = ctx.runtime_env();
+        if env.object_store_registry.get_store(&self.url).is_err() {
+            env.register_object_store(&self.url, self.store.clone());
+        }
     }
 
     /// The directory as a DataFusion listing location.
