@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from net import free_port, wait_listening  # noqa: E402
-from run import Dbopt  # noqa: E402
+from run import Dbopt, measure_server  # noqa: E402
 from ballista import Cluster  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +106,7 @@ def run(args, workdir: Path, endpoint: str) -> dict:
         out, scan_s, _ = db.run("query", "--table-name", table, "--format", "json", sql)
         scans[table] = {"seconds": scan_s, "result": json.loads(out)}
     same = scans["from_local"]["result"] == scans["from_s3"]["result"]
-    loops = [events_loop(args, workdir / name, endpoint, data_dir) for name, data_dir in
+    loops = [events_loop(args, workdir / name, endpoint, data_dir, served=True) for name, data_dir in
              (("loop-local", None), ("loop-s3", "s3://bench/ws/"))]
     cluster = Cluster(args.binary, 2, workdir / "cluster", env=store_env(endpoint))
     try:
@@ -153,9 +153,11 @@ def store_env(endpoint: str) -> dict:
             "AWS_REGION": "us-east-1"}
 
 
-def events_loop(args, workdir: Path, endpoint: str, data_dir: str | None, ballista: str | None = None) -> dict:
+def events_loop(args, workdir: Path, endpoint: str, data_dir: str | None, ballista: str | None = None,
+                served: bool = False) -> dict:
     """The events loop in a fresh workspace, its layouts in `data_dir` (None: local disk), its
-    queries and rewrite on the Ballista scheduler `ballista` when given."""
+    queries and rewrite on the Ballista scheduler `ballista` when given; with `served`, the
+    adapted workload's queries also through `dbopt serve`, its column-chunk cache on and off."""
     workdir.mkdir(parents=True, exist_ok=True)
     db = Dbopt(args.binary, workdir, threads=0, memory_limit="2GiB")
     db.env.update(store_env(endpoint))
@@ -175,14 +177,41 @@ def events_loop(args, workdir: Path, endpoint: str, data_dir: str | None, ballis
     _, steps["workload_adapted"], _ = db.run(*workload)
     _, adapted_bytes = logged_bytes(db, last_id)
     _, steps["gc"], _ = db.run("gc", "--table-name", "events")
+    server = served_with_and_without_cache(db, last_id) if served else None
     return {
         "data_dir": data_dir or "local disk",
         "ballista": ballista,
+        "server": server,
         "seconds": steps,
         "bytes_initial": sum(initial_bytes),
         "bytes_adapted": sum(adapted_bytes),
         "bytes_per_query": initial_bytes + adapted_bytes,
     }
+
+
+def served_with_and_without_cache(db: Dbopt, since_id: int) -> dict:
+    """The adapted workload's distinct queries through `dbopt serve` (psycopg; each run three
+    times, the first warming), with the column-chunk cache at its default and off: the sums of
+    the per-query medians of the hot runs."""
+    con = sqlite3.connect(db.metadata_db)
+    sqls = [r[0] for r in con.execute("SELECT sql FROM query_log WHERE id > ? ORDER BY id", (since_id,))]
+    con.close()
+    queries = [{"sql": q, "template": str(i)} for i, q in enumerate(dict.fromkeys(sqls))]
+    out = {}
+    for name, size in (("cache_on", None), ("cache_off", "0")):
+        saved = dict(db.env)
+        if size is not None:
+            db.env["DBOPT_CACHE_MAX_BYTES"] = size
+        try:
+            measured = measure_server(db, "events", queries, repeats=2)
+        finally:
+            db.env = saved
+        out[name] = {
+            "latency_ms_total": sum(q["latency_ms"] for q in measured["queries"]),
+            "chunk_cache_hit_rate": measured["chunk_cache_hit_rate"],
+        }
+    out["queries"] = len(queries)
+    return out
 
 
 def markdown(r: dict) -> str:
@@ -228,6 +257,21 @@ def markdown(r: dict) -> str:
         "executor reads footers and page indexes itself).",
         "",
     ]
+    if local.get("server") and remote.get("server"):
+        ls, rs = local["server"], remote["server"]
+        lines += [
+            f"### The adapted workload through `dbopt serve` ({rs['queries']} distinct queries, psycopg, "
+            "sum of per-query medians of the hot runs)",
+            "",
+            "| column-chunk cache | local DATA_DIR | DATA_DIR=s3:// | object store / local |",
+            "|---|---|---|---|",
+        ]
+        for name, label in (("cache_off", "off (cache_max_bytes = 0)"), ("cache_on", "on (1 GiB, default)")):
+            a, b = ls[name]["latency_ms_total"], rs[name]["latency_ms_total"]
+            rate = rs[name]["chunk_cache_hit_rate"]
+            hit = f", hit rate {rate:.0%}" if rate is not None else ""
+            lines.append(f"| {label} | {a:.0f} ms | {b:.0f} ms{hit} | {b / a:.2f} |")
+        lines.append("")
     return "\n".join(lines)
 
 
