@@ -106,6 +106,7 @@ def run(args, workdir: Path, endpoint: str) -> dict:
         out, scan_s, _ = db.run("query", "--table-name", table, "--format", "json", sql)
         scans[table] = {"seconds": scan_s, "result": json.loads(out)}
     same = scans["from_local"]["result"] == scans["from_s3"]["result"]
+    delta = register_delta(args, workdir, endpoint, local)
     loops = [events_loop(args, workdir / name, endpoint, data_dir, served=True) for name, data_dir in
              (("loop-local", None), ("loop-s3", "s3://bench/ws/"))]
     cluster = Cluster(args.binary, 2, workdir / "cluster", env=store_env(endpoint))
@@ -125,6 +126,7 @@ def run(args, workdir: Path, endpoint: str) -> dict:
         "scan_local_seconds": scans["from_local"]["seconds"],
         "scan_s3_loaded_seconds": scans["from_s3"]["seconds"],
         "same_result": same,
+        "delta_register": delta,
         "results": {t: scans[t]["result"] for t in scans},
         "queries": args.queries,
         "loops": loops,
@@ -137,6 +139,26 @@ def run(args, workdir: Path, endpoint: str) -> dict:
             phase: loops[2][f"bytes_{phase}"] / loops[0][f"bytes_{phase}"] for phase in ("initial", "adapted")
         },
     }
+
+
+def register_delta(args, workdir: Path, endpoint: str, parquet_dir: Path) -> dict:
+    """`register-table --delta` of the same rows written by `deltalake` on local disk (linked)
+    and in the bucket (copied server-side into DATA_DIR, then read back for the digest)."""
+    import deltalake
+    import pyarrow.dataset as ds
+
+    rows = ds.dataset(str(parquet_dir)).to_table()
+    options = {"AWS_ALLOW_HTTP": "true", "conditional_put": "etag", **store_env(endpoint)}
+    out = {}
+    for name, location in (("local", str(workdir / "delta-events")), ("s3", "s3://bench/delta/events")):
+        deltalake.write_deltalake(location, rows, storage_options=options if name == "s3" else None)
+        (workdir / f"delta-{name}").mkdir(parents=True, exist_ok=True)
+        db = Dbopt(args.binary, workdir / f"delta-{name}", threads=0, memory_limit="2GiB")
+        db.env.update(store_env(endpoint))
+        if name == "s3":
+            db.env["DATA_DIR"] = "s3://bench/delta-ws/"
+        _, out[name], _ = db.run("register-table", "--table-name", "events", "--delta", location)
+    return out
 
 
 def logged_bytes(db: Dbopt, since_id: int) -> tuple[int, list[int]]:
@@ -232,6 +254,11 @@ def markdown(r: dict) -> str:
         f"{r['scan_s3_loaded_seconds']:.2f} s | {r['scan_s3_loaded_seconds'] / r['scan_local_seconds']:.2f} |",
         "",
         f"Same rows and aggregates from both loads: {'yes' if r['same_result'] else 'NO'}.",
+        "",
+        f"`register-table --delta` of the same rows written by deltalake: {r['delta_register']['local']:.2f} s on "
+        f"local disk (hard links, then the digest), {r['delta_register']['s3']:.2f} s in the bucket (server-side "
+        f"copies into DATA_DIR, then the digest read back by range requests): "
+        f"{r['delta_register']['s3'] / r['delta_register']['local']:.2f}x.",
         "",
         f"## The events loop with DATA_DIR on local disk and on the object store ({r['rows']:,} rows, "
         f"{r['queries']} queries per workload)",
