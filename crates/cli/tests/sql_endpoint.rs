@@ -543,21 +543,7 @@ fn the_column_chunk_cache_serves_repeats_warms_clears_and_follows_layouts() {
 fn the_column_chunk_cache_serves_a_table_in_an_s3_bucket() {
     let moto = common::Moto::start();
     let ws = moto.workspace("cached", "dbopt/");
-    common::run(
-        &ws,
-        &[
-            "generate",
-            "--table-name",
-            "events",
-            "--num-rows",
-            "20000",
-            "--seed",
-            "4",
-            "--row-group-rows",
-            "2000",
-        ],
-    )
-    .success();
+    common::generate_events(&ws, "20000", "4", "2000", &[]);
     let served = Served::start(&ws, &[], &["--no-route"]);
     let rt = runtime();
     let client = rt.block_on(served.connect(None)).unwrap();
