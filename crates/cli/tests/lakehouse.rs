@@ -58,21 +58,7 @@ fn a_delta_table_is_registered_in_place_promoted_by_a_commit_and_rolled_back() {
     let out = promote(&ws, &layout);
     assert!(out.contains("Delta log version 3"), "{out}");
     let promoted = python(&delta, READ_BACK);
-    assert_eq!(promoted["version"], 3);
-    assert_eq!(promoted["operation"], "OPTIMIZE");
-    assert_eq!(
-        promoted["digest"], before["digest"],
-        "identical rows after the commit"
-    );
-    assert_eq!(promoted["duck"], before["duck"]);
-    let files: Vec<&str> = strs(&promoted["files"]);
-    assert!(
-        !files.is_empty()
-            && files
-                .iter()
-                .all(|f| f.starts_with(&format!("dbopt-{layout}-"))),
-        "{files:?}"
-    );
+    let files = promoted_as_optimize(&promoted, &before, &layout);
     the_commit_is_a_rearrangement_with_statistics(&delta);
     let pruned = python(
         &delta,
@@ -398,6 +384,27 @@ fn proposals_are_changes_against_the_declared_spec(ws: &TempWorkspace) {
             .any(|c| c.starts_with("sort: [] -> [event_date")),
         "{changes:?}"
     );
+}
+
+/// Asserts `promoted` (`DELTA_READ_BACK` after promoting `layout`) is version 3, an
+/// `OPTIMIZE` with the rows of `before` whose live files are all the layout's; returns them.
+fn promoted_as_optimize<'a>(promoted: &'a Value, before: &Value, layout: &str) -> Vec<&'a str> {
+    assert_eq!(promoted["version"], 3);
+    assert_eq!(promoted["operation"], "OPTIMIZE");
+    assert_eq!(
+        promoted["digest"], before["digest"],
+        "identical rows after the commit"
+    );
+    assert_eq!(promoted["duck"], before["duck"]);
+    let files = strs(&promoted["files"]);
+    assert!(
+        !files.is_empty()
+            && files
+                .iter()
+                .all(|f| f.starts_with(&format!("dbopt-{layout}-"))),
+        "{files:?}"
+    );
+    files
 }
 
 /// Commit 3 only rearranges (dataChange false) and carries statistics Delta readers skip by.
@@ -931,18 +938,7 @@ fn promoted_by_one_commit(lake: &S3Lake, ws: &TempWorkspace, before: &Value) -> 
     let out = promote(ws, &layout);
     assert!(out.contains("Delta log version 3"), "{out}");
     let promoted = lake.read_back();
-    assert_eq!(promoted["version"], 3);
-    assert_eq!(promoted["operation"], "OPTIMIZE");
-    assert_eq!(promoted["digest"], before["digest"], "identical rows");
-    assert_eq!(promoted["duck"], before["duck"]);
-    let files = strs(&promoted["files"]);
-    assert!(
-        !files.is_empty()
-            && files
-                .iter()
-                .all(|f| f.starts_with(&format!("dbopt-{layout}-"))),
-        "{files:?}"
-    );
+    let files = promoted_as_optimize(&promoted, before, &layout);
     let pruned = lake.py(&format!(
         r#"
 import os, json, datetime, warnings, deltalake as dl

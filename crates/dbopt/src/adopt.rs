@@ -6,7 +6,6 @@ use crate::{DbError, Progress, Workspace};
 use arrow::compute::cast;
 use arrow::datatypes::SchemaRef;
 use dbopt_catalog::{LayoutRecord, LayoutStatus};
-use dbopt_core::layout::MANIFEST_FILE;
 use dbopt_core::{LayoutId, LayoutManifest, LayoutSpec, RowDigest, TableName};
 use dbopt_engine::footer::describe_file;
 use dbopt_engine::layout_dir::LayoutDir;
@@ -271,8 +270,7 @@ async fn copy_adopted(
         }
     }
     manifest.files = LayoutDir::Remote(target.clone()).describe_files()?;
-    let text = serde_json::to_vec_pretty(&*manifest).expect("a manifest always serializes");
-    target.put(MANIFEST_FILE, text).await?;
+    target.put_manifest(manifest).await?;
     Ok(())
 }
 

@@ -72,8 +72,7 @@ impl Workspace {
                 .await?;
         }
         fail_point("export.files_uploaded")?;
-        let text = serde_json::to_vec_pretty(&manifest).expect("a manifest always serializes");
-        dir.put(MANIFEST_FILE, text).await?;
+        dir.put_manifest(&manifest).await?;
         progress.finish();
         Ok(ExportReport {
             table: table.to_string(),

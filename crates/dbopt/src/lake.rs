@@ -20,7 +20,7 @@ use crate::{DbError, Progress, Workspace};
 use arrow::datatypes::{DataType, SchemaRef};
 use dbopt_catalog::iceberg_sql::IcebergSqlTable;
 use dbopt_catalog::{LakeFormat, LakeSource};
-use dbopt_core::layout::{MANIFEST_FILE, ManifestFile, ROWS_PER_FILE};
+use dbopt_core::layout::{ManifestFile, ROWS_PER_FILE};
 use dbopt_core::{Curve, LayoutId, LayoutManifest, LayoutSpec, TableName};
 use dbopt_engine::delta::{self, CommitOutcome, DeltaSnapshot, ReplaceCommit};
 use dbopt_engine::footer::{describe_file, partition_types, schema_with_columns};
@@ -421,8 +421,7 @@ impl Workspace {
         let files = LayoutDir::Remote(target.clone()).describe_files()?;
         let info = inspect_remote_source(target.url.as_str()).await?;
         let manifest = self.lake_manifest(lake, info, files, now, progress).await?;
-        let text = serde_json::to_vec_pretty(&manifest).expect("a manifest always serializes");
-        target.put(MANIFEST_FILE, text).await?;
+        target.put_manifest(&manifest).await?;
         Ok(manifest)
     }
 

@@ -385,6 +385,16 @@ impl RemoteDir {
             .map_err(|e| self.error(e, false))
     }
 
+    /// Writes `manifest` as the layout manifest (`_dbopt_layout.json`) under the prefix: the
+    /// last object of a layout, so a reader that finds it finds the rest.
+    pub async fn put_manifest(
+        &self,
+        manifest: &dbopt_core::LayoutManifest,
+    ) -> Result<(), EngineError> {
+        let text = serde_json::to_vec_pretty(manifest).expect("a manifest always serializes");
+        self.put(dbopt_core::layout::MANIFEST_FILE, text).await
+    }
+
     /// The bytes of `relative` under the prefix, or None when there is no such object.
     pub async fn get(&self, relative: &str) -> Result<Option<Vec<u8>>, EngineError> {
         use object_store::ObjectStoreExt;
