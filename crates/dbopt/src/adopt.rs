@@ -123,19 +123,10 @@ impl Workspace {
         if !is_remote(source) {
             return Ok(inspect_source(Path::new(source))?);
         }
-        let Some(data) = self.remote_data() else {
-            return Err(DbError::BadArgument(format!(
-                "{source} is on object storage but DATA_DIR is on local disk: download the files first, or set DATA_DIR to a prefix of the same bucket"
-            )));
-        };
+        let data = self.data_bucket_for("adopt-layout's source", source)?;
         let info = inspect_remote_source(source).await?;
-        if let Some(remote) = &info.remote
-            && !remote.dir.same_bucket(data)
-        {
-            return Err(DbError::BadArgument(format!(
-                "{source} is not in DATA_DIR's bucket ({}): the store copies files only within a bucket; copy them there first",
-                data.url
-            )));
+        if let Some(remote) = &info.remote {
+            Self::require_data_bucket("adopt-layout's source", &remote.dir, data)?;
         }
         Ok(info)
     }

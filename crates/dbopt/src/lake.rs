@@ -184,18 +184,9 @@ impl Workspace {
             let root = canonical(Path::new(location), "the directory that holds _delta_log")?;
             return Ok(LayoutDir::Local(root));
         }
-        let Some(data) = self.remote_data() else {
-            return Err(DbError::BadArgument(format!(
-                "Delta table {location} is on object storage but DATA_DIR is on local disk: set DATA_DIR to a prefix of the same bucket (dbopt keeps the table's layouts beside it and places them in it by server-side copies)"
-            )));
-        };
+        let data = self.data_bucket_for("Delta table", location)?;
         let root = open_dir(location).await?;
-        if !root.same_bucket(data) {
-            return Err(DbError::BadArgument(format!(
-                "Delta table {} is not in DATA_DIR's bucket ({}): register a table of that bucket, or set DATA_DIR to a prefix of the table's (the store copies files only within a bucket)",
-                root.url, data.url
-            )));
-        }
+        Self::require_data_bucket("Delta table", &root, data)?;
         Ok(LayoutDir::Remote(root))
     }
 

@@ -255,6 +255,36 @@ impl Workspace {
         }
     }
 
+    /// DATA_DIR's bucket, for `what` at `location` on object storage, whose files dbopt copies
+    /// into DATA_DIR by the store (server-side, within one bucket): refused when DATA_DIR is
+    /// on local disk.
+    pub(crate) fn data_bucket_for(
+        &self,
+        what: &str,
+        location: &str,
+    ) -> Result<&RemoteDir, DbError> {
+        self.remote.as_ref().ok_or_else(|| {
+            DbError::BadArgument(format!(
+                "{what} {location} is on object storage but DATA_DIR is on local disk: set DATA_DIR to a prefix of the same bucket (dbopt copies such files within a bucket, server-side)"
+            ))
+        })
+    }
+
+    /// Refuses `dir` (holding `what`) unless it is in DATA_DIR's bucket `data`.
+    pub(crate) fn require_data_bucket(
+        what: &str,
+        dir: &RemoteDir,
+        data: &RemoteDir,
+    ) -> Result<(), DbError> {
+        if dir.same_bucket(data) {
+            return Ok(());
+        }
+        Err(DbError::BadArgument(format!(
+            "{what} {} is not in DATA_DIR's bucket ({}): the store copies files only within a bucket; use one of that bucket, or set DATA_DIR to a prefix of this one",
+            dir.url, data.url
+        )))
+    }
+
     /// Where a table's layout is: `layout_dir`, or its prefix on object storage.
     pub fn layout_location(
         &self,
