@@ -1022,3 +1022,203 @@ fn a_racing_append_makes_the_rollback_plan_again(
         "{restored_files:?}"
     );
 }
+
+/// An Iceberg table `db.events` whose warehouse is `s3://lakehouse/warehouse` on a moto
+/// server, in a SQL catalog on local disk (`catalog.db` under `dir`).
+struct S3Iceberg {
+    moto: common::Moto,
+    dir: std::path::PathBuf,
+}
+
+impl S3Iceberg {
+    /// The store's environment, with `LAKE` the catalog's directory.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = self.moto.env();
+        env.push(("LAKE", self.dir.display().to_string()));
+        env
+    }
+
+    /// Runs one of these tests' pyiceberg scripts (written for a warehouse on local disk)
+    /// against the bucket; returns the JSON it prints.
+    fn py(&self, script: &str) -> Value {
+        let props = "S3 = {'s3.endpoint': os.environ['AWS_ENDPOINT_URL'], 's3.access-key-id': os.environ['AWS_ACCESS_KEY_ID'], 's3.secret-access-key': os.environ['AWS_SECRET_ACCESS_KEY'], 's3.region': 'us-east-1'}\n";
+        let local = "warehouse=f'file://{w}')";
+        assert!(script.contains(local), "{script}");
+        let script = format!(
+            "import os\n{props}{}",
+            script.replace(local, "warehouse='s3://lakehouse/warehouse', **S3)")
+        );
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        common::python_with_env(&env, &script)
+    }
+
+    /// The keys under `prefix` in the bucket, sorted.
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        let keys = self.moto.python(&format!(
+            r#"
+import os, json, boto3
+s3 = boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL'])
+found = s3.list_objects_v2(Bucket='lakehouse', Prefix='{prefix}').get('Contents', [])
+print(json.dumps(sorted(o['Key'] for o in found)))
+"#
+        ));
+        strs(&keys).into_iter().map(String::from).collect()
+    }
+
+    /// `register-table` of `db.events` through the catalog as `name`.
+    fn register_args(&self, name: &str) -> Vec<String> {
+        let uri = format!("sqlite:///{}", self.dir.join("catalog.db").display());
+        [
+            "register-table",
+            "--table-name",
+            name,
+            "--iceberg-catalog",
+            &uri,
+            "--iceberg-table",
+            "db.events",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+}
+
+/// An Iceberg table whose warehouse is an S3 bucket (moto), written, appended to and read back
+/// by pyiceberg through its SQL catalog, with DATA_DIR a prefix of the same bucket: registered
+/// (its two files copied into the initial layout by the store), a sort built and promoted by a
+/// replace snapshot whose metadata, manifest list and manifest dbopt wrote in the bucket
+/// (pyiceberg reads identical rows and prunes dbopt's files by their bounds), rolled back with
+/// another writer's append kept, registered read-only from its prefix; a table in another
+/// bucket, or with DATA_DIR on local disk, is refused.
+#[test]
+fn an_iceberg_table_in_an_s3_bucket_is_promoted_by_a_replace_snapshot_and_rolled_back() {
+    let moto = common::Moto::start();
+    let ws = moto.workspace("lakehouse", "dbopt/");
+    let dir = ws.root().join("iceberg");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lake = S3Iceberg { moto, dir };
+    let written = lake.py(&common::iceberg_table_script(false));
+    assert_eq!(
+        written["location"], "s3://lakehouse/warehouse/db/events",
+        "{written}"
+    );
+    let before = lake.py(common::ICEBERG_READ_BACK);
+
+    let args = lake.register_args("events");
+    let out = run(&ws, &args.iter().map(String::as_str).collect::<Vec<_>>()).success();
+    assert!(
+        out.contains(&format!("snapshot {}", before["snapshot"])) && out.contains("(2 files"),
+        "{out}"
+    );
+    assert_eq!(
+        lake.keys("dbopt/events/"),
+        [
+            "dbopt/events/layout_initial/_dbopt_layout.json",
+            "dbopt/events/layout_initial/part-00000.parquet",
+            "dbopt/events/layout_initial/part-00001.parquet",
+        ],
+        "the initial layout is the table's two files, copied, and its manifest"
+    );
+    assert_eq!(
+        scalar(&ws, "SELECT count(*), count(DISTINCT id) FROM events"),
+        "4000,4000"
+    );
+
+    let layout = iceberg_promoted_in_the_bucket(&lake, &ws, &before);
+    iceberg_rolled_back_with_an_append_kept(&lake, &ws, &before, &layout);
+
+    // Refused, exit 2, nothing registered: DATA_DIR on local disk, and a table in another bucket.
+    let store_env = lake.moto.env();
+    let store_env: Vec<(&str, &str)> = store_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let local = TempWorkspace::new().with_env(&store_env);
+    let args = lake.register_args("events");
+    run(&local, &args.iter().map(String::as_str).collect::<Vec<_>>())
+        .user_error("DATA_DIR is on local disk");
+    assert!(local.catalog().list_tables().unwrap().is_empty());
+    let other = lake.moto.workspace("elsewhere", "dbopt/");
+    let args = lake.register_args("other");
+    run(&other, &args.iter().map(String::as_str).collect::<Vec<_>>())
+        .user_error("not in DATA_DIR's bucket");
+}
+
+/// A sort by customer_id built beside the table becomes its content by a replace snapshot:
+/// identical rows, the new sort order, dbopt's files (copied into the table's data prefix)
+/// pruned by their bounds. Returns the layout.
+fn iceberg_promoted_in_the_bucket(lake: &S3Iceberg, ws: &TempWorkspace, before: &Value) -> String {
+    let layout = common::build_layout(ws, "customer_id");
+    let out = promote(ws, &layout);
+    assert!(out.contains("(Iceberg snapshot "), "{out}");
+    let promoted = lake.py(common::ICEBERG_READ_BACK);
+    assert_eq!(promoted["operation"], "Operation.REPLACE", "{promoted}");
+    assert_eq!(promoted["digest"], before["digest"], "identical rows");
+    assert_eq!(promoted["order"], serde_json::json!(["customer_id:ASC"]));
+    let files = strs(&promoted["files"]);
+    assert!(
+        files
+            .iter()
+            .all(|f| f.starts_with(&format!("dbopt-{layout}-"))),
+        "{files:?}"
+    );
+    assert_eq!(
+        promoted["pruned"],
+        serde_json::json!([files.len(), 0, 0]),
+        "pyiceberg skips dbopt's files by their manifest bounds"
+    );
+    let copied = lake
+        .keys("warehouse/db/events/data/")
+        .into_iter()
+        .filter(|k| k.contains(&format!("/dbopt-{layout}-")))
+        .count();
+    assert_eq!(copied, files.len(), "copied into the table's data prefix");
+    layout
+}
+
+/// Another writer appends; promoting again commits nothing; rollback is a replace back to the
+/// first files that keeps the append, and the table's prefix, registered read-only, reads as
+/// its newest metadata file says.
+fn iceberg_rolled_back_with_an_append_kept(
+    lake: &S3Iceberg,
+    ws: &TempWorkspace,
+    before: &Value,
+    layout: &str,
+) {
+    lake.py(
+        r#"
+import datetime, pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
+w = os.environ['LAKE']
+t = SqlCatalog('default', uri=f'sqlite:///{w}/catalog.db', warehouse=f'file://{w}').load_table('db.events')
+t.append(pa.table({'id': pa.array([999999], pa.int64()), 'customer_id': pa.array([1], pa.int64()),
+    'event_date': pa.array([datetime.date(2024, 2, 2)]), 'kind': pa.array(['buy'])}))
+"#,
+    );
+    assert!(promote(ws, layout).contains("already active"));
+    run(ws, &["rollback", "--table-name", "events"]).success();
+    let restored = lake.py(common::ICEBERG_READ_BACK);
+    assert_eq!(restored["rows"], 4001, "the appended row stays");
+    let restored_files = strs(&restored["files"]);
+    let original = strs(&before["files"]);
+    assert!(
+        original.iter().all(|f| restored_files.contains(f)),
+        "{restored_files:?}"
+    );
+    assert_eq!(
+        restored_files.len(),
+        original.len() + 1,
+        "{restored_files:?}"
+    );
+    assert_eq!(restored["order"], serde_json::json!(["event_date:ASC"]));
+
+    let read_only = [
+        "register-table",
+        "--table-name",
+        "events_ro",
+        "--iceberg",
+        "s3://lakehouse/warehouse/db/events",
+    ];
+    let out = run(ws, &read_only).success();
+    assert!(
+        out.contains(&format!("snapshot {}", restored["snapshot"])) && out.contains("(3 files"),
+        "{out}"
+    );
+}

@@ -191,8 +191,9 @@ impl Workspace {
     }
 
     /// Registers the Iceberg table at `location` as `table`: its current snapshot becomes the
-    /// initial layout (linked, not copied), with its default sort order as the layout's spec.
-    /// Registered through its SQL catalog, layouts are published to it as replace snapshots.
+    /// initial layout (on local disk linked, in DATA_DIR's bucket copied by the store), with
+    /// its default sort order as the layout's spec. Registered through its SQL catalog,
+    /// layouts are published to it as replace snapshots.
     pub async fn register_iceberg_table(
         &self,
         table: &TableName,
@@ -200,34 +201,29 @@ impl Workspace {
         replace: bool,
         progress: &dyn Progress,
     ) -> Result<LakeRegisterReport, DbError> {
-        self.require_local_data("an Iceberg table (register-table --iceberg)")?;
-        if let IcebergLocation::Path(path) = location
-            && is_remote(&path.to_string_lossy())
-        {
-            return Err(DbError::BadArgument(format!(
-                "Iceberg table {} is on object storage, which dbopt reads for Delta tables only so far: register a copy on local disk, or a Delta table",
-                path.display()
-            )));
-        }
         self.check_can_create(table, replace)?;
         let (metadata, pointer) = match location {
+            IcebergLocation::Path(path) if is_remote(&path.to_string_lossy()) => {
+                (path.to_string_lossy().into_owned(), None)
+            }
             IcebergLocation::Path(path) => {
                 let path = canonical(path, "the table directory or its current metadata file")?;
-                (path, None)
+                (path.display().to_string(), None)
             }
             IcebergLocation::SqlCatalog { uri, table } => {
                 let catalog = IcebergSqlTable::parse(uri, table)?;
-                let current = catalog.current_metadata()?;
-                let path = iceberg::local_file(&current);
-                (path, Some(catalog.to_location()))
+                (catalog.current_metadata()?, Some(catalog.to_location()))
             }
         };
+        let remote = self.iceberg_bucket(&metadata).await?;
         let snapshot = iceberg::load_snapshot(&metadata)?;
-        let label = format!(
-            "iceberg {} snapshot {}",
-            snapshot.metadata_file.display(),
-            snapshot.snapshot_id
-        );
+        let metadata_file = match remote {
+            Some(_) => snapshot.metadata_file.clone(),
+            None => iceberg::local_file(&snapshot.metadata_file)
+                .display()
+                .to_string(),
+        };
+        let label = format!("iceberg {metadata_file} snapshot {}", snapshot.snapshot_id);
         let columns = if snapshot.partition_fields.is_empty() {
             Vec::new()
         } else {
@@ -243,7 +239,7 @@ impl Workspace {
             source: LakeSource {
                 table: table.clone(),
                 format: LakeFormat::Iceberg,
-                location: pointer.unwrap_or_else(|| snapshot.metadata_file.display().to_string()),
+                location: pointer.unwrap_or(metadata_file),
                 read_version: snapshot_id,
                 schema_string: snapshot.schema_json.clone(),
                 initial_files: Vec::new(),
@@ -254,7 +250,10 @@ impl Workspace {
                 .map(|f| {
                     Ok(LakeFile {
                         path: f.path.clone(),
-                        local: f.local.clone(),
+                        local: match remote {
+                            Some(_) => PathBuf::from(iceberg::object_key(&f.path)),
+                            None => iceberg::local_file(&f.path),
+                        },
                         rows: Some(f.record_count),
                         hive: partition_dir(&label, &f.path, f.partition.clone())?,
                     })
@@ -272,9 +271,25 @@ impl Workspace {
             },
             not_carried: snapshot.sort_order_other.clone(),
             label,
-            remote: None,
+            remote,
         };
         self.register_lake_table(lake, replace, progress).await
+    }
+
+    /// Where the Iceberg table whose current metadata file is `metadata` is: None on local
+    /// disk (with DATA_DIR on local disk), else the root of its bucket, which must be
+    /// DATA_DIR's (the store copies its files into layouts, server-side).
+    async fn iceberg_bucket(&self, metadata: &str) -> Result<Option<RemoteDir>, DbError> {
+        if !is_remote(metadata) {
+            self.require_local_data(
+                "an Iceberg table on local disk (register-table --iceberg; a table whose metadata is in DATA_DIR's bucket is)",
+            )?;
+            return Ok(None);
+        }
+        let data = self.data_bucket_for("Iceberg table", metadata)?;
+        let root = open_dir(&iceberg::bucket_of(metadata)?).await?;
+        Self::require_data_bucket("Iceberg table", &root, data)?;
+        Ok(Some(root))
     }
 
     /// Stages the snapshot's files as the initial layout and commits the table with its lake
@@ -389,7 +404,7 @@ impl Workspace {
             self.layout_location(&lake.source.table, &LayoutId::initial())?
         else {
             return Err(DbError::LocalDataOnly(
-                "a Delta table on object storage with DATA_DIR on local disk".into(),
+                "a lake table on object storage with DATA_DIR on local disk".into(),
             ));
         };
         target.delete_all().await?;
@@ -603,7 +618,7 @@ impl Workspace {
         self.check_lake_spec(table, &manifest.spec)?;
         let LayoutDir::Remote(source) = self.layout_location(table, layout)? else {
             return Err(DbError::LocalDataOnly(
-                "publishing to a Delta table on object storage with DATA_DIR on local disk".into(),
+                "publishing to a lake table on object storage with DATA_DIR on local disk".into(),
             ));
         };
         for file in &manifest.files {
@@ -750,8 +765,7 @@ impl Workspace {
             IcebergChange::DropBranch(_) => Vec::new(),
         };
         for _ in 0..COMMIT_ATTEMPTS {
-            let current_uri = catalog.current_metadata()?;
-            let current = iceberg::local_file(&current_uri);
+            let current = catalog.current_metadata()?;
             let now_ms = self.clock().now_ms();
             let written = match change {
                 IcebergChange::Replace { from, to, branch } => {
@@ -765,9 +779,8 @@ impl Workspace {
                         Some(outcome) => outcome,
                         None => {
                             let data_dir = iceberg::data_dir(&current)?;
-                            let remove = self.lake_paths(lake, from, |name| {
-                                iceberg::file_uri(&data_dir.join(name))
-                            })?;
+                            let remove =
+                                self.lake_paths(lake, from, |name| format!("{data_dir}/{name}"))?;
                             let add = self.iceberg_files(lake, to, &data_dir)?;
                             iceberg::write_replace(
                                 &current,
@@ -802,7 +815,7 @@ impl Workspace {
                 } => (metadata_file, snapshot_id),
             };
             fail_point("lake.before_commit")?;
-            if catalog.swap_metadata(&current_uri, &iceberg::file_uri(&metadata_file))? {
+            if catalog.swap_metadata(&current, &metadata_file)? {
                 fail_point("lake.committed")?;
                 return Ok(Some((snapshot_id, true)));
             }
@@ -816,40 +829,51 @@ impl Workspace {
     }
 
     /// `layout`'s files as an Iceberg replace adds them, placed in the table's data directory
+    /// `data_dir` (a URI; in a bucket copied there by the store), with their sizes read back
     /// (the initial layout's own files must still be there).
     fn iceberg_files(
         &self,
         lake: &LakeSource,
         layout: &LayoutId,
-        data_dir: &Path,
+        data_dir: &str,
     ) -> Result<Vec<IcebergNewFile>, DbError> {
         let manifest = self.layout_manifest(&lake.table, layout)?;
-        let placed: Vec<(PathBuf, u64, String)> = if *layout == LayoutId::initial() {
+        let placed: Vec<(String, u64, String)> = if *layout == LayoutId::initial() {
             lake.initial_files
                 .iter()
                 .zip(&manifest.files)
-                .map(|(uri, f)| (iceberg::local_file(uri), f.rows, f.path.clone()))
+                .map(|(uri, f)| (uri.clone(), f.rows, f.path.clone()))
                 .collect()
         } else {
-            self.link_layout_into(&lake.table, layout, data_dir)?
+            let names = if is_remote(data_dir) {
+                self.copy_layout_into(&lake.table, layout, &block_on(open_dir(data_dir))?)?;
+                manifest
+                    .files
+                    .iter()
+                    .map(|f| (lake_file_name(layout, &f.path), f.rows))
+                    .collect()
+            } else {
+                self.link_layout_into(&lake.table, layout, &iceberg::local_file(data_dir))?
+            };
+            names
                 .into_iter()
-                .map(|(name, rows)| (data_dir.join(&name), rows, name))
+                .map(|(name, rows)| (format!("{data_dir}/{name}"), rows, name))
                 .collect()
         };
+        let uris: Vec<String> = placed.iter().map(|(uri, ..)| uri.clone()).collect();
+        let sizes = iceberg::file_sizes(&uris)?;
         placed
             .into_iter()
-            .map(|(local, rows, name)| {
-                let size = std::fs::metadata(&local)
-                    .map_err(|_| {
-                        DbError::BadArgument(format!(
-                            "file {} of layout {layout} is gone from Iceberg table '{}' (expired): publishing it is no longer possible",
-                            local.display(),
-                            lake.table
-                        ))
-                    })?
-                    .len();
+            .zip(sizes)
+            .map(|((uri, rows, name), size)| {
+                let size = size.ok_or_else(|| {
+                    DbError::BadArgument(format!(
+                        "file {uri} of layout {layout} is gone from Iceberg table '{}' (expired): publishing it is no longer possible",
+                        lake.table
+                    ))
+                })?;
                 Ok(IcebergNewFile {
-                    local,
+                    uri,
                     size,
                     record_count: rows,
                     partition: parse_hive_dir(&name),

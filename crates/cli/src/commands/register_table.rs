@@ -23,10 +23,11 @@ use std::path::PathBuf;
 
 The table stays where it is and stays the source of truth: its current version becomes the
 initial layout (hard links to its files, no copy), and a layout becomes the table's content
-only by a commit of its log (remove + add, dataChange false). A Delta table on object storage
-needs DATA_DIR in the same bucket: its files are copied into the initial layout by the store
-(server-side, no byte through dbopt, one more copy stored), a layout is copied into the table
-the same way when promoted, and commits are conditional puts that never overwrite a writer. Registered again with --replace,
+only by a commit of its log (remove + add, dataChange false). A Delta or Iceberg table on
+object storage needs DATA_DIR in the same bucket: its files are copied into the initial layout
+by the store (server-side, no byte through dbopt, one more copy stored), a layout is copied
+into the table the same way when promoted, and new log entries and metadata files are
+conditional puts that never overwrite a writer. Registered again with --replace,
 dbopt reads the table's newest version. Tables partitioned by Delta partition columns or
 Iceberg identity partitions keep that partitioning in every layout. Deletion vectors, delete
 files, column mapping and other partition transforms are refused, the table left untouched."
@@ -43,8 +44,8 @@ pub struct RegisterTableArgs {
         conflicts_with_all = ["iceberg", "iceberg_catalog"]
     )]
     pub delta: Option<String>,
-    /// An Iceberg table's directory (holding `metadata/`) or its current metadata file
-    /// (read-only: publishing needs --iceberg-catalog).
+    /// An Iceberg table's directory (holding `metadata/`) or its current metadata file, on
+    /// local disk or in DATA_DIR's bucket (read-only: publishing needs --iceberg-catalog).
     #[arg(long, conflicts_with = "iceberg_catalog")]
     pub iceberg: Option<PathBuf>,
     /// An Iceberg SQL catalog on SQLite, `sqlite:///path/catalog.db` (with --iceberg-table).

@@ -444,7 +444,17 @@ pub fn events_batch_py(amount: bool) -> String {
 pub fn write_iceberg_table(ws: &TempWorkspace, partitioned: bool) -> std::path::PathBuf {
     let warehouse = ws.root().join("warehouse");
     std::fs::create_dir_all(&warehouse).unwrap();
-    let script = r#"
+    let out = python(&warehouse, &iceberg_table_script(partitioned));
+    assert_eq!(out["rows"], 4000);
+    let location = out["location"].as_str().unwrap();
+    std::path::PathBuf::from(location.strip_prefix("file://").unwrap_or(location))
+}
+
+/// The pyiceberg script `write_iceberg_table` runs: `db.events` in the SQL catalog under
+/// `LAKE` (4000 events in two appends), sorted by `event_date` or partitioned by `kind`; it
+/// prints the snapshot, the rows and the table's location.
+pub fn iceberg_table_script(partitioned: bool) -> String {
+    r#"
 import os, sys, datetime, random, json
 import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
@@ -472,11 +482,7 @@ print(json.dumps({'snapshot': t.current_snapshot().snapshot_id, 'rows': t.scan()
                   'location': t.location()}))
 "#
     .replace("PARTITIONED", if partitioned { "True" } else { "False" })
-    .replace("EVENTS_BATCH", &events_batch_py(false));
-    let out = python(&warehouse, &script);
-    assert_eq!(out["rows"], 4000);
-    let location = out["location"].as_str().unwrap();
-    std::path::PathBuf::from(location.strip_prefix("file://").unwrap_or(location))
+    .replace("EVENTS_BATCH", &events_batch_py(false))
 }
 
 /// What pyiceberg reads of `db.events` in the SQL catalog under `LAKE`.

@@ -1,6 +1,6 @@
-//! Apache Iceberg tables on local disk: the current snapshot, read from the table's own
-//! metadata (metadata JSON, Avro manifest list, Avro manifests), and replace snapshots written
-//! beside it for the table's catalog to publish.
+//! Apache Iceberg tables on local disk or in a bucket of an object store: the current
+//! snapshot, read from the table's own metadata (metadata JSON, Avro manifest list, Avro
+//! manifests), and replace snapshots written beside it for the table's catalog to publish.
 //!
 //! A replace snapshot removes the files of one layout and adds another's, as
 //! `rewrite_data_files` does: manifests that held a removed file are rewritten (their other
@@ -15,7 +15,8 @@
 //! that are not Parquet, partition transforms other than identity (and identity partitions of
 //! types other than string, int, long, date and boolean), files written under an older
 //! partition spec, tables whose schema evolved (column renames are resolved by field id,
-//! which dbopt's name-based reads do not do), and files outside the local file system.
+//! which dbopt's name-based reads do not do), and files outside the local file system or the
+//! bucket that holds the table's metadata (see `io`).
 //!
 //! Partitioned tables: each file's identity-partition values are read from its manifest entry
 //! and written into the entries a replace adds (with the manifest list's partition summaries),
@@ -23,22 +24,25 @@
 //! out, as hive layouts do: Iceberg readers take an identity partition's column from the
 //! entry's partition value when the file lacks it (the spec's column projection rules).
 
+mod io;
+
+pub use io::{bucket_of, file_uri, local_file, object_key, to_uri};
+
 use crate::EngineError;
 use crate::avro::{read_container, write_container};
-use crate::file_bounds::{Bound, file_bounds};
+use crate::file_bounds::Bound;
 use arrow::datatypes::DataType;
 use dbopt_core::SortKey;
+use io::{TableIo, file_name, parent};
 use serde_json::Value;
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
 
 /// One live data file of an Iceberg snapshot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IcebergFile {
-    /// The path as the manifest writes it (a `file://` URI or a plain path).
+    /// The path as the manifest writes it (a `file://` URI, a plain path, or an object-store
+    /// URI in the bucket of the table's metadata).
     pub path: String,
-    /// The file on local disk.
-    pub local: PathBuf,
     /// Size in bytes.
     pub size: u64,
     /// Rows.
@@ -62,8 +66,8 @@ pub struct IcebergPartitionField {
 /// An Iceberg table at its current snapshot.
 #[derive(Debug, Clone)]
 pub struct IcebergSnapshot {
-    /// The metadata file read.
-    pub metadata_file: PathBuf,
+    /// The metadata file read, as a URI (`file:///...` or `s3://bucket/...`).
+    pub metadata_file: String,
     /// The table's format version (1 or 2).
     pub format_version: u64,
     /// The current snapshot's id.
@@ -119,11 +123,13 @@ fn arrow_type(ty: &str) -> Option<DataType> {
     })
 }
 
-/// Reads the current snapshot of the Iceberg table at `location`: a `*.metadata.json` file,
-/// or a table directory (its `metadata/version-hint.text`, else its newest metadata file).
-pub fn load_snapshot(location: &Path) -> Result<IcebergSnapshot, EngineError> {
-    let metadata_file = metadata_file(location)?;
-    let meta = read_metadata(&metadata_file)?;
+/// Reads the current snapshot of the Iceberg table at `location` (a local path or a URI): a
+/// `*.metadata.json` file, or a table directory (its `metadata/version-hint.text`, else its
+/// newest metadata file).
+pub fn load_snapshot(location: &str) -> Result<IcebergSnapshot, EngineError> {
+    let io = TableIo::for_uri(&to_uri(location))?;
+    let metadata_file = metadata_file(&io, location)?;
+    let meta = read_metadata(&io, &metadata_file)?;
     let format_version = meta["format-version"].as_u64().unwrap_or(1);
     if !(1..=2).contains(&format_version) {
         return Err(unsupported(
@@ -148,7 +154,7 @@ pub fn load_snapshot(location: &Path) -> Result<IcebergSnapshot, EngineError> {
             )
         })?;
     let snapshot = snapshot_of(&meta, snapshot_id, &metadata_file)?;
-    let manifests = manifest_paths(snapshot, &metadata_file)?;
+    let manifests = manifest_paths(&io, snapshot, &metadata_file)?;
     let (spec_id, partition_fields) = default_partition_spec(&meta, &schema, &metadata_file)?;
     let mut files = Vec::new();
     for (manifest, manifest_spec) in manifests {
@@ -160,7 +166,12 @@ pub fn load_snapshot(location: &Path) -> Result<IcebergSnapshot, EngineError> {
                 "data files written under an older partition spec (rewrite them under the current spec first)",
             ));
         }
-        files.extend(read_manifest(&manifest, &metadata_file, &partition_fields)?);
+        files.extend(read_manifest(
+            &io,
+            &manifest,
+            &metadata_file,
+            &partition_fields,
+        )?);
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let (sort_order, sort_order_other) = sort_order(&meta, &schema);
@@ -176,11 +187,11 @@ pub fn load_snapshot(location: &Path) -> Result<IcebergSnapshot, EngineError> {
     })
 }
 
-/// A file to add in a replace snapshot (already in place on disk).
+/// A file to add in a replace snapshot (already in place in the table's data directory).
 #[derive(Debug, Clone)]
 pub struct IcebergNewFile {
-    /// The file on local disk (written to the manifest as a `file://` URI).
-    pub local: PathBuf,
+    /// The file's URI, as the manifest names it (`file:///...` or `s3://bucket/...`).
+    pub uri: String,
     /// Size in bytes.
     pub size: u64,
     /// Rows.
@@ -214,8 +225,8 @@ pub struct IcebergReplace<'a> {
 pub enum ReplaceOutcome {
     /// A new metadata file holding the replace snapshot, to be published by the catalog.
     Written {
-        /// The new metadata file.
-        metadata_file: PathBuf,
+        /// The new metadata file's URI.
+        metadata_file: String,
         /// The new snapshot.
         snapshot_id: i64,
     },
@@ -224,27 +235,35 @@ pub enum ReplaceOutcome {
     AlreadyCommitted(i64),
 }
 
-/// The `file://` URI a manifest names `local` by.
-pub fn file_uri(local: &Path) -> String {
-    format!("file://{}", local.display())
-}
-
-/// The table's data directory (`<location>/data`) from its metadata file.
-pub fn data_dir(metadata_file: &Path) -> Result<PathBuf, EngineError> {
-    let meta = read_metadata(metadata_file)?;
+/// The URI of the table's data directory (`<location>/data`) from its metadata file.
+pub fn data_dir(metadata_file: &str) -> Result<String, EngineError> {
+    let metadata_file = &to_uri(metadata_file);
+    let meta = read_metadata(&TableIo::for_uri(metadata_file)?, metadata_file)?;
     let location = meta["location"]
         .as_str()
         .ok_or_else(|| bad(metadata_file, "has no table location"))?;
-    Ok(local_path(location, metadata_file)?.join("data"))
+    Ok(format!("{}/data", to_uri(location).trim_end_matches('/')))
+}
+
+/// The sizes of the files `uris` (one table's, on disk or in one bucket), None for a file
+/// that is not there.
+pub fn file_sizes(uris: &[String]) -> Result<Vec<Option<u64>>, EngineError> {
+    let Some(first) = uris.first() else {
+        return Ok(Vec::new());
+    };
+    let io = TableIo::for_uri(first)?;
+    uris.iter().map(|uri| io.size(uri)).collect()
 }
 
 /// Writes the manifests, manifest list and next metadata file of a replace snapshot on top of
 /// the table state in `metadata_file`. The caller publishes the returned file.
 pub fn write_replace(
-    metadata_file: &Path,
+    metadata_file: &str,
     change: &IcebergReplace<'_>,
 ) -> Result<ReplaceOutcome, EngineError> {
-    let mut meta = read_metadata(metadata_file)?;
+    let metadata_file = &to_uri(metadata_file);
+    let io = TableIo::for_uri(metadata_file)?;
+    let mut meta = read_metadata(&io, metadata_file)?;
     if meta["format-version"].as_u64() != Some(2) {
         return Err(unsupported(
             metadata_file,
@@ -257,7 +276,7 @@ pub fn write_replace(
         .filter(|&id| id >= 0)
         .ok_or_else(|| bad(metadata_file, "has no current snapshot"))?;
     let conflict = |message: String| EngineError::LakeConflict {
-        table: metadata_file.display().to_string(),
+        table: shown(metadata_file).to_string(),
         version: current_id as u64,
         message,
     };
@@ -278,15 +297,15 @@ pub fn write_replace(
     {
         return Ok(ReplaceOutcome::AlreadyCommitted(id));
     }
-    let plan = plan_manifests(&snapshot, change, metadata_file)?;
+    let plan = plan_manifests(&io, &snapshot, change, metadata_file)?;
     if plan.specs.iter().any(|&id| id != spec_id) && !fields.is_empty() {
         return Err(conflict(
             "its partition spec changed since dbopt read it: register the table again (dbopt register-table --replace) and rebuild the layout".into(),
         ));
     }
-    let added: HashSet<String> = change.add.iter().map(|f| file_uri(&f.local)).collect();
+    let added: HashSet<&String> = change.add.iter().map(|f| &f.uri).collect();
     if !added.is_empty()
-        && added.iter().all(|p| plan.live.contains(p))
+        && added.iter().all(|p| plan.live.contains(*p))
         && change.remove.iter().all(|p| !plan.live.contains(p))
     {
         return Ok(ReplaceOutcome::AlreadyCommitted(current_id));
@@ -298,37 +317,37 @@ pub fn write_replace(
     }
     let snapshot_id = new_snapshot_id();
     let sequence = meta["last-sequence-number"].as_i64().unwrap_or(0) + 1;
-    let metadata_dir = metadata_file
-        .parent()
-        .ok_or_else(|| bad(metadata_file, "has no directory"))?
-        .to_path_buf();
+    let metadata_dir = MetadataDir {
+        io: &io,
+        dir: parent(metadata_file),
+    };
     let spec = PartitionSpec {
         id: spec_id,
         fields: &fields,
     };
     let manifest = write_new_manifest(
+        &metadata_dir,
         &plan,
         change,
         &schema,
         &spec,
         snapshot_id,
         sequence,
-        &metadata_dir,
     )?;
     let list = write_manifest_list(
+        &metadata_dir,
         &plan,
         manifest,
         snapshot_id,
         current_id,
         sequence,
-        &metadata_dir,
     )?;
     let new_snapshot = serde_json::json!({
         "snapshot-id": snapshot_id,
         "parent-snapshot-id": current_id,
         "sequence-number": sequence,
         "timestamp-ms": change.now_ms,
-        "manifest-list": file_uri(&list),
+        "manifest-list": list,
         "summary": summary(&plan, change, &snapshot),
         "schema-id": schema["schema-id"].as_i64().unwrap_or(0),
     });
@@ -341,7 +360,7 @@ pub fn write_replace(
         change,
         &schema,
     )?;
-    let next = write_next_metadata(&meta, metadata_file)?;
+    let next = write_next_metadata(&io, &meta, metadata_file)?;
     Ok(ReplaceOutcome::Written {
         metadata_file: next,
         snapshot_id,
@@ -378,14 +397,15 @@ struct PartitionSpec<'a> {
 }
 
 fn plan_manifests(
+    io: &TableIo,
     snapshot: &Value,
     change: &IcebergReplace<'_>,
-    metadata_file: &Path,
+    metadata_file: &str,
 ) -> Result<ManifestPlan, EngineError> {
     let list_uri = snapshot["manifest-list"]
         .as_str()
         .ok_or_else(|| bad(metadata_file, "has a snapshot without a manifest list"))?;
-    let list = read_avro(&local_path(list_uri, metadata_file)?)?;
+    let list = read_avro(io, list_uri)?;
     let remove: HashSet<&str> = change.remove.iter().map(String::as_str).collect();
     let mut plan = ManifestPlan {
         kept: Vec::new(),
@@ -408,7 +428,7 @@ fn plan_manifests(
                 "has a manifest list entry without manifest_path",
             )
         })?;
-        let manifest = read_avro(&local_path(manifest_uri, metadata_file)?)?;
+        let manifest = read_avro(io, manifest_uri)?;
         plan.specs
             .insert(record["partition_spec_id"].as_i64().unwrap_or(0));
         if plan.manifest_format.is_none() {
@@ -461,20 +481,36 @@ fn header_of(file: &crate::avro::AvroFile) -> AvroFormat {
     (schema, header)
 }
 
+/// The table's metadata directory, where a replace writes its new manifest and manifest list.
+struct MetadataDir<'a> {
+    io: &'a TableIo,
+    /// Its URI.
+    dir: &'a str,
+}
+
+impl MetadataDir<'_> {
+    /// Creates the file `name` in the directory with `bytes`; returns its URI.
+    fn create(&self, name: &str, bytes: Vec<u8>) -> Result<String, EngineError> {
+        let uri = format!("{}/{name}", self.dir);
+        self.io.write_new(&uri, bytes)?;
+        Ok(uri)
+    }
+}
+
 /// Writes the manifest of the replace (added files, then the carried entries) and returns
 /// its path with its manifest-list record.
 fn write_new_manifest(
+    metadata_dir: &MetadataDir<'_>,
     plan: &ManifestPlan,
     change: &IcebergReplace<'_>,
     schema: &Value,
     spec: &PartitionSpec<'_>,
     snapshot_id: i64,
     sequence: i64,
-    metadata_dir: &Path,
 ) -> Result<Value, EngineError> {
     let (avro_schema, header) = plan.manifest_format.clone().ok_or_else(|| {
         bad(
-            metadata_dir,
+            metadata_dir.dir,
             "has no data manifest to take the manifest format from",
         )
     })?;
@@ -482,13 +518,14 @@ fn write_new_manifest(
     for f in change.add {
         let mut data_file = serde_json::json!({
             "content": 0,
-            "file_path": file_uri(&f.local),
+            "file_path": f.uri,
             "file_format": "PARQUET",
-            "partition": partition_record(spec.fields, &f.partition, &f.local)?,
+            "partition": partition_record(spec.fields, &f.partition, &f.uri)?,
             "record_count": f.record_count,
             "file_size_in_bytes": f.size,
         });
-        column_metrics(&f.local, schema, &mut data_file)?;
+        let bounds = metadata_dir.io.bounds(&f.uri, f.size)?;
+        column_metrics(&bounds, schema, &mut data_file);
         entries.push(serde_json::json!({
             "status": 1,
             "snapshot_id": snapshot_id,
@@ -513,14 +550,18 @@ fn write_new_manifest(
         }
         entries.push(entry);
     }
-    let bytes = write_container(&avro_schema, &header, &entries)
-        .map_err(|e| bad(metadata_dir, &format!("cannot hold the new manifest ({e})")))?;
-    let path = metadata_dir.join(format!("{}-m0.avro", new_uuid()));
-    write_new_file(&path, &bytes)?;
+    let bytes = write_container(&avro_schema, &header, &entries).map_err(|e| {
+        bad(
+            metadata_dir.dir,
+            &format!("cannot hold the new manifest ({e})"),
+        )
+    })?;
+    let length = bytes.len();
+    let path = metadata_dir.create(&format!("{}-m0.avro", new_uuid()), bytes)?;
     let added_rows: u64 = change.add.iter().map(|f| f.record_count).sum();
     Ok(serde_json::json!({
-        "manifest_path": file_uri(&path),
-        "manifest_length": bytes.len(),
+        "manifest_path": path,
+        "manifest_length": length,
         "partition_spec_id": spec.id,
         "content": 0,
         "sequence_number": sequence,
@@ -540,8 +581,7 @@ fn write_new_manifest(
 /// Fills a data file's column metrics from its footer: value and null counts, and lower and
 /// upper bounds in Iceberg's single-value encoding for the columns `file_bounds` gives bounds
 /// for (int, long, date and string columns of the table's schema), keyed by field id.
-fn column_metrics(local: &Path, schema: &Value, data_file: &mut Value) -> Result<(), EngineError> {
-    let file = file_bounds(local)?;
+fn column_metrics(file: &crate::file_bounds::FileBounds, schema: &Value, data_file: &mut Value) {
     let (mut values, mut nulls, mut lower, mut upper) = (vec![], vec![], vec![], vec![]);
     for column in &file.columns {
         let Some(field) = schema["fields"].as_array().and_then(|f| {
@@ -567,7 +607,6 @@ fn column_metrics(local: &Path, schema: &Value, data_file: &mut Value) -> Result
     data_file["null_value_counts"] = Value::Array(nulls);
     data_file["lower_bounds"] = Value::Array(lower);
     data_file["upper_bounds"] = Value::Array(upper);
-    Ok(())
 }
 
 /// A data file's `partition` record: each field's value, typed, from the file's values by
@@ -575,7 +614,7 @@ fn column_metrics(local: &Path, schema: &Value, data_file: &mut Value) -> Result
 fn partition_record(
     fields: &[IcebergPartitionField],
     values: &[(String, Option<String>)],
-    local: &Path,
+    local: &str,
 ) -> Result<Value, EngineError> {
     let mut record = serde_json::Map::new();
     for field in fields {
@@ -695,13 +734,13 @@ fn single_value(ty: &str, bound: &Bound) -> Option<Vec<u8>> {
 
 /// Writes the manifest list: the new manifest first, then the ones carried over.
 fn write_manifest_list(
+    metadata_dir: &MetadataDir<'_>,
     plan: &ManifestPlan,
     manifest: Value,
     snapshot_id: i64,
     parent_id: i64,
     sequence: i64,
-    metadata_dir: &Path,
-) -> Result<PathBuf, EngineError> {
+) -> Result<String, EngineError> {
     let (schema, mut header) = plan.list_format.clone();
     for (key, value) in [
         ("snapshot-id", snapshot_id.to_string()),
@@ -715,13 +754,11 @@ fn write_manifest_list(
     records.extend(plan.kept.iter().cloned());
     let bytes = write_container(&schema, &header, &records).map_err(|e| {
         bad(
-            metadata_dir,
+            metadata_dir.dir,
             &format!("cannot hold the new manifest list ({e})"),
         )
     })?;
-    let path = metadata_dir.join(format!("snap-{snapshot_id}-0-{}.avro", new_uuid()));
-    write_new_file(&path, &bytes)?;
-    Ok(path)
+    metadata_dir.create(&format!("snap-{snapshot_id}-0-{}.avro", new_uuid()), bytes)
 }
 
 /// The snapshot summary Iceberg readers show (`operation: replace`, counts, totals).
@@ -765,7 +802,7 @@ fn summary(plan: &ManifestPlan, change: &IcebergReplace<'_>, previous: &Value) -
 /// Adds the snapshot to `meta` as the current one of `main`, with the layout's sort order.
 fn advance_metadata(
     meta: &mut Value,
-    metadata_file: &Path,
+    metadata_file: &str,
     snapshot: Value,
     snapshot_id: i64,
     sequence: i64,
@@ -841,7 +878,7 @@ fn nested_of(ty: &Value) -> Value {
 /// Starts the next metadata version: logs the current file in `metadata-log`, stamps the time.
 fn next_version<'m>(
     meta: &'m mut Value,
-    metadata_file: &Path,
+    metadata_file: &str,
     now_ms: i64,
 ) -> Result<&'m mut serde_json::Map<String, Value>, EngineError> {
     let previous_updated = meta["last-updated-ms"].clone();
@@ -851,7 +888,7 @@ fn next_version<'m>(
     push(
         obj,
         "metadata-log",
-        serde_json::json!({"metadata-file": file_uri(metadata_file), "timestamp-ms": previous_updated}),
+        serde_json::json!({"metadata-file": metadata_file, "timestamp-ms": previous_updated}),
     );
     obj.insert("last-updated-ms".into(), Value::from(now_ms));
     Ok(obj)
@@ -864,7 +901,7 @@ fn make_current(
     now_ms: i64,
     sort_order: &[SortKey],
     schema: &Value,
-    metadata_file: &Path,
+    metadata_file: &str,
 ) -> Result<(), EngineError> {
     push(
         obj,
@@ -893,12 +930,14 @@ fn branch_snapshot(meta: &Value, branch: &str) -> Option<i64> {
 /// `sort_order` as the default order; None when the branch is missing or was not made from
 /// `main`'s current snapshot (another commit came first), so a replace is needed instead.
 pub fn fast_forward(
-    metadata_file: &Path,
+    metadata_file: &str,
     branch: &str,
     sort_order: &[SortKey],
     now_ms: i64,
 ) -> Result<Option<ReplaceOutcome>, EngineError> {
-    let mut meta = read_metadata(metadata_file)?;
+    let metadata_file = &to_uri(metadata_file);
+    let io = TableIo::for_uri(metadata_file)?;
+    let mut meta = read_metadata(&io, metadata_file)?;
     let Some(id) = branch_snapshot(&meta, branch) else {
         return Ok(None);
     };
@@ -912,7 +951,7 @@ pub fn fast_forward(
     if let Some(refs) = obj.get_mut("refs").and_then(Value::as_object_mut) {
         refs.remove(branch);
     }
-    let next = write_next_metadata(&meta, metadata_file)?;
+    let next = write_next_metadata(&io, &meta, metadata_file)?;
     Ok(Some(ReplaceOutcome::Written {
         metadata_file: next,
         snapshot_id: id,
@@ -921,11 +960,13 @@ pub fn fast_forward(
 
 /// Writes the next metadata file without `branch`; None when the table has no such branch.
 pub fn drop_branch(
-    metadata_file: &Path,
+    metadata_file: &str,
     branch: &str,
     now_ms: i64,
-) -> Result<Option<PathBuf>, EngineError> {
-    let mut meta = read_metadata(metadata_file)?;
+) -> Result<Option<String>, EngineError> {
+    let metadata_file = &to_uri(metadata_file);
+    let io = TableIo::for_uri(metadata_file)?;
+    let mut meta = read_metadata(&io, metadata_file)?;
     if branch_snapshot(&meta, branch).is_none() {
         return Ok(None);
     }
@@ -933,18 +974,15 @@ pub fn drop_branch(
     if let Some(refs) = obj.get_mut("refs").and_then(Value::as_object_mut) {
         refs.remove(branch);
     }
-    write_next_metadata(&meta, metadata_file).map(Some)
+    write_next_metadata(&io, &meta, metadata_file).map(Some)
 }
 
 /// Writes `meta` as the metadata file after `current`.
-fn write_next_metadata(meta: &Value, current: &Path) -> Result<PathBuf, EngineError> {
-    let dir = current
-        .parent()
-        .ok_or_else(|| bad(current, "has no directory"))?;
-    let next = next_metadata_file(current, dir);
+fn write_next_metadata(io: &TableIo, meta: &Value, current: &str) -> Result<String, EngineError> {
+    let next = next_metadata_file(current);
     let text = serde_json::to_string_pretty(meta)
         .map_err(|e| bad(current, &format!("cannot be written back ({e})")))?;
-    write_new_file(&next, text.as_bytes())?;
+    io.write_new(&next, text.into_bytes())?;
     Ok(next)
 }
 
@@ -962,7 +1000,7 @@ fn set_sort_order(
     obj: &mut serde_json::Map<String, Value>,
     keys: &[SortKey],
     schema: &Value,
-    metadata_file: &Path,
+    metadata_file: &str,
 ) -> Result<(), EngineError> {
     let mut fields = Vec::with_capacity(keys.len());
     for key in keys {
@@ -1010,21 +1048,17 @@ fn set_sort_order(
 }
 
 /// `00004-<uuid>.metadata.json` after `00003-....metadata.json` (or after `v3.metadata.json`).
-fn next_metadata_file(current: &Path, dir: &Path) -> PathBuf {
-    let name = current
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let digits: String = name
+fn next_metadata_file(current: &str) -> String {
+    let digits: String = file_name(current)
         .trim_start_matches('v')
         .chars()
         .take_while(char::is_ascii_digit)
         .collect();
     let next = digits.parse::<u64>().map_or(0, |v| v + 1);
-    dir.join(format!("{next:05}-{}.metadata.json", new_uuid()))
+    format!("{}/{next:05}-{}.metadata.json", parent(current), new_uuid())
 }
 
-fn snapshot_of<'m>(meta: &'m Value, id: i64, file: &Path) -> Result<&'m Value, EngineError> {
+fn snapshot_of<'m>(meta: &'m Value, id: i64, file: &str) -> Result<&'m Value, EngineError> {
     meta["snapshots"]
         .as_array()
         .and_then(|s| s.iter().find(|s| s["snapshot-id"].as_i64() == Some(id)))
@@ -1036,24 +1070,10 @@ fn snapshot_of<'m>(meta: &'m Value, id: i64, file: &Path) -> Result<&'m Value, E
         })
 }
 
-fn read_metadata(file: &Path) -> Result<Value, EngineError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| EngineError::io(format!("reading {}", file.display()), e))?;
-    serde_json::from_str(&text)
+fn read_metadata(io: &TableIo, file: &str) -> Result<Value, EngineError> {
+    let bytes = io.read(file)?;
+    serde_json::from_slice(&bytes)
         .map_err(|e| bad(file, &format!("is not valid table metadata JSON ({e})")))
-}
-
-/// Writes a file that must not exist yet, synced.
-fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), EngineError> {
-    use std::io::Write;
-    let io = |e| EngineError::io(format!("writing {}", path.display()), e);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)
 }
 
 /// A positive 63-bit snapshot id.
@@ -1077,45 +1097,44 @@ fn new_uuid() -> String {
     )
 }
 
-/// The metadata file `location` stands for.
-fn metadata_file(location: &Path) -> Result<PathBuf, EngineError> {
-    if location.is_file() {
-        return Ok(location.to_path_buf());
+/// The URI of the metadata file `location` (a path or a URI) stands for.
+fn metadata_file(io: &TableIo, location: &str) -> Result<String, EngineError> {
+    let uri = to_uri(location);
+    if uri.ends_with(".json") || std::path::Path::new(location).is_file() {
+        return Ok(uri);
     }
-    let dir = location.join("metadata");
-    if !dir.is_dir() {
+    let dir = format!("{}/metadata", uri.trim_end_matches('/'));
+    let Some(names) = io.list(&dir)? else {
         return Err(EngineError::Lake(format!(
-            "{} is not an Iceberg table (no metadata directory or *.metadata.json file): give the table directory or its current metadata file",
-            location.display()
+            "{location} is not an Iceberg table (no metadata directory or *.metadata.json file): give the table directory or its current metadata file"
         )));
+    };
+    if names.iter().any(|n| n == "version-hint.text") {
+        let hint = io.read(&format!("{dir}/version-hint.text"))?;
+        let v = String::from_utf8_lossy(&hint).trim().to_string();
+        return Ok(format!("{dir}/v{v}.metadata.json"));
     }
-    if let Ok(hint) = std::fs::read_to_string(dir.join("version-hint.text")) {
-        let v = hint.trim();
-        return Ok(dir.join(format!("v{v}.metadata.json")));
-    }
-    let newest = std::fs::read_dir(&dir)
-        .map_err(|e| EngineError::io(format!("listing {}", dir.display()), e))?
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
+    let newest = names
+        .into_iter()
+        .filter_map(|name| {
             let stem = name.strip_suffix(".metadata.json")?;
             let digits: String = stem
                 .trim_start_matches('v')
                 .chars()
                 .take_while(char::is_ascii_digit)
                 .collect();
-            Some((digits.parse::<u64>().ok()?, e.path()))
+            Some((digits.parse::<u64>().ok()?, format!("{dir}/{name}")))
         })
         .max_by_key(|(v, _)| *v);
     newest.map(|(_, p)| p).ok_or_else(|| {
         EngineError::Lake(format!(
             "{} has no *.metadata.json file: it is not an Iceberg table",
-            dir.display()
+            shown(&dir)
         ))
     })
 }
 
-fn current_schema(meta: &Value, file: &Path) -> Result<Value, EngineError> {
+fn current_schema(meta: &Value, file: &str) -> Result<Value, EngineError> {
     if let Some(schemas) = meta["schemas"].as_array() {
         let id = meta["current-schema-id"].as_i64().unwrap_or(0);
         if let Some(s) = schemas
@@ -1132,10 +1151,13 @@ fn current_schema(meta: &Value, file: &Path) -> Result<Value, EngineError> {
 
 /// Manifest files of a snapshot with their partition spec ids (v2: from the manifest list;
 /// v1 may list them inline).
-fn manifest_paths(snapshot: &Value, file: &Path) -> Result<Vec<(PathBuf, i64)>, EngineError> {
+fn manifest_paths(
+    io: &TableIo,
+    snapshot: &Value,
+    file: &str,
+) -> Result<Vec<(String, i64)>, EngineError> {
     if let Some(list) = snapshot["manifest-list"].as_str() {
-        let path = local_path(list, file)?;
-        let avro = read_avro(&path)?;
+        let avro = read_avro(io, list)?;
         let mut out = Vec::new();
         for m in avro.records {
             let content = m["content"].as_i64().unwrap_or(0);
@@ -1161,7 +1183,7 @@ fn manifest_paths(snapshot: &Value, file: &Path) -> Result<Vec<(PathBuf, i64)>, 
                 .as_str()
                 .ok_or_else(|| bad(file, "has a manifest list entry without manifest_path"))?;
             out.push((
-                local_path(manifest, file)?,
+                manifest.to_string(),
                 m["partition_spec_id"].as_i64().unwrap_or(0),
             ));
         }
@@ -1176,7 +1198,7 @@ fn manifest_paths(snapshot: &Value, file: &Path) -> Result<Vec<(PathBuf, i64)>, 
             let p = m
                 .as_str()
                 .ok_or_else(|| bad(file, "lists a manifest that is not a path"))?;
-            Ok((local_path(p, file)?, 0))
+            Ok((p.to_string(), 0))
         })
         .collect()
 }
@@ -1200,7 +1222,7 @@ fn spec_fields(meta: &Value, spec_id: i64) -> Vec<Value> {
 fn default_partition_spec(
     meta: &Value,
     schema: &Value,
-    file: &Path,
+    file: &str,
 ) -> Result<(i64, Vec<IcebergPartitionField>), EngineError> {
     let id = meta["default-spec-id"].as_i64().unwrap_or(0);
     let mut fields = Vec::new();
@@ -1246,11 +1268,12 @@ fn default_partition_spec(
 }
 
 fn read_manifest(
-    manifest: &Path,
-    file: &Path,
+    io: &TableIo,
+    manifest: &str,
+    file: &str,
     fields: &[IcebergPartitionField],
 ) -> Result<Vec<IcebergFile>, EngineError> {
-    let avro = read_avro(manifest)?;
+    let avro = read_avro(io, manifest)?;
     let mut out = Vec::new();
     for entry in avro.records {
         if entry["status"].as_i64() == Some(2) {
@@ -1270,9 +1293,9 @@ fn read_manifest(
         let path = data["file_path"]
             .as_str()
             .ok_or_else(|| bad(manifest, "has an entry without file_path"))?;
+        io.check(path)?;
         out.push(IcebergFile {
             path: path.to_string(),
-            local: local_path(path, file)?,
             size: data["file_size_in_bytes"].as_u64().unwrap_or(0),
             record_count: data["record_count"].as_u64().unwrap_or(0),
             partition: fields
@@ -1321,39 +1344,23 @@ fn sort_order(meta: &Value, schema: &Value) -> (Vec<SortKey>, Vec<String>) {
     (keys, other)
 }
 
-/// The local file a `file://` URI (or a plain path) names.
-pub fn local_file(uri: &str) -> PathBuf {
-    PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri))
+fn read_avro(io: &TableIo, uri: &str) -> Result<crate::avro::AvroFile, EngineError> {
+    let bytes = io.read(uri)?;
+    read_container(&bytes).map_err(|e| bad(uri, &format!("is not a readable Avro file ({e})")))
 }
 
-/// A metadata path (a `file://` URI or a local path) as a local file; another scheme is
-/// refused, naming the metadata `file` that holds it.
-fn local_path(uri: &str, file: &Path) -> Result<PathBuf, EngineError> {
-    if uri.starts_with("file://") {
-        return Ok(local_file(uri));
-    }
-    if uri.contains("://") {
-        return Err(unsupported(
-            file,
-            &format!("files outside the local file system ({uri})"),
-        ));
-    }
-    Ok(PathBuf::from(uri))
+/// A file URI as messages show it: a local file by its path.
+fn shown(uri: &str) -> &str {
+    uri.strip_prefix("file://").unwrap_or(uri)
 }
 
-fn read_avro(path: &Path) -> Result<crate::avro::AvroFile, EngineError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| EngineError::io(format!("reading {}", path.display()), e))?;
-    read_container(&bytes).map_err(|e| bad(path, &format!("is not a readable Avro file ({e})")))
+fn bad(file: &str, what: &str) -> EngineError {
+    EngineError::Lake(format!("Iceberg metadata {} {what}", shown(file)))
 }
 
-fn bad(file: &Path, what: &str) -> EngineError {
-    EngineError::Lake(format!("Iceberg metadata {} {what}", file.display()))
-}
-
-fn unsupported(file: &Path, what: &str) -> EngineError {
+fn unsupported(file: &str, what: &str) -> EngineError {
     EngineError::Lake(format!(
         "Iceberg table {} uses {what}, which dbopt does not support yet: it is left untouched",
-        file.display()
+        shown(file)
     ))
 }
