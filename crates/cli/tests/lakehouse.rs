@@ -1146,8 +1146,44 @@ fn an_iceberg_table_in_an_s3_bucket_is_promoted_by_a_replace_snapshot_and_rolled
 /// pruned by their bounds. Returns the layout.
 fn iceberg_promoted_in_the_bucket(lake: &S3Iceberg, ws: &TempWorkspace, before: &Value) -> String {
     let layout = common::build_layout(ws, "customer_id");
-    let out = promote(ws, &layout);
-    assert!(out.contains("(Iceberg snapshot "), "{out}");
+    for day in ["2024-01-05", "2024-02-10"] {
+        let sql = format!(
+            "SELECT count(*) FROM events WHERE customer_id = 7 AND event_date >= DATE '{day}'"
+        );
+        run(ws, &["query", "--table-name", "events", &sql]).success();
+    }
+    // The canary's candidate is a snapshot on a branch; promote fast-forwards main to it.
+    let out = run(
+        ws,
+        &["canary", "--table-name", "events", "--layout", &layout],
+    )
+    .success();
+    let staged = out
+        .split(&format!("Iceberg branch dbopt/{layout} at snapshot "))
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("no branch in: {out}"))
+        .to_string();
+    assert_eq!(
+        lake.py(common::ICEBERG_READ_BACK)["snapshot"],
+        before["snapshot"]
+    );
+    let out = run(
+        ws,
+        &[
+            "promote",
+            "--table-name",
+            "events",
+            "--layout",
+            &layout,
+            "--force",
+        ],
+    )
+    .success();
+    assert!(
+        out.contains(&format!("(Iceberg snapshot {staged})")),
+        "{out}"
+    );
     let promoted = lake.py(common::ICEBERG_READ_BACK);
     assert_eq!(promoted["operation"], "Operation.REPLACE", "{promoted}");
     assert_eq!(promoted["digest"], before["digest"], "identical rows");
