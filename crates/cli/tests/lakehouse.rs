@@ -1210,8 +1210,8 @@ fn iceberg_promoted_in_the_bucket(lake: &S3Iceberg, ws: &TempWorkspace, before: 
 }
 
 /// Another writer appends; promoting again commits nothing; rollback is a replace back to the
-/// first files that keeps the append, and the table's prefix, registered read-only, reads as
-/// its newest metadata file says.
+/// first files that keeps the append; registering again (`--replace`) reads the newest
+/// snapshot; the table's prefix, registered read-only, reads as its newest metadata file says.
 fn iceberg_rolled_back_with_an_append_kept(
     lake: &S3Iceberg,
     ws: &TempWorkspace,
@@ -1244,6 +1244,20 @@ t.append(pa.table({'id': pa.array([999999], pa.int64()), 'customer_id': pa.array
         "{restored_files:?}"
     );
     assert_eq!(restored["order"], serde_json::json!(["event_date:ASC"]));
+
+    // Registered again (--replace): the newest snapshot, copied beside the old initial layout.
+    let mut args = lake.register_args("events");
+    args.push("--replace".into());
+    let out = run(ws, &args.iter().map(String::as_str).collect::<Vec<_>>()).success();
+    assert!(out.contains("(3 files"), "{out}");
+    assert_eq!(scalar(ws, "SELECT count(*) FROM events"), "4001");
+    assert!(
+        lake.keys("dbopt/events/layout_initial.")
+            .iter()
+            .any(|k| k.ends_with("/_dbopt_layout.json")),
+        "{:?}",
+        lake.keys("dbopt/events/")
+    );
 
     let read_only = [
         "register-table",

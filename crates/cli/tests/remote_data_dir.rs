@@ -297,6 +297,7 @@ fn the_events_loop_keeps_its_layouts_in_an_s3_bucket() {
     let sorted = a_sorted_layout_prunes_on_s3(&moto, &remote);
     canary_then_promote(&remote, &sorted);
     a_crash_after_upload_is_collected_then_republished(&moto, &remote, &sorted);
+    a_replace_is_published_beside_the_old_layouts(&moto, &remote);
 
     assert_eq!(
         local_layout_files(&ws.data_dir()),
@@ -513,6 +514,72 @@ fn a_crash_after_upload_is_collected_then_republished(
         remote.query(Some(active), CHECKSUM)
     );
     orphans_are_collected(moto, remote);
+}
+
+/// `generate --replace` on the bucket: the new initial layout goes under a prefix of its own
+/// (`layout_initial.<ms>`, no rename on an object store) and the catalog commit switches every
+/// reader to it. Killed between the upload and the commit (of `events`, the second table
+/// `generate` writes, after `customers`), the table answers its old rows and
+/// gc deletes the upload; run again, the table answers the new rows, and gc then deletes every
+/// old layout's objects.
+fn a_replace_is_published_beside_the_old_layouts(moto: &Moto, remote: &Remote<'_>) {
+    let mut replace = GENERATE.to_vec();
+    replace[4] = "30000"; // --num-rows
+    replace[6] = "4"; // --seed
+    replace.push("--replace");
+    let events = format!("{PREFIX}events/");
+    let before = keys(moto, BUCKET, &events);
+    let out = remote.output_with(&[("DBOPT_FAILPOINT", "publish.uploaded@2")], &replace);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "generate should die at publish.uploaded: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let uploaded: Vec<String> = keys(moto, BUCKET, &events)
+        .into_iter()
+        .filter(|k| !before.contains(k))
+        .collect();
+    assert!(
+        !uploaded.is_empty()
+            && uploaded
+                .iter()
+                .all(|k| k.starts_with(&format!("{events}layout_initial."))),
+        "the new initial layout is uploaded beside the old one: {uploaded:?}"
+    );
+    assert_eq!(remote.query(None, CHECKSUM)[0]["n"], 60000, "the old rows");
+    gc_now(remote);
+    assert_eq!(
+        keys(moto, BUCKET, &events),
+        before,
+        "gc deletes the upload no commit named"
+    );
+
+    remote.ok(&replace);
+    let rows = remote.query(None, CHECKSUM);
+    assert_eq!(rows[0]["n"], 30000, "the new rows: {rows}");
+    let initial = remote
+        .ws
+        .catalog()
+        .get_layout(&common::events(), &dbopt_core::LayoutId::initial())
+        .unwrap()
+        .unwrap();
+    assert!(
+        initial.path.starts_with("events/layout_initial."),
+        "{}",
+        initial.path
+    );
+    assert_eq!(layouts(remote.ws).len(), 1, "the old layouts are dropped");
+    gc_now(remote);
+    let left = keys(moto, BUCKET, &events);
+    assert!(
+        !left.is_empty()
+            && left
+                .iter()
+                .all(|k| k.starts_with(&format!("{PREFIX}{}/", initial.path))),
+        "gc leaves only the new initial layout: {left:?}"
+    );
+    assert_eq!(remote.query(None, CHECKSUM), rows, "still read after gc");
 }
 
 /// Objects under a layout prefix that no catalog row names (what a killed worker leaves when

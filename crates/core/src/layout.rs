@@ -351,6 +351,29 @@ impl LayoutId {
     pub fn dir_name(&self) -> String {
         format!("layout_{}", self.0)
     }
+
+    /// The layout's directory relative to the data directory, as the catalog records it by
+    /// default: `<table>/layout_<id>`.
+    pub fn path_in(&self, table: &crate::TableName) -> String {
+        format!("{table}/{}", self.dir_name())
+    }
+
+    /// The layout a directory name under a table directory holds: `layout_<id>`, or
+    /// `layout_<id>.<generation>` (an initial layout written again by `--replace` on object
+    /// storage, beside the one it replaces). None for any other name.
+    pub fn from_dir_name(name: &str) -> Option<Self> {
+        let rest = name.strip_prefix("layout_")?;
+        let id = match rest.split_once('.') {
+            Some((id, generation))
+                if !generation.is_empty() && generation.chars().all(|c| c.is_ascii_digit()) =>
+            {
+                id
+            }
+            Some(_) => return None,
+            None => rest,
+        };
+        Self::parse(id)
+    }
 }
 
 impl fmt::Display for LayoutId {
@@ -444,6 +467,28 @@ impl LayoutManifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directory_names_give_their_layout_with_or_without_a_generation() {
+        let id = |name: &str| LayoutId::from_dir_name(name).map(|l| l.0);
+        assert_eq!(id("layout_initial").as_deref(), Some("initial"));
+        assert_eq!(
+            id("layout_initial.1733000000000").as_deref(),
+            Some("initial")
+        );
+        assert_eq!(id("layout_3f2a9c0d").as_deref(), Some("3f2a9c0d"));
+        for other in [
+            "layout_initial.",
+            "layout_initial.x1",
+            "_staging",
+            "layout_XY",
+            "trash",
+        ] {
+            assert_eq!(id(other), None, "{other}");
+        }
+        let table = crate::TableName::new("events").unwrap();
+        assert_eq!(LayoutId::initial().path_in(&table), "events/layout_initial");
+    }
 
     fn spec() -> LayoutSpec {
         LayoutSpec {

@@ -103,7 +103,7 @@ impl Workspace {
             LayoutDir::Local(target) => self.place_adopted(&info, &mut manifest, &target)?,
             LayoutDir::Remote(target) => copy_adopted(&info, &mut manifest, &target).await?,
         }
-        let path = format!("{table}/{}", layout_id.dir_name());
+        let path = layout_id.path_in(table);
         let layout = LayoutRecord::from_manifest(&manifest, path, LayoutStatus::Ready)?;
         self.catalog().insert_layout(&layout)?;
         Ok(AdoptReport {

@@ -121,8 +121,12 @@ impl Workspace {
             }
         }
         let active_now = self.require_table(table)?.active_layout;
+        let active_dir = match self.catalog().get_layout(table, &active_now)? {
+            Some(record) => record.path.rsplit('/').next().map(String::from),
+            None => Some(active_now.dir_name()),
+        };
         for (name, _) in &plan.remove_layout_dirs {
-            if name == &active_now.dir_name() {
+            if Some(name) == active_dir.as_ref() {
                 continue;
             }
             self.remove_layout_dir(table, name)?;

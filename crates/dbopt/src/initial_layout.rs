@@ -75,9 +75,6 @@ impl Workspace {
         S: Stream<Item = Result<RecordBatch, DbError>> + Unpin,
     {
         let table = &request.table;
-        if request.replace {
-            self.require_local_data("--replace")?;
-        }
         self.check_can_create(table, request.replace)?;
         let _lock = self.lock_for_initial_layout(table)?;
         let started = Instant::now();
@@ -159,8 +156,9 @@ impl Workspace {
 
     /// Renames the staged layout into `layout_initial` and commits the table; with an existing
     /// directory (`--replace`, or one left by a crash before a first commit) the old layouts
-    /// are moved aside under a recorded intent first (see `table_lock`).
-    /// `lake` records where a lake table lives (None for a managed table).
+    /// are moved aside under a recorded intent first (see `table_lock`). On object storage the
+    /// layout is uploaded to its prefix (`new_initial_path`) and the catalog commit alone
+    /// replaces the table. `lake` records where a lake table lives (None for a managed table).
     pub(crate) fn publish_initial(
         &self,
         request: &InitialLayoutRequest,
@@ -169,6 +167,11 @@ impl Workspace {
         lake: Option<&LakeSource>,
     ) -> Result<(), DbError> {
         let table = &request.table;
+        if let Some(root) = self.remote_data() {
+            let path = self.new_initial_path(table)?;
+            upload_initial(root, &path, staging)?;
+            return self.commit_initial(request, manifest, lake, &path);
+        }
         let target = self.layout_dir(table, &LayoutId::initial());
         let intent = if target.exists() {
             Some(self.replace_intent(table, staging, manifest)?)
@@ -202,28 +205,43 @@ impl Workspace {
         if let Some(intent) = intent {
             self.move_aside(table, intent)?;
         }
-        match self.remote_data() {
-            Some(root) => upload_initial(root, table, staging)?,
-            None => {
-                std::fs::rename(staging, &target)
-                    .map_err(|e| DbError::io(format!("publishing {}", target.display()), e))?;
-                fsync_dir(&table_dir)?;
-                fail_point("publish.renamed")?;
-            }
-        }
-        self.commit_initial(request, manifest, lake)
+        std::fs::rename(staging, &target)
+            .map_err(|e| DbError::io(format!("publishing {}", target.display()), e))?;
+        fsync_dir(&table_dir)?;
+        fail_point("publish.renamed")?;
+        self.commit_initial(request, manifest, lake, &LayoutId::initial().path_in(table))
     }
 
-    /// Commits the table with its initial layout (whose files and manifest are in place) in
-    /// one catalog transaction: from here on queries read it.
+    /// Where a new initial layout of `table` goes, relative to DATA_DIR:
+    /// `<table>/layout_initial`, or, for a table that exists (`--replace`) on object storage,
+    /// `<table>/layout_initial.<ms>` beside the live one: no rename replaces a prefix on an
+    /// object store, so the catalog commit switches readers to it and gc deletes the old ones.
+    pub(crate) fn new_initial_path(&self, table: &TableName) -> Result<String, DbError> {
+        let path = LayoutId::initial().path_in(table);
+        if self.remote_data().is_none() {
+            return Ok(path);
+        }
+        let Some(live) = self.catalog().get_layout(table, &LayoutId::initial())? else {
+            return Ok(path);
+        };
+        let mut generation = self.clock().now_ms();
+        while live.path == format!("{path}.{generation}") {
+            generation += 1;
+        }
+        Ok(format!("{path}.{generation}"))
+    }
+
+    /// Commits the table with its initial layout (whose files and manifest are in place at
+    /// `path`, relative to DATA_DIR) in one catalog transaction: from here on queries read it.
     pub(crate) fn commit_initial(
         &self,
         request: &InitialLayoutRequest,
         manifest: &LayoutManifest,
         lake: Option<&LakeSource>,
+        path: &str,
     ) -> Result<(), DbError> {
         let table = &request.table;
-        let path = format!("{}/{}", table, LayoutId::initial().dir_name());
+        let path = path.to_string();
         let layout = LayoutRecord::from_manifest(manifest, path, LayoutStatus::Ready)?;
         let record = TableRecord {
             name: table.clone(),
@@ -288,16 +306,16 @@ impl Workspace {
     }
 }
 
-/// Uploads the staged initial layout of `table` to its prefix on object storage (the manifest
-/// last), after clearing what a load that crashed before its commit left there, then removes
-/// the local staging. Nothing is visible before the catalog commit that follows.
+/// Uploads the staged initial layout to `path` (relative to DATA_DIR) on object storage (the
+/// manifest last), after clearing what a load that crashed before its commit left there, then
+/// removes the local staging. Nothing is visible before the catalog commit that follows.
 fn upload_initial(
     root: &dbopt_engine::store::RemoteDir,
-    table: &TableName,
+    path: &str,
     staging: &std::path::Path,
 ) -> Result<(), DbError> {
     use dbopt_engine::store::block_on;
-    let target = root.child(&format!("{table}/{}", LayoutId::initial().dir_name()))?;
+    let target = root.child(path)?;
     block_on(target.delete_all())?;
     let sent = block_on(target.upload_dir(staging, dbopt_core::layout::MANIFEST_FILE, &|_| {}))?;
     tracing::debug!("uploaded {sent} bytes to {}", target.url);

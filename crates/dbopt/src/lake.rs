@@ -310,9 +310,6 @@ impl Workspace {
                 lake.label
             )));
         }
-        if replace && lake.remote.is_some() {
-            self.require_local_data("register-table --replace")?;
-        }
         let _lock = self.lock_for_initial_layout(&table)?;
         let now = self.clock().now_ms();
         let request = |manifest: &LayoutManifest| InitialLayoutRequest {
@@ -324,8 +321,11 @@ impl Workspace {
             writers: 1,
         };
         let manifest = if let Some(root) = &lake.remote {
-            let manifest = self.copy_lake_files(&lake, root, now, progress).await?;
-            self.commit_initial(&request(&manifest), &manifest, Some(&lake.source))?;
+            let path = self.new_initial_path(&table)?;
+            let manifest = self
+                .copy_lake_files(&lake, root, &path, now, progress)
+                .await?;
+            self.commit_initial(&request(&manifest), &manifest, Some(&lake.source), &path)?;
             manifest
         } else {
             let staging = self
@@ -390,23 +390,24 @@ impl Workspace {
         Ok(manifest)
     }
 
-    /// Copies the snapshot's files (on object storage) into the table's initial layout prefix
-    /// in DATA_DIR's bucket, server-side, digests their rows and uploads the manifest last. A
-    /// crash leaves objects no catalog row names; the next attempt starts by deleting them.
+    /// Copies the snapshot's files (on object storage) into the table's new initial layout
+    /// prefix `path` (relative to DATA_DIR, in its bucket), server-side, digests their rows and
+    /// uploads the manifest last. A crash leaves objects no catalog row names; the next
+    /// attempt starts by deleting them (or gc does).
     async fn copy_lake_files(
         &self,
         lake: &LakeSnapshot,
         root: &RemoteDir,
+        path: &str,
         now: i64,
         progress: &dyn Progress,
     ) -> Result<LayoutManifest, DbError> {
-        let LayoutDir::Remote(target) =
-            self.layout_location(&lake.source.table, &LayoutId::initial())?
-        else {
+        let Some(data) = self.remote_data() else {
             return Err(DbError::LocalDataOnly(
                 "a lake table on object storage with DATA_DIR on local disk".into(),
             ));
         };
+        let target = data.child(path)?;
         target.delete_all().await?;
         progress.message(&format!(
             "copying {} files of {} into {} (server-side)",

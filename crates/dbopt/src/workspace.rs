@@ -17,9 +17,9 @@ pub struct Workspace {
     data_dir: PathBuf,
     /// `DATA_DIR` on object storage (layouts live there; `data_dir` is then local work space).
     remote: Option<RemoteDir>,
-    /// Manifests read from object storage (a published layout's manifest never changes, and
-    /// every query registers every table).
-    remote_manifests: Mutex<HashMap<(TableName, LayoutId), LayoutManifest>>,
+    /// Manifests read from object storage, by the layout's URL (a published layout's manifest
+    /// never changes, and every query registers every table).
+    remote_manifests: Mutex<HashMap<String, LayoutManifest>>,
     /// The runtime this workspace's sessions share when its layouts are on object storage, so
     /// footers and page indexes fetched by one query are cached for the next (a local read is
     /// cheap; a request to the store is not).
@@ -285,16 +285,22 @@ impl Workspace {
         )))
     }
 
-    /// Where a table's layout is: `layout_dir`, or its prefix on object storage.
+    /// Where a table's layout is: `layout_dir`, or its prefix on object storage: the one the
+    /// catalog records (a table loaded again with `--replace` has its initial layout under a
+    /// new prefix), or `<table>/layout_<id>` for a layout not recorded yet.
     pub fn layout_location(
         &self,
         table: &TableName,
         layout: &LayoutId,
     ) -> Result<LayoutDir, DbError> {
         match &self.remote {
-            Some(root) => Ok(LayoutDir::Remote(
-                root.child(&format!("{table}/{}", layout.dir_name()))?,
-            )),
+            Some(root) => {
+                let relative = match self.catalog().get_layout(table, layout)? {
+                    Some(record) => record.path,
+                    None => layout.path_in(table),
+                };
+                Ok(LayoutDir::Remote(root.child(&relative)?))
+            }
             None => Ok(LayoutDir::Local(self.layout_dir(table, layout))),
         }
     }
@@ -317,11 +323,11 @@ impl Workspace {
         table: &TableName,
         layout: &LayoutId,
     ) -> Result<LayoutManifest, DbError> {
-        let key = (table.clone(), layout.clone());
+        let dir = self.layout_location(table, layout)?;
+        let key = dir.to_string();
         if let Some(manifest) = self.lock_remote_manifests().get(&key) {
             return Ok(manifest.clone());
         }
-        let dir = self.layout_location(table, layout)?;
         let manifest = dir.manifest()?.ok_or_else(|| DbError::LayoutDirMissing {
             table: table.to_string(),
             dir: PathBuf::from(dir.to_string()),
@@ -332,9 +338,7 @@ impl Workspace {
         Ok(manifest)
     }
 
-    fn lock_remote_manifests(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(TableName, LayoutId), LayoutManifest>> {
+    fn lock_remote_manifests(&self) -> std::sync::MutexGuard<'_, HashMap<String, LayoutManifest>> {
         self.remote_manifests
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -106,20 +106,25 @@ pub fn plan_gc(input: &GcInput<'_>) -> GcPlan {
         .map(|l| l.layout_id.clone())
         .collect();
     for dir in input.layout_dirs {
-        let Some(id) = dir.strip_prefix("layout_").and_then(LayoutId::parse) else {
+        let Some(id) = LayoutId::from_dir_name(dir) else {
             continue;
         };
-        if protected.contains(&id) {
+        let record = input.layouts.iter().find(|l| l.layout_id == id);
+        // The directory the catalog records for the layout (another one of the same layout is
+        // one a `--replace` on object storage wrote beside it).
+        let recorded = record.is_none_or(|l| l.path.rsplit('/').next() == Some(dir.as_str()));
+        if protected.contains(&id) && recorded {
             continue;
         }
-        let reason = match input.layouts.iter().find(|l| l.layout_id == id) {
+        let reason = match record {
             None => "orphan: not in the catalog (a crash between rename and commit)",
+            Some(_) if !recorded => "replaced: the table was loaded again (--replace)",
             Some(l) if l.status == LayoutStatus::Retired => "retired",
             Some(l) if l.status == LayoutStatus::Failed => "failed",
             Some(_) if plan.retire.contains(&id) => "not kept (--keep)",
             Some(_) => continue,
         };
-        if input.layouts.iter().any(|l| l.layout_id == id) {
+        if record.is_some() && recorded {
             // Retired in this run: out of service from now on. Otherwise since the catalog
             // says; a layout retired before that was recorded has no grace left.
             let since = if plan.retire.contains(&id) {
@@ -155,7 +160,7 @@ mod tests {
             source_layout: None,
             spec: LayoutSpec::default(),
             status,
-            path: String::new(),
+            path: format!("t/layout_{id}"),
             row_count: 1,
             file_count: 1,
             row_group_count: 1,
@@ -233,6 +238,39 @@ mod tests {
             .collect();
         assert_eq!(removed, vec!["layout_bb", "layout_dd", "layout_ff"]);
         assert!(!plan.is_empty());
+    }
+
+    #[test]
+    fn a_replaced_initial_layout_s_old_directories_go_and_its_recorded_one_stays() {
+        let mut initial = layout("initial", LayoutStatus::Ready, 0);
+        initial.path = "t/layout_initial.200".into();
+        let dirs: Vec<String> = ["layout_initial", "layout_initial.100", "layout_initial.200"]
+            .map(String::from)
+            .to_vec();
+        let plan = plan_gc(&GcInput {
+            staging_entries: &[],
+            layout_dirs: &dirs,
+            layouts: &[initial],
+            active: &LayoutId::initial(),
+            jobs: &[],
+            keep: 0,
+            out_of_service_since: &BTreeMap::new(),
+            now_ms: 300,
+            grace_ms: 60_000,
+        });
+        assert_eq!(
+            plan.remove_layout_dirs,
+            [
+                (
+                    "layout_initial".to_string(),
+                    "replaced: the table was loaded again (--replace)".to_string()
+                ),
+                (
+                    "layout_initial.100".to_string(),
+                    "replaced: the table was loaded again (--replace)".to_string()
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -291,7 +291,7 @@ async fn clear_unrecorded(
     root: &RemoteDir,
 ) -> Result<RemoteDir, MigrateError> {
     refuse_if_published(ctx, job)?;
-    let target = root.child(&format!("{}/{}", job.table, job.target_layout.dir_name()))?;
+    let target = root.child(&job.target_layout.path_in(&job.table))?;
     let done = job.units_done;
     let cleared = target
         .delete_unless(|rel| {
@@ -758,7 +758,7 @@ fn publish(
     if ctx.remote.is_none() {
         rename_into_place(ctx, job, data)?;
     }
-    let path = format!("{}/{}", job.table, job.target_layout.dir_name());
+    let path = job.target_layout.path_in(&job.table);
     let record = LayoutRecord::from_manifest(manifest, path, LayoutStatus::Ready)?;
     let mut final_stats = JobStats {
         duration_ms: 0,
@@ -832,15 +832,19 @@ fn refuse_if_published(ctx: &JobContext<'_>, job: &JobRecord) -> Result<(), Migr
     Ok(())
 }
 
-/// Where a layout of `table` is: under the data directory, or its prefix on object storage.
+/// Where a layout of `table` is: under the data directory, or its prefix on object storage
+/// (the one the catalog records, see `Workspace::layout_location`).
 fn layout_location(
     ctx: &JobContext<'_>,
     table: &dbopt_core::TableName,
     layout: &LayoutId,
 ) -> Result<LayoutDir, MigrateError> {
-    let relative = format!("{table}/{}", layout.dir_name());
+    let relative = layout.path_in(table);
     Ok(match ctx.remote {
-        Some(root) => LayoutDir::Remote(root.child(&relative)?),
+        Some(root) => {
+            let recorded = ctx.catalog.get_layout(table, layout)?.map(|l| l.path);
+            LayoutDir::Remote(root.child(&recorded.unwrap_or(relative))?)
+        }
         None => LayoutDir::Local(ctx.data_dir.join(relative)),
     })
 }
