@@ -86,6 +86,37 @@ fn bad_input_fails_cleanly_and_leaves_the_old_layout() {
     .user_error("unknown column 'nope'");
     run(&ws, &["enqueue-migration", "--table-name", "events"])
         .user_error("no stored proposal for table events");
+    // Specs that cannot be written are refused when enqueued, with the reason.
+    for (flags, reason) in [
+        (&["--page-rows", "0"][..], "sizes must be positive"),
+        (
+            &["--sort-by", "event_date,event_date"],
+            "sort key 'event_date' is named twice",
+        ),
+        (
+            &["--bloom", "user_id", "--bloom", "user_id"],
+            "bloom filter column 'user_id' is named twice",
+        ),
+        (&["--zorder-by", "event_date"], "cluster on 2 to 4 columns"),
+        (
+            &[
+                "--sort-by",
+                "event_date",
+                "--mode",
+                "incremental",
+                "--batch-files",
+                "0",
+            ],
+            "--batch-files must be at least 1",
+        ),
+    ] {
+        let args = [&["enqueue-migration", "--table-name", "events"][..], flags].concat();
+        run(&ws, &args).user_error(reason);
+    }
+    assert!(
+        ws.catalog().list_jobs(None).unwrap().is_empty(),
+        "nothing queued"
+    );
 
     // Too many partitions for max_partitions: the worker fails the job with the reason.
     let out = run(

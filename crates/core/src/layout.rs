@@ -170,6 +170,23 @@ impl LayoutSpec {
                 )));
             }
         }
+        let mut sorted = std::collections::HashSet::new();
+        if let Some(k) = self.sort_by.iter().find(|k| !sorted.insert(&k.column)) {
+            return Err(CoreError::InvalidSpec(format!(
+                "sort key '{}' is named twice",
+                k.column
+            )));
+        }
+        let mut blooms = std::collections::HashSet::new();
+        if let Some(c) = self
+            .bloom_filter_columns
+            .iter()
+            .find(|c| !blooms.insert(*c))
+        {
+            return Err(CoreError::InvalidSpec(format!(
+                "bloom filter column '{c}' is named twice"
+            )));
+        }
         Ok(())
     }
 
@@ -547,6 +564,25 @@ mod tests {
             ..Default::default()
         };
         assert!(zero.validate().is_err());
+        let key = |c: &str| SortKey {
+            column: c.into(),
+            descending: false,
+        };
+        let twice = LayoutSpec {
+            sort_by: vec![key("a"), key("b"), key("a")],
+            ..Default::default()
+        };
+        let err = twice.validate().unwrap_err().to_string();
+        assert!(err.contains("sort key 'a' is named twice"), "{err}");
+        let blooms = LayoutSpec {
+            bloom_filter_columns: vec!["x".into(), "x".into()],
+            ..Default::default()
+        };
+        let err = blooms.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("bloom filter column 'x' is named twice"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -100,6 +100,9 @@ pub enum MigrateError {
     /// A file shape with zero rows per file.
     #[error("rows per file must be positive")]
     ZeroRowsPerFile,
+    /// Units of zero source files.
+    #[error("--batch-files must be at least 1 (source files per unit of an incremental rewrite)")]
+    ZeroBatchFiles,
     /// The configured Ballista cluster cannot be used (checked before any job is claimed).
     #[error("{0}")]
     Cluster(String),
@@ -154,6 +157,7 @@ impl MigrateError {
             | MigrateError::NestedColumn { .. }
             | MigrateError::EmptySource { .. }
             | MigrateError::ZeroRowsPerFile
+            | MigrateError::ZeroBatchFiles
             | MigrateError::Cluster(_)
             | MigrateError::IncrementalOnPartitioned(_)
             | MigrateError::Engine(EngineError::Plan(_) | EngineError::Source(_)) => Fault::Input,

@@ -89,6 +89,9 @@ impl MigrationPlan {
         if req.rows_per_file == 0 {
             return Err(MigrateError::ZeroRowsPerFile);
         }
+        if req.batch_files == 0 {
+            return Err(MigrateError::ZeroBatchFiles);
+        }
         let partitioned_source = !req.source.spec.partition_by.is_empty();
         let files: Vec<&dbopt_core::ManifestFile> = req.source.files.iter().collect();
         let units: Vec<Vec<&dbopt_core::ManifestFile>> = match req.mode {
@@ -99,10 +102,7 @@ impl MigrationPlan {
                         req.source.layout_id.to_string(),
                     ));
                 }
-                files
-                    .chunks(req.batch_files.max(1))
-                    .map(<[_]>::to_vec)
-                    .collect()
+                files.chunks(req.batch_files).map(<[_]>::to_vec).collect()
             }
         };
         let expected_output_files = units
@@ -120,7 +120,7 @@ impl MigrationPlan {
                 req.spec,
                 &FileShape {
                     incremental_batch_files: (req.mode == MigrationMode::Incremental)
-                        .then_some(req.batch_files.max(1)),
+                        .then_some(req.batch_files),
                     rows_per_file: req.rows_per_file,
                 },
             ),
