@@ -628,22 +628,7 @@ fn an_iceberg_table_in_a_sql_catalog_is_promoted_by_a_replace_snapshot_and_rolle
     );
 
     let layout = common::build_layout(&ws, "customer_id");
-    // The canary's candidate is a snapshot on the branch dbopt/<layout>; main does not move.
-    for day in ["2024-01-05", "2024-02-10"] {
-        let sql = format!(
-            "SELECT count(*) FROM events WHERE customer_id = 7 AND event_date >= DATE '{day}'"
-        );
-        run(&ws, &["query", "--table-name", "events", &sql]).success();
-    }
-    let out = run(
-        &ws,
-        &["canary", "--table-name", "events", "--layout", &layout],
-    )
-    .success();
-    assert!(
-        out.contains(&format!("Iceberg branch dbopt/{layout} at snapshot ")),
-        "{out}"
-    );
+    let staged = canary_on_a_branch(&ws, &layout);
     let refs = || {
         python(
             &warehouse,
@@ -655,48 +640,15 @@ fn an_iceberg_table_in_a_sql_catalog_is_promoted_by_a_replace_snapshot_and_rolle
         branch["main"], before["snapshot"],
         "main unchanged by the canary"
     );
-    let staged = branch["branch"].clone();
-    assert!(staged.is_i64(), "{branch}");
+    assert_eq!(branch["branch"].to_string(), staged, "{branch}");
 
-    let out = run(
-        &ws,
-        &[
-            "promote",
-            "--table-name",
-            "events",
-            "--layout",
-            &layout,
-            "--force",
-        ],
-    )
-    .success();
-    assert!(
-        out.contains(&format!("(Iceberg snapshot {staged})")),
-        "fast-forwarded: {out}"
-    );
+    promote_to_the_branch(&ws, &layout, &staged);
     let after = refs();
-    assert_eq!(after["main"], staged);
+    assert_eq!(after["main"].to_string(), staged);
     assert!(after["branch"].is_null(), "the branch is gone: {after}");
     let promoted = read();
     assert_ne!(promoted["snapshot"], before["snapshot"]);
-    assert_eq!(promoted["operation"], "Operation.REPLACE", "{promoted}");
-    assert_eq!(
-        promoted["digest"], before["digest"],
-        "identical rows after the commit"
-    );
-    assert_eq!(promoted["order"], serde_json::json!(["customer_id:ASC"]));
-    assert_eq!(
-        promoted["pruned"],
-        serde_json::json!([promoted["files"].as_array().unwrap().len(), 0, 0]),
-        "pyiceberg skips dbopt's files by their manifest bounds"
-    );
-    let files: Vec<&str> = strs(&promoted["files"]);
-    assert!(
-        files
-            .iter()
-            .all(|f| f.starts_with(&format!("dbopt-{layout}-"))),
-        "{files:?}"
-    );
+    promoted_as_a_replace(&promoted, &before, &layout);
 
     // A writer appending between the build and the next promote keeps its rows.
     append_one_iceberg_row(&warehouse);
@@ -713,6 +665,71 @@ fn an_iceberg_table_in_a_sql_catalog_is_promoted_by_a_replace_snapshot_and_rolle
     assert_eq!(files.len(), original.len() + 1, "{files:?}");
     assert_eq!(restored["order"], serde_json::json!(["event_date:ASC"]));
     assert_eq!(restored["history"], before["history"].as_u64().unwrap() + 3);
+}
+
+/// Runs two queries against `events`, then the canary of `layout`, whose candidate an Iceberg
+/// table gets as a snapshot on the branch `dbopt/<layout>` (main does not move). Returns the
+/// branch's snapshot id, as the canary prints it.
+fn canary_on_a_branch(ws: &TempWorkspace, layout: &str) -> String {
+    for day in ["2024-01-05", "2024-02-10"] {
+        let sql = format!(
+            "SELECT count(*) FROM events WHERE customer_id = 7 AND event_date >= DATE '{day}'"
+        );
+        run(ws, &["query", "--table-name", "events", &sql]).success();
+    }
+    let out = run(
+        ws,
+        &["canary", "--table-name", "events", "--layout", layout],
+    )
+    .success();
+    out.split(&format!("Iceberg branch dbopt/{layout} at snapshot "))
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("no branch in: {out}"))
+        .to_string()
+}
+
+/// Promotes `layout` (`--force`: the canary's verdict aside), which fast-forwards `main` to
+/// the canary's snapshot `staged`.
+fn promote_to_the_branch(ws: &TempWorkspace, layout: &str, staged: &str) {
+    let out = run(
+        ws,
+        &[
+            "promote",
+            "--table-name",
+            "events",
+            "--layout",
+            layout,
+            "--force",
+        ],
+    )
+    .success();
+    assert!(
+        out.contains(&format!("(Iceberg snapshot {staged})")),
+        "fast-forwarded: {out}"
+    );
+}
+
+/// What pyiceberg reads (`ICEBERG_READ_BACK`) after `layout`, sorted by customer_id, was
+/// promoted over `before`: a replace snapshot with identical rows, the new sort order, and
+/// dbopt's files only, each skipped by its manifest bounds. Returns the files.
+fn promoted_as_a_replace<'a>(promoted: &'a Value, before: &Value, layout: &str) -> Vec<&'a str> {
+    assert_eq!(promoted["operation"], "Operation.REPLACE", "{promoted}");
+    assert_eq!(promoted["digest"], before["digest"], "identical rows");
+    assert_eq!(promoted["order"], serde_json::json!(["customer_id:ASC"]));
+    let files = strs(&promoted["files"]);
+    assert!(
+        files
+            .iter()
+            .all(|f| f.starts_with(&format!("dbopt-{layout}-"))),
+        "{files:?}"
+    );
+    assert_eq!(
+        promoted["pruned"],
+        serde_json::json!([files.len(), 0, 0]),
+        "pyiceberg skips dbopt's files by their manifest bounds"
+    );
+    files
 }
 
 /// Appends one row (id 999999) to `db.events` with pyiceberg, as another writer would.
@@ -1141,65 +1158,20 @@ fn an_iceberg_table_in_an_s3_bucket_is_promoted_by_a_replace_snapshot_and_rolled
         .user_error("not in DATA_DIR's bucket");
 }
 
-/// A sort by customer_id built beside the table becomes its content by a replace snapshot:
-/// identical rows, the new sort order, dbopt's files (copied into the table's data prefix)
-/// pruned by their bounds. Returns the layout.
+/// A sort by customer_id built beside the table is staged by the canary on a branch in the
+/// bucket (main does not move), then becomes the table's content by a fast-forward: identical
+/// rows, the new sort order, dbopt's files (copied into the table's data prefix) pruned by
+/// their bounds. Returns the layout.
 fn iceberg_promoted_in_the_bucket(lake: &S3Iceberg, ws: &TempWorkspace, before: &Value) -> String {
     let layout = common::build_layout(ws, "customer_id");
-    for day in ["2024-01-05", "2024-02-10"] {
-        let sql = format!(
-            "SELECT count(*) FROM events WHERE customer_id = 7 AND event_date >= DATE '{day}'"
-        );
-        run(ws, &["query", "--table-name", "events", &sql]).success();
-    }
-    // The canary's candidate is a snapshot on a branch; promote fast-forwards main to it.
-    let out = run(
-        ws,
-        &["canary", "--table-name", "events", "--layout", &layout],
-    )
-    .success();
-    let staged = out
-        .split(&format!("Iceberg branch dbopt/{layout} at snapshot "))
-        .nth(1)
-        .and_then(|rest| rest.split(':').next())
-        .unwrap_or_else(|| panic!("no branch in: {out}"))
-        .to_string();
+    let staged = canary_on_a_branch(ws, &layout);
     assert_eq!(
         lake.py(common::ICEBERG_READ_BACK)["snapshot"],
         before["snapshot"]
     );
-    let out = run(
-        ws,
-        &[
-            "promote",
-            "--table-name",
-            "events",
-            "--layout",
-            &layout,
-            "--force",
-        ],
-    )
-    .success();
-    assert!(
-        out.contains(&format!("(Iceberg snapshot {staged})")),
-        "{out}"
-    );
+    promote_to_the_branch(ws, &layout, &staged);
     let promoted = lake.py(common::ICEBERG_READ_BACK);
-    assert_eq!(promoted["operation"], "Operation.REPLACE", "{promoted}");
-    assert_eq!(promoted["digest"], before["digest"], "identical rows");
-    assert_eq!(promoted["order"], serde_json::json!(["customer_id:ASC"]));
-    let files = strs(&promoted["files"]);
-    assert!(
-        files
-            .iter()
-            .all(|f| f.starts_with(&format!("dbopt-{layout}-"))),
-        "{files:?}"
-    );
-    assert_eq!(
-        promoted["pruned"],
-        serde_json::json!([files.len(), 0, 0]),
-        "pyiceberg skips dbopt's files by their manifest bounds"
-    );
+    let files = promoted_as_a_replace(&promoted, before, &layout);
     let copied = lake
         .keys("warehouse/db/events/data/")
         .into_iter()
