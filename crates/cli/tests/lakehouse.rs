@@ -651,7 +651,7 @@ fn an_iceberg_table_in_a_sql_catalog_is_promoted_by_a_replace_snapshot_and_rolle
     promoted_as_a_replace(&promoted, &before, &layout);
 
     // A writer appending between the build and the next promote keeps its rows.
-    append_one_iceberg_row(&warehouse);
+    python(&warehouse, APPEND_ONE_ICEBERG_ROW);
 
     // Promoting again commits nothing; rollback is another replace back to the first files.
     let out = promote(&ws, &layout);
@@ -732,20 +732,15 @@ fn promoted_as_a_replace<'a>(promoted: &'a Value, before: &Value, layout: &str) 
     files
 }
 
-/// Appends one row (id 999999) to `db.events` with pyiceberg, as another writer would.
-fn append_one_iceberg_row(warehouse: &std::path::Path) {
-    python(
-        warehouse,
-        r#"
+/// A pyiceberg script appending one row (id 999999) to `db.events`, as another writer would.
+const APPEND_ONE_ICEBERG_ROW: &str = r#"
 import os, datetime, pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
 w = os.environ['LAKE']
 t = SqlCatalog('default', uri=f'sqlite:///{w}/catalog.db', warehouse=f'file://{w}').load_table('db.events')
 t.append(pa.table({'id': pa.array([999999], pa.int64()), 'customer_id': pa.array([1], pa.int64()),
     'event_date': pa.array([datetime.date(2024, 2, 2)]), 'kind': pa.array(['buy'])}))
-"#,
-    );
-}
+"#;
 
 /// Promotes `layout` of `events`; returns stdout.
 fn promote(ws: &TempWorkspace, layout: &str) -> String {
@@ -1190,16 +1185,7 @@ fn iceberg_rolled_back_with_an_append_kept(
     before: &Value,
     layout: &str,
 ) {
-    lake.py(
-        r#"
-import datetime, pyarrow as pa
-from pyiceberg.catalog.sql import SqlCatalog
-w = os.environ['LAKE']
-t = SqlCatalog('default', uri=f'sqlite:///{w}/catalog.db', warehouse=f'file://{w}').load_table('db.events')
-t.append(pa.table({'id': pa.array([999999], pa.int64()), 'customer_id': pa.array([1], pa.int64()),
-    'event_date': pa.array([datetime.date(2024, 2, 2)]), 'kind': pa.array(['buy'])}))
-"#,
-    );
+    lake.py(APPEND_ONE_ICEBERG_ROW);
     assert!(promote(ws, layout).contains("already active"));
     run(ws, &["rollback", "--table-name", "events"]).success();
     let restored = lake.py(common::ICEBERG_READ_BACK);
