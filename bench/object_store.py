@@ -107,6 +107,7 @@ def run(args, workdir: Path, endpoint: str) -> dict:
         scans[table] = {"seconds": scan_s, "result": json.loads(out)}
     same = scans["from_local"]["result"] == scans["from_s3"]["result"]
     delta = register_delta(args, workdir, endpoint, local)
+    iceberg = iceberg_loop(args, workdir, endpoint, local)
     loops = [events_loop(args, workdir / name, endpoint, data_dir, served=True) for name, data_dir in
              (("loop-local", None), ("loop-s3", "s3://bench/ws/"))]
     cluster = Cluster(args.binary, 2, workdir / "cluster", env=store_env(endpoint))
@@ -127,6 +128,7 @@ def run(args, workdir: Path, endpoint: str) -> dict:
         "scan_s3_loaded_seconds": scans["from_s3"]["seconds"],
         "same_result": same,
         "delta_register": delta,
+        "iceberg": iceberg,
         "results": {t: scans[t]["result"] for t in scans},
         "queries": args.queries,
         "loops": loops,
@@ -158,6 +160,48 @@ def register_delta(args, workdir: Path, endpoint: str, parquet_dir: Path) -> dic
         if name == "s3":
             db.env["DATA_DIR"] = "s3://bench/delta-ws/"
         _, out[name], _ = db.run("register-table", "--table-name", "events", "--delta", location)
+    return out
+
+
+def iceberg_loop(args, workdir: Path, endpoint: str, parquet_dir: Path) -> dict:
+    """The same rows as an Iceberg table written by pyiceberg (SQL catalog on local SQLite), its
+    warehouse on local disk and in the bucket: `register-table` (linked, or copied server-side),
+    a sort(event_date) rewrite, and `promote` (a replace snapshot: the layout's files placed in
+    the table, manifests and metadata written, the catalog swapped). Seconds of each step."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    rows = ds.dataset(str(parquet_dir)).to_table()
+    # Iceberg has no 8- or 16-bit integers and no unsigned ones.
+    fields = [pa.field(f.name, pa.int32() if pa.types.is_integer(f.type) and f.type.bit_width < 32
+                       else pa.int64() if pa.types.is_unsigned_integer(f.type) else f.type)
+              for f in rows.schema]
+    rows = rows.cast(pa.schema(fields))
+    s3 = {"s3.endpoint": endpoint, "s3.access-key-id": "bench", "s3.secret-access-key": "bench",
+          "s3.region": "us-east-1"}
+    out = {}
+    for name, warehouse in (("local", f"file://{workdir / 'iceberg-local'}"), ("s3", "s3://bench/iceberg")):
+        home = workdir / f"iceberg-{name}"
+        home.mkdir(parents=True, exist_ok=True)
+        catalog = SqlCatalog("default", uri=f"sqlite:///{home}/catalog.db", warehouse=warehouse,
+                             **(s3 if name == "s3" else {}))
+        catalog.create_namespace("db")
+        catalog.create_table("db.events", schema=rows.schema).append(rows)
+        (home / "ws").mkdir(exist_ok=True)
+        db = Dbopt(args.binary, home / "ws", threads=0, memory_limit="2GiB")
+        db.env.update(store_env(endpoint))
+        if name == "s3":
+            db.env["DATA_DIR"] = "s3://bench/iceberg-ws/"
+        steps = {}
+        _, steps["register"], _ = db.run("register-table", "--table-name", "events", "--iceberg-catalog",
+                                         f"sqlite:///{home}/catalog.db", "--iceberg-table", "db.events")
+        enqueued, _, _ = db.run("enqueue-migration", "--table-name", "events", "--sort-by", "event_date")
+        layout = next(w for w in enqueued.split() if len(w) == 16 and all(c in "0123456789abcdef" for c in w))
+        _, steps["rewrite"], _ = db.run("migration-worker", "--once")
+        _, steps["promote"], _ = db.run("promote", "--table-name", "events", "--layout", layout)
+        _, steps["rollback"], _ = db.run("rollback", "--table-name", "events")
+        out[name] = steps
     return out
 
 
@@ -259,6 +303,14 @@ def markdown(r: dict) -> str:
         f"local disk (hard links, then the digest), {r['delta_register']['s3']:.2f} s in the bucket (server-side "
         f"copies into DATA_DIR, then the digest read back by range requests): "
         f"{r['delta_register']['s3'] / r['delta_register']['local']:.2f}x.",
+        "",
+        "The same rows as an Iceberg table written by pyiceberg, its warehouse on local disk and in the "
+        "bucket (DATA_DIR in the same bucket):",
+        "",
+        "| step | local | object store | object store / local |",
+        "|---|---|---|---|",
+        *[f"| {step} | {r['iceberg']['local'][step]:.2f} s | {r['iceberg']['s3'][step]:.2f} s | "
+          f"{r['iceberg']['s3'][step] / r['iceberg']['local'][step]:.2f} |" for step in r["iceberg"]["local"]],
         "",
         f"## The events loop with DATA_DIR on local disk and on the object store ({r['rows']:,} rows, "
         f"{r['queries']} queries per workload)",
