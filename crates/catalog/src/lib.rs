@@ -41,6 +41,7 @@ pub mod iceberg_sql;
 mod jobs;
 mod lake;
 mod observe;
+mod pushdown;
 mod queries;
 mod routes;
 mod schema;
@@ -52,6 +53,7 @@ pub use error::CatalogError;
 pub use jobs::{Enqueued, JobRecord, JobStats, JobStatus, Lease, MigrationMode, NewJob, Published};
 pub use lake::{LakeFormat, LakeSource};
 pub use observe::{AutopilotCounts, LayoutTotals, LogTotals, QueryPointRecord, TemplateStat};
+pub use pushdown::PushdownStat;
 pub use queries::{
     LoggedQuery, QueryLogEntry, QueryOrigin, QuerySource, RouteChoice, ScanMetrics, TableScan,
 };

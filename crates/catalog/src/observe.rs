@@ -293,6 +293,7 @@ mod tests {
             workload: None,
             route: None,
             source: None,
+            pushdown: None,
         }
     }
 

@@ -122,6 +122,10 @@ pub struct QueryLogEntry {
     /// Where an imported query ran and what its engine measured (None: dbopt ran it).
     #[serde(default)]
     pub source: Option<QuerySource>,
+    /// Whether the scan's filters were pushed into the Parquet decoder, when dbopt chose it
+    /// for this query (`adaptive_pushdown`); None when the session's fixed setting applied.
+    #[serde(default)]
+    pub pushdown: Option<bool>,
 }
 
 /// Where an imported query ran, with the source engine's own measurements.
@@ -178,7 +182,8 @@ macro_rules! query_columns {
     () => {
         concat!(
             "id, ts_ms, table_name, layout_id, sql, fingerprint, cluster_id, latency_ms, \
-             rows_returned, result_digest, error, origin, workload, policy, explored, source_json, ",
+             rows_returned, result_digest, error, origin, workload, policy, explored, source_json, \
+             pushdown, ",
             metric_columns!()
         )
     };
@@ -223,6 +228,7 @@ fn query_from_row(conn: &Connection, row: &Row<'_>) -> Result<LoggedQuery, Catal
     let policy: Option<String> = get(row, "policy")?;
     let explored: Option<i64> = get(row, "explored")?;
     let source: Option<String> = get(row, "source_json")?;
+    let pushdown: Option<i64> = get(row, "pushdown")?;
     let source = source
         .map(|json| serde_json::from_str::<QuerySource>(&json))
         .transpose()
@@ -253,6 +259,7 @@ fn query_from_row(conn: &Connection, row: &Row<'_>) -> Result<LoggedQuery, Catal
             explored: explored.unwrap_or(0) != 0,
         }),
         source,
+        pushdown: pushdown.map(|p| p != 0),
     };
     Ok(LoggedQuery { id, entry })
 }
@@ -395,10 +402,10 @@ fn insert_query(
     tx.prepare_cached(concat!(
         "INSERT INTO query_log (ts_ms, table_name, layout_id, sql, fingerprint, \
          cluster_id, latency_ms, rows_returned, result_digest, error, origin, workload, \
-         policy, explored, source_engine, source_query_id, source_json, ",
+         policy, explored, source_engine, source_query_id, source_json, pushdown, ",
         metric_columns!(),
         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
-         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
     ))
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -419,6 +426,7 @@ fn insert_query(
             entry.source.as_ref().map(|s| s.engine.as_str()),
             entry.source.as_ref().and_then(|s| s.query_id.as_deref()),
             source_json,
+            entry.pushdown.map(i64::from),
             m[0],
             m[1],
             m[2],
@@ -452,6 +460,7 @@ fn insert_query(
         .ctx("inserting a query scan")?;
     }
     crate::routes::record_route_sample(tx, entry)?;
+    crate::pushdown::record_pushdown_sample(tx, entry)?;
     Ok(id)
 }
 

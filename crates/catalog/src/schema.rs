@@ -96,7 +96,11 @@ const V7: &str = include_str!("migrations/v7_query_source.sql");
 /// Version 8: `lake_tables`, tables read through a Delta Lake log and published to by commits.
 const V8: &str = include_str!("migrations/v8_lake_tables.sql");
 
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+/// Version 9: `query_log.pushdown` and `pushdown_stats`, filter pushdown chosen per query
+/// shape and layout.
+const V9: &str = include_str!("migrations/v9_pushdown_stats.sql");
+
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 /// The schema version this build writes (the number of migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

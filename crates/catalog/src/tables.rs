@@ -262,6 +262,7 @@ impl Catalog {
                     "DELETE FROM layouts WHERE table_name = ?1",
                     "DELETE FROM migration_jobs WHERE table_name = ?1",
                     "DELETE FROM route_stats WHERE table_name = ?1",
+                    "DELETE FROM pushdown_stats WHERE table_name = ?1",
                     "DELETE FROM canaries WHERE table_name = ?1",
                     "DELETE FROM layout_evals WHERE table_name = ?1",
                     "DELETE FROM lake_tables WHERE table_name = ?1",

@@ -95,6 +95,7 @@ fn entry(ts_ms: i64, table: &str, scans: &[&str]) -> QueryLogEntry {
         scans,
         route: None,
         source: None,
+        pushdown: None,
     }
 }
 
@@ -730,5 +731,67 @@ fn canaries_evaluations_and_decisions_round_trip() {
     assert_eq!(
         (d[0].step.as_str(), d[0].decision.as_str()),
         ("propose", "skipped")
+    );
+}
+
+#[test]
+fn pushdown_stats_sum_the_latency_of_each_choice_per_shape_and_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = open(&dir.path().join("m.db"));
+    register(&cat, "events", "gen", false).unwrap();
+    let events = name("events");
+    let initial = LayoutId::initial();
+    let run = |pushdown: Option<bool>, latency_ms: f64, error: bool| {
+        let mut e = entry(5, "events", &["events"]);
+        e.pushdown = pushdown;
+        e.latency_ms = latency_ms;
+        e.error = error.then(|| "boom".to_string());
+        cat.log_query(&e).unwrap();
+    };
+    run(Some(true), 10.0, false);
+    run(Some(true), 30.0, false);
+    run(Some(false), 8.0, false);
+    run(Some(false), 99.0, true); // failed: not measured
+    run(None, 99.0, false); // the session's fixed setting: not a choice
+    let stats = cat.pushdown_stats(&events, "fp_events", &initial).unwrap();
+    assert_eq!(
+        stats,
+        [
+            dbopt_catalog::PushdownStat {
+                pushdown: false,
+                runs: 1,
+                mean_latency_ms: 8.0
+            },
+            dbopt_catalog::PushdownStat {
+                pushdown: true,
+                runs: 2,
+                mean_latency_ms: 20.0
+            },
+        ]
+    );
+    assert!(
+        cat.pushdown_stats(&events, "fp_other", &initial)
+            .unwrap()
+            .is_empty()
+    );
+    let mut logged: Vec<(i64, Option<bool>)> = cat
+        .queries_for_table(&events, None, None)
+        .unwrap()
+        .iter()
+        .map(|q| (q.id, q.entry.pushdown))
+        .collect();
+    logged.sort_by_key(|(id, _)| *id);
+    let logged: Vec<Option<bool>> = logged.into_iter().map(|(_, p)| p).collect();
+    assert_eq!(
+        logged,
+        [Some(true), Some(true), Some(false), Some(false), None],
+        "each query's choice is kept in the log"
+    );
+    // Registering the table again forgets what its old rows measured.
+    register(&cat, "events", "gen", true).unwrap();
+    assert!(
+        cat.pushdown_stats(&events, "fp_events", &initial)
+            .unwrap()
+            .is_empty()
     );
 }

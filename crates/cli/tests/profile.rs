@@ -273,3 +273,77 @@ fn calibrate_fits_prices_from_logged_latencies_and_writes_them() {
     );
     common::run(&ws, &["propose", "--table-name", "events"]).success();
 }
+
+/// With `adaptive_pushdown`, the queries of one shape run with filter pushdown on and off, two
+/// each, alternating (the configured choice first), then with whichever measured the lower
+/// mean latency on that layout, as the query log shows; every answer is the same. Another
+/// shape starts its own count.
+#[test]
+fn adaptive_pushdown_tries_both_choices_then_keeps_the_faster() {
+    let ws = common::generated().with_env(&[("DBOPT_ADAPTIVE_PUSHDOWN", "true")]);
+    let query = |customer: u32| {
+        let sql = format!(
+            "SELECT count(*) AS n, sum(duration_ms) AS d FROM events WHERE customer_id = {customer} \
+             AND amount > 10"
+        );
+        common::run(
+            &ws,
+            &["query", "--table-name", "events", "--format", "json", &sql],
+        )
+        .success()
+    };
+    let first = query(7);
+    for _ in 0..5 {
+        assert_eq!(query(7), first, "pushdown never changes an answer");
+    }
+    common::run(
+        &ws,
+        &[
+            "query",
+            "--table-name",
+            "events",
+            "SELECT count(*) FROM events WHERE event_type = 'buy'",
+        ],
+    )
+    .success();
+    let mut log: Vec<(i64, dbopt_catalog::QueryLogEntry)> = ws
+        .catalog()
+        .queries_for_table(&common::events(), None, None)
+        .unwrap()
+        .into_iter()
+        .map(|q| (q.id, q.entry))
+        .collect();
+    log.sort_by_key(|(id, _)| *id);
+    let runs: Vec<(bool, f64)> = log[..6]
+        .iter()
+        .map(|(_, e)| (e.pushdown.expect("a chosen pushdown"), e.latency_ms))
+        .collect();
+    let choices: Vec<bool> = runs.iter().map(|(p, _)| *p).collect();
+    assert_eq!(
+        choices[..4],
+        [true, false, true, false],
+        "explored: {runs:?}"
+    );
+    for n in 4..6 {
+        let mean = |choice: bool| {
+            let l: Vec<f64> = runs[..n]
+                .iter()
+                .filter(|(p, _)| *p == choice)
+                .map(|(_, l)| *l)
+                .collect();
+            l.iter().sum::<f64>() / l.len() as f64
+        };
+        let faster = mean(false) >= mean(true);
+        assert_eq!(
+            choices[n],
+            faster,
+            "query {} keeps the faster: {runs:?}",
+            n + 1
+        );
+    }
+    assert_eq!(
+        log[6].1.pushdown,
+        Some(true),
+        "another shape starts with the configured choice"
+    );
+}

@@ -282,6 +282,12 @@ pub const KEYS: &[ConfigKey] = &[
         doc: "evaluate filters while decoding Parquet, skipping the rows they reject (`dbopt tune` measures it)",
     },
     ConfigKey {
+        name: "adaptive_pushdown",
+        env_alias: None,
+        default: "false",
+        doc: "choose pushdown_filters per query shape and layout by measured latency (both tried twice, then the faster)",
+    },
+    ConfigKey {
         name: "page_index",
         env_alias: None,
         default: "true",
@@ -392,6 +398,8 @@ pub struct Settings {
     pub spill_dir: Option<PathBuf>,
     /// Parquet filter pushdown into the decoder.
     pub pushdown_filters: bool,
+    /// Pushdown chosen per query shape and layout by measured latency.
+    pub adaptive_pushdown: bool,
     /// The Ballista scheduler queries run on (None: in this process).
     pub ballista: Option<String>,
     /// Parquet page-index pruning.
@@ -543,6 +551,7 @@ impl Config {
             cache_max_bytes: p.bytes("cache_max_bytes")?,
             spill_dir: p.optional_path("spill_dir"),
             pushdown_filters: p.flag("pushdown_filters")?,
+            adaptive_pushdown: p.flag("adaptive_pushdown")?,
             ballista: Some(p.text("ballista").trim().to_string()).filter(|s| !s.is_empty()),
             page_index: p.flag("page_index")?,
             repartition_joins: p.flag("repartition_joins")?,

@@ -399,6 +399,7 @@ fn log_entry(
         scans: Vec::new(),
         route: None,
         source: Some(source),
+        pushdown: None,
     }
 }
 

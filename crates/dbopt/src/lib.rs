@@ -36,6 +36,7 @@ pub mod progress;
 pub mod promote;
 pub mod propose;
 pub mod pull;
+pub mod pushdown;
 pub mod query;
 pub mod query_log;
 pub mod report;

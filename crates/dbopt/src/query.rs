@@ -347,6 +347,17 @@ impl QuerySession<'_> {
         route: Option<RouteChoice>,
         retry_if_gone: bool,
     ) -> Attempt {
+        let pushdown = match self.workspace.pushdown_for(
+            &self.primary,
+            &shape.fingerprint,
+            self.primary_layout(),
+        ) {
+            Ok(choice) => choice,
+            Err(e) => return Attempt::Finished(Err(e)),
+        };
+        if let Some(on) = pushdown {
+            self.ctx.set_pushdown_filters(on);
+        }
         let started_ms = self.workspace.clock().now_ms();
         let result = execute_query(&self.ctx, sql, &self.registered).await;
         match result {
@@ -357,9 +368,9 @@ impl QuerySession<'_> {
                 );
                 Attempt::LayoutGone(e.into())
             }
-            result => Attempt::Finished(
-                self.log_result(sql, origin, workload, shape, route, started_ms, result),
-            ),
+            result => Attempt::Finished(self.log_result(
+                sql, origin, workload, shape, route, pushdown, started_ms, result,
+            )),
         }
     }
 
@@ -372,6 +383,7 @@ impl QuerySession<'_> {
         workload: Option<&str>,
         shape: QueryShape,
         route: Option<RouteChoice>,
+        pushdown: Option<bool>,
         started_ms: i64,
         result: Result<QueryOutcome, dbopt_engine::EngineError>,
     ) -> Result<QueryOutcome, DbError> {
@@ -393,6 +405,7 @@ impl QuerySession<'_> {
             scans: Vec::new(),
             route,
             source: None,
+            pushdown,
         };
         match &result {
             Ok(outcome) => {

@@ -228,4 +228,55 @@ mod tests {
             Session::from_context(datafusion::prelude::SessionContext::new_with_state(state));
         assert!(!parquet_format(&remote_like).force_view_types());
     }
+
+    /// `Session::set_pushdown_filters` applies to the next statement planned in the same
+    /// session: with pushdown the scan evaluates the filter (no `FilterExec` above it),
+    /// without it a `FilterExec` does.
+    #[tokio::test]
+    async fn pushdown_is_chosen_per_statement() {
+        use arrow::array::{Int64Array, RecordBatch};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let batch = RecordBatch::try_from_iter([(
+            "x",
+            Arc::new(Int64Array::from_iter_values(0..1000)) as _,
+        )])
+        .unwrap();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(
+            std::fs::File::create(&path).unwrap(),
+            batch.schema(),
+            None,
+        )
+        .unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let session = new_session(&EngineSettings::default());
+        // Registered as dbopt registers layouts: the format's own options leave pushdown to
+        // the session (`register_parquet` would copy the session's setting into the table).
+        let options = ListingOptions::new(Arc::new(parquet_format(&session)));
+        session
+            .ctx()
+            .register_listing_table("t", path.to_str().unwrap(), options, None, None)
+            .await
+            .unwrap();
+        let plan = |on: bool| {
+            session.set_pushdown_filters(on);
+            assert_eq!(session.pushdown_filters(), on);
+            let ctx = session.ctx().clone();
+            async move {
+                let df = ctx
+                    .sql("EXPLAIN SELECT x FROM t WHERE x % 7 = 3")
+                    .await
+                    .unwrap();
+                let batches = df.collect().await.unwrap();
+                arrow::util::pretty::pretty_format_batches(&batches)
+                    .unwrap()
+                    .to_string()
+            }
+        };
+        let pushed = plan(true).await;
+        assert!(!pushed.contains("FilterExec"), "{pushed}");
+        let kept = plan(false).await;
+        assert!(kept.contains("FilterExec"), "{kept}");
+    }
 }

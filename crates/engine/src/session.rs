@@ -110,6 +110,27 @@ impl Session {
         self.scheduler.as_deref()
     }
 
+    /// Whether the next statements evaluate their filters inside the Parquet decoder (and
+    /// reorder them there); read when a statement is planned, so it applies per statement.
+    pub fn set_pushdown_filters(&self, on: bool) {
+        let state = self.ctx.state_ref();
+        let mut state = state.write();
+        let parquet = &mut state.config_mut().options_mut().execution.parquet;
+        parquet.pushdown_filters = on;
+        parquet.reorder_filters = on;
+    }
+
+    /// Whether this session's statements push their filters into the Parquet decoder.
+    pub fn pushdown_filters(&self) -> bool {
+        self.ctx
+            .state_ref()
+            .read()
+            .config_options()
+            .execution
+            .parquet
+            .pushdown_filters
+    }
+
     /// The DataFusion context (engine-internal).
     pub(crate) fn ctx(&self) -> &SessionContext {
         &self.ctx

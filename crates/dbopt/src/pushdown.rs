@@ -1,0 +1,123 @@
+//! Filter pushdown chosen per query shape and layout (`adaptive_pushdown`).
+//!
+//! DataFusion's filter pushdown evaluates a scan's filters inside the Parquet decoder and
+//! decodes the other columns only for the rows they keep. That pays when a filter keeps few
+//! rows that a layout leaves scattered, and costs up to 2.4x the instructions when it keeps a
+//! few percent, or when pruning has already cut the scan to the rows that match
+//! (BENCHMARKS.md, "Filter pushdown decides the latency targets"). Which one a query shape
+//! gets on a layout is measured, not predicted:
+//! - each choice runs `EXPLORE_RUNS` times, alternating, the configured `pushdown_filters`
+//!   first;
+//! - then the choice with the lower mean latency runs;
+//! - every `REEXPLORE_EVERY`-th query of the shape runs the other choice, so a change (more
+//!   data, another machine load) is noticed.
+//!
+//! The latencies are summed per (table, fingerprint, layout, choice) in the catalog, in the
+//! query's own log transaction (`Catalog::pushdown_stats`), so every process that runs the
+//! workload learns from the others. Pushdown never changes an answer, only its cost.
+
+use crate::{DbError, Workspace};
+use dbopt_catalog::PushdownStat;
+use dbopt_core::{LayoutId, TableName};
+
+/// Runs of each choice before the faster one is kept.
+pub(crate) const EXPLORE_RUNS: u64 = 2;
+
+/// One query in this many of a shape runs the choice that measured slower.
+pub(crate) const REEXPLORE_EVERY: u64 = 16;
+
+/// The pushdown the next query of a shape runs with, from what each choice measured on its
+/// layout (`default`: the configured `pushdown_filters`).
+pub(crate) fn choose(stats: &[PushdownStat], default: bool) -> bool {
+    let stat = |choice: bool| stats.iter().find(|s| s.pushdown == choice);
+    let runs = |choice: bool| stat(choice).map_or(0, |s| s.runs);
+    let (ran_default, ran_other) = (runs(default), runs(!default));
+    if ran_default < EXPLORE_RUNS || ran_other < EXPLORE_RUNS {
+        return if ran_default <= ran_other {
+            default
+        } else {
+            !default
+        };
+    }
+    let mean = |choice: bool| stat(choice).map_or(f64::INFINITY, |s| s.mean_latency_ms);
+    let faster = if mean(!default) < mean(default) {
+        !default
+    } else {
+        default
+    };
+    if (ran_default + ran_other) % REEXPLORE_EVERY == 0 {
+        !faster
+    } else {
+        faster
+    }
+}
+
+impl Workspace {
+    /// The pushdown the next query with `fingerprint` on `layout` of `table` runs with; None
+    /// when `adaptive_pushdown` is off or the query has no fingerprint (it does not parse),
+    /// and the session's fixed setting applies.
+    pub(crate) fn pushdown_for(
+        &self,
+        table: &TableName,
+        fingerprint: &str,
+        layout: Option<&LayoutId>,
+    ) -> Result<Option<bool>, DbError> {
+        let settings = self.config().settings();
+        let Some(layout) = layout.filter(|_| settings.adaptive_pushdown && !fingerprint.is_empty())
+        else {
+            return Ok(None);
+        };
+        let stats = self.catalog().pushdown_stats(table, fingerprint, layout)?;
+        Ok(Some(choose(&stats, settings.pushdown_filters)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(pushdown: bool, runs: u64, mean_latency_ms: f64) -> PushdownStat {
+        PushdownStat {
+            pushdown,
+            runs,
+            mean_latency_ms,
+        }
+    }
+
+    #[test]
+    fn both_choices_run_twice_alternating_the_configured_one_first() {
+        let mut stats = Vec::new();
+        let mut order = Vec::new();
+        for _ in 0..4 {
+            let choice = choose(&stats, true);
+            order.push(choice);
+            match stats
+                .iter_mut()
+                .find(|s: &&mut PushdownStat| s.pushdown == choice)
+            {
+                Some(s) => s.runs += 1,
+                None => stats.push(stat(choice, 1, 10.0)),
+            }
+        }
+        assert_eq!(order, [true, false, true, false]);
+        assert!(!choose(&[], false), "the configured choice first");
+    }
+
+    #[test]
+    fn then_the_faster_choice_runs_and_the_slower_one_now_and_then() {
+        let slower_on = [stat(false, 2, 8.0), stat(true, 3, 20.0)];
+        assert!(!choose(&slower_on, true), "off measured faster");
+        let faster_on = [stat(false, 3, 20.0), stat(true, 2, 8.0)];
+        assert!(choose(&faster_on, true));
+        // Equal means keep the configured choice.
+        assert!(choose(&[stat(false, 2, 9.0), stat(true, 3, 9.0)], true));
+        // Every REEXPLORE_EVERY-th query runs the slower choice once.
+        let at_16 = [stat(false, 10, 8.0), stat(true, 6, 20.0)];
+        assert!(
+            choose(&at_16, true),
+            "the 16th query re-explores pushdown on"
+        );
+        let at_17 = [stat(false, 10, 8.0), stat(true, 7, 20.0)];
+        assert!(!choose(&at_17, true));
+    }
+}
