@@ -1140,7 +1140,8 @@ def markdown(report: dict) -> str:
         f"# dbopt benchmark: {d['name']} ({d['rows']:,} rows, {d.get('order', '')})",
         "",
         f"Run {report['started_at']} on {m['cores']} cores, {m['memory_bytes'] / 2**30:.1f} GiB "
-        f"({m['platform']}); binary `{report['binary']}`; mode {'quick' if report['quick'] else 'full'}.",
+        f"({m['platform']}); binary `{report['binary']}`; mode {'quick' if report['quick'] else 'full'}"
+        f"{'; adaptive_pushdown on' if report.get('adaptive_pushdown') else ''}.",
         workload_line(report),
         *lake_lines(report),
         "",
@@ -1431,6 +1432,7 @@ def main() -> int:
     p.add_argument("--no-delta", dest="delta", action="store_false", help="skip the Delta Z-order peer")
     p.add_argument("--no-server", dest="server", action="store_false", help="skip the test set through `dbopt serve --sql-addr`")
     p.add_argument("--objective", choices=["bytes", "latency"], help="what routing and evaluation optimize (DBOPT_OBJECTIVE; default: the configured one, bytes)")
+    p.add_argument("--adaptive-pushdown", action="store_true", help="run dbopt with adaptive_pushdown = true (filter pushdown chosen per query shape and layout)")
     p.add_argument("--no-adapt-twice", dest="adapt_twice", action="store_false", help="skip the second autopilot pass and routed replay")
     p.add_argument("--binary", type=Path, help="dbopt binary (default: release build, else debug)")
     p.add_argument("--workdir", type=Path, help="scratch directory (default: bench/results/tmp/<ts>)")
@@ -1469,6 +1471,8 @@ def main() -> int:
     db = Dbopt(binary.resolve(), workdir, args.threads, args.memory_limit)
     if args.objective:
         db.env["DBOPT_OBJECTIVE"] = args.objective
+    if args.adaptive_pushdown:
+        db.env["DBOPT_ADAPTIVE_PUSHDOWN"] = "true"
     report = {
         "started_at": stamp,
         "binary": str(binary),
@@ -1476,6 +1480,7 @@ def main() -> int:
         "repeats": args.repeats,
         "memory_limit": args.memory_limit,
         "objective": args.objective or "bytes",
+        "adaptive_pushdown": args.adaptive_pushdown,
         "machine": machine(),
         "command": reproduce_command(sys.argv[1:]),
     }
