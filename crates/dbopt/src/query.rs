@@ -360,6 +360,11 @@ impl QuerySession<'_> {
         }
         let started_ms = self.workspace.clock().now_ms();
         let result = execute_query(&self.ctx, sql, &self.registered).await;
+        if pushdown.is_some() {
+            // Back to the configured setting for whatever else runs in this session.
+            let configured = self.workspace.config().settings().pushdown_filters;
+            self.ctx.set_pushdown_filters(configured);
+        }
         match result {
             Err(e) if retry_if_gone && self.layouts_left_service() => {
                 tracing::debug!(
