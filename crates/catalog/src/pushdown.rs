@@ -18,6 +18,20 @@ pub struct PushdownStat {
     pub runs: u64,
     /// Their mean latency, ms.
     pub mean_latency_ms: f64,
+    /// The slowest of them, ms.
+    pub max_latency_ms: f64,
+}
+
+impl PushdownStat {
+    /// The mean latency without the slowest run (a cold first run, a hiccup of the machine),
+    /// ms; the plain mean of a single run.
+    pub fn trimmed_mean_ms(&self) -> f64 {
+        if self.runs < 2 {
+            return self.mean_latency_ms;
+        }
+        let sum = self.mean_latency_ms * self.runs as f64;
+        (sum - self.max_latency_ms) / (self.runs - 1) as f64
+    }
 }
 
 /// Adds a logged query's latency to its pushdown row, when it ran with a chosen pushdown and
@@ -38,9 +52,10 @@ pub(crate) fn record_pushdown_sample(
     }
     tx.prepare_cached(
         "INSERT INTO pushdown_stats (table_name, fingerprint, layout_id, pushdown, runs, \
-         sum_latency_ms) VALUES (?1, ?2, ?3, ?4, 1, ?5) \
+         sum_latency_ms, max_latency_ms) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5) \
          ON CONFLICT (table_name, fingerprint, layout_id, pushdown) DO UPDATE SET \
-         runs = runs + 1, sum_latency_ms = sum_latency_ms + ?5",
+         runs = runs + 1, sum_latency_ms = sum_latency_ms + ?5, \
+         max_latency_ms = max(max_latency_ms, ?5)",
     )
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -67,7 +82,7 @@ impl Catalog {
         self.read("reading pushdown statistics", |tx| {
             let mut stmt = tx
                 .prepare_cached(
-                    "SELECT pushdown, runs, sum_latency_ms FROM pushdown_stats \
+                    "SELECT pushdown, runs, sum_latency_ms, max_latency_ms FROM pushdown_stats \
                      WHERE table_name = ?1 AND fingerprint = ?2 AND layout_id = ?3 \
                      ORDER BY pushdown",
                 )
@@ -82,6 +97,7 @@ impl Catalog {
                             pushdown: row.get::<_, i64>(0)? != 0,
                             runs: runs.max(0) as u64,
                             mean_latency_ms: if runs > 0 { sum / runs as f64 } else { 0.0 },
+                            max_latency_ms: row.get(3)?,
                         })
                     },
                 )

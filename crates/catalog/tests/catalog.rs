@@ -760,12 +760,14 @@ fn pushdown_stats_sum_the_latency_of_each_choice_per_shape_and_layout() {
             dbopt_catalog::PushdownStat {
                 pushdown: false,
                 runs: 1,
-                mean_latency_ms: 8.0
+                mean_latency_ms: 8.0,
+                max_latency_ms: 8.0,
             },
             dbopt_catalog::PushdownStat {
                 pushdown: true,
                 runs: 2,
-                mean_latency_ms: 20.0
+                mean_latency_ms: 20.0,
+                max_latency_ms: 30.0,
             },
         ]
     );

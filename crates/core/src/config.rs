@@ -285,7 +285,7 @@ pub const KEYS: &[ConfigKey] = &[
         name: "adaptive_pushdown",
         env_alias: None,
         default: "false",
-        doc: "choose pushdown_filters per query shape and layout by measured latency (both tried twice, then the faster)",
+        doc: "choose pushdown_filters per query shape and layout by measured latency (both tried three times, then the faster without its slowest run)",
     },
     ConfigKey {
         name: "page_index",
