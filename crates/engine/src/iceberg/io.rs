@@ -25,12 +25,33 @@ pub(crate) enum TableIo {
 
 impl TableIo {
     /// The files of the table whose metadata file is `uri`: in a bucket, that bucket is
-    /// opened (and checked) here.
+    /// opened (and checked, by one listing) the first time this process needs it and kept,
+    /// so the several steps of one commit do not each list it again.
     pub(crate) fn for_uri(uri: &str) -> Result<Self, EngineError> {
+        static OPENED: std::sync::LazyLock<
+            std::sync::Mutex<std::collections::HashMap<String, RemoteDir>>,
+        > = std::sync::LazyLock::new(Default::default);
         if !is_remote(uri) {
             return Ok(TableIo::Local);
         }
-        Ok(TableIo::Bucket(block_on(open_dir(&bucket_of(uri)?))?))
+        let root = bucket_of(uri)?;
+        let cached = OPENED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&root)
+            .cloned();
+        let bucket = match cached {
+            Some(bucket) => bucket,
+            None => {
+                let bucket = block_on(open_dir(&root))?;
+                OPENED
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(root, bucket.clone());
+                bucket
+            }
+        };
+        Ok(TableIo::Bucket(bucket))
     }
 
     /// The bytes of the file `uri`.
