@@ -189,6 +189,40 @@ def replay(db: Dbopt, table: str, queries: list[dict], repeats: int, tag: str, r
     return results
 
 
+def pushdown_side_by_side(db: Dbopt, table: str, queries: list[dict], repeats: int, label: str, fixed: list[dict]) -> dict:
+    """`adaptive_pushdown` against the fixed setting on the active layouts, in one run: after
+    the fixed replay (`fixed`), adaptive (learning: both choices explored), fixed again,
+    adaptive again (learned). Per query, the fixed figure is the mean of its two replays'
+    medians. Pushdown never changes an answer: the digests must agree."""
+    def with_adaptive(on: bool, tag: str) -> list[dict]:
+        saved = db.env.get("DBOPT_ADAPTIVE_PUSHDOWN")
+        db.env["DBOPT_ADAPTIVE_PUSHDOWN"] = "true" if on else "false"
+        try:
+            return replay(db, table, queries, repeats, tag)
+        finally:
+            if saved is None:
+                db.env.pop("DBOPT_ADAPTIVE_PUSHDOWN", None)
+            else:
+                db.env["DBOPT_ADAPTIVE_PUSHDOWN"] = saved
+
+    learning = with_adaptive(True, f"test_{label}_adaptive_1")
+    fixed_2 = with_adaptive(False, f"test_{label}_fixed_2")
+    learned = with_adaptive(True, f"test_{label}_adaptive_2")
+    per_query = []
+    for q, a1, b1, a2, b2 in zip(queries, fixed, learning, fixed_2, learned):
+        if len({a1["digest"], b1["digest"], a2["digest"], b2["digest"]}) != 1:
+            raise BenchError(f"{label}: adaptive_pushdown changed the answer of {q['template']}:\n{q['sql']}")
+        per_query.append(
+            {
+                "template": q["template"],
+                "fixed_ms": (a1["latency_ms"] + a2["latency_ms"]) / 2,
+                "adaptive_learning_ms": b1["latency_ms"],
+                "adaptive_ms": b2["latency_ms"],
+            }
+        )
+    return {"queries": per_query}
+
+
 # ----------------------------------------------------------------------------- layouts
 
 
@@ -790,6 +824,8 @@ def run_pipeline(
             "bytes_on_disk": column_bytes_per_row(dirs[table])[2],
             "dbopt": dbopt_runs,
         }
+        if args.pushdown_side_by_side and label in ("initial", "adapted"):
+            entry["pushdown_side_by_side"] = pushdown_side_by_side(db, table, test, args.repeats, label, dbopt_runs)
         if with_duckdb:
             entry["duckdb"] = measure_duckdb(dirs, test, args.repeats, args.threads)
             for a, b in zip(dbopt_runs, entry["duckdb"]):
@@ -1145,6 +1181,13 @@ def ratios(layouts: dict, report: dict) -> dict:
     main_secs = (report.get("migration") or {}).get("worker_wall_seconds")
     if dr.get("seconds") and main_secs:
         out["rewrite_dbopt_over_duckdb"] = ratio(main_secs, dr["seconds"])
+    for label in ("initial", "adapted"):
+        sbs = (layouts.get(label) or {}).get("pushdown_side_by_side")
+        if sbs:
+            q = sbs["queries"]
+            fixed = sum(x["fixed_ms"] for x in q)
+            out[f"pushdown_adaptive_over_fixed_{label}"] = ratio(sum(x["adaptive_ms"] for x in q), fixed)
+            out[f"pushdown_adaptive_learning_over_fixed_{label}"] = ratio(sum(x["adaptive_learning_ms"] for x in q), fixed)
     return out
 
 
@@ -1308,6 +1351,7 @@ def markdown(report: dict) -> str:
         lines.append("Live layouts: " + ", ".join(
             f"{l['layout_id']} ({l['bytes'] / 2**20:.0f} MiB)" for l in tw.get("live_layouts", [])
         ) + ".")
+    lines += pushdown_side_by_side_markdown(report)
     lines += ["", "## Rewrite", ""]
     tables = report.get("tables") or {report["dataset"]["name"]: {"migration": report.get("migration", {})}}
     for name, t in tables.items():
@@ -1328,6 +1372,40 @@ def markdown(report: dict) -> str:
         )
     lines.append(f"\nActive layout of the measured table: {lay['adapted']['layout_dir']} ({lay['adapted']['files']} files).")
     return "\n".join(lines) + "\n"
+
+
+def pushdown_side_by_side_markdown(report: dict) -> list[str]:
+    """`--pushdown-side-by-side`: adaptive_pushdown against the fixed setting, per template."""
+    lay, r = report["layouts"], report["ratios"]
+    labels = [l for l in ("initial", "adapted") if (lay.get(l) or {}).get("pushdown_side_by_side")]
+    if not labels:
+        return []
+    lines = [
+        "",
+        "## Filter pushdown side by side",
+        "",
+        "The test set replayed on each layout with the fixed `pushdown_filters` and with `adaptive_pushdown`, "
+        "interleaved in this run (fixed, adaptive learning, fixed, adaptive learned; medians of the hot runs, "
+        "the fixed figure the mean of its two replays). Identical answers checked by digest.",
+        "",
+    ]
+    for label in labels:
+        lines.append(
+            f"- {label}: adaptive / fixed latency (total) {fmt(r.get(f'pushdown_adaptive_over_fixed_{label}'))} learned, "
+            f"{fmt(r.get(f'pushdown_adaptive_learning_over_fixed_{label}'))} while learning."
+        )
+    header = "| template | " + " | ".join(f"ms fixed {l} | ms adaptive {l} | ratio {l}" for l in labels) + " |"
+    lines += ["", header, "|---|" + "---|---|---|" * len(labels)]
+    templates = sorted({q["template"] for q in lay[labels[0]]["pushdown_side_by_side"]["queries"]})
+    for t in templates:
+        cells = []
+        for l in labels:
+            qs = [q for q in lay[l]["pushdown_side_by_side"]["queries"] if q["template"] == t]
+            fixed = statistics.median(q["fixed_ms"] for q in qs)
+            adaptive = statistics.median(q["adaptive_ms"] for q in qs)
+            cells.append(f"{fmt(fixed, 1)} | {fmt(adaptive, 1)} | {fmt(ratio(adaptive, fixed))}")
+        lines.append(f"| {t} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def model_check_markdown(report: dict) -> list[str]:
@@ -1482,6 +1560,12 @@ def main() -> int:
     p.add_argument("--no-server", dest="server", action="store_false", help="skip the test set through `dbopt serve --sql-addr`")
     p.add_argument("--objective", choices=["bytes", "latency"], help="what routing and evaluation optimize (DBOPT_OBJECTIVE; default: the configured one, bytes)")
     p.add_argument("--adaptive-pushdown", action="store_true", help="run dbopt with adaptive_pushdown = true (filter pushdown chosen per query shape and layout)")
+    p.add_argument(
+        "--pushdown-side-by-side",
+        action="store_true",
+        help="also replay the test set on the initial and adapted layouts with adaptive_pushdown, "
+        "interleaved with the fixed setting (fixed, adaptive, fixed, adaptive), and report both",
+    )
     p.add_argument("--no-adapt-twice", dest="adapt_twice", action="store_false", help="skip the second autopilot pass and routed replay")
     p.add_argument("--binary", type=Path, help="dbopt binary (default: release build, else debug)")
     p.add_argument("--workdir", type=Path, help="scratch directory (default: bench/results/tmp/<ts>)")
@@ -1522,6 +1606,8 @@ def main() -> int:
         db.env["DBOPT_OBJECTIVE"] = args.objective
     if args.adaptive_pushdown:
         db.env["DBOPT_ADAPTIVE_PUSHDOWN"] = "true"
+    if args.adaptive_pushdown and args.pushdown_side_by_side:
+        raise SystemExit("--pushdown-side-by-side measures adaptive_pushdown against the fixed setting: drop --adaptive-pushdown")
     report = {
         "started_at": stamp,
         "binary": str(binary),
