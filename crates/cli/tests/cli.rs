@@ -526,6 +526,50 @@ fn config_show_reports_sources_by_precedence() {
 }
 
 #[test]
+fn a_spill_dir_that_cannot_be_created_is_refused_without_a_panic() {
+    let ws = generated();
+    let file = ws.root().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let out = ws
+        .command(&bin())
+        .args([
+            "query",
+            "--table-name",
+            "events",
+            "SELECT count(*) FROM events",
+        ])
+        .env("DBOPT_SPILL_DIR", file.join("spill"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("spill_dir") && stderr.contains("cannot be created"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // A spill directory that does not exist yet is made.
+    let fresh = ws.root().join("spill").join("here");
+    let ok = ws
+        .command(&bin())
+        .args([
+            "query",
+            "--table-name",
+            "events",
+            "SELECT count(*) FROM events",
+        ])
+        .env("DBOPT_SPILL_DIR", &fresh)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(fresh.is_dir());
+}
+
+#[test]
 fn newer_catalog_schema_is_refused_unchanged() {
     let ws = generated();
     ws.write_catalog_schema_version(999);

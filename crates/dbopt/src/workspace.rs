@@ -32,24 +32,34 @@ pub struct Workspace {
     log_writer: Option<Arc<crate::log_writer::QueryLogWriter>>,
 }
 
-/// Refuses a configured `spill_dir` on a network file system.
+/// Creates a configured `spill_dir`; refuses one that cannot be created or is on a network
+/// file system.
 fn check_spill_dir(config: &Config) -> Result<(), DbError> {
     let Some(dir) = &config.settings().spill_dir else {
         return Ok(());
     };
-    match crate::local_fs::network_fs_of(dir) {
-        None => Ok(()),
-        Some(fs) => Err(dbopt_core::CoreError::InvalidConfig {
+    let invalid = |message: String| -> DbError {
+        dbopt_core::CoreError::InvalidConfig {
             key: "spill_dir".into(),
             source_name: config
                 .get("spill_dir")
                 .map_or_else(String::new, |v| v.source.to_string()),
-            message: format!(
-                "'{}' is on a network file system ({fs}): spill files must be local, set spill_dir to a local directory",
-                dir.display()
-            ),
+            message,
         }
-        .into()),
+        .into()
+    };
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return Err(invalid(format!(
+            "'{}' cannot be created ({e}): set spill_dir to a writable local directory",
+            dir.display()
+        )));
+    }
+    match crate::local_fs::network_fs_of(dir) {
+        None => Ok(()),
+        Some(fs) => Err(invalid(format!(
+            "'{}' is on a network file system ({fs}): spill files must be local, set spill_dir to a local directory",
+            dir.display()
+        ))),
     }
 }
 

@@ -224,8 +224,13 @@ impl EngineRuntime {
     /// a column-chunk cache whose memory counts against the pool.
     pub fn new(settings: &EngineSettings) -> Self {
         let disk = match &settings.spill_dir {
-            Some(dir) => DiskManagerBuilder::default()
-                .with_mode(DiskManagerMode::Directories(vec![dir.clone()])),
+            Some(dir) => {
+                // DataFusion makes its working directory inside at once: the directory must
+                // exist (a failure is reported below).
+                let _ = std::fs::create_dir_all(dir);
+                DiskManagerBuilder::default()
+                    .with_mode(DiskManagerMode::Directories(vec![dir.clone()]))
+            }
             None => DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory),
         };
         let caches = CacheManagerConfig::default()
@@ -233,12 +238,27 @@ impl EngineRuntime {
         let pool = Arc::new(CacheYieldingPool::new(Arc::new(FairSpillPool::new(
             settings.memory_limit as usize,
         ))));
-        let env = RuntimeEnvBuilder::new()
-            .with_memory_pool(pool.clone())
-            .with_disk_manager_builder(disk)
-            .with_cache_manager(caches)
-            .build_arc()
-            .expect("a runtime with a memory pool, a disk manager and caches always builds");
+        let build = |disk: DiskManagerBuilder| {
+            RuntimeEnvBuilder::new()
+                .with_memory_pool(pool.clone())
+                .with_disk_manager_builder(disk)
+                .with_cache_manager(caches.clone())
+                .build_arc()
+        };
+        // A spill directory that cannot be used (removed under a running process, no space,
+        // no permission) leaves the runtime without spilling: a query that needs to spill then
+        // fails with the reason, and the others run.
+        let env = build(disk).unwrap_or_else(|e| {
+            tracing::warn!(
+                "cannot spill to {}: {e}; queries run without spilling",
+                settings.spill_dir.as_deref().map_or_else(
+                    || "the temporary directory".into(),
+                    |d| d.display().to_string()
+                )
+            );
+            build(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
+                .expect("a runtime without a disk manager does no I/O to build")
+        });
         let chunks = (settings.chunk_cache_bytes > 0).then(|| {
             let cache = Arc::new(ChunkCache::new(
                 settings.chunk_cache_bytes,
@@ -333,4 +353,30 @@ pub fn new_session_in(runtime: &EngineRuntime, settings: &EngineSettings) -> Ses
         config,
         Arc::clone(&runtime.env),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spill directory that cannot be made (a path under a regular file) leaves the runtime
+    /// without spilling instead of failing to build: queries that fit in memory still run.
+    #[tokio::test]
+    async fn an_unusable_spill_dir_leaves_queries_running_without_spilling() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let settings = EngineSettings {
+            spill_dir: Some(file.join("spill")),
+            ..Default::default()
+        };
+        let session = new_session(&settings);
+        assert_eq!(
+            session
+                .count("SELECT count(*) FROM (VALUES (1), (2)) AS t(x)")
+                .await
+                .unwrap(),
+            2
+        );
+    }
 }
