@@ -16,7 +16,9 @@
 //!   so a few runs of each choice compare different queries, and on lookups of a few
 //!   milliseconds that spread decided wrongly in the second benchmark (13-60% slower);
 //! - every `REEXPLORE_EVERY`-th query of the shape runs the other choice, so a change (more
-//!   data, another machine load) is noticed.
+//!   data, another machine load) is noticed; less often when the other choice measured much
+//!   slower, so that re-exploring costs at most `REEXPLORE_COST` of the shape's time (at one
+//!   query in 16, a lookup whose other choice is 2.4x slower lost 9% to it in the benchmark).
 //!
 //! The latencies are summed per (table, fingerprint, layout, choice) in the catalog, in the
 //! query's own log transaction (`Catalog::pushdown_stats`), so every process that runs the
@@ -29,8 +31,27 @@ use dbopt_core::{LayoutId, TableName};
 /// Runs of each choice before the faster one is kept (its slowest left out of its score).
 pub(crate) const EXPLORE_RUNS: u64 = 3;
 
-/// One query in this many of a shape runs the choice that measured slower.
+/// One query in this many of a shape (at least) runs the choice that measured slower.
 pub(crate) const REEXPLORE_EVERY: u64 = 16;
+
+/// Re-exploring costs at most this share of a shape's time, in expectation.
+pub(crate) const REEXPLORE_COST: f64 = 0.02;
+
+/// One query in at most this many of a shape re-runs the slower choice, however slow it was.
+pub(crate) const REEXPLORE_MAX: u64 = 256;
+
+/// How many queries of a shape apart the slower choice is re-run: `REEXPLORE_EVERY`, or more
+/// when the slower choice measured so much slower (`slow_ms` against `fast_ms`) that running
+/// it once in `REEXPLORE_EVERY` would cost more than `REEXPLORE_COST` of the shape's time;
+/// at most `REEXPLORE_MAX`.
+pub(crate) fn reexplore_period(fast_ms: f64, slow_ms: f64) -> u64 {
+    if fast_ms <= 0.0 || !fast_ms.is_finite() || !slow_ms.is_finite() {
+        return REEXPLORE_EVERY;
+    }
+    let extra = (slow_ms / fast_ms - 1.0).max(0.0);
+    let period = (extra / REEXPLORE_COST).ceil() as u64;
+    period.clamp(REEXPLORE_EVERY, REEXPLORE_MAX)
+}
 
 /// How much faster (a share of the configured choice's score) the other choice must measure
 /// to replace it.
@@ -59,7 +80,8 @@ pub(crate) fn choose(stats: &[PushdownStat], default: bool) -> bool {
     } else {
         default
     };
-    if (ran_default + ran_other) % REEXPLORE_EVERY == 0 {
+    let period = reexplore_period(mean(faster), mean(!faster));
+    if (ran_default + ran_other) % period == 0 {
         !faster
     } else {
         faster
@@ -145,13 +167,27 @@ mod tests {
         // A lookup of a few milliseconds switches only for more than SWITCH_MIN_MS.
         assert!(choose(&[stat(false, 3, 2.2), stat(true, 4, 3.0)], true));
         assert!(!choose(&[stat(false, 3, 1.5), stat(true, 4, 3.0)], true));
-        // Every REEXPLORE_EVERY-th query runs the slower choice once.
-        let at_16 = [stat(false, 10, 8.0), stat(true, 6, 20.0)];
+        // Every REEXPLORE_EVERY-th query runs the slower choice once (off 25% faster).
+        let at_16 = [stat(false, 10, 8.0), stat(true, 6, 10.0)];
         assert!(
             choose(&at_16, true),
             "the 16th query re-explores pushdown on"
         );
-        let at_17 = [stat(false, 10, 8.0), stat(true, 7, 20.0)];
+        let at_17 = [stat(false, 10, 8.0), stat(true, 7, 10.0)];
         assert!(!choose(&at_17, true));
+    }
+
+    #[test]
+    fn a_much_slower_choice_is_re_explored_less_often() {
+        assert_eq!(reexplore_period(10.0, 12.0), REEXPLORE_EVERY);
+        // 2.4x slower: one run in 70 costs 1.4 / 70 = 2% of the shape's time.
+        assert_eq!(reexplore_period(100.0, 240.0), 70);
+        assert_eq!(reexplore_period(1.0, 1000.0), REEXPLORE_MAX);
+        assert_eq!(reexplore_period(0.0, 5.0), REEXPLORE_EVERY);
+        // Pushdown on 2.4x faster than off: at query 16 it is not re-explored, at 70 it is.
+        let at = |runs_on: u64| [stat(false, 3, 240.0), stat(true, runs_on, 100.0)];
+        assert!(choose(&at(13), true), "16 runs: on again");
+        assert!(!choose(&at(67), true), "70 runs: off once");
+        assert!(choose(&at(68), true));
     }
 }
