@@ -528,19 +528,17 @@ fn config_show_reports_sources_by_precedence() {
 #[test]
 fn a_spill_dir_that_cannot_be_created_is_refused_without_a_panic() {
     let ws = generated();
+    let count_spilling_to = |dir: &std::path::Path| {
+        ws.command(&bin())
+            .args(["query", "--table-name", "events"])
+            .arg("SELECT count(*) FROM events")
+            .env("DBOPT_SPILL_DIR", dir)
+            .output()
+            .unwrap()
+    };
     let file = ws.root().join("not-a-dir");
     std::fs::write(&file, b"x").unwrap();
-    let out = ws
-        .command(&bin())
-        .args([
-            "query",
-            "--table-name",
-            "events",
-            "SELECT count(*) FROM events",
-        ])
-        .env("DBOPT_SPILL_DIR", file.join("spill"))
-        .output()
-        .unwrap();
+    let out = count_spilling_to(&file.join("spill"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -550,17 +548,7 @@ fn a_spill_dir_that_cannot_be_created_is_refused_without_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     // A spill directory that does not exist yet is made.
     let fresh = ws.root().join("spill").join("here");
-    let ok = ws
-        .command(&bin())
-        .args([
-            "query",
-            "--table-name",
-            "events",
-            "SELECT count(*) FROM events",
-        ])
-        .env("DBOPT_SPILL_DIR", &fresh)
-        .output()
-        .unwrap();
+    let ok = count_spilling_to(&fresh);
     assert!(
         ok.status.success(),
         "{}",
