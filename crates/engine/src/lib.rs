@@ -23,6 +23,7 @@ pub mod foreign_sql;
 pub mod iceberg;
 pub mod join_keys;
 pub mod layout_dir;
+pub mod memory_sort;
 pub mod params;
 pub mod plan_summary;
 pub mod profile;

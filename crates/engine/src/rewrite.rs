@@ -1,12 +1,14 @@
 //! The layout rewrite pipeline: scan source files, add a Z-order/Hilbert key when asked, sort
-//! with DataFusion's external (spilling) sort under the session's memory pool, and write
-//! ZSTD Parquet with the spec's sizing into hive directories when partitioned.
+//! (in memory when the unit fits in the session's memory pool, see [`crate::memory_sort`];
+//! else with DataFusion's external, spilling sort under the pool), and write ZSTD Parquet with
+//! the spec's sizing into hive directories when partitioned.
 
+use crate::memory_sort::{OrderKey, SortedInMemory, sort_in_memory};
 use crate::result_digest::BatchDigester;
 use crate::writer::LayoutWriter;
 use crate::{EngineError, EngineSettings, Session, new_session, register_layout};
 use arrow::array::{Array, ArrayRef, RecordBatch};
-use arrow::compute::{cast, concat};
+use arrow::compute::{SortOptions, cast, concat};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::common::Result as DfResult;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
@@ -178,6 +180,8 @@ pub struct UnitOutcome {
     pub spilled_bytes: u64,
     /// Partition directories written.
     pub partitions: u64,
+    /// Whether the rows were sorted in memory (else by the external, spilling sort).
+    pub sorted_in_memory: bool,
 }
 
 /// The memory each parallel sort stream of a rewrite gets at least.
@@ -362,28 +366,68 @@ pub async fn curve_boundaries(
     Ok(out)
 }
 
-/// The sort query of a unit: every source column in canonical order (plus the curve key),
-/// ordered by partition columns, curve key, then the sort keys.
-pub fn sort_sql(spec: &LayoutSpec, columns: &[String], source: &str, with_key: bool) -> String {
-    let mut select: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
-    let mut order: Vec<String> = spec
+/// The order a unit's rows are written in: partition columns, curve key, then the sort keys
+/// (nulls first everywhere).
+pub fn order_keys(spec: &LayoutSpec, with_key: bool) -> Vec<OrderKey> {
+    let nulls_first = |descending| SortOptions {
+        descending,
+        nulls_first: true,
+    };
+    let mut keys: Vec<OrderKey> = spec
         .partition_by
         .iter()
-        .map(|c| format!("{} ASC NULLS FIRST", quote_ident(c)))
+        .map(|c| OrderKey {
+            column: c.clone(),
+            options: nulls_first(false),
+        })
         .collect();
+    if with_key {
+        keys.push(OrderKey {
+            column: KEY_COLUMN.to_string(),
+            options: nulls_first(false),
+        });
+    }
+    keys.extend(spec.sort_by.iter().map(|k| OrderKey {
+        column: k.column.clone(),
+        options: nulls_first(k.descending),
+    }));
+    keys
+}
+
+/// The query of a unit's rows, unsorted: every source column in canonical order (plus the
+/// curve key when `with_key`).
+pub fn select_sql(spec: &LayoutSpec, columns: &[String], source: &str, with_key: bool) -> String {
+    let mut select: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
     if with_key {
         let args: Vec<String> = spec.cluster_by.iter().map(|c| quote_ident(c)).collect();
         select.push(format!(
             "dbopt_curve_key({}) AS {KEY_COLUMN}",
             args.join(", ")
         ));
-        order.push(KEY_COLUMN.to_string());
     }
-    for k in &spec.sort_by {
-        let dir = if k.descending { "DESC" } else { "ASC" };
-        order.push(format!("{} {dir} NULLS FIRST", quote_ident(&k.column)));
-    }
-    let mut sql = format!("SELECT {} FROM {}", select.join(", "), quote_ident(source));
+    format!("SELECT {} FROM {}", select.join(", "), quote_ident(source))
+}
+
+/// The sort query of a unit: [`select_sql`] ordered by [`order_keys`].
+pub fn sort_sql(spec: &LayoutSpec, columns: &[String], source: &str, with_key: bool) -> String {
+    let mut sql = select_sql(spec, columns, source, with_key);
+    let order: Vec<String> = order_keys(spec, with_key)
+        .iter()
+        .map(|k| {
+            let column = if k.column == KEY_COLUMN {
+                KEY_COLUMN.to_string()
+            } else {
+                quote_ident(&k.column)
+            };
+            let dir = if k.options.descending { "DESC" } else { "ASC" };
+            let nulls = if k.options.nulls_first {
+                "FIRST"
+            } else {
+                "LAST"
+            };
+            format!("{column} {dir} NULLS {nulls}")
+        })
+        .collect();
     if !order.is_empty() {
         sql.push_str(" ORDER BY ");
         sql.push_str(&order.join(", "));
@@ -429,74 +473,29 @@ pub async fn rewrite_unit(
             curve: spec.curve,
         }));
     }
-    let sql = sort_sql(spec, &source.column_order, &src_name, with_key);
-    let df = ctx.sql(&sql).await.map_err(EngineError::from_plan)?;
-    let plan = df
-        .create_physical_plan()
-        .await
-        .map_err(EngineError::from_plan)?;
-    let mut stream =
-        execute_stream(plan.clone(), ctx.task_ctx()).map_err(EngineError::from_exec)?;
-    let full_schema = plan.schema();
-    let part_idx: Vec<usize> = spec
-        .partition_by
-        .iter()
-        .map(|c| {
-            full_schema
-                .index_of(c)
-                .map_err(|e| EngineError::Plan(e.to_string()))
-        })
-        .collect::<Result<_, _>>()?;
-    let keep_idx: Vec<usize> = (0..full_schema.fields().len())
-        .filter(|i| !part_idx.contains(i) && full_schema.field(*i).name() != KEY_COLUMN)
-        .collect();
-    let out_schema: SchemaRef = Arc::new(Schema::new(
-        keep_idx
-            .iter()
-            .map(|i| full_schema.field(*i).clone())
-            .collect::<Vec<_>>(),
-    ));
-    let mut writer =
-        LayoutWriter::create(target.dir, out_schema.clone(), spec, target.rows_per_file)?
-            .with_file_prefix(target.file_prefix)
-            .with_encode_threads(target.encode_threads);
-    let mut current_partition: Option<String> = None;
-    let mut partitions = 0u64;
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(EngineError::from_exec)?;
-        if batch.num_rows() == 0 {
-            continue;
-        }
-        let body = batch
-            .project(&keep_idx)
-            .map_err(|e| EngineError::Execution(e.to_string()))?;
-        if part_idx.is_empty() {
-            writer.write(&body)?;
-            continue;
-        }
-        let part_cols: Vec<ArrayRef> = part_idx.iter().map(|i| batch.column(*i).clone()).collect();
-        let named: Vec<(String, ArrayRef)> = spec
-            .partition_by
-            .iter()
-            .cloned()
-            .zip(part_cols.iter().cloned())
-            .collect();
-        let ranges = arrow::compute::partition(&part_cols)
-            .map_err(|e| EngineError::Execution(e.to_string()))?
-            .ranges();
-        for range in ranges {
-            let path = hive_path(&named, range.start)?;
-            if current_partition.as_deref() != Some(path.as_str()) {
-                if let Some(prev) = current_partition.take() {
-                    writer.close_file(&prev)?;
+    let (written, partitions, spilled_bytes, sorted_in_memory) =
+        match sort_unit_in_memory(session, source, spec, &src_name, with_key, target).await? {
+            Some(sorted) => {
+                let mut sink = UnitSink::new(sorted.schema(), spec, target)?;
+                for batch in sorted.batches() {
+                    sink.write(&batch?)?;
                 }
-                partitions += 1;
-                current_partition = Some(path.clone());
+                let (written, partitions) = sink.finish()?;
+                (written, partitions, 0, true)
             }
-            writer.write_partition(&path, &body.slice(range.start, range.end - range.start))?;
-        }
-    }
-    let written = writer.finish()?;
+            None => {
+                let sql = sort_sql(spec, &source.column_order, &src_name, with_key);
+                let plan = physical_plan(session, &sql).await?;
+                let mut stream =
+                    execute_stream(plan.clone(), ctx.task_ctx()).map_err(EngineError::from_exec)?;
+                let mut sink = UnitSink::new(&plan.schema(), spec, target)?;
+                while let Some(batch) = stream.next().await {
+                    sink.write(&batch.map_err(EngineError::from_exec)?)?;
+                }
+                let (written, partitions) = sink.finish()?;
+                (written, partitions, spilled_bytes(&plan), false)
+            }
+        };
     let bytes_read = match &source.files {
         None => source.manifest.total_bytes(),
         Some(files) => source
@@ -512,9 +511,167 @@ pub async fn rewrite_unit(
         rows: written.rows,
         files: written.files,
         bytes_read,
-        spilled_bytes: spilled_bytes(&plan),
-        partitions: partitions.max(1),
+        spilled_bytes,
+        partitions,
+        sorted_in_memory,
     })
+}
+
+/// Plans `sql` in `session`.
+async fn physical_plan(
+    session: &Session,
+    sql: &str,
+) -> Result<Arc<dyn ExecutionPlan>, EngineError> {
+    session
+        .ctx()
+        .sql(sql)
+        .await
+        .map_err(EngineError::from_plan)?
+        .create_physical_plan()
+        .await
+        .map_err(EngineError::from_plan)
+}
+
+/// Sorts the unit's rows in memory when they fit in the session's pool (see
+/// [`crate::memory_sort`]); `None` when they do not, or when the session runs on a cluster
+/// (whose executors sort where the data is).
+async fn sort_unit_in_memory(
+    session: &Session,
+    source: &UnitSource,
+    spec: &LayoutSpec,
+    src_name: &str,
+    with_key: bool,
+    target: &UnitTarget<'_>,
+) -> Result<Option<SortedInMemory>, EngineError> {
+    if session.scheduler().is_some() {
+        return Ok(None);
+    }
+    let expected_rows: u64 = match &source.files {
+        None => source.manifest.files.iter().map(|f| f.rows).sum(),
+        Some(files) => source
+            .manifest
+            .files
+            .iter()
+            .filter(|f| files.contains(&f.path))
+            .map(|f| f.rows)
+            .sum(),
+    };
+    let plan = physical_plan(
+        session,
+        &select_sql(spec, &source.column_order, src_name, with_key),
+    )
+    .await?;
+    let keys = order_keys(spec, with_key);
+    let sorted = sort_in_memory(
+        session.ctx(),
+        plan,
+        &keys,
+        expected_rows,
+        target.encode_threads,
+    )
+    .await?;
+    if sorted.is_none() {
+        tracing::info!(
+            "the unit's rows do not fit in the memory pool: sorting with the external (spilling) sort"
+        );
+    }
+    Ok(sorted)
+}
+
+/// Writes a unit's sorted batches: drops the partition columns and the curve key, and starts a
+/// new hive directory (and file) whenever the partition values change.
+struct UnitSink<'a> {
+    spec: &'a LayoutSpec,
+    writer: LayoutWriter,
+    part_idx: Vec<usize>,
+    keep_idx: Vec<usize>,
+    current_partition: Option<String>,
+    partitions: u64,
+}
+
+impl<'a> UnitSink<'a> {
+    /// A sink for batches of `full_schema` (the sort query's output) into `target`.
+    fn new(
+        full_schema: &SchemaRef,
+        spec: &'a LayoutSpec,
+        target: &UnitTarget<'_>,
+    ) -> Result<Self, EngineError> {
+        let part_idx: Vec<usize> = spec
+            .partition_by
+            .iter()
+            .map(|c| {
+                full_schema
+                    .index_of(c)
+                    .map_err(|e| EngineError::Plan(e.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
+        let keep_idx: Vec<usize> = (0..full_schema.fields().len())
+            .filter(|i| !part_idx.contains(i) && full_schema.field(*i).name() != KEY_COLUMN)
+            .collect();
+        let out_schema: SchemaRef = Arc::new(Schema::new(
+            keep_idx
+                .iter()
+                .map(|i| full_schema.field(*i).clone())
+                .collect::<Vec<_>>(),
+        ));
+        let writer = LayoutWriter::create(target.dir, out_schema, spec, target.rows_per_file)?
+            .with_file_prefix(target.file_prefix)
+            .with_encode_threads(target.encode_threads);
+        Ok(Self {
+            spec,
+            writer,
+            part_idx,
+            keep_idx,
+            current_partition: None,
+            partitions: 0,
+        })
+    }
+
+    /// Writes one sorted batch.
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), EngineError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let body = batch
+            .project(&self.keep_idx)
+            .map_err(|e| EngineError::Execution(e.to_string()))?;
+        if self.part_idx.is_empty() {
+            return self.writer.write(&body);
+        }
+        let part_cols: Vec<ArrayRef> = self
+            .part_idx
+            .iter()
+            .map(|i| batch.column(*i).clone())
+            .collect();
+        let named: Vec<(String, ArrayRef)> = self
+            .spec
+            .partition_by
+            .iter()
+            .cloned()
+            .zip(part_cols.iter().cloned())
+            .collect();
+        let ranges = arrow::compute::partition(&part_cols)
+            .map_err(|e| EngineError::Execution(e.to_string()))?
+            .ranges();
+        for range in ranges {
+            let path = hive_path(&named, range.start)?;
+            if self.current_partition.as_deref() != Some(path.as_str()) {
+                if let Some(prev) = self.current_partition.take() {
+                    self.writer.close_file(&prev)?;
+                }
+                self.partitions += 1;
+                self.current_partition = Some(path.clone());
+            }
+            self.writer
+                .write_partition(&path, &body.slice(range.start, range.end - range.start))?;
+        }
+        Ok(())
+    }
+
+    /// Closes every file; returns what was written and the partition directories (at least 1).
+    fn finish(self) -> Result<(crate::writer::WrittenLayout, u64), EngineError> {
+        Ok((self.writer.finish()?, self.partitions.max(1)))
+    }
 }
 
 /// Reads the layout in `dir` back (partition columns restored with their source types, columns
@@ -620,9 +777,134 @@ mod tests {
         let sql = sort_sql(&spec, &cols, "src", true);
         assert!(sql.contains("dbopt_curve_key(\"a\", \"b\") AS __dbopt_curve_key"));
         assert!(sql.ends_with(
-            "ORDER BY \"p\" ASC NULLS FIRST, __dbopt_curve_key, \"t\" DESC NULLS FIRST"
+            "ORDER BY \"p\" ASC NULLS FIRST, __dbopt_curve_key ASC NULLS FIRST, \"t\" DESC NULLS FIRST"
         ));
         let plain = sort_sql(&LayoutSpec::default(), &cols, "src", false);
         assert!(!plain.contains("ORDER BY"));
+    }
+    /// Writes `rows` rows in a scrambled order (`id` unique, `g` one of 3 groups with some
+    /// nulls, `s` a string of the id) as a layout of several files, with its manifest.
+    fn scrambled_layout(dir: &Path, rows: i64) -> UnitSource {
+        use arrow::array::{Int64Array, StringArray};
+        use arrow::datatypes::Field;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("g", DataType::Utf8, true),
+            Field::new("s", DataType::Utf8, false),
+        ]));
+        let spec = LayoutSpec {
+            row_group_rows: Some(5_000),
+            ..Default::default()
+        };
+        let mut writer = LayoutWriter::create(dir, schema.clone(), &spec, 20_000).unwrap();
+        let ids: Vec<i64> = (0..rows).map(|i| i * 7919 % rows).collect();
+        let groups: Vec<Option<&str>> = ids
+            .iter()
+            .map(|i| ["a", "b", "c", ""].get((i % 5) as usize).copied())
+            .collect();
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(ids.clone())),
+                Arc::new(StringArray::from(groups)),
+                Arc::new(StringArray::from_iter_values(
+                    ids.iter().map(|i| format!("s{i}")),
+                )),
+            ],
+        )
+        .unwrap();
+        writer.write(&batch).unwrap();
+        let written = writer.finish().unwrap();
+        let manifest = LayoutManifest {
+            layout_id: dbopt_core::LayoutId::initial(),
+            table: "t".into(),
+            source_layout: None,
+            spec,
+            files: written.files,
+            row_count: written.rows,
+            digest: String::new(),
+            created_at_ms: 0,
+            columns: Vec::new(),
+        };
+        UnitSource {
+            dir: crate::layout_dir::LayoutDir::Local(dir.to_path_buf()),
+            manifest,
+            partition_cols: Vec::new(),
+            column_order: vec!["id".into(), "g".into(), "s".into()],
+            files: None,
+        }
+    }
+
+    /// Every file a rewrite wrote, in path order, as one batch per file.
+    fn read_files(dir: &Path, files: &[ManifestFile]) -> Vec<(String, RecordBatch)> {
+        files
+            .iter()
+            .map(|f| {
+                let file = std::fs::File::open(dir.join(&f.path)).unwrap();
+                let reader =
+                    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                        .unwrap()
+                        .build()
+                        .unwrap();
+                let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+                let all = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+                (f.path.clone(), all)
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_in_memory_sort_writes_the_files_the_external_sort_writes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let source = scrambled_layout(&tmp.path().join("src"), 60_000);
+        let spec = LayoutSpec {
+            partition_by: vec!["g".into()],
+            sort_by: vec![SortKey {
+                column: "id".into(),
+                descending: true,
+            }],
+            row_group_rows: Some(4_000),
+            ..Default::default()
+        };
+        let mut written = Vec::new();
+        for (name, memory_limit) in [("big", 1u64 << 30), ("small", 4 << 20)] {
+            let settings = EngineSettings {
+                threads: 2,
+                memory_limit,
+                batch_size: 2048,
+                ..Default::default()
+            };
+            let session = rewrite_session(&settings).await.unwrap();
+            let dir = tmp.path().join(name);
+            let target = UnitTarget {
+                dir: &dir,
+                file_prefix: "u00000-",
+                rows_per_file: 7_000,
+                encode_threads: 2,
+            };
+            let outcome = rewrite_unit(&session, &source, &spec, None, &target)
+                .await
+                .unwrap();
+            assert_eq!(outcome.rows, 60_000);
+            assert_eq!(outcome.partitions, 5, "a, b, c, the empty string and null");
+            written.push((outcome.sorted_in_memory, read_files(&dir, &outcome.files)));
+        }
+        assert!(written[0].0, "60k rows fit in a 1 GiB pool");
+        assert!(!written[1].0, "they do not fit in 4 MiB");
+        assert_eq!(written[0].1.len(), written[1].1.len());
+        for ((path_a, a), (path_b, b)) in written[0].1.iter().zip(&written[1].1) {
+            assert_eq!(path_a, path_b);
+            assert_eq!(a, b, "{path_a}: the same rows in the same order");
+        }
+        let first = &written[0].1[0].1;
+        let ids = first
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap();
+        assert!(
+            ids.values().windows(2).all(|w| w[0] > w[1]),
+            "each file is sorted by id descending"
+        );
     }
 }

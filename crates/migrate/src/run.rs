@@ -668,17 +668,22 @@ fn record_unit(
         .record_job_progress(lease, index as u64 + 1, &unit_stats)
         .map_err(|e| MigrateError::LeaseLost(e.to_string()))?;
     fail_point("migrate.unit_recorded")?;
+    let sort = if outcome.sorted_in_memory {
+        "sorted in memory".to_string()
+    } else {
+        format!("sorted externally, spilled {} bytes", outcome.spilled_bytes)
+    };
     tracing::info!(
         rows = outcome.rows,
         spilled_bytes = outcome.spilled_bytes,
-        "job {}: unit {}/{}: {} rows into {} files ({} partitions), spilled {} bytes",
+        sorted_in_memory = outcome.sorted_in_memory,
+        "job {}: unit {}/{}: {} rows into {} files ({} partitions), {sort}",
         job.id,
         index + 1,
         p.plan.units.len(),
         outcome.rows,
         outcome.files.len(),
         outcome.partitions,
-        outcome.spilled_bytes
     );
     Ok(unit_stats)
 }
