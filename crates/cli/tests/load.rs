@@ -417,3 +417,44 @@ fn a_rewrite_larger_than_the_memory_limit_spills_and_stays_within_limit_plus_ove
         REWRITE_OVERHEAD_BYTES >> 20
     );
 }
+
+#[test]
+fn a_rewrite_that_fits_the_memory_limit_sorts_in_memory_and_stays_within_limit_plus_overhead() {
+    let ws = TempWorkspace::new();
+    generate_events(&ws, "400000", "3", "8192", &["--rows-per-file", "100000"]);
+    let out = run(
+        &ws,
+        &[
+            "enqueue-migration",
+            "--table-name",
+            "events",
+            "--sort-by",
+            "session_id,event_ts",
+        ],
+    )
+    .success();
+    let target = target_of(&out);
+    let limit: u64 = 192 << 20;
+    let out = run(
+        &ws,
+        &["--memory-limit", "192MiB", "migration-worker", "--once"],
+    )
+    .success();
+    assert!(
+        out.contains("spilled 0 bytes, 1 of 1 units sorted in memory"),
+        "400k rows fit in 192 MiB:\n{out}"
+    );
+    let peak = common::job(&ws, &target).stats.peak_memory_bytes;
+    eprintln!(
+        "in-memory rewrite of 400k rows at memory_limit {} MiB: peak RSS {} MiB",
+        limit >> 20,
+        peak >> 20
+    );
+    assert!(
+        peak <= limit + REWRITE_OVERHEAD_BYTES,
+        "peak RSS {} MiB > memory_limit {} MiB + overhead {} MiB",
+        peak >> 20,
+        limit >> 20,
+        REWRITE_OVERHEAD_BYTES >> 20
+    );
+}

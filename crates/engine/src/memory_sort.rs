@@ -63,6 +63,7 @@ pub async fn sort_in_memory(
     if expected_rows > u32::MAX as u64 {
         return Ok(None);
     }
+    let started = std::time::Instant::now();
     let schema = plan.schema();
     let pool = ctx.runtime_env().memory_pool.clone();
     let reservation = MemoryConsumer::new("dbopt rewrite: in-memory sort").register(&pool);
@@ -113,6 +114,7 @@ pub async fn sort_in_memory(
     if reservation.try_grow(key_bytes + rows * 8).is_err() {
         return Ok(None);
     }
+    let read_ms = started.elapsed().as_millis();
     let order = if keys.is_empty() || rows == 0 {
         UInt32Array::from_iter_values(0..rows as u32)
     } else {
@@ -129,6 +131,11 @@ pub async fn sort_in_memory(
         lexsort_to_indices(&sort_columns, None)
             .map_err(|e| EngineError::Execution(format!("sorting the unit's keys: {e}")))?
     };
+    tracing::debug!(
+        "in-memory sort: read {rows} rows ({} MiB) in {read_ms} ms, sorted their keys in {} ms",
+        reservation.size() >> 20,
+        started.elapsed().as_millis() - read_ms
+    );
     let mut starts = Vec::with_capacity(batches.len());
     let mut at = 0;
     for b in &batches {

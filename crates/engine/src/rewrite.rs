@@ -22,6 +22,7 @@ use futures::StreamExt;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The temporary column holding the curve key while sorting; dropped before writing.
 pub const KEY_COLUMN: &str = "__dbopt_curve_key";
@@ -476,11 +477,8 @@ pub async fn rewrite_unit(
     let (written, partitions, spilled_bytes, sorted_in_memory) =
         match sort_unit_in_memory(session, source, spec, &src_name, with_key, target).await? {
             Some(sorted) => {
-                let mut sink = UnitSink::new(sorted.schema(), spec, target)?;
-                for batch in sorted.batches() {
-                    sink.write(&batch?)?;
-                }
-                let (written, partitions) = sink.finish()?;
+                let sink = UnitSink::new(sorted.schema(), spec, target)?;
+                let (written, partitions) = write_gathered(&sorted, sink)?;
                 (written, partitions, 0, true)
             }
             None => {
@@ -515,6 +513,44 @@ pub async fn rewrite_unit(
         partitions,
         sorted_in_memory,
     })
+}
+
+/// Writes the rows sorted in memory through `sink`, gathering the next batch on its own thread
+/// while the writer encodes the current one.
+fn write_gathered(
+    sorted: &SortedInMemory,
+    mut sink: UnitSink<'_>,
+) -> Result<(crate::writer::WrittenLayout, u64), EngineError> {
+    let started = Instant::now();
+    let mut writing = Duration::ZERO;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || {
+            for batch in sorted.batches() {
+                if tx.send(batch).is_err() {
+                    break;
+                }
+            }
+        });
+        // Returning early drops `rx`, which stops the gathering thread at its next send.
+        for batch in rx {
+            let batch = batch?;
+            let started = Instant::now();
+            sink.write(&batch)?;
+            writing += started.elapsed();
+        }
+        Ok::<(), EngineError>(())
+    })?;
+    let closing = Instant::now();
+    let out = sink.finish()?;
+    writing += closing.elapsed();
+    tracing::debug!(
+        "in-memory sort: gathered and wrote {} rows in {} ms ({} ms of it writing)",
+        out.0.rows,
+        started.elapsed().as_millis(),
+        writing.as_millis()
+    );
+    Ok(out)
 }
 
 /// Plans `sql` in `session`.

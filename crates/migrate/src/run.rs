@@ -73,6 +73,10 @@ pub struct JobOutcome {
     pub stats: JobStats,
     /// Bytes the sort spilled to disk in this attempt.
     pub spilled_bytes: u64,
+    /// Units of this attempt sorted in memory (the rest were sorted externally).
+    pub units_sorted_in_memory: u64,
+    /// Units rewritten in this attempt.
+    pub units_rewritten: u64,
     /// Whether the layout became active on publish (else it is a routed candidate).
     pub activated: bool,
 }
@@ -87,7 +91,7 @@ pub async fn run_job(
 ) -> Result<JobOutcome, MigrateError> {
     let started = Instant::now();
     let prepared = preflight(ctx, job).await?;
-    let (attempt_stats, spilled) = rewrite_units(ctx, job, lease, &prepared).await?;
+    let (attempt_stats, sorts) = rewrite_units(ctx, job, lease, &prepared).await?;
     let manifest = verify(ctx, job, lease, &prepared).await?;
     write_manifest(&prepared.data, &manifest)?;
     fail_point("migrate.verified")?;
@@ -109,7 +113,9 @@ pub async fn run_job(
         job_id: job.id,
         layout: job.target_layout.clone(),
         stats: attempt_stats,
-        spilled_bytes: spilled,
+        spilled_bytes: sorts.spilled_bytes,
+        units_sorted_in_memory: sorts.in_memory,
+        units_rewritten: sorts.units,
         activated,
     })
 }
@@ -402,7 +408,7 @@ async fn rewrite_units(
     job: &JobRecord,
     lease: &Lease,
     p: &Prepared,
-) -> Result<(JobStats, u64), MigrateError> {
+) -> Result<(JobStats, SortTally), MigrateError> {
     let total = p.plan.units.len();
     let in_flight = units_in_flight(ctx, &p.session);
     if in_flight > 1 && total > job.units_done as usize + 1 {
@@ -427,19 +433,35 @@ async fn rewrite_units(
     let mut written = stream::iter(pending).buffered(in_flight);
     with_heartbeat(ctx, lease, async {
         let mut attempt_stats = JobStats::default();
-        let mut spilled = 0;
+        let mut sorts = SortTally::default();
         while let Some(unit) = written.next().await {
             let unit = unit?;
-            spilled += unit.outcome.spilled_bytes;
+            sorts.add(&unit.outcome);
             fail_point("migrate.unit_written")?;
             if let Some((target, local)) = &p.target {
                 upload_unit(job, p, target, local, &unit).await?;
             }
             attempt_stats.accumulate(&record_unit(ctx, job, lease, p, unit)?);
         }
-        Ok((attempt_stats, spilled))
+        Ok((attempt_stats, sorts))
     })
     .await
+}
+
+/// How an attempt's units were sorted.
+#[derive(Debug, Default)]
+struct SortTally {
+    units: u64,
+    in_memory: u64,
+    spilled_bytes: u64,
+}
+
+impl SortTally {
+    fn add(&mut self, unit: &UnitOutcome) {
+        self.units += 1;
+        self.in_memory += u64::from(unit.sorted_in_memory);
+        self.spilled_bytes += unit.spilled_bytes;
+    }
 }
 
 /// Units rewritten at once: the worker's threads when the session runs on a cluster, else 1.

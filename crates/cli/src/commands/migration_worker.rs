@@ -71,7 +71,7 @@ pub async fn run(ws: Workspace, args: MigrationWorkerArgs) -> Result<()> {
     for done in &report.done {
         let s = &done.stats;
         println!(
-            "job {}: published layout {}: read {} bytes, wrote {} bytes in {} files, {} rows, {} ms, peak memory {} bytes, spilled {} bytes",
+            "job {}: published layout {}: read {} bytes, wrote {} bytes in {} files, {} rows, {} ms, peak memory {} bytes, spilled {} bytes, {} of {} units sorted in memory",
             done.job_id,
             done.layout,
             s.bytes_read,
@@ -80,7 +80,9 @@ pub async fn run(ws: Workspace, args: MigrationWorkerArgs) -> Result<()> {
             s.rows_written,
             s.duration_ms,
             s.peak_memory_bytes,
-            done.spilled_bytes
+            done.spilled_bytes,
+            done.units_sorted_in_memory,
+            done.units_rewritten
         );
     }
     if report.interrupted {
