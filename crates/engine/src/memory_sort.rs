@@ -60,7 +60,7 @@ pub async fn sort_in_memory(
     expected_rows: u64,
     threads: usize,
 ) -> Result<Option<SortedInMemory>, EngineError> {
-    if expected_rows > u32::MAX as u64 {
+    if expected_rows > u64::from(u32::MAX) {
         return Ok(None);
     }
     let started = std::time::Instant::now();
@@ -88,8 +88,8 @@ pub async fn sort_in_memory(
         if rows >= PROJECT_AFTER_ROWS
             && let MemoryLimit::Finite(limit) = pool.memory_limit()
         {
-            let projected = reservation.size() as u128 * expected_rows as u128 / rows as u128
-                + expected_rows as u128 * 8;
+            let expected = u128::from(expected_rows);
+            let projected = reservation.size() as u128 * expected / rows as u128 + expected * 8;
             let others = pool.reserved().saturating_sub(reservation.size());
             if projected > limit.saturating_sub(others) as u128 {
                 return Ok(None);
@@ -204,7 +204,7 @@ fn new_buffer_bytes(batch: &RecordBatch, seen: &mut HashSet<usize>) -> usize {
         let buffers = data
             .buffers()
             .iter()
-            .chain(data.nulls().map(|n| n.buffer()));
+            .chain(data.nulls().map(arrow::buffer::NullBuffer::buffer));
         for buffer in buffers {
             if seen.insert(buffer.data_ptr().as_ptr() as usize) {
                 bytes += buffer.capacity();
