@@ -168,6 +168,17 @@ pub struct UnitSource {
     pub files: Option<Vec<String>>,
 }
 
+impl UnitSource {
+    /// The manifest entries of the files this unit reads.
+    pub fn unit_files(&self) -> impl Iterator<Item = &ManifestFile> {
+        self.manifest.files.iter().filter(|f| {
+            self.files
+                .as_ref()
+                .is_none_or(|files| files.contains(&f.path))
+        })
+    }
+}
+
 /// What one rewrite unit wrote and read.
 #[derive(Debug, Clone, Default)]
 pub struct UnitOutcome {
@@ -494,16 +505,9 @@ pub async fn rewrite_unit(
                 (written, partitions, spilled_bytes(&plan), false)
             }
         };
-    let bytes_read = match &source.files {
-        None => source.manifest.total_bytes(),
-        Some(files) => source
-            .manifest
-            .files
-            .iter()
-            .filter(|f| files.contains(&f.path))
-            .map(|f| f.size_bytes)
-            .sum(),
-    };
+    let bytes_read = source
+        .unit_files()
+        .fold(0u64, |sum, f| sum.saturating_add(f.size_bytes));
     session.deregister(&src_name);
     Ok(UnitOutcome {
         rows: written.rows,
@@ -582,16 +586,9 @@ async fn sort_unit_in_memory(
     if session.scheduler().is_some() {
         return Ok(None);
     }
-    let expected_rows: u64 = match &source.files {
-        None => source.manifest.files.iter().map(|f| f.rows).sum(),
-        Some(files) => source
-            .manifest
-            .files
-            .iter()
-            .filter(|f| files.contains(&f.path))
-            .map(|f| f.rows)
-            .sum(),
-    };
+    let expected_rows = source
+        .unit_files()
+        .fold(0u64, |sum, f| sum.saturating_add(f.rows));
     let plan = physical_plan(
         session,
         &select_sql(spec, &source.column_order, src_name, with_key),
